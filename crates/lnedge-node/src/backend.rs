@@ -1,0 +1,230 @@
+//! The [`LightningBackend`] contract: the only way lnedge talks to a Lightning node.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bitcoin::secp256k1::PublicKey;
+use bitcoin::Network;
+use lightning_invoice::Bolt11Invoice;
+use lightning_types::payment::{PaymentHash, PaymentPreimage};
+
+use crate::error::BackendError;
+use crate::event::{EventId, QueuedEvent};
+
+/// Facts about the node behind a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// The node's public key: the key that signs its invoices.
+    pub node_id: PublicKey,
+    /// The Bitcoin network the node runs on.
+    pub network: Network,
+    /// A human-readable name.
+    pub alias: String,
+    /// The best block height the node knows.
+    pub block_height: u32,
+}
+
+/// What an invoice says it pays for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum InvoiceDescription {
+    /// A description carried in the invoice (BOLT 11 `d` field), at most 639 bytes.
+    Direct(String),
+    /// The SHA-256 of a description carried elsewhere (BOLT 11 `h` field; LNURL-pay metadata).
+    Hash([u8; 32]),
+}
+
+/// Parameters of an invoice; the payment hash or preimage is passed separately.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InvoiceParams {
+    /// The amount to request in millisatoshis; `None` lets the payer choose.
+    pub amount_msat: Option<u64>,
+    /// What the invoice pays for.
+    pub description: InvoiceDescription,
+    /// Seconds from creation until the invoice expires.
+    pub expiry_secs: u32,
+}
+
+impl InvoiceParams {
+    /// Checks the parameters against what every implementation can honour.
+    pub fn validate(&self) -> Result<(), BackendError> {
+        if self.amount_msat == Some(0) {
+            return Err(BackendError::invalid("amount_msat", "must be positive (or absent)"));
+        }
+        if self.expiry_secs == 0 {
+            return Err(BackendError::invalid("expiry_secs", "must be positive"));
+        }
+        if let InvoiceDescription::Direct(text) = &self.description {
+            if text.len() > 639 {
+                return Err(BackendError::invalid(
+                    "description",
+                    format!("{} bytes exceeds the BOLT 11 limit of 639", text.len()),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A request to pay a BOLT 11 invoice.
+#[derive(Debug, Clone)]
+pub struct PayRequest {
+    /// The invoice to pay.
+    pub invoice: Bolt11Invoice,
+    /// The amount to pay; required for (and only allowed with) an invoice without an amount.
+    pub amount_msat: Option<u64>,
+    /// The most the caller accepts to pay in routing fees, in millisatoshis.
+    pub max_fee_msat: u64,
+    /// How long to wait for the outcome before returning [`PayFailure::Timeout`](crate::PayFailure::Timeout).
+    pub timeout: Duration,
+}
+
+/// The result of a successful payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentOutcome {
+    /// The payment hash.
+    pub payment_hash: PaymentHash,
+    /// The preimage released by the payee: the proof that it was paid.
+    pub preimage: PaymentPreimage,
+    /// Routing fees paid in millisatoshis, when the node reports them.
+    pub fee_paid_msat: Option<u64>,
+}
+
+/// Where an invoice created through the backend stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvoiceState {
+    /// Created and not (yet) paid.
+    Open,
+    /// A hold invoice whose HTLCs are held, awaiting `settle_hold_invoice` or `cancel_hold_invoice`.
+    Held {
+        /// Amount held in millisatoshis.
+        amount_msat: u64,
+        /// Block height by which the HTLCs must be resolved, if known.
+        claim_deadline_height: Option<u32>,
+    },
+    /// Paid and settled.
+    Settled {
+        /// Amount received in millisatoshis.
+        amount_msat: u64,
+    },
+    /// A hold invoice that was cancelled; it can no longer be paid.
+    Cancelled,
+}
+
+impl InvoiceState {
+    /// A short lower-case name, as used in error messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            InvoiceState::Open => "open",
+            InvoiceState::Held { .. } => "held",
+            InvoiceState::Settled { .. } => "settled",
+            InvoiceState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The contract between lnedge and a Lightning node.
+///
+/// Implementations: [`SandboxNode`](crate::sandbox::SandboxNode) (an in-process network of real
+/// LDK nodes) and [`LdkBackend`](crate::ldk::LdkBackend) (embedded ldk-node).
+///
+/// # Contract
+///
+/// * Every method returns a typed [`BackendError`] whose [`kind`](BackendError::kind) tells
+///   whether a retry can help. An implementation that cannot do something returns
+///   [`BackendError::Unsupported`] naming the operation; it MUST NOT emulate it unsafely.
+/// * Invoices: an implementation MUST sign invoices with the key reported by
+///   [`info`](Self::info), MUST include a payment secret, and MUST never release the preimage of
+///   a hold invoice other than through [`settle_hold_invoice`](Self::settle_hold_invoice).
+/// * Idempotency: creating an invoice for a hash that already has one with the same parameters
+///   returns the stored invoice; with other parameters it fails with
+///   [`BackendError::DuplicatePaymentHash`]. Settling a settled invoice with its preimage and
+///   cancelling a cancelled invoice succeed without effect. Paying an invoice that this node
+///   already paid returns the original outcome without paying again; paying one in flight waits
+///   for the same outcome.
+/// * Events: every state change of an invoice created here, and the outcome of every payment
+///   made here, is delivered through [`next_event`](Self::next_event) in order. The queue is
+///   durable: an event is delivered again (also after a restart) until
+///   [`event_handled`](Self::event_handled) acknowledges it, and never after; a fact the node
+///   replays after a crash is not queued twice.
+/// * Restart: the durable state (invoices, their preimages, the event queue) lives in the
+///   backend's data directory; a backend re-opened on the same directory continues where the
+///   previous one stopped, including HTLCs held at the time.
+#[async_trait]
+pub trait LightningBackend: Send + Sync {
+    /// The name of the implementation, e.g. `"sandbox"` or `"ldk-node"`.
+    fn backend_name(&self) -> &'static str;
+
+    /// Node id, network, alias and best block height.
+    async fn info(&self) -> Result<NodeInfo, BackendError>;
+
+    /// Creates an invoice for `SHA256(preimage)` that the node settles by itself when paid.
+    async fn create_invoice(
+        &self,
+        preimage: PaymentPreimage,
+        params: InvoiceParams,
+    ) -> Result<Bolt11Invoice, BackendError>;
+
+    /// Creates an invoice for `payment_hash` whose HTLCs are held when they arrive
+    /// ([`BackendEvent::InvoiceHeld`](crate::BackendEvent::InvoiceHeld)) until settled or
+    /// cancelled.
+    async fn create_hold_invoice(
+        &self,
+        payment_hash: PaymentHash,
+        params: InvoiceParams,
+    ) -> Result<Bolt11Invoice, BackendError>;
+
+    /// Settles the held HTLCs of the hold invoice whose hash is `SHA256(preimage)`.
+    ///
+    /// Fails with [`BackendError::UnknownPaymentHash`] if no such hold invoice exists and with
+    /// [`BackendError::WrongInvoiceState`] if it is not held.
+    async fn settle_hold_invoice(&self, preimage: PaymentPreimage) -> Result<(), BackendError>;
+
+    /// Fails back the HTLCs of a hold invoice (held or still open) and refuses later payments.
+    async fn cancel_hold_invoice(&self, payment_hash: PaymentHash) -> Result<(), BackendError>;
+
+    /// Where an invoice created through this backend stands.
+    async fn invoice_state(&self, payment_hash: PaymentHash) -> Result<InvoiceState, BackendError>;
+
+    /// Pays a BOLT 11 invoice and waits for the outcome (at most `request.timeout`).
+    async fn pay(&self, request: PayRequest) -> Result<PaymentOutcome, BackendError>;
+
+    /// The oldest event not yet acknowledged; waits until there is one.
+    async fn next_event(&self) -> Result<QueuedEvent, BackendError>;
+
+    /// Acknowledges an event returned by [`next_event`](Self::next_event); it is never delivered
+    /// again. Acknowledging an id twice is not an error.
+    async fn event_handled(&self, id: EventId) -> Result<(), BackendError>;
+}
+
+/// Parses a BOLT 11 string into an invoice, with a typed error naming the problem.
+pub fn parse_invoice(text: &str) -> Result<Bolt11Invoice, BackendError> {
+    let text = text.trim();
+    let text =
+        text.strip_prefix("lightning:").or_else(|| text.strip_prefix("LIGHTNING:")).unwrap_or(text);
+    text.parse::<Bolt11Invoice>()
+        .map_err(|e| BackendError::invalid("invoice", format!("not a valid BOLT 11 invoice ({e})")))
+}
+
+/// Checks a pay request against the invoice before anything is sent: expiry, amount rules.
+pub fn check_pay_request(request: &PayRequest) -> Result<(), BackendError> {
+    if request.invoice.is_expired() {
+        let expired_at_secs = request
+            .invoice
+            .duration_since_epoch()
+            .saturating_add(request.invoice.expiry_time())
+            .as_secs();
+        return Err(crate::PayFailure::InvoiceExpired { expired_at_secs }.into());
+    }
+    match (request.invoice.amount_milli_satoshis(), request.amount_msat) {
+        (Some(_), Some(_)) => Err(BackendError::invalid(
+            "amount_msat",
+            "the invoice fixes its amount; do not pass another",
+        )),
+        (None, None) => Err(BackendError::invalid(
+            "amount_msat",
+            "the invoice has no amount; pass the amount to pay",
+        )),
+        (None, Some(0)) => Err(BackendError::invalid("amount_msat", "must be positive")),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,1 @@
+//! Embedded ldk-node backend (being written).

@@ -1,0 +1,34 @@
+//! # lnedge-node
+//!
+//! The [`LightningBackend`] contract — the only way lnedge talks to a Lightning node — and its
+//! implementations:
+//!
+//! * [`sandbox`]: an in-process network of real LDK nodes connected over loopback TCP, with a
+//!   simulated chain. The embedded default for `lnedge demo`, the tests and the benchmarks.
+//! * [`ldk`]: embedded [ldk-node](https://docs.rs/ldk-node) with an esplora, electrum or
+//!   bitcoind chain source: the production node for operators who don't run their own.
+//!
+//! Shared by all implementations: typed [errors](error) with transient/permanent kinds, the
+//! [event](event) stream, and the durable [store] that makes invoice creation idempotent and the
+//! event queue survive restarts.
+
+pub mod backend;
+pub mod error;
+pub mod event;
+pub mod ldk;
+pub mod sandbox;
+pub mod store;
+
+pub use backend::{
+    check_pay_request, parse_invoice, InvoiceDescription, InvoiceParams, InvoiceState,
+    LightningBackend, NodeInfo, PayRequest, PaymentOutcome,
+};
+pub use error::{BackendError, ErrorKind, PayFailure};
+pub use event::{BackendEvent, EventId, QueuedEvent};
+
+/// Re-exported so callers use the same types as the backends.
+pub use bitcoin;
+/// Re-exported so callers use the same invoice type as the backends.
+pub use lightning_invoice;
+/// Re-exported payment hash and preimage types.
+pub use lightning_types::payment::{PaymentHash, PaymentPreimage};

@@ -1,0 +1,1 @@
+//! The sandbox network (being written).
