@@ -1,0 +1,4 @@
+//! Integration tests of lnedge-node: one binary, one module per concern.
+
+mod conformance;
+mod sandbox;

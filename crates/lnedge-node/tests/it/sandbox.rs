@@ -1,0 +1,1 @@
+//! The conformance suite on the sandbox network (written next).
