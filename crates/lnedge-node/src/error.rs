@@ -52,6 +52,21 @@ pub enum PayFailure {
     Other(String),
 }
 
+impl PayFailure {
+    /// Decodes a failure code as stored in [`BackendEvent::PaymentFailed`](crate::BackendEvent)
+    /// by the backends (`recipient_rejected`, `retries_exhausted`, `payment_expired`,
+    /// `route_not_found`, or free text).
+    pub fn from_code(code: &str) -> PayFailure {
+        match code {
+            "recipient_rejected" => PayFailure::RecipientRejected,
+            "retries_exhausted" => PayFailure::RetriesExhausted,
+            "payment_expired" => PayFailure::InvoiceExpired { expired_at_secs: 0 },
+            "route_not_found" => PayFailure::NoRoute(String::new()),
+            other => PayFailure::Other(other.to_owned()),
+        }
+    }
+}
+
 fn detail_suffix(detail: &str) -> String {
     if detail.is_empty() {
         String::new()

@@ -232,6 +232,21 @@ impl BackendStore {
         Ok(())
     }
 
+    /// Remembers the preimage of a hold invoice about to be settled.
+    pub fn record_preimage(
+        &self,
+        hash: &PaymentHash,
+        preimage: &PaymentPreimage,
+    ) -> Result<(), BackendError> {
+        let conn = self.lock();
+        conn.execute(
+            "UPDATE invoices SET preimage = ?2 WHERE payment_hash = ?1",
+            params![hex::encode(hash.0), hex::encode(preimage.0)],
+        )
+        .map_err(db_err)?;
+        Ok(())
+    }
+
     /// Moves an invoice to a new state and queues `event` in the same transaction. Returns
     /// `false` (and changes nothing) if the event was already queued once.
     pub fn transition(

@@ -16,7 +16,7 @@ use lnedge_node::{
 
 /// What a conformance run needs from an implementation.
 #[async_trait]
-pub trait Harness: Send {
+pub(crate) trait Harness: Send {
     /// The backend under test.
     fn backend(&self) -> Arc<dyn LightningBackend>;
     /// A node with a channel to the backend, able to pay its invoices and be paid by it.
@@ -31,7 +31,7 @@ pub trait Harness: Send {
 const STEP: Duration = Duration::from_secs(60);
 
 /// A preimage unique to this run and scenario.
-pub fn fresh_preimage(tag: &str) -> PaymentPreimage {
+pub(crate) fn fresh_preimage(tag: &str) -> PaymentPreimage {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")
@@ -41,12 +41,12 @@ pub fn fresh_preimage(tag: &str) -> PaymentPreimage {
 }
 
 /// The payment hash of a preimage.
-pub fn hash_of(preimage: &PaymentPreimage) -> PaymentHash {
+pub(crate) fn hash_of(preimage: &PaymentPreimage) -> PaymentHash {
     PaymentHash(sha256::Hash::hash(&preimage.0).to_byte_array())
 }
 
 /// Invoice parameters for `amount_msat` with a direct description.
-pub fn params(amount_msat: u64, description: &str) -> InvoiceParams {
+pub(crate) fn params(amount_msat: u64, description: &str) -> InvoiceParams {
     InvoiceParams {
         amount_msat: Some(amount_msat),
         description: InvoiceDescription::Direct(description.to_owned()),
@@ -55,12 +55,12 @@ pub fn params(amount_msat: u64, description: &str) -> InvoiceParams {
 }
 
 /// A pay request with generous limits.
-pub fn pay_request(invoice: &lnedge_node::lightning_invoice::Bolt11Invoice) -> PayRequest {
+pub(crate) fn pay_request(invoice: &lnedge_node::lightning_invoice::Bolt11Invoice) -> PayRequest {
     PayRequest { invoice: invoice.clone(), amount_msat: None, max_fee_msat: 10_000, timeout: STEP }
 }
 
 /// Waits for the first event matching `want`, acknowledging the events before it.
-pub async fn expect_event(
+pub(crate) async fn expect_event(
     backend: &dyn LightningBackend,
     what: &str,
     want: impl Fn(&BackendEvent) -> bool,
@@ -79,7 +79,7 @@ pub async fn expect_event(
 }
 
 /// Acknowledges every event queued right now.
-pub async fn drain_events(backend: &dyn LightningBackend) {
+pub(crate) async fn drain_events(backend: &dyn LightningBackend) {
     while let Ok(Ok(queued)) =
         tokio::time::timeout(Duration::from_millis(200), backend.next_event()).await
     {
@@ -88,11 +88,12 @@ pub async fn drain_events(backend: &dyn LightningBackend) {
 }
 
 /// An invoice with a caller-chosen preimage settles by itself and releases that preimage.
-pub async fn chosen_preimage_invoice_is_paid(h: &mut dyn Harness) {
+pub(crate) async fn chosen_preimage_invoice_is_paid(h: &mut dyn Harness) {
     let (backend, payer) = (h.backend(), h.payer());
     let preimage = fresh_preimage("chosen");
     let hash = hash_of(&preimage);
-    let invoice = backend.create_invoice(preimage, params(21_000, "coffee")).await.expect("invoice");
+    let invoice =
+        backend.create_invoice(preimage, params(21_000, "coffee")).await.expect("invoice");
     assert_eq!(invoice.payment_hash().to_byte_array(), hash.0);
     assert_eq!(invoice.amount_milli_satoshis(), Some(21_000));
     let info = backend.info().await.expect("info");
@@ -100,9 +101,11 @@ pub async fn chosen_preimage_invoice_is_paid(h: &mut dyn Harness) {
 
     let outcome = payer.pay(pay_request(&invoice)).await.expect("payment succeeds");
     assert_eq!(outcome.preimage, preimage, "the payer learns the chosen preimage");
-    let settled = expect_event(&*backend, "InvoiceSettled", |e| {
-        matches!(e, BackendEvent::InvoiceSettled { payment_hash, .. } if *payment_hash == hash)
-    })
+    let settled = expect_event(
+        &*backend,
+        "InvoiceSettled",
+        |e| matches!(e, BackendEvent::InvoiceSettled { payment_hash, .. } if *payment_hash == hash),
+    )
     .await;
     assert_eq!(settled, BackendEvent::InvoiceSettled { payment_hash: hash, amount_msat: 21_000 });
     assert_eq!(
@@ -118,7 +121,7 @@ pub async fn chosen_preimage_invoice_is_paid(h: &mut dyn Harness) {
 
 /// Creating an invoice twice with the same parameters returns the same invoice; with other
 /// parameters it is refused.
-pub async fn invoice_creation_is_idempotent(h: &mut dyn Harness) {
+pub(crate) async fn invoice_creation_is_idempotent(h: &mut dyn Harness) {
     let backend = h.backend();
     let preimage = fresh_preimage("idem");
     let a = backend.create_invoice(preimage, params(5_000, "tea")).await.expect("first");
@@ -134,11 +137,12 @@ pub async fn invoice_creation_is_idempotent(h: &mut dyn Harness) {
 }
 
 /// A hold invoice's HTLC is held (with a deadline in the future) until settled.
-pub async fn hold_then_settle(h: &mut dyn Harness) {
+pub(crate) async fn hold_then_settle(h: &mut dyn Harness) {
     let (backend, payer) = (h.backend(), h.payer());
     let preimage = fresh_preimage("hold-settle");
     let hash = hash_of(&preimage);
-    let invoice = backend.create_hold_invoice(hash, params(30_000, "locker 7")).await.expect("hold");
+    let invoice =
+        backend.create_hold_invoice(hash, params(30_000, "locker 7")).await.expect("hold");
     assert_eq!(backend.invoice_state(hash).await.expect("state"), InvoiceState::Open);
     let err = backend.settle_hold_invoice(preimage).await.expect_err("nothing held yet");
     assert!(matches!(err, BackendError::WrongInvoiceState { state: "open", .. }), "{err}");
@@ -148,9 +152,11 @@ pub async fn hold_then_settle(h: &mut dyn Harness) {
         let invoice = invoice.clone();
         async move { payer.pay(pay_request(&invoice)).await }
     });
-    let held = expect_event(&*backend, "InvoiceHeld", |e| {
-        matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash)
-    })
+    let held = expect_event(
+        &*backend,
+        "InvoiceHeld",
+        |e| matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash),
+    )
     .await;
     let height = backend.info().await.expect("info").block_height;
     match held {
@@ -177,7 +183,7 @@ pub async fn hold_then_settle(h: &mut dyn Harness) {
 }
 
 /// Cancelling a held invoice fails the payer's payment back; the invoice stays cancelled.
-pub async fn hold_then_cancel(h: &mut dyn Harness) {
+pub(crate) async fn hold_then_cancel(h: &mut dyn Harness) {
     let (backend, payer) = (h.backend(), h.payer());
     let preimage = fresh_preimage("hold-cancel");
     let hash = hash_of(&preimage);
@@ -186,9 +192,11 @@ pub async fn hold_then_cancel(h: &mut dyn Harness) {
         let payer = payer.clone();
         async move { payer.pay(pay_request(&invoice)).await }
     });
-    expect_event(&*backend, "InvoiceHeld", |e| {
-        matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash)
-    })
+    expect_event(
+        &*backend,
+        "InvoiceHeld",
+        |e| matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash),
+    )
     .await;
     backend.cancel_hold_invoice(hash).await.expect("cancel");
     let err = pay.await.expect("join").expect_err("the payment fails after cancel");
@@ -196,9 +204,11 @@ pub async fn hold_then_cancel(h: &mut dyn Harness) {
         matches!(err, BackendError::Payment(PayFailure::RecipientRejected)),
         "a cancelled hold invoice reads as the payee rejecting: {err}"
     );
-    expect_event(&*backend, "InvoiceCancelled", |e| {
-        matches!(e, BackendEvent::InvoiceCancelled { payment_hash } if *payment_hash == hash)
-    })
+    expect_event(
+        &*backend,
+        "InvoiceCancelled",
+        |e| matches!(e, BackendEvent::InvoiceCancelled { payment_hash } if *payment_hash == hash),
+    )
     .await;
     assert_eq!(backend.invoice_state(hash).await.expect("state"), InvoiceState::Cancelled);
     backend.cancel_hold_invoice(hash).await.expect("cancelling again is a no-op");
@@ -207,7 +217,7 @@ pub async fn hold_then_cancel(h: &mut dyn Harness) {
 }
 
 /// A held HTLC that is not resolved is failed back before its deadline, and reported.
-pub async fn hold_deadline_is_respected(h: &mut dyn Harness) {
+pub(crate) async fn hold_deadline_is_respected(h: &mut dyn Harness) {
     let (backend, payer) = (h.backend(), h.payer());
     let preimage = fresh_preimage("hold-deadline");
     let hash = hash_of(&preimage);
@@ -216,18 +226,22 @@ pub async fn hold_deadline_is_respected(h: &mut dyn Harness) {
         let payer = payer.clone();
         async move { payer.pay(pay_request(&invoice)).await }
     });
-    let held = expect_event(&*backend, "InvoiceHeld", |e| {
-        matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash)
-    })
+    let held = expect_event(
+        &*backend,
+        "InvoiceHeld",
+        |e| matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash),
+    )
     .await;
     let BackendEvent::InvoiceHeld { claim_deadline_height: Some(deadline), .. } = held else {
         panic!("no deadline in {held:?}");
     };
     let height = backend.info().await.expect("info").block_height;
     h.mine_blocks(deadline.saturating_sub(height) + 1).await;
-    expect_event(&*backend, "InvoiceCancelled at the deadline", |e| {
-        matches!(e, BackendEvent::InvoiceCancelled { payment_hash } if *payment_hash == hash)
-    })
+    expect_event(
+        &*backend,
+        "InvoiceCancelled at the deadline",
+        |e| matches!(e, BackendEvent::InvoiceCancelled { payment_hash } if *payment_hash == hash),
+    )
     .await;
     let err = pay.await.expect("join").expect_err("the payer gets its money back");
     assert!(matches!(err, BackendError::Payment(_)), "{err}");
@@ -236,7 +250,7 @@ pub async fn hold_deadline_is_respected(h: &mut dyn Harness) {
 }
 
 /// Payment failures and bad input come back as typed errors.
-pub async fn pay_failures_are_typed(h: &mut dyn Harness) {
+pub(crate) async fn pay_failures_are_typed(h: &mut dyn Harness) {
     let (backend, payer) = (h.backend(), h.payer());
     // The payee does not know the hash: it rejects.
     let payee_invoice =
@@ -276,7 +290,7 @@ pub async fn pay_failures_are_typed(h: &mut dyn Harness) {
 }
 
 /// An expired invoice is refused before anything is sent.
-pub async fn expired_invoice_is_refused(h: &mut dyn Harness) {
+pub(crate) async fn expired_invoice_is_refused(h: &mut dyn Harness) {
     let (backend, payer) = (h.backend(), h.payer());
     let mut p = params(1_000, "short-lived");
     p.expiry_secs = 1;
@@ -288,7 +302,7 @@ pub async fn expired_invoice_is_refused(h: &mut dyn Harness) {
 
 /// Unacknowledged events are delivered again after a restart, acknowledged ones never, and no
 /// event is queued twice.
-pub async fn events_survive_restart(h: &mut dyn Harness) {
+pub(crate) async fn events_survive_restart(h: &mut dyn Harness) {
     drain_events(&*h.backend()).await;
     let preimages: Vec<_> = (0..2).map(|i| fresh_preimage(&format!("restart-{i}"))).collect();
     for preimage in &preimages {
@@ -308,13 +322,16 @@ pub async fn events_survive_restart(h: &mut dyn Harness) {
 
     h.restart_backend().await;
     let backend = h.backend();
-    let again = tokio::time::timeout(STEP, backend.next_event()).await.expect("in time").expect("event");
+    let again =
+        tokio::time::timeout(STEP, backend.next_event()).await.expect("in time").expect("event");
     assert_eq!(again.event.payment_hash(), hashes[1], "the unacknowledged event comes back");
     backend.event_handled(again.id).await.expect("ack");
     backend.event_handled(again.id).await.expect("acknowledging twice is fine");
     // Nothing about these payments is delivered again (the node may replay facts at start-up).
     tokio::time::sleep(Duration::from_millis(500)).await;
-    while let Ok(Ok(q)) = tokio::time::timeout(Duration::from_millis(300), backend.next_event()).await {
+    while let Ok(Ok(q)) =
+        tokio::time::timeout(Duration::from_millis(300), backend.next_event()).await
+    {
         assert!(!hashes.contains(&q.event.payment_hash()), "duplicate after restart: {q:?}");
         backend.event_handled(q.id).await.expect("ack");
     }
@@ -331,7 +348,7 @@ pub async fn events_survive_restart(h: &mut dyn Harness) {
 }
 
 /// A held HTLC survives a restart of the backend and can still be settled.
-pub async fn held_htlc_survives_restart(h: &mut dyn Harness) {
+pub(crate) async fn held_htlc_survives_restart(h: &mut dyn Harness) {
     let preimage = fresh_preimage("held-restart");
     let hash = hash_of(&preimage);
     let invoice =
@@ -340,9 +357,11 @@ pub async fn held_htlc_survives_restart(h: &mut dyn Harness) {
         let payer = h.payer();
         async move { payer.pay(pay_request(&invoice)).await }
     });
-    expect_event(&*h.backend(), "InvoiceHeld", |e| {
-        matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash)
-    })
+    expect_event(
+        &*h.backend(),
+        "InvoiceHeld",
+        |e| matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash),
+    )
     .await;
     h.restart_backend().await;
     let backend = h.backend();

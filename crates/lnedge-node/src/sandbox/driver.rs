@@ -1,0 +1,196 @@
+//! The driver of a sandbox node: handles LDK events, forwards HTLCs as soon as they are queued
+//! (no random batching delay: see ADR 0002), flushes peer messages and persists the channel
+//! manager.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bitcoin::hashes::Hash;
+use bitcoin::{
+    absolute, transaction, Amount, OutPoint, Sequence, Transaction, TxIn, TxOut, Txid, Witness,
+};
+use lightning::events::{
+    Event, EventsProvider, HTLCHandlingFailureType, PaymentFailureReason, ReplayEvent,
+};
+use lightning_types::payment::PaymentHash;
+
+use super::node::SandboxNode;
+use crate::backend::InvoiceState;
+use crate::event::BackendEvent;
+
+/// Runs until the node is stopped.
+pub(crate) async fn drive(node: Arc<SandboxNode>) {
+    let mut shutdown = node.shutdown_signal();
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    let mut ticks_seen: u64 = 0;
+    loop {
+        let handler = |event: Event| handle_event(&node, event);
+        node.channel_manager.process_pending_events(&handler);
+        node.chain_monitor.process_pending_events(&handler);
+        if node.channel_manager.needs_pending_htlc_processing() {
+            node.channel_manager.process_pending_htlc_forwards();
+        }
+        node.peer_manager.process_events();
+        if node.channel_manager.get_and_clear_needs_persistence() {
+            node.persist_manager();
+        }
+        // Something may have been queued while we worked: go round again at once.
+        if node.channel_manager.needs_pending_htlc_processing() {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = node.channel_manager.get_event_or_persistence_needed_future() => {}
+            _ = node.chain_monitor.get_update_future() => {}
+            _ = ticks.tick() => {
+                ticks_seen += 1;
+                node.channel_manager.timer_tick_occurred();
+                if ticks_seen % 10 == 0 {
+                    node.peer_manager.timer_tick_occurred();
+                }
+            }
+        }
+    }
+}
+
+/// A funding transaction with one made-up input: the sandbox chain checks no UTXOs, and LDK
+/// only needs a non-empty witness on a non-coinbase input.
+fn funding_transaction(value_sat: u64, script: bitcoin::ScriptBuf) -> Transaction {
+    let mut fake_prev = [0u8; 32];
+    fake_prev.copy_from_slice(&rand::random::<[u8; 32]>());
+    Transaction {
+        version: transaction::Version::TWO,
+        lock_time: absolute::LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: OutPoint { txid: Txid::from_byte_array(fake_prev), vout: 0 },
+            script_sig: bitcoin::ScriptBuf::new(),
+            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+            witness: Witness::from_slice(&[vec![1u8; 72], vec![2u8; 33]]),
+        }],
+        output: vec![TxOut { value: Amount::from_sat(value_sat), script_pubkey: script }],
+    }
+}
+
+/// A stable code for a payment failure reason, decoded by [`crate::PayFailure::from_code`].
+fn failure_code(reason: Option<PaymentFailureReason>) -> &'static str {
+    match reason {
+        Some(PaymentFailureReason::RecipientRejected) => "recipient_rejected",
+        Some(PaymentFailureReason::RetriesExhausted) => "retries_exhausted",
+        Some(PaymentFailureReason::PaymentExpired) => "payment_expired",
+        Some(PaymentFailureReason::RouteNotFound) => "route_not_found",
+        Some(PaymentFailureReason::UserAbandoned) => "abandoned",
+        _ => "unexpected_error",
+    }
+}
+
+fn handle_event(node: &SandboxNode, event: Event) -> Result<(), ReplayEvent> {
+    let replay = |e: crate::BackendError| {
+        tracing::error!(node = %node.name(), "event handling failed, LDK will replay it: {e}");
+        ReplayEvent()
+    };
+    match event {
+        Event::FundingGenerationReady {
+            temporary_channel_id,
+            counterparty_node_id,
+            channel_value_satoshis,
+            output_script,
+            ..
+        } => {
+            let tx = funding_transaction(channel_value_satoshis, output_script);
+            if let Err(e) = node.channel_manager.funding_transaction_generated(
+                temporary_channel_id,
+                counterparty_node_id,
+                tx,
+            ) {
+                tracing::error!(node = %node.name(), "funding failed: {e:?}");
+            }
+        }
+        Event::PaymentClaimable { payment_hash, amount_msat, claim_deadline, .. } => {
+            on_claimable(node, payment_hash, amount_msat, claim_deadline).map_err(replay)?;
+        }
+        Event::PaymentClaimed { payment_hash, amount_msat, .. } => {
+            let event = BackendEvent::InvoiceSettled { payment_hash, amount_msat };
+            node.store
+                .transition(&payment_hash, InvoiceState::Settled { amount_msat }, Some(&event))
+                .map_err(replay)?;
+        }
+        Event::HTLCHandlingFailed {
+            failure_type: HTLCHandlingFailureType::Receive { payment_hash },
+            ..
+        } => {
+            // LDK failed a received HTLC back: if we were holding it, its deadline came.
+            if let Some(invoice) = node.store.invoice(&payment_hash).map_err(replay)? {
+                if matches!(invoice.state, InvoiceState::Held { .. }) {
+                    let event = BackendEvent::InvoiceCancelled { payment_hash };
+                    node.store
+                        .transition(&payment_hash, InvoiceState::Cancelled, Some(&event))
+                        .map_err(replay)?;
+                }
+            }
+        }
+        Event::PaymentSent { payment_hash, payment_preimage, fee_paid_msat, .. } => {
+            let event = BackendEvent::PaymentSucceeded {
+                payment_hash,
+                preimage: payment_preimage,
+                fee_paid_msat,
+            };
+            node.store.payment_resolved(&event).map_err(replay)?;
+            node.payment_resolved.notify_waiters();
+        }
+        Event::PaymentFailed { payment_hash: Some(payment_hash), reason, .. } => {
+            let event = BackendEvent::PaymentFailed {
+                payment_hash,
+                reason: failure_code(reason).to_owned(),
+            };
+            node.store.payment_resolved(&event).map_err(replay)?;
+            node.payment_resolved.notify_waiters();
+        }
+        Event::ChannelReady { channel_id, counterparty_node_id, .. } => {
+            tracing::debug!(node = %node.name(), %channel_id, peer = %counterparty_node_id, "channel ready");
+        }
+        Event::ChannelClosed { channel_id, reason, .. } => {
+            tracing::info!(node = %node.name(), %channel_id, %reason, "channel closed");
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn on_claimable(
+    node: &SandboxNode,
+    payment_hash: PaymentHash,
+    amount_msat: u64,
+    claim_deadline: Option<u32>,
+) -> Result<(), crate::BackendError> {
+    let Some(invoice) = node.store.invoice(&payment_hash)? else {
+        // Not an invoice of ours (the node's own stateless invoices are not used).
+        node.channel_manager.fail_htlc_backwards(&payment_hash);
+        return Ok(());
+    };
+    match (invoice.preimage, invoice.state) {
+        // Auto-settling invoice, or a hold invoice already settled before a restart.
+        (
+            Some(preimage),
+            InvoiceState::Open | InvoiceState::Settled { .. } | InvoiceState::Held { .. },
+        ) => {
+            node.channel_manager.claim_funds(preimage);
+        }
+        (_, InvoiceState::Cancelled) => node.channel_manager.fail_htlc_backwards(&payment_hash),
+        (None, InvoiceState::Open) => {
+            let state = InvoiceState::Held { amount_msat, claim_deadline_height: claim_deadline };
+            let event = BackendEvent::InvoiceHeld {
+                payment_hash,
+                amount_msat,
+                claim_deadline_height: claim_deadline,
+            };
+            node.store.transition(&payment_hash, state, Some(&event))?;
+        }
+        // Replayed after a restart while held: keep holding.
+        (None, InvoiceState::Held { .. }) => {}
+        (None, InvoiceState::Settled { .. }) => {
+            tracing::warn!(node = %node.name(), %payment_hash, "settled hold invoice without preimage");
+        }
+    }
+    Ok(())
+}
