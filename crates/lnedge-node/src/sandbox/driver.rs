@@ -19,8 +19,13 @@ use crate::backend::InvoiceState;
 use crate::event::BackendEvent;
 
 /// Runs until the node is stopped.
-pub(crate) async fn drive(node: Arc<SandboxNode>) {
-    let mut shutdown = node.shutdown_signal();
+///
+/// `shutdown` must be subscribed before the task is spawned, so a stop issued before the task
+/// first runs is not missed.
+pub(crate) async fn drive(
+    node: Arc<SandboxNode>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
     let mut ticks_seen: u64 = 0;
     loop {
@@ -40,7 +45,7 @@ pub(crate) async fn drive(node: Arc<SandboxNode>) {
             continue;
         }
         tokio::select! {
-            _ = shutdown.changed() => break,
+            _ = shutdown.wait_for(|stop| *stop) => break,
             _ = node.channel_manager.get_event_or_persistence_needed_future() => {}
             _ = node.chain_monitor.get_update_future() => {}
             _ = ticks.tick() => {

@@ -312,7 +312,7 @@ impl SandboxNode {
         let accept = tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    _ = shutdown.changed() => break,
+                    _ = shutdown.wait_for(|stop| *stop) => break,
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
                         let Ok(stream) = stream.into_std() else { continue };
@@ -321,7 +321,7 @@ impl SandboxNode {
                 }
             }
         });
-        let driver = tokio::spawn(super::driver::drive(node.clone()));
+        let driver = tokio::spawn(super::driver::drive(node.clone(), node.shutdown.subscribe()));
         node.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend([accept, driver]);
 
         // Reconnect to the peers known from before a restart.
@@ -417,10 +417,6 @@ impl SandboxNode {
 
     pub(crate) fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::SeqCst)
-    }
-
-    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.shutdown.subscribe()
     }
 
     /// Announces the node (alias and loopback address) to its peers; needs a public channel.

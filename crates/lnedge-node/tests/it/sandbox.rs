@@ -61,3 +61,65 @@ conformance_tests!(
     events_survive_restart,
     held_htlc_survives_restart,
 );
+
+/// A payment crosses two hops: the router forwards it and earns a fee, balances move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hop_payment_routes_through_the_router() {
+    let net = SandboxNetwork::new().await.expect("network");
+    let [payer, router, merchant] =
+        net.line(["payer", "router", "merchant"], 1_000_000).await.expect("line");
+    let preimage = conformance::fresh_preimage("two-hop");
+    let invoice = merchant
+        .create_invoice(preimage, conformance::params(25_000_000, "two hops"))
+        .await
+        .expect("invoice");
+    let router_before: u64 = router.channels().iter().map(|c| c.outbound_capacity_msat).sum();
+    let outcome = payer.pay(conformance::pay_request(&invoice)).await.expect("paid over two hops");
+    assert_eq!(outcome.preimage, preimage);
+    let fee = outcome.fee_paid_msat.expect("LDK reports the fee");
+    assert!(fee > 0, "the router charges a forwarding fee");
+    // The router's outbound liquidity grew by its fee (it received amount+fee, sent amount).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let router_after: u64 = router.channels().iter().map(|c| c.outbound_capacity_msat).sum();
+        if router_after == router_before + fee {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "router balance {router_before} -> {router_after}, fee {fee}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    net.shutdown().await;
+}
+
+/// Restarting a node of a two-hop line keeps routing working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn router_restart_keeps_the_route() {
+    let net = SandboxNetwork::new().await.expect("network");
+    let [payer, _router, merchant] =
+        net.line(["payer", "router", "merchant"], 1_000_000).await.expect("line");
+    net.restart("router").await.expect("restart router");
+    let preimage = conformance::fresh_preimage("after-router-restart");
+    let invoice = merchant
+        .create_invoice(preimage, conformance::params(1_000_000, "x"))
+        .await
+        .expect("invoice");
+    let outcome = payer.pay(conformance::pay_request(&invoice)).await.expect("paid after restart");
+    assert_eq!(outcome.preimage, preimage);
+    net.shutdown().await;
+}
+
+/// Bad names are refused with a clear error.
+#[tokio::test]
+async fn bad_node_names_are_refused() {
+    let net = SandboxNetwork::new().await.expect("network");
+    let err = net.add_node("no spaces").await.expect_err("space");
+    assert!(err.to_string().contains("node name"), "{err}");
+    net.add_node("a").await.expect("first");
+    let err = net.add_node("a").await.expect_err("taken");
+    assert!(err.to_string().contains("taken"), "{err}");
+    assert!(net.node("missing").is_err());
+    net.shutdown().await;
+}
