@@ -92,7 +92,8 @@ pub async fn chosen_preimage_invoice_is_paid(h: &mut dyn Harness) {
     let (backend, payer) = (h.backend(), h.payer());
     let preimage = fresh_preimage("chosen");
     let hash = hash_of(&preimage);
-    let invoice = backend.create_invoice(preimage, params(21_000, "coffee")).await.expect("invoice");
+    let invoice =
+        backend.create_invoice(preimage, params(21_000, "coffee")).await.expect("invoice");
     assert_eq!(invoice.payment_hash().to_byte_array(), hash.0);
     assert_eq!(invoice.amount_milli_satoshis(), Some(21_000));
     let info = backend.info().await.expect("info");
@@ -100,9 +101,11 @@ pub async fn chosen_preimage_invoice_is_paid(h: &mut dyn Harness) {
 
     let outcome = payer.pay(pay_request(&invoice)).await.expect("payment succeeds");
     assert_eq!(outcome.preimage, preimage, "the payer learns the chosen preimage");
-    let settled = expect_event(&*backend, "InvoiceSettled", |e| {
-        matches!(e, BackendEvent::InvoiceSettled { payment_hash, .. } if *payment_hash == hash)
-    })
+    let settled = expect_event(
+        &*backend,
+        "InvoiceSettled",
+        |e| matches!(e, BackendEvent::InvoiceSettled { payment_hash, .. } if *payment_hash == hash),
+    )
     .await;
     assert_eq!(settled, BackendEvent::InvoiceSettled { payment_hash: hash, amount_msat: 21_000 });
     assert_eq!(
@@ -138,7 +141,8 @@ pub async fn hold_then_settle(h: &mut dyn Harness) {
     let (backend, payer) = (h.backend(), h.payer());
     let preimage = fresh_preimage("hold-settle");
     let hash = hash_of(&preimage);
-    let invoice = backend.create_hold_invoice(hash, params(30_000, "locker 7")).await.expect("hold");
+    let invoice =
+        backend.create_hold_invoice(hash, params(30_000, "locker 7")).await.expect("hold");
     assert_eq!(backend.invoice_state(hash).await.expect("state"), InvoiceState::Open);
     let err = backend.settle_hold_invoice(preimage).await.expect_err("nothing held yet");
     assert!(matches!(err, BackendError::WrongInvoiceState { state: "open", .. }), "{err}");
@@ -148,9 +152,11 @@ pub async fn hold_then_settle(h: &mut dyn Harness) {
         let invoice = invoice.clone();
         async move { payer.pay(pay_request(&invoice)).await }
     });
-    let held = expect_event(&*backend, "InvoiceHeld", |e| {
-        matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash)
-    })
+    let held = expect_event(
+        &*backend,
+        "InvoiceHeld",
+        |e| matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash),
+    )
     .await;
     let height = backend.info().await.expect("info").block_height;
     match held {
@@ -186,9 +192,11 @@ pub async fn hold_then_cancel(h: &mut dyn Harness) {
         let payer = payer.clone();
         async move { payer.pay(pay_request(&invoice)).await }
     });
-    expect_event(&*backend, "InvoiceHeld", |e| {
-        matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash)
-    })
+    expect_event(
+        &*backend,
+        "InvoiceHeld",
+        |e| matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash),
+    )
     .await;
     backend.cancel_hold_invoice(hash).await.expect("cancel");
     let err = pay.await.expect("join").expect_err("the payment fails after cancel");
@@ -196,9 +204,11 @@ pub async fn hold_then_cancel(h: &mut dyn Harness) {
         matches!(err, BackendError::Payment(PayFailure::RecipientRejected)),
         "a cancelled hold invoice reads as the payee rejecting: {err}"
     );
-    expect_event(&*backend, "InvoiceCancelled", |e| {
-        matches!(e, BackendEvent::InvoiceCancelled { payment_hash } if *payment_hash == hash)
-    })
+    expect_event(
+        &*backend,
+        "InvoiceCancelled",
+        |e| matches!(e, BackendEvent::InvoiceCancelled { payment_hash } if *payment_hash == hash),
+    )
     .await;
     assert_eq!(backend.invoice_state(hash).await.expect("state"), InvoiceState::Cancelled);
     backend.cancel_hold_invoice(hash).await.expect("cancelling again is a no-op");
@@ -216,18 +226,22 @@ pub async fn hold_deadline_is_respected(h: &mut dyn Harness) {
         let payer = payer.clone();
         async move { payer.pay(pay_request(&invoice)).await }
     });
-    let held = expect_event(&*backend, "InvoiceHeld", |e| {
-        matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash)
-    })
+    let held = expect_event(
+        &*backend,
+        "InvoiceHeld",
+        |e| matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash),
+    )
     .await;
     let BackendEvent::InvoiceHeld { claim_deadline_height: Some(deadline), .. } = held else {
         panic!("no deadline in {held:?}");
     };
     let height = backend.info().await.expect("info").block_height;
     h.mine_blocks(deadline.saturating_sub(height) + 1).await;
-    expect_event(&*backend, "InvoiceCancelled at the deadline", |e| {
-        matches!(e, BackendEvent::InvoiceCancelled { payment_hash } if *payment_hash == hash)
-    })
+    expect_event(
+        &*backend,
+        "InvoiceCancelled at the deadline",
+        |e| matches!(e, BackendEvent::InvoiceCancelled { payment_hash } if *payment_hash == hash),
+    )
     .await;
     let err = pay.await.expect("join").expect_err("the payer gets its money back");
     assert!(matches!(err, BackendError::Payment(_)), "{err}");
@@ -308,13 +322,16 @@ pub async fn events_survive_restart(h: &mut dyn Harness) {
 
     h.restart_backend().await;
     let backend = h.backend();
-    let again = tokio::time::timeout(STEP, backend.next_event()).await.expect("in time").expect("event");
+    let again =
+        tokio::time::timeout(STEP, backend.next_event()).await.expect("in time").expect("event");
     assert_eq!(again.event.payment_hash(), hashes[1], "the unacknowledged event comes back");
     backend.event_handled(again.id).await.expect("ack");
     backend.event_handled(again.id).await.expect("acknowledging twice is fine");
     // Nothing about these payments is delivered again (the node may replay facts at start-up).
     tokio::time::sleep(Duration::from_millis(500)).await;
-    while let Ok(Ok(q)) = tokio::time::timeout(Duration::from_millis(300), backend.next_event()).await {
+    while let Ok(Ok(q)) =
+        tokio::time::timeout(Duration::from_millis(300), backend.next_event()).await
+    {
         assert!(!hashes.contains(&q.event.payment_hash()), "duplicate after restart: {q:?}");
         backend.event_handled(q.id).await.expect("ack");
     }
@@ -340,9 +357,11 @@ pub async fn held_htlc_survives_restart(h: &mut dyn Harness) {
         let payer = h.payer();
         async move { payer.pay(pay_request(&invoice)).await }
     });
-    expect_event(&*h.backend(), "InvoiceHeld", |e| {
-        matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash)
-    })
+    expect_event(
+        &*h.backend(),
+        "InvoiceHeld",
+        |e| matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash),
+    )
     .await;
     h.restart_backend().await;
     let backend = h.backend();
