@@ -23,6 +23,9 @@
 mod errors;
 mod pump;
 
+/// ldk-node's log levels, for [`LdkConfig::log_level`].
+pub use ldk_node::logger::LogLevel;
+
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,7 +39,6 @@ use ldk_node::lightning::ln::channelmanager::PaymentId;
 use ldk_node::lightning::ln::msgs::SocketAddress;
 use ldk_node::lightning::routing::router::RouteParametersConfig;
 use ldk_node::lightning_invoice::{Bolt11InvoiceDescription, Description, Sha256};
-use ldk_node::logger::LogLevel;
 use ldk_node::payment::{PaymentKind, PaymentStatus};
 use ldk_node::{Builder, Node, NodeError};
 use lightning_invoice::Bolt11Invoice;
