@@ -32,8 +32,7 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in input.chunks(3) {
         let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
@@ -65,7 +64,8 @@ struct Bitcoind {
 
 impl Bitcoind {
     fn spawn() -> anyhow::Result<Self> {
-        let exe = std::env::var("BITCOIND_EXE").unwrap_or_else(|_| "/opt/knots/bin/bitcoind".into());
+        let exe =
+            std::env::var("BITCOIND_EXE").unwrap_or_else(|_| "/opt/knots/bin/bitcoind".into());
         if !Path::new(&exe).exists() {
             bail!("no bitcoind at {exe}: run scripts/install-bitcoind.sh or set BITCOIND_EXE");
         }
@@ -123,10 +123,11 @@ impl Bitcoind {
         )?;
         let mut response = String::new();
         stream.read_to_string(&mut response)?;
-        let (head, body) =
-            response.split_once("\r\n\r\n").ok_or_else(|| anyhow!("malformed reply: {response}"))?;
-        let reply: Value = serde_json::from_str(body)
-            .with_context(|| format!("{method}: not JSON ({head})"))?;
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| anyhow!("malformed reply: {response}"))?;
+        let reply: Value =
+            serde_json::from_str(body).with_context(|| format!("{method}: not JSON ({head})"))?;
         if !reply["error"].is_null() {
             bail!("{method} failed: {}", reply["error"]);
         }
@@ -234,8 +235,7 @@ impl LdkHarness {
             .await?;
         }
 
-        let backend_addr =
-            backend_config.listen_addr.context("the backend listens")?.into();
+        let backend_addr = backend_config.listen_addr.context("the backend listens")?.into();
         payer.node().open_announced_channel(
             backend.node().node_id(),
             backend_addr,
@@ -251,14 +251,8 @@ impl LdkHarness {
                 .unwrap_or(false)
         })
         .await?;
-        let harness = LdkHarness {
-            backend,
-            payer,
-            backend_config,
-            miner_address,
-            bitcoind,
-            _dirs: dirs,
-        };
+        let harness =
+            LdkHarness { backend, payer, backend_config, miner_address, bitcoind, _dirs: dirs };
         harness.mine_blocks_checked(6).await?;
         harness.wait_channel_usable().await?;
         Ok(harness)
@@ -327,6 +321,10 @@ macro_rules! run_scenarios {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs a regtest bitcoind (scripts/install-bitcoind.sh); run by .ci/run"]
 async fn ldk_node_conformance_on_regtest() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let started = Instant::now();
     let mut harness = LdkHarness::new().await.expect("regtest harness");
     eprintln!("=== harness ready in {:.1?}", started.elapsed());
