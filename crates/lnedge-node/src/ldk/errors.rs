@@ -64,56 +64,42 @@ fn lower(message: &str) -> String {
     }
 }
 
-// Stable codes prefixed to the `reason` of stored payment failures, so that the typed failure
-// can be recovered from the durable store (e.g. by a `pay` call waiting for an earlier one).
+// Stable codes stored as the `reason` of node-reported payment failures (the same codes the
+// sandbox backend stores), so that the typed failure can be recovered from the durable store,
+// e.g. by a `pay` call waiting for an earlier one.
 const RECIPIENT_REJECTED: &str = "recipient_rejected";
 const RETRIES_EXHAUSTED: &str = "retries_exhausted";
-const NO_ROUTE: &str = "no_route";
-const INVOICE_EXPIRED: &str = "invoice_expired";
-const OTHER: &str = "other";
+const PAYMENT_EXPIRED: &str = "payment_expired";
+const ROUTE_NOT_FOUND: &str = "route_not_found";
 
-/// The typed failure for an ldk-node payment failure reason.
-pub(crate) fn pay_failure(reason: Option<PaymentFailureReason>) -> PayFailure {
+/// The stored code for an ldk-node payment failure reason.
+pub(crate) fn failure_code(reason: Option<PaymentFailureReason>) -> &'static str {
     match reason {
-        Some(PaymentFailureReason::RecipientRejected) => PayFailure::RecipientRejected,
-        Some(PaymentFailureReason::RetriesExhausted) => PayFailure::RetriesExhausted,
-        Some(PaymentFailureReason::RouteNotFound) => PayFailure::NoRoute(String::new()),
-        // The expiry time is filled in by `pay`, which has the invoice.
-        Some(PaymentFailureReason::PaymentExpired) => {
-            PayFailure::InvoiceExpired { expired_at_secs: 0 }
-        }
-        Some(other) => PayFailure::Other(format!("{other:?}")),
-        None => PayFailure::Other("no reason reported".into()),
+        Some(PaymentFailureReason::RecipientRejected) => RECIPIENT_REJECTED,
+        Some(PaymentFailureReason::RetriesExhausted) => RETRIES_EXHAUSTED,
+        Some(PaymentFailureReason::PaymentExpired) => PAYMENT_EXPIRED,
+        Some(PaymentFailureReason::RouteNotFound) => ROUTE_NOT_FOUND,
+        Some(PaymentFailureReason::UserAbandoned) => "abandoned",
+        _ => "unexpected_error",
     }
 }
 
-/// Encodes a failure as the `reason` stored with the payment and put in its event.
-pub(crate) fn encode_reason(failure: &PayFailure) -> String {
-    let code = match failure {
-        PayFailure::RecipientRejected => RECIPIENT_REJECTED,
-        PayFailure::RetriesExhausted => RETRIES_EXHAUSTED,
-        PayFailure::NoRoute(_) => NO_ROUTE,
-        PayFailure::InvoiceExpired { .. } => INVOICE_EXPIRED,
-        _ => OTHER,
-    };
-    format!("{code}: {failure}")
+/// The stored `reason` for a failure detected before anything was sent.
+pub(crate) fn send_failure_reason(failure: &PayFailure) -> String {
+    match failure {
+        PayFailure::NoRoute(_) => ROUTE_NOT_FOUND.to_owned(),
+        other => other.to_string(),
+    }
 }
 
 /// Recovers the typed failure from a stored `reason`; `expired_at_secs` comes from the invoice.
 pub(crate) fn decode_reason(reason: &str, expired_at_secs: u64) -> PayFailure {
-    let (code, text) = reason.split_once(": ").unwrap_or((OTHER, reason));
-    match code {
+    match reason {
         RECIPIENT_REJECTED => PayFailure::RecipientRejected,
         RETRIES_EXHAUSTED => PayFailure::RetriesExhausted,
-        NO_ROUTE => PayFailure::NoRoute(
-            text.strip_prefix("no route to the payee was found")
-                .map(|rest| rest.trim_start_matches(": ").to_owned())
-                .unwrap_or_else(|| text.to_owned()),
-        ),
-        INVOICE_EXPIRED => PayFailure::InvoiceExpired { expired_at_secs },
-        _ => {
-            PayFailure::Other(text.strip_prefix("the payment failed: ").unwrap_or(text).to_owned())
-        }
+        PAYMENT_EXPIRED => PayFailure::InvoiceExpired { expired_at_secs },
+        ROUTE_NOT_FOUND => PayFailure::NoRoute(String::new()),
+        other => PayFailure::Other(other.to_owned()),
     }
 }
 
@@ -123,33 +109,40 @@ mod tests {
     use crate::error::ErrorKind;
 
     #[test]
-    fn reasons_round_trip_through_the_store_encoding() {
-        for failure in [
-            PayFailure::RecipientRejected,
-            PayFailure::RetriesExhausted,
-            PayFailure::NoRoute(String::new()),
-            PayFailure::NoRoute("no channel".into()),
-            PayFailure::InvoiceExpired { expired_at_secs: 77 },
-            PayFailure::Other("UnexpectedError".into()),
-        ] {
-            let encoded = encode_reason(&failure);
-            let decoded = decode_reason(&encoded, 77);
-            assert_eq!(decoded, failure, "{encoded}");
+    fn ldk_reasons_round_trip_through_the_stored_code() {
+        let cases = [
+            (PaymentFailureReason::RecipientRejected, PayFailure::RecipientRejected),
+            (PaymentFailureReason::RetriesExhausted, PayFailure::RetriesExhausted),
+            (PaymentFailureReason::RouteNotFound, PayFailure::NoRoute(String::new())),
+            (
+                PaymentFailureReason::PaymentExpired,
+                PayFailure::InvoiceExpired { expired_at_secs: 7 },
+            ),
+            (PaymentFailureReason::UserAbandoned, PayFailure::Other("abandoned".into())),
+            (PaymentFailureReason::UnexpectedError, PayFailure::Other("unexpected_error".into())),
+        ];
+        for (reason, failure) in cases {
+            assert_eq!(decode_reason(failure_code(Some(reason)), 7), failure, "{reason:?}");
         }
-        assert_eq!(decode_reason("garbage", 0), PayFailure::Other("garbage".into()));
+        assert_eq!(
+            decode_reason(failure_code(None), 0),
+            PayFailure::Other("unexpected_error".into())
+        );
     }
 
     #[test]
-    fn ldk_reasons_map_to_typed_failures() {
+    fn send_failures_keep_their_type_when_they_can() {
+        let no_route = PayFailure::NoRoute("ldk-node send failed".into());
         assert_eq!(
-            pay_failure(Some(PaymentFailureReason::RecipientRejected)),
-            PayFailure::RecipientRejected
-        );
-        assert_eq!(
-            pay_failure(Some(PaymentFailureReason::RouteNotFound)),
+            decode_reason(&send_failure_reason(&no_route), 0),
             PayFailure::NoRoute(String::new())
         );
-        assert!(matches!(pay_failure(None), PayFailure::Other(_)));
+        let other = PayFailure::Other("the node is unavailable".into());
+        let decoded = decode_reason(&send_failure_reason(&other), 0);
+        assert_eq!(
+            decoded,
+            PayFailure::Other("the payment failed: the node is unavailable".into())
+        );
     }
 
     #[test]

@@ -179,6 +179,15 @@ impl LdkBackend {
     ///
     /// Must be called on a multi-threaded tokio runtime.
     pub async fn start(config: LdkConfig) -> Result<Self, BackendError> {
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if !multi_thread {
+            return Err(BackendError::invalid(
+                "runtime",
+                "ldk-node blocks with block_in_place: start the backend on a multi-threaded tokio \
+                 runtime",
+            ));
+        }
         let store = BackendStore::open(&config.data_dir)?;
         let ldk_dir = config.data_dir.join("ldk");
         let mut builder = Builder::new();
@@ -504,7 +513,7 @@ impl LightningBackend for LdkBackend {
                             };
                             let event = BackendEvent::PaymentFailed {
                                 payment_hash: hash,
-                                reason: errors::encode_reason(&failure),
+                                reason: errors::send_failure_reason(&failure),
                             };
                             self.inner.store.payment_resolved(&event)?;
                             return Err(error);
@@ -522,5 +531,31 @@ impl LightningBackend for LdkBackend {
 
     async fn event_handled(&self, id: EventId) -> Result<(), BackendError> {
         self.inner.store.event_handled(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &std::path::Path) -> LdkConfig {
+        let chain = ChainSource::Esplora { url: "http://127.0.0.1:9/unused".into() };
+        LdkConfig::new(dir, Network::Regtest, chain)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_current_thread_runtime_is_refused_not_a_panic() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = LdkBackend::start(config(dir.path())).await.expect_err("current_thread");
+        assert!(matches!(err, BackendError::InvalidInput { what: "runtime", .. }), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bad_alias_is_invalid_input() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = config(dir.path());
+        config.alias = "an alias that is much longer than thirty-two bytes".into();
+        let err = LdkBackend::start(config).await.expect_err("alias too long");
+        assert!(matches!(err, BackendError::InvalidInput { what: "alias", .. }), "{err}");
     }
 }

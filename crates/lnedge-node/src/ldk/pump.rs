@@ -92,10 +92,9 @@ async fn handle_event(inner: &Inner, event: &Event) -> Result<(), BackendError> 
             Ok(())
         }
         Event::PaymentFailed { payment_hash: Some(payment_hash), reason, .. } => {
-            let failure = errors::pay_failure(*reason);
             let event = BackendEvent::PaymentFailed {
                 payment_hash: *payment_hash,
-                reason: errors::encode_reason(&failure),
+                reason: errors::failure_code(*reason).to_owned(),
             };
             inner.store.payment_resolved(&event)?;
             inner.payments_changed.notify_waiters();
