@@ -307,6 +307,44 @@ impl Harness for LdkHarness {
     }
 }
 
+/// What the shared scenarios do not cover: description-hash and variable-amount invoices.
+async fn ldk_specific_checks(h: &LdkHarness) {
+    use lnedge_node::bitcoin::hashes::Hash;
+    use lnedge_node::lightning_invoice::Bolt11InvoiceDescriptionRef;
+    use lnedge_node::{BackendEvent, InvoiceDescription, InvoiceParams, InvoiceState};
+
+    let (backend, payer) = (h.backend(), h.payer());
+    assert_eq!(backend.backend_name(), "ldk-node");
+    assert_eq!(backend.info().await.expect("info").alias, "lnedge-backend");
+
+    let metadata_hash = [0x42; 32];
+    let preimage = conformance::fresh_preimage("description-hash");
+    let params = InvoiceParams {
+        amount_msat: None,
+        description: InvoiceDescription::Hash(metadata_hash),
+        expiry_secs: 600,
+    };
+    let invoice = backend.create_invoice(preimage, params).await.expect("invoice");
+    match invoice.description() {
+        Bolt11InvoiceDescriptionRef::Hash(h) => assert_eq!(h.0.to_byte_array(), metadata_hash),
+        other => panic!("expected a description hash, got {other:?}"),
+    }
+    assert_eq!(invoice.amount_milli_satoshis(), None);
+    let mut request = conformance::pay_request(&invoice);
+    request.amount_msat = Some(12_345);
+    let outcome = payer.pay(request).await.expect("variable amount paid");
+    assert_eq!(outcome.preimage, preimage);
+    let hash = conformance::hash_of(&preimage);
+    conformance::expect_event(&*backend, "InvoiceSettled", |e| {
+        matches!(e, BackendEvent::InvoiceSettled { payment_hash, amount_msat: 12_345 } if *payment_hash == hash)
+    })
+    .await;
+    assert_eq!(
+        backend.invoice_state(hash).await.expect("state"),
+        InvoiceState::Settled { amount_msat: 12_345 }
+    );
+}
+
 macro_rules! run_scenarios {
     ($harness:expr, $($scenario:ident),+ $(,)?) => {{
         $(
@@ -341,6 +379,8 @@ async fn ldk_node_conformance_on_regtest() {
         events_survive_restart,
         held_htlc_survives_restart,
     );
+    eprintln!("=== ldk-specific: description hash, variable amount, info");
+    ldk_specific_checks(&harness).await;
     harness.payer.stop().await.expect("stopping the payer");
     harness.backend.stop().await.expect("stopping the backend");
     eprintln!("=== all scenarios passed in {:.1?}", started.elapsed());
