@@ -286,6 +286,30 @@ impl BackendStore {
         Ok(fresh)
     }
 
+    /// The hold invoices whose HTLCs are held now, with their claim deadlines (block heights).
+    ///
+    /// Backends that must fail held HTLCs back before the deadline by themselves use this to
+    /// find them again after a restart.
+    pub fn held_invoices(&self) -> Result<Vec<(PaymentHash, Option<u32>)>, BackendError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT payment_hash, claim_deadline_height FROM invoices
+                 WHERE state = 'held' ORDER BY payment_hash",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)))
+            .map_err(db_err)?;
+        let mut held = Vec::new();
+        for row in rows {
+            let (hash, deadline) = row.map_err(db_err)?;
+            let hash = PaymentHash(parse_32(&hash).map_err(BackendError::Storage)?);
+            held.push((hash, deadline.and_then(|d| u32::try_from(d).ok())));
+        }
+        Ok(held)
+    }
+
     /// The recorded state of an outgoing payment.
     pub fn payment(&self, hash: &PaymentHash) -> Result<Option<StoredPayment>, BackendError> {
         let conn = self.lock();
@@ -492,6 +516,20 @@ mod tests {
             store.invoice(&hash).expect("get").expect("exists").state,
             InvoiceState::Cancelled
         );
+    }
+
+    #[test]
+    fn held_invoices_are_listed_with_their_deadlines() {
+        let store = BackendStore::in_memory().expect("store");
+        let (a, b) = (PaymentHash([5; 32]), PaymentHash([6; 32]));
+        store.insert_invoice(&a, None, &params(), "a").expect("insert");
+        store.insert_invoice(&b, None, &params(), "b").expect("insert");
+        assert_eq!(store.held_invoices().expect("list"), vec![]);
+        let held = InvoiceState::Held { amount_msat: 1, claim_deadline_height: Some(150) };
+        store.transition(&a, held, None).expect("held");
+        assert_eq!(store.held_invoices().expect("list"), vec![(a, Some(150))]);
+        store.transition(&a, InvoiceState::Cancelled, None).expect("cancel");
+        assert_eq!(store.held_invoices().expect("list"), vec![]);
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! Integration tests of lnedge-node: one binary, one module per concern.
 
 mod conformance;
+mod ldk_regtest;
 mod sandbox;
