@@ -1,0 +1,94 @@
+//! `lnedge`: Lightning payments for machines that are offline or too small to run a node.
+//!
+//! A thin binary: arguments are parsed and validated here, the work is done by the library
+//! crates. See the README for the two commands that matter.
+
+mod bench;
+mod demo;
+mod util;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Lightning payments for vending machines, taps, lockers, chargers, POS terminals and cards
+/// that are offline or too small to run a Lightning node.
+#[derive(Debug, Parser)]
+#[command(name = "lnedge", version, about, long_about = None, arg_required_else_help = true)]
+struct Cli {
+    /// Log filter (tracing syntax), e.g. `info` or `lnedge_node=debug,ldk=info`.
+    #[arg(long, global = true, env = "LNEDGE_LOG", default_value = "error")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole story on an in-process Lightning network (no node, no bitcoind, no
+    /// database to set up): channels, a two-hop payment, a held payment settled, another
+    /// cancelled.
+    Demo(demo::DemoArgs),
+    /// Measure payment latency on the sandbox network and print the figures.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match tracing_subscriber::EnvFilter::try_new(&cli.log) {
+        Ok(filter) => filter,
+        Err(e) => {
+            eprintln!("error: invalid --log filter {:?}: {e}", cli.log);
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Demo(args) => demo::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn unknown_flags_are_refused_with_a_clear_message() {
+        let err = Cli::try_parse_from(["lnedge", "demo", "--frobnicate"]).expect_err("unknown");
+        assert!(err.to_string().contains("unexpected argument '--frobnicate'"), "{err}");
+        let err = Cli::try_parse_from(["lnedge", "bench", "--payments", "lots"]).expect_err("nan");
+        assert!(err.to_string().contains("invalid value 'lots'"), "{err}");
+        let err = Cli::try_parse_from(["lnedge", "fly"]).expect_err("unknown command");
+        assert!(err.to_string().contains("unrecognized subcommand 'fly'"), "{err}");
+    }
+
+    #[test]
+    fn bench_refuses_too_few_payments() {
+        let err = Cli::try_parse_from(["lnedge", "bench", "--payments", "3"]).expect_err("few");
+        assert!(err.to_string().contains("at least 10"), "{err}");
+    }
+}
