@@ -313,7 +313,8 @@ impl BackendStore {
     /// The recorded state of an outgoing payment.
     pub fn payment(&self, hash: &PaymentHash) -> Result<Option<StoredPayment>, BackendError> {
         let conn = self.lock();
-        let row: Option<(String, Option<String>, Option<i64>, Option<String>)> = conn
+        type Row = (String, Option<String>, Option<i64>, Option<String>);
+        let row: Option<Row> = conn
             .query_row(
                 "SELECT state, preimage, fee_paid_msat, failure FROM payments WHERE payment_hash = ?1",
                 params![hex::encode(hash.0)],

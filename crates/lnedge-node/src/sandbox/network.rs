@@ -15,6 +15,9 @@ use crate::error::BackendError;
 /// How long the helpers wait for the network to settle before giving up.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A node's disk and its running stack, by name.
+type Nodes = BTreeMap<String, (Arc<NodeDisk>, Arc<SandboxNode>)>;
+
 /// An in-process Lightning network of real LDK nodes on loopback TCP, over a simulated chain.
 ///
 /// ```no_run
@@ -28,7 +31,7 @@ pub struct SandboxNetwork {
     chain: Arc<SimChain>,
     dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
-    nodes: Mutex<BTreeMap<String, (Arc<NodeDisk>, Arc<SandboxNode>)>>,
+    nodes: Mutex<Nodes>,
 }
 
 impl std::fmt::Debug for SandboxNetwork {
@@ -103,9 +106,7 @@ impl SandboxNetwork {
             .ok_or_else(|| BackendError::invalid("node name", format!("no node named {name:?}")))
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, BTreeMap<String, (Arc<NodeDisk>, Arc<SandboxNode>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Nodes> {
         self.nodes.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use async_trait::async_trait;
+use base64::Engine as _;
 use lnedge_node::bitcoin::Network;
 use lnedge_node::ldk::{ChainSource, LdkBackend, LdkConfig};
 use lnedge_node::LightningBackend;
@@ -29,23 +30,6 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(90);
 /// A free TCP port on 127.0.0.1 (free when asked; good enough for tests).
 fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Keeps a temporary directory if `LNEDGE_KEEP_TEST_DIRS` is set.
@@ -92,7 +76,8 @@ impl Bitcoind {
         } else {
             Some(dir)
         };
-        let auth = base64(format!("{RPC_USER}:{RPC_PASSWORD}").as_bytes());
+        let auth = base64::engine::general_purpose::STANDARD
+            .encode(format!("{RPC_USER}:{RPC_PASSWORD}").as_bytes());
         let bitcoind = Bitcoind { child, rpc_port, auth, _dir: dir };
         let started = Instant::now();
         loop {
