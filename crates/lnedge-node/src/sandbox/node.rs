@@ -315,6 +315,8 @@ impl SandboxNode {
                     _ = shutdown.wait_for(|stop| *stop) => break,
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
+                        // Lightning messages are small: don't let Nagle hold them back.
+                        let _ = stream.set_nodelay(true);
                         let Ok(stream) = stream.into_std() else { continue };
                         tokio::spawn(lightning_net_tokio::setup_inbound(pm.clone(), stream));
                     }
@@ -373,12 +375,15 @@ impl SandboxNode {
         if self.peer_manager.peer_by_node_id(&peer).is_some() {
             return Ok(());
         }
-        let Some(connection) =
-            lightning_net_tokio::connect_outbound(self.peer_manager.clone(), peer, addr).await
-        else {
-            return Err(BackendError::Unavailable(format!("cannot connect to {peer}@{addr}")));
-        };
-        tokio::spawn(connection);
+        let unreachable =
+            |e: std::io::Error| BackendError::Unavailable(format!("cannot connect to {peer}@{addr}: {e}"));
+        let stream = tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect(addr))
+            .await
+            .map_err(|_| BackendError::Unavailable(format!("connecting to {peer}@{addr} timed out")))?
+            .map_err(unreachable)?;
+        stream.set_nodelay(true).map_err(unreachable)?;
+        let stream = stream.into_std().map_err(unreachable)?;
+        tokio::spawn(lightning_net_tokio::setup_outbound(self.peer_manager.clone(), peer, stream));
         for _ in 0..500 {
             if self.peer_manager.peer_by_node_id(&peer).is_some() {
                 return Ok(());
