@@ -5,6 +5,7 @@
 
 mod bench;
 mod demo;
+mod pool;
 mod util;
 
 use std::process::ExitCode;
@@ -32,6 +33,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure payment latency on the sandbox network and print the figures.
     Bench(bench::BenchArgs),
+    /// Invoice pools: pre-signed invoices that let an offline device sell without secrets.
+    #[command(subcommand)]
+    Pool(pool::PoolCommand),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Pool(command) => pool::run(command).await,
         }
     });
     match result {

@@ -1,8 +1,13 @@
 //! # lnedge-gateway
 //!
-//! The operator service (axum): device fleet, pool provisioning, device sync and
-//! reconciliation, LNURL endpoints, refunds, accounting, metrics. Storage: SQLite by default,
-//! PostgreSQL for several replicas. It reaches Lightning only through
-//! `lnedge_node::LightningBackend`.
+//! The operator's side of lnedge. It reaches Lightning only through
+//! [`lnedge_node::LightningBackend`].
 //!
-//! This crate is filled by the gateway work; it holds no code yet.
+//! * [`provision`] — builds invoice pools: N invoices per product on the owner's node with
+//!   preimages derived from the operator's pool key (recomputable by the operator, never sent to
+//!   the device), verified byte for byte before the pool file is written.
+//!
+//! The HTTP service (fleet registry, sync, LNURL, refunds, accounting) grows here with the
+//! gateway work.
+
+pub mod provision;
