@@ -13,7 +13,7 @@ use super::bolt11::{
     self, Item, TemplateIter, HASH_WORDS, PLACEHOLDER_HASH, PLACEHOLDER_SECRET, TAG_P, TAG_S,
 };
 use super::error::{Hex, PoolError};
-use super::wire::Pool;
+use super::wire::{Pool, TS_UNARY};
 use super::{Network, FORMAT_VERSION};
 use crate::{DeviceId, PoolId};
 
@@ -551,11 +551,33 @@ impl PoolBuilder {
                 .map_err(|_| BuildError::TooLarge { what: "template" })?;
             push_u16(&mut out, t_len);
             out.extend_from_slice(&p.template);
-            let base = p.entries.iter().map(|e| e.timestamp).min().unwrap_or(0);
-            let max = p.entries.iter().map(|e| e.timestamp).max().unwrap_or(0);
-            let bits = 64u32.saturating_sub(max.saturating_sub(base).leading_zeros());
+            let ts: Vec<u64> = p.entries.iter().map(|e| e.timestamp).collect();
+            let base = ts.iter().copied().min().unwrap_or(0);
+            let max = ts.iter().copied().max().unwrap_or(0);
+            let width = 64u32.saturating_sub(max.saturating_sub(base).leading_zeros());
+            let fixed_bits = u64::from(width).saturating_mul(ts.len() as u64);
+            let monotone = ts.windows(2).all(|w| matches!(w, [a, b] if a <= b));
+            let unary_bits = (ts.len() as u64).saturating_add(max.saturating_sub(base));
             out.extend_from_slice(base.to_be_bytes().get(3..).unwrap_or_default());
-            out.push(bits as u8);
+            let ts_col = if monotone && unary_bits < fixed_bits {
+                out.push(TS_UNARY);
+                let mut bits = Vec::new();
+                let mut prev = base;
+                for &t in &ts {
+                    bits.extend(core::iter::repeat_n(0u64, t.saturating_sub(prev) as usize));
+                    bits.push(1);
+                    prev = t;
+                }
+                let col = pack_bits(&bits, 1);
+                let len = u32::try_from(col.len())
+                    .map_err(|_| BuildError::TooLarge { what: "timestamps" })?;
+                out.extend_from_slice(&len.to_be_bytes());
+                col
+            } else {
+                out.push(width as u8);
+                let offsets: Vec<u64> = ts.iter().map(|t| t.saturating_sub(base)).collect();
+                pack_bits(&offsets, width)
+            };
             for e in &p.entries {
                 out.extend_from_slice(&e.hash);
             }
@@ -565,12 +587,9 @@ impl PoolBuilder {
             for e in &p.entries {
                 out.extend_from_slice(&e.sig);
             }
-            let mut words = Vec::new(); // (value, width) bit groups
-            for e in &p.entries {
-                let v = u64::from(e.recid).wrapping_shl(bits) | e.timestamp.saturating_sub(base);
-                words.push(v);
-            }
-            out.extend_from_slice(&pack_bits(&words, bits.wrapping_add(2)));
+            let recids: Vec<u64> = p.entries.iter().map(|e| u64::from(e.recid)).collect();
+            out.extend_from_slice(&pack_bits(&recids, 2));
+            out.extend_from_slice(&ts_col);
         }
         Ok(out)
     }

@@ -63,6 +63,45 @@ fn read_bits(data: &[u8], pos: usize, n: u32) -> Option<u64> {
     Some(v)
 }
 
+/// Timestamp encoding byte: unary deltas (see the format doc).
+pub(crate) const TS_UNARY: u8 = 0xFF;
+
+/// Whether the bits of `data` after the first `used` bits are all zero (and `data` is exactly
+/// as long as `used` bits need).
+fn padding_is_zero(data: &[u8], used: usize) -> bool {
+    let pad = data.len().saturating_mul(8).saturating_sub(used) as u32;
+    match data.last() {
+        Some(&last) => pad < 8 && u32::from(last) & 1u32.wrapping_shl(pad).wrapping_sub(1) == 0,
+        None => true,
+    }
+}
+
+/// Number of zero bits before the `(i+1)`-th one bit (MSB first): the timestamp offset of
+/// entry `i` in a unary column.
+fn unary_select(col: &[u8], i: usize) -> Option<u64> {
+    let mut skip = i;
+    let mut zeros: u64 = 0;
+    for &byte in col {
+        let ones = byte.count_ones() as usize;
+        if ones <= skip {
+            skip = skip.wrapping_sub(ones);
+            zeros = zeros.saturating_add(8u64.wrapping_sub(ones as u64));
+            continue;
+        }
+        for bit in (0..8u32).rev() {
+            if byte.wrapping_shr(bit) & 1 == 1 {
+                if skip == 0 {
+                    return Some(zeros);
+                }
+                skip = skip.wrapping_sub(1);
+            } else {
+                zeros = zeros.saturating_add(1);
+            }
+        }
+    }
+    None
+}
+
 /// One decoded product section (all slices borrow the pool).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Section<'a> {
@@ -74,11 +113,13 @@ pub(crate) struct Section<'a> {
     pub(crate) template: &'a [u8],
     pub(crate) description: Option<&'a str>,
     pub(crate) ts_base: u64,
-    pub(crate) ts_bits: u8,
+    /// 0..=35: fixed width of each timestamp offset; [`TS_UNARY`]: unary deltas.
+    pub(crate) ts_enc: u8,
     pub(crate) hashes: &'a [u8],
     pub(crate) secrets: &'a [u8],
     pub(crate) sigs: &'a [u8],
-    pub(crate) meta: &'a [u8],
+    pub(crate) recids: &'a [u8],
+    pub(crate) ts_col: &'a [u8],
 }
 
 impl<'a> Section<'a> {
@@ -102,26 +143,31 @@ impl<'a> Section<'a> {
         let template = r.take(usize::from(template_len), "template")?;
         let description = validate_template(template, id)?;
         let ts_base = r.u40("timestamp base")?;
-        let ts_bits = r.u8("timestamp width")?;
-        if ts_base > MAX_TIMESTAMP || ts_bits > 35 {
+        let ts_enc = r.u8("timestamp encoding")?;
+        if ts_base > MAX_TIMESTAMP || (ts_enc > 35 && ts_enc != TS_UNARY) {
             return Err(PoolError::InvalidTimestamp { product: id });
         }
+        let unary_len =
+            if ts_enc == TS_UNARY { Some(r.u32("timestamp column length")?) } else { None };
         let too_large = PoolError::TooLarge { product: id };
         let n = usize::try_from(count).map_err(|_| too_large)?;
         let col32 = n.checked_mul(32).ok_or(too_large)?;
         let col64 = n.checked_mul(64).ok_or(too_large)?;
-        let meta_bits = n.checked_mul(usize::from(ts_bits).wrapping_add(2)).ok_or(too_large)?;
-        let meta_len = meta_bits.checked_add(7).ok_or(too_large)? / 8;
+        let recid_len = n.checked_mul(2).and_then(|b| b.checked_add(7)).ok_or(too_large)? / 8;
+        let ts_len = match unary_len {
+            Some(l) => usize::try_from(l).map_err(|_| too_large)?,
+            None => {
+                n.checked_mul(usize::from(ts_enc))
+                    .and_then(|b| b.checked_add(7))
+                    .ok_or(too_large)?
+                    / 8
+            }
+        };
         let hashes = r.take(col32, "payment hashes")?;
         let secrets = r.take(col32, "payment secrets")?;
         let sigs = r.take(col64, "signatures")?;
-        let meta = r.take(meta_len, "entry metadata")?;
-        let pad = meta_len.wrapping_mul(8).wrapping_sub(meta_bits) as u32;
-        if let Some(&last) = meta.last() {
-            if u32::from(last) & 1u32.wrapping_shl(pad).wrapping_sub(1) != 0 {
-                return Err(PoolError::NonZeroPadding { product: id });
-            }
-        }
+        let recids = r.take(recid_len, "recovery ids")?;
+        let ts_col = r.take(ts_len, "timestamps")?;
         Ok(Section {
             id,
             first_seq,
@@ -131,11 +177,12 @@ impl<'a> Section<'a> {
             template,
             description,
             ts_base,
-            ts_bits,
+            ts_enc,
             hashes,
             secrets,
             sigs,
-            meta,
+            recids,
+            ts_col,
         })
     }
 
@@ -143,13 +190,58 @@ impl<'a> Section<'a> {
         self.count as usize
     }
 
+    /// Checks what [`Section::read`] leaves to a pass over the entries: zero padding and every
+    /// timestamp within 35 bits. `first_index` is the global index of the first entry.
+    fn validate_entries(&self, first_index: usize) -> Result<(), PoolError> {
+        let product = self.id;
+        let n = self.len();
+        if !padding_is_zero(self.recids, n.saturating_mul(2)) {
+            return Err(PoolError::NonZeroPadding { product });
+        }
+        let room = MAX_TIMESTAMP.saturating_sub(self.ts_base);
+        if self.ts_enc == TS_UNARY {
+            // Exactly `n` one-bits; fewer than 8 padding zeros after the last one.
+            let ones: usize = self.ts_col.iter().map(|b| b.count_ones() as usize).sum();
+            let last = self.ts_col.last().copied().unwrap_or(0);
+            if ones != n || last == 0 {
+                return Err(PoolError::InvalidTimestamp { product });
+            }
+            let bits = self.ts_col.len().saturating_mul(8);
+            let zeros = bits.saturating_sub(ones).saturating_sub(last.trailing_zeros() as usize);
+            if zeros as u64 > room {
+                let index = first_index.saturating_add(n.saturating_sub(1));
+                return Err(PoolError::TimestampOutOfRange { index });
+            }
+        } else {
+            let w = usize::from(self.ts_enc);
+            if !padding_is_zero(self.ts_col, n.saturating_mul(w)) {
+                return Err(PoolError::NonZeroPadding { product });
+            }
+            if w > 0 && (1u64.wrapping_shl(w as u32).wrapping_sub(1)) > room {
+                for i in 0..n {
+                    match read_bits(self.ts_col, i.saturating_mul(w), w as u32) {
+                        Some(off) if off <= room => {}
+                        _ => {
+                            return Err(PoolError::TimestampOutOfRange {
+                                index: first_index.saturating_add(i),
+                            })
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// (recovery id, timestamp) of local entry `i`.
     fn meta_of(&self, i: usize) -> Option<(u8, u64)> {
-        let width = u32::from(self.ts_bits).wrapping_add(2);
-        let pos = i.checked_mul(width as usize)?;
-        let v = read_bits(self.meta, pos, width)?;
-        let recid = (v.wrapping_shr(u32::from(self.ts_bits)) & 3) as u8;
-        let off = v & 1u64.wrapping_shl(u32::from(self.ts_bits)).wrapping_sub(1);
+        let recid = read_bits(self.recids, i.checked_mul(2)?, 2)? as u8;
+        let off = if self.ts_enc == TS_UNARY {
+            unary_select(self.ts_col, i)?
+        } else {
+            let w = u32::from(self.ts_enc);
+            read_bits(self.ts_col, i.checked_mul(w as usize)?, w)?
+        };
         Some((recid, self.ts_base.checked_add(off)?))
     }
 
@@ -250,13 +342,7 @@ impl<'a> Pool<'a> {
                 return Err(PoolError::ProductsNotAscending { product: s.id });
             }
             prev = Some(s.id);
-            for i in 0..s.len() {
-                let index = len.checked_add(i).ok_or(PoolError::TooLarge { product: s.id })?;
-                match s.meta_of(i) {
-                    Some((_, ts)) if ts <= MAX_TIMESTAMP => {}
-                    _ => return Err(PoolError::TimestampOutOfRange { index }),
-                }
-            }
+            s.validate_entries(len)?;
             len = len.checked_add(s.len()).ok_or(PoolError::TooLarge { product: s.id })?;
         }
         if r.pos != bytes.len() {
