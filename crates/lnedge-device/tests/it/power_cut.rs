@@ -325,3 +325,26 @@ proptest! {
         cut_everywhere(&mut Mem, 4, &ops);
     }
 }
+
+/// Every sequence of three operations on two entries (512 sequences), power cut at every bit
+/// flip of each, both bit orders.
+#[test]
+fn power_cut_at_every_bit_of_all_short_sequences() {
+    let all: Vec<(Op, u32)> = [Op::Offer, Op::Claim, Op::Dispensed, Op::Failed]
+        .into_iter()
+        .flat_map(|op| [(op, 0), (op, 1)])
+        .collect();
+    let mut points = 0;
+    let mut sequences = 0;
+    for a in &all {
+        for b in &all {
+            for c in &all {
+                points += cut_everywhere(&mut Mem, 2, &[*a, *b, *c]);
+                sequences += 1;
+            }
+        }
+    }
+    eprintln!("{sequences} sequences, {points} power-cut points");
+    assert_eq!(sequences, 512);
+    assert_eq!(points, 4056);
+}
