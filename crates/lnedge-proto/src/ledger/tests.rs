@@ -137,8 +137,9 @@ fn torn_writes_from_every_reachable_byte_are_safe() {
         }
     }
     // 0xFF plus the torn bytes of every path.
-    assert!(seen.len() > 5, "{}", seen.len());
-    assert!(cuts > 50, "{cuts}");
+    std::eprintln!("{} reachable bytes, {cuts} cut writes checked", seen.len());
+    assert_eq!(seen.len(), 184);
+    assert_eq!(cuts, 2203);
 }
 
 #[test]
