@@ -1,7 +1,19 @@
 //! # lnedge-device
 //!
-//! The device runtime on top of `lnedge-proto`: a flash-style persistent claim ledger, the vend
-//! state machine, offline transports (QR text, NFC NDEF files, keypad) and a simulator. A device
-//! never opens a network socket.
+//! The device runtime on top of `lnedge-proto`. So far: the persistent claim ledger.
 //!
-//! This crate is filled by the invoice-pool work; it holds no code yet.
+//! * [`flash`] — a NOR-flash model (bits can only be cleared without an erase): the [`Flash`]
+//!   trait, a file-backed [`FlashImage`] that fsyncs every write, an in-memory [`MemFlash`], and a
+//!   [`PowerCut`] fault injector that stops a write after a chosen number of bit flips.
+//! * [`ledger`] — [`PersistentLedger`]: the pure claim ledger of `lnedge_proto::ledger` persisted
+//!   on a [`Flash`], every write read back before the call returns, and the claims left pending
+//!   by a crash reported on open ([`PersistentLedger::pending_after_crash`]).
+//!
+//! A device never opens a network socket. See `docs/protocols/ledger.md` for the encoding and
+//! the crash rules.
+
+pub mod flash;
+pub mod ledger;
+
+pub use flash::{BitOrder, Flash, FlashError, FlashImage, MemFlash, PowerCut};
+pub use ledger::{PersistentLedger, PersistentLedgerError};

@@ -1,0 +1,3 @@
+//! Integration tests of lnedge-device (one binary).
+mod flash;
+mod power_cut;
