@@ -1,6 +1,6 @@
 //! # lnedge-device
 //!
-//! The device runtime on top of `lnedge-proto`. So far: the persistent claim ledger.
+//! The device runtime on top of `lnedge-proto`.
 //!
 //! * [`flash`] — a NOR-flash model (bits can only be cleared without an erase): the [`Flash`]
 //!   trait, a file-backed [`FlashImage`] that fsyncs every write, an in-memory [`MemFlash`], and a
@@ -9,11 +9,22 @@
 //!   on a [`Flash`], every write read back before the call returns, and the claims left pending
 //!   by a crash reported on open ([`PersistentLedger::pending_after_crash`]).
 //!
+//! * [`machine`] — [`VendingMachine`]: a verified invoice pool, the ledger and a [`Dispenser`];
+//!   offers invoices, accepts payment proofs ([`claim`]), vends exactly once, and produces a
+//!   [`voucher::RefundVoucher`] when the motor fails.
+//!
 //! A device never opens a network socket. See `docs/protocols/ledger.md` for the encoding and
 //! the crash rules.
 
+pub mod claim;
 pub mod flash;
 pub mod ledger;
+pub mod machine;
+pub mod voucher;
 
 pub use flash::{BitOrder, Flash, FlashError, FlashImage, MemFlash, PowerCut};
 pub use ledger::{PersistentLedger, PersistentLedgerError};
+pub use machine::{
+    DispenseFailure, Dispenser, Enrolment, Offer, ProductInfo, SimulatedMotor, VendError,
+    VendOutcome, VendingMachine,
+};

@@ -1,0 +1,3 @@
+//! Integration tests of lnedge-gateway: one binary, one module per concern.
+
+mod pool_e2e;
