@@ -484,3 +484,25 @@ fn size_is_at_most_40_percent_of_bolt11() {
         }
     }
 }
+
+/// Writes small valid pools as fuzzing seeds: `cargo test -p lnedge-proto write_fuzz_seeds -- --ignored`.
+#[test]
+#[ignore = "writes fuzz/seeds/pool_decode"]
+fn write_fuzz_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/pool_decode");
+    std::fs::create_dir_all(&dir).unwrap();
+    let seeds = [
+        build(Network::Regtest, &[(1, cola(), 0, 2)]),
+        build(
+            Network::Regtest,
+            &[(1, cola(), 0, 2), (2, Spec { route_hint: true, ..cola() }, 5, 2)],
+        ),
+        build(
+            Network::Bitcoin,
+            &[(3, Spec { currency: Currency::Bitcoin, amount_msat: None, ..cola() }, 0, 3)],
+        ),
+    ];
+    for (i, b) in seeds.iter().enumerate() {
+        std::fs::write(dir.join(format!("seed{i}")), &b.bytes).unwrap();
+    }
+}
