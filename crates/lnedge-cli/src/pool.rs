@@ -41,7 +41,8 @@ impl FromStr for ProductArg {
         let usage = "expected ID:DESCRIPTION:PRICE, e.g. 1:cola:2500sat";
         let (id, rest) = text.split_once(':').ok_or(usage)?;
         let (description, price) = rest.rsplit_once(':').ok_or(usage)?;
-        let id: u16 = id.parse().map_err(|_| format!("product id {id:?} is not a number 0-65535"))?;
+        let id: u16 =
+            id.parse().map_err(|_| format!("product id {id:?} is not a number 0-65535"))?;
         if description.is_empty() {
             return Err(format!("product {id} has an empty description"));
         }
@@ -143,9 +144,12 @@ fn chain_source(args: &NodeArgs) -> Result<ChainSource> {
         return Ok(ChainSource::Electrum { url: url.clone() });
     }
     if let Some(rpc) = &args.bitcoind_rpc {
-        let (auth, addr) = rpc.rsplit_once('@').context("--bitcoind-rpc must be USER:PASSWORD@HOST:PORT")?;
-        let (user, password) = auth.split_once(':').context("--bitcoind-rpc must be USER:PASSWORD@HOST:PORT")?;
-        let (host, port) = addr.rsplit_once(':').context("--bitcoind-rpc must be USER:PASSWORD@HOST:PORT")?;
+        let (auth, addr) =
+            rpc.rsplit_once('@').context("--bitcoind-rpc must be USER:PASSWORD@HOST:PORT")?;
+        let (user, password) =
+            auth.split_once(':').context("--bitcoind-rpc must be USER:PASSWORD@HOST:PORT")?;
+        let (host, port) =
+            addr.rsplit_once(':').context("--bitcoind-rpc must be USER:PASSWORD@HOST:PORT")?;
         let port: u16 = port.parse().with_context(|| format!("bad RPC port {port:?}"))?;
         return Ok(ChainSource::BitcoindRpc {
             host: host.to_owned(),
@@ -196,7 +200,9 @@ async fn provision_cmd(args: ProvisionArgs) -> Result<()> {
     // Keep the sandbox network alive while provisioning.
     let mut _sandbox = None;
     let owner: Arc<dyn LightningBackend> = if args.node.sandbox {
-        eprintln!("note: signing with a throwaway sandbox node: nobody can pay this pool afterwards");
+        eprintln!(
+            "note: signing with a throwaway sandbox node: nobody can pay this pool afterwards"
+        );
         let net = SandboxNetwork::new().await?;
         let node = net.add_node("owner").await?;
         _sandbox = Some(net);
@@ -206,15 +212,19 @@ async fn provision_cmd(args: ProvisionArgs) -> Result<()> {
         let config = LdkConfig::new(dir.clone(), network, chain_source(&args.node)?);
         Arc::new(LdkBackend::start(config).await?)
     } else {
-        bail!("say which node signs the invoices: --ldk-dir DIR (with a chain source) or --sandbox");
+        bail!(
+            "say which node signs the invoices: --ldk-dir DIR (with a chain source) or --sandbox"
+        );
     };
 
     let total = plan.total_entries();
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} invoices ({eta} left)")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {pos}/{len} invoices ({eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar.set_message("provisioning");
     let pool = provision(&*owner, &key, &plan, |done, _| bar.set_position(done)).await?;
@@ -242,7 +252,9 @@ fn write_new_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
         .create_new(true)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).with_context(|| format!("writing {}", path.display()))
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Options of `lnedge pool inspect`.
@@ -259,8 +271,10 @@ pub(crate) struct InspectArgs {
 }
 
 fn inspect(args: InspectArgs) -> Result<()> {
-    let bytes = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let pool = Pool::parse(&bytes).with_context(|| format!("{} is not a valid pool", args.file.display()))?;
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let pool = Pool::parse(&bytes)
+        .with_context(|| format!("{} is not a valid pool", args.file.display()))?;
     println!("pool {} (format v{})", pool.pool_id(), pool.version());
     println!("  device  {}", pool.device_id());
     println!("  owner   {}", hex::encode(pool.owner_node_id()));
@@ -296,12 +310,22 @@ fn inspect(args: InspectArgs) -> Result<()> {
     }
     if let Some(owner) = args.owner {
         if owner != pool.owner_node_id() {
-            bail!("the pool is signed by {}, not by the expected owner {}", hex::encode(pool.owner_node_id()), hex::encode(owner));
+            bail!(
+                "the pool is signed by {}, not by the expected owner {}",
+                hex::encode(pool.owner_node_id()),
+                hex::encode(owner)
+            );
         }
         println!("  owner matches the expected node");
     }
     for entry in pool.entries().take(args.show) {
-        println!("  entry {} (product {}, seq {}): {}", entry.index(), entry.product(), entry.seq(), entry.bolt11());
+        println!(
+            "  entry {} (product {}, seq {}): {}",
+            entry.index(),
+            entry.product(),
+            entry.seq(),
+            entry.bolt11()
+        );
     }
     Ok(())
 }
@@ -320,7 +344,10 @@ mod tests {
         let p: ProductArg = "3:gum:999msat".parse().expect("msat");
         assert_eq!(p.price_msat, 999);
         assert!("x:cola:1".parse::<ProductArg>().expect_err("id").contains("product id"));
-        assert!("1:cola".parse::<ProductArg>().expect_err("short").contains("ID:DESCRIPTION:PRICE"));
+        assert!("1:cola"
+            .parse::<ProductArg>()
+            .expect_err("short")
+            .contains("ID:DESCRIPTION:PRICE"));
         assert!("1:cola:free".parse::<ProductArg>().expect_err("price").contains("not a number"));
         assert!("1:cola:0".parse::<ProductArg>().expect_err("zero").contains("above zero"));
         assert!("1::5".parse::<ProductArg>().expect_err("empty").contains("empty description"));

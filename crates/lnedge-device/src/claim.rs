@@ -70,8 +70,11 @@ pub(crate) fn parse_hex_preimage(text: &str) -> Result<[u8; 32], ClaimParseError
     }
     let mut out = [0u8; 32];
     for (i, byte) in out.iter_mut().enumerate() {
-        let pair = digits.get(2 * i..2 * i + 2).ok_or_else(|| ClaimParseError::NotHexPreimage(describe()))?;
-        *byte = u8::from_str_radix(pair, 16).map_err(|_| ClaimParseError::NotHexPreimage(describe()))?;
+        let pair = digits
+            .get(2 * i..2 * i + 2)
+            .ok_or_else(|| ClaimParseError::NotHexPreimage(describe()))?;
+        *byte = u8::from_str_radix(pair, 16)
+            .map_err(|_| ClaimParseError::NotHexPreimage(describe()))?;
     }
     Ok(out)
 }
@@ -83,6 +86,8 @@ pub fn parse_claim(input: ClaimInput<'_>) -> Result<Claim, ClaimParseError> {
             let text = text.trim();
             Ok(Claim { preimage: parse_hex_preimage(text)?, context: None })
         }
-        ClaimInput::Ndef(_) => Err(ClaimParseError::Envelope("NFC claims are not supported yet".into())),
+        ClaimInput::Ndef(_) => {
+            Err(ClaimParseError::Envelope("NFC claims are not supported yet".into()))
+        }
     }
 }

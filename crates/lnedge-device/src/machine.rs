@@ -18,8 +18,8 @@ use lnedge_proto::pool::{payment_hash, Pool, PoolError};
 use lnedge_proto::{DeviceId, PoolId};
 
 use crate::claim::{parse_claim, Claim, ClaimInput, ClaimParseError};
-use crate::ledger::{PersistentLedger, PersistentLedgerError};
 use crate::flash::FlashImage;
+use crate::ledger::{PersistentLedger, PersistentLedgerError};
 use crate::voucher::RefundVoucher;
 
 /// Drives the motor (or valve, or lock) that hands out a product.
@@ -335,9 +335,8 @@ impl<D: Dispenser> VendingMachine<D> {
         let mut out = Vec::new();
         for p in pool.products() {
             let range = Self::product_range(&pool, p.id).unwrap_or(0..0);
-            let available = range
-                .filter(|i| matches!(ledger.state(*i), Ok(EntryState::Unused)))
-                .count() as u32;
+            let available =
+                range.filter(|i| matches!(ledger.state(*i), Ok(EntryState::Unused))).count() as u32;
             out.push(ProductInfo {
                 id: p.id,
                 description: p.description.unwrap_or("").to_owned(),
@@ -353,7 +352,8 @@ impl<D: Dispenser> VendingMachine<D> {
     pub fn offer(&mut self, product: u16) -> Result<Offer, VendError> {
         let (bytes, ledger) = self.pool.as_mut().ok_or(VendError::NoPool)?;
         let pool = Pool::parse(bytes)?;
-        let range = Self::product_range(&pool, product).ok_or(VendError::UnknownProduct(product))?;
+        let range =
+            Self::product_range(&pool, product).ok_or(VendError::UnknownProduct(product))?;
         let index = ledger.next_unused(range).ok_or(VendError::SoldOut(product))?;
         let entry = pool.entry(index as usize).ok_or(VendError::SoldOut(product))?;
         ledger.offer(index)?;
@@ -368,10 +368,16 @@ impl<D: Dispenser> VendingMachine<D> {
         let pool = Pool::parse(bytes)?;
         if let Some(ctx) = claim.context {
             if ctx.device_id != this_device {
-                return Err(VendError::ClaimForAnotherDevice { claim_device: ctx.device_id, this_device });
+                return Err(VendError::ClaimForAnotherDevice {
+                    claim_device: ctx.device_id,
+                    this_device,
+                });
             }
             if ctx.pool_id != pool.pool_id() {
-                return Err(VendError::ClaimForAnotherPool { claim_pool: ctx.pool_id, this_pool: pool.pool_id() });
+                return Err(VendError::ClaimForAnotherPool {
+                    claim_pool: ctx.pool_id,
+                    this_pool: pool.pool_id(),
+                });
             }
         }
         let hash = payment_hash(&claim.preimage);
@@ -454,16 +460,23 @@ fn hex_decode<const N: usize>(text: &str) -> Option<[u8; N]> {
 
 fn read_enrolment(path: &Path) -> Result<Enrolment, VendError> {
     let bad = |detail: String| VendError::Enrolment { path: path.to_owned(), detail };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("{e} (enrol the machine first)")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| bad(format!("{e} (enrol the machine first)")))?;
     let mut device = None;
     let mut owner = None;
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         match line.split_once('=') {
             Some(("device", v)) => {
-                device = Some(hex_decode::<16>(v).ok_or_else(|| bad(format!("device id {v:?} is not 32 hex characters")))?)
+                device = Some(
+                    hex_decode::<16>(v)
+                        .ok_or_else(|| bad(format!("device id {v:?} is not 32 hex characters")))?,
+                )
             }
             Some(("owner", v)) => {
-                owner = Some(hex_decode::<33>(v).ok_or_else(|| bad(format!("owner {v:?} is not 66 hex characters")))?)
+                owner = Some(
+                    hex_decode::<33>(v)
+                        .ok_or_else(|| bad(format!("owner {v:?} is not 66 hex characters")))?,
+                )
             }
             _ => return Err(bad(format!("unexpected line {line:?}"))),
         }

@@ -11,7 +11,9 @@ use std::fmt;
 use std::path::Path;
 
 use lnedge_node::bitcoin::Network;
-use lnedge_node::{BackendError, InvoiceDescription, InvoiceParams, LightningBackend, PaymentPreimage};
+use lnedge_node::{
+    BackendError, InvoiceDescription, InvoiceParams, LightningBackend, PaymentPreimage,
+};
 use lnedge_proto::pool::{self, PoolBuilder};
 use lnedge_proto::{DeviceId, PoolId};
 use zeroize::Zeroizing;
@@ -142,7 +144,10 @@ impl PoolPlan {
             }
         }
         if self.expiry_secs < 60 {
-            return bad(format!("expiry of {} s is too short for an offline device", self.expiry_secs));
+            return bad(format!(
+                "expiry of {} s is too short for an offline device",
+                self.expiry_secs
+            ));
         }
         Ok(())
     }
@@ -214,10 +219,8 @@ pub async fn provision(
 ) -> Result<ProvisionedPool, ProvisionError> {
     plan.validate()?;
     let total = plan.total_entries();
-    let info = owner
-        .info()
-        .await
-        .map_err(|source| ProvisionError::Backend { done: 0, total, source })?;
+    let info =
+        owner.info().await.map_err(|source| ProvisionError::Backend { done: 0, total, source })?;
     let owner_node_id = info.node_id.serialize();
     let mut builder =
         PoolBuilder::new(plan.pool_id, plan.device_id, owner_node_id, pool_network(info.network)?);
@@ -264,7 +267,12 @@ mod tests {
         PoolPlan {
             device_id: DeviceId([1; 16]),
             pool_id: PoolId([2; 8]),
-            products: vec![Product { id: 1, description: "cola".into(), price_msat: 2_000_000, first_seq: 0 }],
+            products: vec![Product {
+                id: 1,
+                description: "cola".into(),
+                price_msat: 2_000_000,
+                first_seq: 0,
+            }],
             entries_per_product: 3,
             expiry_secs: 30 * 86_400,
             refund_url_base: String::new(),

@@ -375,12 +375,16 @@ impl SandboxNode {
         if self.peer_manager.peer_by_node_id(&peer).is_some() {
             return Ok(());
         }
-        let unreachable =
-            |e: std::io::Error| BackendError::Unavailable(format!("cannot connect to {peer}@{addr}: {e}"));
-        let stream = tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect(addr))
-            .await
-            .map_err(|_| BackendError::Unavailable(format!("connecting to {peer}@{addr} timed out")))?
-            .map_err(unreachable)?;
+        let unreachable = |e: std::io::Error| {
+            BackendError::Unavailable(format!("cannot connect to {peer}@{addr}: {e}"))
+        };
+        let stream =
+            tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect(addr))
+                .await
+                .map_err(|_| {
+                    BackendError::Unavailable(format!("connecting to {peer}@{addr} timed out"))
+                })?
+                .map_err(unreachable)?;
         stream.set_nodelay(true).map_err(unreachable)?;
         let stream = stream.into_std().map_err(unreachable)?;
         tokio::spawn(lightning_net_tokio::setup_outbound(self.peer_manager.clone(), peer, stream));
