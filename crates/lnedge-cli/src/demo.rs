@@ -4,7 +4,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use lnedge_node::sandbox::SandboxNetwork;
+use lnedge_device::claim::ClaimInput;
+use lnedge_device::{Enrolment, SimulatedMotor, VendOutcome, VendingMachine};
+use lnedge_gateway::provision::{provision, PoolKey, PoolPlan, Product};
+use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
+use lnedge_proto::{DeviceId, PoolId};
 use lnedge_node::{BackendEvent, LightningBackend, PaymentHash};
 
 use crate::util::{group, params, pay_request, random_preimage, short_hex};
@@ -41,7 +45,7 @@ async fn wait_event(
 
 /// Runs the demo.
 pub(crate) async fn run(args: DemoArgs) -> Result<()> {
-    const STEPS: u32 = 6;
+    const STEPS: u32 = 7;
     println!("lnedge demo: a Lightning network in this process (the sandbox)");
     println!("  real LDK nodes speaking the Lightning protocol over 127.0.0.1, a simulated chain;");
     println!("  nothing to install, nothing left behind.");
@@ -131,7 +135,10 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
     wait_event(&*merchant, hash, |e| matches!(e, BackendEvent::InvoiceCancelled { .. })).await?;
     println!("      merchant's event: invoice cancelled");
 
-    step(5, STEPS, "The merchant restarts; its durable state comes back with it");
+    step(5, STEPS, "A vending machine with NO secret keys sells offline from a pool of pre-signed invoices");
+    vending_story(&payer, &merchant).await?;
+
+    step(6, STEPS, "The merchant restarts; its durable state comes back with it");
     let merchant = net.restart("merchant").await?;
     let state = merchant.invoice_state(hash).await?;
     println!("      after restart, locker 8's invoice is still {}", state.name());
@@ -140,7 +147,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
     payer.pay(pay_request(&invoice)).await?;
     println!("      and a new 1 000 sat payment goes through");
 
-    step(6, STEPS, "Bad input gets a clear, typed error (and nothing breaks)");
+    step(7, STEPS, "Bad input gets a clear, typed error (and nothing breaks)");
     let err = lnedge_node::parse_invoice("lnbcrt1garbage").expect_err("garbage is refused");
     println!("      pay \"lnbcrt1garbage\"      → {err}");
     let mut expiring = params(1_000_000, "expires at once");
@@ -157,5 +164,63 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
         "\nDone in {:.1} s. Next: `lnedge bench` measures the network; the README maps the rest.",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// Step 5: the operator provisions a pool on the merchant's node; the machine sells offline.
+async fn vending_story(payer: &SandboxNode, merchant: &SandboxNode) -> Result<()> {
+    let device = DeviceId(rand::random());
+    let key = PoolKey::generate();
+    let plan = PoolPlan {
+        device_id: device,
+        pool_id: PoolId(rand::random()),
+        products: vec![
+            Product { id: 1, description: "Cola 0.33 l".into(), price_msat: 2_500_000, first_seq: 0 },
+            Product { id: 2, description: "Crisps".into(), price_msat: 1_800_000, first_seq: 0 },
+        ],
+        entries_per_product: 20,
+        expiry_secs: 60 * 86_400,
+        refund_url_base: "https://gateway.example/refund".into(),
+    };
+    let pool = provision(merchant, &key, &plan, |_, _| {}).await?;
+    println!(
+        "      operator: {} invoices signed by the merchant's node, pool file {} bytes ({:.0} % of the BOLT 11 text)",
+        pool.entries,
+        group(pool.bytes.len() as u64),
+        100.0 * pool.bytes.len() as f64 / pool.bolt11_bytes as f64
+    );
+    println!("      the pool holds payment hashes and signatures only: reading the machine yields no money");
+    let dir = tempfile::tempdir()?;
+    let enrolment = Enrolment { device_id: device, owner_node_id: pool.owner_node_id };
+    let mut machine = VendingMachine::enrol(dir.path(), enrolment, SimulatedMotor::default())?;
+    machine.install_pool(pool.bytes)?;
+    println!("      machine {device}: pool installed and verified; now offline");
+
+    let offer = machine.offer(1)?;
+    println!("      customer presses [1] Cola: the machine shows invoice {}…", &offer.bolt11[..36]);
+    let invoice = lnedge_node::parse_invoice(&offer.bolt11)?;
+    let paid = payer.pay(pay_request(&invoice)).await?;
+    let proof = hex::encode(paid.preimage.0);
+    println!("      customer pays from their wallet and shows the preimage {}…", &proof[..12]);
+    match machine.present(ClaimInput::Text(&proof))? {
+        VendOutcome::Dispensed { product, .. } => println!("      machine: SHA256 matches, claim saved to flash, product {product} dispensed"),
+        other => anyhow::bail!("unexpected {other:?}"),
+    }
+    let again = machine.present(ClaimInput::Text(&proof)).expect_err("a replay is refused");
+    println!("      the same preimage again → {again}");
+
+    let offer = machine.offer(2)?;
+    let invoice = lnedge_node::parse_invoice(&offer.bolt11)?;
+    let paid = payer.pay(pay_request(&invoice)).await?;
+    machine.dispenser_mut().jam_next(1);
+    match machine.present(ClaimInput::Text(&hex::encode(paid.preimage.0)))? {
+        VendOutcome::Failed { reason, voucher, .. } => {
+            println!("      [2] Crisps paid, but {reason}: the ledger records paid-but-failed");
+            println!("      refund voucher for {} sat: {}", group(voucher.amount_msat / 1000), lnedge_device::voucher::voucher_text(&voucher));
+        }
+        other => anyhow::bail!("unexpected {other:?}"),
+    }
+    let c = machine.counts()?;
+    println!("      ledger: {} dispensed, {} failed (refund due), {} never offered", c.dispensed, c.failed, c.unused);
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 mod bench;
 mod demo;
+mod device;
 mod pool;
 mod util;
 
@@ -28,14 +29,17 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the whole story on an in-process Lightning network (no node, no bitcoind, no
-    /// database to set up): channels, a two-hop payment, a held payment settled, another
-    /// cancelled.
+    /// database to set up): a two-hop payment, hold invoices settled and cancelled, an offline
+    /// vending machine selling from a pool of pre-signed invoices.
     Demo(demo::DemoArgs),
     /// Measure payment latency on the sandbox network and print the figures.
     Bench(bench::BenchArgs),
     /// Invoice pools: pre-signed invoices that let an offline device sell without secrets.
     #[command(subcommand)]
     Pool(pool::PoolCommand),
+    /// Device tools: a simulated vending machine that never touches the network.
+    #[command(subcommand)]
+    Device(device::DeviceCommand),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Pool(command) => pool::run(command).await,
+            Command::Device(command) => device::run(command),
         }
     });
     match result {
