@@ -1,0 +1,3 @@
+//! The `lnedge` binary as a user runs it: one integration-test binary, one module per command.
+
+mod cli;
