@@ -8,8 +8,8 @@ use lnedge_device::claim::ClaimInput;
 use lnedge_device::{Enrolment, SimulatedMotor, VendOutcome, VendingMachine};
 use lnedge_gateway::provision::{provision, PoolKey, PoolPlan, Product};
 use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
-use lnedge_proto::{DeviceId, PoolId};
 use lnedge_node::{BackendEvent, LightningBackend, PaymentHash};
+use lnedge_proto::{DeviceId, PoolId};
 
 use crate::util::{group, params, pay_request, random_preimage, short_hex};
 
@@ -135,7 +135,11 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
     wait_event(&*merchant, hash, |e| matches!(e, BackendEvent::InvoiceCancelled { .. })).await?;
     println!("      merchant's event: invoice cancelled");
 
-    step(5, STEPS, "A vending machine with NO secret keys sells offline from a pool of pre-signed invoices");
+    step(
+        5,
+        STEPS,
+        "A vending machine with NO secret keys sells offline from a pool of pre-signed invoices",
+    );
     vending_story(&payer, &merchant).await?;
 
     step(6, STEPS, "The merchant restarts; its durable state comes back with it");
@@ -175,7 +179,12 @@ async fn vending_story(payer: &SandboxNode, merchant: &SandboxNode) -> Result<()
         device_id: device,
         pool_id: PoolId(rand::random()),
         products: vec![
-            Product { id: 1, description: "Cola 0.33 l".into(), price_msat: 2_500_000, first_seq: 0 },
+            Product {
+                id: 1,
+                description: "Cola 0.33 l".into(),
+                price_msat: 2_500_000,
+                first_seq: 0,
+            },
             Product { id: 2, description: "Crisps".into(), price_msat: 1_800_000, first_seq: 0 },
         ],
         entries_per_product: 20,
@@ -203,7 +212,9 @@ async fn vending_story(payer: &SandboxNode, merchant: &SandboxNode) -> Result<()
     let proof = hex::encode(paid.preimage.0);
     println!("      customer pays from their wallet and shows the preimage {}…", &proof[..12]);
     match machine.present(ClaimInput::Text(&proof))? {
-        VendOutcome::Dispensed { product, .. } => println!("      machine: SHA256 matches, claim saved to flash, product {product} dispensed"),
+        VendOutcome::Dispensed { product, .. } => println!(
+            "      machine: SHA256 matches, claim saved to flash, product {product} dispensed"
+        ),
         other => anyhow::bail!("unexpected {other:?}"),
     }
     let again = machine.present(ClaimInput::Text(&proof)).expect_err("a replay is refused");
@@ -216,11 +227,18 @@ async fn vending_story(payer: &SandboxNode, merchant: &SandboxNode) -> Result<()
     match machine.present(ClaimInput::Text(&hex::encode(paid.preimage.0)))? {
         VendOutcome::Failed { reason, voucher, .. } => {
             println!("      [2] Crisps paid, but {reason}: the ledger records paid-but-failed");
-            println!("      refund voucher for {} sat: {}", group(voucher.amount_msat / 1000), lnedge_device::voucher::voucher_text(&voucher));
+            println!(
+                "      refund voucher for {} sat: {}",
+                group(voucher.amount_msat / 1000),
+                lnedge_device::voucher::voucher_text(&voucher)
+            );
         }
         other => anyhow::bail!("unexpected {other:?}"),
     }
     let c = machine.counts()?;
-    println!("      ledger: {} dispensed, {} failed (refund due), {} never offered", c.dispensed, c.failed, c.unused);
+    println!(
+        "      ledger: {} dispensed, {} failed (refund due), {} never offered",
+        c.dispensed, c.failed, c.unused
+    );
     Ok(())
 }

@@ -54,11 +54,14 @@ const HELP: &str = "commands:
 
 fn parse_id<const N: usize>(text: &str, what: &str) -> Result<[u8; N]> {
     let bytes = hex::decode(text).with_context(|| format!("{what} is not hex"))?;
-    bytes.try_into().map_err(|b: Vec<u8>| anyhow::anyhow!("{what} must be {N} bytes, got {}", b.len()))
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| anyhow::anyhow!("{what} must be {N} bytes, got {}", b.len()))
 }
 
 fn draw_qr(text: &str) -> Result<String> {
-    let code = qrcode::QrCode::new(text.as_bytes()).context("the text does not fit in a QR code")?;
+    let code =
+        qrcode::QrCode::new(text.as_bytes()).context("the text does not fit in a QR code")?;
     Ok(code
         .render::<qrcode::render::unicode::Dense1x2>()
         .dark_color(qrcode::render::unicode::Dense1x2::Light)
@@ -134,12 +137,14 @@ fn execute(
         "help" => println!("{HELP}"),
         "products" => {
             for p in machine.products()? {
-                let price = p.price_msat.map_or("any".into(), |m| format!("{} sat", group(m / 1000)));
+                let price =
+                    p.price_msat.map_or("any".into(), |m| format!("{} sat", group(m / 1000)));
                 println!("  [{}] {:<20} {:>12}   {} left", p.id, p.description, price, p.available);
             }
         }
         "buy" => {
-            let product: u16 = rest.parse().with_context(|| format!("product {rest:?} is not a number"))?;
+            let product: u16 =
+                rest.parse().with_context(|| format!("product {rest:?} is not a number"))?;
             let offer = machine.offer(product)?;
             if !no_qr {
                 // Upper case fits QR alphanumeric mode: a smaller code for the same invoice.
@@ -154,7 +159,8 @@ fn execute(
                 "claim" => ClaimInput::Text(rest),
                 "key" => ClaimInput::Keypad(rest),
                 _ => {
-                    ndef = std::fs::read(rest).with_context(|| format!("reading NFC file {rest:?}"))?;
+                    ndef = std::fs::read(rest)
+                        .with_context(|| format!("reading NFC file {rest:?}"))?;
                     ClaimInput::Ndef(&ndef)
                 }
             };
@@ -174,7 +180,8 @@ fn execute(
             }
         }
         "jam" => {
-            let n: u32 = if rest.is_empty() { 1 } else { rest.parse().context("jam takes a count")? };
+            let n: u32 =
+                if rest.is_empty() { 1 } else { rest.parse().context("jam takes a count")? };
             machine.dispenser_mut().jam_next(n);
             println!("the next {n} vend(s) will jam");
         }
@@ -195,7 +202,11 @@ fn execute(
         }
         "resolve" => {
             for v in machine.resolve_pending_as_failed()? {
-                println!("  invoice {} resolved as failed; voucher {}", v.index, lnedge_device::voucher::voucher_text(&v));
+                println!(
+                    "  invoice {} resolved as failed; voucher {}",
+                    v.index,
+                    lnedge_device::voucher::voucher_text(&v)
+                );
             }
         }
         "install" => {

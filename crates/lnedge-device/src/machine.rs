@@ -96,7 +96,7 @@ pub enum VendError {
     NoPool,
     /// The pool is malformed, tampered with, or not signed by the enrolled owner.
     #[error("pool refused: {0}")]
-    PoolRefused(#[from] PoolError),
+    PoolRefused(PoolError),
     /// The pool is for another device.
     #[error("pool refused: it is for device {pool_device}, this is device {this_device}")]
     PoolForAnotherDevice {
@@ -113,7 +113,7 @@ pub enum VendError {
     SoldOut(u16),
     /// The presented bytes are not a claim.
     #[error("not a payment proof: {0}")]
-    InvalidClaim(#[from] ClaimParseError),
+    InvalidClaim(ClaimParseError),
     /// The claim names another device.
     #[error("this payment is for machine {claim_device}, not this one ({this_device})")]
     ClaimForAnotherDevice {
@@ -147,6 +147,20 @@ pub enum VendError {
     /// The ledger on flash failed.
     #[error(transparent)]
     Ledger(PersistentLedgerError),
+}
+
+// Written by hand (not `#[from]`): the inner error is part of the message, so it must not also
+// be reported as the `source`, or error chains print it twice.
+impl From<PoolError> for VendError {
+    fn from(e: PoolError) -> Self {
+        VendError::PoolRefused(e)
+    }
+}
+
+impl From<ClaimParseError> for VendError {
+    fn from(e: ClaimParseError) -> Self {
+        VendError::InvalidClaim(e)
+    }
 }
 
 impl From<PersistentLedgerError> for VendError {

@@ -17,3 +17,12 @@ pub struct RefundVoucher {
     /// What was paid, in millisatoshis.
     pub amount_msat: u64,
 }
+
+/// The voucher as text for a QR code.
+pub fn voucher_text(voucher: &RefundVoucher) -> String {
+    let hash: String = voucher.payment_hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "lnedge-refund:{}/{}/{}?hash={hash}&amount_msat={}",
+        voucher.device_id, voucher.pool_id, voucher.index, voucher.amount_msat
+    )
+}
