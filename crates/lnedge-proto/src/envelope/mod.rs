@@ -31,7 +31,7 @@ pub mod text;
 #[doc(hidden)]
 pub mod fuzz;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "alloc"))]
 mod tests;
 
 pub use text::{

@@ -62,6 +62,8 @@ pub enum TextError {
     MissingSeparator,
     /// Nothing after the separator.
     NoData,
+    /// Fewer characters after the separator than the 6-character checksum.
+    TooShort,
     /// A character outside the bech32 alphabet.
     InvalidChar(char),
     /// The human-readable part is malformed.
@@ -100,6 +102,7 @@ impl fmt::Display for TextError {
             }
             TextError::MissingSeparator => write!(f, "envelope text has no '1' separator"),
             TextError::NoData => write!(f, "envelope text has no data after the separator"),
+            TextError::TooShort => write!(f, "envelope text is too short to hold a checksum"),
             TextError::InvalidChar(c) => {
                 write!(f, "envelope text contains {c:?}, not a bech32 character")
             }
@@ -276,6 +279,7 @@ fn map_bech32_error(e: CheckedHrpstringError) -> TextError {
         CheckedHrpstringError::Checksum(ChecksumError::CodeLength(e)) => {
             TextError::TooLong { len: e.encoded_length, max: TEXT_MAX_LEN }
         }
+        CheckedHrpstringError::Checksum(ChecksumError::InvalidLength) => TextError::TooShort,
         CheckedHrpstringError::Checksum(_) => TextError::BadChecksum,
         _ => TextError::BadChecksum,
     }
