@@ -23,9 +23,10 @@ pub const HRP: &str = "lnedge";
 
 /// The largest envelope (in bytes, type byte included) that text/QR encoding accepts.
 ///
-/// 128 bytes are 218 bech32m characters: a version-10 QR code in alphanumeric mode at error
-/// correction level M, still readable from a small display. Claims (33 or 61 bytes) and refund
-/// vouchers (73 bytes) fit; pool top-ups go over NFC or BLE.
+/// 128 bytes are 218 bech32m characters: a version-8 QR code in alphanumeric mode at error
+/// correction level M (capacity 221), still readable from a small display. Claims (33 or 61
+/// bytes: 66 or 111 characters) and refund vouchers (73 bytes: 130 characters) fit; pool top-ups
+/// go over NFC or BLE.
 pub const TEXT_MAX_ENVELOPE_LEN: usize = 128;
 
 /// The longest envelope text [`decode_text`] reads (after trimming and removing a scheme):
