@@ -225,12 +225,11 @@ async fn vending_story(payer: &SandboxNode, merchant: &SandboxNode) -> Result<()
     let paid = payer.pay(pay_request(&invoice)).await?;
     machine.dispenser_mut().jam_next(1);
     match machine.present(ClaimInput::Text(&hex::encode(paid.preimage.0)))? {
-        VendOutcome::Failed { reason, voucher, .. } => {
+        VendOutcome::Failed { reason, voucher, voucher_text, .. } => {
             println!("      [2] Crisps paid, but {reason}: the ledger records paid-but-failed");
             println!(
-                "      refund voucher for {} sat: {}",
-                group(voucher.amount_msat / 1000),
-                lnedge_device::voucher::voucher_text(&voucher)
+                "      refund voucher QR for {} sat: {voucher_text}",
+                group(voucher.amount_msat / 1000)
             );
         }
         other => anyhow::bail!("unexpected {other:?}"),

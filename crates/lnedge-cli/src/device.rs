@@ -168,9 +168,8 @@ fn execute(
                 VendOutcome::Dispensed { index, product } => {
                     println!("vend: product {product} dispensed (invoice {index}). Enjoy!");
                 }
-                VendOutcome::Failed { index, product, reason, voucher } => {
+                VendOutcome::Failed { index, product, reason, voucher, voucher_text: text } => {
                     println!("vend FAILED for product {product} (invoice {index}): {reason}");
-                    let text = lnedge_device::voucher::voucher_text(&voucher);
                     if !no_qr {
                         println!("{}", draw_qr(&text)?);
                     }
@@ -201,12 +200,8 @@ fn execute(
             }
         }
         "resolve" => {
-            for v in machine.resolve_pending_as_failed()? {
-                println!(
-                    "  invoice {} resolved as failed; voucher {}",
-                    v.index,
-                    lnedge_device::voucher::voucher_text(&v)
-                );
+            for (v, text) in machine.resolve_pending_as_failed()? {
+                println!("  invoice {} resolved as failed; refund voucher {text}", v.entry_index);
             }
         }
         "install" => {

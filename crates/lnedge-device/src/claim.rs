@@ -1,93 +1,100 @@
-//! What a customer presents to the machine: a payment preimage, by QR text, NFC or keypad.
+//! What a customer presents to the machine: a payment preimage, by QR text, NFC or keypad,
+//! decoded with the offline envelope of `lnedge_proto::envelope`.
 
-use lnedge_proto::{DeviceId, PoolId};
+use lnedge_proto::envelope::{self, ndef, Envelope};
+pub use lnedge_proto::envelope::{Claim, ClaimContext};
 
 /// Raw input from one of the machine's offline transports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimInput<'a> {
-    /// Text scanned from a QR code (or pasted): a bare 64-hex preimage as wallets show it, or an
-    /// lnedge envelope (`LNEDGE1…`).
+    /// Text scanned from a QR code or pasted: a bare 64-hex preimage as wallets show it, or an
+    /// lnedge envelope (`LNEDGE1…`), optionally behind `lightning:` / `lnedge:`.
     Text(&'a str),
-    /// Digits and letters typed on a keypad: the 64-hex preimage, spaces and dashes allowed.
+    /// Typed on a keypad: the 64-hex preimage, spaces and dashes allowed.
     Keypad(&'a str),
-    /// The bytes of an NFC NDEF message.
+    /// The bytes of an NFC NDEF message carrying an lnedge envelope record.
     Ndef(&'a [u8]),
-}
-
-/// Which invoice a claim says it pays, when the claim carries it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClaimContext {
-    /// The device the invoice was offered by.
-    pub device_id: DeviceId,
-    /// The pool the invoice came from.
-    pub pool_id: PoolId,
-    /// The pool entry.
-    pub index: u32,
-}
-
-/// A decoded claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Claim {
-    /// The payment preimage.
-    pub preimage: [u8; 32],
-    /// Where it says it belongs, if it says.
-    pub context: Option<ClaimContext>,
 }
 
 /// Why input is not a claim.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClaimParseError {
-    /// Nothing was presented.
-    #[error("the input is empty")]
-    Empty,
-    /// Not 64 hexadecimal characters.
-    #[error("expected a 64-character hexadecimal preimage, got {0}")]
-    NotHexPreimage(String),
-    /// An envelope that does not decode.
+    /// Scanned or pasted text that does not decode.
     #[error("{0}")]
-    Envelope(String),
+    Text(envelope::TextError),
+    /// Keypad input that is not 64 hex digits.
+    #[error("{0}")]
+    Keypad(envelope::KeypadError),
+    /// An NFC message that does not decode.
+    #[error("NFC message: {0}")]
+    Ndef(ndef::NdefError),
+    /// An NFC message without an lnedge envelope (e.g. only a link).
+    #[error("the NFC message carries no lnedge envelope")]
+    NoEnvelope,
     /// A valid envelope of a type that is not a claim.
     #[error("this is a {0}, not a payment proof")]
     NotAClaim(&'static str),
 }
 
-/// Parses 64 hex characters (spaces and dashes ignored) into a preimage.
-pub(crate) fn parse_hex_preimage(text: &str) -> Result<[u8; 32], ClaimParseError> {
-    let digits: String = text.chars().filter(|c| !matches!(c, ' ' | '-' | '\t')).collect();
-    if digits.is_empty() {
-        return Err(ClaimParseError::Empty);
+fn claim_of(envelope: Envelope<'_>) -> Result<Claim, ClaimParseError> {
+    match envelope {
+        Envelope::Claim(claim) => Ok(claim),
+        Envelope::RefundVoucher(_) => Err(ClaimParseError::NotAClaim("refund voucher")),
+        Envelope::PoolTopUp(_) => Err(ClaimParseError::NotAClaim("pool top-up")),
     }
-    let describe = || {
-        if digits.len() != 64 {
-            format!("{} characters", digits.len())
-        } else {
-            "a non-hexadecimal character".to_owned()
-        }
-    };
-    if digits.len() != 64 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(ClaimParseError::NotHexPreimage(describe()));
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        let pair = digits
-            .get(2 * i..2 * i + 2)
-            .ok_or_else(|| ClaimParseError::NotHexPreimage(describe()))?;
-        *byte = u8::from_str_radix(pair, 16)
-            .map_err(|_| ClaimParseError::NotHexPreimage(describe()))?;
-    }
-    Ok(out)
 }
 
 /// Decodes a claim from any transport.
 pub fn parse_claim(input: ClaimInput<'_>) -> Result<Claim, ClaimParseError> {
     match input {
-        ClaimInput::Text(text) | ClaimInput::Keypad(text) => {
-            let text = text.trim();
-            Ok(Claim { preimage: parse_hex_preimage(text)?, context: None })
+        ClaimInput::Text(text) => claim_of(envelope::decode_text(text).map_err(ClaimParseError::Text)?),
+        ClaimInput::Keypad(text) => envelope::parse_keypad_claim(text).map_err(ClaimParseError::Keypad),
+        ClaimInput::Ndef(bytes) => {
+            let message = ndef::decode(bytes).map_err(ClaimParseError::Ndef)?;
+            claim_of(message.envelope.ok_or(ClaimParseError::NoEnvelope)?)
         }
-        ClaimInput::Ndef(_) => {
-            Err(ClaimParseError::Envelope("NFC claims are not supported yet".into()))
-        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lnedge_proto::{DeviceId, PoolId};
+
+    #[test]
+    fn every_transport_reads_a_claim() {
+        let preimage = [0xab; 32];
+        let hex: String = preimage.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(parse_claim(ClaimInput::Text(&hex)).expect("hex").preimage, preimage);
+        let grouped = hex.to_uppercase().as_bytes().chunks(4).map(|c| std::str::from_utf8(c).expect("ascii")).collect::<Vec<_>>().join("-");
+        assert_eq!(parse_claim(ClaimInput::Keypad(&grouped)).expect("keypad").preimage, preimage);
+        let context = ClaimContext { device_id: DeviceId([1; 16]), pool_id: PoolId([2; 8]), entry_index: 7 };
+        let claim = Claim { preimage, context: Some(context) };
+        let text = Envelope::Claim(claim).to_text_case(envelope::TextCase::Upper).expect("text");
+        assert!(text.starts_with("LNEDGE1"), "{text}");
+        assert_eq!(parse_claim(ClaimInput::Text(&text)).expect("envelope"), claim);
+        let nfc = ndef::Message::from_envelope(Envelope::Claim(claim)).to_vec().expect("ndef");
+        assert_eq!(parse_claim(ClaimInput::Ndef(&nfc)).expect("nfc"), claim);
+    }
+
+    #[test]
+    fn non_claims_are_named() {
+        let voucher = envelope::RefundVoucher {
+            device_id: DeviceId([1; 16]),
+            pool_id: PoolId([2; 8]),
+            entry_index: 1,
+            payment_hash: [3; 32],
+            amount_msat: 5,
+            counter: 1,
+        };
+        let text = Envelope::RefundVoucher(voucher).to_text().expect("text");
+        let err = parse_claim(ClaimInput::Text(&text)).expect_err("voucher");
+        assert_eq!(err.to_string(), "this is a refund voucher, not a payment proof");
+        assert!(matches!(parse_claim(ClaimInput::Text("hello")), Err(ClaimParseError::Text(_))));
+        assert!(matches!(parse_claim(ClaimInput::Keypad("12")), Err(ClaimParseError::Keypad(_))));
+        assert!(matches!(parse_claim(ClaimInput::Ndef(&[0xff, 0, 1])), Err(ClaimParseError::Ndef(_))));
+        let link = ndef::Message::from_uri("lightning:lnbc1").to_vec().expect("ndef");
+        assert_eq!(parse_claim(ClaimInput::Ndef(&link)), Err(ClaimParseError::NoEnvelope));
     }
 }

@@ -20,7 +20,7 @@ use lnedge_proto::{DeviceId, PoolId};
 use crate::claim::{parse_claim, Claim, ClaimInput, ClaimParseError};
 use crate::flash::FlashImage;
 use crate::ledger::{PersistentLedger, PersistentLedgerError};
-use crate::voucher::RefundVoucher;
+use crate::voucher::{voucher_text, RefundVoucher};
 
 /// Drives the motor (or valve, or lock) that hands out a product.
 pub trait Dispenser {
@@ -205,8 +205,10 @@ pub enum VendOutcome {
         product: u16,
         /// What the motor said.
         reason: String,
-        /// The voucher to show as a QR code.
+        /// The voucher.
         voucher: RefundVoucher,
+        /// The voucher as QR text (a refund link when the pool names the gateway).
+        voucher_text: String,
     },
 }
 
@@ -381,6 +383,7 @@ impl<D: Dispenser> VendingMachine<D> {
         let (bytes, ledger) = self.pool.as_mut().ok_or(VendError::NoPool)?;
         let pool = Pool::parse(bytes)?;
         if let Some(ctx) = claim.context {
+            // The claim says where it belongs: a precise answer for a wrong machine or pool.
             if ctx.device_id != this_device {
                 return Err(VendError::ClaimForAnotherDevice {
                     claim_device: ctx.device_id,
@@ -409,11 +412,13 @@ impl<D: Dispenser> VendingMachine<D> {
                 let voucher = RefundVoucher {
                     device_id: this_device,
                     pool_id: pool.pool_id(),
-                    index,
+                    entry_index: index,
                     payment_hash: hash,
                     amount_msat: entry.amount_msat().unwrap_or(0),
+                    counter: ledger.counts().failed,
                 };
-                Ok(VendOutcome::Failed { index, product, reason, voucher })
+                let voucher_text = voucher_text(&voucher, pool.refund_url_base());
+                Ok(VendOutcome::Failed { index, product, reason, voucher, voucher_text })
             }
         }
     }
@@ -426,7 +431,7 @@ impl<D: Dispenser> VendingMachine<D> {
     /// Resolves every pending claim as failed (the motor is never re-run: the customer may or
     /// may not have got the product, so the operator decides on the refund) and returns their
     /// vouchers.
-    pub fn resolve_pending_as_failed(&mut self) -> Result<Vec<RefundVoucher>, VendError> {
+    pub fn resolve_pending_as_failed(&mut self) -> Result<Vec<(RefundVoucher, String)>, VendError> {
         let device_id = self.enrolment.device_id;
         let (bytes, ledger) = self.pool.as_mut().ok_or(VendError::NoPool)?;
         let pool = Pool::parse(bytes)?;
@@ -434,13 +439,15 @@ impl<D: Dispenser> VendingMachine<D> {
         for claim in ledger.pending() {
             ledger.failed(claim.index)?;
             if let Some(entry) = pool.entry(claim.index as usize) {
-                vouchers.push(RefundVoucher {
+                let voucher = RefundVoucher {
                     device_id,
                     pool_id: pool.pool_id(),
-                    index: claim.index,
+                    entry_index: claim.index,
                     payment_hash: *entry.payment_hash(),
                     amount_msat: entry.amount_msat().unwrap_or(0),
-                });
+                    counter: ledger.counts().failed,
+                };
+                vouchers.push((voucher, voucher_text(&voucher, pool.refund_url_base())));
             }
         }
         Ok(vouchers)
