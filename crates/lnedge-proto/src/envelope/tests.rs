@@ -571,6 +571,31 @@ proptest! {
     }
 
     #[test]
+    fn mutated_valid_encodings_never_panic(
+        parts in arb_envelope(),
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+    ) {
+        let env = build(&parts);
+        let msg = Message { uri: Some(Uri::new("lnurlw://gw.example/r")), envelope: Some(env) };
+        for mut bytes in [env.to_vec().unwrap(), msg.to_vec().unwrap()] {
+            for (i, b) in &edits {
+                let i = i % bytes.len();
+                bytes[i] = *b;
+            }
+            fuzz::envelope(&bytes);
+            fuzz::ndef(&bytes);
+        }
+        if let Ok(t) = env.to_text() {
+            let mut t = t.into_bytes();
+            for (i, b) in &edits {
+                let i = i % t.len();
+                t[i] = b"QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L1qp"[usize::from(*b) % 35];
+            }
+            fuzz::text(&t);
+        }
+    }
+
+    #[test]
     fn every_encoding_round_trips(parts in arb_envelope()) {
         let env = build(&parts);
         let bytes = env.to_vec().unwrap();
