@@ -48,8 +48,12 @@ fn claim_of(envelope: Envelope<'_>) -> Result<Claim, ClaimParseError> {
 /// Decodes a claim from any transport.
 pub fn parse_claim(input: ClaimInput<'_>) -> Result<Claim, ClaimParseError> {
     match input {
-        ClaimInput::Text(text) => claim_of(envelope::decode_text(text).map_err(ClaimParseError::Text)?),
-        ClaimInput::Keypad(text) => envelope::parse_keypad_claim(text).map_err(ClaimParseError::Keypad),
+        ClaimInput::Text(text) => {
+            claim_of(envelope::decode_text(text).map_err(ClaimParseError::Text)?)
+        }
+        ClaimInput::Keypad(text) => {
+            envelope::parse_keypad_claim(text).map_err(ClaimParseError::Keypad)
+        }
         ClaimInput::Ndef(bytes) => {
             let message = ndef::decode(bytes).map_err(ClaimParseError::Ndef)?;
             claim_of(message.envelope.ok_or(ClaimParseError::NoEnvelope)?)
@@ -67,9 +71,16 @@ mod tests {
         let preimage = [0xab; 32];
         let hex: String = preimage.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(parse_claim(ClaimInput::Text(&hex)).expect("hex").preimage, preimage);
-        let grouped = hex.to_uppercase().as_bytes().chunks(4).map(|c| std::str::from_utf8(c).expect("ascii")).collect::<Vec<_>>().join("-");
+        let grouped = hex
+            .to_uppercase()
+            .as_bytes()
+            .chunks(4)
+            .map(|c| std::str::from_utf8(c).expect("ascii"))
+            .collect::<Vec<_>>()
+            .join("-");
         assert_eq!(parse_claim(ClaimInput::Keypad(&grouped)).expect("keypad").preimage, preimage);
-        let context = ClaimContext { device_id: DeviceId([1; 16]), pool_id: PoolId([2; 8]), entry_index: 7 };
+        let context =
+            ClaimContext { device_id: DeviceId([1; 16]), pool_id: PoolId([2; 8]), entry_index: 7 };
         let claim = Claim { preimage, context: Some(context) };
         let text = Envelope::Claim(claim).to_text_case(envelope::TextCase::Upper).expect("text");
         assert!(text.starts_with("LNEDGE1"), "{text}");
@@ -93,7 +104,10 @@ mod tests {
         assert_eq!(err.to_string(), "this is a refund voucher, not a payment proof");
         assert!(matches!(parse_claim(ClaimInput::Text("hello")), Err(ClaimParseError::Text(_))));
         assert!(matches!(parse_claim(ClaimInput::Keypad("12")), Err(ClaimParseError::Keypad(_))));
-        assert!(matches!(parse_claim(ClaimInput::Ndef(&[0xff, 0, 1])), Err(ClaimParseError::Ndef(_))));
+        assert!(matches!(
+            parse_claim(ClaimInput::Ndef(&[0xff, 0, 1])),
+            Err(ClaimParseError::Ndef(_))
+        ));
         let link = ndef::Message::from_uri("lightning:lnbc1").to_vec().expect("ndef");
         assert_eq!(parse_claim(ClaimInput::Ndef(&link)), Err(ClaimParseError::NoEnvelope));
     }

@@ -14,7 +14,8 @@ pub fn voucher_text(voucher: &RefundVoucher, refund_url_base: &str) -> String {
             .to_text_case(TextCase::Upper)
             .unwrap_or_else(|e| format!("refund voucher for entry {} ({e})", voucher.entry_index))
     } else {
-        refund_lnurlw(refund_url_base, voucher).unwrap_or_else(|_| refund_url(refund_url_base, voucher))
+        refund_lnurlw(refund_url_base, voucher)
+            .unwrap_or_else(|_| refund_url(refund_url_base, voucher))
     }
 }
 

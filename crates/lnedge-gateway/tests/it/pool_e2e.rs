@@ -168,7 +168,32 @@ async fn foreign_and_tampered_pools_and_payments_are_refused() {
     let err = machine.present(ClaimInput::Text(&hex::encode(preimage))).expect_err("pool b");
     assert!(matches!(err, VendError::UnknownPayment { .. }), "{err}");
     assert!(err.to_string().contains("pays no invoice of this machine"), "{err}");
+    // Claims that say where they belong get precise answers.
+    use lnedge_proto::envelope::{Claim, ClaimContext, Envelope};
+    let with_context = |device_id, pool_id| {
+        let context = ClaimContext { device_id, pool_id, entry_index: 0 };
+        Envelope::Claim(Claim { preimage, context: Some(context) }).to_text().expect("text")
+    };
+    let other_device = with_context(DeviceId([0x22; 16]), PoolId([2; 8]));
+    let err = machine.present(ClaimInput::Text(&other_device)).expect_err("another device");
+    assert!(matches!(err, VendError::ClaimForAnotherDevice { .. }), "{err}");
+    assert!(err.to_string().contains("not this one"), "{err}");
+    let other_pool = with_context(DEVICE, PoolId([3; 8]));
+    let err = machine.present(ClaimInput::Text(&other_pool)).expect_err("another pool");
+    assert!(matches!(err, VendError::ClaimForAnotherPool { .. }), "{err}");
+    // And an NFC claim for this machine's own invoice works.
+    let offer = machine.offer(1).expect("offer");
+    let preimage = pay(&w.customer, &offer.bolt11).await;
+    let nfc = lnedge_proto::envelope::ndef::Message::from_envelope(Envelope::Claim(Claim::bare(
+        preimage,
+    )))
+    .to_vec()
+    .expect("ndef");
+    let outcome = machine.present(ClaimInput::Ndef(&nfc)).expect("nfc claim");
+    assert!(matches!(outcome, VendOutcome::Dispensed { product: 1, .. }), "{outcome:?}");
+
     // Nothing was spent by the refusals.
-    assert_eq!(machine.products().expect("products")[0].available, 2);
+    assert_eq!(machine.products().expect("products")[0].available, 1, "only the NFC sale used one");
+    assert_eq!(machine.products().expect("products")[1].available, 2);
     w.net.shutdown().await;
 }
