@@ -78,6 +78,30 @@ pub(crate) async fn expect_event(
     }
 }
 
+/// A payment in flight from `payer`, and the backend's `InvoiceHeld` event for it.
+type HeldPayment =
+    (tokio::task::JoinHandle<Result<lnedge_node::PaymentOutcome, BackendError>>, BackendEvent);
+
+/// Starts paying `invoice` from `payer` and waits until `backend` holds it.
+pub(crate) async fn pay_and_hold(
+    payer: Arc<dyn LightningBackend>,
+    backend: &dyn LightningBackend,
+    invoice: &lnedge_node::lightning_invoice::Bolt11Invoice,
+) -> HeldPayment {
+    let hash = PaymentHash(invoice.payment_hash().to_byte_array());
+    let pay = tokio::spawn({
+        let invoice = invoice.clone();
+        async move { payer.pay(pay_request(&invoice)).await }
+    });
+    let held = expect_event(
+        backend,
+        "InvoiceHeld",
+        |e| matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash),
+    )
+    .await;
+    (pay, held)
+}
+
 /// Acknowledges every event queued right now.
 pub(crate) async fn drain_events(backend: &dyn LightningBackend) {
     while let Ok(Ok(queued)) =
@@ -147,17 +171,7 @@ pub(crate) async fn hold_then_settle(h: &mut dyn Harness) {
     let err = backend.settle_hold_invoice(preimage).await.expect_err("nothing held yet");
     assert!(matches!(err, BackendError::WrongInvoiceState { state: "open", .. }), "{err}");
 
-    let pay = tokio::spawn({
-        let payer = payer.clone();
-        let invoice = invoice.clone();
-        async move { payer.pay(pay_request(&invoice)).await }
-    });
-    let held = expect_event(
-        &*backend,
-        "InvoiceHeld",
-        |e| matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash),
-    )
-    .await;
+    let (pay, held) = pay_and_hold(payer.clone(), &*backend, &invoice).await;
     let height = backend.info().await.expect("info").block_height;
     match held {
         BackendEvent::InvoiceHeld { amount_msat, claim_deadline_height, .. } => {
@@ -188,16 +202,7 @@ pub(crate) async fn hold_then_cancel(h: &mut dyn Harness) {
     let preimage = fresh_preimage("hold-cancel");
     let hash = hash_of(&preimage);
     let invoice = backend.create_hold_invoice(hash, params(40_000, "tap 3")).await.expect("hold");
-    let pay = tokio::spawn({
-        let payer = payer.clone();
-        async move { payer.pay(pay_request(&invoice)).await }
-    });
-    expect_event(
-        &*backend,
-        "InvoiceHeld",
-        |e| matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash),
-    )
-    .await;
+    let (pay, _) = pay_and_hold(payer.clone(), &*backend, &invoice).await;
     backend.cancel_hold_invoice(hash).await.expect("cancel");
     let err = pay.await.expect("join").expect_err("the payment fails after cancel");
     assert!(
@@ -222,16 +227,7 @@ pub(crate) async fn hold_deadline_is_respected(h: &mut dyn Harness) {
     let preimage = fresh_preimage("hold-deadline");
     let hash = hash_of(&preimage);
     let invoice = backend.create_hold_invoice(hash, params(50_000, "charger")).await.expect("hold");
-    let pay = tokio::spawn({
-        let payer = payer.clone();
-        async move { payer.pay(pay_request(&invoice)).await }
-    });
-    let held = expect_event(
-        &*backend,
-        "InvoiceHeld",
-        |e| matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash),
-    )
-    .await;
+    let (pay, held) = pay_and_hold(payer.clone(), &*backend, &invoice).await;
     let BackendEvent::InvoiceHeld { claim_deadline_height: Some(deadline), .. } = held else {
         panic!("no deadline in {held:?}");
     };
@@ -353,16 +349,7 @@ pub(crate) async fn held_htlc_survives_restart(h: &mut dyn Harness) {
     let hash = hash_of(&preimage);
     let invoice =
         h.backend().create_hold_invoice(hash, params(11_000, "held")).await.expect("hold");
-    let pay = tokio::spawn({
-        let payer = h.payer();
-        async move { payer.pay(pay_request(&invoice)).await }
-    });
-    expect_event(
-        &*h.backend(),
-        "InvoiceHeld",
-        |e| matches!(e, BackendEvent::InvoiceHeld { payment_hash, .. } if *payment_hash == hash),
-    )
-    .await;
+    let (pay, _) = pay_and_hold(h.payer(), &*h.backend(), &invoice).await;
     h.restart_backend().await;
     let backend = h.backend();
     assert!(
