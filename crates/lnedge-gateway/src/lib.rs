@@ -10,4 +10,8 @@
 //! The HTTP service (fleet registry, sync, LNURL, refunds, accounting) grows here with the
 //! gateway work.
 
+pub mod accounting;
+pub mod api;
 pub mod provision;
+pub mod reconcile;
+pub mod store;
