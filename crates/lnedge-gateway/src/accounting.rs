@@ -44,7 +44,11 @@ impl RateSource for FixedRates {
         self.rates
             .iter()
             .find(|(c, _)| *c == currency)
-            .map(|(c, r)| FiatQuote { currency: c.clone(), rate_per_btc: *r, source: "fixed".into() })
+            .map(|(c, r)| FiatQuote {
+                currency: c.clone(),
+                rate_per_btc: *r,
+                source: "fixed".into(),
+            })
             .ok_or(RateError { currency, detail: "not configured".into() })
     }
 }
@@ -70,9 +74,12 @@ pub fn sales_csv(rows: &[SaleRow]) -> String {
     );
     for row in rows {
         let (currency, fiat, rate, source) = match (&row.quote, row.fiat_amount()) {
-            (Some(q), Some((_, amount))) => {
-                (q.currency.clone(), format!("{amount:.2}"), format!("{:.2}", q.rate_per_btc), q.source.clone())
-            }
+            (Some(q), Some((_, amount))) => (
+                q.currency.clone(),
+                format!("{amount:.2}"),
+                format!("{:.2}", q.rate_per_btc),
+                q.source.clone(),
+            ),
             _ => (String::new(), String::new(), String::new(), String::new()),
         };
         let hash: String = row.payment_hash.iter().map(|b| format!("{b:02x}")).collect();
@@ -118,7 +125,10 @@ mod tests {
     async fn fixed_rates_answer_configured_currencies_only() {
         let rates = FixedRates::new([("eur".to_owned(), 60_000.0)]);
         let q = rates.quote("EUR").await.expect("eur");
-        assert_eq!((q.currency.as_str(), q.rate_per_btc, q.source.as_str()), ("EUR", 60_000.0, "fixed"));
+        assert_eq!(
+            (q.currency.as_str(), q.rate_per_btc, q.source.as_str()),
+            ("EUR", 60_000.0, "fixed")
+        );
         let err = rates.quote("usd").await.expect_err("usd");
         assert_eq!(err.to_string(), "no USD rate: not configured");
     }
@@ -134,13 +144,22 @@ mod tests {
             status: SaleStatus::RefundDue,
             amount_msat: 1_800_001,
             paid_at: Some(1_700_000_000),
-            quote: Some(FiatQuote { currency: "EUR".into(), rate_per_btc: 61_234.5, source: "https://rates.example/a,b".into() }),
+            quote: Some(FiatQuote {
+                currency: "EUR".into(),
+                rate_per_btc: 61_234.5,
+                source: "https://rates.example/a,b".into(),
+            }),
         };
         let csv = sales_csv(&[row]);
         let mut lines = csv.split("\r\n");
         assert!(lines.next().expect("header").starts_with("device_id,pool_id,entry"));
         let line = lines.next().expect("row");
-        assert!(line.contains(",refund_due,1700000000,1800001,1800.001,0.00001800001,EUR,1.10,61234.50,"), "{line}");
+        assert!(
+            line.contains(
+                ",refund_due,1700000000,1800001,1800.001,0.00001800001,EUR,1.10,61234.50,"
+            ),
+            "{line}"
+        );
         assert!(line.ends_with("\"https://rates.example/a,b\""), "{line}");
     }
 }

@@ -12,6 +12,8 @@
 
 pub mod accounting;
 pub mod api;
+pub mod config;
 pub mod provision;
 pub mod reconcile;
 pub mod store;
+pub mod watcher;

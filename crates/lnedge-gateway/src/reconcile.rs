@@ -63,7 +63,9 @@ pub struct SaleRow {
 impl SaleRow {
     /// The fiat value at the rate of payment time, in the currency's major unit.
     pub fn fiat_amount(&self) -> Option<(String, f64)> {
-        self.quote.as_ref().map(|q| (q.currency.clone(), self.amount_msat as f64 / 1e11 * q.rate_per_btc))
+        self.quote
+            .as_ref()
+            .map(|q| (q.currency.clone(), self.amount_msat as f64 / 1e11 * q.rate_per_btc))
     }
 }
 
@@ -127,7 +129,8 @@ mod tests {
 
     #[test]
     fn every_combination_has_one_meaning() {
-        let paid = PaymentRecord { payment_hash: [2; 32], amount_msat: 1000, paid_at: 5, quote: None };
+        let paid =
+            PaymentRecord { payment_hash: [2; 32], amount_msat: 1000, paid_at: 5, quote: None };
         let cases = [
             (EntryState::Dispensed, true, Some(SaleStatus::Delivered)),
             (EntryState::Failed, true, Some(SaleStatus::RefundDue)),
@@ -140,7 +143,11 @@ mod tests {
             (EntryState::Unused, false, None),
         ];
         for (state, is_paid, want) in cases {
-            assert_eq!(classify(&entry(state), is_paid.then_some(&paid)), want, "{state:?} paid={is_paid}");
+            assert_eq!(
+                classify(&entry(state), is_paid.then_some(&paid)),
+                want,
+                "{state:?} paid={is_paid}"
+            );
         }
     }
 
@@ -155,10 +162,17 @@ mod tests {
             status: SaleStatus::Delivered,
             amount_msat: 2_500_000, // 2 500 sat
             paid_at: Some(1),
-            quote: Some(FiatQuote { currency: "EUR".into(), rate_per_btc: 60_000.0, source: "fixed".into() }),
+            quote: Some(FiatQuote {
+                currency: "EUR".into(),
+                rate_per_btc: 60_000.0,
+                source: "fixed".into(),
+            }),
         };
         let (currency, amount) = row.fiat_amount().expect("quoted");
         assert_eq!(currency, "EUR");
-        assert!((amount - 1.5).abs() < 1e-9, "2 500 sat at 60 000 EUR/BTC is 1.50 EUR, got {amount}");
+        assert!(
+            (amount - 1.5).abs() < 1e-9,
+            "2 500 sat at 60 000 EUR/BTC is 1.50 EUR, got {amount}"
+        );
     }
 }

@@ -119,7 +119,11 @@ fn provision_inspect_and_run_a_simulated_machine() {
     assert!(session.contains("[1] cola"), "{session}");
     assert!(session.contains("invoice 0 for product 1: lnbcrt25u1"), "{session}");
     assert!(session.contains("refused: not a payment proof"), "{session}");
-    assert_eq!(session.matches("not a bech32 character").count(), 1, "the cause is said once: {session}");
+    assert_eq!(
+        session.matches("not a bech32 character").count(),
+        1,
+        "the cause is said once: {session}"
+    );
     assert!(
         session.contains("refused: this preimage pays no invoice of this machine"),
         "{session}"

@@ -227,14 +227,27 @@ pub trait GatewayStore: Send + Sync {
     async fn set_device_enabled(&self, id: DeviceId, enabled: bool) -> Result<(), StoreError>;
 
     /// Replaces a device's products.
-    async fn set_products(&self, id: DeviceId, products: &[ProductRecord]) -> Result<(), StoreError>;
+    async fn set_products(
+        &self,
+        id: DeviceId,
+        products: &[ProductRecord],
+    ) -> Result<(), StoreError>;
 
     /// Reserves `count` consecutive sequence numbers of `product` on `device` and returns the
     /// first. Safe under concurrent callers on one database: ranges never overlap.
-    async fn allocate_seqs(&self, device: DeviceId, product: u16, count: u32) -> Result<u32, StoreError>;
+    async fn allocate_seqs(
+        &self,
+        device: DeviceId,
+        product: u16,
+        count: u32,
+    ) -> Result<u32, StoreError>;
 
     /// Stores a provisioned pool and its entries, atomically.
-    async fn insert_pool(&self, pool: &PoolRecord, entries: &[EntryRecord]) -> Result<(), StoreError>;
+    async fn insert_pool(
+        &self,
+        pool: &PoolRecord,
+        entries: &[EntryRecord],
+    ) -> Result<(), StoreError>;
 
     /// The pools of a device, oldest first (without their bytes' content checked).
     async fn pools(&self, device: DeviceId) -> Result<Vec<PoolRecord>, StoreError>;
@@ -243,7 +256,10 @@ pub trait GatewayStore: Send + Sync {
     async fn entries(&self, pool: PoolId) -> Result<Vec<EntryRecord>, StoreError>;
 
     /// The entry whose invoice has this payment hash.
-    async fn entry_by_hash(&self, payment_hash: &[u8; 32]) -> Result<Option<EntryRecord>, StoreError>;
+    async fn entry_by_hash(
+        &self,
+        payment_hash: &[u8; 32],
+    ) -> Result<Option<EntryRecord>, StoreError>;
 
     /// Applies a device's ledger reports with its sync counter (see the contract above).
     async fn apply_sync(
