@@ -79,7 +79,8 @@ pub(crate) async fn require_admin(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once(' '))
+        .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then_some(token))
         .ok_or_else(|| {
             ApiError::unauthorized(
                 "missing_token",

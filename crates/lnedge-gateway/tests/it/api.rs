@@ -406,11 +406,65 @@ async fn api_on_the_in_memory_stand_in() {
     suite(Arc::new(MemStore::default())).await;
 }
 
+/// A store failure is an opaque 500 (detail logged, never sent) and a 503 health check; no key or
+/// path leaks into the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_failures_are_opaque_500s() {
+    let net = SandboxNetwork::new().await.expect("sandbox network");
+    net.add_node("owner").await.expect("owner node");
+    let store = Arc::new(MemStore::default());
+    let app = app(app_state_of(&store, &net));
+    store.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+    let r = send(
+        &app,
+        Method::GET,
+        "/v1/devices",
+        &[("authorization", "bearer test-admin-token")],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::INTERNAL_SERVER_ERROR, "internal"));
+    assert!(
+        !String::from_utf8_lossy(&r.body).contains("secret"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let r = send(&app, Method::GET, "/healthz", &[], Vec::new()).await;
+    assert_eq!(
+        (r.status, r.json()["status"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable"))
+    );
+    // An empty admin token refuses everything rather than accepting an empty bearer.
+    let open = lnedge_gateway::api::app(AppState {
+        admin_token: String::new(),
+        ..app_state_of(&store, &net)
+    });
+    let r =
+        send(&open, Method::GET, "/v1/devices", &[("authorization", "Bearer ")], Vec::new()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    net.shutdown().await;
+}
+
+fn app_state_of(store: &Arc<MemStore>, net: &SandboxNetwork) -> AppState {
+    AppState {
+        store: store.clone(),
+        owner: net.node("owner").expect("owner"),
+        pool_key: Arc::new(PoolKey::generate()),
+        device_master_key: Arc::new(MASTER),
+        admin_token: TOKEN.into(),
+        rates: Arc::new(FixedRates::default()),
+        metrics: Arc::new(Metrics::new()),
+        refund_url_base: String::new(),
+    }
+}
+
 // TEMP: replaced by SqliteStore after merge. A minimal in-memory GatewayStore following the
 // contract of `lnedge_gateway::store` closely enough for the API tests.
 #[derive(Default)]
 struct MemStore {
     inner: Mutex<Mem>,
+    /// Makes `device` and `devices` fail as a broken database would.
+    broken: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -432,6 +486,13 @@ fn rank(s: EntryState) -> u8 {
 }
 
 impl MemStore {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Backend("disk I/O error at /secret/path/gateway.db".into()));
+        }
+        Ok(())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Mem> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -467,10 +528,12 @@ impl GatewayStore for MemStore {
     }
 
     async fn device(&self, id: DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
+        self.check()?;
         Ok(self.lock().devices.get(&id).cloned())
     }
 
     async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        self.check()?;
         Ok(self.lock().devices.values().cloned().collect())
     }
 
