@@ -183,3 +183,47 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        items: Vec<Inner>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        price_msat: u64,
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        let err = parse_json::<Outer>(br#"{"items":[]}"#).expect_err("missing");
+        assert_eq!((err.status, err.field.as_deref()), (StatusCode::BAD_REQUEST, Some("name")));
+        let err = parse_json::<Outer>(br#"{"name":"a","items":[{}]}"#).expect_err("nested missing");
+        assert_eq!(err.field.as_deref(), Some("items[0].price_msat"));
+        let err =
+            parse_json::<Outer>(br#"{"name":"a","items":[{"price_msat":-1}]}"#).expect_err("type");
+        assert_eq!(err.field.as_deref(), Some("items[0].price_msat"));
+        let err = parse_json::<Outer>(b"{nope").expect_err("syntax");
+        assert_eq!((err.code, err.field), ("malformed_json", None));
+    }
+
+    #[test]
+    fn store_errors_map_to_caller_statuses_and_backend_failures_to_opaque_500s() {
+        let replay = StoreError::ReplayedSync {
+            device: lnedge_proto::DeviceId([0; 16]),
+            counter: 1,
+            last: 2,
+        };
+        assert_eq!(ApiError::from(replay).status, StatusCode::CONFLICT);
+        let e = ApiError::from(StoreError::Backend("password=hunter2".into()));
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.message.contains("hunter2"));
+    }
+}

@@ -208,3 +208,22 @@ pub(crate) async fn file(
     )
         .into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounting::FixedRates;
+
+    #[tokio::test]
+    async fn fiat_prices_convert_with_the_currency_minor_unit() {
+        let rates =
+            FixedRates::new([("EUR".to_owned(), 60_000.0), ("JPY".to_owned(), 9_000_000.0)]);
+        // 1.50 EUR at 60 000 EUR/BTC = 2 500 sat.
+        assert_eq!(fiat_to_msat(&rates, 1, "EUR", 150).await.expect("eur"), 2_500_000);
+        // JPY has no minor unit: 150 JPY at 9 000 000 JPY/BTC = 1 666.67 sat, rounded up.
+        assert_eq!(fiat_to_msat(&rates, 1, "JPY", 150).await.expect("jpy"), 1_666_667);
+        let err = fiat_to_msat(&rates, 7, "USD", 100).await.expect_err("no usd rate");
+        assert_eq!((err.status, err.code), (StatusCode::UNPROCESSABLE_ENTITY, "rate_unavailable"));
+        assert!(err.message.contains("product 7") && err.message.contains("USD"), "{err}");
+    }
+}
