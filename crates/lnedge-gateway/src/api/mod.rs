@@ -9,7 +9,21 @@
 //! * `/healthz`, `/metrics` and `/openapi.json` are open.
 //!
 //! Every error is JSON (`{"error":{"code","message"[,"field"]}}`, see [`ApiError`]); bodies are
-//! limited to [`BODY_LIMIT_BYTES`].
+//! limited to [`BODY_LIMIT_BYTES`]. `GET /openapi.json` ([`openapi_document`]) describes every
+//! route of [`ROUTES`].
+//!
+//! | route | body → answer |
+//! | --- | --- |
+//! | `POST /v1/devices` | `{device_id, name, products: [{id, description, price_msat} \| {id, description, price: {currency, amount_minor}}]}` → 201 device; 409 `duplicate_device` |
+//! | `GET /v1/devices` | → `{devices: [device]}` (pools without entry counts) |
+//! | `GET /v1/devices/{id}` | → `{device_id, name, enabled, created_at, last_sync_counter, products, pools: [{pool_id, created_at, expires_at, bytes, entries, by_state}]}` |
+//! | `POST /v1/devices/{id}/disable`, `/enable` | → the device |
+//! | `POST /v1/devices/{id}/pools` | `{entries_per_product, expiry_days}` → 201 `{pool_id, device_id, entries, bytes, bolt11_bytes, owner_node_id, created_at, expires_at, products: [{id, price_msat, first_seq}], file}`; 409 `device_disabled`; 422 `rate_unavailable`, `no_products`; 502 `lightning_node_failed` |
+//! | `GET /v1/devices/{id}/pools/{pool_id}/file` | → the pool file (`application/octet-stream`) |
+//! | `POST /v1/devices/{id}/sync` | `{counter, reports: [{pool_id, index, state}]}` + `X-Lnedge-Signature` → `{counter, applied, unchanged, ignored_regressions}`; 401, 403 `device_disabled`, 409 `replayed_sync` |
+//! | `GET /v1/reports/sales` | → `{rows: [...], totals: {amount_msat, rows, by_status, by_device: {id: {…}}, by_product: {"id/product": {…}}}}` |
+//! | `GET /v1/reports/sales.csv` | → [`sales_csv`](crate::accounting::sales_csv) (`text/csv`) |
+//! | `GET /healthz`, `/metrics`, `/openapi.json` | → `{status, store}` (503 if the store fails), Prometheus text, OpenAPI 3.1 |
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
