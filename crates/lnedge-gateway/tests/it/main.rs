@@ -1,3 +1,4 @@
 //! Integration tests of lnedge-gateway: one binary, one module per concern.
 
+mod api;
 mod pool_e2e;
