@@ -15,5 +15,6 @@ pub mod api;
 pub mod config;
 pub mod provision;
 pub mod reconcile;
+pub mod service;
 pub mod store;
 pub mod watcher;
