@@ -1,3 +1,4 @@
 //! Integration tests of lnedge-gateway: one binary, one module per concern.
 
 mod pool_e2e;
+mod store;
