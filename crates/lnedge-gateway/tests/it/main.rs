@@ -2,3 +2,4 @@
 
 mod api;
 mod pool_e2e;
+mod store;
