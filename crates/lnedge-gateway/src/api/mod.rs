@@ -55,7 +55,7 @@ pub use error::ApiError;
 pub use metrics::Metrics;
 pub use ops::{openapi_document, ROUTES};
 pub use pools::{MAX_ENTRIES_PER_PRODUCT, MAX_EXPIRY_DAYS};
-pub use sync::MAX_REPORTS;
+pub use sync::{sync_request_body, MAX_REPORTS};
 
 /// Largest request body accepted (413 above).
 pub const BODY_LIMIT_BYTES: usize = 256 * 1024;

@@ -32,6 +32,23 @@ struct ReportInput {
     state: String,
 }
 
+/// The body a device (or the operator's phone relaying for it) uploads to
+/// `POST /v1/devices/{id}/sync`: `{"counter": n, "reports": [{"pool_id", "index", "state"}]}`.
+/// Sign the returned bytes with [`sign_sync`](super::sign_sync).
+pub fn sync_request_body(
+    counter: u64,
+    reports: impl IntoIterator<Item = (lnedge_proto::PoolId, u32, EntryState)>,
+) -> Vec<u8> {
+    let reports: Vec<serde_json::Value> = reports
+        .into_iter()
+        .filter(|(_, _, state)| *state != EntryState::Unused)
+        .map(|(pool, index, state)| {
+            serde_json::json!({"pool_id": pool.to_string(), "index": index, "state": state.name()})
+        })
+        .collect();
+    serde_json::json!({"counter": counter, "reports": reports}).to_string().into_bytes()
+}
+
 fn parse_state(field: &str, text: &str) -> Result<EntryState, ApiError> {
     match text {
         "offered" => Ok(EntryState::Offered),
