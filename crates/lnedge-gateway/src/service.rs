@@ -64,7 +64,9 @@ fn chain_source(config: &NodeConfig) -> Result<ChainSource, ConfigError> {
     let invalid = |message: String| ConfigError::Invalid { key: "node", message };
     match config {
         NodeConfig::Ldk { esplora: Some(url), .. } => Ok(ChainSource::Esplora { url: url.clone() }),
-        NodeConfig::Ldk { electrum: Some(url), .. } => Ok(ChainSource::Electrum { url: url.clone() }),
+        NodeConfig::Ldk { electrum: Some(url), .. } => {
+            Ok(ChainSource::Electrum { url: url.clone() })
+        }
         NodeConfig::Ldk { bitcoind_rpc: Some(rpc), .. } => {
             let usage = || invalid("bitcoind_rpc must be user:password@host:port".into());
             let (auth, addr) = rpc.rsplit_once('@').ok_or_else(usage)?;
@@ -110,7 +112,8 @@ pub async fn serve(
                 key: "node.network",
                 message: format!("{network:?} is not a network"),
             })?;
-            let mut ldk = LdkConfig::new(config.data_dir.join("node"), network, chain_source(node)?);
+            let mut ldk =
+                LdkConfig::new(config.data_dir.join("node"), network, chain_source(node)?);
             ldk.listen_addr = *listen;
             ldk.alias = "lnedge-gateway".into();
             Arc::new(LdkBackend::start(ldk).await?)

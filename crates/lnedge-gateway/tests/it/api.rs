@@ -1,10 +1,8 @@
 //! The HTTP API through `oneshot` (no sockets), with a real sandbox owner node for provisioning.
 //!
-//! [`suite`] takes any [`GatewayStore`]: the integrator runs it on `SqliteStore::in_memory()` (and
-//! PostgreSQL) once the real stores are merged. Until then it runs on [`MemStore`] below.
+//! [`suite`] takes any [`GatewayStore`]: it runs on SQLite (always) and PostgreSQL (CI).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::body::Body;
@@ -401,9 +399,19 @@ async fn error_paths(app: &Router, pool_id: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn api_on_the_in_memory_stand_in() {
-    // TEMP: replaced by SqliteStore after merge (`suite(Arc::new(SqliteStore::in_memory()...))`).
-    suite(Arc::new(MemStore::default())).await;
+async fn api_on_sqlite() {
+    let store = lnedge_gateway::store::sqlite::SqliteStore::in_memory().expect("sqlite");
+    suite(Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set DATABASE_URL (run by .ci/run)"]
+async fn api_on_postgres() {
+    let db = crate::store::TestDatabase::create().await;
+    let store =
+        lnedge_gateway::store::postgres::PostgresStore::connect(&db.url).await.expect("postgres");
+    suite(Arc::new(store)).await;
+    db.drop_it().await;
 }
 
 /// A store failure is an opaque 500 (detail logged, never sent) and a 503 health check; no key or
@@ -412,9 +420,8 @@ async fn api_on_the_in_memory_stand_in() {
 async fn store_failures_are_opaque_500s() {
     let net = SandboxNetwork::new().await.expect("sandbox network");
     net.add_node("owner").await.expect("owner node");
-    let store = Arc::new(MemStore::default());
+    let store: Arc<dyn GatewayStore> = Arc::new(BrokenStore);
     let app = app(app_state_of(&store, &net));
-    store.broken.store(true, std::sync::atomic::Ordering::SeqCst);
     let r = send(
         &app,
         Method::GET,
@@ -445,7 +452,7 @@ async fn store_failures_are_opaque_500s() {
     net.shutdown().await;
 }
 
-fn app_state_of(store: &Arc<MemStore>, net: &SandboxNetwork) -> AppState {
+fn app_state_of(store: &Arc<dyn GatewayStore>, net: &SandboxNetwork) -> AppState {
     AppState {
         store: store.clone(),
         owner: net.node("owner").expect("owner"),
@@ -458,207 +465,66 @@ fn app_state_of(store: &Arc<MemStore>, net: &SandboxNetwork) -> AppState {
     }
 }
 
-// TEMP: replaced by SqliteStore after merge. A minimal in-memory GatewayStore following the
-// contract of `lnedge_gateway::store` closely enough for the API tests.
-#[derive(Default)]
-struct MemStore {
-    inner: Mutex<Mem>,
-    /// Makes `device` and `devices` fail as a broken database would.
-    broken: std::sync::atomic::AtomicBool,
-}
+/// A store whose every operation fails as a broken database would (failure injection).
+struct BrokenStore;
 
-#[derive(Default)]
-struct Mem {
-    devices: BTreeMap<DeviceId, DeviceRecord>,
-    seqs: HashMap<(DeviceId, u16), u32>,
-    pools: Vec<PoolRecord>,
-    entries: BTreeMap<(PoolId, u32), EntryRecord>,
-    payments: Vec<PaymentRecord>,
-}
-
-fn rank(s: EntryState) -> u8 {
-    match s {
-        EntryState::Unused => 0,
-        EntryState::Offered => 1,
-        EntryState::Claimed => 2,
-        EntryState::Dispensed | EntryState::Failed => 3,
-    }
-}
-
-impl MemStore {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(StoreError::Backend("disk I/O error at /secret/path/gateway.db".into()));
-        }
-        Ok(())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Mem> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
+fn broken<T>() -> Result<T, StoreError> {
+    Err(StoreError::Backend("disk I/O error at /secret/path/gateway.db".into()))
 }
 
 #[async_trait]
-impl GatewayStore for MemStore {
+impl GatewayStore for BrokenStore {
     fn name(&self) -> &'static str {
-        "memory"
+        "broken"
     }
-
     async fn insert_device(
         &self,
-        id: DeviceId,
-        name: &str,
-        products: &[ProductRecord],
-        created_at: u64,
+        _: DeviceId,
+        _: &str,
+        _: &[ProductRecord],
+        _: u64,
     ) -> Result<(), StoreError> {
-        let mut m = self.lock();
-        if m.devices.contains_key(&id) {
-            return Err(StoreError::DuplicateDevice(id));
-        }
-        let record = DeviceRecord {
-            id,
-            name: name.into(),
-            enabled: true,
-            products: products.to_vec(),
-            last_sync_counter: 0,
-            created_at,
-        };
-        m.devices.insert(id, record);
-        Ok(())
+        broken()
     }
-
-    async fn device(&self, id: DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
-        self.check()?;
-        Ok(self.lock().devices.get(&id).cloned())
+    async fn device(&self, _: DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
+        broken()
     }
-
     async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
-        self.check()?;
-        Ok(self.lock().devices.values().cloned().collect())
+        broken()
     }
-
-    async fn set_device_enabled(&self, id: DeviceId, enabled: bool) -> Result<(), StoreError> {
-        self.lock().devices.get_mut(&id).ok_or(StoreError::UnknownDevice(id))?.enabled = enabled;
-        Ok(())
+    async fn set_device_enabled(&self, _: DeviceId, _: bool) -> Result<(), StoreError> {
+        broken()
     }
-
-    async fn set_products(
-        &self,
-        id: DeviceId,
-        products: &[ProductRecord],
-    ) -> Result<(), StoreError> {
-        self.lock().devices.get_mut(&id).ok_or(StoreError::UnknownDevice(id))?.products =
-            products.to_vec();
-        Ok(())
+    async fn set_products(&self, _: DeviceId, _: &[ProductRecord]) -> Result<(), StoreError> {
+        broken()
     }
-
-    async fn allocate_seqs(
-        &self,
-        device: DeviceId,
-        product: u16,
-        count: u32,
-    ) -> Result<u32, StoreError> {
-        let mut m = self.lock();
-        if !m.devices.contains_key(&device) {
-            return Err(StoreError::UnknownDevice(device));
-        }
-        let next = m.seqs.entry((device, product)).or_default();
-        let first = *next;
-        *next =
-            first.checked_add(count).ok_or_else(|| StoreError::Backend("seq overflow".into()))?;
-        Ok(first)
+    async fn allocate_seqs(&self, _: DeviceId, _: u16, _: u32) -> Result<u32, StoreError> {
+        broken()
     }
-
-    async fn insert_pool(
-        &self,
-        pool: &PoolRecord,
-        entries: &[EntryRecord],
-    ) -> Result<(), StoreError> {
-        let mut m = self.lock();
-        if !m.devices.contains_key(&pool.device_id) {
-            return Err(StoreError::UnknownDevice(pool.device_id));
-        }
-        if m.pools.iter().any(|p| p.id == pool.id) {
-            return Err(StoreError::DuplicatePool(pool.id));
-        }
-        m.pools.push(pool.clone());
-        for e in entries {
-            m.entries.insert((e.pool_id, e.index), e.clone());
-        }
-        Ok(())
+    async fn insert_pool(&self, _: &PoolRecord, _: &[EntryRecord]) -> Result<(), StoreError> {
+        broken()
     }
-
-    async fn pools(&self, device: DeviceId) -> Result<Vec<PoolRecord>, StoreError> {
-        Ok(self.lock().pools.iter().filter(|p| p.device_id == device).cloned().collect())
+    async fn pools(&self, _: DeviceId) -> Result<Vec<PoolRecord>, StoreError> {
+        broken()
     }
-
-    async fn entries(&self, pool: PoolId) -> Result<Vec<EntryRecord>, StoreError> {
-        Ok(self
-            .lock()
-            .entries
-            .range((pool, 0)..=(pool, u32::MAX))
-            .map(|(_, e)| e.clone())
-            .collect())
+    async fn entries(&self, _: PoolId) -> Result<Vec<EntryRecord>, StoreError> {
+        broken()
     }
-
-    async fn entry_by_hash(
-        &self,
-        payment_hash: &[u8; 32],
-    ) -> Result<Option<EntryRecord>, StoreError> {
-        Ok(self.lock().entries.values().find(|e| e.payment_hash == *payment_hash).cloned())
+    async fn entry_by_hash(&self, _: &[u8; 32]) -> Result<Option<EntryRecord>, StoreError> {
+        broken()
     }
-
     async fn apply_sync(
         &self,
-        device: DeviceId,
-        counter: u64,
-        reports: &[EntryReport],
+        _: DeviceId,
+        _: u64,
+        _: &[EntryReport],
     ) -> Result<SyncOutcome, StoreError> {
-        let mut m = self.lock();
-        let last =
-            m.devices.get(&device).ok_or(StoreError::UnknownDevice(device))?.last_sync_counter;
-        if counter <= last {
-            return Err(StoreError::ReplayedSync { device, counter, last });
-        }
-        for r in reports {
-            let pool = m
-                .pools
-                .iter()
-                .find(|p| p.id == r.pool_id)
-                .ok_or(StoreError::UnknownPool(r.pool_id))?;
-            if pool.device_id != device {
-                return Err(StoreError::PoolOfAnotherDevice { pool: r.pool_id, device });
-            }
-            if !m.entries.contains_key(&(r.pool_id, r.index)) {
-                return Err(StoreError::UnknownEntry { pool: r.pool_id, index: r.index });
-            }
-        }
-        let mut out = SyncOutcome::default();
-        for r in reports {
-            let e = m.entries.get_mut(&(r.pool_id, r.index)).expect("checked above");
-            if e.state == r.state {
-                out.unchanged += 1;
-            } else if rank(r.state) > rank(e.state) {
-                e.state = r.state;
-                out.applied += 1;
-            } else {
-                out.ignored_regressions += 1;
-            }
-        }
-        m.devices.get_mut(&device).expect("checked above").last_sync_counter = counter;
-        Ok(out)
+        broken()
     }
-
-    async fn record_payment(&self, payment: &PaymentRecord) -> Result<bool, StoreError> {
-        let mut m = self.lock();
-        if m.payments.iter().any(|p| p.payment_hash == payment.payment_hash) {
-            return Ok(false);
-        }
-        m.payments.push(payment.clone());
-        Ok(true)
+    async fn record_payment(&self, _: &PaymentRecord) -> Result<bool, StoreError> {
+        broken()
     }
-
     async fn payments(&self) -> Result<Vec<PaymentRecord>, StoreError> {
-        Ok(self.lock().payments.clone())
+        broken()
     }
 }

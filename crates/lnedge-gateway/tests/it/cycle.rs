@@ -40,7 +40,8 @@ fn admin(method: &str, uri: &str, body: Option<Value>) -> Request<Body> {
 }
 
 fn json_of(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
 }
 
 /// The cycle on `store`.
@@ -93,19 +94,26 @@ pub(crate) async fn full_cycle(store: Arc<dyn GatewayStore>) {
     let pool = json_of(&body);
     let pool_id = pool["pool_id"].as_str().expect("pool id").to_owned();
     let (status, pool_bytes) =
-        call(&router, admin("GET", &format!("/v1/devices/{device}/pools/{pool_id}/file"), None)).await;
+        call(&router, admin("GET", &format!("/v1/devices/{device}/pools/{pool_id}/file"), None))
+            .await;
     assert_eq!(status, StatusCode::OK);
 
     // 2. The machine installs it and sells offline.
     let owner_id = owner.node_id().serialize();
     let dir = tempfile::tempdir().expect("dir");
     let enrolment = Enrolment { device_id: device, owner_node_id: owner_id };
-    let mut machine = VendingMachine::enrol(dir.path(), enrolment, SimulatedMotor::default()).expect("enrol");
+    let mut machine =
+        VendingMachine::enrol(dir.path(), enrolment, SimulatedMotor::default()).expect("enrol");
     machine.install_pool(pool_bytes).expect("install");
     let mut sell = async |product: u16, jam: bool, claim: bool| {
         let offer = machine.offer(product).expect("offer");
         let invoice = parse_invoice(&offer.bolt11).expect("bolt11");
-        let request = PayRequest { invoice, amount_msat: None, max_fee_msat: 10_000, timeout: Duration::from_secs(30) };
+        let request = PayRequest {
+            invoice,
+            amount_msat: None,
+            max_fee_msat: 10_000,
+            timeout: Duration::from_secs(30),
+        };
         let preimage = customer.pay(request).await.expect("paid").preimage;
         if jam {
             machine.dispenser_mut().jam_next(1);
@@ -141,7 +149,10 @@ pub(crate) async fn full_cycle(store: Arc<dyn GatewayStore>) {
 
     // 4. The machine is serviced: its ledger goes to the gateway, signed.
     let batch = machine.sync_batch().expect("batch");
-    let body = sync_request_body(batch.counter, batch.reports.iter().map(|r| (r.pool_id, r.index, r.state)));
+    let body = sync_request_body(
+        batch.counter,
+        batch.reports.iter().map(|r| (r.pool_id, r.index, r.state)),
+    );
     let signature = sign_sync(&device_sync_key(&master, &device), &body);
     let sync = |body: Vec<u8>, signature: String| {
         Request::builder()
@@ -182,14 +193,17 @@ pub(crate) async fn full_cycle(store: Arc<dyn GatewayStore>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_cycle_on_sqlite() {
     let dir = tempfile::tempdir().expect("dir");
-    let store = lnedge_gateway::store::sqlite::SqliteStore::open(&dir.path().join("gw.sqlite3")).expect("sqlite");
+    let store = lnedge_gateway::store::sqlite::SqliteStore::open(&dir.path().join("gw.sqlite3"))
+        .expect("sqlite");
     full_cycle(Arc::new(store)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set DATABASE_URL (run by .ci/run)"]
 async fn full_cycle_on_postgres() {
-    let url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    let store = crate::store::fresh_postgres(&url).await;
+    let db = crate::store::TestDatabase::create().await;
+    let store =
+        lnedge_gateway::store::postgres::PostgresStore::connect(&db.url).await.expect("postgres");
     full_cycle(Arc::new(store)).await;
+    db.drop_it().await;
 }

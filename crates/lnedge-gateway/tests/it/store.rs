@@ -53,14 +53,15 @@ fn sqlite_refuses_a_newer_schema() {
 
 /// A database of its own on the server `DATABASE_URL` points at, dropped (best effort) when the
 /// test ends.
-struct TestDatabase {
+pub(crate) struct TestDatabase {
     admin_url: String,
     name: String,
-    url: String,
+    /// The URL of the test database.
+    pub(crate) url: String,
 }
 
 impl TestDatabase {
-    async fn create() -> Self {
+    pub(crate) async fn create() -> Self {
         let admin_url = std::env::var("DATABASE_URL")
             .expect("DATABASE_URL must name a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres");
         let name = format!("lnedge_test_{}", hex::encode(rand::random::<[u8; 8]>()));
@@ -69,7 +70,7 @@ impl TestDatabase {
         TestDatabase { admin_url, name, url }
     }
 
-    async fn drop_it(self) {
+    pub(crate) async fn drop_it(self) {
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         if let Err(e) = try_admin(&self.admin_url, &sql).await {
             eprintln!("could not drop test database {}: {e}", self.name);
