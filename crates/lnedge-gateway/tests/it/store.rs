@@ -30,6 +30,41 @@ async fn sqlite_conformance() {
     conformance::run_all(&memory).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_two_handles_on_one_file_never_double_issue() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.sqlite3");
+    // Two connections to one file, as two processes would have.
+    let a = SqliteStore::open(&path).unwrap();
+    let b = SqliteStore::open(&path).unwrap();
+    let device = conformance::enrol(&a).await;
+    let mut tasks = Vec::new();
+    for i in 0..100u32 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            let p = PaymentRecord {
+                payment_hash: [(i % 50) as u8; 32],
+                amount_msat: 1,
+                paid_at: 1,
+                quote: None,
+            };
+            let inserted = store.record_payment(&p).await.unwrap();
+            (store.allocate_seqs(device, 1, 3).await.unwrap(), inserted)
+        }));
+    }
+    let mut firsts = Vec::new();
+    let mut inserted = 0;
+    for t in tasks {
+        let (first, ins) = t.await.unwrap();
+        firsts.push(first);
+        inserted += u32::from(ins);
+    }
+    firsts.sort_unstable();
+    assert_eq!(firsts, (0..100).map(|i| i * 3).collect::<Vec<_>>(), "disjoint, consecutive ranges");
+    assert_eq!(inserted, 50, "each payment recorded once");
+    assert_eq!(b.payments().await.unwrap().len(), 50);
+}
+
 #[test]
 fn sqlite_refuses_a_newer_schema() {
     let dir = tempfile::tempdir().unwrap();
