@@ -28,7 +28,8 @@ fn row_json(r: &SaleRow) -> Value {
             "rate_per_btc": q.rate_per_btc,
             "source": q.source,
         })),
-        "fiat": r.fiat_amount().map(|(currency, amount)| json!({ "currency": currency, "amount": amount })),
+        // A decimal string with 2 places (as in the CSV): money is never a float in the API.
+        "fiat": r.fiat_amount().map(|(currency, amount)| json!({ "currency": currency, "amount": format!("{amount:.2}") })),
     })
 }
 
