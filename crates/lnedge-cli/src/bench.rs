@@ -19,6 +19,15 @@ pub(crate) struct BenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Measure the gateway instead: concurrent device syncs and the sales report.
+    #[arg(long)]
+    gateway: bool,
+    /// With --gateway: PostgreSQL URL (SQLite in a temporary directory when absent).
+    #[arg(long, requires = "gateway")]
+    database_url: Option<String>,
+    /// With --gateway: how many devices sync concurrently.
+    #[arg(long, default_value_t = 200, requires = "gateway", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    devices: u32,
 }
 
 fn at_least_10(text: &str) -> Result<u32, String> {
@@ -128,6 +137,16 @@ async fn hold_settle(
 
 /// Runs the benchmark.
 pub(crate) async fn run(args: BenchArgs) -> Result<()> {
+    if args.gateway {
+        let f =
+            crate::bench_gateway::run(args.database_url.as_deref(), args.devices as usize).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&f)?);
+        } else {
+            println!("{}", serde_json::to_string_pretty(&f)?.replace(['{', '}', '"', ','], ""));
+        }
+        return Ok(());
+    }
     const WARMUP: u32 = 20;
     let net = SandboxNetwork::new().await?;
     let [payer, router, merchant] = net.line(["payer", "router", "merchant"], 16_000_000).await?;

@@ -6,10 +6,16 @@ use anyhow::{Context, Result};
 use clap::Args;
 use lnedge_device::claim::ClaimInput;
 use lnedge_device::{Enrolment, SimulatedMotor, VendOutcome, VendingMachine};
-use lnedge_gateway::provision::{provision, PoolKey, PoolPlan, Product};
+use std::sync::Arc;
+
+use lnedge_gateway::accounting::FixedRates;
+use lnedge_gateway::api::{app, device_sync_key, sign_sync, sync_request_body, AppState, Metrics};
+use lnedge_gateway::provision::PoolKey;
+use lnedge_gateway::store::sqlite::SqliteStore;
+use lnedge_gateway::watcher::{Handled, PaymentWatcher};
 use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
 use lnedge_node::{BackendEvent, LightningBackend, PaymentHash};
-use lnedge_proto::{DeviceId, PoolId};
+use lnedge_proto::DeviceId;
 
 use crate::util::{group, params, pay_request, random_preimage, short_hex};
 
@@ -135,12 +141,8 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
     wait_event(&*merchant, hash, |e| matches!(e, BackendEvent::InvoiceCancelled { .. })).await?;
     println!("      merchant's event: invoice cancelled");
 
-    step(
-        5,
-        STEPS,
-        "A vending machine with NO secret keys sells offline from a pool of pre-signed invoices",
-    );
-    vending_story(&payer, &merchant).await?;
+    step(5, STEPS, "A vending machine with NO secret keys sells offline; the operator's gateway keeps the books");
+    vending_story(&payer, merchant.clone()).await?;
 
     step(6, STEPS, "The merchant restarts; its durable state comes back with it");
     let merchant = net.restart("merchant").await?;
@@ -171,38 +173,84 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
     Ok(())
 }
 
-/// Step 5: the operator provisions a pool on the merchant's node; the machine sells offline.
-async fn vending_story(payer: &SandboxNode, merchant: &SandboxNode) -> Result<()> {
-    let device = DeviceId(rand::random());
-    let key = PoolKey::generate();
-    let plan = PoolPlan {
-        device_id: device,
-        pool_id: PoolId(rand::random()),
-        products: vec![
-            Product {
-                id: 1,
-                description: "Cola 0.33 l".into(),
-                price_msat: 2_500_000,
-                first_seq: 0,
-            },
-            Product { id: 2, description: "Crisps".into(), price_msat: 1_800_000, first_seq: 0 },
-        ],
-        entries_per_product: 20,
-        expiry_secs: 60 * 86_400,
-        refund_url_base: "https://gateway.example/refund".into(),
-    };
-    let pool = provision(merchant, &key, &plan, |_, _| {}).await?;
-    println!(
-        "      operator: {} invoices signed by the merchant's node, pool file {} bytes ({:.0} % of the BOLT 11 text)",
-        pool.entries,
-        group(pool.bytes.len() as u64),
-        100.0 * pool.bytes.len() as f64 / pool.bolt11_bytes as f64
-    );
-    println!("      the pool holds payment hashes and signatures only: reading the machine yields no money");
+const DEMO_TOKEN: &str = "demo-admin-token-0123456789";
+
+/// Calls the gateway's HTTP API in process (the same router `lnedge gateway serve` serves).
+async fn api(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: Vec<u8>,
+    signature: Option<String>,
+) -> Result<(u16, Vec<u8>)> {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let mut request = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {DEMO_TOKEN}"));
+    if let Some(signature) = signature {
+        request = request.header("x-lnedge-signature", signature);
+    }
+    let response = router.clone().oneshot(request.body(axum::body::Body::from(body))?).await?;
+    let status = response.status().as_u16();
+    Ok((status, response.into_body().collect().await?.to_bytes().to_vec()))
+}
+
+/// Step 5: the operator's gateway provisions a pool on the merchant's node; the machine sells
+/// offline; the gateway records the payments, takes the machine's ledger at sync, and reports.
+async fn vending_story(payer: &SandboxNode, merchant: Arc<SandboxNode>) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let enrolment = Enrolment { device_id: device, owner_node_id: pool.owner_node_id };
-    let mut machine = VendingMachine::enrol(dir.path(), enrolment, SimulatedMotor::default())?;
-    machine.install_pool(pool.bytes)?;
+    let store = Arc::new(SqliteStore::open(&dir.path().join("gateway.sqlite3"))?);
+    let rates = Arc::new(FixedRates::new([("EUR".to_owned(), 60_000.0)]));
+    let master: [u8; 32] = rand::random();
+    let router = app(AppState {
+        store: store.clone(),
+        owner: merchant.clone(),
+        pool_key: Arc::new(PoolKey::generate()),
+        device_master_key: Arc::new(master),
+        admin_token: DEMO_TOKEN.into(),
+        rates: rates.clone(),
+        metrics: Arc::new(Metrics::new()),
+        refund_url_base: "https://gateway.example/v1/refunds".into(),
+    });
+    let device = DeviceId(rand::random());
+    let enrol = serde_json::json!({
+        "device_id": device.to_string(),
+        "name": "Lobby vending machine",
+        "products": [
+            {"id": 1, "description": "Cola 0.33 l", "price_msat": 2_500_000},
+            {"id": 2, "description": "Crisps", "price": {"currency": "EUR", "amount_minor": 120}},
+        ],
+    });
+    let (status, _) =
+        api(&router, "POST", "/v1/devices", enrol.to_string().into_bytes(), None).await?;
+    println!("      gateway: POST /v1/devices → {status} (cola 2 500 sat; crisps 1.20 EUR)");
+    let ask = serde_json::json!({"entries_per_product": 20, "expiry_days": 60});
+    let (status, body) = api(
+        &router,
+        "POST",
+        &format!("/v1/devices/{device}/pools"),
+        ask.to_string().into_bytes(),
+        None,
+    )
+    .await?;
+    let pool: serde_json::Value = serde_json::from_slice(&body)?;
+    anyhow::ensure!(status == 201, "provisioning failed: {}", String::from_utf8_lossy(&body));
+    println!(
+        "      gateway: POST /v1/devices/…/pools → {status}: {} invoices signed by the merchant's node, {} bytes ({:.0} % of the BOLT 11 text)",
+        pool["entries"],
+        pool["bytes"],
+        100.0 * pool["bytes"].as_f64().unwrap_or(0.0) / pool["bolt11_bytes"].as_f64().unwrap_or(1.0)
+    );
+    let file = pool["file"].as_str().context("pool file link")?;
+    let (_, pool_bytes) = api(&router, "GET", file, Vec::new(), None).await?;
+    println!("      the pool holds payment hashes and signatures only: reading the machine yields no money");
+    let machine_dir = tempfile::tempdir()?;
+    let enrolment = Enrolment { device_id: device, owner_node_id: merchant.node_id().serialize() };
+    let mut machine =
+        VendingMachine::enrol(machine_dir.path(), enrolment, SimulatedMotor::default())?;
+    machine.install_pool(pool_bytes)?;
     println!("      machine {device}: pool installed and verified; now offline");
 
     let offer = machine.offer(1)?;
@@ -212,9 +260,11 @@ async fn vending_story(payer: &SandboxNode, merchant: &SandboxNode) -> Result<()
     let proof = hex::encode(paid.preimage.0);
     println!("      customer pays from their wallet and shows the preimage {}…", &proof[..12]);
     match machine.present(ClaimInput::Text(&proof))? {
-        VendOutcome::Dispensed { product, .. } => println!(
-            "      machine: SHA256 matches, claim saved to flash, product {product} dispensed"
-        ),
+        VendOutcome::Dispensed { product, .. } => {
+            println!(
+                "      machine: SHA256 matches, claim saved to flash, product {product} dispensed"
+            )
+        }
         other => anyhow::bail!("unexpected {other:?}"),
     }
     let again = machine.present(ClaimInput::Text(&proof)).expect_err("a replay is refused");
@@ -234,10 +284,55 @@ async fn vending_story(payer: &SandboxNode, merchant: &SandboxNode) -> Result<()
         }
         other => anyhow::bail!("unexpected {other:?}"),
     }
-    let c = machine.counts()?;
-    println!(
-        "      ledger: {} dispensed, {} failed (refund due), {} never offered",
-        c.dispensed, c.failed, c.unused
+
+    // The gateway records what the node settled, with the EUR rate of the moment.
+    let watcher = PaymentWatcher {
+        store: store.clone(),
+        owner: merchant.clone(),
+        rates,
+        accounting_currency: Some("EUR".into()),
+    };
+    let mut recorded = 0;
+    while recorded < 2 {
+        let q = tokio::time::timeout(Duration::from_secs(30), merchant.next_event()).await??;
+        if watcher.handle(&q.event).await? == Handled::Recorded {
+            recorded += 1;
+        }
+        merchant.event_handled(q.id).await?;
+    }
+    println!("      gateway: the node settled 2 pool invoices; recorded with the EUR rate at payment time");
+
+    // The machine is serviced: its ledger goes up, signed with its device key.
+    let batch = machine.sync_batch()?;
+    let body = sync_request_body(
+        batch.counter,
+        batch.reports.iter().map(|r| (r.pool_id, r.index, r.state)),
     );
+    let signature = sign_sync(&device_sync_key(&master, &device), &body);
+    let uri = format!("/v1/devices/{device}/sync");
+    let (status, reply) = api(&router, "POST", &uri, body.clone(), Some(signature.clone())).await?;
+    println!(
+        "      machine syncs (signed): POST {uri} → {status} {}",
+        String::from_utf8_lossy(&reply)
+    );
+    let (status, _) = api(&router, "POST", &uri, body, Some(signature)).await?;
+    println!("      the same upload replayed → {status} (refused, nothing changes)");
+
+    let (_, report) = api(&router, "GET", "/v1/reports/sales", Vec::new(), None).await?;
+    let report: serde_json::Value = serde_json::from_slice(&report)?;
+    for row in report["rows"].as_array().into_iter().flatten() {
+        println!(
+            "      report: product {} {:>6} sat  {:<11} {}",
+            row["product"],
+            row["amount_msat"].as_u64().unwrap_or(0) / 1000,
+            row["status"].as_str().unwrap_or("?"),
+            row["fiat"].as_object().map_or(String::new(), |f| format!(
+                "{} {}",
+                f["amount"], f["currency"]
+            )
+            .replace('"', "")),
+        );
+    }
+    println!("      (GET /v1/reports/sales.csv exports the same books)");
     Ok(())
 }

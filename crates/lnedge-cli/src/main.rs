@@ -4,8 +4,10 @@
 //! crates. See the README for the two commands that matter.
 
 mod bench;
+mod bench_gateway;
 mod demo;
 mod device;
+mod gateway;
 mod pool;
 mod util;
 
@@ -40,6 +42,9 @@ enum Command {
     /// Device tools: a simulated vending machine that never touches the network.
     #[command(subcommand)]
     Device(device::DeviceCommand),
+    /// The operator's gateway: fleet, pools, device sync, sales reports (SQLite or PostgreSQL).
+    #[command(subcommand)]
+    Gateway(gateway::GatewayCommand),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +70,7 @@ fn main() -> ExitCode {
             Command::Bench(args) => bench::run(args).await,
             Command::Pool(command) => pool::run(command).await,
             Command::Device(command) => device::run(command),
+            Command::Gateway(command) => gateway::run(command).await,
         }
     });
     match result {

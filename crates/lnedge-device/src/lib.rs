@@ -25,6 +25,6 @@ pub mod voucher;
 pub use flash::{BitOrder, Flash, FlashError, FlashImage, MemFlash, PowerCut};
 pub use ledger::{PersistentLedger, PersistentLedgerError};
 pub use machine::{
-    DispenseFailure, Dispenser, Enrolment, Offer, ProductInfo, SimulatedMotor, VendError,
-    VendOutcome, VendingMachine,
+    DispenseFailure, Dispenser, Enrolment, Offer, ProductInfo, SimulatedMotor, SyncBatch,
+    SyncReport, VendError, VendOutcome, VendingMachine,
 };

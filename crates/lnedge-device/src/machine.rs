@@ -225,6 +225,28 @@ pub struct ProductInfo {
     pub available: u32,
 }
 
+/// One entry's state, as reported at sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncReport {
+    /// The pool.
+    pub pool_id: PoolId,
+    /// The entry.
+    pub index: u32,
+    /// Its state in the device's ledger.
+    pub state: EntryState,
+}
+
+/// What a device uploads to its gateway when it is serviced or online.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncBatch {
+    /// The device.
+    pub device_id: DeviceId,
+    /// Increases with every batch (replay protection).
+    pub counter: u64,
+    /// Every entry no longer unused.
+    pub reports: Vec<SyncReport>,
+}
+
 /// The vending machine.
 #[derive(Debug)]
 pub struct VendingMachine<D> {
@@ -237,6 +259,7 @@ pub struct VendingMachine<D> {
 const ENROLMENT: &str = "enrolment.txt";
 const POOL: &str = "pool.bin";
 const LEDGER: &str = "ledger.flash";
+const SYNC_COUNTER: &str = "sync-counter";
 
 fn io<'p>(what: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> VendError + 'p {
     move |source| VendError::Io { what, path: path.to_owned(), source }
@@ -451,6 +474,36 @@ impl<D: Dispenser> VendingMachine<D> {
             }
         }
         Ok(vouchers)
+    }
+
+    /// The next sync batch: every entry of the current pool that is no longer unused, with a
+    /// counter that is persisted before the batch is returned and increases with every call, so
+    /// the gateway can refuse a replayed upload. Uploading the same ledger twice is harmless:
+    /// states only move forward.
+    pub fn sync_batch(&mut self) -> Result<SyncBatch, VendError> {
+        let path = self.dir.join(SYNC_COUNTER);
+        let last = match std::fs::read_to_string(&path) {
+            Ok(text) => text.trim().parse::<u64>().map_err(|e| VendError::Enrolment {
+                path: path.clone(),
+                detail: format!("sync counter {text:?} is not a number ({e})"),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(io("reading", &path)(e)),
+        };
+        let counter = last.checked_add(1).ok_or_else(|| VendError::Enrolment {
+            path: path.clone(),
+            detail: "sync counter exhausted".into(),
+        })?;
+        write_atomically(&path, counter.to_string().as_bytes())?;
+        let (pool, ledger) = self.parts()?;
+        let mut reports = Vec::new();
+        for index in 0..pool.len() as u32 {
+            let state = ledger.state(index).map_err(PersistentLedgerError::from)?;
+            if state != EntryState::Unused {
+                reports.push(SyncReport { pool_id: pool.pool_id(), index, state });
+            }
+        }
+        Ok(SyncBatch { device_id: self.enrolment.device_id, counter, reports })
     }
 
     /// Counts of the ledger's states.

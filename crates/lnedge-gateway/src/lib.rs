@@ -10,4 +10,11 @@
 //! The HTTP service (fleet registry, sync, LNURL, refunds, accounting) grows here with the
 //! gateway work.
 
+pub mod accounting;
+pub mod api;
+pub mod config;
 pub mod provision;
+pub mod reconcile;
+pub mod service;
+pub mod store;
+pub mod watcher;

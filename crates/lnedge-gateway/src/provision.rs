@@ -41,34 +41,40 @@ impl PoolKey {
     /// Reads a key file (64 hex characters), or creates one with a fresh key (mode 0600) if
     /// it does not exist.
     pub fn load_or_create(path: &Path) -> Result<Self, ProvisionError> {
-        let io = |e: std::io::Error| ProvisionError::KeyFile(format!("{}: {e}", path.display()));
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let text = Zeroizing::new(text);
-                let bytes = Zeroizing::new(hex::decode(text.trim()).map_err(|e| {
-                    ProvisionError::KeyFile(format!("{}: not hex ({e})", path.display()))
-                })?);
-                let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-                    ProvisionError::KeyFile(format!(
-                        "{}: expected 32 bytes (64 hex characters), found {}",
-                        path.display(),
-                        bytes.len()
-                    ))
-                })?;
-                Ok(Self::from_bytes(key))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = Self::generate();
-                write_secret_file(path, &hex::encode(*key.0)).map_err(io)?;
-                Ok(key)
-            }
-            Err(e) => Err(io(e)),
-        }
+        load_or_create_secret(path).map(PoolKey)
     }
 
     /// The preimage of entry `seq` of `product` on `device`.
     pub fn preimage(&self, device: &DeviceId, product: u16, seq: u32) -> PaymentPreimage {
         PaymentPreimage(pool::derive_preimage(&self.0, device, product, seq))
+    }
+}
+
+/// Reads a 32-byte secret from a key file (64 hex characters), or creates the file with a fresh
+/// random secret (mode 0600, never overwritten) if it does not exist.
+pub fn load_or_create_secret(path: &Path) -> Result<Zeroizing<[u8; 32]>, ProvisionError> {
+    let io = |e: std::io::Error| ProvisionError::KeyFile(format!("{}: {e}", path.display()));
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let text = Zeroizing::new(text);
+            let bytes = Zeroizing::new(hex::decode(text.trim()).map_err(|e| {
+                ProvisionError::KeyFile(format!("{}: not hex ({e})", path.display()))
+            })?);
+            let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                ProvisionError::KeyFile(format!(
+                    "{}: expected 32 bytes (64 hex characters), found {}",
+                    path.display(),
+                    bytes.len()
+                ))
+            })?;
+            Ok(Zeroizing::new(key))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = Zeroizing::new(rand::random::<[u8; 32]>());
+            write_secret_file(path, &hex::encode(*key)).map_err(io)?;
+            Ok(key)
+        }
+        Err(e) => Err(io(e)),
     }
 }
 

@@ -1,3 +1,6 @@
 //! Integration tests of lnedge-gateway: one binary, one module per concern.
 
+mod api;
+mod cycle;
 mod pool_e2e;
+mod store;

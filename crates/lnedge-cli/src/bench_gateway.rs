@@ -1,0 +1,177 @@
+//! `lnedge bench --gateway`: the gateway's API under a fleet of devices, on SQLite or PostgreSQL.
+//!
+//! Requests go through the gateway's real router (`lnedge_gateway::api::app`) in process: the
+//! figures include routing, authentication, JSON and the database, not TCP.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use http_body_util::BodyExt;
+use lnedge_gateway::accounting::FixedRates;
+use lnedge_gateway::api::{app, device_sync_key, sign_sync, sync_request_body, AppState, Metrics};
+use lnedge_gateway::provision::PoolKey;
+use lnedge_gateway::store::postgres::PostgresStore;
+use lnedge_gateway::store::sqlite::SqliteStore;
+use lnedge_gateway::store::GatewayStore;
+use lnedge_node::sandbox::SandboxNetwork;
+use lnedge_proto::ledger::EntryState;
+use lnedge_proto::pool::Pool;
+use lnedge_proto::DeviceId;
+use serde::Serialize;
+use tower::ServiceExt;
+
+const TOKEN: &str = "bench-admin-token-0123456789";
+
+/// Figures of one gateway run.
+#[derive(Debug, Serialize)]
+pub(crate) struct GatewayFigures {
+    store: &'static str,
+    devices: usize,
+    entries_per_device: usize,
+    sync_requests: usize,
+    sync_p50_ms: f64,
+    sync_p99_ms: f64,
+    sync_requests_per_sec: f64,
+    reports_ingested_per_sec: f64,
+    report_rows: usize,
+    report_json_ms: f64,
+    report_csv_ms: f64,
+}
+
+async fn call(
+    router: &axum::Router,
+    request: axum::http::Request<axum::body::Body>,
+) -> Result<(u16, Vec<u8>)> {
+    let response = router.clone().oneshot(request).await?;
+    let status = response.status().as_u16();
+    Ok((status, response.into_body().collect().await?.to_bytes().to_vec()))
+}
+
+fn admin(method: &str, uri: &str, body: String) -> Result<axum::http::Request<axum::body::Body>> {
+    Ok(axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(axum::body::Body::from(body))?)
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted.get(i).map_or(0.0, |d| (d.as_secs_f64() * 100_000.0).round() / 100.0)
+}
+
+/// Runs the gateway benchmark with `devices` concurrent devices.
+pub(crate) async fn run(database_url: Option<&str>, devices: usize) -> Result<GatewayFigures> {
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn GatewayStore> = match database_url {
+        Some(url) => {
+            Arc::new(PostgresStore::connect(url).await.context("connecting to PostgreSQL")?)
+        }
+        None => Arc::new(SqliteStore::open(&dir.path().join("bench.sqlite3"))?),
+    };
+    let net = SandboxNetwork::new().await?;
+    let owner = net.add_node("owner").await?;
+    let master: [u8; 32] = rand::random();
+    let router = app(AppState {
+        store: store.clone(),
+        owner,
+        pool_key: Arc::new(PoolKey::generate()),
+        device_master_key: Arc::new(master),
+        admin_token: TOKEN.into(),
+        rates: Arc::new(FixedRates::default()),
+        metrics: Arc::new(Metrics::new()),
+        refund_url_base: String::new(),
+    });
+
+    // The fleet: each device with two products and a pool of 2 × 10 invoices.
+    let mut fleet = Vec::with_capacity(devices);
+    for _ in 0..devices {
+        let device = DeviceId(rand::random());
+        let enrol = serde_json::json!({
+            "device_id": device.to_string(), "name": "bench",
+            "products": [{"id": 1, "description": "a", "price_msat": 1000}, {"id": 2, "description": "b", "price_msat": 2000}],
+        });
+        let (status, body) =
+            call(&router, admin("POST", "/v1/devices", enrol.to_string())?).await?;
+        ensure!(status == 201, "enrol: {}", String::from_utf8_lossy(&body));
+        let ask = r#"{"entries_per_product": 10, "expiry_days": 30}"#.to_owned();
+        let (status, body) =
+            call(&router, admin("POST", &format!("/v1/devices/{device}/pools"), ask)?).await?;
+        ensure!(status == 201, "provision: {}", String::from_utf8_lossy(&body));
+        let reply: serde_json::Value = serde_json::from_slice(&body)?;
+        let file = reply["file"].as_str().context("file")?.to_owned();
+        let (_, bytes) = call(&router, admin("GET", &file, String::new())?).await?;
+        let pool = Pool::parse(&bytes)?;
+        fleet.push((device, pool.pool_id(), pool.len() as u32));
+    }
+    let entries_per_device = fleet.first().map_or(0, |f| f.2 as usize);
+
+    // Every device syncs five times, concurrently: its ledger moves forward each round.
+    let rounds: [EntryState; 5] = [
+        EntryState::Offered,
+        EntryState::Claimed,
+        EntryState::Dispensed,
+        EntryState::Dispensed,
+        EntryState::Dispensed,
+    ];
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (device, pool_id, entries) in fleet.clone() {
+        let router = router.clone();
+        tasks.push(tokio::spawn(async move {
+            let key = device_sync_key(&master, &device);
+            let mut latencies = Vec::new();
+            for (round, state) in rounds.iter().enumerate() {
+                let body =
+                    sync_request_body(round as u64 + 1, (0..entries).map(|i| (pool_id, i, *state)));
+                let request = axum::http::Request::builder()
+                    .method("POST")
+                    .uri(format!("/v1/devices/{device}/sync"))
+                    .header("x-lnedge-signature", sign_sync(&key, &body))
+                    .body(axum::body::Body::from(body))?;
+                let t = Instant::now();
+                let (status, reply) = call(&router, request).await?;
+                latencies.push(t.elapsed());
+                ensure!(status == 200, "sync: {status} {}", String::from_utf8_lossy(&reply));
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let wall = started.elapsed();
+    latencies.sort();
+    let sync_requests = latencies.len();
+
+    // The books: every entry is now claimed-not-paid (no payments in this run), one row each.
+    let t = Instant::now();
+    let (status, report) = call(&router, admin("GET", "/v1/reports/sales", String::new())?).await?;
+    let report_json = t.elapsed();
+    ensure!(status == 200, "report: {status}");
+    let report: serde_json::Value = serde_json::from_slice(&report)?;
+    let report_rows = report["rows"].as_array().map_or(0, Vec::len);
+    let t = Instant::now();
+    let (status, _) = call(&router, admin("GET", "/v1/reports/sales.csv", String::new())?).await?;
+    let report_csv = t.elapsed();
+    ensure!(status == 200, "csv: {status}");
+    net.shutdown().await;
+
+    Ok(GatewayFigures {
+        store: store.name(),
+        devices,
+        entries_per_device,
+        sync_requests,
+        sync_p50_ms: percentile(&latencies, 0.50),
+        sync_p99_ms: percentile(&latencies, 0.99),
+        sync_requests_per_sec: (sync_requests as f64 / wall.as_secs_f64() * 10.0).round() / 10.0,
+        reports_ingested_per_sec: ((sync_requests * entries_per_device) as f64
+            / wall.as_secs_f64())
+        .round(),
+        report_rows,
+        report_json_ms: (report_json.as_secs_f64() * 100_000.0).round() / 100.0,
+        report_csv_ms: (report_csv.as_secs_f64() * 100_000.0).round() / 100.0,
+    })
+}

@@ -1,0 +1,165 @@
+//! Accounting: exchange rates at payment time and the CSV export of the books.
+
+use std::fmt::Write as _;
+
+use async_trait::async_trait;
+
+use crate::reconcile::SaleRow;
+use crate::store::FiatQuote;
+
+/// Why a rate could not be had.
+#[derive(Debug, thiserror::Error)]
+#[error("no {currency} rate: {detail}")]
+pub struct RateError {
+    /// The currency asked for.
+    pub currency: String,
+    /// What went wrong.
+    pub detail: String,
+}
+
+/// Where exchange rates come from.
+#[async_trait]
+pub trait RateSource: Send + Sync {
+    /// The price of one bitcoin in `currency` (major unit) now.
+    async fn quote(&self, currency: &str) -> Result<FiatQuote, RateError>;
+}
+
+/// Rates fixed in the configuration (tests, or operators who set prices by hand).
+#[derive(Debug, Clone, Default)]
+pub struct FixedRates {
+    rates: Vec<(String, f64)>,
+}
+
+impl FixedRates {
+    /// Rates as (ISO 4217 code, price of one BTC in that currency).
+    pub fn new(rates: impl IntoIterator<Item = (String, f64)>) -> Self {
+        FixedRates { rates: rates.into_iter().map(|(c, r)| (c.to_ascii_uppercase(), r)).collect() }
+    }
+}
+
+#[async_trait]
+impl RateSource for FixedRates {
+    async fn quote(&self, currency: &str) -> Result<FiatQuote, RateError> {
+        let currency = currency.to_ascii_uppercase();
+        self.rates
+            .iter()
+            .find(|(c, _)| *c == currency)
+            .map(|(c, r)| FiatQuote {
+                currency: c.clone(),
+                rate_per_btc: *r,
+                source: "fixed".into(),
+            })
+            .ok_or(RateError { currency, detail: "not configured".into() })
+    }
+}
+
+/// Millisatoshis as bitcoin with all 11 decimals (exact: no float).
+pub fn btc_string(msat: u64) -> String {
+    format!("{}.{:011}", msat / 100_000_000_000, msat % 100_000_000_000)
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+/// The books as CSV (RFC 4180): one row per reconciled sale, amounts in msat, sat and BTC with
+/// exact decimals, and the fiat value at the rate of payment time with 2 decimals.
+pub fn sales_csv(rows: &[SaleRow]) -> String {
+    let mut out = String::from(
+        "device_id,pool_id,entry,product,payment_hash,status,paid_at,amount_msat,amount_sat,amount_btc,fiat_currency,fiat_amount,rate_per_btc,rate_source\r\n",
+    );
+    for row in rows {
+        let (currency, fiat, rate, source) = match (&row.quote, row.fiat_amount()) {
+            (Some(q), Some((_, amount))) => (
+                q.currency.clone(),
+                format!("{amount:.2}"),
+                format!("{:.2}", q.rate_per_btc),
+                q.source.clone(),
+            ),
+            _ => (String::new(), String::new(), String::new(), String::new()),
+        };
+        let hash: String = row.payment_hash.iter().map(|b| format!("{b:02x}")).collect();
+        let _ = write!(
+            out,
+            "{},{},{},{},{},{},{},{},{}.{:03},{},{},{},{},{}\r\n",
+            row.device_id,
+            row.pool_id,
+            row.index,
+            row.product,
+            hash,
+            row.status.as_str(),
+            row.paid_at.map(|t| t.to_string()).unwrap_or_default(),
+            row.amount_msat,
+            row.amount_msat / 1000,
+            row.amount_msat % 1000,
+            btc_string(row.amount_msat),
+            csv_field(&currency),
+            fiat,
+            rate,
+            csv_field(&source),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::SaleStatus;
+    use lnedge_proto::{DeviceId, PoolId};
+
+    #[test]
+    fn btc_amounts_are_exact() {
+        assert_eq!(btc_string(0), "0.00000000000");
+        assert_eq!(btc_string(1), "0.00000000001");
+        assert_eq!(btc_string(2_500_000), "0.00002500000");
+        assert_eq!(btc_string(100_000_000_000), "1.00000000000");
+        assert_eq!(btc_string(u64::MAX), "184467440.73709551615");
+    }
+
+    #[tokio::test]
+    async fn fixed_rates_answer_configured_currencies_only() {
+        let rates = FixedRates::new([("eur".to_owned(), 60_000.0)]);
+        let q = rates.quote("EUR").await.expect("eur");
+        assert_eq!(
+            (q.currency.as_str(), q.rate_per_btc, q.source.as_str()),
+            ("EUR", 60_000.0, "fixed")
+        );
+        let err = rates.quote("usd").await.expect_err("usd");
+        assert_eq!(err.to_string(), "no USD rate: not configured");
+    }
+
+    #[test]
+    fn csv_has_exact_decimals_and_quotes_text() {
+        let row = SaleRow {
+            device_id: DeviceId([0xab; 16]),
+            pool_id: PoolId([1; 8]),
+            index: 3,
+            product: 2,
+            payment_hash: [0; 32],
+            status: SaleStatus::RefundDue,
+            amount_msat: 1_800_001,
+            paid_at: Some(1_700_000_000),
+            quote: Some(FiatQuote {
+                currency: "EUR".into(),
+                rate_per_btc: 61_234.5,
+                source: "https://rates.example/a,b".into(),
+            }),
+        };
+        let csv = sales_csv(&[row]);
+        let mut lines = csv.split("\r\n");
+        assert!(lines.next().expect("header").starts_with("device_id,pool_id,entry"));
+        let line = lines.next().expect("row");
+        assert!(
+            line.contains(
+                ",refund_due,1700000000,1800001,1800.001,0.00001800001,EUR,1.10,61234.50,"
+            ),
+            "{line}"
+        );
+        assert!(line.ends_with("\"https://rates.example/a,b\""), "{line}");
+    }
+}

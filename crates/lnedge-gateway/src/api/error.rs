@@ -1,0 +1,229 @@
+//! The API's errors: every failure is a JSON body `{"error":{"code","message"[,"field"]}}` with
+//! the status that tells the caller whose mistake it was. Real failures are logged once and
+//! answered with an opaque 500.
+
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::provision::ProvisionError;
+use crate::store::StoreError;
+
+/// An error answered to an API caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A stable machine-readable code (`unknown_device`, `invalid_field`…).
+    pub code: &'static str,
+    /// What was wrong, for a human.
+    pub message: String,
+    /// The request field at fault, when there is one (`products[0].price_msat`).
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    /// An error with a status, a code and a message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), field: None }
+    }
+
+    /// 400: a field of the request is missing or malformed.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let message = format!("{field}: {}", message.into());
+        ApiError {
+            field: Some(field),
+            ..Self::new(StatusCode::BAD_REQUEST, "invalid_field", message)
+        }
+    }
+
+    /// 400: the body is not the JSON the route expects.
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed_json", message)
+    }
+
+    /// 401: missing or wrong credentials.
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    /// 404: no such route.
+    pub fn route_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+    }
+
+    /// 405: the route exists, not with this method.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed on this route",
+        )
+    }
+
+    /// 422: the request is well formed but cannot be carried out.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// 500: a real failure. `detail` is logged here, once, and never sent to the caller.
+    pub fn internal(context: &str, detail: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%detail, "{context}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error (logged by the gateway)",
+        )
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(field) = self.field {
+            error["field"] = json!(field);
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        use StatusCode as S;
+        let msg = e.to_string();
+        match e {
+            StoreError::UnknownDevice(_) => Self::new(S::NOT_FOUND, "unknown_device", msg),
+            StoreError::UnknownPool(_) => Self::new(S::NOT_FOUND, "unknown_pool", msg),
+            StoreError::UnknownEntry { .. } => Self::unprocessable("unknown_entry", msg),
+            StoreError::DuplicateDevice(_) => Self::new(S::CONFLICT, "duplicate_device", msg),
+            StoreError::DuplicatePool(_) => Self::new(S::CONFLICT, "duplicate_pool", msg),
+            StoreError::PoolOfAnotherDevice { .. } => {
+                Self::unprocessable("pool_of_another_device", msg)
+            }
+            StoreError::ReplayedSync { .. } => Self::new(S::CONFLICT, "replayed_sync", msg),
+            other => Self::internal("store failed", &other),
+        }
+    }
+}
+
+impl From<ProvisionError> for ApiError {
+    fn from(e: ProvisionError) -> Self {
+        match e {
+            ProvisionError::InvalidPlan(m) => Self::unprocessable("invalid_plan", m),
+            ProvisionError::Backend { .. } => {
+                tracing::error!(error = %e, "provisioning: the owner's node failed");
+                Self::new(
+                    StatusCode::BAD_GATEWAY,
+                    "lightning_node_failed",
+                    "the owner's Lightning node failed while creating invoices (logged by the gateway)",
+                )
+            }
+            other => Self::internal("provisioning failed", &other),
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        let status = r.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::new(status, "body_too_large", "the request body is over the size limit")
+        } else if status.is_client_error() {
+            Self::new(status, "bad_body", r.body_text())
+        } else {
+            Self::internal("reading a request body failed", &r.body_text())
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        if r.status().is_server_error() {
+            Self::internal("path extraction failed", &r.body_text())
+        } else {
+            Self::new(StatusCode::BAD_REQUEST, "invalid_path", r.body_text())
+        }
+    }
+}
+
+/// Parses a JSON body, naming the field at fault: `missing field `name``,
+/// `products[0].price_msat: invalid type…`.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize::<_, T>(de) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let text = inner.to_string();
+            // serde_json reports a missing field at the level of its parent.
+            if let Some(name) =
+                text.strip_prefix("missing field `").and_then(|t| t.split('`').next())
+            {
+                let field = if path == "." { name.to_owned() } else { format!("{path}.{name}") };
+                return Err(ApiError::field(field, "missing"));
+            }
+            match inner.classify() {
+                serde_json::error::Category::Data if path != "." => {
+                    Err(ApiError::field(path, text))
+                }
+                _ => Err(ApiError::malformed(format!("the body is not valid JSON: {text}"))),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        items: Vec<Inner>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        price_msat: u64,
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        let err = parse_json::<Outer>(br#"{"items":[]}"#).expect_err("missing");
+        assert_eq!((err.status, err.field.as_deref()), (StatusCode::BAD_REQUEST, Some("name")));
+        let err = parse_json::<Outer>(br#"{"name":"a","items":[{}]}"#).expect_err("nested missing");
+        assert_eq!(err.field.as_deref(), Some("items[0].price_msat"));
+        let err =
+            parse_json::<Outer>(br#"{"name":"a","items":[{"price_msat":-1}]}"#).expect_err("type");
+        assert_eq!(err.field.as_deref(), Some("items[0].price_msat"));
+        let err = parse_json::<Outer>(b"{nope").expect_err("syntax");
+        assert_eq!((err.code, err.field), ("malformed_json", None));
+    }
+
+    #[test]
+    fn store_errors_map_to_caller_statuses_and_backend_failures_to_opaque_500s() {
+        let replay = StoreError::ReplayedSync {
+            device: lnedge_proto::DeviceId([0; 16]),
+            counter: 1,
+            last: 2,
+        };
+        assert_eq!(ApiError::from(replay).status, StatusCode::CONFLICT);
+        let e = ApiError::from(StoreError::Backend("password=hunter2".into()));
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.message.contains("hunter2"));
+    }
+}

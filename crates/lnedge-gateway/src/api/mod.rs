@@ -1,0 +1,148 @@
+//! The gateway's HTTP API (axum), versioned under `/v1`.
+//!
+//! [`app`] builds the whole service from an [`AppState`]; it is tested with
+//! `tower::ServiceExt::oneshot`, without sockets.
+//!
+//! * Admin routes (`/v1/devices…`, `/v1/reports…`) need `Authorization: Bearer <admin token>`.
+//! * `POST /v1/devices/{id}/sync` is the devices' route: no admin token, but an HMAC of the raw
+//!   body with the device's key (see [`auth`]).
+//! * `/healthz`, `/metrics` and `/openapi.json` are open.
+//!
+//! Every error is JSON (`{"error":{"code","message"[,"field"]}}`, see [`ApiError`]); bodies are
+//! limited to [`BODY_LIMIT_BYTES`]. `GET /openapi.json` ([`openapi_document`]) describes every
+//! route of [`ROUTES`].
+//!
+//! | route | body → answer |
+//! | --- | --- |
+//! | `POST /v1/devices` | `{device_id, name, products: [{id, description, price_msat} \| {id, description, price: {currency, amount_minor}}]}` → 201 device; 409 `duplicate_device` |
+//! | `GET /v1/devices` | → `{devices: [device]}` (pools without entry counts) |
+//! | `GET /v1/devices/{id}` | → `{device_id, name, enabled, created_at, last_sync_counter, products, pools: [{pool_id, created_at, expires_at, bytes, entries, by_state}]}` |
+//! | `POST /v1/devices/{id}/disable`, `/enable` | → the device |
+//! | `POST /v1/devices/{id}/pools` | `{entries_per_product, expiry_days}` → 201 `{pool_id, device_id, entries, bytes, bolt11_bytes, owner_node_id, created_at, expires_at, products: [{id, price_msat, first_seq}], file}`; 409 `device_disabled`; 422 `rate_unavailable`, `no_products`; 502 `lightning_node_failed` |
+//! | `GET /v1/devices/{id}/pools/{pool_id}/file` | → the pool file (`application/octet-stream`) |
+//! | `POST /v1/devices/{id}/sync` | `{counter, reports: [{pool_id, index, state}]}` + `X-Lnedge-Signature` → `{counter, applied, unchanged, ignored_regressions}`; 401, 403 `device_disabled`, 409 `replayed_sync` |
+//! | `GET /v1/reports/sales` | → `{rows: [...], totals: {amount_msat, rows, by_status, by_device: {id: {…}}, by_product: {"id/product": {…}}}}` |
+//! | `GET /v1/reports/sales.csv` | → [`sales_csv`](crate::accounting::sales_csv) (`text/csv`) |
+//! | `GET /healthz`, `/metrics`, `/openapi.json` | → `{status, store}` (503 if the store fails), Prometheus text, OpenAPI 3.1 |
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::{middleware, Router};
+use lnedge_node::LightningBackend;
+use serde::de::DeserializeOwned;
+use tower_http::trace::TraceLayer;
+
+use crate::accounting::RateSource;
+use crate::provision::PoolKey;
+use crate::store::GatewayStore;
+
+pub mod auth;
+mod devices;
+pub mod error;
+pub mod metrics;
+mod ops;
+mod pools;
+mod reports;
+mod sync;
+
+pub use auth::{device_sync_key, sign_sync, SIGNATURE_HEADER};
+pub use error::ApiError;
+pub use metrics::Metrics;
+pub use ops::{openapi_document, ROUTES};
+pub use pools::{MAX_ENTRIES_PER_PRODUCT, MAX_EXPIRY_DAYS};
+pub use sync::{sync_request_body, MAX_REPORTS};
+
+/// Largest request body accepted (413 above).
+pub const BODY_LIMIT_BYTES: usize = 256 * 1024;
+
+/// Everything the handlers share. Cheap to clone (reference counted).
+#[derive(Clone)]
+pub struct AppState {
+    /// The gateway's storage.
+    pub store: Arc<dyn GatewayStore>,
+    /// The owner's Lightning node (creates the pools' invoices).
+    pub owner: Arc<dyn LightningBackend>,
+    /// The operator's pool key (every preimage derives from it). Secret.
+    pub pool_key: Arc<PoolKey>,
+    /// The key every device's sync key derives from ([`device_sync_key`]). Secret.
+    pub device_master_key: Arc<[u8; 32]>,
+    /// The admin bearer token. Secret; an empty token refuses every admin request.
+    pub admin_token: String,
+    /// Exchange rates, for products priced in fiat (converted when a pool is provisioned).
+    pub rates: Arc<dyn RateSource>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Base URL of the refund endpoint written into pools (may be empty).
+    pub refund_url_base: String,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store.name())
+            .field("pool_key", &"<secret>")
+            .field("device_master_key", &"<secret>")
+            .field("admin_token", &"<secret>")
+            .field("refund_url_base", &self.refund_url_base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The whole HTTP service.
+pub fn app(state: AppState) -> Router {
+    let admin = Router::new()
+        .route("/v1/devices", post(devices::enrol).get(devices::list))
+        .route("/v1/devices/{id}", get(devices::show))
+        .route("/v1/devices/{id}/disable", post(devices::disable))
+        .route("/v1/devices/{id}/enable", post(devices::enable))
+        .route("/v1/devices/{id}/pools", post(pools::create))
+        .route("/v1/devices/{id}/pools/{pool_id}/file", get(pools::file))
+        .route("/v1/reports/sales", get(reports::sales))
+        .route("/v1/reports/sales.csv", get(reports::sales_csv_file))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
+    let open = Router::new()
+        .route("/v1/devices/{id}/sync", post(sync::sync))
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi));
+    admin
+        .merge(open)
+        .fallback(|| async { ApiError::route_not_found() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// `Path` whose rejection is an [`ApiError`] (JSON, 400).
+pub(crate) struct ApiPath<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Ok(ApiPath(Path::<T>::from_request_parts(parts, state).await?.0))
+    }
+}
+
+/// The raw body (within the limit) whose rejection is an [`ApiError`] (JSON, 413 over the limit).
+pub(crate) struct ApiBody(pub(crate) Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Ok(ApiBody(Bytes::from_request(req, state).await?))
+    }
+}

@@ -1,0 +1,182 @@
+//! Operations: health, metrics, and the OpenAPI document.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use lnedge_proto::DeviceId;
+use serde_json::{json, Value};
+
+use super::AppState;
+
+/// `GET /healthz` → 200 `{"status":"ok","store":"sqlite"}`, or 503 if the store does not answer.
+pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
+    // A point lookup by primary key: the cheapest query every store has.
+    match state.store.device(DeviceId([0; 16])).await {
+        Ok(_) => Json(json!({ "status": "ok", "store": state.store.name() })).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: the store failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "store": state.store.name() })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `GET /metrics` → Prometheus text format.
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+        .into_response()
+}
+
+/// `GET /openapi.json`.
+pub(crate) async fn openapi() -> Json<Value> {
+    Json(openapi_document())
+}
+
+/// Every route of [`app`](super::app): (method, path, summary). The OpenAPI document is built
+/// from this table; the tests check that each route answers and is documented.
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("get", "/healthz", "Liveness, with a store ping"),
+    ("get", "/metrics", "Prometheus metrics"),
+    ("get", "/openapi.json", "This document"),
+    ("post", "/v1/devices", "Enrol a device with its products"),
+    ("get", "/v1/devices", "List devices"),
+    ("get", "/v1/devices/{id}", "One device, with products and pools"),
+    ("post", "/v1/devices/{id}/disable", "Disable a device (no sync, no pools)"),
+    ("post", "/v1/devices/{id}/enable", "Enable a device"),
+    ("post", "/v1/devices/{id}/pools", "Provision a pool of invoices on the owner's node"),
+    ("get", "/v1/devices/{id}/pools/{pool_id}/file", "Download a pool file"),
+    ("post", "/v1/devices/{id}/sync", "Device upload of ledger states (device-signed)"),
+    ("get", "/v1/reports/sales", "Reconciled sales with totals (JSON)"),
+    ("get", "/v1/reports/sales.csv", "Reconciled sales (CSV)"),
+];
+
+fn error_response(description: &str) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+}
+
+fn json_body(schema: &str) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } })
+}
+
+fn operation(method: &str, path: &str, summary: &str) -> Value {
+    let admin = path.starts_with("/v1/") && !path.ends_with("/sync");
+    let mut op =
+        json!({ "summary": summary, "operationId": format!("{method} {path}"), "responses": {} });
+    let mut params = Vec::new();
+    if path.contains("{id}") {
+        params.push(json!({ "name": "id", "in": "path", "required": true, "description": "device id, 32 hex characters", "schema": { "type": "string", "pattern": "^[0-9a-fA-F]{32}$" } }));
+    }
+    if path.contains("{pool_id}") {
+        params.push(json!({ "name": "pool_id", "in": "path", "required": true, "description": "pool id, 16 hex characters", "schema": { "type": "string", "pattern": "^[0-9a-fA-F]{16}$" } }));
+    }
+    if path.ends_with("/sync") {
+        params.push(json!({ "name": "X-Lnedge-Signature", "in": "header", "required": true, "description": "hex HMAC-SHA256(device_key, raw body), device_key = HMAC-SHA256(master, \"lnedge/device-sync\" || device_id)", "schema": { "type": "string" } }));
+        op["requestBody"] = json_body("SyncRequest");
+        op["responses"]["200"] = json!({ "description": "applied", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/SyncOutcome" } } } });
+        op["responses"]["401"] = error_response("missing or bad signature");
+        op["responses"]["403"] = error_response("device disabled");
+        op["responses"]["409"] = error_response("replayed sync counter");
+    }
+    if !params.is_empty() {
+        op["parameters"] = Value::Array(params);
+    }
+    if admin {
+        op["security"] = json!([{ "admin": [] }]);
+        op["responses"]["401"] = error_response("missing or bad admin token");
+    }
+    match (method, path) {
+        ("post", "/v1/devices") => {
+            op["requestBody"] = json_body("EnrolRequest");
+            op["responses"]["201"] = json!({ "description": "enrolled", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Device" } } } });
+            op["responses"]["409"] = error_response("already enrolled");
+        }
+        ("post", "/v1/devices/{id}/pools") => {
+            op["requestBody"] = json_body("ProvisionRequest");
+            op["responses"]["201"] = json!({ "description": "provisioned", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ProvisionedPool" } } } });
+            op["responses"]["409"] = error_response("device disabled");
+            op["responses"]["502"] = error_response("the owner's Lightning node failed");
+        }
+        ("get", "/v1/devices/{id}/pools/{pool_id}/file") => {
+            op["responses"]["200"] = json!({ "description": "pool file", "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } });
+        }
+        ("get", "/v1/reports/sales.csv") => {
+            op["responses"]["200"] = json!({ "description": "CSV (RFC 4180)", "content": { "text/csv": { "schema": { "type": "string" } } } });
+        }
+        ("get", "/metrics") => {
+            op["responses"]["200"] = json!({ "description": "Prometheus text format", "content": { "text/plain": { "schema": { "type": "string" } } } });
+        }
+        ("post", p) if p.ends_with("/sync") => {}
+        _ => {
+            op["responses"]["200"] = json!({ "description": "OK", "content": { "application/json": { "schema": { "type": "object" } } } });
+        }
+    }
+    if path.starts_with("/v1/") {
+        op["responses"]["400"] = error_response("malformed request (the `field` names what)");
+        op["responses"]["404"] = error_response("unknown device or pool");
+        op["responses"]["413"] = error_response("body over the size limit");
+        op["responses"]["422"] = error_response("valid request that cannot be carried out");
+    }
+    op
+}
+
+/// The OpenAPI 3.1 document of every route in [`ROUTES`].
+pub fn openapi_document() -> Value {
+    let mut paths = serde_json::Map::new();
+    for (method, path, summary) in ROUTES {
+        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        entry[*method] = operation(method, path, summary);
+    }
+    let product = json!({
+        "type": "object", "required": ["id", "description"],
+        "properties": {
+            "id": { "type": "integer", "minimum": 0, "maximum": 65535 },
+            "description": { "type": "string", "minLength": 1, "maxLength": 639 },
+            "price_msat": { "type": "integer", "minimum": 1 },
+            "price": { "type": "object", "required": ["currency", "amount_minor"], "properties": {
+                "currency": { "type": "string", "pattern": "^[A-Za-z]{3}$" },
+                "amount_minor": { "type": "integer", "minimum": 1 } } }
+        },
+        "description": "exactly one of price_msat and price"
+    });
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "lnedge gateway", "version": env!("CARGO_PKG_VERSION"), "description": "Operator API of a fleet of offline Lightning vending machines." },
+        "paths": paths,
+        "components": {
+            "securitySchemes": { "admin": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "required": ["code", "message"], "properties": {
+                    "code": { "type": "string" }, "message": { "type": "string" }, "field": { "type": "string" } } } } },
+                "Product": product,
+                "EnrolRequest": { "type": "object", "required": ["device_id", "name", "products"], "properties": {
+                    "device_id": { "type": "string", "pattern": "^[0-9a-fA-F]{32}$" },
+                    "name": { "type": "string" },
+                    "products": { "type": "array", "items": { "$ref": "#/components/schemas/Product" } } } },
+                "Device": { "type": "object", "properties": {
+                    "device_id": { "type": "string" }, "name": { "type": "string" }, "enabled": { "type": "boolean" },
+                    "created_at": { "type": "integer" }, "last_sync_counter": { "type": "integer" },
+                    "products": { "type": "array", "items": { "$ref": "#/components/schemas/Product" } },
+                    "pools": { "type": "array", "items": { "type": "object" } } } },
+                "ProvisionRequest": { "type": "object", "required": ["entries_per_product", "expiry_days"], "properties": {
+                    "entries_per_product": { "type": "integer", "minimum": 1, "maximum": super::pools::MAX_ENTRIES_PER_PRODUCT },
+                    "expiry_days": { "type": "integer", "minimum": 1, "maximum": super::pools::MAX_EXPIRY_DAYS } } },
+                "ProvisionedPool": { "type": "object", "properties": {
+                    "pool_id": { "type": "string" }, "device_id": { "type": "string" }, "entries": { "type": "integer" },
+                    "bytes": { "type": "integer" }, "file": { "type": "string" } } },
+                "SyncRequest": { "type": "object", "required": ["counter", "reports"], "properties": {
+                    "counter": { "type": "integer", "minimum": 1, "description": "must grow with every upload" },
+                    "reports": { "type": "array", "items": { "type": "object", "required": ["pool_id", "index", "state"], "properties": {
+                        "pool_id": { "type": "string", "pattern": "^[0-9a-fA-F]{16}$" },
+                        "index": { "type": "integer", "minimum": 0 },
+                        "state": { "type": "string", "enum": ["offered", "claimed", "dispensed", "failed"] } } } } } },
+                "SyncOutcome": { "type": "object", "properties": {
+                    "counter": { "type": "integer" }, "applied": { "type": "integer" }, "unchanged": { "type": "integer" },
+                    "ignored_regressions": { "type": "integer" } } }
+            }
+        }
+    })
+}

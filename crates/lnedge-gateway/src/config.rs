@@ -1,0 +1,314 @@
+//! The gateway's configuration: a TOML file, then `LNEDGE_*` environment variables, then
+//! command-line flags (each overriding the one before). Every error names the key and the file.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! data_dir = "/var/lib/lnedge"                # SQLite database, keys, the embedded node
+//! database_url = "postgres://lnedge@db/lnedge" # optional: PostgreSQL instead of SQLite
+//! admin_token = "…"                            # or LNEDGE_ADMIN_TOKEN
+//! accounting_currency = "EUR"                  # optional: books in this currency
+//! refund_url_base = "https://pay.example.com/v1/refunds"
+//!
+//! [rates]            # fixed exchange rates (price of 1 BTC)
+//! EUR = 61000.0
+//!
+//! [node]             # the owner's node
+//! kind = "ldk"       # "ldk" (embedded ldk-node) or "sandbox" (in-process test network)
+//! network = "bitcoin"
+//! esplora = "https://blockstream.info/api"   # or electrum = "…" or bitcoind_rpc = "user:pass@host:port"
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Which node the gateway drives.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", deny_unknown_fields)]
+pub enum NodeConfig {
+    /// Embedded ldk-node, its data under `<data_dir>/node`.
+    Ldk {
+        /// `bitcoin`, `testnet`, `signet` or `regtest`.
+        network: String,
+        /// Esplora URL.
+        #[serde(default)]
+        esplora: Option<String>,
+        /// Electrum URL.
+        #[serde(default)]
+        electrum: Option<String>,
+        /// bitcoind RPC as `user:password@host:port`.
+        #[serde(default)]
+        bitcoind_rpc: Option<String>,
+        /// Lightning peer listening address.
+        #[serde(default)]
+        listen: Option<SocketAddr>,
+    },
+    /// A throwaway in-process sandbox network (trying the gateway; nothing survives).
+    Sandbox,
+}
+
+/// The gateway's configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// HTTP listening address.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Directory of the SQLite database, the keys and the embedded node.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL; SQLite under `data_dir` when absent.
+    #[serde(default)]
+    pub database_url: Option<String>,
+    /// Bearer token of the admin API.
+    #[serde(default)]
+    pub admin_token: Option<String>,
+    /// The currency of the books.
+    #[serde(default)]
+    pub accounting_currency: Option<String>,
+    /// Fixed exchange rates: currency → price of one BTC.
+    #[serde(default)]
+    pub rates: BTreeMap<String, f64>,
+    /// Base URL of the refund endpoint, written into pools.
+    #[serde(default)]
+    pub refund_url_base: String,
+    /// The owner's node.
+    #[serde(default = "default_node")]
+    pub node: NodeConfig,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from(".lnedge-gateway")
+}
+
+fn default_node() -> NodeConfig {
+    NodeConfig::Sandbox
+}
+
+/// Why the configuration is not usable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has a wrong key or value.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the key.
+        message: String,
+    },
+    /// A value (from any source) is not valid.
+    #[error("invalid {key}: {message}")]
+    Invalid {
+        /// The key (`admin_token`, `LNEDGE_LISTEN`, …).
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+            database_url: None,
+            admin_token: None,
+            accounting_currency: None,
+            rates: BTreeMap::new(),
+            refund_url_base: String::new(),
+            node: default_node(),
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::from_toml(&text)
+            .map_err(|message| ConfigError::Parse { path: path.to_owned(), message })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())
+    }
+
+    /// Applies `LNEDGE_LISTEN`, `LNEDGE_DATA_DIR`, `LNEDGE_DATABASE_URL`, `LNEDGE_ADMIN_TOKEN`
+    /// and `LNEDGE_ACCOUNTING_CURRENCY` from `env` (pass `std::env::vars()`).
+    pub fn apply_env(
+        &mut self,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
+        for (key, value) in env {
+            match key.as_str() {
+                "LNEDGE_LISTEN" => {
+                    self.listen = value.parse().map_err(|e| ConfigError::Invalid {
+                        key: "LNEDGE_LISTEN",
+                        message: format!("{value:?} is not an address like 127.0.0.1:8080 ({e})"),
+                    })?
+                }
+                "LNEDGE_DATA_DIR" => self.data_dir = PathBuf::from(value),
+                "LNEDGE_DATABASE_URL" => self.database_url = Some(value),
+                "LNEDGE_ADMIN_TOKEN" => self.admin_token = Some(value),
+                "LNEDGE_ACCOUNTING_CURRENCY" => self.accounting_currency = Some(value),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the configuration as a whole.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match &self.admin_token {
+            None => {
+                return Err(ConfigError::Invalid {
+                    key: "admin_token",
+                    message: "not set (config file, LNEDGE_ADMIN_TOKEN or --admin-token)".into(),
+                })
+            }
+            Some(t) if t.len() < 16 => {
+                return Err(ConfigError::Invalid {
+                    key: "admin_token",
+                    message: format!(
+                        "{} characters is too short to guess-proof the admin API (16+)",
+                        t.len()
+                    ),
+                })
+            }
+            Some(_) => {}
+        }
+        if let Some(url) = &self.database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError::Invalid {
+                    key: "database_url",
+                    message: "must be a postgres:// URL (leave it out for SQLite)".into(),
+                });
+            }
+        }
+        if let Some(c) = &self.accounting_currency {
+            if c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_alphabetic()) {
+                return Err(ConfigError::Invalid {
+                    key: "accounting_currency",
+                    message: format!("{c:?} is not an ISO 4217 code like EUR"),
+                });
+            }
+        }
+        for (currency, rate) in &self.rates {
+            if !(rate.is_finite() && *rate > 0.0) {
+                return Err(ConfigError::Invalid {
+                    key: "rates",
+                    message: format!("the {currency} rate {rate} must be a positive number"),
+                });
+            }
+        }
+        if let NodeConfig::Ldk { network, esplora, electrum, bitcoind_rpc, .. } = &self.node {
+            if !["bitcoin", "testnet", "signet", "regtest"].contains(&network.as_str()) {
+                return Err(ConfigError::Invalid {
+                    key: "node.network",
+                    message: format!("{network:?} is not bitcoin, testnet, signet or regtest"),
+                });
+            }
+            let sources = [esplora.is_some(), electrum.is_some(), bitcoind_rpc.is_some()];
+            if sources.iter().filter(|s| **s).count() != 1 {
+                return Err(ConfigError::Invalid {
+                    key: "node",
+                    message: "give exactly one chain source: esplora, electrum or bitcoind_rpc"
+                        .into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "0123456789abcdef0123";
+
+    #[test]
+    fn a_full_file_parses() {
+        let config = GatewayConfig::from_toml(&format!(
+            r#"
+            listen = "0.0.0.0:9000"
+            data_dir = "/var/lib/lnedge"
+            admin_token = "{TOKEN}"
+            accounting_currency = "EUR"
+            [rates]
+            EUR = 61000.0
+            [node]
+            kind = "ldk"
+            network = "signet"
+            esplora = "https://mempool.space/signet/api"
+            "#
+        ))
+        .expect("parses");
+        config.validate().expect("valid");
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.rates.get("EUR"), Some(&61000.0));
+        assert!(matches!(config.node, NodeConfig::Ldk { .. }));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = GatewayConfig::from_toml("listn = \"x\"").expect_err("typo");
+        assert!(err.contains("unknown field `listn`"), "{err}");
+        let err = GatewayConfig::from_toml("listen = \"nowhere\"").expect_err("bad address");
+        assert!(err.contains("listen"), "{err}");
+        let err = GatewayConfig::default().validate().expect_err("no token");
+        assert_eq!(
+            err.to_string(),
+            "invalid admin_token: not set (config file, LNEDGE_ADMIN_TOKEN or --admin-token)"
+        );
+        let mut c = GatewayConfig { admin_token: Some(TOKEN.into()), ..Default::default() };
+        c.node = NodeConfig::Ldk {
+            network: "regtest".into(),
+            esplora: None,
+            electrum: None,
+            bitcoind_rpc: None,
+            listen: None,
+        };
+        assert!(c
+            .validate()
+            .expect_err("no source")
+            .to_string()
+            .contains("exactly one chain source"));
+        let mut c = GatewayConfig { admin_token: Some(TOKEN.into()), ..Default::default() };
+        c.database_url = Some("mysql://x".into());
+        assert!(c.validate().expect_err("mysql").to_string().starts_with("invalid database_url"));
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut c = GatewayConfig::default();
+        c.apply_env([
+            ("LNEDGE_ADMIN_TOKEN".to_owned(), TOKEN.to_owned()),
+            ("LNEDGE_LISTEN".to_owned(), "127.0.0.1:9999".to_owned()),
+            ("UNRELATED".to_owned(), "x".to_owned()),
+        ])
+        .expect("env");
+        assert_eq!(c.admin_token.as_deref(), Some(TOKEN));
+        assert_eq!(c.listen.port(), 9999);
+        let err = c.apply_env([("LNEDGE_LISTEN".to_owned(), "here".to_owned())]).expect_err("bad");
+        assert!(err.to_string().starts_with("invalid LNEDGE_LISTEN"), "{err}");
+    }
+}

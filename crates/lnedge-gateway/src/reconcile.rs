@@ -1,0 +1,178 @@
+//! Reconciliation: what devices say happened (their ledgers, at sync) against what the owner's
+//! node says was paid.
+
+use std::collections::HashMap;
+
+use lnedge_proto::ledger::EntryState;
+use lnedge_proto::{DeviceId, PoolId};
+
+use crate::store::{EntryRecord, FiatQuote, GatewayStore, PaymentRecord, StoreError};
+
+/// The reconciled status of one pool entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SaleStatus {
+    /// Paid, and the device handed the product out.
+    Delivered,
+    /// Paid, and the device's motor failed: a refund is due.
+    RefundDue,
+    /// Paid, claimed, outcome not recorded (power cut): the operator decides.
+    OutcomeUnknown,
+    /// Paid, but the customer never presented the payment at the device (or the device has not
+    /// synced since).
+    PaidNotClaimed,
+    /// The device says claimed, the node has no payment: must never happen. Alert.
+    ClaimedNotPaid,
+}
+
+impl SaleStatus {
+    /// A stable lower-case name (JSON, CSV, metrics labels).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaleStatus::Delivered => "delivered",
+            SaleStatus::RefundDue => "refund_due",
+            SaleStatus::OutcomeUnknown => "outcome_unknown",
+            SaleStatus::PaidNotClaimed => "paid_not_claimed",
+            SaleStatus::ClaimedNotPaid => "claimed_not_paid",
+        }
+    }
+}
+
+/// One reconciled sale (or anomaly).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaleRow {
+    /// The device.
+    pub device_id: DeviceId,
+    /// The pool.
+    pub pool_id: PoolId,
+    /// The entry.
+    pub index: u32,
+    /// The product.
+    pub product: u16,
+    /// The payment hash.
+    pub payment_hash: [u8; 32],
+    /// The reconciled status.
+    pub status: SaleStatus,
+    /// Amount received in millisatoshis (0 if not paid).
+    pub amount_msat: u64,
+    /// When the node settled it (seconds since the Unix epoch), if paid.
+    pub paid_at: Option<u64>,
+    /// The exchange rate at payment time, if captured.
+    pub quote: Option<FiatQuote>,
+}
+
+impl SaleRow {
+    /// The fiat value at the rate of payment time, in the currency's major unit.
+    pub fn fiat_amount(&self) -> Option<(String, f64)> {
+        self.quote
+            .as_ref()
+            .map(|q| (q.currency.clone(), self.amount_msat as f64 / 1e11 * q.rate_per_btc))
+    }
+}
+
+/// Classifies one entry.
+pub fn classify(entry: &EntryRecord, payment: Option<&PaymentRecord>) -> Option<SaleStatus> {
+    match (entry.state, payment.is_some()) {
+        (EntryState::Dispensed, true) => Some(SaleStatus::Delivered),
+        (EntryState::Failed, true) => Some(SaleStatus::RefundDue),
+        (EntryState::Claimed, true) => Some(SaleStatus::OutcomeUnknown),
+        (EntryState::Unused | EntryState::Offered, true) => Some(SaleStatus::PaidNotClaimed),
+        (EntryState::Claimed | EntryState::Dispensed | EntryState::Failed, false) => {
+            Some(SaleStatus::ClaimedNotPaid)
+        }
+        (EntryState::Unused | EntryState::Offered, false) => None,
+    }
+}
+
+/// Every paid or claimed entry of every device, reconciled, ordered by device, pool and index.
+pub async fn sales_report(store: &dyn GatewayStore) -> Result<Vec<SaleRow>, StoreError> {
+    let payments: HashMap<[u8; 32], PaymentRecord> =
+        store.payments().await?.into_iter().map(|p| (p.payment_hash, p)).collect();
+    let mut rows = Vec::new();
+    for device in store.devices().await? {
+        for pool in store.pools(device.id).await? {
+            for entry in store.entries(pool.id).await? {
+                let payment = payments.get(&entry.payment_hash);
+                if let Some(status) = classify(&entry, payment) {
+                    rows.push(SaleRow {
+                        device_id: device.id,
+                        pool_id: pool.id,
+                        index: entry.index,
+                        product: entry.product,
+                        payment_hash: entry.payment_hash,
+                        status,
+                        amount_msat: payment.map_or(0, |p| p.amount_msat),
+                        paid_at: payment.map(|p| p.paid_at),
+                        quote: payment.and_then(|p| p.quote.clone()),
+                    });
+                }
+            }
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(state: EntryState) -> EntryRecord {
+        EntryRecord {
+            pool_id: PoolId([1; 8]),
+            index: 0,
+            product: 1,
+            seq: 0,
+            payment_hash: [2; 32],
+            amount_msat: 1000,
+            state,
+        }
+    }
+
+    #[test]
+    fn every_combination_has_one_meaning() {
+        let paid =
+            PaymentRecord { payment_hash: [2; 32], amount_msat: 1000, paid_at: 5, quote: None };
+        let cases = [
+            (EntryState::Dispensed, true, Some(SaleStatus::Delivered)),
+            (EntryState::Failed, true, Some(SaleStatus::RefundDue)),
+            (EntryState::Claimed, true, Some(SaleStatus::OutcomeUnknown)),
+            (EntryState::Offered, true, Some(SaleStatus::PaidNotClaimed)),
+            (EntryState::Unused, true, Some(SaleStatus::PaidNotClaimed)),
+            (EntryState::Dispensed, false, Some(SaleStatus::ClaimedNotPaid)),
+            (EntryState::Claimed, false, Some(SaleStatus::ClaimedNotPaid)),
+            (EntryState::Offered, false, None),
+            (EntryState::Unused, false, None),
+        ];
+        for (state, is_paid, want) in cases {
+            assert_eq!(
+                classify(&entry(state), is_paid.then_some(&paid)),
+                want,
+                "{state:?} paid={is_paid}"
+            );
+        }
+    }
+
+    #[test]
+    fn fiat_value_uses_the_rate_at_payment_time() {
+        let row = SaleRow {
+            device_id: DeviceId([0; 16]),
+            pool_id: PoolId([0; 8]),
+            index: 0,
+            product: 1,
+            payment_hash: [0; 32],
+            status: SaleStatus::Delivered,
+            amount_msat: 2_500_000, // 2 500 sat
+            paid_at: Some(1),
+            quote: Some(FiatQuote {
+                currency: "EUR".into(),
+                rate_per_btc: 60_000.0,
+                source: "fixed".into(),
+            }),
+        };
+        let (currency, amount) = row.fiat_amount().expect("quoted");
+        assert_eq!(currency, "EUR");
+        assert!(
+            (amount - 1.5).abs() < 1e-9,
+            "2 500 sat at 60 000 EUR/BTC is 1.50 EUR, got {amount}"
+        );
+    }
+}

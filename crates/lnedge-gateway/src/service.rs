@@ -1,0 +1,156 @@
+//! The running gateway: configuration → store, owner node, keys → HTTP API and payment watcher,
+//! until a shutdown signal; then both stop cleanly.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use lnedge_node::ldk::{ChainSource, LdkBackend, LdkConfig};
+use lnedge_node::sandbox::SandboxNetwork;
+use lnedge_node::LightningBackend;
+use tokio::sync::watch;
+
+use crate::accounting::FixedRates;
+use crate::api::{app, AppState, Metrics};
+use crate::config::{ConfigError, GatewayConfig, NodeConfig};
+use crate::provision::{load_or_create_secret, PoolKey, ProvisionError};
+use crate::store::postgres::PostgresStore;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{GatewayStore, StoreError};
+use crate::watcher::PaymentWatcher;
+
+/// Why the gateway could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The configuration is not usable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database could not be opened.
+    #[error("opening the database: {0}")]
+    Store(#[from] StoreError),
+    /// A key file could not be read or created.
+    #[error(transparent)]
+    Keys(#[from] ProvisionError),
+    /// The owner's node could not be started.
+    #[error("starting the owner's node: {0}")]
+    Node(#[from] lnedge_node::BackendError),
+    /// The HTTP listener failed.
+    #[error("HTTP server on {addr}: {source}")]
+    Http {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Opens the configured store: PostgreSQL when `database_url` is set, else SQLite under
+/// `data_dir`.
+pub async fn open_store(config: &GatewayConfig) -> Result<Arc<dyn GatewayStore>, ServeError> {
+    Ok(match &config.database_url {
+        Some(url) => Arc::new(PostgresStore::connect(url).await?),
+        None => {
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| ConfigError::Invalid {
+                key: "data_dir",
+                message: format!("cannot create {}: {e}", config.data_dir.display()),
+            })?;
+            Arc::new(SqliteStore::open(&config.data_dir.join("gateway.sqlite3"))?)
+        }
+    })
+}
+
+fn chain_source(config: &NodeConfig) -> Result<ChainSource, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid { key: "node", message };
+    match config {
+        NodeConfig::Ldk { esplora: Some(url), .. } => Ok(ChainSource::Esplora { url: url.clone() }),
+        NodeConfig::Ldk { electrum: Some(url), .. } => {
+            Ok(ChainSource::Electrum { url: url.clone() })
+        }
+        NodeConfig::Ldk { bitcoind_rpc: Some(rpc), .. } => {
+            let usage = || invalid("bitcoind_rpc must be user:password@host:port".into());
+            let (auth, addr) = rpc.rsplit_once('@').ok_or_else(usage)?;
+            let (user, password) = auth.split_once(':').ok_or_else(usage)?;
+            let (host, port) = addr.rsplit_once(':').ok_or_else(usage)?;
+            Ok(ChainSource::BitcoindRpc {
+                host: host.to_owned(),
+                port: port.parse().map_err(|_| usage())?,
+                user: user.to_owned(),
+                password: password.to_owned(),
+            })
+        }
+        _ => Err(invalid("no chain source".into())),
+    }
+}
+
+/// Runs the gateway until `shutdown` completes.
+pub async fn serve(
+    config: GatewayConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    config.validate()?;
+    let store = open_store(&config).await?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| ConfigError::Invalid {
+        key: "data_dir",
+        message: format!("cannot create {}: {e}", config.data_dir.display()),
+    })?;
+    let pool_key = PoolKey::load_or_create(&config.data_dir.join("pool.key"))?;
+    let device_master_key = *load_or_create_secret(&config.data_dir.join("device-master.key"))?;
+
+    // The owner's node. A sandbox network must outlive the server.
+    let mut _sandbox = None;
+    let owner: Arc<dyn LightningBackend> = match &config.node {
+        NodeConfig::Sandbox => {
+            tracing::warn!("node.kind = sandbox: an in-process test network; nothing it signs can be paid from outside");
+            let net = SandboxNetwork::in_dir(&config.data_dir.join("sandbox")).await?;
+            let node = net.add_node("owner").await?;
+            _sandbox = Some(net);
+            node
+        }
+        node @ NodeConfig::Ldk { network, listen, .. } => {
+            let network = network.parse().map_err(|_| ConfigError::Invalid {
+                key: "node.network",
+                message: format!("{network:?} is not a network"),
+            })?;
+            let mut ldk =
+                LdkConfig::new(config.data_dir.join("node"), network, chain_source(node)?);
+            ldk.listen_addr = *listen;
+            ldk.alias = "lnedge-gateway".into();
+            Arc::new(LdkBackend::start(ldk).await?)
+        }
+    };
+
+    let rates = Arc::new(FixedRates::new(config.rates.clone()));
+    let state = AppState {
+        store: store.clone(),
+        owner: owner.clone(),
+        pool_key: Arc::new(pool_key),
+        device_master_key: Arc::new(device_master_key),
+        admin_token: config.admin_token.clone().unwrap_or_default(),
+        rates: rates.clone(),
+        metrics: Arc::new(Metrics::new()),
+        refund_url_base: config.refund_url_base.clone(),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let watcher = PaymentWatcher {
+        store,
+        owner,
+        rates,
+        accounting_currency: config.accounting_currency.clone(),
+    };
+    let watcher = tokio::spawn(watcher.run(stop_rx));
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Http { addr: config.listen, source })?;
+    tracing::info!(addr = %config.listen, "lnedge gateway listening");
+    let served = axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing requests in flight");
+        })
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = watcher.await;
+    served.map_err(|source| ServeError::Http { addr: config.listen, source })
+}

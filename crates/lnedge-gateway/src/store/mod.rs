@@ -1,0 +1,277 @@
+//! The gateway's storage contract, with two real implementations: SQLite (the default, one
+//! file under the data directory) and PostgreSQL (several gateway replicas on one database).
+//!
+//! # Contract
+//!
+//! * Every method is atomic: it changes everything it says or nothing.
+//! * Concurrency: any number of gateway replicas may share one PostgreSQL database.
+//!   [`allocate_seqs`](GatewayStore::allocate_seqs) never hands the same sequence number out
+//!   twice, and [`record_payment`](GatewayStore::record_payment) counts a payment once.
+//! * Idempotency: re-applying a sync batch that was already applied changes nothing
+//!   ([`SyncOutcome::unchanged`]). A batch with an older counter than the last applied one is
+//!   refused as [`StoreError::ReplayedSync`]. Ledger states only move forward
+//!   (unused → offered → claimed → dispensed | failed). A report that would move one backward is
+//!   ignored and counted in [`SyncOutcome::ignored_regressions`].
+//! * Migrations are stepwise and run by `open`; a store opened on a newer schema refuses to run.
+//! * Errors are typed: the caller's mistakes (unknown device, duplicate id, replay) are distinct
+//!   from storage failures ([`StoreError::Backend`]).
+
+use async_trait::async_trait;
+use lnedge_proto::ledger::EntryState;
+use lnedge_proto::{DeviceId, PoolId};
+
+pub mod conformance;
+pub mod postgres;
+pub mod sqlite;
+
+/// How a product is priced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Price {
+    /// A fixed amount of millisatoshis.
+    Msat(u64),
+    /// An amount of a fiat currency in its minor unit (cents), converted at provisioning.
+    Fiat {
+        /// ISO 4217 code, upper case (`EUR`, `USD`, `CHF`).
+        currency: String,
+        /// Amount in the currency's minor unit.
+        amount_minor: u64,
+    },
+}
+
+/// A product of a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductRecord {
+    /// The product's id on the device (slot / button).
+    pub id: u16,
+    /// What the customer's wallet shows.
+    pub description: String,
+    /// Its price.
+    pub price: Price,
+}
+
+/// An enrolled device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// Its id.
+    pub id: DeviceId,
+    /// A name for the operator ("Lobby vending machine").
+    pub name: String,
+    /// Whether it may sync and get pools.
+    pub enabled: bool,
+    /// Its products.
+    pub products: Vec<ProductRecord>,
+    /// Highest sync counter applied so far (0: never synced).
+    pub last_sync_counter: u64,
+    /// When it was enrolled (seconds since the Unix epoch).
+    pub created_at: u64,
+}
+
+/// A pool handed to a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolRecord {
+    /// The pool's id.
+    pub id: PoolId,
+    /// The device it is for.
+    pub device_id: DeviceId,
+    /// When it was provisioned (seconds since the Unix epoch).
+    pub created_at: u64,
+    /// When its invoices expire (seconds since the Unix epoch).
+    pub expires_at: u64,
+    /// The pool file.
+    pub bytes: Vec<u8>,
+}
+
+/// One invoice of a pool, as the gateway tracks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRecord {
+    /// The pool.
+    pub pool_id: PoolId,
+    /// The entry's index in the pool.
+    pub index: u32,
+    /// The product.
+    pub product: u16,
+    /// Its sequence number (what the preimage is derived from).
+    pub seq: u32,
+    /// The invoice's payment hash.
+    pub payment_hash: [u8; 32],
+    /// The invoice's amount in millisatoshis.
+    pub amount_msat: u64,
+    /// The state the device last reported (`Unused` until it syncs).
+    pub state: EntryState,
+}
+
+/// An exchange rate captured when a payment was recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiatQuote {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Price of one bitcoin in the currency's major unit (e.g. 61 234.56 EUR per BTC).
+    pub rate_per_btc: f64,
+    /// Where the rate came from (`fixed`, a URL…).
+    pub source: String,
+}
+
+/// A payment the owner's node settled for a pool invoice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaymentRecord {
+    /// The payment hash.
+    pub payment_hash: [u8; 32],
+    /// Amount received in millisatoshis.
+    pub amount_msat: u64,
+    /// When it settled (seconds since the Unix epoch).
+    pub paid_at: u64,
+    /// The exchange rate at that moment, when the product is priced in fiat or a rate source is
+    /// configured.
+    pub quote: Option<FiatQuote>,
+}
+
+/// One ledger state reported by a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryReport {
+    /// The pool.
+    pub pool_id: PoolId,
+    /// The entry.
+    pub index: u32,
+    /// The state the device's ledger holds.
+    pub state: EntryState,
+}
+
+/// What applying a sync batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SyncOutcome {
+    /// Entries whose state moved forward.
+    pub applied: u32,
+    /// Entries already in the reported state.
+    pub unchanged: u32,
+    /// Reports that would have moved a state backward (ignored).
+    pub ignored_regressions: u32,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No device with this id.
+    #[error("unknown device {0}")]
+    UnknownDevice(DeviceId),
+    /// No pool with this id.
+    #[error("unknown pool {0}")]
+    UnknownPool(PoolId),
+    /// A report names an entry the pool does not have.
+    #[error("pool {pool} has no entry {index}")]
+    UnknownEntry {
+        /// The pool.
+        pool: PoolId,
+        /// The index.
+        index: u32,
+    },
+    /// A device with this id is already enrolled.
+    #[error("device {0} is already enrolled")]
+    DuplicateDevice(DeviceId),
+    /// A pool with this id exists.
+    #[error("pool {0} already exists")]
+    DuplicatePool(PoolId),
+    /// The pool belongs to another device than the one syncing.
+    #[error("pool {pool} does not belong to device {device}")]
+    PoolOfAnotherDevice {
+        /// The pool.
+        pool: PoolId,
+        /// The device that reported it.
+        device: DeviceId,
+    },
+    /// A sync batch whose counter is not above the last applied one (a replay).
+    #[error("sync counter {counter} of device {device} is not above the last applied {last}")]
+    ReplayedSync {
+        /// The device.
+        device: DeviceId,
+        /// The batch's counter.
+        counter: u64,
+        /// The last applied counter.
+        last: u64,
+    },
+    /// The database's schema is newer than this build understands.
+    #[error("the database schema is version {found}, newer than this build's {supported}")]
+    SchemaTooNew {
+        /// Version found.
+        found: i64,
+        /// Highest version this build knows.
+        supported: i64,
+    },
+    /// The database failed (connection, I/O, constraint the contract does not name).
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+/// The gateway's storage.
+#[async_trait]
+pub trait GatewayStore: Send + Sync {
+    /// The implementation's name (`sqlite`, `postgres`).
+    fn name(&self) -> &'static str;
+
+    /// Enrols a device with its products.
+    async fn insert_device(
+        &self,
+        id: DeviceId,
+        name: &str,
+        products: &[ProductRecord],
+        created_at: u64,
+    ) -> Result<(), StoreError>;
+
+    /// A device, with its products.
+    async fn device(&self, id: DeviceId) -> Result<Option<DeviceRecord>, StoreError>;
+
+    /// Every device, ordered by id.
+    async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;
+
+    /// Enables or disables a device.
+    async fn set_device_enabled(&self, id: DeviceId, enabled: bool) -> Result<(), StoreError>;
+
+    /// Replaces a device's products.
+    async fn set_products(
+        &self,
+        id: DeviceId,
+        products: &[ProductRecord],
+    ) -> Result<(), StoreError>;
+
+    /// Reserves `count` consecutive sequence numbers of `product` on `device` and returns the
+    /// first. Safe under concurrent callers on one database: ranges never overlap.
+    async fn allocate_seqs(
+        &self,
+        device: DeviceId,
+        product: u16,
+        count: u32,
+    ) -> Result<u32, StoreError>;
+
+    /// Stores a provisioned pool and its entries, atomically.
+    async fn insert_pool(
+        &self,
+        pool: &PoolRecord,
+        entries: &[EntryRecord],
+    ) -> Result<(), StoreError>;
+
+    /// The pools of a device, oldest first (without their bytes' content checked).
+    async fn pools(&self, device: DeviceId) -> Result<Vec<PoolRecord>, StoreError>;
+
+    /// The entries of a pool, by index.
+    async fn entries(&self, pool: PoolId) -> Result<Vec<EntryRecord>, StoreError>;
+
+    /// The entry whose invoice has this payment hash.
+    async fn entry_by_hash(
+        &self,
+        payment_hash: &[u8; 32],
+    ) -> Result<Option<EntryRecord>, StoreError>;
+
+    /// Applies a device's ledger reports with its sync counter (see the contract above).
+    async fn apply_sync(
+        &self,
+        device: DeviceId,
+        counter: u64,
+        reports: &[EntryReport],
+    ) -> Result<SyncOutcome, StoreError>;
+
+    /// Records a settled payment; returns `false` if it was already recorded (nothing changes).
+    async fn record_payment(&self, payment: &PaymentRecord) -> Result<bool, StoreError>;
+
+    /// Every recorded payment, by time.
+    async fn payments(&self) -> Result<Vec<PaymentRecord>, StoreError>;
+}

@@ -1,0 +1,607 @@
+//! The PostgreSQL store: any number of gateway replicas on one database.
+//!
+//! A small `deadpool-postgres` pool of `tokio-postgres` connections (no TLS: the database is
+//! expected on loopback or a private network). Concurrency between replicas rests on the
+//! database, never on process-local locks:
+//!
+//! * [`allocate_seqs`](GatewayStore::allocate_seqs) is one `INSERT … ON CONFLICT DO UPDATE …
+//!   RETURNING` statement, so two callers can never read the same counter;
+//! * [`record_payment`](GatewayStore::record_payment) is `INSERT … ON CONFLICT DO NOTHING` on the
+//!   payment hash;
+//! * [`apply_sync`](GatewayStore::apply_sync) runs in one transaction that first locks the
+//!   device's row (`SELECT … FOR UPDATE`), so batches of one device are applied one at a time
+//!   and the second of two identical batches sees the first one's counter.
+//!
+//! Migrations are stepwise SQL files (`migrations/postgres/NNNN_name.sql`) recorded in a
+//! `schema_version` table, run in one transaction under `pg_advisory_xact_lock` so that replicas
+//! starting together migrate once.
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use lnedge_proto::{DeviceId, PoolId};
+use tokio_postgres::{NoTls, Row};
+
+use super::sqlite::{
+    check_entries, device_id, hash32, payment_from_columns, pool_id, price_columns,
+    price_from_columns, state_code, state_from_code, step, to_i64, to_u16, to_u32, to_u64, Step,
+};
+use super::{
+    DeviceRecord, EntryRecord, EntryReport, GatewayStore, PaymentRecord, PoolRecord, ProductRecord,
+    StoreError, SyncOutcome,
+};
+
+/// The stepwise migrations; migration `i` (0-based) brings the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_initial.sql")];
+
+/// The advisory lock key migrations hold (ASCII "lnedgemg").
+const MIGRATION_LOCK: i64 = 0x6c6e_6564_6765_6d67;
+
+/// Connections per store (per gateway replica).
+const POOL_SIZE: usize = 8;
+
+/// The PostgreSQL implementation of [`GatewayStore`]. Cheap to clone (the pool is shared).
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").field("status", &self.pool.status()).finish()
+    }
+}
+
+/// A driver error as [`StoreError::Backend`], with the server's message when there is one.
+fn pg(context: &str, e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => StoreError::Backend(format!(
+            "{context}: {} ({}){}",
+            db.message(),
+            db.code().code(),
+            db.detail().map(|d| format!(": {d}")).unwrap_or_default()
+        )),
+        None => StoreError::Backend(format!("{context}: {e}")),
+    }
+}
+
+const DEVICE_COLUMNS: &str = "id, name, enabled, last_sync_counter, created_at";
+const ENTRY_COLUMNS: &str = "pool_id, idx, product, seq, payment_hash, amount_msat, state";
+
+fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a Row,
+    idx: usize,
+    what: &str,
+) -> Result<T, StoreError> {
+    row.try_get(idx).map_err(|e| pg(&format!("reading column {what}"), e))
+}
+
+fn entry_from_row(row: &Row) -> Result<EntryRecord, StoreError> {
+    Ok(EntryRecord {
+        pool_id: pool_id(&get::<Vec<u8>>(row, 0, "pool_id")?)?,
+        index: to_u32(get(row, 1, "idx")?, "entry index")?,
+        product: to_u16(i64::from(get::<i32>(row, 2, "product")?), "product id")?,
+        seq: to_u32(get(row, 3, "seq")?, "sequence number")?,
+        payment_hash: hash32(&get::<Vec<u8>>(row, 4, "payment_hash")?)?,
+        amount_msat: to_u64(get(row, 5, "amount_msat")?, "amount_msat")?,
+        state: state_from_code(i64::from(get::<i16>(row, 6, "state")?))?,
+    })
+}
+
+async fn read_products(
+    client: &impl GenericClient,
+    id: &DeviceId,
+) -> Result<Vec<ProductRecord>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT id, description, price_kind, price_msat, currency, amount_minor
+             FROM products WHERE device_id = $1 ORDER BY position",
+            &[&&id.0[..]],
+        )
+        .await
+        .map_err(|e| pg(&format!("reading products of {id}"), e))?;
+    rows.iter()
+        .map(|r| {
+            Ok(ProductRecord {
+                id: to_u16(i64::from(get::<i32>(r, 0, "id")?), "product id")?,
+                description: get(r, 1, "description")?,
+                price: price_from_columns(
+                    i64::from(get::<i16>(r, 2, "price_kind")?),
+                    get(r, 3, "price_msat")?,
+                    get(r, 4, "currency")?,
+                    get(r, 5, "amount_minor")?,
+                )?,
+            })
+        })
+        .collect()
+}
+
+async fn write_products(
+    client: &impl GenericClient,
+    id: &DeviceId,
+    products: &[ProductRecord],
+) -> Result<(), StoreError> {
+    client
+        .execute("DELETE FROM products WHERE device_id = $1", &[&&id.0[..]])
+        .await
+        .map_err(|e| pg(&format!("clearing products of {id}"), e))?;
+    for (position, p) in products.iter().enumerate() {
+        let (kind, msat, currency, amount) = price_columns(&p.price)?;
+        let position = i32::try_from(position)
+            .map_err(|_| StoreError::Backend(format!("device {id} has too many products")))?;
+        client
+            .execute(
+                "INSERT INTO products
+                     (device_id, id, position, description, price_kind, price_msat, currency,
+                      amount_minor)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &&id.0[..],
+                    &i32::from(p.id),
+                    &position,
+                    &p.description,
+                    &kind,
+                    &msat,
+                    &currency,
+                    &amount,
+                ],
+            )
+            .await
+            .map_err(|e| pg(&format!("storing product {} of device {id}", p.id), e))?;
+    }
+    Ok(())
+}
+
+async fn device_from_row(
+    client: &impl GenericClient,
+    row: &Row,
+) -> Result<DeviceRecord, StoreError> {
+    let id = device_id(&get::<Vec<u8>>(row, 0, "id")?)?;
+    Ok(DeviceRecord {
+        id,
+        name: get(row, 1, "name")?,
+        enabled: get(row, 2, "enabled")?,
+        products: read_products(client, &id).await?,
+        last_sync_counter: to_u64(get(row, 3, "last_sync_counter")?, "sync counter")?,
+        created_at: to_u64(get(row, 4, "created_at")?, "created_at")?,
+    })
+}
+
+async fn device_exists(client: &impl GenericClient, id: &DeviceId) -> Result<bool, StoreError> {
+    client
+        .query_opt("SELECT 1 FROM devices WHERE id = $1", &[&&id.0[..]])
+        .await
+        .map(|r| r.is_some())
+        .map_err(|e| pg(&format!("looking up device {id}"), e))
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/db`), creating and
+    /// migrating its schema if needed.
+    ///
+    /// Fails with [`StoreError::SchemaTooNew`] if a newer build migrated the database.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e| pg("parsing the PostgreSQL URL", e))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| StoreError::Backend(format!("building the connection pool: {e}")))?;
+        let store = PostgresStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The schema version this build writes.
+    pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+    async fn client(&self) -> Result<Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Backend(format!("connecting to PostgreSQL: {e}")))
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg("starting migration", e))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(|e| pg("taking the migration lock", e))?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                 version BIGINT PRIMARY KEY,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )
+        .await
+        .map_err(|e| pg("creating schema_version", e))?;
+        let found: Option<i64> = tx
+            .query_one("SELECT MAX(version) FROM schema_version", &[])
+            .await
+            .map_err(|e| pg("reading schema version", e))?
+            .try_get(0)
+            .map_err(|e| pg("reading schema version", e))?;
+        let found = found.unwrap_or(0);
+        if found > Self::SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew { found, supported: Self::SCHEMA_VERSION });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
+            let to = i64::try_from(i).unwrap_or(i64::MAX).saturating_add(1);
+            tx.batch_execute(sql).await.map_err(|e| pg(&format!("migrating to schema {to}"), e))?;
+            tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&to])
+                .await
+                .map_err(|e| pg(&format!("recording schema {to}"), e))?;
+        }
+        tx.commit().await.map_err(|e| pg("committing migrations", e))
+    }
+}
+
+#[async_trait]
+impl GatewayStore for PostgresStore {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn insert_device(
+        &self,
+        id: DeviceId,
+        name: &str,
+        products: &[ProductRecord],
+        created_at: u64,
+    ) -> Result<(), StoreError> {
+        let created_at = to_i64(created_at, "created_at")?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg("starting transaction", e))?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO devices (id, name, enabled, last_sync_counter, created_at)
+                 VALUES ($1, $2, TRUE, 0, $3) ON CONFLICT (id) DO NOTHING",
+                &[&&id.0[..], &name, &created_at],
+            )
+            .await
+            .map_err(|e| pg(&format!("enrolling device {id}"), e))?;
+        if inserted == 0 {
+            return Err(StoreError::DuplicateDevice(id));
+        }
+        write_products(&tx, &id, products).await?;
+        tx.commit().await.map_err(|e| pg("committing", e))
+    }
+
+    async fn device(&self, id: DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
+        let mut client = self.client().await?;
+        // One snapshot for the device and its products.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(|e| pg("starting transaction", e))?;
+        let row = tx
+            .query_opt(
+                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1"),
+                &[&&id.0[..]],
+            )
+            .await
+            .map_err(|e| pg(&format!("reading device {id}"), e))?;
+        match row {
+            Some(row) => Ok(Some(device_from_row(&tx, &row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(|e| pg("starting transaction", e))?;
+        let rows = tx
+            .query(&format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY id"), &[])
+            .await
+            .map_err(|e| pg("reading devices", e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(device_from_row(&tx, row).await?);
+        }
+        Ok(out)
+    }
+
+    async fn set_device_enabled(&self, id: DeviceId, enabled: bool) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let n = client
+            .execute("UPDATE devices SET enabled = $2 WHERE id = $1", &[&&id.0[..], &enabled])
+            .await
+            .map_err(|e| pg(&format!("updating device {id}"), e))?;
+        if n == 0 {
+            return Err(StoreError::UnknownDevice(id));
+        }
+        Ok(())
+    }
+
+    async fn set_products(
+        &self,
+        id: DeviceId,
+        products: &[ProductRecord],
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg("starting transaction", e))?;
+        // Locks the device row: two replicas replacing the products take turns.
+        let found = tx
+            .query_opt("SELECT 1 FROM devices WHERE id = $1 FOR UPDATE", &[&&id.0[..]])
+            .await
+            .map_err(|e| pg(&format!("locking device {id}"), e))?;
+        if found.is_none() {
+            return Err(StoreError::UnknownDevice(id));
+        }
+        write_products(&tx, &id, products).await?;
+        tx.commit().await.map_err(|e| pg("committing", e))
+    }
+
+    async fn allocate_seqs(
+        &self,
+        device: DeviceId,
+        product: u16,
+        count: u32,
+    ) -> Result<u32, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg("starting transaction", e))?;
+        if !device_exists(&tx, &device).await? {
+            return Err(StoreError::UnknownDevice(device));
+        }
+        // One statement: the row lock it takes is held until commit, so no other caller can
+        // read the same `next_seq`.
+        let first: i64 = tx
+            .query_one(
+                "INSERT INTO seqs AS s (device_id, product, next_seq) VALUES ($1, $2, $3)
+                 ON CONFLICT (device_id, product) DO UPDATE SET next_seq = s.next_seq + $3
+                 RETURNING next_seq - $3",
+                &[&&device.0[..], &i32::from(product), &i64::from(count)],
+            )
+            .await
+            .map_err(|e| pg(&format!("allocating sequence numbers of {device}/{product}"), e))?
+            .try_get(0)
+            .map_err(|e| pg("reading the allocated sequence number", e))?;
+        let first = u32::try_from(first).map_err(|_| {
+            StoreError::Backend(format!("sequence numbers of {device}/{product} are exhausted"))
+        })?;
+        if first.checked_add(count).is_none() {
+            return Err(StoreError::Backend(format!(
+                "allocating {count} sequence numbers of {device}/{product} from {first} would overflow"
+            )));
+        }
+        tx.commit().await.map_err(|e| pg("committing", e))?;
+        Ok(first)
+    }
+
+    async fn insert_pool(
+        &self,
+        pool: &PoolRecord,
+        entries: &[EntryRecord],
+    ) -> Result<(), StoreError> {
+        check_entries(pool, entries)?;
+        let created_at = to_i64(pool.created_at, "created_at")?;
+        let expires_at = to_i64(pool.expires_at, "expires_at")?;
+        let mut idx = Vec::with_capacity(entries.len());
+        let mut product = Vec::with_capacity(entries.len());
+        let mut seq = Vec::with_capacity(entries.len());
+        let mut hash = Vec::with_capacity(entries.len());
+        let mut amount = Vec::with_capacity(entries.len());
+        let mut state = Vec::with_capacity(entries.len());
+        let mut rank = Vec::with_capacity(entries.len());
+        for e in entries {
+            idx.push(i64::from(e.index));
+            product.push(i32::from(e.product));
+            seq.push(i64::from(e.seq));
+            hash.push(e.payment_hash.to_vec());
+            amount.push(to_i64(e.amount_msat, "amount_msat")?);
+            state.push(state_code(e.state));
+            rank.push(i16::from(e.state.rank()));
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg("starting transaction", e))?;
+        if !device_exists(&tx, &pool.device_id).await? {
+            return Err(StoreError::UnknownDevice(pool.device_id));
+        }
+        let inserted = tx
+            .execute(
+                "INSERT INTO pools (id, device_id, created_at, expires_at, bytes)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+                &[&&pool.id.0[..], &&pool.device_id.0[..], &created_at, &expires_at, &pool.bytes],
+            )
+            .await
+            .map_err(|e| pg(&format!("storing pool {}", pool.id), e))?;
+        if inserted == 0 {
+            return Err(StoreError::DuplicatePool(pool.id));
+        }
+        tx.execute(
+            &format!(
+                "INSERT INTO entries ({ENTRY_COLUMNS}, state_rank)
+                 SELECT $1, * FROM UNNEST($2::BIGINT[], $3::INTEGER[], $4::BIGINT[], $5::BYTEA[],
+                                          $6::BIGINT[], $7::SMALLINT[], $8::SMALLINT[])"
+            ),
+            &[&&pool.id.0[..], &idx, &product, &seq, &hash, &amount, &state, &rank],
+        )
+        .await
+        .map_err(|e| pg(&format!("storing the entries of pool {}", pool.id), e))?;
+        tx.commit().await.map_err(|e| pg("committing", e))
+    }
+
+    async fn pools(&self, device: DeviceId) -> Result<Vec<PoolRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, device_id, created_at, expires_at, bytes FROM pools
+                 WHERE device_id = $1 ORDER BY created_at, ord",
+                &[&&device.0[..]],
+            )
+            .await
+            .map_err(|e| pg(&format!("reading pools of {device}"), e))?;
+        rows.iter()
+            .map(|r| {
+                Ok(PoolRecord {
+                    id: pool_id(&get::<Vec<u8>>(r, 0, "id")?)?,
+                    device_id: device_id(&get::<Vec<u8>>(r, 1, "device_id")?)?,
+                    created_at: to_u64(get(r, 2, "created_at")?, "created_at")?,
+                    expires_at: to_u64(get(r, 3, "expires_at")?, "expires_at")?,
+                    bytes: get(r, 4, "bytes")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn entries(&self, pool: PoolId) -> Result<Vec<EntryRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE pool_id = $1 ORDER BY idx"),
+                &[&&pool.0[..]],
+            )
+            .await
+            .map_err(|e| pg(&format!("reading entries of pool {pool}"), e))?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    async fn entry_by_hash(
+        &self,
+        payment_hash: &[u8; 32],
+    ) -> Result<Option<EntryRecord>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE payment_hash = $1"),
+                &[&&payment_hash[..]],
+            )
+            .await
+            .map_err(|e| pg("looking up entry by payment hash", e))?;
+        row.as_ref().map(entry_from_row).transpose()
+    }
+
+    async fn apply_sync(
+        &self,
+        device: DeviceId,
+        counter: u64,
+        reports: &[EntryReport],
+    ) -> Result<SyncOutcome, StoreError> {
+        let counter_sql = to_i64(counter, "sync counter")?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg("starting transaction", e))?;
+        // The device row lock serialises every sync of this device across replicas.
+        let row = tx
+            .query_opt(
+                "SELECT last_sync_counter FROM devices WHERE id = $1 FOR UPDATE",
+                &[&&device.0[..]],
+            )
+            .await
+            .map_err(|e| pg(&format!("locking device {device}"), e))?
+            .ok_or(StoreError::UnknownDevice(device))?;
+        let last = to_u64(get(&row, 0, "last_sync_counter")?, "sync counter")?;
+        if counter <= last {
+            return Err(StoreError::ReplayedSync { device, counter, last });
+        }
+        let mut outcome = SyncOutcome::default();
+        for report in reports {
+            let index = i64::from(report.index);
+            let row = tx
+                .query_opt(
+                    "SELECT p.device_id, e.state FROM pools p
+                     LEFT JOIN entries e ON e.pool_id = p.id AND e.idx = $2
+                     WHERE p.id = $1",
+                    &[&&report.pool_id.0[..], &index],
+                )
+                .await
+                .map_err(|e| pg(&format!("looking up pool {}", report.pool_id), e))?
+                .ok_or(StoreError::UnknownPool(report.pool_id))?;
+            let owner: Vec<u8> = get(&row, 0, "device_id")?;
+            if owner[..] != device.0[..] {
+                return Err(StoreError::PoolOfAnotherDevice { pool: report.pool_id, device });
+            }
+            let current: Option<i16> = get(&row, 1, "state")?;
+            let current =
+                state_from_code(i64::from(current.ok_or(StoreError::UnknownEntry {
+                    pool: report.pool_id,
+                    index: report.index,
+                })?))?;
+            let step = step(current, report.state);
+            if step == Step::Forward {
+                tx.execute(
+                    "UPDATE entries SET state = $3, state_rank = $4
+                     WHERE pool_id = $1 AND idx = $2 AND state_rank < $4",
+                    &[
+                        &&report.pool_id.0[..],
+                        &index,
+                        &state_code(report.state),
+                        &i16::from(report.state.rank()),
+                    ],
+                )
+                .await
+                .map_err(|e| {
+                    pg(&format!("updating entry {} of pool {}", report.index, report.pool_id), e)
+                })?;
+            }
+            outcome.count(step);
+        }
+        tx.execute(
+            "UPDATE devices SET last_sync_counter = $2 WHERE id = $1",
+            &[&&device.0[..], &counter_sql],
+        )
+        .await
+        .map_err(|e| pg(&format!("storing sync counter of {device}"), e))?;
+        tx.commit().await.map_err(|e| pg("committing", e))?;
+        Ok(outcome)
+    }
+
+    async fn record_payment(&self, payment: &PaymentRecord) -> Result<bool, StoreError> {
+        let amount = to_i64(payment.amount_msat, "amount_msat")?;
+        let paid_at = to_i64(payment.paid_at, "paid_at")?;
+        let (currency, rate, source) = match &payment.quote {
+            Some(q) => (Some(q.currency.as_str()), Some(q.rate_per_btc), Some(q.source.as_str())),
+            None => (None, None, None),
+        };
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "INSERT INTO payments
+                     (payment_hash, amount_msat, paid_at, quote_currency, quote_rate_per_btc,
+                      quote_source)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (payment_hash) DO NOTHING",
+                &[&&payment.payment_hash[..], &amount, &paid_at, &currency, &rate, &source],
+            )
+            .await
+            .map_err(|e| pg("recording payment", e))?;
+        Ok(n == 1)
+    }
+
+    async fn payments(&self) -> Result<Vec<PaymentRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT payment_hash, amount_msat, paid_at, quote_currency, quote_rate_per_btc,
+                        quote_source
+                 FROM payments ORDER BY paid_at, payment_hash",
+                &[],
+            )
+            .await
+            .map_err(|e| pg("reading payments", e))?;
+        rows.iter()
+            .map(|r| {
+                payment_from_columns(
+                    &get::<Vec<u8>>(r, 0, "payment_hash")?,
+                    get(r, 1, "amount_msat")?,
+                    get(r, 2, "paid_at")?,
+                    get(r, 3, "quote_currency")?,
+                    get(r, 4, "quote_rate_per_btc")?,
+                    get(r, 5, "quote_source")?,
+                )
+            })
+            .collect()
+    }
+}

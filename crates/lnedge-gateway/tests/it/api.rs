@@ -1,0 +1,530 @@
+//! The HTTP API through `oneshot` (no sockets), with a real sandbox owner node for provisioning.
+//!
+//! [`suite`] takes any [`GatewayStore`]: it runs on SQLite (always) and PostgreSQL (CI).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use lnedge_gateway::accounting::FixedRates;
+use lnedge_gateway::api::{
+    app, device_sync_key, openapi_document, sign_sync, AppState, Metrics, ROUTES,
+};
+use lnedge_gateway::provision::PoolKey;
+use lnedge_gateway::store::{
+    DeviceRecord, EntryRecord, EntryReport, GatewayStore, PaymentRecord, PoolRecord, ProductRecord,
+    StoreError, SyncOutcome,
+};
+use lnedge_node::sandbox::SandboxNetwork;
+use lnedge_proto::ledger::EntryState;
+use lnedge_proto::pool::Pool;
+use lnedge_proto::{DeviceId, PoolId};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const TOKEN: &str = "test-admin-token";
+const MASTER: [u8; 32] = [0x42; 32];
+const DEVICE: &str = "0123456789abcdef0123456789abcdef";
+
+struct Resp {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("not JSON ({e}): {:?} {}", self.status, String::from_utf8_lossy(&self.body))
+        })
+    }
+
+    /// The error code of a JSON error body (and checks it is one).
+    fn code(&self) -> String {
+        let v = self.json();
+        assert!(v["error"]["message"].is_string(), "error body without message: {v}");
+        v["error"]["code"].as_str().expect("error code").to_owned()
+    }
+}
+
+async fn send(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Resp {
+    let mut req = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = app
+        .clone()
+        .oneshot(req.body(Body::from(body)).expect("request"))
+        .await
+        .expect("infallible");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.expect("body").to_bytes().to_vec();
+    Resp { status, headers, body }
+}
+
+const AUTH: (&str, &str) = ("authorization", "Bearer test-admin-token");
+const JSON_CT: (&str, &str) = ("content-type", "application/json");
+
+async fn admin_get(app: &Router, uri: &str) -> Resp {
+    send(app, Method::GET, uri, &[AUTH], Vec::new()).await
+}
+
+async fn admin_post(app: &Router, uri: &str, body: Value) -> Resp {
+    send(app, Method::POST, uri, &[AUTH, JSON_CT], body.to_string().into_bytes()).await
+}
+
+async fn sync(app: &Router, device: &str, body: &[u8]) -> Resp {
+    let id = DeviceId(hex::decode(device).expect("hex").try_into().expect("16 bytes"));
+    let sig = sign_sync(&device_sync_key(&MASTER, &id), body);
+    let uri = format!("/v1/devices/{device}/sync");
+    send(app, Method::POST, &uri, &[JSON_CT, ("x-lnedge-signature", &sig)], body.to_vec()).await
+}
+
+fn enrol_body(device: &str) -> Value {
+    json!({
+        "device_id": device,
+        "name": "Lobby machine",
+        "products": [
+            { "id": 1, "description": "cola", "price_msat": 2_500_000 },
+            { "id": 2, "description": "crisps", "price": { "currency": "eur", "amount_minor": 150 } },
+        ],
+    })
+}
+
+/// The API's behaviour on any store. Call it with a fresh, empty store.
+pub(crate) async fn suite(store: Arc<dyn GatewayStore>) {
+    let net = SandboxNetwork::new().await.expect("sandbox network");
+    let owner = net.add_node("owner").await.expect("owner node");
+    let metrics = Arc::new(Metrics::new());
+    let app = app(AppState {
+        store: store.clone(),
+        owner,
+        pool_key: Arc::new(PoolKey::generate()),
+        device_master_key: Arc::new(MASTER),
+        admin_token: TOKEN.into(),
+        rates: Arc::new(FixedRates::new([("EUR".to_owned(), 60_000.0)])),
+        metrics: metrics.clone(),
+        refund_url_base: "https://gateway.example/refund".into(),
+    });
+
+    // Ops.
+    let r = send(&app, Method::GET, "/healthz", &[], Vec::new()).await;
+    assert_eq!((r.status, r.json()["status"].as_str()), (StatusCode::OK, Some("ok")));
+
+    // Enrol.
+    let r = admin_post(&app, "/v1/devices", enrol_body(DEVICE)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json());
+    let d = r.json();
+    assert_eq!(d["device_id"], DEVICE);
+    assert_eq!(d["enabled"], true);
+    assert_eq!(d["products"][1]["price"]["currency"], "EUR");
+    let r = admin_post(&app, "/v1/devices", enrol_body(DEVICE)).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::CONFLICT, "duplicate_device"));
+    let r = admin_get(&app, "/v1/devices").await;
+    assert_eq!(r.json()["devices"].as_array().map(Vec::len), Some(1));
+
+    // Provision: 2 entries per product, the EUR product converted at 60 000 EUR/BTC.
+    let uri = format!("/v1/devices/{DEVICE}/pools");
+    let r = admin_post(&app, &uri, json!({ "entries_per_product": 2, "expiry_days": 30 })).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let p = r.json();
+    assert_eq!(p["entries"], 4);
+    // 1.50 EUR at 60 000 EUR/BTC = 2 500 sat.
+    assert_eq!(p["products"][1]["price_msat"], 2_500_000);
+    let pool_id = p["pool_id"].as_str().expect("pool id").to_owned();
+
+    // The pool file.
+    let r = admin_get(&app, &format!("/v1/devices/{DEVICE}/pools/{pool_id}/file")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "application/octet-stream");
+    assert_eq!(Some(r.body.len() as u64), p["bytes"].as_u64());
+    let pool = Pool::parse(&r.body).expect("the pool file parses");
+    assert_eq!(pool.len(), 4);
+    assert_eq!(pool.pool_id().to_string(), pool_id);
+    let r = admin_get(&app, &format!("/v1/devices/{DEVICE}/pools/00000000000000ff/file")).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "unknown_pool"));
+
+    // A payment settles for entry 0 (the payment watcher's job; recorded directly here).
+    let paid = pool.entry(0).expect("entry 0");
+    let pid = PoolId(hex::decode(&pool_id).expect("hex").try_into().expect("8 bytes"));
+    store
+        .record_payment(&PaymentRecord {
+            payment_hash: *paid.payment_hash(),
+            amount_msat: 2_500_000,
+            paid_at: 1_700_000_000,
+            quote: None,
+        })
+        .await
+        .expect("record payment");
+
+    // Signed sync.
+    let body = json!({ "counter": 1, "reports": [
+        { "pool_id": pool_id, "index": 0, "state": "dispensed" },
+        { "pool_id": pool_id, "index": 1, "state": "offered" },
+    ]})
+    .to_string();
+    let r = sync(&app, DEVICE, body.as_bytes()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["applied"], 2);
+    let entries = store.entries(pid).await.expect("entries");
+    assert_eq!(entries[0].state, EntryState::Dispensed);
+    assert_eq!(entries[1].state, EntryState::Offered);
+    // The same upload again is a replay: 409, nothing changes.
+    let r = sync(&app, DEVICE, body.as_bytes()).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::CONFLICT, "replayed_sync"));
+    assert_eq!(store.entries(pid).await.expect("entries"), entries);
+    // A newer upload that would move a state backward is applied without the regression.
+    let body2 =
+        json!({ "counter": 2, "reports": [{ "pool_id": pool_id, "index": 0, "state": "offered" }]});
+    let r = sync(&app, DEVICE, body2.to_string().as_bytes()).await;
+    assert_eq!(r.json()["ignored_regressions"], 1, "{}", r.json());
+    let d = admin_get(&app, &format!("/v1/devices/{DEVICE}")).await.json();
+    assert_eq!(d["last_sync_counter"], 2);
+    assert_eq!(d["pools"][0]["by_state"]["dispensed"], 1);
+
+    // Reports.
+    let r = admin_get(&app, "/v1/reports/sales").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let s = r.json();
+    assert_eq!(s["rows"][0]["status"], "delivered", "{s}");
+    assert_eq!(s["totals"]["amount_msat"], 2_500_000);
+    assert_eq!(s["totals"]["by_device"][DEVICE]["amount_msat"], 2_500_000);
+    assert_eq!(s["totals"]["by_product"][format!("{DEVICE}/1")]["amount_msat"], 2_500_000);
+    let r = admin_get(&app, "/v1/reports/sales.csv").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.headers[header::CONTENT_TYPE].to_str().expect("ascii").starts_with("text/csv"));
+    let csv = String::from_utf8(r.body).expect("utf-8");
+    assert!(csv.starts_with("device_id,pool_id,entry"), "{csv}");
+    assert!(csv.contains(",delivered,1700000000,2500000,"), "{csv}");
+
+    error_paths(&app, &pool_id).await;
+
+    // Disabled: no sync (403), no pools (409).
+    let r = admin_post(&app, &format!("/v1/devices/{DEVICE}/disable"), json!({})).await;
+    assert_eq!((r.status, &r.json()["enabled"]), (StatusCode::OK, &json!(false)));
+    let body3 = json!({ "counter": 3, "reports": [] }).to_string();
+    let r = sync(&app, DEVICE, body3.as_bytes()).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::FORBIDDEN, "device_disabled"));
+    let r = admin_post(&app, &uri, json!({ "entries_per_product": 1, "expiry_days": 30 })).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::CONFLICT, "device_disabled"));
+    let r = admin_post(&app, &format!("/v1/devices/{DEVICE}/enable"), json!({})).await;
+    assert_eq!(r.json()["enabled"], true);
+    let r = sync(&app, DEVICE, body3.as_bytes()).await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // A fiat product without a configured rate: 422, naming the currency.
+    let other = "ffeeddccbbaa99887766554433221100";
+    let mut b = enrol_body(other);
+    b["products"][1]["price"]["currency"] = json!("JPY");
+    assert_eq!(admin_post(&app, "/v1/devices", b).await.status, StatusCode::CREATED);
+    let r = admin_post(
+        &app,
+        &format!("/v1/devices/{other}/pools"),
+        json!({ "entries_per_product": 1, "expiry_days": 30 }),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "rate_unavailable")
+    );
+    assert!(r.json()["error"]["message"].as_str().expect("msg").contains("JPY"));
+    // Another device may not report this device's pool.
+    let body =
+        json!({ "counter": 1, "reports": [{ "pool_id": pool_id, "index": 0, "state": "claimed" }]});
+    let r = sync(&app, other, body.to_string().as_bytes()).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "pool_of_another_device")
+    );
+
+    // Every documented route answers (never the router's "no such route"), and is documented.
+    let doc = openapi_document();
+    let served = send(&app, Method::GET, "/openapi.json", &[], Vec::new()).await.json();
+    assert_eq!(served, doc);
+    for (method, path, _) in ROUTES {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");
+        let uri = path.replace("{id}", DEVICE).replace("{pool_id}", &pool_id);
+        let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+        let r = send(&app, m, &uri, &[AUTH, JSON_CT], b"{}".to_vec()).await;
+        assert!(
+            r.status != StatusCode::NOT_FOUND || r.json()["error"]["code"] != "not_found",
+            "{method} {path} is not routed"
+        );
+    }
+    assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(12), "12 distinct paths");
+
+    // Metrics: request counters by route template and status, sync outcomes.
+    let r = send(&app, Method::GET, "/metrics", &[], Vec::new()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = String::from_utf8(r.body).expect("utf-8");
+    assert!(
+        text.contains(r#"lnedge_gateway_http_requests_total{method="POST",route="/v1/devices",status="201"} 2"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"route="/v1/devices/{id}/sync",status="409""#), "{text}");
+    assert!(text.contains(r#"lnedge_gateway_syncs_total{outcome="replayed"} 1"#), "{text}");
+    assert!(text.contains(r#"lnedge_gateway_syncs_total{outcome="applied"}"#), "{text}");
+    net.shutdown().await;
+}
+
+async fn error_paths(app: &Router, pool_id: &str) {
+    // Admin token: missing, wrong.
+    let r = send(app, Method::GET, "/v1/devices", &[], Vec::new()).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::UNAUTHORIZED, "missing_token"));
+    let r = send(app, Method::GET, "/v1/devices", &[("authorization", "Bearer nope")], Vec::new())
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::UNAUTHORIZED, "bad_token"));
+    // The admin token is not a device signature, and vice versa.
+    let r = send(
+        app,
+        Method::POST,
+        "/v1/devices",
+        &[JSON_CT],
+        enrol_body(DEVICE).to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    // Malformed JSON: 400 with a JSON body.
+    let r = send(app, Method::POST, "/v1/devices", &[AUTH, JSON_CT], b"{\"device_id\": ".to_vec())
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "malformed_json"));
+    // Missing field: named.
+    let r = admin_post(app, "/v1/devices", json!({ "device_id": DEVICE, "products": [] })).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "invalid_field"));
+    assert_eq!(r.json()["error"]["field"], "name", "{}", r.json());
+    // Bad field: named with its path.
+    let mut b = enrol_body("aa".repeat(16).as_str());
+    b["products"][0]["price_msat"] = json!("lots");
+    let r = admin_post(app, "/v1/devices", b).await;
+    assert_eq!(
+        (r.status, r.json()["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("products[0].price_msat"))
+    );
+    let mut b = enrol_body("aa".repeat(16).as_str());
+    b["device_id"] = json!("xyz");
+    let r = admin_post(app, "/v1/devices", b).await;
+    assert_eq!(r.json()["error"]["field"], "device_id");
+    let r = admin_post(
+        app,
+        &format!("/v1/devices/{DEVICE}/pools"),
+        json!({ "entries_per_product": 0, "expiry_days": 30 }),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("entries_per_product"))
+    );
+
+    // Unknown device: 404, with the id in the message.
+    let unknown = "00".repeat(16);
+    let r = admin_get(app, &format!("/v1/devices/{unknown}")).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "unknown_device"));
+    assert!(r.json()["error"]["message"].as_str().expect("msg").contains(&unknown));
+    let r = sync(app, &unknown, b"{\"counter\":9,\"reports\":[]}").await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "unknown_device"));
+    let r = admin_get(app, "/v1/devices/not-hex").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = admin_get(app, "/v1/nowhere").await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "not_found"));
+    let r = send(app, Method::DELETE, "/v1/devices", &[AUTH], Vec::new()).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
+
+    // Device signatures: missing, wrong key, signature of another body.
+    let body = json!({ "counter": 50, "reports": [] }).to_string();
+    let uri = format!("/v1/devices/{DEVICE}/sync");
+    let r = send(app, Method::POST, &uri, &[JSON_CT], body.clone().into_bytes()).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::UNAUTHORIZED, "missing_signature"));
+    let wrong = sign_sync(&[0; 32], body.as_bytes());
+    let r = send(
+        app,
+        Method::POST,
+        &uri,
+        &[JSON_CT, ("x-lnedge-signature", &wrong)],
+        body.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::UNAUTHORIZED, "bad_signature"));
+    let id = DeviceId(hex::decode(DEVICE).expect("hex").try_into().expect("16"));
+    let sig = sign_sync(&device_sync_key(&MASTER, &id), b"{\"counter\":51,\"reports\":[]}");
+    let r = send(
+        app,
+        Method::POST,
+        &uri,
+        &[JSON_CT, ("x-lnedge-signature", &sig)],
+        body.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::UNAUTHORIZED, "bad_signature"));
+    let r =
+        send(app, Method::POST, &uri, &[JSON_CT, ("x-lnedge-signature", "zz")], body.into_bytes())
+            .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // Signed but malformed: 400 naming the field; nothing applied (the counter stays).
+    let bad =
+        json!({ "counter": 60, "reports": [{ "pool_id": pool_id, "index": 0, "state": "eaten" }]});
+    let r = sync(app, DEVICE, bad.to_string().as_bytes()).await;
+    assert_eq!(r.json()["error"]["field"], "reports[0].state", "{}", r.json());
+    let r = sync(app, DEVICE, b"not json").await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "malformed_json"));
+    let r = sync(
+        app,
+        DEVICE,
+        br#"{"counter":61,"reports":[{"pool_id":"00000000000000ff","index":0,"state":"offered"}]}"#,
+    )
+    .await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "unknown_pool"));
+    let r = sync(app, DEVICE, format!(r#"{{"counter":62,"reports":[{{"pool_id":"{pool_id}","index":999,"state":"offered"}}]}}"#).as_bytes()).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "unknown_entry"));
+
+    // Oversize body: 413, JSON.
+    let big = vec![b' '; 300 * 1024];
+    let r = send(app, Method::POST, "/v1/devices", &[AUTH, JSON_CT], big.clone()).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"));
+    let r = sync(app, DEVICE, &big).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_on_sqlite() {
+    let store = lnedge_gateway::store::sqlite::SqliteStore::in_memory().expect("sqlite");
+    suite(Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set DATABASE_URL (run by .ci/run)"]
+async fn api_on_postgres() {
+    let db = crate::store::TestDatabase::create().await;
+    let store =
+        lnedge_gateway::store::postgres::PostgresStore::connect(&db.url).await.expect("postgres");
+    suite(Arc::new(store)).await;
+    db.drop_it().await;
+}
+
+/// A store failure is an opaque 500 (detail logged, never sent) and a 503 health check; no key or
+/// path leaks into the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_failures_are_opaque_500s() {
+    let net = SandboxNetwork::new().await.expect("sandbox network");
+    net.add_node("owner").await.expect("owner node");
+    let store: Arc<dyn GatewayStore> = Arc::new(BrokenStore);
+    let app = app(app_state_of(&store, &net));
+    let r = send(
+        &app,
+        Method::GET,
+        "/v1/devices",
+        &[("authorization", "bearer test-admin-token")],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::INTERNAL_SERVER_ERROR, "internal"));
+    assert!(
+        !String::from_utf8_lossy(&r.body).contains("secret"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let r = send(&app, Method::GET, "/healthz", &[], Vec::new()).await;
+    assert_eq!(
+        (r.status, r.json()["status"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable"))
+    );
+    // An empty admin token refuses everything rather than accepting an empty bearer.
+    let open = lnedge_gateway::api::app(AppState {
+        admin_token: String::new(),
+        ..app_state_of(&store, &net)
+    });
+    let r =
+        send(&open, Method::GET, "/v1/devices", &[("authorization", "Bearer ")], Vec::new()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    net.shutdown().await;
+}
+
+fn app_state_of(store: &Arc<dyn GatewayStore>, net: &SandboxNetwork) -> AppState {
+    AppState {
+        store: store.clone(),
+        owner: net.node("owner").expect("owner"),
+        pool_key: Arc::new(PoolKey::generate()),
+        device_master_key: Arc::new(MASTER),
+        admin_token: TOKEN.into(),
+        rates: Arc::new(FixedRates::default()),
+        metrics: Arc::new(Metrics::new()),
+        refund_url_base: String::new(),
+    }
+}
+
+/// A store whose every operation fails as a broken database would (failure injection).
+struct BrokenStore;
+
+fn broken<T>() -> Result<T, StoreError> {
+    Err(StoreError::Backend("disk I/O error at /secret/path/gateway.db".into()))
+}
+
+#[async_trait]
+impl GatewayStore for BrokenStore {
+    fn name(&self) -> &'static str {
+        "broken"
+    }
+    async fn insert_device(
+        &self,
+        _: DeviceId,
+        _: &str,
+        _: &[ProductRecord],
+        _: u64,
+    ) -> Result<(), StoreError> {
+        broken()
+    }
+    async fn device(&self, _: DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
+        broken()
+    }
+    async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        broken()
+    }
+    async fn set_device_enabled(&self, _: DeviceId, _: bool) -> Result<(), StoreError> {
+        broken()
+    }
+    async fn set_products(&self, _: DeviceId, _: &[ProductRecord]) -> Result<(), StoreError> {
+        broken()
+    }
+    async fn allocate_seqs(&self, _: DeviceId, _: u16, _: u32) -> Result<u32, StoreError> {
+        broken()
+    }
+    async fn insert_pool(&self, _: &PoolRecord, _: &[EntryRecord]) -> Result<(), StoreError> {
+        broken()
+    }
+    async fn pools(&self, _: DeviceId) -> Result<Vec<PoolRecord>, StoreError> {
+        broken()
+    }
+    async fn entries(&self, _: PoolId) -> Result<Vec<EntryRecord>, StoreError> {
+        broken()
+    }
+    async fn entry_by_hash(&self, _: &[u8; 32]) -> Result<Option<EntryRecord>, StoreError> {
+        broken()
+    }
+    async fn apply_sync(
+        &self,
+        _: DeviceId,
+        _: u64,
+        _: &[EntryReport],
+    ) -> Result<SyncOutcome, StoreError> {
+        broken()
+    }
+    async fn record_payment(&self, _: &PaymentRecord) -> Result<bool, StoreError> {
+        broken()
+    }
+    async fn payments(&self) -> Result<Vec<PaymentRecord>, StoreError> {
+        broken()
+    }
+}
