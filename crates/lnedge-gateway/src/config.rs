@@ -12,6 +12,11 @@
 //! [rates]            # fixed exchange rates (price of 1 BTC)
 //! EUR = 61000.0
 //!
+//! [rates_http]       # optional: live rates from a JSON API ([rates] stays the fallback)
+//! url = "https://api.example.com/v1/price?fiat={currency}"
+//! pointer = "/data/price"   # RFC 6901 JSON pointer to the price of 1 BTC (number or string)
+//! max_age_secs = 60         # reuse a currency's quote this long
+//!
 //! [node]             # the owner's node
 //! kind = "ldk"       # "ldk" (embedded ldk-node) or "sandbox" (in-process test network)
 //! network = "bitcoin"
@@ -49,6 +54,23 @@ pub enum NodeConfig {
     Sandbox,
 }
 
+/// An HTTP JSON exchange-rate API (see [`HttpRates`](crate::rates_http::HttpRates)).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatesHttpConfig {
+    /// URL with `{currency}` (the ISO 4217 code, upper case).
+    pub url: String,
+    /// JSON pointer (RFC 6901) to the price of one BTC.
+    pub pointer: String,
+    /// How long a currency's quote is reused, in seconds.
+    #[serde(default = "default_max_age_secs")]
+    pub max_age_secs: u64,
+}
+
+fn default_max_age_secs() -> u64 {
+    60
+}
+
 /// The gateway's configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,6 +93,9 @@ pub struct GatewayConfig {
     /// Fixed exchange rates: currency → price of one BTC.
     #[serde(default)]
     pub rates: BTreeMap<String, f64>,
+    /// Live exchange rates from an HTTP API (`[rates]` is the fallback).
+    #[serde(default)]
+    pub rates_http: Option<RatesHttpConfig>,
     /// Base URL of the refund endpoint, written into pools.
     #[serde(default)]
     pub refund_url_base: String,
@@ -131,6 +156,7 @@ impl Default for GatewayConfig {
             admin_token: None,
             accounting_currency: None,
             rates: BTreeMap::new(),
+            rates_http: None,
             refund_url_base: String::new(),
             node: default_node(),
         }
@@ -219,6 +245,28 @@ impl GatewayConfig {
                 });
             }
         }
+        if let Some(http) = &self.rates_http {
+            if !(http.url.starts_with("http://") || http.url.starts_with("https://"))
+                || !http.url.contains("{currency}")
+            {
+                return Err(ConfigError::Invalid {
+                    key: "rates_http.url",
+                    message: format!(
+                        "{:?} must be an http(s):// URL containing {{currency}}",
+                        http.url
+                    ),
+                });
+            }
+            if !http.pointer.starts_with('/') {
+                return Err(ConfigError::Invalid {
+                    key: "rates_http.pointer",
+                    message: format!(
+                        "{:?} is not a JSON pointer (RFC 6901) like /data/price",
+                        http.pointer
+                    ),
+                });
+            }
+        }
         if let NodeConfig::Ldk { network, esplora, electrum, bitcoind_rpc, .. } = &self.node {
             if !["bitcoin", "testnet", "signet", "regtest"].contains(&network.as_str()) {
                 return Err(ConfigError::Invalid {
@@ -295,6 +343,35 @@ mod tests {
         let mut c = GatewayConfig { admin_token: Some(TOKEN.into()), ..Default::default() };
         c.database_url = Some("mysql://x".into());
         assert!(c.validate().expect_err("mysql").to_string().starts_with("invalid database_url"));
+    }
+
+    #[test]
+    fn rates_http_is_checked() {
+        let text = format!(
+            "admin_token = \"{TOKEN}\"\n[rates_http]\nurl = \"https://api.example/p?fiat={{currency}}\"\npointer = \"/data/price\"\n"
+        );
+        let c = GatewayConfig::from_toml(&text).expect("parses");
+        c.validate().expect("valid");
+        assert_eq!(c.rates_http.as_ref().map(|h| h.max_age_secs), Some(60));
+        let err = GatewayConfig::from_toml(&format!("{text}maxage = 3\n")).expect_err("typo");
+        assert!(err.contains("unknown field `maxage`"), "{err}");
+        let mut bad = c.clone();
+        bad.rates_http.as_mut().expect("http").url = "https://api.example/p".into();
+        assert!(bad
+            .validate()
+            .expect_err("no {currency}")
+            .to_string()
+            .starts_with("invalid rates_http.url"));
+        let mut bad = c.clone();
+        bad.rates_http.as_mut().expect("http").url = "ftp://x/{currency}".into();
+        assert!(bad.validate().expect_err("ftp").to_string().starts_with("invalid rates_http.url"));
+        let mut bad = c;
+        bad.rates_http.as_mut().expect("http").pointer = "data.price".into();
+        assert!(bad
+            .validate()
+            .expect_err("pointer")
+            .to_string()
+            .starts_with("invalid rates_http.pointer"));
     }
 
     #[test]

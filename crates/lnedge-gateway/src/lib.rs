@@ -13,7 +13,9 @@
 pub mod accounting;
 pub mod api;
 pub mod config;
+pub mod expiry;
 pub mod provision;
+pub mod rates_http;
 pub mod reconcile;
 pub mod service;
 pub mod store;

@@ -9,10 +9,11 @@ use lnedge_node::sandbox::SandboxNetwork;
 use lnedge_node::LightningBackend;
 use tokio::sync::watch;
 
-use crate::accounting::FixedRates;
+use crate::accounting::{FixedRates, RateSource};
 use crate::api::{app, AppState, Metrics};
 use crate::config::{ConfigError, GatewayConfig, NodeConfig};
 use crate::provision::{load_or_create_secret, PoolKey, ProvisionError};
+use crate::rates_http::{FallbackRates, HttpRates};
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{GatewayStore, StoreError};
@@ -83,6 +84,23 @@ fn chain_source(config: &NodeConfig) -> Result<ChainSource, ConfigError> {
     }
 }
 
+/// The configured exchange rates: `[rates_http]` with `[rates]` as the fallback, or `[rates]`
+/// alone.
+pub fn rate_source(config: &GatewayConfig) -> Arc<dyn RateSource> {
+    let fixed = FixedRates::new(config.rates.clone());
+    match &config.rates_http {
+        Some(http) => Arc::new(FallbackRates {
+            primary: HttpRates::new(
+                http.url.clone(),
+                http.pointer.clone(),
+                std::time::Duration::from_secs(http.max_age_secs),
+            ),
+            fallback: fixed,
+        }),
+        None => Arc::new(fixed),
+    }
+}
+
 /// Runs the gateway until `shutdown` completes.
 pub async fn serve(
     config: GatewayConfig,
@@ -120,7 +138,7 @@ pub async fn serve(
         }
     };
 
-    let rates = Arc::new(FixedRates::new(config.rates.clone()));
+    let rates = rate_source(&config);
     let state = AppState {
         store: store.clone(),
         owner: owner.clone(),
@@ -138,6 +156,7 @@ pub async fn serve(
         rates,
         accounting_currency: config.accounting_currency.clone(),
     };
+    let expiry = tokio::spawn(crate::expiry::warn_loop(state.store.clone(), stop_rx.clone()));
     let watcher = tokio::spawn(watcher.run(stop_rx));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -152,5 +171,6 @@ pub async fn serve(
         .await;
     let _ = stop_tx.send(true);
     let _ = watcher.await;
+    let _ = expiry.await;
     served.map_err(|source| ServeError::Http { addr: config.listen, source })
 }

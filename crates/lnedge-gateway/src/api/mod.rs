@@ -21,6 +21,7 @@
 //! | `POST /v1/devices/{id}/pools` | `{entries_per_product, expiry_days}` → 201 `{pool_id, device_id, entries, bytes, bolt11_bytes, owner_node_id, created_at, expires_at, products: [{id, price_msat, first_seq}], file}`; 409 `device_disabled`; 422 `rate_unavailable`, `no_products`; 502 `lightning_node_failed` |
 //! | `GET /v1/devices/{id}/pools/{pool_id}/file` | → the pool file (`application/octet-stream`) |
 //! | `POST /v1/devices/{id}/sync` | `{counter, reports: [{pool_id, index, state}]}` + `X-Lnedge-Signature` → `{counter, applied, unchanged, ignored_regressions}`; 401, 403 `device_disabled`, 409 `replayed_sync` |
+//! | `GET /v1/pools/expiring?within_days=N` | (1–365, default 7) → `{pools: [{device_id, pool_id, expires_at, expires_in_secs, unused_entries}]}` of enabled devices, expiring within N days with unused entries; 400 `within_days` |
 //! | `GET /v1/reports/sales` | → `{rows: [...], totals: {amount_msat, rows, by_status, by_device: {id: {…}}, by_product: {"id/product": {…}}}}` |
 //! | `GET /v1/reports/sales.csv` | → [`sales_csv`](crate::accounting::sales_csv) (`text/csv`) |
 //! | `GET /healthz`, `/metrics`, `/openapi.json` | → `{status, store}` (503 if the store fails), Prometheus text, OpenAPI 3.1 |
@@ -44,6 +45,7 @@ use crate::store::GatewayStore;
 pub mod auth;
 mod devices;
 pub mod error;
+mod expiry;
 pub mod metrics;
 mod ops;
 mod pools;
@@ -52,6 +54,7 @@ mod sync;
 
 pub use auth::{device_sync_key, sign_sync, SIGNATURE_HEADER};
 pub use error::ApiError;
+pub use expiry::MAX_WITHIN_DAYS;
 pub use metrics::Metrics;
 pub use ops::{openapi_document, ROUTES};
 pub use pools::{MAX_ENTRIES_PER_PRODUCT, MAX_EXPIRY_DAYS};
@@ -102,6 +105,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/devices/{id}/enable", post(devices::enable))
         .route("/v1/devices/{id}/pools", post(pools::create))
         .route("/v1/devices/{id}/pools/{pool_id}/file", get(pools::file))
+        .route("/v1/pools/expiring", get(expiry::expiring))
         .route("/v1/reports/sales", get(reports::sales))
         .route("/v1/reports/sales.csv", get(reports::sales_csv_file))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));

@@ -50,6 +50,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("post", "/v1/devices/{id}/pools", "Provision a pool of invoices on the owner's node"),
     ("get", "/v1/devices/{id}/pools/{pool_id}/file", "Download a pool file"),
     ("post", "/v1/devices/{id}/sync", "Device upload of ledger states (device-signed)"),
+    ("get", "/v1/pools/expiring", "Pools of enabled devices expiring soon with unused entries"),
     ("get", "/v1/reports/sales", "Reconciled sales with totals (JSON)"),
     ("get", "/v1/reports/sales.csv", "Reconciled sales (CSV)"),
 ];
@@ -105,6 +106,12 @@ fn operation(method: &str, path: &str, summary: &str) -> Value {
         }
         ("get", "/v1/reports/sales.csv") => {
             op["responses"]["200"] = json!({ "description": "CSV (RFC 4180)", "content": { "text/csv": { "schema": { "type": "string" } } } });
+        }
+        ("get", "/v1/pools/expiring") => {
+            op["parameters"] = json!([{ "name": "within_days", "in": "query", "required": false, "description": "horizon in days (default 7)", "schema": { "type": "integer", "minimum": 1, "maximum": super::expiry::MAX_WITHIN_DAYS, "default": 7 } }]);
+            op["responses"]["200"] = json!({ "description": "pools to re-provision, soonest first", "content": { "application/json": { "schema": { "type": "object", "properties": { "pools": { "type": "array", "items": { "type": "object", "properties": {
+                "device_id": { "type": "string" }, "pool_id": { "type": "string" }, "expires_at": { "type": "integer" },
+                "expires_in_secs": { "type": "integer" }, "unused_entries": { "type": "integer" } } } } } } } } });
         }
         ("get", "/metrics") => {
             op["responses"]["200"] = json!({ "description": "Prometheus text format", "content": { "text/plain": { "schema": { "type": "string" } } } });

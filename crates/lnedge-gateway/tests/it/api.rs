@@ -261,7 +261,7 @@ pub(crate) async fn suite(store: Arc<dyn GatewayStore>) {
             "{method} {path} is not routed"
         );
     }
-    assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(12), "12 distinct paths");
+    assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(13), "13 distinct paths");
 
     // Metrics: request counters by route template and status, sync outcomes.
     let r = send(&app, Method::GET, "/metrics", &[], Vec::new()).await;
