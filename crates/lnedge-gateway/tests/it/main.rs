@@ -2,5 +2,7 @@
 
 mod api;
 mod cycle;
+mod expiry;
 mod pool_e2e;
+mod rates_http;
 mod store;
