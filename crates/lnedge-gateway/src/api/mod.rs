@@ -44,6 +44,7 @@ use crate::store::GatewayStore;
 pub mod auth;
 mod devices;
 pub mod error;
+pub mod jobs;
 pub mod metrics;
 mod ops;
 mod pools;
@@ -52,9 +53,10 @@ mod sync;
 
 pub use auth::{device_sync_key, sign_sync, SIGNATURE_HEADER};
 pub use error::ApiError;
+pub use jobs::Jobs;
 pub use metrics::Metrics;
 pub use ops::{openapi_document, ROUTES};
-pub use pools::{MAX_ENTRIES_PER_PRODUCT, MAX_EXPIRY_DAYS};
+pub use pools::{MAX_ENTRIES_PER_PRODUCT, MAX_EXPIRY_DAYS, MAX_SYNC_PROVISION_ENTRIES};
 pub use sync::{sync_request_body, MAX_REPORTS};
 
 /// Largest request body accepted (413 above).
@@ -79,6 +81,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Base URL of the refund endpoint written into pools (may be empty).
     pub refund_url_base: String,
+    /// Background provisioning jobs of this replica (in memory, lost on restart).
+    pub jobs: Arc<Jobs>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -102,6 +106,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/devices/{id}/enable", post(devices::enable))
         .route("/v1/devices/{id}/pools", post(pools::create))
         .route("/v1/devices/{id}/pools/{pool_id}/file", get(pools::file))
+        .route("/v1/jobs/{job_id}", get(jobs::show))
         .route("/v1/reports/sales", get(reports::sales))
         .route("/v1/reports/sales.csv", get(reports::sales_csv_file))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));

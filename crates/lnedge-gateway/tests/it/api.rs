@@ -115,6 +115,7 @@ pub(crate) async fn suite(store: Arc<dyn GatewayStore>) {
         rates: Arc::new(FixedRates::new([("EUR".to_owned(), 60_000.0)])),
         metrics: metrics.clone(),
         refund_url_base: "https://gateway.example/refund".into(),
+        jobs: Default::default(),
     });
 
     // Ops.
@@ -462,6 +463,7 @@ fn app_state_of(store: &Arc<dyn GatewayStore>, net: &SandboxNetwork) -> AppState
         rates: Arc::new(FixedRates::default()),
         metrics: Arc::new(Metrics::new()),
         refund_url_base: String::new(),
+        jobs: Default::default(),
     }
 }
 
