@@ -57,7 +57,7 @@ pub use jobs::Jobs;
 pub use metrics::Metrics;
 pub use ops::{openapi_document, ROUTES};
 pub use pools::{MAX_ENTRIES_PER_PRODUCT, MAX_EXPIRY_DAYS, MAX_SYNC_PROVISION_ENTRIES};
-pub use sync::{sync_request_body, MAX_REPORTS};
+pub use sync::{sync_request_body, sync_request_body_with, MAX_REPORTS};
 
 /// Largest request body accepted (413 above).
 pub const BODY_LIMIT_BYTES: usize = 256 * 1024;

@@ -185,10 +185,14 @@ pub fn openapi_document() -> Value {
                     "reports": { "type": "array", "items": { "type": "object", "required": ["pool_id", "index", "state"], "properties": {
                         "pool_id": { "type": "string", "pattern": "^[0-9a-fA-F]{16}$" },
                         "index": { "type": "integer", "minimum": 0 },
-                        "state": { "type": "string", "enum": ["offered", "claimed", "dispensed", "failed"] } } } } } },
+                        "state": { "type": "string", "enum": ["offered", "claimed", "dispensed", "failed"] } } } },
+                    "want_pool_files": { "type": "boolean", "default": false, "description": "include the new pools' files (hex) in the answer" } } },
                 "SyncOutcome": { "type": "object", "properties": {
                     "counter": { "type": "integer" }, "applied": { "type": "integer" }, "unchanged": { "type": "integer" },
-                    "ignored_regressions": { "type": "integer" } } }
+                    "ignored_regressions": { "type": "integer" },
+                    "pools": { "type": "array", "description": "pools newer than every pool the device has reported: install them", "items": { "type": "object", "required": ["pool_id", "file", "entries"], "properties": {
+                        "pool_id": { "type": "string" }, "file": { "type": "string" }, "entries": { "type": "integer" },
+                        "hex": { "type": "string", "description": "the pool file, hex-encoded (only with want_pool_files)" } } } } } }
             }
         }
     })
