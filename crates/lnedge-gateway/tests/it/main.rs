@@ -2,5 +2,6 @@
 
 mod api;
 mod cycle;
+mod jobs;
 mod pool_e2e;
 mod store;
