@@ -18,9 +18,10 @@
 //! | `GET /v1/devices` | → `{devices: [device]}` (pools without entry counts) |
 //! | `GET /v1/devices/{id}` | → `{device_id, name, enabled, created_at, last_sync_counter, products, pools: [{pool_id, created_at, expires_at, bytes, entries, by_state}]}` |
 //! | `POST /v1/devices/{id}/disable`, `/enable` | → the device |
-//! | `POST /v1/devices/{id}/pools` | `{entries_per_product, expiry_days}` → 201 `{pool_id, device_id, entries, bytes, bolt11_bytes, owner_node_id, created_at, expires_at, products: [{id, price_msat, first_seq}], file}`; 409 `device_disabled`; 422 `rate_unavailable`, `no_products`; 502 `lightning_node_failed` |
+//! | `POST /v1/devices/{id}/pools` | `{entries_per_product, expiry_days}` → 201 `{pool_id, device_id, entries, bytes, bolt11_bytes, owner_node_id, created_at, expires_at, products: [{id, price_msat, first_seq}], file}`; over [`MAX_SYNC_PROVISION_ENTRIES`] entries 202 `{job_id, status, done, total, job}`; 409 `device_disabled`; 422 `rate_unavailable`, `no_products`; 502 `lightning_node_failed` |
 //! | `GET /v1/devices/{id}/pools/{pool_id}/file` | → the pool file (`application/octet-stream`) |
-//! | `POST /v1/devices/{id}/sync` | `{counter, reports: [{pool_id, index, state}]}` + `X-Lnedge-Signature` → `{counter, applied, unchanged, ignored_regressions}`; 401, 403 `device_disabled`, 409 `replayed_sync` |
+//! | `GET /v1/jobs/{job_id}` | → `{job_id, status: running\|done\|failed, done, total, pool?, error?}` (per replica, in memory: [`jobs`]); 404 `unknown_job` |
+//! | `POST /v1/devices/{id}/sync` | `{counter, reports: [{pool_id, index, state}], want_pool_files?}` + `X-Lnedge-Signature` → `{counter, applied, unchanged, ignored_regressions, pools: [{pool_id, file, entries, hex?}]}`; 401, 403 `device_disabled`, 409 `replayed_sync` |
 //! | `GET /v1/reports/sales` | → `{rows: [...], totals: {amount_msat, rows, by_status, by_device: {id: {…}}, by_product: {"id/product": {…}}}}` |
 //! | `GET /v1/reports/sales.csv` | → [`sales_csv`](crate::accounting::sales_csv) (`text/csv`) |
 //! | `GET /healthz`, `/metrics`, `/openapi.json` | → `{status, store}` (503 if the store fails), Prometheus text, OpenAPI 3.1 |
