@@ -82,6 +82,7 @@ pub(crate) async fn run(database_url: Option<&str>, devices: usize) -> Result<Ga
         rates: Arc::new(FixedRates::default()),
         metrics: Arc::new(Metrics::new()),
         refund_url_base: String::new(),
+        jobs: Default::default(),
     });
 
     // The fleet: each device with two products and a pool of 2 × 10 invoices.

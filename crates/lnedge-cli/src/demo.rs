@@ -213,6 +213,7 @@ async fn vending_story(payer: &SandboxNode, merchant: Arc<SandboxNode>) -> Resul
         rates: rates.clone(),
         metrics: Arc::new(Metrics::new()),
         refund_url_base: "https://gateway.example/v1/refunds".into(),
+        jobs: Default::default(),
     });
     let device = DeviceId(rand::random());
     let enrol = serde_json::json!({

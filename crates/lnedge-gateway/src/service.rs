@@ -148,6 +148,7 @@ pub async fn serve(
         rates: rates.clone(),
         metrics: Arc::new(Metrics::new()),
         refund_url_base: config.refund_url_base.clone(),
+        jobs: Default::default(),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let watcher = PaymentWatcher {

@@ -18,9 +18,10 @@
 //! | `GET /v1/devices` | → `{devices: [device]}` (pools without entry counts) |
 //! | `GET /v1/devices/{id}` | → `{device_id, name, enabled, created_at, last_sync_counter, products, pools: [{pool_id, created_at, expires_at, bytes, entries, by_state}]}` |
 //! | `POST /v1/devices/{id}/disable`, `/enable` | → the device |
-//! | `POST /v1/devices/{id}/pools` | `{entries_per_product, expiry_days}` → 201 `{pool_id, device_id, entries, bytes, bolt11_bytes, owner_node_id, created_at, expires_at, products: [{id, price_msat, first_seq}], file}`; 409 `device_disabled`; 422 `rate_unavailable`, `no_products`; 502 `lightning_node_failed` |
+//! | `POST /v1/devices/{id}/pools` | `{entries_per_product, expiry_days}` → 201 `{pool_id, device_id, entries, bytes, bolt11_bytes, owner_node_id, created_at, expires_at, products: [{id, price_msat, first_seq}], file}`; over [`MAX_SYNC_PROVISION_ENTRIES`] entries 202 `{job_id, status, done, total, job}`; 409 `device_disabled`; 422 `rate_unavailable`, `no_products`; 502 `lightning_node_failed` |
 //! | `GET /v1/devices/{id}/pools/{pool_id}/file` | → the pool file (`application/octet-stream`) |
-//! | `POST /v1/devices/{id}/sync` | `{counter, reports: [{pool_id, index, state}]}` + `X-Lnedge-Signature` → `{counter, applied, unchanged, ignored_regressions}`; 401, 403 `device_disabled`, 409 `replayed_sync` |
+//! | `GET /v1/jobs/{job_id}` | → `{job_id, status: running\|done\|failed, done, total, pool?, error?}` (per replica, in memory: [`jobs`]); 404 `unknown_job` |
+//! | `POST /v1/devices/{id}/sync` | `{counter, reports: [{pool_id, index, state}], want_pool_files?}` + `X-Lnedge-Signature` → `{counter, applied, unchanged, ignored_regressions, pools: [{pool_id, file, entries, hex?}]}`; 401, 403 `device_disabled`, 409 `replayed_sync` |
 //! | `GET /v1/pools/expiring?within_days=N` | (1–365, default 7) → `{pools: [{device_id, pool_id, expires_at, expires_in_secs, unused_entries}]}` of enabled devices, expiring within N days with unused entries; 400 `within_days` |
 //! | `GET /v1/reports/sales` | → `{rows: [...], totals: {amount_msat, rows, by_status, by_device: {id: {…}}, by_product: {"id/product": {…}}}}` |
 //! | `GET /v1/reports/sales.csv` | → [`sales_csv`](crate::accounting::sales_csv) (`text/csv`) |
@@ -46,6 +47,7 @@ pub mod auth;
 mod devices;
 pub mod error;
 mod expiry;
+pub mod jobs;
 pub mod metrics;
 mod ops;
 mod pools;
@@ -55,10 +57,11 @@ mod sync;
 pub use auth::{device_sync_key, sign_sync, SIGNATURE_HEADER};
 pub use error::ApiError;
 pub use expiry::MAX_WITHIN_DAYS;
+pub use jobs::Jobs;
 pub use metrics::Metrics;
 pub use ops::{openapi_document, ROUTES};
-pub use pools::{MAX_ENTRIES_PER_PRODUCT, MAX_EXPIRY_DAYS};
-pub use sync::{sync_request_body, MAX_REPORTS};
+pub use pools::{MAX_ENTRIES_PER_PRODUCT, MAX_EXPIRY_DAYS, MAX_SYNC_PROVISION_ENTRIES};
+pub use sync::{sync_request_body, sync_request_body_with, MAX_REPORTS};
 
 /// Largest request body accepted (413 above).
 pub const BODY_LIMIT_BYTES: usize = 256 * 1024;
@@ -82,6 +85,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Base URL of the refund endpoint written into pools (may be empty).
     pub refund_url_base: String,
+    /// Background provisioning jobs of this replica (in memory, lost on restart).
+    pub jobs: Arc<Jobs>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -106,6 +111,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/devices/{id}/pools", post(pools::create))
         .route("/v1/devices/{id}/pools/{pool_id}/file", get(pools::file))
         .route("/v1/pools/expiring", get(expiry::expiring))
+        .route("/v1/jobs/{job_id}", get(jobs::show))
         .route("/v1/reports/sales", get(reports::sales))
         .route("/v1/reports/sales.csv", get(reports::sales_csv_file))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));

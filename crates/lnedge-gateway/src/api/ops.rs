@@ -49,6 +49,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("post", "/v1/devices/{id}/enable", "Enable a device"),
     ("post", "/v1/devices/{id}/pools", "Provision a pool of invoices on the owner's node"),
     ("get", "/v1/devices/{id}/pools/{pool_id}/file", "Download a pool file"),
+    ("get", "/v1/jobs/{job_id}", "A provisioning job's progress and result (this replica)"),
     ("post", "/v1/devices/{id}/sync", "Device upload of ledger states (device-signed)"),
     ("get", "/v1/pools/expiring", "Pools of enabled devices expiring soon with unused entries"),
     ("get", "/v1/reports/sales", "Reconciled sales with totals (JSON)"),
@@ -74,6 +75,9 @@ fn operation(method: &str, path: &str, summary: &str) -> Value {
     if path.contains("{pool_id}") {
         params.push(json!({ "name": "pool_id", "in": "path", "required": true, "description": "pool id, 16 hex characters", "schema": { "type": "string", "pattern": "^[0-9a-fA-F]{16}$" } }));
     }
+    if path.contains("{job_id}") {
+        params.push(json!({ "name": "job_id", "in": "path", "required": true, "description": "job id from a 202 provisioning answer", "schema": { "type": "string" } }));
+    }
     if path.ends_with("/sync") {
         params.push(json!({ "name": "X-Lnedge-Signature", "in": "header", "required": true, "description": "hex HMAC-SHA256(device_key, raw body), device_key = HMAC-SHA256(master, \"lnedge/device-sync\" || device_id)", "schema": { "type": "string" } }));
         op["requestBody"] = json_body("SyncRequest");
@@ -98,11 +102,15 @@ fn operation(method: &str, path: &str, summary: &str) -> Value {
         ("post", "/v1/devices/{id}/pools") => {
             op["requestBody"] = json_body("ProvisionRequest");
             op["responses"]["201"] = json!({ "description": "provisioned", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ProvisionedPool" } } } });
+            op["responses"]["202"] = json!({ "description": "large pool: provisioning as a job (poll `job`)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Job" } } } });
             op["responses"]["409"] = error_response("device disabled");
             op["responses"]["502"] = error_response("the owner's Lightning node failed");
         }
         ("get", "/v1/devices/{id}/pools/{pool_id}/file") => {
             op["responses"]["200"] = json!({ "description": "pool file", "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } });
+        }
+        ("get", "/v1/jobs/{job_id}") => {
+            op["responses"]["200"] = json!({ "description": "the job", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Job" } } } });
         }
         ("get", "/v1/reports/sales.csv") => {
             op["responses"]["200"] = json!({ "description": "CSV (RFC 4180)", "content": { "text/csv": { "schema": { "type": "string" } } } });
@@ -174,15 +182,24 @@ pub fn openapi_document() -> Value {
                 "ProvisionedPool": { "type": "object", "properties": {
                     "pool_id": { "type": "string" }, "device_id": { "type": "string" }, "entries": { "type": "integer" },
                     "bytes": { "type": "integer" }, "file": { "type": "string" } } },
+                "Job": { "type": "object", "required": ["job_id", "status", "done", "total"], "properties": {
+                    "job_id": { "type": "string" }, "status": { "type": "string", "enum": ["running", "done", "failed"] },
+                    "done": { "type": "integer" }, "total": { "type": "integer" }, "job": { "type": "string" },
+                    "pool": { "$ref": "#/components/schemas/ProvisionedPool" },
+                    "error": { "type": "object", "properties": { "code": { "type": "string" }, "message": { "type": "string" } } } } },
                 "SyncRequest": { "type": "object", "required": ["counter", "reports"], "properties": {
                     "counter": { "type": "integer", "minimum": 1, "description": "must grow with every upload" },
                     "reports": { "type": "array", "items": { "type": "object", "required": ["pool_id", "index", "state"], "properties": {
                         "pool_id": { "type": "string", "pattern": "^[0-9a-fA-F]{16}$" },
                         "index": { "type": "integer", "minimum": 0 },
-                        "state": { "type": "string", "enum": ["offered", "claimed", "dispensed", "failed"] } } } } } },
+                        "state": { "type": "string", "enum": ["offered", "claimed", "dispensed", "failed"] } } } },
+                    "want_pool_files": { "type": "boolean", "default": false, "description": "include the new pools' files (hex) in the answer" } } },
                 "SyncOutcome": { "type": "object", "properties": {
                     "counter": { "type": "integer" }, "applied": { "type": "integer" }, "unchanged": { "type": "integer" },
-                    "ignored_regressions": { "type": "integer" } } }
+                    "ignored_regressions": { "type": "integer" },
+                    "pools": { "type": "array", "description": "pools newer than every pool the device has reported: install them", "items": { "type": "object", "required": ["pool_id", "file", "entries"], "properties": {
+                        "pool_id": { "type": "string" }, "file": { "type": "string" }, "entries": { "type": "integer" },
+                        "hex": { "type": "string", "description": "the pool file, hex-encoded (only with want_pool_files)" } } } } } }
             }
         }
     })

@@ -70,14 +70,52 @@ pub(crate) async fn fiat_to_msat(
     Ok(msat as u64)
 }
 
-/// `POST /v1/devices/{id}/pools` → 201 `{pool_id, device_id, entries, bytes, …}`.
+/// Pools of at most this many entries are provisioned within the request (201); larger ones
+/// run as a background job (202, see [`jobs`](super::jobs)).
+pub const MAX_SYNC_PROVISION_ENTRIES: u64 = 200;
+
+/// `POST /v1/devices/{id}/pools` → 201 `{pool_id, device_id, entries, bytes, …}` for a small pool,
+/// 202 `{job_id, status, done, total, job}` for a large one (see [`MAX_SYNC_PROVISION_ENTRIES`]).
+/// Every check that can refuse the request (4xx) runs before answering either way.
 pub(crate) async fn create(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let device_id = parse_device_id("id", &id)?;
-    let req: ProvisionRequest = parse_json(&body)?;
+    let plan = prepare(&state, &id, &body).await?;
+    let total = plan.total_entries();
+    if total <= MAX_SYNC_PROVISION_ENTRIES {
+        let pool = build(&state, &plan, |_, _| {}).await?;
+        return Ok((StatusCode::CREATED, Json(pool)));
+    }
+    let job_id = state.jobs.start(total);
+    let task_state = state.clone();
+    let task_job = job_id.clone();
+    tokio::spawn(async move {
+        let jobs = task_state.jobs.clone();
+        let result =
+            build(&task_state, &plan, |done, total| jobs.progress(&task_job, done, total)).await;
+        if let Err(e) = &result {
+            tracing::warn!(job = %task_job, pool = %plan.pool_id, error = %e, "provisioning job failed");
+        }
+        task_state.jobs.finish(&task_job, result);
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "job_id": job_id,
+            "status": "running",
+            "done": 0,
+            "total": total,
+            "job": format!("/v1/jobs/{job_id}"),
+        })),
+    ))
+}
+
+/// Validates a provisioning request and allocates its sequence numbers: the plan to build.
+async fn prepare(state: &AppState, id: &str, body: &[u8]) -> Result<PoolPlan, ApiError> {
+    let device_id = parse_device_id("id", id)?;
+    let req: ProvisionRequest = parse_json(body)?;
     if req.entries_per_product == 0 || req.entries_per_product > MAX_ENTRIES_PER_PRODUCT {
         return Err(ApiError::field(
             "entries_per_product",
@@ -87,7 +125,7 @@ pub(crate) async fn create(
     if req.expiry_days == 0 || req.expiry_days > MAX_EXPIRY_DAYS {
         return Err(ApiError::field("expiry_days", format!("must be 1 to {MAX_EXPIRY_DAYS}")));
     }
-    let device = load_device(&state, device_id).await?;
+    let device = load_device(state, device_id).await?;
     if !device.enabled {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -121,15 +159,24 @@ pub(crate) async fn create(
             first_seq,
         });
     }
-    let plan = PoolPlan {
+    Ok(PoolPlan {
         device_id,
         pool_id: PoolId(rand::random()),
         products,
         entries_per_product: req.entries_per_product,
         expiry_secs: req.expiry_days * 86_400,
         refund_url_base: state.refund_url_base.clone(),
-    };
-    let provisioned = provision(state.owner.as_ref(), &state.pool_key, &plan, |_, _| {}).await?;
+    })
+}
+
+/// Creates the invoices of `plan`, stores the complete pool and returns its JSON description.
+async fn build(
+    state: &AppState,
+    plan: &PoolPlan,
+    progress: impl FnMut(u64, u64),
+) -> Result<Value, ApiError> {
+    let device_id = plan.device_id;
+    let provisioned = provision(state.owner.as_ref(), &state.pool_key, plan, progress).await?;
     let pool = Pool::parse(&provisioned.bytes)
         .map_err(|e| ApiError::internal("the pool just built does not parse", &e))?;
     let mut entries = Vec::with_capacity(pool.len());
@@ -160,9 +207,7 @@ pub(crate) async fn create(
         .provisioned_entries
         .with_label_values(&[&device_id.to_string()])
         .inc_by(entries.len() as u64);
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
+    Ok(json!({
             "pool_id": record.id.to_string(),
             "device_id": device_id.to_string(),
             "entries": entries.len(),
@@ -177,8 +222,7 @@ pub(crate) async fn create(
                 "first_seq": p.first_seq,
             })).collect::<Vec<_>>(),
             "file": format!("/v1/devices/{device_id}/pools/{}/file", record.id),
-        })),
-    ))
+    }))
 }
 
 /// `GET /v1/devices/{id}/pools/{pool_id}/file` → the pool file (`application/octet-stream`).

@@ -22,6 +22,9 @@ pub const MAX_REPORTS: usize = 10_000;
 struct SyncRequest {
     counter: u64,
     reports: Vec<ReportInput>,
+    /// Include the new pools' bytes (hex) in the answer, to top up in the same exchange.
+    #[serde(default)]
+    want_pool_files: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,6 +42,16 @@ pub fn sync_request_body(
     counter: u64,
     reports: impl IntoIterator<Item = (lnedge_proto::PoolId, u32, EntryState)>,
 ) -> Vec<u8> {
+    sync_request_body_with(counter, reports, false)
+}
+
+/// [`sync_request_body`], optionally asking for the new pools' files (`"want_pool_files": true`:
+/// the answer's `pools[].hex` holds each new pool file, hex-encoded).
+pub fn sync_request_body_with(
+    counter: u64,
+    reports: impl IntoIterator<Item = (lnedge_proto::PoolId, u32, EntryState)>,
+    want_pool_files: bool,
+) -> Vec<u8> {
     let reports: Vec<serde_json::Value> = reports
         .into_iter()
         .filter(|(_, _, state)| *state != EntryState::Unused)
@@ -46,7 +59,11 @@ pub fn sync_request_body(
             serde_json::json!({"pool_id": pool.to_string(), "index": index, "state": state.name()})
         })
         .collect();
-    serde_json::json!({"counter": counter, "reports": reports}).to_string().into_bytes()
+    let mut body = serde_json::json!({"counter": counter, "reports": reports});
+    if want_pool_files {
+        body["want_pool_files"] = true.into();
+    }
+    body.to_string().into_bytes()
 }
 
 fn parse_state(field: &str, text: &str) -> Result<EntryState, ApiError> {
@@ -139,10 +156,42 @@ async fn sync_inner(
         ignored_regressions = outcome.ignored_regressions,
         "device synced"
     );
+    let pools = new_pools(state, device_id, req.want_pool_files).await?;
     Ok(Json(json!({
         "counter": req.counter,
         "applied": outcome.applied,
         "unchanged": outcome.unchanged,
         "ignored_regressions": outcome.ignored_regressions,
+        "pools": pools,
     })))
+}
+
+/// The device's pools newer than every pool it has ever reported (all of them if it has reported
+/// none): provisioned but never seen in a sync, so the device should install them. A pool counts
+/// as reported when any of its entries is not `Unused` in the store (this sync's reports are
+/// already applied). Pools come from the store oldest first, so the walk goes from the newest
+/// back to the first reported one.
+async fn new_pools(
+    state: &AppState,
+    device_id: lnedge_proto::DeviceId,
+    with_files: bool,
+) -> Result<Vec<Value>, ApiError> {
+    let mut fresh = Vec::new();
+    for pool in state.store.pools(device_id).await?.into_iter().rev() {
+        let entries = state.store.entries(pool.id).await?;
+        if entries.iter().any(|e| e.state != EntryState::Unused) {
+            break;
+        }
+        let mut v = json!({
+            "pool_id": pool.id.to_string(),
+            "file": format!("/v1/devices/{device_id}/pools/{}/file", pool.id),
+            "entries": entries.len(),
+        });
+        if with_files {
+            v["hex"] = hex::encode(&pool.bytes).into();
+        }
+        fresh.push(v);
+    }
+    fresh.reverse();
+    Ok(fresh)
 }

@@ -59,6 +59,7 @@ pub(crate) async fn full_cycle(store: Arc<dyn GatewayStore>) {
         rates: rates.clone(),
         metrics: Arc::new(Metrics::new()),
         refund_url_base: "https://gateway.example/v1/refunds".into(),
+        jobs: Default::default(),
     };
     let router = app(state);
     let device = DeviceId(rand::random());

@@ -3,6 +3,7 @@
 mod api;
 mod cycle;
 mod expiry;
+mod jobs;
 mod pool_e2e;
 mod rates_http;
 mod store;
