@@ -84,6 +84,7 @@ async fn expiring_pools_are_listed() {
         rates: Arc::new(FixedRates::default()),
         metrics: Arc::new(Metrics::new()),
         refund_url_base: String::new(),
+        jobs: Default::default(),
     });
 
     let (status, body) = get(&app, "/v1/pools/expiring", true).await;
