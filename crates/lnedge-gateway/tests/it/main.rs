@@ -6,4 +6,5 @@ mod expiry;
 mod jobs;
 mod pool_e2e;
 mod rates_http;
+mod replicas;
 mod store;
