@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use http_body_util::BodyExt;
-use lnedge_gateway::accounting::FixedRates;
-use lnedge_gateway::api::{app, device_sync_key, sign_sync, sync_request_body, AppState, Metrics};
+use lnedge_gateway::api::{app, device_sync_key, sign_sync, sync_request_body, AppState};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::postgres::PostgresStore;
 use lnedge_gateway::store::sqlite::SqliteStore;
@@ -73,17 +72,8 @@ pub(crate) async fn run(database_url: Option<&str>, devices: usize) -> Result<Ga
     let net = SandboxNetwork::new().await?;
     let owner = net.add_node("owner").await?;
     let master: [u8; 32] = rand::random();
-    let router = app(AppState {
-        store: store.clone(),
-        owner,
-        pool_key: Arc::new(PoolKey::generate()),
-        device_master_key: Arc::new(master),
-        admin_token: TOKEN.into(),
-        rates: Arc::new(FixedRates::default()),
-        metrics: Arc::new(Metrics::new()),
-        refund_url_base: String::new(),
-        jobs: Default::default(),
-    });
+    let router =
+        app(AppState::new(store.clone(), owner, Arc::new(PoolKey::generate()), master, TOKEN));
 
     // The fleet: each device with two products and a pool of 2 × 10 invoices.
     let mut fleet = Vec::with_capacity(devices);

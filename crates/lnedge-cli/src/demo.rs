@@ -9,7 +9,7 @@ use lnedge_device::{Enrolment, SimulatedMotor, VendOutcome, VendingMachine};
 use std::sync::Arc;
 
 use lnedge_gateway::accounting::FixedRates;
-use lnedge_gateway::api::{app, device_sync_key, sign_sync, sync_request_body, AppState, Metrics};
+use lnedge_gateway::api::{app, device_sync_key, sign_sync, sync_request_body, AppState};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::sqlite::SqliteStore;
 use lnedge_gateway::watcher::{Handled, PaymentWatcher};
@@ -205,15 +205,15 @@ async fn vending_story(payer: &SandboxNode, merchant: Arc<SandboxNode>) -> Resul
     let rates = Arc::new(FixedRates::new([("EUR".to_owned(), 60_000.0)]));
     let master: [u8; 32] = rand::random();
     let router = app(AppState {
-        store: store.clone(),
-        owner: merchant.clone(),
-        pool_key: Arc::new(PoolKey::generate()),
-        device_master_key: Arc::new(master),
-        admin_token: DEMO_TOKEN.into(),
         rates: rates.clone(),
-        metrics: Arc::new(Metrics::new()),
         refund_url_base: "https://gateway.example/v1/refunds".into(),
-        jobs: Default::default(),
+        ..AppState::new(
+            store.clone(),
+            merchant.clone(),
+            Arc::new(PoolKey::generate()),
+            master,
+            DEMO_TOKEN,
+        )
     });
     let device = DeviceId(rand::random());
     let enrol = serde_json::json!({

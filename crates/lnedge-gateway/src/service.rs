@@ -10,7 +10,7 @@ use lnedge_node::LightningBackend;
 use tokio::sync::watch;
 
 use crate::accounting::{FixedRates, RateSource};
-use crate::api::{app, AppState, Metrics};
+use crate::api::{app, AppState};
 use crate::config::{ConfigError, GatewayConfig, NodeConfig};
 use crate::provision::{load_or_create_secret, PoolKey, ProvisionError};
 use crate::rates_http::{FallbackRates, HttpRates};
@@ -140,15 +140,15 @@ pub async fn serve(
 
     let rates = rate_source(&config);
     let state = AppState {
-        store: store.clone(),
-        owner: owner.clone(),
-        pool_key: Arc::new(pool_key),
-        device_master_key: Arc::new(device_master_key),
-        admin_token: config.admin_token.clone().unwrap_or_default(),
         rates: rates.clone(),
-        metrics: Arc::new(Metrics::new()),
         refund_url_base: config.refund_url_base.clone(),
-        jobs: Default::default(),
+        ..AppState::new(
+            store.clone(),
+            owner.clone(),
+            Arc::new(pool_key),
+            device_master_key,
+            config.admin_token.clone().unwrap_or_default(),
+        )
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let watcher = PaymentWatcher {

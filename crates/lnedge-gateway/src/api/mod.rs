@@ -89,6 +89,30 @@ pub struct AppState {
     pub jobs: Arc<Jobs>,
 }
 
+impl AppState {
+    /// A state with the required parts; no fixed rates, fresh metrics, no refund URL, no jobs.
+    /// Set the other fields with struct update syntax (`AppState { rates, ..AppState::new(…) }`).
+    pub fn new(
+        store: Arc<dyn GatewayStore>,
+        owner: Arc<dyn LightningBackend>,
+        pool_key: Arc<PoolKey>,
+        device_master_key: [u8; 32],
+        admin_token: impl Into<String>,
+    ) -> Self {
+        AppState {
+            store,
+            owner,
+            pool_key,
+            device_master_key: Arc::new(device_master_key),
+            admin_token: admin_token.into(),
+            rates: Arc::new(crate::accounting::FixedRates::default()),
+            metrics: Arc::new(Metrics::new()),
+            refund_url_base: String::new(),
+            jobs: Default::default(),
+        }
+    }
+}
+
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")

@@ -107,15 +107,10 @@ pub(crate) async fn suite(store: Arc<dyn GatewayStore>) {
     let owner = net.add_node("owner").await.expect("owner node");
     let metrics = Arc::new(Metrics::new());
     let app = app(AppState {
-        store: store.clone(),
-        owner,
-        pool_key: Arc::new(PoolKey::generate()),
-        device_master_key: Arc::new(MASTER),
-        admin_token: TOKEN.into(),
         rates: Arc::new(FixedRates::new([("EUR".to_owned(), 60_000.0)])),
         metrics: metrics.clone(),
         refund_url_base: "https://gateway.example/refund".into(),
-        jobs: Default::default(),
+        ..AppState::new(store.clone(), owner, Arc::new(PoolKey::generate()), MASTER, TOKEN)
     });
 
     // Ops.
@@ -455,17 +450,13 @@ async fn store_failures_are_opaque_500s() {
 }
 
 fn app_state_of(store: &Arc<dyn GatewayStore>, net: &SandboxNetwork) -> AppState {
-    AppState {
-        store: store.clone(),
-        owner: net.node("owner").expect("owner"),
-        pool_key: Arc::new(PoolKey::generate()),
-        device_master_key: Arc::new(MASTER),
-        admin_token: TOKEN.into(),
-        rates: Arc::new(FixedRates::default()),
-        metrics: Arc::new(Metrics::new()),
-        refund_url_base: String::new(),
-        jobs: Default::default(),
-    }
+    AppState::new(
+        store.clone(),
+        net.node("owner").expect("owner"),
+        Arc::new(PoolKey::generate()),
+        MASTER,
+        TOKEN,
+    )
 }
 
 /// A store whose every operation fails as a broken database would (failure injection).

@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use lnedge_device::claim::ClaimInput;
 use lnedge_device::{Enrolment, SimulatedMotor, VendOutcome, VendingMachine};
 use lnedge_gateway::accounting::FixedRates;
-use lnedge_gateway::api::{app, device_sync_key, sign_sync, sync_request_body, AppState, Metrics};
+use lnedge_gateway::api::{app, device_sync_key, sign_sync, sync_request_body, AppState};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::GatewayStore;
 use lnedge_gateway::watcher::{Handled, PaymentWatcher};
@@ -51,15 +51,9 @@ pub(crate) async fn full_cycle(store: Arc<dyn GatewayStore>) {
     let master = [7u8; 32];
     let rates = Arc::new(FixedRates::new([("EUR".to_owned(), 60_000.0)]));
     let state = AppState {
-        store: store.clone(),
-        owner: owner.clone(),
-        pool_key: Arc::new(PoolKey::generate()),
-        device_master_key: Arc::new(master),
-        admin_token: TOKEN.into(),
         rates: rates.clone(),
-        metrics: Arc::new(Metrics::new()),
         refund_url_base: "https://gateway.example/v1/refunds".into(),
-        jobs: Default::default(),
+        ..AppState::new(store.clone(), owner.clone(), Arc::new(PoolKey::generate()), master, TOKEN)
     };
     let router = app(state);
     let device = DeviceId(rand::random());

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use lnedge_gateway::accounting::FixedRates;
-use lnedge_gateway::api::{app, AppState, Metrics};
+use lnedge_gateway::api::{app, AppState};
 use lnedge_gateway::expiry::expiring_pools;
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::conformance::{enrol, sample_pool};
@@ -75,17 +74,13 @@ async fn expiring_pools_are_listed() {
 
     let net = SandboxNetwork::new().await.expect("sandbox");
     let owner = net.add_node("owner").await.expect("owner");
-    let app = app(AppState {
-        store: store.clone(),
+    let app = app(AppState::new(
+        store.clone(),
         owner,
-        pool_key: Arc::new(PoolKey::generate()),
-        device_master_key: Arc::new([0x42; 32]),
-        admin_token: "test-admin-token".into(),
-        rates: Arc::new(FixedRates::default()),
-        metrics: Arc::new(Metrics::new()),
-        refund_url_base: String::new(),
-        jobs: Default::default(),
-    });
+        Arc::new(PoolKey::generate()),
+        [0x42; 32],
+        "test-admin-token",
+    ));
 
     let (status, body) = get(&app, "/v1/pools/expiring", true).await;
     assert_eq!(status, StatusCode::OK, "{body}");

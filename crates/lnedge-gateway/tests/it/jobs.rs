@@ -8,9 +8,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
-use lnedge_gateway::accounting::FixedRates;
 use lnedge_gateway::api::{
-    app, device_sync_key, sign_sync, sync_request_body, sync_request_body_with, AppState, Metrics,
+    app, device_sync_key, sign_sync, sync_request_body, sync_request_body_with, AppState,
     MAX_SYNC_PROVISION_ENTRIES,
 };
 use lnedge_gateway::provision::PoolKey;
@@ -69,17 +68,13 @@ async fn sync(router: &Router, device: &DeviceId, body: Vec<u8>) -> Value {
 async fn setup(products: u16) -> (SandboxNetwork, Router, DeviceId) {
     let net = SandboxNetwork::new().await.expect("sandbox network");
     let owner = net.add_node("owner").await.expect("owner node");
-    let router = app(AppState {
-        store: Arc::new(SqliteStore::in_memory().expect("sqlite")),
+    let router = app(AppState::new(
+        Arc::new(SqliteStore::in_memory().expect("sqlite")),
         owner,
-        pool_key: Arc::new(PoolKey::generate()),
-        device_master_key: Arc::new(MASTER),
-        admin_token: TOKEN.into(),
-        rates: Arc::new(FixedRates::default()),
-        metrics: Arc::new(Metrics::new()),
-        refund_url_base: String::new(),
-        jobs: Default::default(),
-    });
+        Arc::new(PoolKey::generate()),
+        MASTER,
+        TOKEN,
+    ));
     let device = DeviceId(rand::random());
     let products: Vec<Value> = (1..=products)
         .map(|id| json!({"id": id, "description": format!("product {id}"), "price_msat": 1_000 * u64::from(id)}))

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use lnedge_gateway::accounting::FixedRates;
-use lnedge_gateway::api::{app, device_sync_key, sign_sync, sync_request_body, AppState, Metrics};
+use lnedge_gateway::api::{app, device_sync_key, sign_sync, sync_request_body, AppState};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::postgres::PostgresStore;
 use lnedge_gateway::store::{GatewayStore, PaymentRecord};
@@ -50,17 +49,7 @@ async fn two_gateway_replicas_on_one_postgres() {
         let store: Arc<dyn GatewayStore> =
             Arc::new(PostgresStore::connect(&db.url).await.expect("replica store"));
         stores.push(store.clone());
-        routers.push(app(AppState {
-            store,
-            owner: owner.clone(),
-            pool_key: pool_key.clone(),
-            device_master_key: Arc::new(master),
-            admin_token: TOKEN.into(),
-            rates: Arc::new(FixedRates::default()),
-            metrics: Arc::new(Metrics::new()),
-            refund_url_base: String::new(),
-            jobs: Default::default(),
-        }));
+        routers.push(app(AppState::new(store, owner.clone(), pool_key.clone(), master, TOKEN)));
     }
     let device = DeviceId(rand::random());
     let enrol = json!({
