@@ -51,14 +51,19 @@ struct Figures {
     payments_per_sec: f64,
 }
 
+/// The `q` quantile (nearest rank) of `sorted` samples, in milliseconds with 2 decimals.
+pub(crate) fn percentile_ms(sorted: &[Duration], q: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted
+        .get(i.min(sorted.len().saturating_sub(1)))
+        .map_or(0.0, |d| (d.as_secs_f64() * 100_000.0).round() / 100.0)
+}
+
 impl Figures {
     fn from_samples(scenario: &'static str, mut samples: Vec<Duration>, wall: Duration) -> Self {
         samples.sort();
         let ms = |d: Duration| (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
-        let pick = |q: f64| {
-            let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
-            ms(samples[i.min(samples.len() - 1)])
-        };
+        let pick = |q: f64| percentile_ms(&samples, q);
         let total: Duration = samples.iter().sum();
         Figures {
             scenario,

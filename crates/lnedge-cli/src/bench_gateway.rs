@@ -4,7 +4,7 @@
 //! figures include routing, authentication, JSON and the database, not TCP.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{ensure, Context, Result};
 use http_body_util::BodyExt;
@@ -53,11 +53,6 @@ fn admin(method: &str, uri: &str, body: String) -> Result<axum::http::Request<ax
         .uri(uri)
         .header("authorization", format!("Bearer {TOKEN}"))
         .body(axum::body::Body::from(body))?)
-}
-
-fn percentile(sorted: &[Duration], q: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted.get(i).map_or(0.0, |d| (d.as_secs_f64() * 100_000.0).round() / 100.0)
 }
 
 /// Runs the gateway benchmark with `devices` concurrent devices.
@@ -155,8 +150,8 @@ pub(crate) async fn run(database_url: Option<&str>, devices: usize) -> Result<Ga
         devices,
         entries_per_device,
         sync_requests,
-        sync_p50_ms: percentile(&latencies, 0.50),
-        sync_p99_ms: percentile(&latencies, 0.99),
+        sync_p50_ms: crate::bench::percentile_ms(&latencies, 0.50),
+        sync_p99_ms: crate::bench::percentile_ms(&latencies, 0.99),
         sync_requests_per_sec: (sync_requests as f64 / wall.as_secs_f64() * 10.0).round() / 10.0,
         reports_ingested_per_sec: ((sync_requests * entries_per_device) as f64
             / wall.as_secs_f64())

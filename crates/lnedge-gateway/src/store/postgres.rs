@@ -241,6 +241,20 @@ impl PostgresStore {
     }
 }
 
+/// A read-only REPEATABLE READ transaction: one consistent snapshot for reads that take several
+/// queries (a device and its products, every device).
+async fn snapshot(
+    client: &mut deadpool_postgres::Client,
+) -> Result<deadpool_postgres::Transaction<'_>, StoreError> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(|e| pg("starting transaction", e))
+}
+
 #[async_trait]
 impl GatewayStore for PostgresStore {
     fn name(&self) -> &'static str {
@@ -275,13 +289,7 @@ impl GatewayStore for PostgresStore {
     async fn device(&self, id: DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
         let mut client = self.client().await?;
         // One snapshot for the device and its products.
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(|e| pg("starting transaction", e))?;
+        let tx = snapshot(&mut client).await?;
         let row = tx
             .query_opt(
                 &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1"),
@@ -297,13 +305,7 @@ impl GatewayStore for PostgresStore {
 
     async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
         let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(|e| pg("starting transaction", e))?;
+        let tx = snapshot(&mut client).await?;
         let rows = tx
             .query(&format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY id"), &[])
             .await
