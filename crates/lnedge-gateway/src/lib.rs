@@ -7,16 +7,24 @@
 //!   preimages derived from the operator's pool key (recomputable by the operator, never sent to
 //!   the device), verified byte for byte before the pool file is written.
 //!
-//! The HTTP service (fleet registry, sync, LNURL, refunds, accounting) grows here with the
-//! gateway work.
+//! * [`api`] — the HTTP service (axum): fleet registry, provisioning, device sync, reports.
+//! * [`store`] — the storage contract and its SQLite and PostgreSQL implementations.
+//! * [`lnurl`] — what every LNURL endpoint shares (LUD-01 encoding, LUD-17 links, error bodies).
+//! * [`refunds`] — refunds, proofs of payment, sessions and LNURL-auth.
+//! * [`deputy`] — deputy sales over LNURL-pay.
+//! * [`relay`] — the async relay for offline payees.
 
 pub mod accounting;
 pub mod api;
 pub mod config;
+pub mod deputy;
 pub mod expiry;
+pub mod lnurl;
 pub mod provision;
 pub mod rates_http;
 pub mod reconcile;
+pub mod refunds;
+pub mod relay;
 pub mod service;
 pub mod store;
 pub mod watcher;

@@ -11,6 +11,8 @@
 //!   dispensed | failed) whose transitions are monotone flash writes.
 //! * [`envelope`] — the offline data transmission envelope (`type ‖ payload`) with QR and NFC
 //!   NDEF encodings.
+//! * [`proof`] — proofs of payment that routing nodes cannot forge.
+//! * [`deputy`] — deputy sales: any amount, sold offline, verified with a per-device key.
 //!
 //! Every decoder returns a typed error and never panics on any input (fuzzed).
 
@@ -22,6 +24,8 @@ extern crate alloc;
 mod ids;
 pub use ids::{DeviceId, PoolId};
 
+pub mod deputy;
 pub mod envelope;
 pub mod ledger;
 pub mod pool;
+pub mod proof;

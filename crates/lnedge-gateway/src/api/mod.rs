@@ -10,7 +10,7 @@
 //!
 //! Every error is JSON (`{"error":{"code","message"[,"field"]}}`, see [`ApiError`]); bodies are
 //! limited to [`BODY_LIMIT_BYTES`]. `GET /openapi.json` ([`openapi_document`]) describes every
-//! route of [`ROUTES`].
+//! route of [`routes`] (the core [`ROUTES`] and each feature's own table).
 //!
 //! | route | body → answer |
 //! | --- | --- |
@@ -44,6 +44,7 @@ use crate::provision::PoolKey;
 use crate::store::GatewayStore;
 
 pub mod auth;
+mod deputy;
 mod devices;
 pub mod error;
 mod expiry;
@@ -51,6 +52,8 @@ pub mod jobs;
 pub mod metrics;
 mod ops;
 mod pools;
+mod refunds;
+mod relay;
 mod reports;
 mod sync;
 
@@ -59,7 +62,7 @@ pub use error::ApiError;
 pub use expiry::MAX_WITHIN_DAYS;
 pub use jobs::Jobs;
 pub use metrics::Metrics;
-pub use ops::{openapi_document, ROUTES};
+pub use ops::{openapi_document, routes, ROUTES};
 pub use pools::{MAX_ENTRIES_PER_PRODUCT, MAX_EXPIRY_DAYS, MAX_SYNC_PROVISION_ENTRIES};
 pub use sync::{sync_request_body, sync_request_body_with, MAX_REPORTS};
 
@@ -87,6 +90,15 @@ pub struct AppState {
     pub refund_url_base: String,
     /// Background provisioning jobs of this replica (in memory, lost on restart).
     pub jobs: Arc<Jobs>,
+    /// The gateway's public base URL (`https://gw.example`, no trailing slash) that LNURL
+    /// callbacks and links are built from. May be empty when no LNURL route is used.
+    pub public_url: String,
+    /// Refunds, proofs of payment, sessions and LNURL-auth.
+    pub refunds: crate::refunds::RefundSettings,
+    /// Deputy sales.
+    pub deputy: crate::deputy::DeputySettings,
+    /// The async relay.
+    pub relay: crate::relay::RelaySettings,
 }
 
 impl AppState {
@@ -109,6 +121,10 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             refund_url_base: String::new(),
             jobs: Default::default(),
+            public_url: String::new(),
+            refunds: Default::default(),
+            deputy: Default::default(),
+            relay: Default::default(),
         }
     }
 }
@@ -121,6 +137,7 @@ impl std::fmt::Debug for AppState {
             .field("device_master_key", &"<secret>")
             .field("admin_token", &"<secret>")
             .field("refund_url_base", &self.refund_url_base)
+            .field("public_url", &self.public_url)
             .finish_non_exhaustive()
     }
 }
@@ -146,6 +163,9 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(ops::openapi));
     admin
         .merge(open)
+        .merge(refunds::routes(&state))
+        .merge(deputy::routes(&state))
+        .merge(relay::routes(&state))
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))

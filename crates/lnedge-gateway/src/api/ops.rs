@@ -36,8 +36,8 @@ pub(crate) async fn openapi() -> Json<Value> {
     Json(openapi_document())
 }
 
-/// Every route of [`app`](super::app): (method, path, summary). The OpenAPI document is built
-/// from this table; the tests check that each route answers and is documented.
+/// The core routes of [`app`](super::app): (method, path, summary). Each feature module has a
+/// table of its own; [`routes`] chains them all.
 pub const ROUTES: &[(&str, &str, &str)] = &[
     ("get", "/healthz", "Liveness, with a store ping"),
     ("get", "/metrics", "Prometheus metrics"),
@@ -138,10 +138,20 @@ fn operation(method: &str, path: &str, summary: &str) -> Value {
     op
 }
 
-/// The OpenAPI 3.1 document of every route in [`ROUTES`].
+/// Every route of [`app`](super::app): (method, path, summary). The OpenAPI document is built
+/// from it; the tests check that each route answers and is documented.
+pub fn routes() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
+    ROUTES
+        .iter()
+        .chain(super::refunds::ROUTES)
+        .chain(super::deputy::ROUTES)
+        .chain(super::relay::ROUTES)
+}
+
+/// The OpenAPI 3.1 document of every route in [`routes`].
 pub fn openapi_document() -> Value {
     let mut paths = serde_json::Map::new();
-    for (method, path, summary) in ROUTES {
+    for (method, path, summary) in routes() {
         let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
         entry[*method] = operation(method, path, summary);
     }

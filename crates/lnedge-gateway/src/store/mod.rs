@@ -21,8 +21,15 @@ use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};
 
 pub mod conformance;
+pub mod deputy;
 pub mod postgres;
+pub mod refunds;
+pub mod relay;
 pub mod sqlite;
+
+pub use deputy::DeputyStore;
+pub use refunds::RefundStore;
+pub use relay::RelayStore;
 
 /// How a product is priced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,9 +209,10 @@ pub enum StoreError {
     Backend(String),
 }
 
-/// The gateway's storage.
+/// The gateway's storage. Each feature's storage is a supertrait in its own module
+/// ([`RefundStore`], [`DeputyStore`], [`RelayStore`]).
 #[async_trait]
-pub trait GatewayStore: Send + Sync {
+pub trait GatewayStore: RefundStore + DeputyStore + RelayStore + Send + Sync {
     /// The implementation's name (`sqlite`, `postgres`).
     fn name(&self) -> &'static str;
 

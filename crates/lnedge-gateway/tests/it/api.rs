@@ -4,20 +4,16 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
 use lnedge_gateway::accounting::FixedRates;
 use lnedge_gateway::api::{
-    app, device_sync_key, openapi_document, sign_sync, AppState, Metrics, ROUTES,
+    app, device_sync_key, openapi_document, routes, sign_sync, AppState, Metrics,
 };
 use lnedge_gateway::provision::PoolKey;
-use lnedge_gateway::store::{
-    DeviceRecord, EntryRecord, EntryReport, GatewayStore, PaymentRecord, PoolRecord, ProductRecord,
-    StoreError, SyncOutcome,
-};
+use lnedge_gateway::store::{GatewayStore, PaymentRecord};
 use lnedge_node::sandbox::SandboxNetwork;
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::pool::Pool;
@@ -247,7 +243,7 @@ pub(crate) async fn suite(store: Arc<dyn GatewayStore>) {
     let doc = openapi_document();
     let served = send(&app, Method::GET, "/openapi.json", &[], Vec::new()).await.json();
     assert_eq!(served, doc);
-    for (method, path, _) in ROUTES {
+    for (method, path, _) in routes() {
         assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");
         let uri = path.replace("{id}", DEVICE).replace("{pool_id}", &pool_id);
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
@@ -257,7 +253,7 @@ pub(crate) async fn suite(store: Arc<dyn GatewayStore>) {
             "{method} {path} is not routed"
         );
     }
-    let distinct: std::collections::BTreeSet<&str> = ROUTES.iter().map(|r| r.1).collect();
+    let distinct: std::collections::BTreeSet<&str> = routes().map(|r| r.1).collect();
     assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(distinct.len()), "distinct paths");
 
     // Metrics: request counters by route template and status, sync outcomes.
@@ -417,7 +413,7 @@ async fn api_on_postgres() {
 async fn store_failures_are_opaque_500s() {
     let net = SandboxNetwork::new().await.expect("sandbox network");
     net.add_node("owner").await.expect("owner node");
-    let store: Arc<dyn GatewayStore> = Arc::new(BrokenStore);
+    let store: Arc<dyn GatewayStore> = Arc::new(crate::broken_store::BrokenStore);
     let app = app(app_state_of(&store, &net));
     let r = send(
         &app,
@@ -457,68 +453,4 @@ fn app_state_of(store: &Arc<dyn GatewayStore>, net: &SandboxNetwork) -> AppState
         MASTER,
         TOKEN,
     )
-}
-
-/// A store whose every operation fails as a broken database would (failure injection).
-struct BrokenStore;
-
-fn broken<T>() -> Result<T, StoreError> {
-    Err(StoreError::Backend("disk I/O error at /secret/path/gateway.db".into()))
-}
-
-#[async_trait]
-impl GatewayStore for BrokenStore {
-    fn name(&self) -> &'static str {
-        "broken"
-    }
-    async fn insert_device(
-        &self,
-        _: DeviceId,
-        _: &str,
-        _: &[ProductRecord],
-        _: u64,
-    ) -> Result<(), StoreError> {
-        broken()
-    }
-    async fn device(&self, _: DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
-        broken()
-    }
-    async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
-        broken()
-    }
-    async fn set_device_enabled(&self, _: DeviceId, _: bool) -> Result<(), StoreError> {
-        broken()
-    }
-    async fn set_products(&self, _: DeviceId, _: &[ProductRecord]) -> Result<(), StoreError> {
-        broken()
-    }
-    async fn allocate_seqs(&self, _: DeviceId, _: u16, _: u32) -> Result<u32, StoreError> {
-        broken()
-    }
-    async fn insert_pool(&self, _: &PoolRecord, _: &[EntryRecord]) -> Result<(), StoreError> {
-        broken()
-    }
-    async fn pools(&self, _: DeviceId) -> Result<Vec<PoolRecord>, StoreError> {
-        broken()
-    }
-    async fn entries(&self, _: PoolId) -> Result<Vec<EntryRecord>, StoreError> {
-        broken()
-    }
-    async fn entry_by_hash(&self, _: &[u8; 32]) -> Result<Option<EntryRecord>, StoreError> {
-        broken()
-    }
-    async fn apply_sync(
-        &self,
-        _: DeviceId,
-        _: u64,
-        _: &[EntryReport],
-    ) -> Result<SyncOutcome, StoreError> {
-        broken()
-    }
-    async fn record_payment(&self, _: &PaymentRecord) -> Result<bool, StoreError> {
-        broken()
-    }
-    async fn payments(&self) -> Result<Vec<PaymentRecord>, StoreError> {
-        broken()
-    }
 }

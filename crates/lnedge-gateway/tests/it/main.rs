@@ -1,6 +1,7 @@
 //! Integration tests of lnedge-gateway: one binary, one module per concern.
 
 mod api;
+mod broken_store;
 mod cycle;
 mod expiry;
 mod jobs;
@@ -8,3 +9,4 @@ mod pool_e2e;
 mod rates_http;
 mod replicas;
 mod store;
+mod support;

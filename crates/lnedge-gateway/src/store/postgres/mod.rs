@@ -12,9 +12,13 @@
 //!   device's row (`SELECT … FOR UPDATE`), so batches of one device are applied one at a time
 //!   and the second of two identical batches sees the first one's counter.
 //!
-//! Migrations are stepwise SQL files (`migrations/postgres/NNNN_name.sql`) recorded in a
+//! Migrations are stepwise SQL files (`migrations/NNNN_name.sql`) recorded in a
 //! `schema_version` table, run in one transaction under `pg_advisory_xact_lock` so that replicas
 //! starting together migrate once.
+
+mod deputy;
+mod refunds;
+mod relay;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -31,7 +35,12 @@ use super::{
 };
 
 /// The stepwise migrations; migration `i` (0-based) brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_refunds.sql"),
+    include_str!("migrations/0003_deputy.sql"),
+    include_str!("migrations/0004_relay.sql"),
+];
 
 /// The advisory lock key migrations hold (ASCII "lnedgemg").
 const MIGRATION_LOCK: i64 = 0x6c6e_6564_6765_6d67;

@@ -7,6 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod deputy;
+pub mod refunds;
+pub mod relay;
+
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};
 
@@ -26,6 +30,9 @@ pub async fn run_all(store: &dyn GatewayStore) {
     sync_regressions(store).await;
     sync_all_or_nothing(store).await;
     payments(store).await;
+    refunds::run_all(store).await;
+    deputy::run_all(store).await;
+    relay::run_all(store).await;
 }
 
 /// A fresh random device id.

@@ -3,7 +3,11 @@
 //! One connection behind a mutex, used from `spawn_blocking`; WAL journal, `synchronous=FULL`,
 //! foreign keys on. Every write runs in one `BEGIN IMMEDIATE` transaction, so a second process
 //! on the same file waits for the lock instead of interleaving. Migrations are stepwise SQL files
-//! (`migrations/sqlite/NNNN_name.sql`) tracked with `PRAGMA user_version`.
+//! (`migrations/NNNN_name.sql`) tracked with `PRAGMA user_version`.
+
+mod deputy;
+mod refunds;
+mod relay;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -19,7 +23,12 @@ use super::{
 };
 
 /// The stepwise migrations; migration `i` (0-based) brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/sqlite/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_refunds.sql"),
+    include_str!("migrations/0003_deputy.sql"),
+    include_str!("migrations/0004_relay.sql"),
+];
 
 /// How long a writer waits for another process's lock on the file.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

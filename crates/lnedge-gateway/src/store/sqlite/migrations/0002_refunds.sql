@@ -1,0 +1,2 @@
+-- Schema for the refunds feature (filled in by that work; a no-op until then).
+SELECT 1;

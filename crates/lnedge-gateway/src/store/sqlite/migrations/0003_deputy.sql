@@ -1,0 +1,2 @@
+-- Schema for the deputy feature (filled in by that work; a no-op until then).
+SELECT 1;

@@ -1,0 +1,31 @@
+//! Shared test plumbing: the gateway on a real loopback socket (for clients that speak HTTP, such
+//! as `lnurl-rs`).
+
+#![allow(dead_code)] // each suite uses the part it needs
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// Serves `app` on `127.0.0.1:<free port>`; returns its base URL (`http://127.0.0.1:PORT`, no
+/// trailing slash) and the server task (abort it to stop).
+pub(crate) async fn serve(app: Router) -> (String, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+    let addr = listener.local_addr().expect("local addr");
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("serve");
+    });
+    (format!("http://{addr}"), task)
+}
+
+/// Binds a loopback port first (so the base URL is known before the app is built, e.g. for
+/// `AppState::public_url`), then serves the app `make` builds from that URL.
+pub(crate) async fn serve_with_url(make: impl FnOnce(&str) -> Router) -> (String, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("local addr"));
+    let app = make(&url);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("serve");
+    });
+    (url, task)
+}
