@@ -20,7 +20,7 @@ use lnedge_proto::{DeviceId, PoolId};
 use crate::claim::{parse_claim, Claim, ClaimInput, ClaimParseError};
 use crate::flash::FlashImage;
 use crate::ledger::{PersistentLedger, PersistentLedgerError};
-use crate::voucher::{voucher_text, RefundVoucher};
+use crate::voucher::{attested_voucher_text, RefundVoucher};
 
 /// Drives the motor (or valve, or lock) that hands out a product.
 pub trait Dispenser {
@@ -260,6 +260,23 @@ const ENROLMENT: &str = "enrolment.txt";
 const POOL: &str = "pool.bin";
 const LEDGER: &str = "ledger.flash";
 const SYNC_COUNTER: &str = "sync-counter";
+const ATTESTATION_KEY: &str = "attestation.key";
+
+/// The attestation key in `dir`, if the machine was enrolled with one (hex in
+/// `attestation.key`). An unreadable or malformed file counts as none: the voucher then goes
+/// unattested and the refund waits for the next sync, which is safe.
+fn attestation_key(dir: &Path) -> Option<[u8; 32]> {
+    let text = std::fs::read_to_string(dir.join(ATTESTATION_KEY)).ok()?;
+    let text = text.trim();
+    let mut key = [0u8; 32];
+    if text.len() != 64 {
+        return None;
+    }
+    for (i, slot) in key.iter_mut().enumerate() {
+        *slot = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(key)
+}
 
 fn io<'p>(what: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> VendError + 'p {
     move |source| VendError::Io { what, path: path.to_owned(), source }
@@ -339,6 +356,14 @@ impl<D: Dispenser> VendingMachine<D> {
     /// The enrolment.
     pub fn enrolment(&self) -> Enrolment {
         self.enrolment
+    }
+
+    /// Enrols the machine with its attestation key (the gateway's
+    /// `POST /v1/devices/{id}/attestation`): from now on its refund vouchers carry a tag the
+    /// gateway verifies, so refunds are due at once instead of at the next sync. The key is a
+    /// secret of this machine; see docs/refunds.md for the trade-off.
+    pub fn set_attestation_key(&mut self, key: [u8; 32]) -> Result<(), VendError> {
+        write_atomically(&self.dir.join(ATTESTATION_KEY), hex_encode(&key).as_bytes())
     }
 
     /// The dispenser (e.g. to jam a simulated motor).
@@ -440,7 +465,9 @@ impl<D: Dispenser> VendingMachine<D> {
                     amount_msat: entry.amount_msat().unwrap_or(0),
                     counter: ledger.counts().failed,
                 };
-                let voucher_text = voucher_text(&voucher, pool.refund_url_base());
+                let key = attestation_key(&self.dir);
+                let voucher_text =
+                    attested_voucher_text(&voucher, pool.refund_url_base(), key.as_ref());
                 Ok(VendOutcome::Failed { index, product, reason, voucher, voucher_text })
             }
         }
@@ -470,7 +497,9 @@ impl<D: Dispenser> VendingMachine<D> {
                     amount_msat: entry.amount_msat().unwrap_or(0),
                     counter: ledger.counts().failed,
                 };
-                vouchers.push((voucher, voucher_text(&voucher, pool.refund_url_base())));
+                let key = attestation_key(&self.dir);
+                let text = attested_voucher_text(&voucher, pool.refund_url_base(), key.as_ref());
+                vouchers.push((voucher, text));
             }
         }
         Ok(vouchers)
