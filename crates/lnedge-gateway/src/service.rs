@@ -159,12 +159,16 @@ pub async fn serve(
     };
     let expiry = tokio::spawn(crate::expiry::warn_loop(state.store.clone(), stop_rx.clone()));
     let watcher = tokio::spawn(watcher.run(stop_rx));
+    tokio::spawn(crate::refunds::payout::resume_logged(state.clone()));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Http { addr: config.listen, source })?;
     tracing::info!(addr = %config.listen, "lnedge gateway listening");
-    let served = axum::serve(listener, app(state))
+    let served = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing requests in flight");

@@ -1,14 +1,482 @@
 //! HTTP routes of [`crate::refunds`].
+//!
+//! | route | who | body / query → answer |
+//! | --- | --- | --- |
+//! | `GET /v1/refunds?v=&a=` | customer (browser) | → the refund page (HTML); a wallet (no `text/html` in `Accept`) gets a LUD-01 error naming the page |
+//! | `POST /v1/refunds/claim` | customer | `{voucher, invoice, preimage}` → `{state, amount_msat, payment_hash, k1, lnurl, lnurlw, withdraw_url, expires_at}`; 409 `not_paid`, `failure_not_known`, `dispensed`, `refund_paid`, `refund_claimed`; 410 `refund_expired`; 422 proof failures; 429 |
+//! | `GET /v1/refunds/withdraw?k1=` | wallet | → LUD-03 `withdrawRequest` |
+//! | `GET /v1/refunds/withdraw/callback?k1=&pr=` | wallet | → `{"status":"OK"}` (payout runs) or a LUD-01 error |
+//! | `GET /v1/reports/refunds` | admin | → `{refunds: [...], totals: {state: {count, amount_msat}}}` |
+//! | `POST /v1/devices/{id}/attestation` | admin | `{enabled}` → `{device_id, attestation, attestation_key?}` |
+//! | `POST /v1/proofs/verify` | web app | `{invoice, preimage}` → `{valid, payment_hash, amount_msat, description, payee, paid, paid_at}`; 422, 429 |
+//! | `POST /v1/sessions` | web app | `{invoice, preimage}` → 201 `{token, subject, payment_hash, expires_at}`; 402 `not_paid`; 422, 429 |
+//! | `GET /v1/sessions/current` | web app | `Authorization: Bearer <token>` → `{subject, payment_hash, expires_at}`; 401 |
+//! | `GET /v1/auth/lnurl` | web app | → `{k1, lnurl, keyauth, url, token, expires_at}` (the token becomes a live session once a wallet signs) |
+//! | `GET /v1/auth/lnurl/callback?tag=login&k1=&sig=&key=` | wallet | → LUD-04 `{"status":"OK"}` or a LUD-01 error |
 
-use axum::Router;
+use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
-use super::AppState;
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::{Query, Request, State};
+use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{middleware, Json, Router};
+use lnedge_proto::proof::attestation_key;
+use lnedge_proto::DeviceId;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::{parse_json, ApiError};
+use super::{auth, now_secs, ApiBody, ApiPath, AppState};
+use crate::lnurl::{self, LnurlError, Lud17};
+use crate::refunds::proof::ProofFailure;
+use crate::refunds::{hex32, lnurl_auth, page, payout, proof, random_hex, token_hash};
+use crate::store::refunds::{AuthOutcome, RefundRecord, RefundState, SessionRecord};
 
 /// This module's routes: (method, path, summary), merged into [`ROUTES`](super::ROUTES).
-pub(crate) const ROUTES: &[(&str, &str, &str)] = &[];
+pub(crate) const ROUTES: &[(&str, &str, &str)] = &[
+    ("get", "/v1/refunds", "Refund page a machine's refund QR opens (HTML)"),
+    ("post", "/v1/refunds/claim", "Prove payment for a refund voucher; get its LNURL-withdraw"),
+    ("get", "/v1/refunds/withdraw", "LNURL-withdraw request of a refund (LUD-03)"),
+    ("get", "/v1/refunds/withdraw/callback", "LNURL-withdraw callback: pays the refund"),
+    ("get", "/v1/reports/refunds", "Refunds and their states (admin)"),
+    ("post", "/v1/devices/{id}/attestation", "Enrol a device with an attestation key (admin)"),
+    ("post", "/v1/proofs/verify", "Verify a proof of payment (invoice + preimage)"),
+    ("post", "/v1/sessions", "Issue a session bound to a proof of payment"),
+    ("get", "/v1/sessions/current", "The session of a bearer token"),
+    ("get", "/v1/auth/lnurl", "Start an LNURL-auth login (LUD-04)"),
+    ("get", "/v1/auth/lnurl/callback", "LNURL-auth callback (wallet signature)"),
+];
 
 /// This module's routes, merged into [`app`](super::app). Admin routes take their
 /// `route_layer(auth::require_admin)` here.
-pub(crate) fn routes(_state: &AppState) -> Router<AppState> {
+pub(crate) fn routes(state: &AppState) -> Router<AppState> {
+    let admin = Router::new()
+        .route("/v1/reports/refunds", get(list))
+        .route("/v1/devices/{id}/attestation", post(attestation))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
     Router::new()
+        .route("/v1/refunds", get(voucher_page))
+        .route("/v1/refunds/claim", post(claim))
+        .route("/v1/refunds/withdraw", get(withdraw_request))
+        .route("/v1/refunds/withdraw/callback", get(withdraw_callback))
+        .route("/v1/proofs/verify", post(verify))
+        .route("/v1/sessions", post(create_session))
+        .route("/v1/sessions/current", get(current_session))
+        .route("/v1/auth/lnurl", get(auth_challenge))
+        .route("/v1/auth/lnurl/callback", get(auth_callback))
+        .merge(admin)
+}
+
+type Params = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
+
+fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
+    params.as_ref().ok().and_then(|q| q.0.get(name)).map(String::as_str)
+}
+
+/// The client a failure is counted against (see [`crate::refunds::limit`]).
+fn client_of(request: &Request) -> String {
+    if let Some(ConnectInfo(addr)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
+        return addr.ip().to_string();
+    }
+    client_from_headers(request.headers())
+}
+
+fn client_from_headers(headers: &HeaderMap) -> String {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Runs a proof-checking step under the client's failure budget: 429 when it is spent; a bad
+/// proof spends one token.
+async fn limited<T, F>(state: &AppState, client: &str, f: F) -> Result<T, ApiError>
+where
+    F: std::future::Future<Output = Result<T, Result<ProofFailure, ApiError>>>,
+{
+    if let Err(wait) = state.refunds.limiter.check(client) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failures",
+            format!("too many failed proofs from this client; try again in {wait} s"),
+        ));
+    }
+    match f.await {
+        Ok(v) => Ok(v),
+        Err(Ok(failure)) => {
+            state.refunds.limiter.failed(client);
+            Err(failure.into())
+        }
+        Err(Err(e)) => Err(e),
+    }
+}
+
+/// An absolute URL of this gateway: [`AppState::public_url`], or when that is empty the origin
+/// of the refund URL base (`https://gw.example/v1/refunds` → `https://gw.example`).
+fn url(state: &AppState, path: &str) -> String {
+    let base = if state.public_url.is_empty() {
+        state.refund_url_base.trim_end_matches('/').trim_end_matches("/v1/refunds")
+    } else {
+        state.public_url.trim_end_matches('/')
+    };
+    format!("{base}{path}")
+}
+
+// ---- refunds ------------------------------------------------------------------------------
+
+/// `GET /v1/refunds?v=…[&a=…]`: the page for browsers, a LUD-01 error naming it for wallets.
+async fn voucher_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
+    let wants_html = headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let Some(v) = param(&params, "v") else {
+        return ApiError::field("v", "the refund voucher (v=lnedge1…) is missing").into_response();
+    };
+    let query = match param(&params, "a") {
+        Some(a) => format!("v={v}&a={a}"),
+        None => format!("v={v}"),
+    };
+    let voucher = match payout::parse_voucher(&format!("?{query}")) {
+        Ok((voucher, _)) => voucher,
+        Err(e) => return e.into_response(),
+    };
+    if !wants_html {
+        let page = url(&state, &format!("/v1/refunds?{query}"));
+        return LnurlError::new(
+            "proof_required",
+            format!("open {page} in a browser to prove your payment, then withdraw"),
+        )
+        .into_response();
+    }
+    let status = match state.store.refund(&voucher.payment_hash).await {
+        Ok(Some(r)) => r.state.as_str(),
+        Ok(None) => "not claimed yet",
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    (
+        [(CONTENT_TYPE, "text/html; charset=utf-8")],
+        page::refund_page(&query, voucher.amount_msat, status),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimRequest {
+    voucher: String,
+    invoice: String,
+    preimage: String,
+    #[serde(default)]
+    attestation: Option<String>,
+}
+
+fn refund_json(r: &RefundRecord) -> Value {
+    json!({
+        "payment_hash": hex::encode(r.payment_hash),
+        "device_id": r.device_id.to_string(),
+        "pool_id": r.pool_id.to_string(),
+        "index": r.index,
+        "amount_msat": r.amount_msat,
+        "state": r.state.as_str(),
+        "attested": r.attested,
+        "created_at": r.created_at,
+        "expires_at": r.expires_at,
+        "claimed_at": r.claimed_at,
+        "paid_at": r.paid_at,
+        "last_error": r.last_error,
+    })
+}
+
+/// `POST /v1/refunds/claim`.
+async fn claim(State(state): State<AppState>, request: Request) -> Result<Json<Value>, ApiError> {
+    let client = client_of(&request);
+    let ApiBody(body) = <ApiBody as axum::extract::FromRequest<AppState>>::from_request(request, &state).await?;
+    let req: ClaimRequest = parse_json(&body)?;
+    let (voucher, mut tag) = payout::parse_voucher(&req.voucher)?;
+    if let Some(a) = &req.attestation {
+        tag = Some(hex::decode(a.trim()).map_err(|_| ApiError::field("attestation", "not hex"))?);
+    }
+    let opened = limited(
+        &state,
+        &client,
+        payout::open(&state, &voucher, tag.as_deref(), &req.invoice, &req.preimage),
+    )
+    .await?;
+    let withdraw = url(&state, &format!("/v1/refunds/withdraw?k1={}", hex::encode(opened.k1)));
+    let mut answer = refund_json(&opened.refund);
+    answer["k1"] = json!(hex::encode(opened.k1));
+    answer["withdraw_url"] = json!(withdraw);
+    answer["lnurl"] = json!(lnurl::encode(&withdraw));
+    answer["lnurlw"] = json!(lnurl::lud17(&withdraw, Lud17::Withdraw));
+    Ok(Json(answer))
+}
+
+/// `GET /v1/refunds/withdraw?k1=`: LUD-03 `withdrawRequest` for a due refund.
+async fn withdraw_request(State(state): State<AppState>, params: Params) -> Response {
+    let Some(k1) = param(&params, "k1").and_then(hex32) else {
+        return LnurlError::new("bad_k1", "k1 must be 64 hex digits").into_response();
+    };
+    let refund = match state.store.refund_by_k1(&k1).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return LnurlError::new("unknown_k1", "no refund has this k1").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "withdraw request: the store failed");
+            return LnurlError::new("internal", "try again").into_response();
+        }
+    };
+    if refund.state != RefundState::Due || refund.expires_at <= now_secs() {
+        let reason = match refund.state {
+            RefundState::Paid => "this refund was already paid out",
+            RefundState::Claimed => "this refund was already claimed",
+            _ => "this refund expired",
+        };
+        return LnurlError::new("refund_not_due", reason).into_response();
+    }
+    Json(json!({
+        "tag": "withdrawRequest",
+        "callback": url(&state, "/v1/refunds/withdraw/callback"),
+        "k1": hex::encode(k1),
+        "defaultDescription": format!("Refund of a failed vend ({} sat)", refund.amount_msat / 1000),
+        "minWithdrawable": refund.amount_msat,
+        "maxWithdrawable": refund.amount_msat,
+    }))
+    .into_response()
+}
+
+/// `GET /v1/refunds/withdraw/callback?k1=&pr=`.
+async fn withdraw_callback(State(state): State<AppState>, params: Params) -> Response {
+    let (Some(k1), Some(pr)) = (param(&params, "k1"), param(&params, "pr")) else {
+        return LnurlError::new("missing_parameter", "k1 and pr are required").into_response();
+    };
+    match payout::claim(&state, k1, pr).await {
+        Ok(_) => lnurl::ok(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /v1/reports/refunds` (admin): every refund (due ones past expiry are marked expired
+/// first) and totals by state.
+async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    state.store.expire_refunds(now_secs()).await?;
+    let refunds = state.store.refunds().await?;
+    let mut totals: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for r in &refunds {
+        let t = totals.entry(r.state.as_str()).or_default();
+        t.0 = t.0.saturating_add(1);
+        t.1 = t.1.saturating_add(r.amount_msat);
+    }
+    let totals: serde_json::Map<String, Value> = totals
+        .into_iter()
+        .map(|(k, (count, amount))| (k.to_owned(), json!({"count": count, "amount_msat": amount})))
+        .collect();
+    Ok(Json(json!({
+        "refunds": refunds.iter().map(refund_json).collect::<Vec<_>>(),
+        "totals": totals,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttestationRequest {
+    enabled: bool,
+}
+
+/// `POST /v1/devices/{id}/attestation` (admin) `{enabled}`: with `true`, also answers the
+/// device's attestation key (hex) to write into the device.
+async fn attestation(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiBody(body): ApiBody,
+) -> Result<Json<Value>, ApiError> {
+    let device: DeviceId = super::devices::parse_device_id("id", &id)?;
+    let req: AttestationRequest = parse_json(&body)?;
+    state.store.set_attestation(device, req.enabled).await?;
+    let mut answer = json!({ "device_id": device.to_string(), "attestation": req.enabled });
+    if req.enabled {
+        let key = zeroize::Zeroizing::new(attestation_key(&state.device_master_key, &device));
+        answer["attestation_key"] = json!(hex::encode(*key));
+    }
+    Ok(Json(answer))
+}
+
+// ---- proofs and sessions ------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProofRequest {
+    invoice: String,
+    preimage: String,
+}
+
+async fn proof_request(
+    state: &AppState,
+    request: Request,
+) -> Result<(String, ProofRequest), ApiError> {
+    let client = client_of(&request);
+    let ApiBody(body) = <ApiBody as axum::extract::FromRequest<AppState>>::from_request(request, state).await?;
+    Ok((client, parse_json(&body)?))
+}
+
+/// `POST /v1/proofs/verify` — a receipt check; grants nothing, so it is not single-use.
+async fn verify(State(state): State<AppState>, request: Request) -> Result<Json<Value>, ApiError> {
+    let (client, req) = proof_request(&state, request).await?;
+    let p = limited(&state, &client, proof::verify(&state, &req.invoice, &req.preimage)).await?;
+    Ok(Json(json!({
+        "valid": true,
+        "payment_hash": hex::encode(p.payment_hash),
+        "amount_msat": p.amount_msat,
+        "received_msat": p.received_msat,
+        "description": p.description,
+        "payee": p.payee,
+        "paid": p.paid,
+        "paid_at": p.paid_at,
+    })))
+}
+
+/// `POST /v1/sessions` — a session bound to the payment. Presenting the proof again issues a
+/// new token and revokes the earlier one (session recovery; one live session per payment).
+async fn create_session(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (client, req) = proof_request(&state, request).await?;
+    let p = limited(&state, &client, proof::verify(&state, &req.invoice, &req.preimage)).await?;
+    if !p.paid {
+        return Err(ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "not_paid",
+            "the invoice is genuine but its payment is not settled (or not recorded yet)",
+        ));
+    }
+    let (_, token) = random_hex();
+    let now = now_secs();
+    let session = SessionRecord {
+        token_hash: token_hash(&token),
+        subject: format!("payment:{}", hex::encode(p.payment_hash)),
+        payment_hash: Some(p.payment_hash),
+        created_at: now,
+        expires_at: now.saturating_add(state.refunds.session_ttl_secs),
+    };
+    state.store.issue_payment_session(&session).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "token": token,
+            "subject": session.subject,
+            "payment_hash": hex::encode(p.payment_hash),
+            "expires_at": session.expires_at,
+        })),
+    ))
+}
+
+/// `GET /v1/sessions/current` with `Authorization: Bearer <token>`.
+async fn current_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let token = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .and_then(|(scheme, t)| scheme.eq_ignore_ascii_case("bearer").then_some(t.trim()))
+        .ok_or_else(|| {
+            ApiError::unauthorized("missing_token", "an `Authorization: Bearer <session token>` header is required")
+        })?;
+    let session = state
+        .store
+        .session(&token_hash(token), now_secs())
+        .await?
+        .ok_or_else(|| {
+            ApiError::unauthorized("no_session", "no live session for this token (not logged in yet, expired or revoked)")
+        })?;
+    Ok(Json(json!({
+        "subject": session.subject,
+        "payment_hash": session.payment_hash.map(hex::encode),
+        "created_at": session.created_at,
+        "expires_at": session.expires_at,
+    })))
+}
+
+// ---- LNURL-auth ---------------------------------------------------------------------------
+
+/// `GET /v1/auth/lnurl`: a fresh challenge, the LNURL for the wallet, and the session token the
+/// web page keeps (it becomes live once a wallet signs the challenge).
+async fn auth_challenge(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let (k1, k1_hex) = random_hex();
+    let (_, token) = random_hex();
+    let now = now_secs();
+    let expires_at = now.saturating_add(state.refunds.auth_challenge_ttl_secs);
+    state.store.insert_auth_challenge(&k1, &token_hash(&token), now, expires_at).await?;
+    let callback = url(&state, &format!("/v1/auth/lnurl/callback?tag=login&k1={k1_hex}"));
+    Ok(Json(json!({
+        "k1": k1_hex,
+        "url": callback,
+        "lnurl": lnurl::encode(&callback),
+        "keyauth": lnurl::lud17(&callback, Lud17::Auth),
+        "token": token,
+        "expires_at": expires_at,
+    })))
+}
+
+/// `GET /v1/auth/lnurl/callback?tag=login&k1=&sig=&key=` (LUD-04).
+async fn auth_callback(State(state): State<AppState>, params: Params) -> Response {
+    let (Some(k1), Some(sig), Some(key)) =
+        (param(&params, "k1"), param(&params, "sig"), param(&params, "key"))
+    else {
+        return LnurlError::new("missing_parameter", "k1, sig and key are required").into_response();
+    };
+    if param(&params, "tag").is_some_and(|t| t != "login") {
+        return LnurlError::new("bad_tag", "only tag=login is supported").into_response();
+    }
+    let Some(k1) = hex32(k1) else {
+        return LnurlError::new("bad_k1", "k1 must be 64 hex digits").into_response();
+    };
+    let linking_key = match lnurl_auth::verify(&k1, sig, key) {
+        Ok(k) => k,
+        Err(e) => return LnurlError::new("bad_signature", e.to_string()).into_response(),
+    };
+    let now = now_secs();
+    let until = now.saturating_add(state.refunds.session_ttl_secs);
+    match state.store.complete_auth(&k1, &linking_key.to_string(), now, until).await {
+        Ok(AuthOutcome::Completed) => lnurl::ok(),
+        Ok(AuthOutcome::Unknown) => {
+            LnurlError::new("unknown_k1", "no login challenge has this k1").into_response()
+        }
+        Ok(AuthOutcome::Used) => {
+            LnurlError::new("k1_used", "this login challenge was already answered").into_response()
+        }
+        Ok(AuthOutcome::Expired) => {
+            LnurlError::new("k1_expired", "this login challenge expired").into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "LNURL-auth: the store failed");
+            LnurlError::new("internal", "try again").into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_come_from_forwarded_for() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(client_from_headers(&headers), "unknown");
+        headers.insert("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().expect("header"));
+        assert_eq!(client_from_headers(&headers), "203.0.113.7");
+    }
 }

@@ -1,6 +1,71 @@
 //! Refunds of failed vends (LNURL-withdraw, LUD-03/17), proofs of payment (PROTOCOLS.md §6), receipts and sessions for web apps, and LNURL-auth (LUD-04): issue #5.
+//!
+//! * [`proof`] — verifying `(invoice, preimage)` against the owner's node and the gateway's
+//!   records (what routing nodes and bystanders cannot forge);
+//! * [`payout`] — a refund voucher becomes a due refund, bound to a single-use LNURL-withdraw
+//!   `k1`; a claim is a compare-and-set; the owner's node pays; claimed refunds are driven to
+//!   completion after a restart ([`payout::resume`]);
+//! * [`lnurl_auth`] — LUD-04 signature checks;
+//! * [`limit`] — the per-client budget of failed proof verifications;
+//! * [`page`] — the HTML page a refund QR opens.
+//!
+//! docs/refunds.md walks through the flows; docs/adr/0006 and 0007 record the decisions.
+
+use std::sync::Arc;
+
+pub mod limit;
+pub mod lnurl_auth;
+pub mod page;
+pub mod payout;
+pub mod proof;
+
+pub use limit::FailureLimiter;
 
 /// The operator's settings of this feature (part of [`AppState`](crate::api::AppState)).
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct RefundSettings {}
+#[derive(Debug, Clone)]
+pub struct RefundSettings {
+    /// How long a refund stays claimable after the gateway opened it, in seconds.
+    pub expiry_secs: u64,
+    /// The most the owner's node pays in routing fees for one refund, in millisatoshis.
+    pub max_fee_msat: u64,
+    /// How long one payout attempt waits for its outcome, in seconds (a payout still in flight
+    /// after that stays *claimed* and is finished by [`payout::resume`]).
+    pub pay_timeout_secs: u64,
+    /// How long a session issued for a proof of payment or an LNURL-auth login lives, in seconds.
+    pub session_ttl_secs: u64,
+    /// How long an LNURL-auth challenge can be answered, in seconds.
+    pub auth_challenge_ttl_secs: u64,
+    /// Failed proof verifications per client (burst and budget per minute).
+    pub limiter: Arc<FailureLimiter>,
+}
+
+impl Default for RefundSettings {
+    fn default() -> Self {
+        RefundSettings {
+            expiry_secs: 30 * 24 * 3600,
+            max_fee_msat: 50_000,
+            pay_timeout_secs: 60,
+            session_ttl_secs: 30 * 24 * 3600,
+            auth_challenge_ttl_secs: 600,
+            limiter: Arc::new(FailureLimiter::new(10)),
+        }
+    }
+}
+
+/// SHA-256 of a bearer token: what the store keeps.
+pub(crate) fn token_hash(token: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// 32 random bytes as hex (session tokens, k1 values).
+pub(crate) fn random_hex() -> ([u8; 32], String) {
+    let bytes: [u8; 32] = rand::random();
+    (bytes, hex::encode(bytes))
+}
+
+/// Parses 64 hex digits.
+pub(crate) fn hex32(text: &str) -> Option<[u8; 32]> {
+    let bytes = hex::decode(text.trim()).ok()?;
+    <[u8; 32]>::try_from(bytes.as_slice()).ok()
+}
