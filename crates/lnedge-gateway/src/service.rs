@@ -169,11 +169,11 @@ pub async fn serve(
         listener,
         app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing requests in flight");
-        })
-        .await;
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing requests in flight");
+    })
+    .await;
     let _ = stop_tx.send(true);
     let _ = watcher.await;
     let _ = expiry.await;

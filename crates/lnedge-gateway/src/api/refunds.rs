@@ -14,8 +14,8 @@
 //! | `GET /v1/auth/lnurl` | web app | → `{k1, lnurl, keyauth, url, token, expires_at}` (the token becomes a live session once a wallet signs) |
 //! | `GET /v1/auth/lnurl/callback?tag=login&k1=&sig=&key=` | wallet | → LUD-04 `{"status":"OK"}` or a LUD-01 error |
 
-use std::collections::HashMap;
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::extract::connect_info::ConnectInfo;
@@ -138,10 +138,8 @@ async fn voucher_page(
     headers: HeaderMap,
     params: Params,
 ) -> Response {
-    let wants_html = headers
-        .get(ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
+    let wants_html =
+        headers.get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
     let Some(v) = param(&params, "v") else {
         return ApiError::field("v", "the refund voucher (v=lnedge1…) is missing").into_response();
     };
@@ -203,7 +201,8 @@ fn refund_json(r: &RefundRecord) -> Value {
 /// `POST /v1/refunds/claim`.
 async fn claim(State(state): State<AppState>, request: Request) -> Result<Json<Value>, ApiError> {
     let client = client_of(&request);
-    let ApiBody(body) = <ApiBody as axum::extract::FromRequest<AppState>>::from_request(request, &state).await?;
+    let ApiBody(body) =
+        <ApiBody as axum::extract::FromRequest<AppState>>::from_request(request, &state).await?;
     let req: ClaimRequest = parse_json(&body)?;
     let (voucher, mut tag) = payout::parse_voucher(&req.voucher)?;
     if let Some(a) = &req.attestation {
@@ -326,7 +325,8 @@ async fn proof_request(
     request: Request,
 ) -> Result<(String, ProofRequest), ApiError> {
     let client = client_of(&request);
-    let ApiBody(body) = <ApiBody as axum::extract::FromRequest<AppState>>::from_request(request, state).await?;
+    let ApiBody(body) =
+        <ApiBody as axum::extract::FromRequest<AppState>>::from_request(request, state).await?;
     Ok((client, parse_json(&body)?))
 }
 
@@ -393,15 +393,17 @@ async fn current_session(
         .and_then(|v| v.split_once(' '))
         .and_then(|(scheme, t)| scheme.eq_ignore_ascii_case("bearer").then_some(t.trim()))
         .ok_or_else(|| {
-            ApiError::unauthorized("missing_token", "an `Authorization: Bearer <session token>` header is required")
+            ApiError::unauthorized(
+                "missing_token",
+                "an `Authorization: Bearer <session token>` header is required",
+            )
         })?;
-    let session = state
-        .store
-        .session(&token_hash(token), now_secs())
-        .await?
-        .ok_or_else(|| {
-            ApiError::unauthorized("no_session", "no live session for this token (not logged in yet, expired or revoked)")
-        })?;
+    let session = state.store.session(&token_hash(token), now_secs()).await?.ok_or_else(|| {
+        ApiError::unauthorized(
+            "no_session",
+            "no live session for this token (not logged in yet, expired or revoked)",
+        )
+    })?;
     Ok(Json(json!({
         "subject": session.subject,
         "payment_hash": session.payment_hash.map(hex::encode),
@@ -436,7 +438,8 @@ async fn auth_callback(State(state): State<AppState>, params: Params) -> Respons
     let (Some(k1), Some(sig), Some(key)) =
         (param(&params, "k1"), param(&params, "sig"), param(&params, "key"))
     else {
-        return LnurlError::new("missing_parameter", "k1, sig and key are required").into_response();
+        return LnurlError::new("missing_parameter", "k1, sig and key are required")
+            .into_response();
     };
     if param(&params, "tag").is_some_and(|t| t != "login") {
         return LnurlError::new("bad_tag", "only tag=login is supported").into_response();

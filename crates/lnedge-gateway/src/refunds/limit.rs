@@ -62,7 +62,8 @@ impl FailureLimiter {
                 buckets.clear();
             }
         }
-        let (tokens, since) = buckets.get(client).copied().unwrap_or((f64::from(self.per_minute), now));
+        let (tokens, since) =
+            buckets.get(client).copied().unwrap_or((f64::from(self.per_minute), now));
         let tokens = (self.refill(tokens, since, now) - 1.0).max(0.0);
         buckets.insert(client.to_owned(), (tokens, now));
     }

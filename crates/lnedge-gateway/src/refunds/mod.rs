@@ -64,8 +64,8 @@ pub(crate) fn random_hex() -> ([u8; 32], String) {
     (bytes, hex::encode(bytes))
 }
 
-/// Parses 64 hex digits.
-pub(crate) fn hex32(text: &str) -> Option<[u8; 32]> {
+/// Parses 64 hex digits (a `k1`, a preimage), surrounding whitespace ignored.
+pub fn hex32(text: &str) -> Option<[u8; 32]> {
     let bytes = hex::decode(text.trim()).ok()?;
     <[u8; 32]>::try_from(bytes.as_slice()).ok()
 }

@@ -86,7 +86,10 @@ pub async fn open(
     let proof = proof::verify(state, invoice, preimage).await?;
     let fail = |code, msg: &str| Err(Ok(ProofFailure { code, message: msg.to_owned() }));
     if proof.payment_hash != voucher.payment_hash {
-        return fail("proof_for_another_payment", "the proof is for another payment than the voucher's");
+        return fail(
+            "proof_for_another_payment",
+            "the proof is for another payment than the voucher's",
+        );
     }
     let Some(entry) = proof.entry else {
         return fail("unknown_entry", "the voucher's payment is not an invoice of any pool");
@@ -101,7 +104,10 @@ pub async fn open(
         || entry.index != voucher.entry_index
         || pool.device_id != voucher.device_id
     {
-        return fail("voucher_mismatch", "the voucher names another device, pool or entry than the paid invoice");
+        return fail(
+            "voucher_mismatch",
+            "the voucher names another device, pool or entry than the paid invoice",
+        );
     }
     let known = state.store.refund(&proof.payment_hash).await.map_err(|e| Err(e.into()))?;
     let refund = match known {
@@ -175,13 +181,20 @@ pub async fn open(
     match refund.state {
         RefundState::Due => {}
         RefundState::Claimed => {
-            return Err(Err(conflict("refund_claimed", "this refund was claimed and is being paid")))
+            return Err(Err(conflict(
+                "refund_claimed",
+                "this refund was claimed and is being paid",
+            )))
         }
         RefundState::Paid => {
             return Err(Err(conflict("refund_paid", "this refund was already paid out")))
         }
         RefundState::Expired => {
-            return Err(Err(ApiError::new(StatusCode::GONE, "refund_expired", "this refund expired")))
+            return Err(Err(ApiError::new(
+                StatusCode::GONE,
+                "refund_expired",
+                "this refund expired",
+            )))
         }
     }
     let k1 = refund.k1.ok_or_else(|| Err(ApiError::internal("refund", &"no k1 bound")))?;
@@ -190,7 +203,8 @@ pub async fn open(
 
 /// Step 2: the LNURL-withdraw callback. On `Ok` the payout runs in the background.
 pub async fn claim(state: &AppState, k1: &str, pr: &str) -> Result<RefundRecord, LnurlError> {
-    let k1 = super::hex32(k1).ok_or_else(|| LnurlError::new("bad_k1", "k1 must be 64 hex digits"))?;
+    let k1 =
+        super::hex32(k1).ok_or_else(|| LnurlError::new("bad_k1", "k1 must be 64 hex digits"))?;
     let store_err = |e: crate::store::StoreError| {
         tracing::error!(error = %e, "refund claim: the store failed");
         LnurlError::new("internal", "the gateway could not record the claim; try again")
@@ -201,14 +215,18 @@ pub async fn claim(state: &AppState, k1: &str, pr: &str) -> Result<RefundRecord,
         .await
         .map_err(store_err)?
         .ok_or_else(|| LnurlError::new("unknown_k1", "no refund has this k1"))?;
-    let invoice = parse_invoice(pr)
-        .map_err(|e| LnurlError::new("invalid_invoice", format!("pr is not a valid invoice: {e}")))?;
+    let invoice = parse_invoice(pr).map_err(|e| {
+        LnurlError::new("invalid_invoice", format!("pr is not a valid invoice: {e}"))
+    })?;
     match invoice.amount_milli_satoshis() {
         Some(a) if a == refund.amount_msat => {}
         Some(a) => {
             return Err(LnurlError::new(
                 "wrong_amount",
-                format!("the invoice asks {a} msat; the refund is exactly {} msat", refund.amount_msat),
+                format!(
+                    "the invoice asks {a} msat; the refund is exactly {} msat",
+                    refund.amount_msat
+                ),
             ))
         }
         None => {
@@ -221,7 +239,12 @@ pub async fn claim(state: &AppState, k1: &str, pr: &str) -> Result<RefundRecord,
     if invoice.is_expired() {
         return Err(LnurlError::new("invoice_expired", "the invoice has expired"));
     }
-    match state.store.claim_refund(&k1, pr.trim(), crate::api::now_secs()).await.map_err(store_err)? {
+    match state
+        .store
+        .claim_refund(&k1, pr.trim(), crate::api::now_secs())
+        .await
+        .map_err(store_err)?
+    {
         ClaimOutcome::Claimed(record) => {
             tracing::info!(payment_hash = %hex::encode(record.payment_hash), "refund claimed");
             let state = state.clone();

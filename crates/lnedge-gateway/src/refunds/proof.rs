@@ -96,12 +96,18 @@ pub async fn verify(
     if payee != owner.node_id {
         return bad(
             "wrong_payee",
-            format!("the invoice is signed by {payee}, not by this gateway's node {}", owner.node_id),
+            format!(
+                "the invoice is signed by {payee}, not by this gateway's node {}",
+                owner.node_id
+            ),
         );
     }
     let payment_hash: [u8; 32] = *invoice.payment_hash().as_ref();
     if !preimage_matches(&preimage, &payment_hash) {
-        return bad("preimage_mismatch", "the preimage does not hash to the invoice's payment hash".into());
+        return bad(
+            "preimage_mismatch",
+            "the preimage does not hash to the invoice's payment hash".into(),
+        );
     }
     let description = match invoice.description() {
         Bolt11InvoiceDescriptionRef::Direct(d) => Some(d.to_string()),
@@ -133,7 +139,10 @@ pub async fn verify(
                 )));
             };
             if !secrets_match(&invoice.payment_secret().0, &recorded) {
-                return bad("secret_mismatch", "the invoice's payment secret is not the one issued for this payment".into());
+                return bad(
+                    "secret_mismatch",
+                    "the invoice's payment secret is not the one issued for this payment".into(),
+                );
             }
             let payment =
                 state.store.recorded_payment(&payment_hash).await.map_err(|e| Err(e.into()))?;

@@ -50,7 +50,9 @@ impl RefundState {
             "paid" => RefundState::Paid,
             "expired" => RefundState::Expired,
             other => {
-                return Err(StoreError::Backend(format!("stored refund state {other:?} is unknown")))
+                return Err(StoreError::Backend(format!(
+                    "stored refund state {other:?} is unknown"
+                )))
             }
         })
     }

@@ -206,8 +206,8 @@ impl CompactProof {
 
     /// Decodes bech32m text (either case, surrounding whitespace ignored). Never panics.
     pub fn decode_text(text: &str) -> Result<Self, ProofError> {
-        let checked = CheckedHrpstring::new::<Bech32m>(text.trim())
-            .map_err(|_| ProofError::NotProofText)?;
+        let checked =
+            CheckedHrpstring::new::<Bech32m>(text.trim()).map_err(|_| ProofError::NotProofText)?;
         if checked.hrp() != PROOF_HRP_VALUE {
             return Err(ProofError::NotProofText);
         }

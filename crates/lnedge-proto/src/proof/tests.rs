@@ -25,9 +25,8 @@ fn malformed_proofs_get_typed_errors() {
     bytes[0] = 2;
     assert_eq!(CompactProof::decode(&bytes), Err(ProofError::UnknownVersion(2)));
     assert_eq!(CompactProof::decode_text("lnbc1xyz"), Err(ProofError::NotProofText));
-    let envelope = crate::envelope::Envelope::Claim(crate::envelope::Claim::bare([1; 32]))
-        .to_text()
-        .unwrap();
+    let envelope =
+        crate::envelope::Envelope::Claim(crate::envelope::Claim::bare([1; 32])).to_text().unwrap();
     assert_eq!(CompactProof::decode_text(&envelope), Err(ProofError::NotProofText));
 }
 

@@ -66,9 +66,15 @@ pub async fn refund_lifecycle(store: &dyn GatewayStore) {
     let rebound = store.bind_refund_k1(&r.payment_hash, &other).await.expect("bind").expect("s");
     assert_eq!(rebound.k1, Some(k1), "the first k1 stays bound");
     assert!(store.bind_refund_k1(&rand::random(), &other).await.expect("bind").is_none());
-    assert_eq!(store.refund_by_k1(&k1).await.expect("by k1").map(|r| r.payment_hash), Some(r.payment_hash));
+    assert_eq!(
+        store.refund_by_k1(&k1).await.expect("by k1").map(|r| r.payment_hash),
+        Some(r.payment_hash)
+    );
 
-    assert_eq!(store.claim_refund(&other, "lnbc1x", 2_000).await.expect("claim"), ClaimOutcome::UnknownK1);
+    assert_eq!(
+        store.claim_refund(&other, "lnbc1x", 2_000).await.expect("claim"),
+        ClaimOutcome::UnknownK1
+    );
     let ClaimOutcome::Claimed(claimed) = store.claim_refund(&k1, "lnbc1a", 2_000).await.expect("c")
     else {
         panic!("the first claim wins");
@@ -82,13 +88,25 @@ pub async fn refund_lifecycle(store: &dyn GatewayStore) {
     let failed = RefundFinish::Failed { error: "no route".into() };
     assert!(store.finish_refund(&r.payment_hash, &failed).await.expect("finish"));
     let back = store.refund(&r.payment_hash).await.expect("read").expect("some");
-    assert_eq!((back.state, back.claim_invoice, back.last_error.as_deref()), (RefundState::Due, None, Some("no route")));
-    assert!(matches!(store.claim_refund(&k1, "lnbc1c", 2_002).await.expect("c"), ClaimOutcome::Claimed(_)));
-    assert!(store.finish_refund(&r.payment_hash, &RefundFinish::Paid { paid_at: 2_003 }).await.expect("paid"));
+    assert_eq!(
+        (back.state, back.claim_invoice, back.last_error.as_deref()),
+        (RefundState::Due, None, Some("no route"))
+    );
+    assert!(matches!(
+        store.claim_refund(&k1, "lnbc1c", 2_002).await.expect("c"),
+        ClaimOutcome::Claimed(_)
+    ));
+    assert!(store
+        .finish_refund(&r.payment_hash, &RefundFinish::Paid { paid_at: 2_003 })
+        .await
+        .expect("paid"));
     assert!(!store.finish_refund(&r.payment_hash, &failed).await.expect("no-op"), "paid is final");
     let done = store.refund(&r.payment_hash).await.expect("read").expect("some");
     assert_eq!((done.state, done.paid_at), (RefundState::Paid, Some(2_003)));
-    assert!(matches!(store.claim_refund(&k1, "lnbc1d", 2_004).await.expect("c"), ClaimOutcome::NotDue(_)));
+    assert!(matches!(
+        store.claim_refund(&k1, "lnbc1d", 2_004).await.expect("c"),
+        ClaimOutcome::NotDue(_)
+    ));
     assert!(store.refunds().await.expect("list").iter().any(|x| x.payment_hash == r.payment_hash));
 }
 
@@ -99,7 +117,10 @@ pub async fn refund_expiry(store: &dyn GatewayStore) {
     let k1: [u8; 32] = rand::random();
     store.bind_refund_k1(&r.payment_hash, &k1).await.expect("bind");
     let outcome = store.claim_refund(&k1, "lnbc1late", 2_000).await.expect("claim");
-    assert!(matches!(outcome, ClaimOutcome::NotDue(ref x) if x.state == RefundState::Expired), "{outcome:?}");
+    assert!(
+        matches!(outcome, ClaimOutcome::NotDue(ref x) if x.state == RefundState::Expired),
+        "{outcome:?}"
+    );
     let r2 = sample_refund(1_000, 1_500);
     store.open_refund(&r2).await.expect("open");
     assert!(store.expire_refunds(1_600).await.expect("expire") >= 1);
@@ -147,13 +168,22 @@ pub async fn lnurl_auth(store: &dyn GatewayStore) {
         store.complete_auth(&rand::random(), "02ab", 150, 1_000).await.expect("auth"),
         AuthOutcome::Unknown
     );
-    assert_eq!(store.complete_auth(&k1, "02ab", 150, 1_000).await.expect("auth"), AuthOutcome::Completed);
-    assert_eq!(store.complete_auth(&k1, "02cd", 151, 1_000).await.expect("auth"), AuthOutcome::Used);
+    assert_eq!(
+        store.complete_auth(&k1, "02ab", 150, 1_000).await.expect("auth"),
+        AuthOutcome::Completed
+    );
+    assert_eq!(
+        store.complete_auth(&k1, "02cd", 151, 1_000).await.expect("auth"),
+        AuthOutcome::Used
+    );
     let session = store.session(&token, 500).await.expect("read").expect("live");
     assert_eq!(session.subject, "lnurl-auth:02ab");
     let (k1b, tokenb): ([u8; 32], [u8; 32]) = (rand::random(), rand::random());
     store.insert_auth_challenge(&k1b, &tokenb, 100, 200).await.expect("insert");
-    assert_eq!(store.complete_auth(&k1b, "02ab", 200, 1_000).await.expect("auth"), AuthOutcome::Expired);
+    assert_eq!(
+        store.complete_auth(&k1b, "02ab", 200, 1_000).await.expect("auth"),
+        AuthOutcome::Expired
+    );
 }
 
 /// Concurrent claims of one refund: exactly one wins (run by the PostgreSQL test with many

@@ -9,10 +9,11 @@ use tokio_postgres::Row;
 
 use super::{device_exists, get, pg, PostgresStore};
 use crate::store::refunds::{
-    AuthOutcome, ClaimOutcome, RefundFinish, RefundRecord, RefundState, RefundStore,
-    SessionRecord,
+    AuthOutcome, ClaimOutcome, RefundFinish, RefundRecord, RefundState, RefundStore, SessionRecord,
 };
-use crate::store::sqlite::{device_id, payment_from_columns, hash32, pool_id, to_i64, to_u32, to_u64};
+use crate::store::sqlite::{
+    device_id, hash32, payment_from_columns, pool_id, to_i64, to_u32, to_u64,
+};
 use crate::store::{PaymentRecord, PoolRecord, StoreError};
 
 const REFUND_COLUMNS: &str = "payment_hash, device_id, pool_id, idx, amount_msat, state, \
@@ -378,10 +379,7 @@ impl RefundStore for PostgresStore {
             .map_err(|e| pg("answering LNURL-auth challenge", e))?;
         let Some(row) = won else {
             let row = tx
-                .query_opt(
-                    "SELECT linking_key FROM auth_challenges WHERE k1 = $1",
-                    &[&&k1[..]],
-                )
+                .query_opt("SELECT linking_key FROM auth_challenges WHERE k1 = $1", &[&&k1[..]])
                 .await
                 .map_err(|e| pg("reading LNURL-auth challenge", e))?;
             return Ok(match row {

@@ -5,11 +5,10 @@ use async_trait::async_trait;
 use lnedge_proto::{DeviceId, PoolId};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{backend, begin, commit, device_id, hash32, pool_id, to_i64, to_u32, to_u64};
 use super::SqliteStore;
+use super::{backend, begin, commit, device_id, hash32, pool_id, to_i64, to_u32, to_u64};
 use crate::store::refunds::{
-    AuthOutcome, ClaimOutcome, RefundFinish, RefundRecord, RefundState, RefundStore,
-    SessionRecord,
+    AuthOutcome, ClaimOutcome, RefundFinish, RefundRecord, RefundState, RefundStore, SessionRecord,
 };
 use crate::store::{PaymentRecord, PoolRecord, StoreError};
 
@@ -419,7 +418,8 @@ impl RefundStore for SqliteStore {
         expires_at: u64,
     ) -> Result<(), StoreError> {
         let (k1, token) = (*k1, *token_hash);
-        let (created, expires) = (to_i64(created_at, "created_at")?, to_i64(expires_at, "expires_at")?);
+        let (created, expires) =
+            (to_i64(created_at, "created_at")?, to_i64(expires_at, "expires_at")?);
         self.run(move |conn| {
             conn.execute(
                 "INSERT INTO auth_challenges (k1, token_hash, created_at, expires_at)

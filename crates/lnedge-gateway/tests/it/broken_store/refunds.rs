@@ -33,7 +33,12 @@ impl RefundStore for BrokenStore {
     ) -> Result<Option<RefundRecord>, StoreError> {
         broken()
     }
-    async fn claim_refund(&self, _: &[u8; 32], _: &str, _: u64) -> Result<ClaimOutcome, StoreError> {
+    async fn claim_refund(
+        &self,
+        _: &[u8; 32],
+        _: &str,
+        _: u64,
+    ) -> Result<ClaimOutcome, StoreError> {
         broken()
     }
     async fn finish_refund(&self, _: &[u8; 32], _: &RefundFinish) -> Result<bool, StoreError> {
