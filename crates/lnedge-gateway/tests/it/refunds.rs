@@ -438,6 +438,39 @@ async fn a_refund_invoice_must_ask_the_exact_amount() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_refund_cannot_be_withdrawn() {
+    let mut w = world().await;
+    let sale = w.buy(true).await;
+    w.record_payments(1).await;
+    w.sync().await;
+    // An operator who gives refunds no time at all: the refund expires as it opens.
+    let router = app(AppState {
+        refunds: lnedge_gateway::refunds::RefundSettings { expiry_secs: 0, ..Default::default() },
+        ..w.state.clone()
+    });
+    let body = json!({"voucher": sale.voucher_text(), "invoice": sale.bolt11, "preimage": hex::encode(sale.preimage)});
+    let (status, reply) = call(&router, post("/v1/refunds/claim", body, false)).await;
+    assert_eq!(
+        (status, reply["error"]["code"].as_str()),
+        (StatusCode::GONE, Some("refund_expired")),
+        "{reply}"
+    );
+    let refund = w.store.refund(&sale.payment_hash()).await.expect("read").expect("refund");
+    assert_eq!(refund.state, RefundState::Expired);
+    let (status, report) = call(
+        &w.router,
+        Request::builder()
+            .uri("/v1/reports/refunds")
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!((status, report["totals"]["expired"]["count"].as_u64()), (StatusCode::OK, Some(1)));
+    w.net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL (DATABASE_URL)"]
 async fn concurrent_claims_on_postgres_have_one_winner() {
     let db = crate::store::TestDatabase::create().await;

@@ -64,3 +64,19 @@ fn attestation_tags_bind_key_and_every_field() {
     let other = RefundVoucher { entry_index: 5, ..v };
     assert!(!verify_attestation(&key, &other, &tag));
 }
+
+proptest::proptest! {
+    #[test]
+    fn decoders_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..80), text in ".{0,140}") {
+        let _ = CompactProof::decode(&bytes);
+        let _ = CompactProof::decode_text(&text);
+    }
+
+    #[test]
+    fn proofs_round_trip(preimage in proptest::array::uniform32(proptest::num::u8::ANY), secret in proptest::array::uniform32(proptest::num::u8::ANY)) {
+        let p = CompactProof { preimage, payment_secret: secret };
+        proptest::prop_assert_eq!(CompactProof::decode(&p.encode()), Ok(p));
+        proptest::prop_assert_eq!(CompactProof::decode_text(&p.to_text()), Ok(p));
+        proptest::prop_assert_eq!(p.check(&secret), Ok(()));
+    }
+}
