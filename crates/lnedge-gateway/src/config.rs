@@ -8,6 +8,7 @@
 //! admin_token = "…"                            # or LNEDGE_ADMIN_TOKEN
 //! accounting_currency = "EUR"                  # optional: books in this currency
 //! refund_url_base = "https://pay.example.com/v1/refunds"
+//! refund_expiry_days = 30                      # refunds of failed vends stay claimable this long
 //!
 //! [rates]            # fixed exchange rates (price of 1 BTC)
 //! EUR = 61000.0
@@ -99,9 +100,16 @@ pub struct GatewayConfig {
     /// Base URL of the refund endpoint, written into pools.
     #[serde(default)]
     pub refund_url_base: String,
+    /// How long a refund of a failed vend stays claimable, in days (docs/refunds.md).
+    #[serde(default = "default_refund_expiry_days")]
+    pub refund_expiry_days: u64,
     /// The owner's node.
     #[serde(default = "default_node")]
     pub node: NodeConfig,
+}
+
+fn default_refund_expiry_days() -> u64 {
+    30
 }
 
 fn default_listen() -> SocketAddr {
@@ -158,6 +166,7 @@ impl Default for GatewayConfig {
             rates: BTreeMap::new(),
             rates_http: None,
             refund_url_base: String::new(),
+            refund_expiry_days: default_refund_expiry_days(),
             node: default_node(),
         }
     }

@@ -142,6 +142,10 @@ pub async fn serve(
     let state = AppState {
         rates: rates.clone(),
         refund_url_base: config.refund_url_base.clone(),
+        refunds: crate::refunds::RefundSettings {
+            expiry_secs: config.refund_expiry_days.saturating_mul(86_400),
+            ..Default::default()
+        },
         ..AppState::new(
             store.clone(),
             owner.clone(),
