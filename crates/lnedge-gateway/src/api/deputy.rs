@@ -7,6 +7,7 @@
 //! | `GET /v1/deputy/{id}/callback?p=<sealed>&amount=<msat>` | `{pr, routes: [], successAction: {tag: "aes", description, ciphertext, iv}}`; also `unknown_sale`, `wrong_amount`, `lightning_node_failed` |
 //! | `GET /v1/deputy/claim?invoice=&preimage=` | LUD-09 fallback: `{status: "OK", code, claim, text}` for a paid deputy invoice and its preimage |
 //! | `POST /v1/deputy/{id}/sync` | terminal's report `{claimed: [counter…]}` + `X-Lnedge-Signature` → `{claimed, already_claimed, not_paid, unknown}` |
+//! | `GET /v1/deputy/{id}/keys` | admin: `{device_id, seal_key, claim_key, sync_key, gateway_url}` (hex) for an enrolled device, to write into the terminal |
 //! | `GET /v1/deputy/sales?device=&limit=` | admin: `{sales: [{device_id, counter, status, amount, currency, amount_msat, fiat, rate_per_btc, rate_source, payment_hash, created_at, paid_at, claimed_at}]}` |
 
 use axum::extract::{Query, State};
@@ -38,12 +39,14 @@ pub(crate) const ROUTES: &[(&str, &str, &str)] = &[
     ("get", "/v1/deputy/claim", "A paid deputy sale's claim from invoice + preimage (fallback)"),
     ("post", "/v1/deputy/{id}/sync", "Terminal's report of claimed sales (device-signed)"),
     ("get", "/v1/deputy/sales", "Deputy sales with status, amounts and rates"),
+    ("get", "/v1/deputy/{id}/keys", "A terminal's keys, for writing into it at enrolment"),
 ];
 
 /// This module's routes, merged into [`app`](super::app).
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     let admin = Router::new()
         .route("/v1/deputy/sales", get(list))
+        .route("/v1/deputy/{id}/keys", get(keys))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
     Router::new()
         .route("/v1/deputy/claim", get(claim_fallback))
@@ -450,4 +453,23 @@ async fn list(
         refresh_paid(&state, record).await.map_err(|e| ApiError::internal("deputy", &e))?;
     }
     Ok(Json(json!({ "sales": sales.iter().map(sale_json).collect::<Vec<_>>() })))
+}
+
+/// `GET /v1/deputy/{id}/keys` (admin): what a terminal is provisioned with. The preimage key is
+/// never handed out.
+async fn keys(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let device = parse_device_id("id", &id)?;
+    super::devices::load_device(&state, device).await?;
+    let keys = TerminalKeys::derive(&state.device_master_key, device);
+    let sync_key = zeroize::Zeroizing::new(auth::device_sync_key(&state.device_master_key, &device));
+    Ok(Json(json!({
+        "device_id": device.to_string(),
+        "seal_key": hex::encode(keys.seal_key),
+        "claim_key": hex::encode(keys.claim_key),
+        "sync_key": hex::encode(*sync_key),
+        "gateway_url": state.public_url,
+    })))
 }
