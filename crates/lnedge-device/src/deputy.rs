@@ -373,9 +373,15 @@ impl<F: Flash> DeputyTerminal<F> {
                         return self.present_claim(&claim);
                     }
                 }
-                match ShortCode::parse(text.trim()) {
+                let trimmed = text.trim();
+                if trimmed.len() == 64 && trimmed.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(DeputyTerminalError::NotAClaim(
+                        "a payment preimage proves nothing here (routing nodes see it); show the claim".into(),
+                    ));
+                }
+                match ShortCode::parse(trimmed) {
                     Some(code) => self.present_code(code),
-                    None => Err(DeputyTerminalError::NotAClaim(text.chars().take(40).collect())),
+                    None => Err(DeputyTerminalError::NotAClaim(trimmed.chars().take(40).collect())),
                 }
             }
             ClaimInput::Keypad(digits) => match ShortCode::parse(digits) {

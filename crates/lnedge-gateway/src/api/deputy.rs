@@ -464,7 +464,8 @@ async fn keys(
     let device = parse_device_id("id", &id)?;
     super::devices::load_device(&state, device).await?;
     let keys = TerminalKeys::derive(&state.device_master_key, device);
-    let sync_key = zeroize::Zeroizing::new(auth::device_sync_key(&state.device_master_key, &device));
+    let sync_key =
+        zeroize::Zeroizing::new(auth::device_sync_key(&state.device_master_key, &device));
     Ok(Json(json!({
         "device_id": device.to_string(),
         "seal_key": hex::encode(keys.seal_key),

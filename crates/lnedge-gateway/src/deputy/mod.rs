@@ -4,7 +4,7 @@
 //! The HTTP side is `api/deputy.rs`; this module holds what it computes: fiat conversion, the
 //! LUD-06 metadata, the claim text and its LUD-10 encryption. Formats: `docs/protocols/deputy.md`.
 
-use aes::cipher::{BlockEncryptMut, KeyIvInit};
+use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use lnedge_proto::deputy::{claim_for, Currency, Sale, TerminalKeys};
@@ -148,6 +148,21 @@ pub fn aes_success_action(preimage: &[u8; 32], plaintext: &str, iv: [u8; 16]) ->
     (BASE64.encode(ciphertext), BASE64.encode(iv))
 }
 
+/// Decrypts a LUD-10 `aes` success action as a wallet does (base64 ciphertext and iv, key = the
+/// preimage). `None` if it does not decrypt to UTF-8 text.
+pub fn decrypt_aes_success_action(
+    preimage: &[u8; 32],
+    ciphertext_b64: &str,
+    iv_b64: &str,
+) -> Option<String> {
+    let iv: [u8; 16] = BASE64.decode(iv_b64).ok()?.try_into().ok()?;
+    let ciphertext = BASE64.decode(ciphertext_b64).ok()?;
+    let cipher = cbc::Decryptor::<aes::Aes256>::new(preimage.into(), &iv.into());
+    let plain =
+        cipher.decrypt_padded_vec_mut::<aes::cipher::block_padding::Pkcs7>(&ciphertext).ok()?;
+    String::from_utf8(plain).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +180,11 @@ mod tests {
         let (ciphertext, iv) = aes_success_action(&preimage, "Secret data", iv);
         assert_eq!(iv, "AAECAwQFBgcICQoLDA0ODw==");
         assert_eq!(ciphertext, "V18OdJa/x4zl8aDmtb7OWQ==");
+        assert_eq!(
+            decrypt_aes_success_action(&preimage, &ciphertext, &iv).as_deref(),
+            Some("Secret data")
+        );
+        assert_eq!(decrypt_aes_success_action(&[0; 32], &ciphertext, &iv), None);
     }
 
     fn sale(amount: u64, currency: &str) -> Sale {

@@ -206,7 +206,10 @@ async fn a_terminal_sells_4_20_eur_to_an_lnurl_wallet_and_checks_the_claim() {
 
     // The wallet's fetch: 4.20 EUR at 60 000 EUR/BTC is 7 000 sat.
     let pay = fx.get(&shown.url).await;
-    assert_eq!((pay["minSendable"].as_u64(), pay["maxSendable"].as_u64()), (Some(7_000_000), Some(7_000_000)));
+    assert_eq!(
+        (pay["minSendable"].as_u64(), pay["maxSendable"].as_u64()),
+        (Some(7_000_000), Some(7_000_000))
+    );
     assert_eq!(pay["metadata"], r#"[["text/plain","4.20 EUR at Café Nord (sale 1)"]]"#);
     // Fetching again (wallets do) answers the same pending sale.
     assert_eq!(fx.get(&shown.url).await, pay);
@@ -220,12 +223,19 @@ async fn a_terminal_sells_4_20_eur_to_an_lnurl_wallet_and_checks_the_claim() {
     assert!(claim.starts_with("LNEDGE1"), "{claim}");
 
     // A wrong code is refused, the right one accepted; the full claim then says "already".
-    let wrong = if code.starts_with('1') { "2".to_owned() + &code[1..] } else { "1".to_owned() + &code[1..] };
+    let wrong = if code.starts_with('1') {
+        "2".to_owned() + &code[1..]
+    } else {
+        "1".to_owned() + &code[1..]
+    };
     assert!(matches!(
         terminal.present(ClaimInput::Keypad(&wrong)).expect("present"),
         Presented::Wrong { counter: 1, tries_left: 4 }
     ));
-    assert_eq!(terminal.present(ClaimInput::Keypad(code)).expect("code"), Presented::Paid(shown.sale));
+    assert_eq!(
+        terminal.present(ClaimInput::Keypad(code)).expect("code"),
+        Presented::Paid(shown.sale)
+    );
     assert_eq!(
         terminal.present(ClaimInput::Text(&paid.text)).expect("claim"),
         Presented::AlreadyPaid(shown.sale)
@@ -255,8 +265,13 @@ async fn a_terminal_sells_4_20_eur_to_an_lnurl_wallet_and_checks_the_claim() {
     assert_eq!(fx.report_claimed(fx.device, &sales).await["already_claimed"], 1);
 
     // LUD-09 fallback: invoice + preimage give the same claim.
-    let uri = format!("/v1/deputy/claim?invoice={}&preimage={}", paid.invoice, hex::encode(paid.preimage));
-    let (status, fallback) = call(&fx.app, Request::get(uri).body(Body::empty()).expect("req")).await;
+    let uri = format!(
+        "/v1/deputy/claim?invoice={}&preimage={}",
+        paid.invoice,
+        hex::encode(paid.preimage)
+    );
+    let (status, fallback) =
+        call(&fx.app, Request::get(uri).body(Body::empty()).expect("req")).await;
     assert_eq!(status, StatusCode::OK, "{fallback}");
     assert_eq!(fallback["text"], paid.text.as_str());
 }

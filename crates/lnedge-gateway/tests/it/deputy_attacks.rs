@@ -71,7 +71,8 @@ async fn a_tampered_amount_is_refused() {
     // The genuine payload, then a callback asking to pay less.
     let pay = fx.get(&shown.url).await;
     let amount = pay["minSendable"].as_u64().expect("amount");
-    let callback = format!("{}&amount={}", pay["callback"].as_str().expect("callback"), amount - 1000);
+    let callback =
+        format!("{}&amount={}", pay["callback"].as_str().expect("callback"), amount - 1000);
     assert_eq!(code_of(&fx.get(&callback).await), "wrong_amount");
 }
 
@@ -81,7 +82,10 @@ async fn a_claim_for_another_sale_is_refused() {
     let mut terminal = fx.terminal(fx.device).await;
     let cheap = terminal.new_sale(50, eur()).expect("sale");
     let paid = fx.wallet_pays(&cheap).await;
-    assert_eq!(terminal.present(ClaimInput::Text(&paid.text)).expect("ok"), Presented::Paid(cheap.sale));
+    assert_eq!(
+        terminal.present(ClaimInput::Text(&paid.text)).expect("ok"),
+        Presented::Paid(cheap.sale)
+    );
     // The next customer buys something dear and shows the cheap sale's claim.
     let dear = terminal.new_sale(9_900, eur()).expect("sale");
     assert_eq!(
@@ -127,9 +131,15 @@ async fn brute_forcing_the_short_code_locks_the_sale_out() {
         }
     }
     assert!(locked);
-    assert_eq!(terminal.present(ClaimInput::Keypad(code)).expect("p"), Presented::LockedOut { counter: 1 });
+    assert_eq!(
+        terminal.present(ClaimInput::Keypad(code)).expect("p"),
+        Presented::LockedOut { counter: 1 }
+    );
     // The customer who really paid still has the full claim (QR/NFC).
-    assert_eq!(terminal.present(ClaimInput::Text(&paid.text)).expect("p"), Presented::Paid(shown.sale));
+    assert_eq!(
+        terminal.present(ClaimInput::Text(&paid.text)).expect("p"),
+        Presented::Paid(shown.sale)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,9 +161,15 @@ async fn a_routing_nodes_preimage_is_no_claim_at_any_terminal() {
         counter: 1,
         tag: paid.preimage[..16].try_into().expect("16"),
     };
-    assert_eq!(elsewhere.present_claim(&as_claim(other)).expect("p"), Presented::Forged { counter: 1 });
+    assert_eq!(
+        elsewhere.present_claim(&as_claim(other)).expect("p"),
+        Presented::Forged { counter: 1 }
+    );
     // Nor at the terminal it paid.
-    assert_eq!(terminal.present_claim(&as_claim(fx.device)).expect("p"), Presented::Forged { counter: 1 });
+    assert_eq!(
+        terminal.present_claim(&as_claim(fx.device)).expect("p"),
+        Presented::Forged { counter: 1 }
+    );
     assert!(terminal.present(ClaimInput::Text(&preimage_hex)).is_err());
     // The gateway's fallback wants the invoice with it: the preimage with another invoice fails.
     let uri = format!("/v1/deputy/claim?invoice={}&preimage={}", "lnbcrt1invalid", preimage_hex);
@@ -161,7 +177,13 @@ async fn a_routing_nodes_preimage_is_no_claim_at_any_terminal() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let uri = format!("/v1/deputy/claim?invoice={}&preimage={}", paid.invoice, "00".repeat(32));
     let (status, answer) = call(&fx.app, Request::get(uri).body(Body::empty()).expect("req")).await;
-    assert_eq!((status, &answer["error"]["code"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("not_a_proof")));
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("not_a_proof"))
+    );
     // And the real customer's claim still works.
-    assert_eq!(terminal.present(ClaimInput::Text(&paid.text)).expect("p"), Presented::Paid(shown.sale));
+    assert_eq!(
+        terminal.present(ClaimInput::Text(&paid.text)).expect("p"),
+        Presented::Paid(shown.sale)
+    );
 }
