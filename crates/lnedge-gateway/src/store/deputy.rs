@@ -91,6 +91,7 @@ pub struct DeputySaleRecord {
 
 /// What [`DeputyStore::begin_deputy_sale`] did.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one value per wallet fetch: boxing buys nothing
 pub enum BeginSale {
     /// A new sale was recorded.
     Created,

@@ -223,11 +223,8 @@ async fn a_terminal_sells_4_20_eur_to_an_lnurl_wallet_and_checks_the_claim() {
     assert!(claim.starts_with("LNEDGE1"), "{claim}");
 
     // A wrong code is refused, the right one accepted; the full claim then says "already".
-    let wrong = if code.starts_with('1') {
-        "2".to_owned() + &code[1..]
-    } else {
-        "1".to_owned() + &code[1..]
-    };
+    let first = code.chars().next().expect("a digit");
+    let wrong = format!("{}{}", if first == '1' { '2' } else { '1' }, code.get(1..).expect("rest"));
     assert!(matches!(
         terminal.present(ClaimInput::Keypad(&wrong)).expect("present"),
         Presented::Wrong { counter: 1, tries_left: 4 }
