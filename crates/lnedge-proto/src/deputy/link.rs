@@ -1,9 +1,9 @@
 //! The sale's link, written without allocation: `<base>/v1/deputy/<device hex>?p=<base64url>`,
 //! as LUD-01 `LNURL1…` (bech32, upper case for QR alphanumeric mode) and LUD-17 `lnurlp://…`.
 //!
-//! With a 36-byte sealed payload the URL is `base + 62` characters (48 of base64url); for
-//! `https://gw.example` the LNURL is about 170 characters: a version-8 QR code at level L, which a
-//! 128×128 screen shows.
+//! With a 36-byte sealed payload the URL is `base + 94` characters (48 of base64url); for
+//! `https://gw.example` the LNURL is 192 characters: a version-8 QR code at level M (version 6 at
+//! level L), which a 128×128 screen shows.
 
 use core::fmt::{self, Write};
 
