@@ -164,3 +164,32 @@ fn base64url_matches_rfc4648() {
         assert_eq!(s.len(), base64url_len(input.len()));
     }
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn every_sale_round_trips(counter in 1u64.., amount in 1u64.., code in "[A-Z]{3}", device in any::<[u8; 16]>()) {
+            let device = DeviceId(device);
+            let keys = TerminalKeys::derive(&MASTER, device);
+            let currency = Currency::parse(&code).unwrap();
+            let sale = Sale { device_id: device, counter, amount, currency };
+            let sealed = sale.seal(&keys).unwrap();
+            prop_assert_eq!(Sale::open(device, &keys.seal_key, &sealed), Ok(sale));
+            let (claim, _) = claim_for(&keys.claim_key, &sale);
+            prop_assert!(claim.verify(&keys, &sale));
+            let env = Envelope::DeputyClaim(claim);
+            let bytes = env.to_vec().unwrap();
+            prop_assert_eq!(Envelope::decode(&bytes), Ok(env));
+        }
+
+        #[test]
+        fn opening_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+            let keys = TerminalKeys::derive(&MASTER, D1);
+            prop_assert!(Sale::open(D1, &keys.seal_key, &bytes).is_err());
+            let _ = Sale::peek_counter(&bytes);
+        }
+    }
+}
