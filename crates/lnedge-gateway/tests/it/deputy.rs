@@ -272,3 +272,37 @@ async fn a_terminal_sells_4_20_eur_to_an_lnurl_wallet_and_checks_the_claim() {
     assert_eq!(status, StatusCode::OK, "{fallback}");
     assert_eq!(fallback["text"], paid.text.as_str());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_payment_watcher_marks_deputy_sales_paid() {
+    use lnedge_gateway::store::DeputyStatus;
+    use lnedge_gateway::watcher::{Handled, PaymentWatcher};
+    use lnedge_node::{BackendEvent, PaymentHash};
+
+    let fx = Fixture::new().await;
+    let mut terminal = fx.terminal(fx.device).await;
+    let shown = terminal.new_sale(2_100, Currency::SAT).expect("sale");
+    let pay = fx.get(&shown.url).await;
+    assert_eq!(pay["minSendable"], 2_100_000);
+    let sale = fx.store.deputy_sale(fx.device, 1).await.expect("store").expect("recorded");
+    let watcher = PaymentWatcher {
+        store: fx.store.clone(),
+        owner: fx.customer.clone(),
+        rates: Arc::new(FixedRates::default()),
+        accounting_currency: None,
+    };
+    let settled = BackendEvent::InvoiceSettled {
+        payment_hash: PaymentHash(sale.payment_hash),
+        amount_msat: 2_100_000,
+    };
+    assert_eq!(watcher.handle(&settled).await.expect("handled"), Handled::Recorded);
+    assert_eq!(watcher.handle(&settled).await.expect("handled"), Handled::Ignored, "once");
+    let sale = fx.store.deputy_sale(fx.device, 1).await.expect("store").expect("recorded");
+    assert_eq!(sale.status, DeputyStatus::Paid);
+    assert_eq!(code_of_error(&fx.get(&shown.url).await), "already_paid");
+}
+
+fn code_of_error(answer: &Value) -> &str {
+    assert_eq!(answer["status"], "ERROR", "{answer}");
+    answer["code"].as_str().expect("code")
+}
