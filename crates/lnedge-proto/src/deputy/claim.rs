@@ -11,8 +11,8 @@
 //! (the key is the preimage it gets by paying). A routing node learns the preimage, but a
 //! preimage is not a claim, and cannot be turned into one without the claim key. A claim names
 //! its device and counter, so it is worthless at another terminal or for another sale. The
-//! short code is 8 digits (10⁸ values); terminals allow [`MAX_CODE_TRIES`](crate::deputy::claim::MAX_CODE_TRIES)
-//! tries per sale, so a guesser wins with probability ≤ 5·10⁻⁸.
+//! short code is 8 digits (10⁸ values); terminals allow [`MAX_CODE_TRIES`] tries per sale, so a
+//! guesser wins with probability ≤ 5·10⁻⁸.
 
 use core::fmt;
 
