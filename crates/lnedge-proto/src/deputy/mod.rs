@@ -15,6 +15,8 @@
 //! The wire formats are described in `docs/protocols/deputy.md`.
 
 pub mod claim;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod keys;
 pub mod link;
 pub mod sale;
