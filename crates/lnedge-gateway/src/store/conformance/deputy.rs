@@ -11,6 +11,7 @@ pub async fn run_all(store: &dyn GatewayStore) {
     counters_and_refetch(store).await;
     status_moves_forward(store).await;
     invoice_first_writer_wins(store).await;
+    concurrent_fetches_record_one_sale(store).await;
 }
 
 /// A sample sale of `device` with `counter` (4.20 EUR at 60 000 EUR/BTC), requested.
@@ -144,4 +145,22 @@ pub async fn invoice_first_writer_wins(store: &dyn GatewayStore) {
         Some("lnbcrt1first")
     );
     assert!(store.set_deputy_invoice(device, 4, "lnbcrt1x").await.is_err(), "[{s}] no such sale");
+}
+
+/// Four wallets fetching the same new sale at once: one records it, the others get it back.
+pub async fn concurrent_fetches_record_one_sale(store: &dyn GatewayStore) {
+    let s = store.name();
+    let device = enrol(store).await;
+    let sale = sample_sale(device, 1);
+    let (a, b, c, d) = tokio::join!(
+        store.begin_deputy_sale(&sale),
+        store.begin_deputy_sale(&sale),
+        store.begin_deputy_sale(&sale),
+        store.begin_deputy_sale(&sale),
+    );
+    let outcomes =
+        [a, b, c, d].map(|r| r.unwrap_or_else(|e| panic!("[{s}] concurrent fetch: {e}")));
+    let created = outcomes.iter().filter(|o| **o == BeginSale::Created).count();
+    let existing = outcomes.iter().filter(|o| **o == BeginSale::Existing(sale.clone())).count();
+    assert_eq!((created, existing), (1, 3), "[{s}] {outcomes:?}");
 }
