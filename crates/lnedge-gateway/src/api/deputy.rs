@@ -151,13 +151,20 @@ async fn check_existing(
     Ok(())
 }
 
-fn pay_request(state: &AppState, opened: &Opened, record: &DeputySaleRecord) -> Response {
-    let callback = format!(
-        "{}/v1/deputy/{}/callback?p={}",
-        state.public_url.trim_end_matches('/'),
-        opened.sale.device_id,
-        opened.p
-    );
+/// The base URL callbacks are built from: `AppState::public_url`, or — when the operator did
+/// not set one — the request's `Host` (`https://`, `http://` for loopback hosts).
+fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if !state.public_url.is_empty() {
+        return state.public_url.trim_end_matches('/').to_owned();
+    }
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let loopback =
+        host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
+    format!("{}://{host}", if loopback { "http" } else { "https" })
+}
+
+fn pay_request(base: &str, opened: &Opened, record: &DeputySaleRecord) -> Response {
+    let callback = format!("{base}/v1/deputy/{}/callback?p={}", opened.sale.device_id, opened.p);
     Json(json!({
         "tag": "payRequest",
         "callback": callback,
@@ -173,22 +180,29 @@ fn pay_request(state: &AppState, opened: &Opened, record: &DeputySaleRecord) -> 
 async fn fetch(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
     Query(query): Query<SaleQuery>,
 ) -> Response {
-    match fetch_inner(&state, &id, query).await {
+    let base = base_url(&state, &headers);
+    match fetch_inner(&state, &base, &id, query).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
 }
 
-async fn fetch_inner(state: &AppState, id: &str, query: SaleQuery) -> Result<Response, LnurlError> {
+async fn fetch_inner(
+    state: &AppState,
+    base: &str,
+    id: &str,
+    query: SaleQuery,
+) -> Result<Response, LnurlError> {
     let opened = open(state, id, query.p.as_deref()).await?;
     let sale = opened.sale;
     if let Some(mut existing) =
         state.store.deputy_sale(sale.device_id, sale.counter).await.map_err(store_failed)?
     {
         check_existing(state, &sale, &mut existing).await?;
-        return Ok(pay_request(state, &opened, &existing));
+        return Ok(pay_request(base, &opened, &existing));
     }
     let quote = if sale.currency.is_sat() {
         None
@@ -217,10 +231,10 @@ async fn fetch_inner(state: &AppState, id: &str, query: SaleQuery) -> Result<Res
         claimed_at: None,
     };
     match state.store.begin_deputy_sale(&record).await.map_err(store_failed)? {
-        BeginSale::Created => Ok(pay_request(state, &opened, &record)),
+        BeginSale::Created => Ok(pay_request(base, &opened, &record)),
         BeginSale::Existing(mut existing) => {
             check_existing(state, &sale, &mut existing).await?;
-            Ok(pay_request(state, &opened, &existing))
+            Ok(pay_request(base, &opened, &existing))
         }
         BeginSale::Stale { highest } => Err(LnurlError::new(
             "stale_counter",

@@ -311,3 +311,25 @@ fn code_of_error(answer: &Value) -> &str {
     assert_eq!(answer["status"], "ERROR", "{answer}");
     answer["code"].as_str().expect("code")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_public_url_callbacks_follow_the_host_header() {
+    let fx = Fixture::new().await;
+    let router = app(AppState::new(
+        fx.store.clone(),
+        fx.customer.clone(),
+        Arc::new(PoolKey::generate()),
+        MASTER,
+        TOKEN,
+    ));
+    let mut terminal = fx.terminal(fx.device).await;
+    let shown = terminal.new_sale(2_100, Currency::SAT).expect("sale");
+    let path = shown.url.strip_prefix(&fx.url).expect("path").to_owned();
+    for (host, scheme) in [("gw.example", "https"), ("127.0.0.1:8080", "http")] {
+        let request =
+            Request::get(&path).header("host", host).body(Body::empty()).expect("request");
+        let (_, pay) = call(&router, request).await;
+        let callback = pay["callback"].as_str().expect("callback");
+        assert!(callback.starts_with(&format!("{scheme}://{host}/v1/deputy/")), "{callback}");
+    }
+}
