@@ -28,6 +28,15 @@ pub(crate) struct BenchArgs {
     /// With --gateway: how many devices sync concurrently.
     #[arg(long, default_value_t = 200, requires = "gateway", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     devices: u32,
+    /// Measure deputy sales instead: LNURL fetch + callback (invoice creation) round trips.
+    #[arg(long, conflicts_with = "gateway")]
+    deputy: bool,
+    /// With --deputy: concurrent wallets (each at its own terminal).
+    #[arg(long, default_value_t = 100, requires = "deputy", value_parser = clap::value_parser!(u32).range(1..=2_000))]
+    wallets: u32,
+    /// With --deputy: round trips per wallet.
+    #[arg(long, default_value_t = 10, requires = "deputy", value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    sales_per_wallet: u32,
 }
 
 fn at_least_10(text: &str) -> Result<u32, String> {
@@ -142,6 +151,16 @@ async fn hold_settle(
 
 /// Runs the benchmark.
 pub(crate) async fn run(args: BenchArgs) -> Result<()> {
+    if args.deputy {
+        let f =
+            crate::bench_deputy::run(args.wallets as usize, args.sales_per_wallet as usize).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&f)?);
+        } else {
+            println!("{}", serde_json::to_string_pretty(&f)?.replace(['{', '}', '"', ','], ""));
+        }
+        return Ok(());
+    }
     if args.gateway {
         let f =
             crate::bench_gateway::run(args.database_url.as_deref(), args.devices as usize).await?;

@@ -1,6 +1,7 @@
 //! `lnedge device simulate`: a vending machine in the terminal. It never opens a socket: the
 //! invoice goes out as a QR code, the payment proof comes back as typed or scanned text, an NFC
-//! NDEF file, or keypad digits.
+//! NDEF file, or keypad digits. `--mode deputy` runs a deputy point of sale instead: any amount,
+//! an LNURL QR, and the claim the customer's wallet decrypts after paying.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -38,7 +39,33 @@ pub(crate) struct SimulateArgs {
     /// Don't draw QR codes (print the invoice text only).
     #[arg(long)]
     no_qr: bool,
+    /// What the device is: a vending machine with an invoice pool, or a deputy point of sale.
+    #[arg(long, value_enum, default_value_t = Mode::Vending)]
+    mode: Mode,
+    /// With --mode deputy: the terminal's keys as the gateway's `GET /v1/deputy/{id}/keys`
+    /// answers them (JSON file), on the first run; kept in --dir afterwards.
+    #[arg(long)]
+    keys: Option<PathBuf>,
 }
+
+/// The kinds of simulated device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Mode {
+    /// A vending machine selling fixed-price products from an invoice pool (no secret).
+    Vending,
+    /// A deputy point of sale: any amount, LNURL, claim checked offline (holds a key).
+    Deputy,
+}
+
+const DEPUTY_HELP: &str = "commands:
+  sell <amount> [currency]  start a sale: `sell 4.20 EUR`, `sell 2100 sat` (QR + LNURL)
+  claim <text>              the text the wallet shows after paying (code and/or LNEDGE1… claim)
+  key <digits>              type the 8-digit code on the keypad
+  nfc <file>                present an NFC NDEF message read from a file
+  status                    counter, pending sale, paid sales not yet synced
+  report                    the signed sync report of paid sales (POST /v1/deputy/{id}/sync)
+  synced <n> [n…]           the gateway acknowledged these sales
+  help | quit";
 
 const HELP: &str = "commands:
   products              what is on sale
@@ -78,6 +105,9 @@ pub(crate) fn run(command: DeviceCommand) -> Result<()> {
 }
 
 fn simulate(args: SimulateArgs) -> Result<()> {
+    if args.mode == Mode::Deputy {
+        return simulate_deputy(args);
+    }
     let mut machine = match (&args.device, &args.owner) {
         (Some(device), Some(owner)) if !args.dir.join("enrolment.txt").exists() => {
             let enrolment = Enrolment {
@@ -211,4 +241,210 @@ fn execute(
         other => anyhow::bail!("unknown command {other:?}; type `help`"),
     }
     Ok(())
+}
+
+/// The terminal's provisioning, as `GET /v1/deputy/{id}/keys` answers it.
+#[derive(Debug, serde::Deserialize, serde::Serialize)]
+struct DeputyKeysFile {
+    device_id: String,
+    seal_key: String,
+    claim_key: String,
+    sync_key: String,
+    gateway_url: String,
+}
+
+type Terminal = lnedge_device::deputy::DeputyTerminal<lnedge_device::deputy::DeputyFlashFile>;
+
+fn simulate_deputy(args: SimulateArgs) -> Result<()> {
+    use lnedge_device::deputy::{DeputyFlashFile, DeputyTerminal};
+    use lnedge_proto::deputy::TerminalKeys;
+
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
+    let keys_path = args.dir.join("deputy-keys.json");
+    if let Some(src) = &args.keys {
+        if !keys_path.exists() {
+            std::fs::copy(src, &keys_path)
+                .with_context(|| format!("installing the keys from {}", src.display()))?;
+        }
+    }
+    let text = std::fs::read_to_string(&keys_path).with_context(|| {
+        format!(
+            "reading {} (enrol with --keys <file from GET /v1/deputy/{{id}}/keys>)",
+            keys_path.display()
+        )
+    })?;
+    let file: DeputyKeysFile = serde_json::from_str(&text).context("the keys file is not valid")?;
+    let keys = TerminalKeys {
+        device_id: DeviceId(parse_id::<16>(&file.device_id, "device_id")?),
+        seal_key: parse_id::<32>(&file.seal_key, "seal_key")?,
+        claim_key: parse_id::<32>(&file.claim_key, "claim_key")?,
+    };
+    let sync_key = parse_id::<32>(&file.sync_key, "sync_key")?;
+    let flash = DeputyFlashFile::open(args.dir.join("deputy.flash"))?;
+    let mut terminal = DeputyTerminal::open(keys, &file.gateway_url, flash)?;
+    let interactive = std::io::stdin().is_terminal();
+    println!("lnedge deputy terminal {} (offline; type `help`)", terminal.device_id());
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    loop {
+        if interactive {
+            print!("> ");
+            std::io::stdout().flush()?;
+        }
+        let Some(line) = lines.next() else { break };
+        let line = line.context("reading stdin")?;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if !interactive {
+            println!("> {line}");
+        }
+        let (command, rest) = line.split_once(' ').map_or((line, ""), |(c, r)| (c, r.trim()));
+        if matches!(command, "quit" | "exit") {
+            break;
+        }
+        if let Err(e) = execute_deputy(&mut terminal, &sync_key, command, rest, args.no_qr) {
+            println!("refused: {e:#}");
+        }
+    }
+    Ok(())
+}
+
+/// `"4.20" EUR` → 420 (minor units), `"2100" sat` → 2100.
+pub(crate) fn parse_amount(text: &str, currency: &lnedge_proto::deputy::Currency) -> Result<u64> {
+    let digits = lnedge_gateway::deputy::minor_unit_digits(currency.as_str()) as usize;
+    let (whole, frac) = text.split_once(['.', ',']).unwrap_or((text, ""));
+    anyhow::ensure!(
+        frac.len() <= digits,
+        "{currency} has {digits} decimal places; {text:?} has {}",
+        frac.len()
+    );
+    let padded = format!("{whole}{frac:0<digits$}");
+    let amount: u64 = padded.parse().with_context(|| format!("{text:?} is not an amount"))?;
+    anyhow::ensure!(amount > 0, "the amount must be positive");
+    Ok(amount)
+}
+
+fn execute_deputy(
+    terminal: &mut Terminal,
+    sync_key: &[u8; 32],
+    command: &str,
+    rest: &str,
+    no_qr: bool,
+) -> Result<()> {
+    use lnedge_device::deputy::Presented;
+    use lnedge_proto::deputy::Currency;
+
+    match command {
+        "help" => println!("{DEPUTY_HELP}"),
+        "sell" => {
+            let (amount, currency) = rest.split_once(' ').unwrap_or((rest, "sat"));
+            let currency = Currency::parse(currency.trim())?;
+            let amount = parse_amount(amount.trim(), &currency)?;
+            let shown = terminal.new_sale(amount, currency)?;
+            if !no_qr {
+                println!("{}", draw_qr(&shown.lnurl)?);
+            }
+            println!(
+                "sale {}: {}",
+                shown.sale.counter,
+                lnedge_gateway::deputy::display_amount(amount, &currency)
+            );
+            println!("lnurl {}", shown.lnurl);
+            println!("nfc   {}", shown.lud17);
+            println!("scan with any LNURL wallet, then `claim <text>` or `key <8 digits>`");
+        }
+        "claim" | "key" | "nfc" => {
+            let ndef;
+            let input = match command {
+                "claim" => ClaimInput::Text(rest),
+                "key" => ClaimInput::Keypad(rest),
+                _ => {
+                    ndef = std::fs::read(rest)
+                        .with_context(|| format!("reading NFC file {rest:?}"))?;
+                    ClaimInput::Ndef(&ndef)
+                }
+            };
+            match terminal.present(input)? {
+                Presented::Paid(sale) => println!(
+                    "PAID: sale {} ({}). Deliver.",
+                    sale.counter,
+                    lnedge_gateway::deputy::display_amount(sale.amount, &sale.currency)
+                ),
+                Presented::AlreadyPaid(sale) => {
+                    println!("already accepted: sale {} was delivered before", sale.counter)
+                }
+                Presented::Wrong { counter, tries_left } => {
+                    println!("wrong code for sale {counter}: {tries_left} tries left")
+                }
+                Presented::LockedOut { counter } => println!(
+                    "sale {counter} is locked: too many wrong codes (scan the full claim instead)"
+                ),
+                Presented::Forged { counter } => {
+                    println!("this claim for sale {counter} is not genuine")
+                }
+                Presented::OtherTerminal(d) => println!("this claim is for terminal {d}"),
+                Presented::UnknownSale(c) => println!("this terminal made no sale {c}"),
+                Presented::NoPendingSale => println!("no sale is waiting for a code"),
+            }
+        }
+        "status" => {
+            println!("counter {}", terminal.counter());
+            if let Some(p) = terminal.pending()? {
+                println!(
+                    "pending: sale {} ({}), {} wrong codes",
+                    p.sale.counter,
+                    lnedge_gateway::deputy::display_amount(p.sale.amount, &p.sale.currency),
+                    p.wrong_tries
+                );
+            }
+            let unsynced = terminal.unsynced_paid()?;
+            println!(
+                "paid, not synced: {:?}",
+                unsynced.iter().map(|s| s.counter).collect::<Vec<_>>()
+            );
+        }
+        "report" => {
+            let counters: Vec<u64> = terminal.unsynced_paid()?.iter().map(|s| s.counter).collect();
+            let body = serde_json::json!({ "claimed": counters }).to_string();
+            println!("POST /v1/deputy/{}/sync", terminal.device_id());
+            println!(
+                "{}: {}",
+                lnedge_gateway::api::SIGNATURE_HEADER,
+                lnedge_gateway::api::sign_sync(sync_key, body.as_bytes())
+            );
+            println!("{body}");
+        }
+        "synced" => {
+            let counters = rest
+                .split_whitespace()
+                .map(|c| c.parse::<u64>().with_context(|| format!("{c:?} is not a sale number")))
+                .collect::<Result<Vec<_>>>()?;
+            terminal.mark_synced(&counters)?;
+            println!("{} sale(s) marked synced", counters.len());
+        }
+        other => anyhow::bail!("unknown command {other:?}; type `help`"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod deputy_tests {
+    use super::parse_amount;
+    use lnedge_proto::deputy::Currency;
+
+    #[test]
+    fn amounts_parse_in_minor_units() {
+        let eur = Currency::parse("EUR").unwrap();
+        assert_eq!(parse_amount("4.20", &eur).unwrap(), 420);
+        assert_eq!(parse_amount("4,2", &eur).unwrap(), 420);
+        assert_eq!(parse_amount("4", &eur).unwrap(), 400);
+        assert!(parse_amount("4.205", &eur).is_err());
+        assert!(parse_amount("x", &eur).is_err());
+        assert!(parse_amount("0", &eur).is_err());
+        assert_eq!(parse_amount("2100", &Currency::SAT).unwrap(), 2100);
+        assert!(parse_amount("21.5", &Currency::SAT).is_err());
+    }
 }

@@ -4,6 +4,7 @@
 //! crates. See the README for the two commands that matter.
 
 mod bench;
+mod bench_deputy;
 mod bench_gateway;
 mod demo;
 mod device;

@@ -13,10 +13,14 @@
 //!   offers invoices, accepts payment proofs ([`claim`]), vends exactly once, and produces a
 //!   [`voucher::RefundVoucher`] when the motor fails.
 //!
+//! * [`deputy`] — [`deputy::DeputyTerminal`]: an offline point of sale for any amount, checking
+//!   the claim a customer's LNURL wallet decrypts after paying (the only mode with a secret).
+//!
 //! A device never opens a network socket. See `docs/protocols/ledger.md` for the encoding and
 //! the crash rules.
 
 pub mod claim;
+pub mod deputy;
 pub mod flash;
 pub mod ledger;
 pub mod machine;

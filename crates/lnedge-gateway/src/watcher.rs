@@ -41,7 +41,7 @@ impl std::fmt::Debug for PaymentWatcher {
 /// What handling one event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handled {
-    /// A pool payment was recorded.
+    /// A pool payment was recorded (or a deputy sale marked paid).
     Recorded,
     /// A pool payment that was already recorded (a replay).
     Duplicate,
@@ -60,6 +60,10 @@ impl PaymentWatcher {
             return Ok(Handled::Ignored);
         };
         if self.store.entry_by_hash(&payment_hash.0).await?.is_none() {
+            // A deputy sale's invoice (issue #6): requested → paid, once.
+            if self.store.mark_deputy_paid(&payment_hash.0, now_secs()).await? {
+                return Ok(Handled::Recorded);
+            }
             return Ok(Handled::Ignored);
         }
         let quote = match &self.accounting_currency {

@@ -1,5 +1,7 @@
 //! `lnedge demo`: the story, told on the sandbox network.
 
+mod deputy;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -29,8 +31,14 @@ pub(crate) struct DemoArgs {
     channel_sat: u64,
 }
 
-fn step(n: u32, total: u32, text: &str) {
-    println!("\n[{n}/{total}] {text}");
+/// How many steps the demo has.
+const STEPS: u32 = 9;
+
+/// Prints the next step's heading, numbered in order of appearance.
+fn step(text: &str) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    println!("\n[{n}/{STEPS}] {text}");
 }
 
 /// Waits for the backend's next event about `hash` that `want` accepts (acknowledging events).
@@ -53,12 +61,11 @@ async fn wait_event(
 
 /// Runs the demo.
 pub(crate) async fn run(args: DemoArgs) -> Result<()> {
-    const STEPS: u32 = 8;
     println!("lnedge demo: a Lightning network in this process (the sandbox)");
     println!("  real LDK nodes speaking the Lightning protocol over 127.0.0.1, a simulated chain;");
     println!("  nothing to install, nothing left behind.");
 
-    step(1, STEPS, "Starting three nodes and opening announced channels payer → router → merchant");
+    step("Starting three nodes and opening announced channels payer → router → merchant");
     let started = Instant::now();
     let net = SandboxNetwork::new().await?;
     let [payer, router, merchant] =
@@ -73,7 +80,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    step(2, STEPS, "The merchant asks 25 000 sat for a coffee; the payer pays over two hops");
+    step("The merchant asks 25 000 sat for a coffee; the payer pays over two hops");
     let (preimage, hash) = random_preimage();
     let invoice = merchant.create_invoice(preimage, params(25_000_000, "coffee")).await?;
     let text = invoice.to_string();
@@ -92,11 +99,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
     wait_event(&*merchant, hash, |e| matches!(e, BackendEvent::InvoiceSettled { .. })).await?;
     println!("      merchant's event: invoice settled");
 
-    step(
-        3,
-        STEPS,
-        "A locker takes a deposit with a HOLD invoice: the money waits for its decision",
-    );
+    step("A locker takes a deposit with a HOLD invoice: the money waits for its decision");
     let (preimage, hash) = random_preimage();
     let hold = merchant.create_hold_invoice(hash, params(10_000_000, "locker 7 deposit")).await?;
     let pay = tokio::spawn({
@@ -123,11 +126,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
         t.elapsed().as_secs_f64() * 1000.0
     );
 
-    step(
-        4,
-        STEPS,
-        "Another hold: the locker jams, so the merchant CANCELS and the money goes back",
-    );
+    step("Another hold: the locker jams, so the merchant CANCELS and the money goes back");
     let (_, hash) = random_preimage();
     let hold = merchant.create_hold_invoice(hash, params(10_000_000, "locker 8 deposit")).await?;
     let pay = tokio::spawn({
@@ -143,17 +142,16 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
     wait_event(&*merchant, hash, |e| matches!(e, BackendEvent::InvoiceCancelled { .. })).await?;
     println!("      merchant's event: invoice cancelled");
 
-    step(5, STEPS, "A vending machine with NO secret keys sells offline; the operator's gateway keeps the books");
+    step("A vending machine with NO secret keys sells offline; the operator's gateway keeps the books");
     vending_story(&payer, merchant.clone()).await?;
 
-    step(
-        6,
-        STEPS,
-        "A jammed motor: the customer proves payment and gets the sats back (LNURL-withdraw)",
-    );
+    step("A jammed motor: the customer proves payment and gets the sats back (LNURL-withdraw)");
     refund::story(&payer, merchant.clone()).await?;
 
-    step(7, STEPS, "The merchant restarts; its durable state comes back with it");
+    step("A deputy terminal, offline, sells any amount; the wallet's decrypted claim proves it");
+    deputy::deputy_story(&payer, merchant.clone()).await?;
+
+    step("The merchant restarts; its durable state comes back with it");
     let merchant = net.restart("merchant").await?;
     let state = merchant.invoice_state(hash).await?;
     println!("      after restart, locker 8's invoice is still {}", state.name());
@@ -162,7 +160,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
     payer.pay(pay_request(&invoice)).await?;
     println!("      and a new 1 000 sat payment goes through");
 
-    step(8, STEPS, "Bad input gets a clear, typed error (and nothing breaks)");
+    step("Bad input gets a clear, typed error (and nothing breaks)");
     let err = lnedge_node::parse_invoice("lnbcrt1garbage").expect_err("garbage is refused");
     println!("      pay \"lnbcrt1garbage\"      → {err}");
     let mut expiring = params(1_000_000, "expires at once");

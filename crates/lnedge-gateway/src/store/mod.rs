@@ -27,7 +27,7 @@ pub mod refunds;
 pub mod relay;
 pub mod sqlite;
 
-pub use deputy::DeputyStore;
+pub use deputy::{BeginSale, ClaimMark, DeputySaleRecord, DeputyStatus, DeputyStore};
 pub use refunds::RefundStore;
 pub use relay::RelayStore;
 

@@ -3,6 +3,8 @@
 mod api;
 mod broken_store;
 mod cycle;
+mod deputy;
+mod deputy_attacks;
 mod expiry;
 mod jobs;
 mod pool_e2e;

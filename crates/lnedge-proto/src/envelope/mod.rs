@@ -10,6 +10,7 @@
 //! | `0x02` | [`Claim`] with context | preimage (32) ‖ device id (16) ‖ pool id (8) ‖ entry index (u32) |
 //! | `0x03` | [`RefundVoucher`] | device id (16) ‖ pool id (8) ‖ entry index (u32) ‖ payment hash (32) ‖ amount msat (u64) ‖ counter (u32) |
 //! | `0x04` | [`PoolTopUp`] | length (u32) ‖ pool bytes (length) |
+//! | `0x10` | [`DeputyClaim`] | device id (16) ‖ sale counter (u64) ‖ claim tag (16) |
 //!
 //! Encodings of an envelope:
 //! * raw bytes: [`Envelope::decode`] (zero-copy, no alloc), [`Envelope::encode_into`],
@@ -23,6 +24,7 @@
 
 use core::fmt;
 
+pub use crate::deputy::claim::{DeputyClaim, DEPUTY_CLAIM_LEN};
 use crate::{DeviceId, PoolId};
 
 pub mod ndef;
@@ -44,7 +46,7 @@ pub use text::{lud17_to_url, refund_lnurlw, refund_url};
 /// The type bytes of the envelope: the first byte of every envelope.
 ///
 /// Ranges: `0x00` is never valid (a zeroed buffer is not a message); `0x01..=0x0F` the invoice
-/// pool mechanism (PROTOCOLS.md §1); `0x10..=0x1F` reserved for the deputy mechanism (§2);
+/// pool mechanism (PROTOCOLS.md §1); `0x10..=0x1F` the deputy mechanism (§2, `0x10` implemented);
 /// `0x20..=0x2F` reserved for payer authorization (§3); `0x30..=0x7F` unassigned;
 /// `0x80..=0xFF` reserved for a future envelope version with a longer header. Every byte that is
 /// not implemented decodes as [`EnvelopeError::UnknownType`].
@@ -57,7 +59,7 @@ pub mod type_byte {
     pub const REFUND_VOUCHER: u8 = 0x03;
     /// [`PoolTopUp`](super::PoolTopUp) (NFC or BLE only: too big for a QR code).
     pub const POOL_TOP_UP: u8 = 0x04;
-    /// Reserved, not implemented: deputy claim (PROTOCOLS.md §2, D1 step 4).
+    /// [`DeputyClaim`](super::DeputyClaim): a deputy sale's claim (PROTOCOLS.md §2, D1 step 4).
     pub const DEPUTY_CLAIM: u8 = 0x10;
     /// Reserved, not implemented: payer authorization token (PROTOCOLS.md §3).
     pub const PAYER_AUTHORIZATION: u8 = 0x20;
@@ -149,6 +151,8 @@ pub enum Envelope<'a> {
     RefundVoucher(RefundVoucher),
     /// A pool top-up (type `0x04`).
     PoolTopUp(PoolTopUp<'a>),
+    /// A deputy sale's claim (type `0x10`).
+    DeputyClaim(DeputyClaim),
 }
 
 /// Why an envelope could not be decoded or encoded.
@@ -306,6 +310,20 @@ impl<'a> Envelope<'a> {
                 }
                 Ok(Envelope::PoolTopUp(PoolTopUp { pool: r }))
             }
+            type_byte::DEPUTY_CLAIM => {
+                if bytes.len() != DEPUTY_CLAIM_LEN {
+                    return Err(wrong_length(DEPUTY_CLAIM_LEN));
+                }
+                let mut r = payload;
+                let fields = (|| {
+                    Some(DeputyClaim {
+                        device_id: DeviceId(take::<16>(&mut r)?),
+                        counter: u64::from_be_bytes(take::<8>(&mut r)?),
+                        tag: take::<16>(&mut r)?,
+                    })
+                })();
+                fields.map(Envelope::DeputyClaim).ok_or(wrong_length(DEPUTY_CLAIM_LEN))
+            }
             other => Err(EnvelopeError::UnknownType(other)),
         }
     }
@@ -317,6 +335,7 @@ impl<'a> Envelope<'a> {
             Envelope::Claim(Claim { context: Some(_), .. }) => type_byte::CLAIM_WITH_CONTEXT,
             Envelope::RefundVoucher(_) => type_byte::REFUND_VOUCHER,
             Envelope::PoolTopUp(_) => type_byte::POOL_TOP_UP,
+            Envelope::DeputyClaim(_) => type_byte::DEPUTY_CLAIM,
         }
     }
 
@@ -326,6 +345,7 @@ impl<'a> Envelope<'a> {
             Envelope::Claim(Claim { context: None, .. }) => Ok(CLAIM_LEN),
             Envelope::Claim(Claim { context: Some(_), .. }) => Ok(CLAIM_WITH_CONTEXT_LEN),
             Envelope::RefundVoucher(_) => Ok(REFUND_VOUCHER_LEN),
+            Envelope::DeputyClaim(_) => Ok(DEPUTY_CLAIM_LEN),
             Envelope::PoolTopUp(p) => {
                 let len = p.pool.len();
                 if u32::try_from(len).is_err() {
@@ -368,6 +388,11 @@ impl<'a> Envelope<'a> {
                 w.put(&len.to_be_bytes())?;
                 w.put(p.pool)?;
             }
+            Envelope::DeputyClaim(c) => {
+                w.put(&c.device_id.0)?;
+                w.put(&c.counter.to_be_bytes())?;
+                w.put(&c.tag)?;
+            }
         }
         Ok(w.pos)
     }
@@ -387,6 +412,7 @@ impl<'a> Envelope<'a> {
             Envelope::Claim(c) => Some(Envelope::Claim(c)),
             Envelope::RefundVoucher(v) => Some(Envelope::RefundVoucher(v)),
             Envelope::PoolTopUp(_) => None,
+            Envelope::DeputyClaim(c) => Some(Envelope::DeputyClaim(c)),
         }
     }
 }
@@ -394,6 +420,12 @@ impl<'a> Envelope<'a> {
 impl From<Claim> for Envelope<'_> {
     fn from(c: Claim) -> Self {
         Envelope::Claim(c)
+    }
+}
+
+impl From<DeputyClaim> for Envelope<'_> {
+    fn from(c: DeputyClaim) -> Self {
+        Envelope::DeputyClaim(c)
     }
 }
 

@@ -105,8 +105,7 @@ fn known_answer_bytes() {
 #[test]
 fn decode_errors_are_typed() {
     assert_eq!(Envelope::decode(&[]), Err(EnvelopeError::Empty));
-    for t in [0x00, 0x05, 0x0f, type_byte::DEPUTY_CLAIM, type_byte::PAYER_AUTHORIZATION, 0x80, 0xff]
-    {
+    for t in [0x00, 0x05, 0x0f, 0x11, type_byte::PAYER_AUTHORIZATION, 0x80, 0xff] {
         assert_eq!(Envelope::decode(&[t, 1, 2]), Err(EnvelopeError::UnknownType(t)));
     }
     assert_eq!(
@@ -241,10 +240,14 @@ fn text_errors_say_what_was_wrong() {
     assert!(matches!(decode_text("lnedge1"), Err(TextError::NoData | TextError::TooShort)));
     assert_eq!(decode_text("lnedge1qqqq"), Err(TextError::TooShort));
     assert_eq!(decode_text("lnedge1qqqqbqqqqqq"), Err(TextError::InvalidChar('b')));
-    // A 0x10 type (reserved: deputy claim) with a valid checksum.
+    // A 0x10 type (deputy claim) of the wrong length, with a valid checksum.
     assert_eq!(
         decode_text("lnedge1zqqqqqqqqqqqqqqmgvew4"),
-        Err(TextError::Envelope(EnvelopeError::UnknownType(0x10)))
+        Err(TextError::Envelope(EnvelopeError::WrongLength {
+            type_byte: 0x10,
+            expected: 41,
+            actual: 9
+        }))
     );
     assert_eq!(
         TextError::WrongHrp.to_string(),
