@@ -27,19 +27,45 @@ use subtle::ConstantTimeEq;
 
 use super::devices::parse_device_id;
 use super::error::{parse_json, ApiError};
+use super::ops::{route, Access, Route};
 use super::{auth, now_secs, ApiBody, ApiPath, AppState};
 use crate::deputy::{aes_success_action, amount_msat, claim_text, display_amount, metadata};
 use crate::lnurl::LnurlError;
 use crate::store::{BeginSale, ClaimMark, DeputySaleRecord, DeputyStatus, DeviceRecord};
 
-/// This module's routes: (method, path, summary), merged into [`ROUTES`](super::ROUTES).
-pub(crate) const ROUTES: &[(&str, &str, &str)] = &[
-    ("get", "/v1/deputy/{id}", "LNURL-pay request of a deputy sale (sealed payload p=)"),
-    ("get", "/v1/deputy/{id}/callback", "LNURL-pay callback: the invoice and the AES claim"),
-    ("get", "/v1/deputy/claim", "A paid deputy sale's claim from invoice + preimage (fallback)"),
-    ("post", "/v1/deputy/{id}/sync", "Terminal's report of claimed sales (device-signed)"),
-    ("get", "/v1/deputy/sales", "Deputy sales with status, amounts and rates"),
-    ("get", "/v1/deputy/{id}/keys", "A terminal's keys, for writing into it at enrolment"),
+/// This module's routes, chained after the core [`ROUTES`](super::ROUTES) by [`routes`](super::routes).
+pub(crate) const ROUTES: &[Route] = &[
+    route(
+        "get",
+        "/v1/deputy/{id}",
+        Access::Open,
+        "LNURL-pay request of a deputy sale (sealed payload p=)",
+    ),
+    route(
+        "get",
+        "/v1/deputy/{id}/callback",
+        Access::Open,
+        "LNURL-pay callback: the invoice and the AES claim",
+    ),
+    route(
+        "get",
+        "/v1/deputy/claim",
+        Access::Open,
+        "A paid deputy sale's claim from invoice + preimage (fallback)",
+    ),
+    route(
+        "post",
+        "/v1/deputy/{id}/sync",
+        Access::DeviceSigned,
+        "Terminal's report of claimed sales (device-signed)",
+    ),
+    route("get", "/v1/deputy/sales", Access::Admin, "Deputy sales with status, amounts and rates"),
+    route(
+        "get",
+        "/v1/deputy/{id}/keys",
+        Access::Admin,
+        "A terminal's keys, for writing into it at enrolment",
+    ),
 ];
 
 /// This module's routes, merged into [`app`](super::app).

@@ -62,7 +62,7 @@ pub use error::ApiError;
 pub use expiry::MAX_WITHIN_DAYS;
 pub use jobs::Jobs;
 pub use metrics::Metrics;
-pub use ops::{openapi_document, routes, ROUTES};
+pub use ops::{openapi_document, routes, Access, Route, ROUTES};
 pub use pools::{MAX_ENTRIES_PER_PRODUCT, MAX_EXPIRY_DAYS, MAX_SYNC_PROVISION_ENTRIES};
 pub use sync::{sync_request_body, sync_request_body_with, MAX_REPORTS};
 

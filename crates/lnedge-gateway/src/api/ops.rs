@@ -36,24 +36,87 @@ pub(crate) async fn openapi() -> Json<Value> {
     Json(openapi_document())
 }
 
-/// The core routes of [`app`](super::app): (method, path, summary). Each feature module has a
-/// table of its own; [`routes`] chains them all.
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    ("get", "/healthz", "Liveness, with a store ping"),
-    ("get", "/metrics", "Prometheus metrics"),
-    ("get", "/openapi.json", "This document"),
-    ("post", "/v1/devices", "Enrol a device with its products"),
-    ("get", "/v1/devices", "List devices"),
-    ("get", "/v1/devices/{id}", "One device, with products and pools"),
-    ("post", "/v1/devices/{id}/disable", "Disable a device (no sync, no pools)"),
-    ("post", "/v1/devices/{id}/enable", "Enable a device"),
-    ("post", "/v1/devices/{id}/pools", "Provision a pool of invoices on the owner's node"),
-    ("get", "/v1/devices/{id}/pools/{pool_id}/file", "Download a pool file"),
-    ("get", "/v1/jobs/{job_id}", "A provisioning job's progress and result (this replica)"),
-    ("post", "/v1/devices/{id}/sync", "Device upload of ledger states (device-signed)"),
-    ("get", "/v1/pools/expiring", "Pools of enabled devices expiring soon with unused entries"),
-    ("get", "/v1/reports/sales", "Reconciled sales with totals (JSON)"),
-    ("get", "/v1/reports/sales.csv", "Reconciled sales (CSV)"),
+/// Who may call a route (documented in the OpenAPI document, checked by the API tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: wallets, browsers, web apps, monitoring.
+    Open,
+    /// The operator: `Authorization: Bearer <admin token>`.
+    Admin,
+    /// A device: `X-Lnedge-Signature`, an HMAC of the raw body with the device's derived key.
+    DeviceSigned,
+    /// A web app's user: `Authorization: Bearer <session token>`.
+    Session,
+    /// A payee of the async relay: a signature of the request with the payee's key.
+    PayeeSigned,
+}
+
+/// One route of the API, as documented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// HTTP method, lower case (`get`, `post`).
+    pub method: &'static str,
+    /// Path template (`/v1/devices/{id}`).
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// One line for the OpenAPI document.
+    pub summary: &'static str,
+}
+
+/// Shorthand for the route tables.
+pub(crate) const fn route(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    summary: &'static str,
+) -> Route {
+    Route { method, path, access, summary }
+}
+
+/// The core routes of [`app`](super::app). Each feature module has a table of its own;
+/// [`routes`] chains them all.
+pub const ROUTES: &[Route] = &[
+    route("get", "/healthz", Access::Open, "Liveness, with a store ping"),
+    route("get", "/metrics", Access::Open, "Prometheus metrics"),
+    route("get", "/openapi.json", Access::Open, "This document"),
+    route("post", "/v1/devices", Access::Admin, "Enrol a device with its products"),
+    route("get", "/v1/devices", Access::Admin, "List devices"),
+    route("get", "/v1/devices/{id}", Access::Admin, "One device, with products and pools"),
+    route(
+        "post",
+        "/v1/devices/{id}/disable",
+        Access::Admin,
+        "Disable a device (no sync, no pools)",
+    ),
+    route("post", "/v1/devices/{id}/enable", Access::Admin, "Enable a device"),
+    route(
+        "post",
+        "/v1/devices/{id}/pools",
+        Access::Admin,
+        "Provision a pool of invoices on the owner's node",
+    ),
+    route("get", "/v1/devices/{id}/pools/{pool_id}/file", Access::Admin, "Download a pool file"),
+    route(
+        "get",
+        "/v1/jobs/{job_id}",
+        Access::Admin,
+        "A provisioning job's progress and result (this replica)",
+    ),
+    route(
+        "post",
+        "/v1/devices/{id}/sync",
+        Access::DeviceSigned,
+        "Device upload of ledger states (device-signed)",
+    ),
+    route(
+        "get",
+        "/v1/pools/expiring",
+        Access::Admin,
+        "Pools of enabled devices expiring soon with unused entries",
+    ),
+    route("get", "/v1/reports/sales", Access::Admin, "Reconciled sales with totals (JSON)"),
+    route("get", "/v1/reports/sales.csv", Access::Admin, "Reconciled sales (CSV)"),
 ];
 
 fn error_response(description: &str) -> Value {
@@ -64,8 +127,8 @@ fn json_body(schema: &str) -> Value {
     json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } })
 }
 
-fn operation(method: &str, path: &str, summary: &str) -> Value {
-    let admin = path.starts_with("/v1/") && !path.ends_with("/sync");
+fn operation(route: &Route) -> Value {
+    let Route { method, path, access, summary } = *route;
     let mut op =
         json!({ "summary": summary, "operationId": format!("{method} {path}"), "responses": {} });
     let mut params = Vec::new();
@@ -78,8 +141,11 @@ fn operation(method: &str, path: &str, summary: &str) -> Value {
     if path.contains("{job_id}") {
         params.push(json!({ "name": "job_id", "in": "path", "required": true, "description": "job id from a 202 provisioning answer", "schema": { "type": "string" } }));
     }
-    if path.ends_with("/sync") {
+    if access == Access::DeviceSigned {
         params.push(json!({ "name": "X-Lnedge-Signature", "in": "header", "required": true, "description": "hex HMAC-SHA256(device_key, raw body), device_key = HMAC-SHA256(master, \"lnedge/device-sync\" || device_id)", "schema": { "type": "string" } }));
+        op["responses"]["401"] = error_response("missing or bad signature");
+    }
+    if path == "/v1/devices/{id}/sync" {
         op["requestBody"] = json_body("SyncRequest");
         op["responses"]["200"] = json!({ "description": "applied", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/SyncOutcome" } } } });
         op["responses"]["401"] = error_response("missing or bad signature");
@@ -89,9 +155,19 @@ fn operation(method: &str, path: &str, summary: &str) -> Value {
     if !params.is_empty() {
         op["parameters"] = Value::Array(params);
     }
-    if admin {
-        op["security"] = json!([{ "admin": [] }]);
-        op["responses"]["401"] = error_response("missing or bad admin token");
+    match access {
+        Access::Admin => {
+            op["security"] = json!([{ "admin": [] }]);
+            op["responses"]["401"] = error_response("missing or bad admin token");
+        }
+        Access::Session => {
+            op["security"] = json!([{ "session": [] }]);
+            op["responses"]["401"] = error_response("missing, unknown or expired session token");
+        }
+        Access::PayeeSigned => {
+            op["responses"]["401"] = error_response("missing or bad payee signature");
+        }
+        Access::Open | Access::DeviceSigned => {}
     }
     match (method, path) {
         ("post", "/v1/devices") => {
@@ -124,7 +200,7 @@ fn operation(method: &str, path: &str, summary: &str) -> Value {
         ("get", "/metrics") => {
             op["responses"]["200"] = json!({ "description": "Prometheus text format", "content": { "text/plain": { "schema": { "type": "string" } } } });
         }
-        ("post", p) if p.ends_with("/sync") => {}
+        ("post", "/v1/devices/{id}/sync") => {}
         _ => {
             op["responses"]["200"] = json!({ "description": "OK", "content": { "application/json": { "schema": { "type": "object" } } } });
         }
@@ -140,7 +216,7 @@ fn operation(method: &str, path: &str, summary: &str) -> Value {
 
 /// Every route of [`app`](super::app): (method, path, summary). The OpenAPI document is built
 /// from it; the tests check that each route answers and is documented.
-pub fn routes() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
+pub fn routes() -> impl Iterator<Item = &'static Route> {
     ROUTES
         .iter()
         .chain(super::refunds::ROUTES)
@@ -151,9 +227,9 @@ pub fn routes() -> impl Iterator<Item = &'static (&'static str, &'static str, &'
 /// The OpenAPI 3.1 document of every route in [`routes`].
 pub fn openapi_document() -> Value {
     let mut paths = serde_json::Map::new();
-    for (method, path, summary) in routes() {
-        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
-        entry[*method] = operation(method, path, summary);
+    for r in routes() {
+        let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
+        entry[r.method] = operation(r);
     }
     let product = json!({
         "type": "object", "required": ["id", "description"],
@@ -172,7 +248,7 @@ pub fn openapi_document() -> Value {
         "info": { "title": "lnedge gateway", "version": env!("CARGO_PKG_VERSION"), "description": "Operator API of a fleet of offline Lightning vending machines." },
         "paths": paths,
         "components": {
-            "securitySchemes": { "admin": { "type": "http", "scheme": "bearer" } },
+            "securitySchemes": { "admin": { "type": "http", "scheme": "bearer", "description": "the operator's admin token" }, "session": { "type": "http", "scheme": "bearer", "description": "a session token from /v1/sessions or LNURL-auth" } },
             "schemas": {
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "required": ["code", "message"], "properties": {
                     "code": { "type": "string" }, "message": { "type": "string" }, "field": { "type": "string" } } } } },

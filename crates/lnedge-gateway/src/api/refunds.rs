@@ -31,25 +31,51 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{parse_json, ApiError};
+use super::ops::{route, Access, Route};
 use super::{auth, now_secs, ApiBody, ApiPath, AppState};
 use crate::lnurl::{self, LnurlError, Lud17};
 use crate::refunds::proof::ProofFailure;
 use crate::refunds::{hex32, lnurl_auth, page, payout, proof, random_hex, token_hash};
 use crate::store::refunds::{AuthOutcome, RefundRecord, RefundState, SessionRecord};
 
-/// This module's routes: (method, path, summary), merged into [`ROUTES`](super::ROUTES).
-pub(crate) const ROUTES: &[(&str, &str, &str)] = &[
-    ("get", "/v1/refunds", "Refund page a machine's refund QR opens (HTML)"),
-    ("post", "/v1/refunds/claim", "Prove payment for a refund voucher; get its LNURL-withdraw"),
-    ("get", "/v1/refunds/withdraw", "LNURL-withdraw request of a refund (LUD-03)"),
-    ("get", "/v1/refunds/withdraw/callback", "LNURL-withdraw callback: pays the refund"),
-    ("get", "/v1/reports/refunds", "Refunds and their states (admin)"),
-    ("post", "/v1/devices/{id}/attestation", "Enrol a device with an attestation key (admin)"),
-    ("post", "/v1/proofs/verify", "Verify a proof of payment (invoice + preimage)"),
-    ("post", "/v1/sessions", "Issue a session bound to a proof of payment"),
-    ("get", "/v1/sessions/current", "The session of a bearer token"),
-    ("get", "/v1/auth/lnurl", "Start an LNURL-auth login (LUD-04)"),
-    ("get", "/v1/auth/lnurl/callback", "LNURL-auth callback (wallet signature)"),
+/// This module's routes, chained after the core [`ROUTES`](super::ROUTES) by [`routes`](super::routes).
+pub(crate) const ROUTES: &[Route] = &[
+    route("get", "/v1/refunds", Access::Open, "Refund page a machine's refund QR opens (HTML)"),
+    route(
+        "post",
+        "/v1/refunds/claim",
+        Access::Open,
+        "Prove payment for a refund voucher; get its LNURL-withdraw",
+    ),
+    route(
+        "get",
+        "/v1/refunds/withdraw",
+        Access::Open,
+        "LNURL-withdraw request of a refund (LUD-03)",
+    ),
+    route(
+        "get",
+        "/v1/refunds/withdraw/callback",
+        Access::Open,
+        "LNURL-withdraw callback: pays the refund",
+    ),
+    route("get", "/v1/reports/refunds", Access::Admin, "Refunds and their states (admin)"),
+    route(
+        "post",
+        "/v1/devices/{id}/attestation",
+        Access::Admin,
+        "Enrol a device with an attestation key (admin)",
+    ),
+    route(
+        "post",
+        "/v1/proofs/verify",
+        Access::Open,
+        "Verify a proof of payment (invoice + preimage)",
+    ),
+    route("post", "/v1/sessions", Access::Open, "Issue a session bound to a proof of payment"),
+    route("get", "/v1/sessions/current", Access::Session, "The session of a bearer token"),
+    route("get", "/v1/auth/lnurl", Access::Open, "Start an LNURL-auth login (LUD-04)"),
+    route("get", "/v1/auth/lnurl/callback", Access::Open, "LNURL-auth callback (wallet signature)"),
 ];
 
 /// This module's routes, merged into [`app`](super::app). Admin routes take their

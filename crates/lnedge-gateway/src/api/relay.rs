@@ -5,7 +5,7 @@ use axum::Router;
 use super::AppState;
 
 /// This module's routes: (method, path, summary), merged into [`ROUTES`](super::ROUTES).
-pub(crate) const ROUTES: &[(&str, &str, &str)] = &[];
+pub(crate) const ROUTES: &[super::ops::Route] = &[];
 
 /// This module's routes, merged into [`app`](super::app). Admin routes take their
 /// `route_layer(auth::require_admin)` here.

@@ -10,7 +10,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 use lnedge_gateway::accounting::FixedRates;
 use lnedge_gateway::api::{
-    app, device_sync_key, openapi_document, routes, sign_sync, AppState, Metrics,
+    app, device_sync_key, openapi_document, routes, sign_sync, Access, AppState, Metrics,
 };
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::{GatewayStore, PaymentRecord};
@@ -243,17 +243,38 @@ pub(crate) async fn suite(store: Arc<dyn GatewayStore>) {
     let doc = openapi_document();
     let served = send(&app, Method::GET, "/openapi.json", &[], Vec::new()).await.json();
     assert_eq!(served, doc);
-    for (method, path, _) in routes() {
+    for r in routes() {
+        let (method, path) = (r.method, r.path);
         assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");
         let uri = path.replace("{id}", DEVICE).replace("{pool_id}", &pool_id);
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
-        let r = send(&app, m, &uri, &[AUTH, JSON_CT], b"{}".to_vec()).await;
+        let resp = send(&app, m.clone(), &uri, &[AUTH, JSON_CT], b"{}".to_vec()).await;
         assert!(
-            r.status != StatusCode::NOT_FOUND || r.json()["error"]["code"] != "not_found",
+            resp.status != StatusCode::NOT_FOUND || resp.json()["error"]["code"] != "not_found",
             "{method} {path} is not routed"
         );
+        // The documented access is the real one: without credentials an admin route refuses,
+        // an open route never asks for them.
+        let bare = send(&app, m, &uri, &[JSON_CT], b"{}".to_vec()).await;
+        match r.access {
+            Access::Admin => {
+                assert_eq!(bare.status, StatusCode::UNAUTHORIZED, "{method} {path} is admin");
+                assert!(doc["paths"][path][method]["security"][0]["admin"].is_array());
+            }
+            Access::Open => {
+                assert_ne!(bare.status, StatusCode::UNAUTHORIZED, "{method} {path} is open");
+                assert!(doc["paths"][path][method]["security"].is_null());
+            }
+            Access::DeviceSigned | Access::Session | Access::PayeeSigned => {
+                assert_eq!(
+                    bare.status,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} needs a credential"
+                );
+            }
+        }
     }
-    let distinct: std::collections::BTreeSet<&str> = routes().map(|r| r.1).collect();
+    let distinct: std::collections::BTreeSet<&str> = routes().map(|r| r.path).collect();
     assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(distinct.len()), "distinct paths");
 
     // Metrics: request counters by route template and status, sync outcomes.
