@@ -7,8 +7,13 @@
 //! database_url = "postgres://lnedge@db/lnedge" # optional: PostgreSQL instead of SQLite
 //! admin_token = "…"                            # or LNEDGE_ADMIN_TOKEN
 //! accounting_currency = "EUR"                  # optional: books in this currency
+//! public_url = "https://pay.example.com"       # how wallets reach this gateway (LNURL links, callbacks)
 //! refund_url_base = "https://pay.example.com/v1/refunds"
 //! refund_expiry_days = 30                      # refunds of failed vends stay claimable this long
+//!
+//! [deputy]           # deputy sales (docs/deputy.md)
+//! quote_expiry_secs = 600        # a fetched sale's amount and rate hold this long
+//! max_amount_msat = 10000000000  # the largest sale accepted
 //!
 //! [rates]            # fixed exchange rates (price of 1 BTC)
 //! EUR = 61000.0
@@ -97,15 +102,49 @@ pub struct GatewayConfig {
     /// Live exchange rates from an HTTP API (`[rates]` is the fallback).
     #[serde(default)]
     pub rates_http: Option<RatesHttpConfig>,
+    /// The gateway's public base URL (`https://pay.example.com`): what LNURL links and callbacks
+    /// are built from. Empty: derived from `refund_url_base`, else from each request's `Host`.
+    #[serde(default)]
+    pub public_url: String,
     /// Base URL of the refund endpoint, written into pools.
     #[serde(default)]
     pub refund_url_base: String,
     /// How long a refund of a failed vend stays claimable, in days (docs/refunds.md).
     #[serde(default = "default_refund_expiry_days")]
     pub refund_expiry_days: u64,
+    /// Deputy sales.
+    #[serde(default)]
+    pub deputy: DeputyConfig,
     /// The owner's node.
     #[serde(default = "default_node")]
     pub node: NodeConfig,
+}
+
+/// The `[deputy]` section (see [`DeputySettings`](crate::deputy::DeputySettings)).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeputyConfig {
+    /// Seconds a fetched sale's amount and rate hold (and its invoice lives).
+    #[serde(default = "default_quote_expiry_secs")]
+    pub quote_expiry_secs: u32,
+    /// The largest sale accepted, in millisatoshis.
+    #[serde(default = "default_max_amount_msat")]
+    pub max_amount_msat: u64,
+}
+
+impl Default for DeputyConfig {
+    fn default() -> Self {
+        let d = crate::deputy::DeputySettings::default();
+        DeputyConfig { quote_expiry_secs: d.quote_expiry_secs, max_amount_msat: d.max_amount_msat }
+    }
+}
+
+fn default_quote_expiry_secs() -> u32 {
+    DeputyConfig::default().quote_expiry_secs
+}
+
+fn default_max_amount_msat() -> u64 {
+    DeputyConfig::default().max_amount_msat
 }
 
 fn default_refund_expiry_days() -> u64 {
@@ -165,8 +204,10 @@ impl Default for GatewayConfig {
             accounting_currency: None,
             rates: BTreeMap::new(),
             rates_http: None,
+            public_url: String::new(),
             refund_url_base: String::new(),
             refund_expiry_days: default_refund_expiry_days(),
+            deputy: DeputyConfig::default(),
             node: default_node(),
         }
     }
@@ -186,8 +227,8 @@ impl GatewayConfig {
         toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())
     }
 
-    /// Applies `LNEDGE_LISTEN`, `LNEDGE_DATA_DIR`, `LNEDGE_DATABASE_URL`, `LNEDGE_ADMIN_TOKEN`
-    /// and `LNEDGE_ACCOUNTING_CURRENCY` from `env` (pass `std::env::vars()`).
+    /// Applies `LNEDGE_LISTEN`, `LNEDGE_DATA_DIR`, `LNEDGE_DATABASE_URL`, `LNEDGE_ADMIN_TOKEN`,
+    /// `LNEDGE_ACCOUNTING_CURRENCY` and `LNEDGE_PUBLIC_URL` from `env` (pass `std::env::vars()`).
     pub fn apply_env(
         &mut self,
         env: impl IntoIterator<Item = (String, String)>,
@@ -204,6 +245,7 @@ impl GatewayConfig {
                 "LNEDGE_DATABASE_URL" => self.database_url = Some(value),
                 "LNEDGE_ADMIN_TOKEN" => self.admin_token = Some(value),
                 "LNEDGE_ACCOUNTING_CURRENCY" => self.accounting_currency = Some(value),
+                "LNEDGE_PUBLIC_URL" => self.public_url = value,
                 _ => {}
             }
         }
@@ -229,6 +271,30 @@ impl GatewayConfig {
                 })
             }
             Some(_) => {}
+        }
+        if !self.public_url.is_empty()
+            && !(self.public_url.starts_with("https://") || self.public_url.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid {
+                key: "public_url",
+                message: format!("{:?} must start with https:// (or http://)", self.public_url),
+            });
+        }
+        if self.deputy.quote_expiry_secs < 30 || self.deputy.quote_expiry_secs > 86_400 {
+            return Err(ConfigError::Invalid {
+                key: "deputy.quote_expiry_secs",
+                message: format!(
+                    "{} is outside 30..=86400 seconds (a wallet needs time to pay; a quote must not \
+                     outlive the exchange rate)",
+                    self.deputy.quote_expiry_secs
+                ),
+            });
+        }
+        if self.deputy.max_amount_msat == 0 {
+            return Err(ConfigError::Invalid {
+                key: "deputy.max_amount_msat",
+                message: "0 would refuse every sale".into(),
+            });
         }
         if let Some(url) = &self.database_url {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -381,6 +447,41 @@ mod tests {
             .expect_err("pointer")
             .to_string()
             .starts_with("invalid rates_http.pointer"));
+    }
+
+    #[test]
+    fn public_url_and_deputy_section() {
+        let text = format!(
+            "admin_token = \"{TOKEN}\"\npublic_url = \"https://pay.example.com\"\n[deputy]\nquote_expiry_secs = 120\n"
+        );
+        let c = GatewayConfig::from_toml(&text).expect("parses");
+        c.validate().expect("valid");
+        assert_eq!(c.public_url, "https://pay.example.com");
+        assert_eq!(c.deputy.quote_expiry_secs, 120);
+        assert_eq!(c.deputy.max_amount_msat, DeputyConfig::default().max_amount_msat);
+        let err = GatewayConfig::from_toml(&format!("{text}quote_expiry = 3\n")).expect_err("typo");
+        assert!(err.contains("unknown field `quote_expiry`"), "{err}");
+        let mut bad = c.clone();
+        bad.public_url = "pay.example.com".into();
+        assert!(bad.validate().expect_err("scheme").to_string().starts_with("invalid public_url"));
+        let mut bad = c.clone();
+        bad.deputy.quote_expiry_secs = 5;
+        assert!(bad
+            .validate()
+            .expect_err("too short")
+            .to_string()
+            .starts_with("invalid deputy.quote_expiry_secs"));
+        let mut bad = c;
+        bad.deputy.max_amount_msat = 0;
+        assert!(bad
+            .validate()
+            .expect_err("zero")
+            .to_string()
+            .starts_with("invalid deputy.max_amount_msat"));
+        let mut env = GatewayConfig::default();
+        env.apply_env([("LNEDGE_PUBLIC_URL".to_owned(), "https://gw.example".to_owned())])
+            .expect("env");
+        assert_eq!(env.public_url, "https://gw.example");
     }
 
     #[test]

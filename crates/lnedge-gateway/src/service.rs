@@ -142,6 +142,10 @@ pub async fn serve(
     let state = AppState {
         rates: rates.clone(),
         refund_url_base: config.refund_url_base.clone(),
+        public_url: config.public_url.trim_end_matches('/').to_owned(),
+        deputy: crate::deputy::DeputySettings::default()
+            .with_quote_expiry_secs(config.deputy.quote_expiry_secs)
+            .with_max_amount_msat(config.deputy.max_amount_msat),
         refunds: crate::refunds::RefundSettings {
             expiry_secs: config.refund_expiry_days.saturating_mul(86_400),
             ..Default::default()
