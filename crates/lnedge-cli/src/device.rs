@@ -129,6 +129,15 @@ fn simulate(args: SimulateArgs) -> Result<()> {
     if !machine.pending().unwrap_or_default().is_empty() {
         println!("warning: claims were left pending by a power cut; `status` lists them, `resolve` settles them");
     }
+    // A bad command or claim is answered, never fatal: the machine keeps running.
+    repl(interactive, |command, rest| execute(&mut machine, command, rest, args.no_qr))?;
+    Ok(())
+}
+
+/// Reads commands from stdin until `quit`, `exit` or the end of input; echoes them when stdin
+/// is not a terminal (scripts), skips blank lines and `#` comments. A command's error is printed
+/// as `refused: …` and never ends the loop.
+fn repl(interactive: bool, mut execute: impl FnMut(&str, &str) -> Result<()>) -> Result<()> {
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     loop {
@@ -149,8 +158,7 @@ fn simulate(args: SimulateArgs) -> Result<()> {
         if matches!(command, "quit" | "exit") {
             break;
         }
-        // A bad command or claim is answered, never fatal: the machine keeps running.
-        if let Err(e) = execute(&mut machine, command, rest, args.no_qr) {
+        if let Err(e) = execute(command, rest) {
             println!("refused: {e:#}");
         }
     }
@@ -285,30 +293,9 @@ fn simulate_deputy(args: SimulateArgs) -> Result<()> {
     let mut terminal = DeputyTerminal::open(keys, &file.gateway_url, flash)?;
     let interactive = std::io::stdin().is_terminal();
     println!("lnedge deputy terminal {} (offline; type `help`)", terminal.device_id());
-    let stdin = std::io::stdin();
-    let mut lines = stdin.lock().lines();
-    loop {
-        if interactive {
-            print!("> ");
-            std::io::stdout().flush()?;
-        }
-        let Some(line) = lines.next() else { break };
-        let line = line.context("reading stdin")?;
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        if !interactive {
-            println!("> {line}");
-        }
-        let (command, rest) = line.split_once(' ').map_or((line, ""), |(c, r)| (c, r.trim()));
-        if matches!(command, "quit" | "exit") {
-            break;
-        }
-        if let Err(e) = execute_deputy(&mut terminal, &sync_key, command, rest, args.no_qr) {
-            println!("refused: {e:#}");
-        }
-    }
+    repl(interactive, |command, rest| {
+        execute_deputy(&mut terminal, &sync_key, command, rest, args.no_qr)
+    })?;
     Ok(())
 }
 
