@@ -252,6 +252,11 @@ impl Relay {
         )
     }
 
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn GatewayStore> {
+        &self.store
+    }
+
     /// The settings.
     pub fn settings(&self) -> &RelaySettings {
         &self.settings

@@ -7,6 +7,7 @@ mod expiry;
 mod jobs;
 mod pool_e2e;
 mod rates_http;
+mod relay;
 mod replicas;
 mod store;
 mod support;
