@@ -8,6 +8,7 @@ mod jobs;
 mod pool_e2e;
 mod rates_http;
 mod relay;
+mod relay_restart;
 mod replicas;
 mod store;
 mod support;
