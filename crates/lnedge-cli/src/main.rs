@@ -8,6 +8,7 @@ mod bench_gateway;
 mod demo;
 mod device;
 mod gateway;
+mod payee;
 mod pool;
 mod util;
 
@@ -45,6 +46,9 @@ enum Command {
     /// The operator's gateway: fleet, pools, device sync, sales reports (SQLite or PostgreSQL).
     #[command(subcommand)]
     Gateway(gateway::GatewayCommand),
+    /// The payee side of the async relay: register, commit hashes, set the wake-up webhook.
+    #[command(subcommand)]
+    Payee(payee::PayeeCommand),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
             Command::Pool(command) => pool::run(command).await,
             Command::Device(command) => device::run(command),
             Command::Gateway(command) => gateway::run(command).await,
+            Command::Payee(command) => payee::run(command).await,
         }
     });
     match result {

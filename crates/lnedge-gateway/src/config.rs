@@ -102,6 +102,9 @@ pub struct GatewayConfig {
     /// The owner's node.
     #[serde(default = "default_node")]
     pub node: NodeConfig,
+    /// The async relay's settings (`[relay]`, see [`RelayConfig`](crate::relay::RelayConfig)).
+    #[serde(default)]
+    pub relay: crate::relay::RelayConfig,
 }
 
 fn default_listen() -> SocketAddr {
@@ -159,6 +162,7 @@ impl Default for GatewayConfig {
             rates_http: None,
             refund_url_base: String::new(),
             node: default_node(),
+            relay: Default::default(),
         }
     }
 }

@@ -142,6 +142,7 @@ pub async fn serve(
     let state = AppState {
         rates: rates.clone(),
         refund_url_base: config.refund_url_base.clone(),
+        relay: config.relay.settings(),
         ..AppState::new(
             store.clone(),
             owner.clone(),
@@ -158,6 +159,8 @@ pub async fn serve(
         accounting_currency: config.accounting_currency.clone(),
     };
     let expiry = tokio::spawn(crate::expiry::warn_loop(state.store.clone(), stop_rx.clone()));
+    // The async relay's driver (it polls the node; the watcher keeps the event queue, ADR 0010).
+    let relay = tokio::spawn(crate::relay::Relay::of_state(&state).run(stop_rx.clone()));
     let watcher = tokio::spawn(watcher.run(stop_rx));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -172,6 +175,7 @@ pub async fn serve(
         .await;
     let _ = stop_tx.send(true);
     let _ = watcher.await;
+    let _ = relay.await;
     let _ = expiry.await;
     served.map_err(|source| ServeError::Http { addr: config.listen, source })
 }

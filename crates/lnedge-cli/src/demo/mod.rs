@@ -19,6 +19,8 @@ use lnedge_proto::DeviceId;
 
 use crate::util::{group, params, pay_request, random_preimage, short_hex};
 
+mod relay;
+
 /// Options of `lnedge demo`.
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
@@ -51,7 +53,7 @@ async fn wait_event(
 
 /// Runs the demo.
 pub(crate) async fn run(args: DemoArgs) -> Result<()> {
-    const STEPS: u32 = 7;
+    const STEPS: u32 = 8;
     println!("lnedge demo: a Lightning network in this process (the sandbox)");
     println!("  real LDK nodes speaking the Lightning protocol over 127.0.0.1, a simulated chain;");
     println!("  nothing to install, nothing left behind.");
@@ -144,7 +146,10 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
     step(5, STEPS, "A vending machine with NO secret keys sells offline; the operator's gateway keeps the books");
     vending_story(&payer, merchant.clone()).await?;
 
-    step(6, STEPS, "The merchant restarts; its durable state comes back with it");
+    step(6, STEPS, "A sleeping sensor is paid: the gateway holds the payment until it wakes (async relay)");
+    relay::story(&net, &payer, &router, &merchant).await?;
+
+    step(7, STEPS, "The merchant restarts; its durable state comes back with it");
     let merchant = net.restart("merchant").await?;
     let state = merchant.invoice_state(hash).await?;
     println!("      after restart, locker 8's invoice is still {}", state.name());
@@ -153,7 +158,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
     payer.pay(pay_request(&invoice)).await?;
     println!("      and a new 1 000 sat payment goes through");
 
-    step(7, STEPS, "Bad input gets a clear, typed error (and nothing breaks)");
+    step(8, STEPS, "Bad input gets a clear, typed error (and nothing breaks)");
     let err = lnedge_node::parse_invoice("lnbcrt1garbage").expect_err("garbage is refused");
     println!("      pay \"lnbcrt1garbage\"      → {err}");
     let mut expiring = params(1_000_000, "expires at once");

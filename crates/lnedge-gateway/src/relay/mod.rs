@@ -113,6 +113,65 @@ impl RelaySettings {
     }
 }
 
+/// The `[relay]` section of the gateway's configuration file; every key is optional and
+/// defaults to [`RelaySettings::default`].
+///
+/// ```toml
+/// [relay]
+/// fee_base_msat = 1000
+/// fee_ppm = 1000
+/// max_hold_secs = 86400
+/// hold_final_cltv_expiry_delta = 288
+/// cancel_margin_blocks = 12
+/// safety_margin_blocks = 6
+/// route_budget_blocks = 72
+/// invoice_expiry_secs = 3600
+/// max_attempts = 3
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayConfig {
+    /// [`RelaySettings::fee_base_msat`].
+    pub fee_base_msat: Option<u64>,
+    /// [`RelaySettings::fee_ppm`].
+    pub fee_ppm: Option<u64>,
+    /// [`RelaySettings::max_hold_secs`].
+    pub max_hold_secs: Option<u64>,
+    /// [`RelaySettings::hold_final_cltv_expiry_delta`].
+    pub hold_final_cltv_expiry_delta: Option<u16>,
+    /// [`RelaySettings::cancel_margin_blocks`].
+    pub cancel_margin_blocks: Option<u32>,
+    /// [`RelaySettings::safety_margin_blocks`].
+    pub safety_margin_blocks: Option<u32>,
+    /// [`RelaySettings::route_budget_blocks`].
+    pub route_budget_blocks: Option<u32>,
+    /// [`RelaySettings::invoice_expiry_secs`].
+    pub invoice_expiry_secs: Option<u32>,
+    /// [`RelaySettings::max_attempts`].
+    pub max_attempts: Option<u32>,
+}
+
+impl RelayConfig {
+    /// The settings: each key set here, the default for the others.
+    pub fn settings(&self) -> RelaySettings {
+        let d = RelaySettings::default();
+        RelaySettings {
+            fee_base_msat: self.fee_base_msat.unwrap_or(d.fee_base_msat),
+            fee_ppm: self.fee_ppm.unwrap_or(d.fee_ppm),
+            max_hold_secs: self.max_hold_secs.unwrap_or(d.max_hold_secs),
+            hold_final_cltv_expiry_delta: self
+                .hold_final_cltv_expiry_delta
+                .unwrap_or(d.hold_final_cltv_expiry_delta),
+            cancel_margin_blocks: self.cancel_margin_blocks.unwrap_or(d.cancel_margin_blocks),
+            safety_margin_blocks: self.safety_margin_blocks.unwrap_or(d.safety_margin_blocks),
+            route_budget_blocks: self.route_budget_blocks.unwrap_or(d.route_budget_blocks),
+            invoice_expiry_secs: self.invoice_expiry_secs.unwrap_or(d.invoice_expiry_secs),
+            max_attempts: self.max_attempts.unwrap_or(d.max_attempts),
+            ..d
+        }
+    }
+}
+
 /// What one process shares between its request handlers and its driver.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
