@@ -25,6 +25,12 @@ pub(crate) struct BenchArgs {
     /// With --gateway: PostgreSQL URL (SQLite in a temporary directory when absent).
     #[arg(long, requires = "gateway")]
     database_url: Option<String>,
+    /// Measure the async relay instead: overhead on a direct payment, many held payments.
+    #[arg(long, conflicts_with = "gateway")]
+    relay: bool,
+    /// With --relay: how many payments are held at once.
+    #[arg(long, default_value_t = 500, requires = "relay", value_parser = clap::value_parser!(u32).range(1..=5_000))]
+    held: u32,
     /// With --gateway: how many devices sync concurrently.
     #[arg(long, default_value_t = 200, requires = "gateway", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     devices: u32,
@@ -142,6 +148,15 @@ async fn hold_settle(
 
 /// Runs the benchmark.
 pub(crate) async fn run(args: BenchArgs) -> Result<()> {
+    if args.relay {
+        let f = crate::bench_relay::run(args.payments as usize, args.held as usize).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&f)?);
+        } else {
+            println!("{}", serde_json::to_string_pretty(&f)?.replace(['{', '}', '"', ','], ""));
+        }
+        return Ok(());
+    }
     if args.gateway {
         let f =
             crate::bench_gateway::run(args.database_url.as_deref(), args.devices as usize).await?;

@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_gateway;
+mod bench_relay;
 mod demo;
 mod device;
 mod gateway;

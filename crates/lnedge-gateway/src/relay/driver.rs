@@ -44,6 +44,8 @@ impl Relay {
             match self.drive(payment.clone(), height).await {
                 Ok(after) if after != before => report.moved = report.moved.saturating_add(1),
                 Ok(_) => {}
+                // Another writer (the payment task, a request) moved it first: re-read next time.
+                Err(RelayError::Conflict(_)) => {}
                 Err(e) => {
                     report.errors = report.errors.saturating_add(1);
                     tracing::warn!(hash = %hex::encode(payment.payment_hash), "relay step: {e}");

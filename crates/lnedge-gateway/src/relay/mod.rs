@@ -565,8 +565,9 @@ impl Relay {
                 }
             }
             relay.settings.shared.done_paying(&hash);
-            if let Err(e) = relay.drive_hash(&hash).await {
-                tracing::warn!(hash = %hex::encode(hash), "driving after the payment: {e}");
+            match relay.drive_hash(&hash).await {
+                Ok(_) | Err(RelayError::Conflict(_)) => {}
+                Err(e) => tracing::warn!(hash = %hex::encode(hash), "driving after the payment: {e}"),
             }
         });
         self.settings
