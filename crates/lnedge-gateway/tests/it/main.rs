@@ -5,6 +5,7 @@ mod broken_store;
 mod cycle;
 mod expiry;
 mod jobs;
+mod ldk_relay;
 mod pool_e2e;
 mod rates_http;
 mod relay;
