@@ -130,7 +130,8 @@ async fn relayed_payment(
             RelayState::Held => {
                 let preimage = sensor.preimages[&hash];
                 let amount = p.held_amount_msat.unwrap_or(0) - p.fee_msat.unwrap_or(0);
-                let invoice = node.create_invoice(PaymentPreimage(preimage), params(amount, "bench")).await?;
+                let invoice =
+                    node.create_invoice(PaymentPreimage(preimage), params(amount, "bench")).await?;
                 relay.claim(&sensor.id, &invoice.to_string()).await?;
             }
             RelayState::Settled => break,
@@ -151,7 +152,8 @@ async fn relayed_payment(
 pub(crate) async fn run(payments: usize, held: usize) -> Result<RelayFigures> {
     const WARMUP: usize = 10;
     let net = SandboxNetwork::new().await?;
-    let [payer, gateway, sensor_node] = net.line(["payer", "gateway", "sensor"], 16_000_000).await?;
+    let [payer, gateway, sensor_node] =
+        net.line(["payer", "gateway", "sensor"], 16_000_000).await?;
     let dir = tempfile::tempdir()?;
     let store: Arc<dyn GatewayStore> = Arc::new(SqliteStore::open(&dir.path().join("gw.sqlite3"))?);
     let mut settings = RelaySettings::default();
@@ -223,7 +225,9 @@ pub(crate) async fn run(payments: usize, held: usize) -> Result<RelayFigures> {
                 *by_state.entry(p.state.name()).or_default() += 1;
             }
             let failed = tasks.iter().filter(|t| t.is_finished()).count();
-            bail!("not every payment was held in time: {by_state:?}, {failed} payer attempts ended");
+            bail!(
+                "not every payment was held in time: {by_state:?}, {failed} payer attempts ended"
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

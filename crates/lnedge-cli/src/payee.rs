@@ -108,14 +108,23 @@ pub(crate) async fn run(command: PayeeCommand) -> anyhow::Result<()> {
                 payee_key: registration.payee_key.clone(),
             };
             write_secret_file(&state.path, &serde_json::to_vec_pretty(&file)?)?;
-            println!("payee {} registered; its key is in {}", registration.payee_id, state.path.display());
+            println!(
+                "payee {} registered; its key is in {}",
+                registration.payee_id,
+                state.path.display()
+            );
         }
         PayeeCommand::Commit { state, preimages, count } => {
             let client = load(&state.path)?;
             let mut file = PreimageFile::open(&preimages)?;
             let hashes = file.generate(usize::from(count))?;
             let result = client.commit_hashes(&hashes).await?;
-            println!("{} hashes committed ({} unused); preimages in {}", result.added, result.unused, preimages.display());
+            println!(
+                "{} hashes committed ({} unused); preimages in {}",
+                result.added,
+                result.unused,
+                preimages.display()
+            );
         }
         PayeeCommand::Wake { state, webhook_url, poll: _ } => {
             let client = load(&state.path)?;

@@ -55,7 +55,11 @@ impl std::fmt::Debug for PayeeAgent {
 
 impl PayeeAgent {
     /// An agent.
-    pub fn new(client: PayeeClient, preimages: PreimageFile, node: Arc<dyn LightningBackend>) -> Self {
+    pub fn new(
+        client: PayeeClient,
+        preimages: PreimageFile,
+        node: Arc<dyn LightningBackend>,
+    ) -> Self {
         PayeeAgent { client, preimages: Mutex::new(preimages), node, invoice_expiry_secs: 3600 }
     }
 
@@ -83,7 +87,8 @@ impl PayeeAgent {
                 report.in_flight = report.in_flight.saturating_add(1);
                 continue;
             }
-            let hash = hex::decode(&payment.payment_hash).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+            let hash =
+                hex::decode(&payment.payment_hash).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
             let preimage = match hash {
                 Some(h) => self.preimages.lock().await.preimage(&h),
                 None => None,

@@ -39,7 +39,13 @@ pub fn payee_key(master: &[u8; 32], payee_id: &str) -> [u8; 32] {
     m.finalize().into_bytes().into()
 }
 
-fn request_mac(key: &[u8; 32], method: &str, path: &str, timestamp: u64, body: &[u8]) -> HmacSha256 {
+fn request_mac(
+    key: &[u8; 32],
+    method: &str,
+    path: &str,
+    timestamp: u64,
+    body: &[u8],
+) -> HmacSha256 {
     let mut m = mac(key);
     m.update(method.as_bytes());
     m.update(b"\n");
@@ -52,7 +58,13 @@ fn request_mac(key: &[u8; 32], method: &str, path: &str, timestamp: u64, body: &
 }
 
 /// The signature of a payee request (lower-case hex).
-pub fn sign_request(key: &[u8; 32], method: &str, path: &str, timestamp: u64, body: &[u8]) -> String {
+pub fn sign_request(
+    key: &[u8; 32],
+    method: &str,
+    path: &str,
+    timestamp: u64,
+    body: &[u8],
+) -> String {
     hex::encode(request_mac(key, method, path, timestamp, body).finalize().into_bytes())
 }
 
@@ -64,7 +76,9 @@ pub enum SignatureError {
     #[error("the signature does not verify")]
     Bad,
     /// The timestamp is too far from the verifier's clock.
-    #[error("the signed timestamp {timestamp} is more than {MAX_CLOCK_SKEW_SECS} s away from {now}")]
+    #[error(
+        "the signed timestamp {timestamp} is more than {MAX_CLOCK_SKEW_SECS} s away from {now}"
+    )]
     Stale {
         /// The signed timestamp.
         timestamp: u64,
@@ -92,7 +106,9 @@ pub fn verify_request(
 ) -> Result<(), SignatureError> {
     let tag = hex::decode(signature.trim()).map_err(|_| SignatureError::Bad)?;
     // `verify_slice` compares in constant time.
-    request_mac(key, method, path, timestamp, body).verify_slice(&tag).map_err(|_| SignatureError::Bad)?;
+    request_mac(key, method, path, timestamp, body)
+        .verify_slice(&tag)
+        .map_err(|_| SignatureError::Bad)?;
     check_time(timestamp, now)
 }
 
@@ -125,9 +141,7 @@ pub fn verify_webhook(
 
 /// Seconds since the Unix epoch.
 pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
@@ -139,12 +153,26 @@ mod tests {
         let key = payee_key(&[1; 32], "abc");
         assert_ne!(key, payee_key(&[1; 32], "abd"), "keys differ per payee");
         let sig = sign_request(&key, "POST", "/v1/payees/abc/claims", 1000, b"{}");
-        assert!(verify_request(&key, "POST", "/v1/payees/abc/claims", 1000, b"{}", &sig, 1100).is_ok());
+        assert!(
+            verify_request(&key, "POST", "/v1/payees/abc/claims", 1000, b"{}", &sig, 1100).is_ok()
+        );
         let bad = |m, p, t, b: &[u8], now| verify_request(&key, m, p, t, b, &sig, now);
-        assert_eq!(bad("GET", "/v1/payees/abc/claims", 1000, b"{}", 1000), Err(SignatureError::Bad));
-        assert_eq!(bad("POST", "/v1/payees/abd/claims", 1000, b"{}", 1000), Err(SignatureError::Bad));
-        assert_eq!(bad("POST", "/v1/payees/abc/claims", 1001, b"{}", 1000), Err(SignatureError::Bad));
-        assert_eq!(bad("POST", "/v1/payees/abc/claims", 1000, b"{ }", 1000), Err(SignatureError::Bad));
+        assert_eq!(
+            bad("GET", "/v1/payees/abc/claims", 1000, b"{}", 1000),
+            Err(SignatureError::Bad)
+        );
+        assert_eq!(
+            bad("POST", "/v1/payees/abd/claims", 1000, b"{}", 1000),
+            Err(SignatureError::Bad)
+        );
+        assert_eq!(
+            bad("POST", "/v1/payees/abc/claims", 1001, b"{}", 1000),
+            Err(SignatureError::Bad)
+        );
+        assert_eq!(
+            bad("POST", "/v1/payees/abc/claims", 1000, b"{ }", 1000),
+            Err(SignatureError::Bad)
+        );
         assert!(matches!(
             bad("POST", "/v1/payees/abc/claims", 1000, b"{}", 2000),
             Err(SignatureError::Stale { .. })

@@ -76,7 +76,12 @@ async fn answer<T: DeserializeOwned>(
     let status = response.status();
     if !status.is_success() {
         let body = response.text().await.unwrap_or_default();
-        return Err(ClientError::Refused { method, url: url.to_owned(), status: status.as_u16(), body });
+        return Err(ClientError::Refused {
+            method,
+            url: url.to_owned(),
+            status: status.as_u16(),
+            body,
+        });
     }
     response.json().await.map_err(http)
 }
@@ -146,7 +151,10 @@ impl PayeeClient {
     }
 
     /// Sets (or clears) the wake-up webhook (`PUT /v1/payees/{id}/wake`).
-    pub async fn set_webhook(&self, webhook_url: Option<&str>) -> Result<serde_json::Value, ClientError> {
+    pub async fn set_webhook(
+        &self,
+        webhook_url: Option<&str>,
+    ) -> Result<serde_json::Value, ClientError> {
         let body = WakeRequest { webhook_url: webhook_url.map(str::to_owned) };
         self.call("PUT", "wake", Some(&body)).await
     }

@@ -146,7 +146,11 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
     step(5, STEPS, "A vending machine with NO secret keys sells offline; the operator's gateway keeps the books");
     vending_story(&payer, merchant.clone()).await?;
 
-    step(6, STEPS, "A sleeping sensor is paid: the gateway holds the payment until it wakes (async relay)");
+    step(
+        6,
+        STEPS,
+        "A sleeping sensor is paid: the gateway holds the payment until it wakes (async relay)",
+    );
     relay::story(&net, &payer, &router, &merchant).await?;
 
     step(7, STEPS, "The merchant restarts; its durable state comes back with it");

@@ -42,7 +42,8 @@ pub(crate) async fn story(
 ) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let store = Arc::new(SqliteStore::open(&dir.path().join("gateway.sqlite3"))?);
-    let state = AppState::new(store, gateway.clone(), Arc::new(PoolKey::generate()), rand::random(), TOKEN);
+    let state =
+        AppState::new(store, gateway.clone(), Arc::new(PoolKey::generate()), rand::random(), TOKEN);
     let relay = Relay::of_state(&state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -53,7 +54,11 @@ pub(crate) async fn story(
         .try_into()
         .map_err(|_| anyhow::anyhow!("the payee key is not 32 bytes"))?;
     let client = PayeeClient::new(&base, &registration.payee_id, key);
-    let agent = PayeeAgent::new(client, PreimageFile::open(&dir.path().join("sensor.json"))?, sensor.clone());
+    let agent = PayeeAgent::new(
+        client,
+        PreimageFile::open(&dir.path().join("sensor.json"))?,
+        sensor.clone(),
+    );
     let unused = agent.commit(2).await?;
     println!(
         "      the sensor registered with the gateway and committed {unused} payment hashes (it keeps the preimages), then went to sleep"
@@ -97,7 +102,9 @@ pub(crate) async fn story(
     let deadline = wait_state(&relay, &offer.payment_hash, RelayState::Held).await?;
     let margin = relay.settings().cancel_margin_blocks;
     let blocks = deadline.saturating_sub(margin).saturating_sub(net.chain().height());
-    println!("      another payment is held; this time the sensor never wakes. Mining {blocks} blocks…");
+    println!(
+        "      another payment is held; this time the sensor never wakes. Mining {blocks} blocks…"
+    );
     net.mine(blocks).await;
     wait_state(&relay, &offer.payment_hash, RelayState::Expired).await?;
     let refused = paying.await?;

@@ -35,12 +35,28 @@ use crate::store::relay::{RelayFilter, RelayPayment};
 pub(crate) const ROUTES: &[(&str, &str, &str)] = &[
     ("post", "/v1/payees", "Register a payee of the async relay (admin); answers its key once"),
     ("get", "/v1/payees/{id}", "A payee with its unused hashes and relay payments (admin)"),
-    ("get", "/v1/relay/payments", "Every relay payment with its state, deadline and blocks left (admin)"),
-    ("post", "/v1/payees/{id}/hashes", "Commit payment hashes whose preimages the payee keeps (payee-signed)"),
+    (
+        "get",
+        "/v1/relay/payments",
+        "Every relay payment with its state, deadline and blocks left (admin)",
+    ),
+    (
+        "post",
+        "/v1/payees/{id}/hashes",
+        "Commit payment hashes whose preimages the payee keeps (payee-signed)",
+    ),
     ("put", "/v1/payees/{id}/wake", "Set or clear the payee's wake-up webhook (payee-signed)"),
     ("get", "/v1/payees/{id}/pending", "Payments held for the payee (payee-signed)"),
-    ("post", "/v1/payees/{id}/claims", "Hand in an invoice for a held payment's hash (payee-signed)"),
-    ("post", "/v1/payees/{id}/invoices", "A hold invoice paying the payee, completed when it wakes (payer)"),
+    (
+        "post",
+        "/v1/payees/{id}/claims",
+        "Hand in an invoice for a held payment's hash (payee-signed)",
+    ),
+    (
+        "post",
+        "/v1/payees/{id}/invoices",
+        "A hold invoice paying the payee, completed when it wakes (payer)",
+    ),
 ];
 
 /// This module's routes, merged into [`app`](super::app).
@@ -63,15 +79,25 @@ impl From<RelayError> for ApiError {
     fn from(e: RelayError) -> Self {
         let message = e.to_string();
         match e {
-            RelayError::UnknownPayee(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown_payee", message),
+            RelayError::UnknownPayee(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_payee", message)
+            }
             RelayError::UnknownPayment { .. } => {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown_payment", message)
             }
-            RelayError::NoUnusedHash(_) => ApiError::new(StatusCode::CONFLICT, "no_unused_hash", message),
+            RelayError::NoUnusedHash(_) => {
+                ApiError::new(StatusCode::CONFLICT, "no_unused_hash", message)
+            }
             RelayError::Invalid { field, message } => ApiError::field(field, message),
-            RelayError::WrongState { .. } => ApiError::new(StatusCode::CONFLICT, "wrong_state", message),
-            RelayError::CltvBudget { .. } => ApiError::unprocessable("cltv_budget_too_small", message),
-            RelayError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "concurrent_update", message),
+            RelayError::WrongState { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "wrong_state", message)
+            }
+            RelayError::CltvBudget { .. } => {
+                ApiError::unprocessable("cltv_budget_too_small", message)
+            }
+            RelayError::Conflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "concurrent_update", message)
+            }
             RelayError::Store(e) => e.into(),
             RelayError::Node(e) => ApiError::new(
                 StatusCode::BAD_GATEWAY,
@@ -92,7 +118,8 @@ fn verify_payee(
     body: &[u8],
 ) -> Result<(), ApiError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let (Some(timestamp), Some(signature)) = (header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER)) else {
+    let (Some(timestamp), Some(signature)) = (header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER))
+    else {
         return Err(ApiError::unauthorized(
             "missing_signature",
             format!("payee requests need the {TIMESTAMP_HEADER} and {SIGNATURE_HEADER} headers"),
@@ -166,8 +193,13 @@ async fn show(
     let unused = state.store.unused_hash_count(&id).await?;
     let filter = RelayFilter { payee_id: Some(id.clone()), active_only: false };
     let height = relay.height().await?;
-    let payments: Vec<Value> =
-        state.store.relay_payments(&filter).await?.iter().map(|p| payment_json(p, height)).collect();
+    let payments: Vec<Value> = state
+        .store
+        .relay_payments(&filter)
+        .await?
+        .iter()
+        .map(|p| payment_json(p, height))
+        .collect();
     Ok(Json(json!({
         "payee_id": payee.id,
         "name": payee.name,
@@ -280,7 +312,9 @@ async fn claim(
     let payment = relay.claim(&id, &req.bolt11).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "payment_hash": hex::encode(payment.payment_hash), "state": payment.state.name() })),
+        Json(
+            json!({ "payment_hash": hex::encode(payment.payment_hash), "state": payment.state.name() }),
+        ),
     ))
 }
 

@@ -129,7 +129,11 @@ impl Relay {
             // given to anyone. Give the request a minute, then end it.
             if now > payment.created_at.saturating_add(60) {
                 return self
-                    .cancel_upstream(&payment, RelayState::Cancelled, "no invoice was issued".into())
+                    .cancel_upstream(
+                        &payment,
+                        RelayState::Cancelled,
+                        "no invoice was issued".into(),
+                    )
                     .await;
             }
             return Ok(payment.state);
@@ -155,8 +159,12 @@ impl Relay {
                     .await
             }
             InvoiceState::Open if now >= payment.expires_at => {
-                self.cancel_upstream(&payment, RelayState::Expired, "the invoice expired unpaid".into())
-                    .await
+                self.cancel_upstream(
+                    &payment,
+                    RelayState::Expired,
+                    "the invoice expired unpaid".into(),
+                )
+                .await
             }
             InvoiceState::Open => Ok(payment.state),
             InvoiceState::Settled { .. } => {
@@ -167,7 +175,11 @@ impl Relay {
         }
     }
 
-    async fn drive_held(&self, payment: RelayPayment, height: u32) -> Result<RelayState, RelayError> {
+    async fn drive_held(
+        &self,
+        payment: RelayPayment,
+        height: u32,
+    ) -> Result<RelayState, RelayError> {
         let hash = PaymentHash(payment.payment_hash);
         if matches!(self.node.invoice_state(hash).await?, InvoiceState::Cancelled) {
             return self
@@ -230,7 +242,10 @@ impl Relay {
                     next.next_notify_at = now_secs();
                     self.save(next).await
                 } else {
-                    let why = format!("paying the payee failed ({reason}) after {} attempts", payment.attempts);
+                    let why = format!(
+                        "paying the payee failed ({reason}) after {} attempts",
+                        payment.attempts
+                    );
                     self.cancel_upstream(&payment, RelayState::Cancelled, why).await
                 }
             }
@@ -245,7 +260,11 @@ impl Relay {
         let invoice = payment.claim_bolt11.as_deref().map(parse_invoice);
         let Some(Ok(invoice)) = invoice else {
             return self
-                .cancel_upstream(&payment, RelayState::Cancelled, "the stored claim is unreadable".into())
+                .cancel_upstream(
+                    &payment,
+                    RelayState::Cancelled,
+                    "the stored claim is unreadable".into(),
+                )
                 .await;
         };
         let budget = self.cltv_budget(&payment, height);
@@ -253,7 +272,9 @@ impl Relay {
             .unwrap_or(u32::MAX)
             .saturating_add(self.settings.route_budget_blocks);
         if budget < needed || invoice.is_expired() {
-            let why = format!("the claim could not be sent in time ({budget} blocks left, {needed} needed)");
+            let why = format!(
+                "the claim could not be sent in time ({budget} blocks left, {needed} needed)"
+            );
             return self.cancel_upstream(&payment, RelayState::Cancelled, why).await;
         }
         if !self.settings.shared.start_paying(hash) {
@@ -265,7 +286,11 @@ impl Relay {
         Ok(payment.state)
     }
 
-    async fn settle(&self, payment: &RelayPayment, preimage: [u8; 32]) -> Result<RelayState, RelayError> {
+    async fn settle(
+        &self,
+        payment: &RelayPayment,
+        preimage: [u8; 32],
+    ) -> Result<RelayState, RelayError> {
         match self.node.settle_hold_invoice(PaymentPreimage(preimage)).await {
             Ok(()) => {
                 let mut next = payment.clone();
@@ -288,8 +313,12 @@ impl Relay {
                     hash = %hex::encode(payment.payment_hash),
                     "upstream HTLCs were failed back before the preimage arrived: the relay lost the payment"
                 );
-                self.end(payment, RelayState::Cancelled, format!("upstream was {state} before the preimage arrived"))
-                    .await
+                self.end(
+                    payment,
+                    RelayState::Cancelled,
+                    format!("upstream was {state} before the preimage arrived"),
+                )
+                .await
             }
             Err(e) => Err(e.into()),
         }

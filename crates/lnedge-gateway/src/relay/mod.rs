@@ -350,7 +350,11 @@ impl Relay {
     }
 
     /// Records hashes the payee committed to; returns (new, unused).
-    pub async fn commit(&self, payee_id: &str, hashes: &[[u8; 32]]) -> Result<(u32, u64), RelayError> {
+    pub async fn commit(
+        &self,
+        payee_id: &str,
+        hashes: &[[u8; 32]],
+    ) -> Result<(u32, u64), RelayError> {
         self.payee(payee_id).await?;
         if hashes.is_empty() || hashes.len() > 1000 {
             return Err(invalid("payment_hashes", "give 1 to 1000 hashes"));
@@ -362,7 +366,8 @@ impl Relay {
     /// Sets or clears the payee's webhook (`http://` or `https://` URL).
     pub async fn set_webhook(&self, payee_id: &str, url: Option<&str>) -> Result<(), RelayError> {
         if let Some(url) = url {
-            let ok = (url.starts_with("http://") || url.starts_with("https://")) && url.len() <= 2000;
+            let ok =
+                (url.starts_with("http://") || url.starts_with("https://")) && url.len() <= 2000;
             if !ok || reqwest::Url::parse(url).is_err() {
                 return Err(invalid("webhook_url", "must be an http(s) URL of at most 2000 bytes"));
             }
@@ -392,7 +397,8 @@ impl Relay {
         }
         let now = now_secs();
         let expires_at = now.saturating_add(u64::from(self.settings.invoice_expiry_secs));
-        let template = RelayPayment::offered([0; 32], payee_id, amount_msat, description, now, expires_at);
+        let template =
+            RelayPayment::offered([0; 32], payee_id, amount_msat, description, now, expires_at);
         let Some(mut payment) = self.store.take_unused_hash(&template).await? else {
             return Err(RelayError::NoUnusedHash(payee_id.to_owned()));
         };
@@ -411,7 +417,9 @@ impl Relay {
             )
             .await
         {
-            Err(BackendError::Unsupported { .. }) => self.node.create_hold_invoice(hash, params).await,
+            Err(BackendError::Unsupported { .. }) => {
+                self.node.create_hold_invoice(hash, params).await
+            }
             other => other,
         };
         let invoice = match created {
@@ -455,10 +463,8 @@ impl Relay {
     pub async fn claim(&self, payee_id: &str, bolt11: &str) -> Result<RelayPayment, RelayError> {
         let invoice = parse_invoice(bolt11).map_err(|e| invalid("bolt11", e.to_string()))?;
         let hash: [u8; 32] = *invoice.payment_hash().as_ref();
-        let unknown = || RelayError::UnknownPayment {
-            payee: payee_id.to_owned(),
-            hash: hex::encode(hash),
-        };
+        let unknown =
+            || RelayError::UnknownPayment { payee: payee_id.to_owned(), hash: hex::encode(hash) };
         let payment = self.store.relay_payment(&hash).await?.ok_or_else(unknown)?;
         if payment.payee_id != payee_id {
             return Err(unknown());
@@ -546,7 +552,8 @@ impl Relay {
     ) {
         let relay = self.clone();
         let task = tokio::spawn(async move {
-            let amount_msat = invoice.amount_milli_satoshis().is_none().then_some(claim_amount_msat);
+            let amount_msat =
+                invoice.amount_milli_satoshis().is_none().then_some(claim_amount_msat);
             let request = lnedge_node::PayRequest {
                 invoice,
                 amount_msat,
@@ -567,7 +574,9 @@ impl Relay {
             relay.settings.shared.done_paying(&hash);
             match relay.drive_hash(&hash).await {
                 Ok(_) | Err(RelayError::Conflict(_)) => {}
-                Err(e) => tracing::warn!(hash = %hex::encode(hash), "driving after the payment: {e}"),
+                Err(e) => {
+                    tracing::warn!(hash = %hex::encode(hash), "driving after the payment: {e}")
+                }
             }
         });
         self.settings
@@ -581,7 +590,9 @@ impl Relay {
     /// Stops this process's background payment tasks at once (a crash, for tests; the node's
     /// payments go on and the next [`tick`](Self::tick) picks their outcome up).
     pub fn abort(&self) {
-        let tasks = std::mem::take(&mut *self.settings.shared.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        let tasks = std::mem::take(
+            &mut *self.settings.shared.tasks.lock().unwrap_or_else(|p| p.into_inner()),
+        );
         for task in tasks {
             task.abort();
         }

@@ -50,7 +50,8 @@ impl Drop for Bitcoind {
 
 impl Bitcoind {
     async fn spawn() -> Bitcoind {
-        let exe = std::env::var("BITCOIND_EXE").unwrap_or_else(|_| "/opt/knots/bin/bitcoind".into());
+        let exe =
+            std::env::var("BITCOIND_EXE").unwrap_or_else(|_| "/opt/knots/bin/bitcoind".into());
         assert!(Path::new(&exe).exists(), "no bitcoind at {exe}: set BITCOIND_EXE");
         let dir = tempfile::tempdir().expect("dir");
         let rpc_port = free_port();
@@ -149,7 +150,9 @@ impl Regtest {
         let gateway_config = node_config(dirs[0].path(), &bitcoind, "relay-gateway");
         let gateway = Arc::new(LdkBackend::start(gateway_config.clone()).await.expect("gateway"));
         let payer = Arc::new(
-            LdkBackend::start(node_config(dirs[1].path(), &bitcoind, "relay-payer")).await.expect("payer"),
+            LdkBackend::start(node_config(dirs[1].path(), &bitcoind, "relay-payer"))
+                .await
+                .expect("payer"),
         );
         for (node, btc) in [(&payer, 0.05), (&gateway, 0.01)] {
             let address = node.node().onchain_payment().new_address().expect("address");
@@ -166,7 +169,13 @@ impl Regtest {
         let addr = gateway_config.listen_addr.expect("listens").into();
         payer
             .node()
-            .open_announced_channel(gateway.node().node_id(), addr, 1_000_000, Some(500_000_000), None)
+            .open_announced_channel(
+                gateway.node().node_id(),
+                addr,
+                1_000_000,
+                Some(500_000_000),
+                None,
+            )
             .expect("open");
         let started = Instant::now();
         loop {
@@ -194,8 +203,10 @@ impl Regtest {
 
     async fn restart_gateway(&mut self) {
         self.gateway.stop().await.expect("stop");
-        self.gateway = Arc::new(LdkBackend::start(self.gateway_config.clone()).await.expect("restart"));
-        if let Some(addr) = self.payer.node().listening_addresses().and_then(|a| a.first().cloned()) {
+        self.gateway =
+            Arc::new(LdkBackend::start(self.gateway_config.clone()).await.expect("restart"));
+        if let Some(addr) = self.payer.node().listening_addresses().and_then(|a| a.first().cloned())
+        {
             let _ = self.gateway.node().connect(self.payer.node().node_id(), addr, true);
         }
         let (g, p) = (self.gateway.clone(), self.payer.clone());
@@ -211,7 +222,11 @@ fn settings() -> RelaySettings {
     s
 }
 
-async fn until(relay: &Relay, hash: &[u8; 32], state: RelayState) -> lnedge_gateway::store::relay::RelayPayment {
+async fn until(
+    relay: &Relay,
+    hash: &[u8; 32],
+    state: RelayState,
+) -> lnedge_gateway::store::relay::RelayPayment {
     let started = Instant::now();
     loop {
         let _ = relay.tick().await;
@@ -300,7 +315,12 @@ fn pay(
     let invoice = parse_invoice(bolt11).expect("invoice");
     tokio::spawn(async move {
         payer
-            .pay(PayRequest { invoice, amount_msat: None, max_fee_msat: 10_000, timeout: Duration::from_secs(120) })
+            .pay(PayRequest {
+                invoice,
+                amount_msat: None,
+                max_fee_msat: 10_000,
+                timeout: Duration::from_secs(120),
+            })
             .await
     })
 }

@@ -43,7 +43,14 @@ impl World {
         let net = SandboxNetwork::new().await.expect("network");
         let [payer, gateway, sensor] =
             net.line(["payer", "gateway", "sensor"], 2_000_000).await.expect("line");
-        World { net, payer, gateway, sensor, dir: tempfile::tempdir().expect("dir"), master: rand::random() }
+        World {
+            net,
+            payer,
+            gateway,
+            sensor,
+            dir: tempfile::tempdir().expect("dir"),
+            master: rand::random(),
+        }
     }
 
     /// A store handle on the gateway's database file (a new one each call: a "new process").
@@ -99,7 +106,10 @@ pub(crate) fn hash(preimage: &[u8; 32]) -> [u8; 32] {
 }
 
 /// The payer pays `bolt11` in the background (its HTLC is held until the relay resolves it).
-pub(crate) fn pay(payer: &Arc<SandboxNode>, bolt11: &str) -> JoinHandle<Result<PaymentOutcome, BackendError>> {
+pub(crate) fn pay(
+    payer: &Arc<SandboxNode>,
+    bolt11: &str,
+) -> JoinHandle<Result<PaymentOutcome, BackendError>> {
     let payer = payer.clone();
     let invoice = parse_invoice(bolt11).expect("the relay's invoice parses");
     tokio::spawn(async move {
@@ -144,7 +154,13 @@ pub(crate) async fn received(node: &SandboxNode, hash_: &[u8; 32]) -> InvoiceSta
 async fn a_sleeping_sensor_is_paid_when_it_wakes_over_http() {
     let w = World::new().await;
     let store = w.store();
-    let state = AppState::new(store.clone(), w.gateway.clone(), Arc::new(PoolKey::generate()), w.master, "admin");
+    let state = AppState::new(
+        store.clone(),
+        w.gateway.clone(),
+        Arc::new(PoolKey::generate()),
+        w.master,
+        "admin",
+    );
     let relay = Relay::of_state(&state);
     let (base, server) = crate::support::serve(app(state)).await;
 
@@ -213,8 +229,14 @@ async fn a_sleeping_sensor_is_paid_when_it_wakes_over_http() {
     assert_eq!(hash(&outcome.preimage.0), payment_hash);
     let settled = until(&relay, &payment_hash, RelayState::Settled).await;
     assert_eq!(settled.attempts, 1);
-    assert_eq!(received(&w.sensor, &payment_hash).await, InvoiceState::Settled { amount_msat: AMOUNT_MSAT - fee });
-    assert_eq!(received(&w.gateway, &payment_hash).await, InvoiceState::Settled { amount_msat: AMOUNT_MSAT });
+    assert_eq!(
+        received(&w.sensor, &payment_hash).await,
+        InvoiceState::Settled { amount_msat: AMOUNT_MSAT - fee }
+    );
+    assert_eq!(
+        received(&w.gateway, &payment_hash).await,
+        InvoiceState::Settled { amount_msat: AMOUNT_MSAT }
+    );
     // Nothing waits any more; the operator sees the settled payment.
     assert!(client.pending().await.expect("pending").payments.is_empty());
     let ops: serde_json::Value = http
@@ -255,7 +277,10 @@ async fn a_sensor_that_never_wakes_gets_the_payer_refunded_before_the_deadline()
     relay.tick().await.expect("tick");
     let expired = relay_payment(&relay, &offer.payment_hash).await;
     assert_eq!(expired.state, RelayState::Expired, "{expired:?}");
-    assert!(expired.reason.as_deref().unwrap_or("").contains("did not claim in time"), "{expired:?}");
+    assert!(
+        expired.reason.as_deref().unwrap_or("").contains("did not claim in time"),
+        "{expired:?}"
+    );
     let refused = paying.await.expect("join");
     assert!(refused.is_err(), "the payer's payment failed back: {refused:?}");
     assert!(w.net.chain().height() < deadline, "refunded before the claim deadline");

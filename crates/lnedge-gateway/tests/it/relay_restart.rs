@@ -12,7 +12,9 @@ use std::sync::Arc;
 use lnedge_gateway::relay::Relay;
 use lnedge_gateway::store::relay::RelayState;
 use lnedge_node::sandbox::SandboxNode;
-use lnedge_node::{InvoiceDescription, InvoiceParams, InvoiceState, LightningBackend, PaymentPreimage};
+use lnedge_node::{
+    InvoiceDescription, InvoiceParams, InvoiceState, LightningBackend, PaymentPreimage,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -119,7 +121,10 @@ async fn randomized_restarts_lose_and_double_pay_nothing() {
         *points.entry(point).or_default() += 1;
         node_restarts += u32::from(restart_node);
         let description = format!("run {run}");
-        println!("run {run}: {point:?}, node restart {restart_node}, height {}", w.net.chain().height());
+        println!(
+            "run {run}: {point:?}, node restart {restart_node}, height {}",
+            w.net.chain().height()
+        );
 
         let offer = gw.relay.offer(&payee.id, AMOUNT_MSAT, &description).await.expect("offer");
         let hash = offer.payment_hash;
@@ -152,7 +157,12 @@ async fn randomized_restarts_lose_and_double_pay_nothing() {
                 forwarding.state = RelayState::Forwarding;
                 forwarding.claim_bolt11 = Some(invoice.to_string());
                 forwarding.attempts = 1;
-                gw.relay.store().update_relay_payment(&forwarding).await.expect("write").expect("won");
+                gw.relay
+                    .store()
+                    .update_relay_payment(&forwarding)
+                    .await
+                    .expect("write")
+                    .expect("won");
                 gw = crash(&w, gw, restart_node).await;
             } else {
                 payee.claim(&gw.relay, &w.sensor, &held).await.expect("claim");
@@ -210,7 +220,10 @@ async fn randomized_restarts_lose_and_double_pay_nothing() {
             assert!(w.net.chain().height() < deadline, "run {run}: before the claim deadline");
             let sensor = w.sensor.invoice_state(lnedge_node::PaymentHash(hash)).await;
             assert!(
-                matches!(sensor, Ok(InvoiceState::Open) | Err(lnedge_node::BackendError::UnknownPaymentHash(_))),
+                matches!(
+                    sensor,
+                    Ok(InvoiceState::Open) | Err(lnedge_node::BackendError::UnknownPaymentHash(_))
+                ),
                 "run {run}: the sensor received nothing: {sensor:?}"
             );
         }
@@ -220,12 +233,23 @@ async fn randomized_restarts_lose_and_double_pay_nothing() {
     let active = gw
         .relay
         .store()
-        .relay_payments(&lnedge_gateway::store::relay::RelayFilter { payee_id: None, active_only: true })
+        .relay_payments(&lnedge_gateway::store::relay::RelayFilter {
+            payee_id: None,
+            active_only: true,
+        })
         .await
         .expect("list");
     assert!(active.is_empty(), "stuck payments: {active:?}");
-    assert_eq!(payer_before - outbound_msat(&w.payer), paid_by_payer, "the payer paid exactly the settled runs");
-    assert_eq!(outbound_msat(&w.sensor) - sensor_before, received_by_sensor, "the sensor got each claim once");
+    assert_eq!(
+        payer_before - outbound_msat(&w.payer),
+        paid_by_payer,
+        "the payer paid exactly the settled runs"
+    );
+    assert_eq!(
+        outbound_msat(&w.sensor) - sensor_before,
+        received_by_sensor,
+        "the sensor got each claim once"
+    );
     println!(
         "relay restart test: crash points {points:?}, node restarts {node_restarts}, \
          cancelled after failed forwards {cancelled}"

@@ -13,7 +13,8 @@ pub async fn run_all(store: &dyn GatewayStore) {
 /// Enrols a fresh payee and returns its id.
 pub async fn new_payee(store: &dyn GatewayStore) -> String {
     let id = hex::encode(rand::random::<[u8; 16]>());
-    let payee = PayeeRecord { id: id.clone(), name: "sensor".into(), webhook_url: None, created_at: 5 };
+    let payee =
+        PayeeRecord { id: id.clone(), name: "sensor".into(), webhook_url: None, created_at: 5 };
     store.insert_payee(&payee).await.expect("insert payee");
     id
 }
@@ -26,10 +27,14 @@ fn template(payee: &str) -> RelayPayment {
 pub async fn payees_and_hashes(store: &dyn GatewayStore) {
     let who = store.name();
     let id = new_payee(store).await;
-    let dup = PayeeRecord { id: id.clone(), name: "again".into(), webhook_url: None, created_at: 6 };
+    let dup =
+        PayeeRecord { id: id.clone(), name: "again".into(), webhook_url: None, created_at: 6 };
     assert!(store.insert_payee(&dup).await.is_err(), "{who}: a duplicate payee is refused");
     let payee = store.payee(&id).await.expect("read").expect("exists");
-    assert_eq!((payee.name.as_str(), payee.webhook_url.as_deref(), payee.created_at), ("sensor", None, 5));
+    assert_eq!(
+        (payee.name.as_str(), payee.webhook_url.as_deref(), payee.created_at),
+        ("sensor", None, 5)
+    );
     assert!(store.set_payee_webhook(&id, Some("http://x/hook")).await.expect("set"));
     let payee = store.payee(&id).await.expect("read").expect("exists");
     assert_eq!(payee.webhook_url.as_deref(), Some("http://x/hook"), "{who}");

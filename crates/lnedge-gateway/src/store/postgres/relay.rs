@@ -108,8 +108,9 @@ fn from_row(row: &Row) -> Result<RelayPayment, StoreError> {
     Ok(RelayPayment {
         payment_hash: hash32(&get::<Vec<u8>>(row, 0, "payment_hash")?)?,
         payee_id: get(row, 1, "payee_id")?,
-        state: RelayState::from_name(&state)
-            .ok_or_else(|| StoreError::Backend(format!("stored relay state {state:?} is unknown")))?,
+        state: RelayState::from_name(&state).ok_or_else(|| {
+            StoreError::Backend(format!("stored relay state {state:?} is unknown"))
+        })?,
         version: to_u64(get(row, 3, "version")?, "version")?,
         amount_msat: to_u64(get(row, 4, "amount_msat")?, "amount_msat")?,
         description: get(row, 5, "description")?,
@@ -205,7 +206,10 @@ impl RelayStore for PostgresStore {
                 continue;
             }
             let owner: String = tx
-                .query_one("SELECT payee_id FROM relay_hashes WHERE payment_hash = $1", &[&&hash[..]])
+                .query_one(
+                    "SELECT payee_id FROM relay_hashes WHERE payment_hash = $1",
+                    &[&&hash[..]],
+                )
                 .await
                 .map_err(|e| pg("reading committed hash", e))?
                 .try_get(0)

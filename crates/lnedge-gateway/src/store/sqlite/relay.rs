@@ -71,23 +71,36 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
             r.get(8)?,
             r.get(9)?,
         ),
-        (r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?, r.get(17)?),
+        (
+            r.get(10)?,
+            r.get(11)?,
+            r.get(12)?,
+            r.get(13)?,
+            r.get(14)?,
+            r.get(15)?,
+            r.get(16)?,
+            r.get(17)?,
+        ),
         (r.get(18)?, r.get(19)?, r.get(20)?),
     ))
 }
 
 fn from_row(row: Row) -> Result<RelayPayment, StoreError> {
-    let ((hash, payee_id, state, version, amount, description, bolt11, created, expires, held), rest, tail) =
-        row;
-    let (deadline, held_at, fee, claim_bolt11, attempts, preimage, notified, notify_attempts) = rest;
+    let (
+        (hash, payee_id, state, version, amount, description, bolt11, created, expires, held),
+        rest,
+        tail,
+    ) = row;
+    let (deadline, held_at, fee, claim_bolt11, attempts, preimage, notified, notify_attempts) =
+        rest;
     let (next_notify_at, reason, updated_at) = tail;
-    let opt_u64 =
-        |v: Option<i64>, what: &str| v.map(|v| to_u64(v, what)).transpose();
+    let opt_u64 = |v: Option<i64>, what: &str| v.map(|v| to_u64(v, what)).transpose();
     Ok(RelayPayment {
         payment_hash: hash32(&hash)?,
         payee_id,
-        state: RelayState::from_name(&state)
-            .ok_or_else(|| StoreError::Backend(format!("stored relay state {state:?} is unknown")))?,
+        state: RelayState::from_name(&state).ok_or_else(|| {
+            StoreError::Backend(format!("stored relay state {state:?} is unknown"))
+        })?,
         version: to_u64(version, "version")?,
         amount_msat: to_u64(amount, "amount_msat")?,
         description,
@@ -162,7 +175,12 @@ impl RelayStore for SqliteStore {
                 .map_err(|e| backend("reading payee", e))?;
             found
                 .map(|(id, name, webhook_url, created)| {
-                    Ok(PayeeRecord { id, name, webhook_url, created_at: to_u64(created, "created_at")? })
+                    Ok(PayeeRecord {
+                        id,
+                        name,
+                        webhook_url,
+                        created_at: to_u64(created, "created_at")?,
+                    })
                 })
                 .transpose()
         })

@@ -32,7 +32,10 @@ impl RelayStore for BrokenStore {
     async fn relay_payments(&self, _: &RelayFilter) -> Result<Vec<RelayPayment>, StoreError> {
         broken()
     }
-    async fn update_relay_payment(&self, _: &RelayPayment) -> Result<Option<RelayPayment>, StoreError> {
+    async fn update_relay_payment(
+        &self,
+        _: &RelayPayment,
+    ) -> Result<Option<RelayPayment>, StoreError> {
         broken()
     }
 }
