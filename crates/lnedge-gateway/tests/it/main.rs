@@ -9,6 +9,7 @@ mod ldk_relay;
 mod pool_e2e;
 mod rates_http;
 mod relay;
+mod relay_api;
 mod relay_restart;
 mod replicas;
 mod store;
