@@ -1,7 +1,7 @@
 //! The async relay on ldk-node over a real `bitcoind -regtest` (ignored unless a bitcoind is
 //! available: `BITCOIND_EXE=$(scripts/install-bitcoind.sh | tail -n1)`).
 //!
-//! Two ldk-node nodes: a payer and the gateway, one announced channel. (The harness is a trimmed
+//! Three ldk-node nodes: payer → gateway → sensor, announced channels. (The harness is a trimmed
 //! copy of `lnedge-node/tests/it/ldk_regtest.rs`; its RPC goes through reqwest.)
 //!
 //! ldk-node 0.7.1 cannot set a hold invoice's final CLTV delta (ADR 0011), so its claim deadline
@@ -133,6 +133,7 @@ fn usable(a: &LdkBackend, b: &LdkBackend) -> bool {
 struct Regtest {
     gateway: Arc<LdkBackend>,
     payer: Arc<LdkBackend>,
+    sensor: Arc<LdkBackend>,
     gateway_config: LdkConfig,
     miner: String,
     bitcoind: Bitcoind,
@@ -146,7 +147,8 @@ impl Regtest {
         let miner = bitcoind.rpc("getnewaddress", json!([])).await.expect("address");
         let miner = miner.as_str().expect("address").to_owned();
         bitcoind.mine(101, &miner).await;
-        let dirs = vec![tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir")];
+        let dirs: Vec<tempfile::TempDir> =
+            (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
         let gateway_config = node_config(dirs[0].path(), &bitcoind, "relay-gateway");
         let gateway = Arc::new(LdkBackend::start(gateway_config.clone()).await.expect("gateway"));
         let payer = Arc::new(
@@ -154,12 +156,15 @@ impl Regtest {
                 .await
                 .expect("payer"),
         );
-        for (node, btc) in [(&payer, 0.05), (&gateway, 0.01)] {
+        let sensor_config = node_config(dirs[2].path(), &bitcoind, "relay-sensor");
+        let sensor_addr = sensor_config.listen_addr.expect("listens").into();
+        let sensor = Arc::new(LdkBackend::start(sensor_config).await.expect("sensor"));
+        for (node, btc) in [(&payer, 0.05), (&gateway, 0.05), (&sensor, 0.01)] {
             let address = node.node().onchain_payment().new_address().expect("address");
             bitcoind.rpc("sendtoaddress", json!([address.to_string(), btc])).await.expect("fund");
         }
         let tip = bitcoind.mine(1, &miner).await;
-        for node in [&gateway, &payer] {
+        for node in [&gateway, &payer, &sensor] {
             wait_until("the deposit", || {
                 node.node().status().current_best_block.height >= tip
                     && node.node().list_balances().spendable_onchain_balance_sats > 0
@@ -177,25 +182,32 @@ impl Regtest {
                 None,
             )
             .expect("open");
+        gateway
+            .node()
+            .open_announced_channel(sensor.node().node_id(), sensor_addr, 1_000_000, None, None)
+            .expect("open to the sensor");
         let started = Instant::now();
         loop {
             let pool = bitcoind.rpc("getrawmempool", json!([])).await.expect("mempool");
-            if pool.as_array().is_some_and(|a| !a.is_empty()) {
+            if pool.as_array().is_some_and(|a| a.len() >= 2) {
                 break;
             }
             assert!(started.elapsed() < SETUP, "no funding transaction");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let r = Regtest { gateway, payer, gateway_config, miner, bitcoind, _dirs: dirs };
+        let r = Regtest { gateway, payer, sensor, gateway_config, miner, bitcoind, _dirs: dirs };
         r.mine(6).await;
-        let (g, p) = (r.gateway.clone(), r.payer.clone());
-        wait_until("a usable channel", || usable(&g, &p) && usable(&p, &g)).await;
+        let (g, p, s) = (r.gateway.clone(), r.payer.clone(), r.sensor.clone());
+        wait_until("usable channels", || {
+            usable(&g, &p) && usable(&p, &g) && usable(&g, &s) && usable(&s, &g)
+        })
+        .await;
         r
     }
 
     async fn mine(&self, n: u32) -> u32 {
         let tip = self.bitcoind.mine(n, &self.miner).await;
-        for node in [&self.gateway, &self.payer] {
+        for node in [&self.gateway, &self.payer, &self.sensor] {
             wait_until("sync", || node.node().status().current_best_block.height >= tip).await;
         }
         tip
@@ -222,6 +234,13 @@ fn settings() -> RelaySettings {
     s
 }
 
+fn lenient() -> RelaySettings {
+    let mut s = settings();
+    s.route_budget_blocks = 0;
+    s.safety_margin_blocks = 0;
+    s
+}
+
 async fn until(
     relay: &Relay,
     hash: &[u8; 32],
@@ -239,6 +258,23 @@ async fn until(
     }
 }
 
+async fn until_not(
+    relay: &Relay,
+    hash: &[u8; 32],
+    state: RelayState,
+) -> lnedge_gateway::store::relay::RelayPayment {
+    let started = Instant::now();
+    loop {
+        let _ = relay.tick().await;
+        let p = relay.store().relay_payment(hash).await.expect("read").expect("exists");
+        if p.state != state {
+            return p;
+        }
+        assert!(started.elapsed() < SETUP, "still {state}: {p:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a regtest bitcoind (BITCOIND_EXE)"]
 async fn ldk_node_relay_refunds_before_the_deadline_across_a_restart() {
@@ -249,38 +285,85 @@ async fn ldk_node_relay_refunds_before_the_deadline_across_a_restart() {
     let master: [u8; 32] = rand::random();
     let relay = Relay::new(store.clone(), r.gateway.clone(), master, settings());
     let (payee, _) = relay.register("regtest sensor").await.expect("register");
-    let preimages: Vec<[u8; 32]> = (0..2).map(|_| rand::random()).collect();
+    let preimages: Vec<[u8; 32]> = (0..3).map(|_| rand::random()).collect();
     let hashes: Vec<[u8; 32]> = preimages.iter().map(crate::relay::hash).collect();
     relay.commit(&payee.id, &hashes).await.expect("commit");
 
-    // 1. The payee wakes, but ldk-node's hold invoice leaves too little CLTV budget: the claim is
-    //    refused (never forwarded into a deadline it could miss) and the payer is refunded.
-    let offer = relay.offer(&payee.id, 20_000_000, "regtest reading").await.expect("offer");
-    let paying = pay(&r.payer, &offer.bolt11);
-    let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
-    let deadline = held.claim_deadline_height.expect("deadline");
-    let preimage = preimages[hashes.iter().position(|h| *h == offer.payment_hash).expect("ours")];
-    let params = InvoiceParams {
-        amount_msat: Some(held.held_amount_msat.expect("held") - held.fee_msat.expect("fee")),
-        description: InvoiceDescription::Direct("reading".into()),
-        expiry_secs: 3600,
-    };
-    // (The payee's invoice is made on the payer's node: the claim is refused before paying.)
-    let invoice = r.payer.create_invoice(PaymentPreimage(preimage), params).await.expect("invoice");
-    let refused = relay.claim(&payee.id, &invoice.to_string()).await;
-    assert!(matches!(refused, Err(RelayError::CltvBudget { .. })), "{refused:?}");
-    // Mine to the relay's cancel point: it fails the payer back before the deadline.
-    let height = r.gateway.info().await.expect("info").block_height;
-    let to_cancel = deadline.saturating_sub(2).saturating_sub(height);
-    r.mine(to_cancel).await;
-    let expired = until(&relay, &offer.payment_hash, RelayState::Expired).await;
-    assert!(paying.await.expect("join").is_err(), "the payer was failed back");
-    assert!(r.gateway.info().await.expect("info").block_height < deadline);
-    assert_eq!(
-        r.gateway.invoice_state(PaymentHash(offer.payment_hash)).await.expect("state"),
-        InvoiceState::Cancelled
-    );
-    assert!(expired.reason.is_some());
+    // 1. The payee wakes. ldk-node's hold invoice carries the default final CLTV delta (42), so
+    //    the claim deadline is a few blocks away plus the payer's random shadow offset: the relay
+    //    forwards only if that leaves the CLTV budget (then the payment settles), else it refuses
+    //    the claim and fails the payer back at its cancel point. Either way nothing is lost.
+    //    Run twice: with the default budget (usually refused) and with no route reserve nor
+    //    safety margin (usually forwarded), so both paths run.
+    for relay in [relay.clone(), Relay::new(store.clone(), r.gateway.clone(), master, lenient())] {
+        let offer = relay.offer(&payee.id, 20_000_000, "regtest reading").await.expect("offer");
+        let paying = pay(&r.payer, &offer.bolt11);
+        let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
+        let deadline = held.claim_deadline_height.expect("deadline");
+        let preimage =
+            preimages[hashes.iter().position(|h| *h == offer.payment_hash).expect("ours")];
+        let claim_amount = held.held_amount_msat.expect("held") - held.fee_msat.expect("fee");
+        let params = InvoiceParams {
+            amount_msat: Some(claim_amount),
+            description: InvoiceDescription::Direct("reading".into()),
+            expiry_secs: 3600,
+        };
+        let invoice =
+            r.sensor.create_invoice(PaymentPreimage(preimage), params).await.expect("invoice");
+        let height = r.gateway.info().await.expect("info").block_height;
+        match relay.claim(&payee.id, &invoice.to_string()).await {
+            Ok(_) => {
+                // The budget allowed forwarding. ldk-node 0.7.1 keys payments by hash in both
+                // directions and refuses to send a payment whose hash it is receiving: the attempt
+                // fails without sending anything, the relay returns the payment to held, and (the
+                // payee not claiming again) fails the payer back at its cancel point.
+                let p = until_not(&relay, &offer.payment_hash, RelayState::Forwarding).await;
+                eprintln!(
+                    "claim deadline {deadline} at height {height}: forwarded → {} ({:?})",
+                    p.state, p.reason
+                );
+                if p.state == RelayState::Settled {
+                    let outcome =
+                        paying.await.expect("join").expect("the payer's payment completes");
+                    assert_eq!(crate::relay::hash(&outcome.preimage.0), offer.payment_hash);
+                    assert_eq!(
+                        r.sensor
+                            .invoice_state(PaymentHash(offer.payment_hash))
+                            .await
+                            .expect("state"),
+                        InvoiceState::Settled { amount_msat: claim_amount },
+                    );
+                } else {
+                    assert_eq!(p.state, RelayState::Held, "{p:?}");
+                    assert!(p.reason.as_deref().unwrap_or("").contains("cannot send"), "{p:?}");
+                    let sensor = r
+                        .sensor
+                        .invoice_state(PaymentHash(offer.payment_hash))
+                        .await
+                        .expect("state");
+                    assert_eq!(sensor, InvoiceState::Open, "the sensor was not paid");
+                    let height = r.gateway.info().await.expect("info").block_height;
+                    r.mine(deadline.saturating_sub(2).saturating_sub(height)).await;
+                    until(&relay, &offer.payment_hash, RelayState::Expired).await;
+                    assert!(paying.await.expect("join").is_err(), "the payer was failed back");
+                    assert!(r.gateway.info().await.expect("info").block_height < deadline);
+                }
+            }
+            Err(RelayError::CltvBudget { budget_blocks, needed_blocks, .. }) => {
+                eprintln!("claim deadline {deadline} at height {height}: {budget_blocks} < {needed_blocks} blocks, refused");
+                r.mine(deadline.saturating_sub(2).saturating_sub(height)).await;
+                let expired = until(&relay, &offer.payment_hash, RelayState::Expired).await;
+                assert!(paying.await.expect("join").is_err(), "the payer was failed back");
+                assert!(r.gateway.info().await.expect("info").block_height < deadline);
+                assert_eq!(
+                    r.gateway.invoice_state(PaymentHash(offer.payment_hash)).await.expect("state"),
+                    InvoiceState::Cancelled
+                );
+                assert!(expired.reason.is_some());
+            }
+            Err(e) => panic!("unexpected claim outcome: {e}"),
+        }
+    }
 
     // 2. The gateway's node restarts while holding; the relay (re-created on the same store)
     //    still refunds the payer before the deadline.
@@ -305,6 +388,7 @@ async fn ldk_node_relay_refunds_before_the_deadline_across_a_restart() {
     assert!(r.gateway.info().await.expect("info").block_height < deadline);
     r.gateway.stop().await.expect("stop");
     r.payer.stop().await.expect("stop");
+    r.sensor.stop().await.expect("stop");
 }
 
 fn pay(

@@ -7,7 +7,7 @@ use bitcoin::hashes::{sha256, Hash};
 use ldk_node::lightning::ln::channelmanager::PaymentId;
 use ldk_node::lightning::routing::router::RouteParametersConfig;
 use ldk_node::lightning_invoice::{Bolt11InvoiceDescription, Description, Sha256};
-use ldk_node::payment::{PaymentKind, PaymentStatus};
+use ldk_node::payment::{PaymentDirection, PaymentKind, PaymentStatus};
 use ldk_node::NodeError;
 use lightning_invoice::Bolt11Invoice;
 use lightning_types::payment::{PaymentHash, PaymentPreimage};
@@ -65,6 +65,20 @@ impl LdkBackend {
         let Some(details) = self.inner.node.payment(&PaymentId(hash.0)) else {
             return Ok(());
         };
+        if details.direction == PaymentDirection::Inbound {
+            // ldk-node keys payments by hash in both directions: it refuses to send a payment
+            // whose hash it is receiving (e.g. a relay forwarding the hash of a held invoice).
+            // Nothing was sent: record the failure so the caller is not left waiting.
+            let failure = PayFailure::Other(
+                "ldk-node 0.7.1 cannot send a payment for a hash it is receiving".into(),
+            );
+            let event = BackendEvent::PaymentFailed {
+                payment_hash: hash,
+                reason: errors::send_failure_reason(&failure),
+            };
+            self.inner.store.payment_resolved(&event)?;
+            return Err(failure.into());
+        }
         if details.status == PaymentStatus::Succeeded {
             if let PaymentKind::Bolt11 { preimage: Some(preimage), .. } = details.kind {
                 let event = BackendEvent::PaymentSucceeded {
