@@ -25,11 +25,17 @@ pub(crate) struct BenchArgs {
     /// With --gateway: PostgreSQL URL (SQLite in a temporary directory when absent).
     #[arg(long, requires = "gateway")]
     database_url: Option<String>,
+    /// Measure the async relay instead: overhead on a direct payment, many held payments.
+    #[arg(long, conflicts_with = "gateway")]
+    relay: bool,
+    /// With --relay: how many payments are held at once.
+    #[arg(long, default_value_t = 500, requires = "relay", value_parser = clap::value_parser!(u32).range(1..=5_000))]
+    held: u32,
     /// With --gateway: how many devices sync concurrently.
     #[arg(long, default_value_t = 200, requires = "gateway", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     devices: u32,
     /// Measure deputy sales instead: LNURL fetch + callback (invoice creation) round trips.
-    #[arg(long, conflicts_with = "gateway")]
+    #[arg(long, conflicts_with_all = ["gateway", "relay"])]
     deputy: bool,
     /// With --deputy: concurrent wallets (each at its own terminal).
     #[arg(long, default_value_t = 100, requires = "deputy", value_parser = clap::value_parser!(u32).range(1..=2_000))]
@@ -149,27 +155,32 @@ async fn hold_settle(
     Ok((samples, wall.elapsed()))
 }
 
+/// Prints a benchmark's figures: pretty JSON, or the same without JSON punctuation.
+fn print_figures(figures: &impl serde::Serialize, json: bool) -> Result<()> {
+    let text = serde_json::to_string_pretty(figures)?;
+    if json {
+        println!("{text}");
+    } else {
+        println!("{}", text.replace(['{', '}', '"', ','], ""));
+    }
+    Ok(())
+}
+
 /// Runs the benchmark.
 pub(crate) async fn run(args: BenchArgs) -> Result<()> {
     if args.deputy {
         let f =
             crate::bench_deputy::run(args.wallets as usize, args.sales_per_wallet as usize).await?;
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&f)?);
-        } else {
-            println!("{}", serde_json::to_string_pretty(&f)?.replace(['{', '}', '"', ','], ""));
-        }
-        return Ok(());
+        return print_figures(&f, args.json);
+    }
+    if args.relay {
+        let f = crate::bench_relay::run(args.payments as usize, args.held as usize).await?;
+        return print_figures(&f, args.json);
     }
     if args.gateway {
         let f =
             crate::bench_gateway::run(args.database_url.as_deref(), args.devices as usize).await?;
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&f)?);
-        } else {
-            println!("{}", serde_json::to_string_pretty(&f)?.replace(['{', '}', '"', ','], ""));
-        }
-        return Ok(());
+        return print_figures(&f, args.json);
     }
     const WARMUP: u32 = 20;
     let net = SandboxNetwork::new().await?;

@@ -6,9 +6,11 @@
 mod bench;
 mod bench_deputy;
 mod bench_gateway;
+mod bench_relay;
 mod demo;
 mod device;
 mod gateway;
+mod payee;
 mod pool;
 mod util;
 
@@ -46,6 +48,9 @@ enum Command {
     /// The operator's gateway: fleet, pools, device sync, sales reports (SQLite or PostgreSQL).
     #[command(subcommand)]
     Gateway(gateway::GatewayCommand),
+    /// The payee side of the async relay: register, commit hashes, set the wake-up webhook.
+    #[command(subcommand)]
+    Payee(payee::PayeeCommand),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
             Command::Pool(command) => pool::run(command).await,
             Command::Device(command) => device::run(command),
             Command::Gateway(command) => gateway::run(command).await,
+            Command::Payee(command) => payee::run(command).await,
         }
     });
     match result {

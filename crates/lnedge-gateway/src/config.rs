@@ -118,6 +118,9 @@ pub struct GatewayConfig {
     /// The owner's node.
     #[serde(default = "default_node")]
     pub node: NodeConfig,
+    /// The async relay's settings (`[relay]`, see [`RelayConfig`](crate::relay::RelayConfig)).
+    #[serde(default)]
+    pub relay: crate::relay::RelayConfig,
 }
 
 /// The `[deputy]` section (see [`DeputySettings`](crate::deputy::DeputySettings)).
@@ -209,6 +212,7 @@ impl Default for GatewayConfig {
             refund_expiry_days: default_refund_expiry_days(),
             deputy: DeputyConfig::default(),
             node: default_node(),
+            relay: Default::default(),
         }
     }
 }

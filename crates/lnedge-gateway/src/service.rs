@@ -150,6 +150,7 @@ pub async fn serve(
             expiry_secs: config.refund_expiry_days.saturating_mul(86_400),
             ..Default::default()
         },
+        relay: config.relay.settings(),
         ..AppState::new(
             store.clone(),
             owner.clone(),
@@ -166,6 +167,8 @@ pub async fn serve(
         accounting_currency: config.accounting_currency.clone(),
     };
     let expiry = tokio::spawn(crate::expiry::warn_loop(state.store.clone(), stop_rx.clone()));
+    // The async relay's driver (it polls the node; the watcher keeps the event queue, ADR 0010).
+    let relay = tokio::spawn(crate::relay::Relay::of_state(&state).run(stop_rx.clone()));
     let watcher = tokio::spawn(watcher.run(stop_rx));
     tokio::spawn(crate::refunds::payout::resume_logged(state.clone()));
 
@@ -184,6 +187,7 @@ pub async fn serve(
     .await;
     let _ = stop_tx.send(true);
     let _ = watcher.await;
+    let _ = relay.await;
     let _ = expiry.await;
     served.map_err(|source| ServeError::Http { addr: config.listen, source })
 }

@@ -89,6 +89,21 @@ pub struct PaymentOutcome {
     pub fee_paid_msat: Option<u64>,
 }
 
+/// What a node knows about an outgoing payment it was asked to make
+/// ([`LightningBackend::payment_status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentStatus {
+    /// Sent; the outcome is not known yet.
+    Pending,
+    /// Completed: the payee released the preimage.
+    Succeeded(PaymentOutcome),
+    /// Failed for good; nothing was delivered.
+    Failed {
+        /// Why, as reported by the node.
+        reason: String,
+    },
+}
+
 /// Where an invoice created through the backend stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InvoiceState {
@@ -187,6 +202,62 @@ pub trait LightningBackend: Send + Sync {
 
     /// Pays a BOLT 11 invoice and waits for the outcome (at most `request.timeout`).
     async fn pay(&self, request: PayRequest) -> Result<PaymentOutcome, BackendError>;
+
+    /// Like [`pay`](Self::pay), with the route's total CLTV expiry delta (every hop's delta plus
+    /// the payee's final delta, and any shadow offset) at most `max_total_cltv_expiry_delta`
+    /// blocks: the payment's HTLC then expires at most that many blocks after the current
+    /// height, so its outcome is known by then. Fails with a
+    /// [`PayFailure::NoRoute`](crate::PayFailure::NoRoute) when no route fits.
+    ///
+    /// Added for the async relay (issue #7). The default implementation returns
+    /// [`BackendError::Unsupported`]; the sandbox and ldk-node implement it.
+    async fn pay_with_cltv_limit(
+        &self,
+        request: PayRequest,
+        max_total_cltv_expiry_delta: u32,
+    ) -> Result<PaymentOutcome, BackendError> {
+        let _ = (request, max_total_cltv_expiry_delta);
+        Err(BackendError::Unsupported {
+            operation: "pay_with_cltv_limit",
+            backend: self.backend_name(),
+        })
+    }
+
+    /// What the node knows about the payment of `payment_hash` started through
+    /// [`pay`](Self::pay) (or [`pay_with_cltv_limit`](Self::pay_with_cltv_limit)), without
+    /// sending anything: `None` if it was never started. Lets a caller that crashed while paying
+    /// learn the outcome without paying again.
+    ///
+    /// Added for the async relay (issue #7). The default implementation returns
+    /// [`BackendError::Unsupported`]; the sandbox and ldk-node implement it.
+    async fn payment_status(
+        &self,
+        payment_hash: PaymentHash,
+    ) -> Result<Option<PaymentStatus>, BackendError> {
+        let _ = payment_hash;
+        Err(BackendError::Unsupported { operation: "payment_status", backend: self.backend_name() })
+    }
+
+    /// Like [`create_hold_invoice`](Self::create_hold_invoice), with the invoice's
+    /// `min_final_cltv_expiry_delta` set to `min_final_cltv_expiry_delta` blocks, so that held
+    /// HTLCs can be held (their claim deadline is) about that many blocks minus the node's
+    /// fail-back buffer after they arrive.
+    ///
+    /// Added for the async relay (issue #7). The default implementation returns
+    /// [`BackendError::Unsupported`]; the sandbox implements it. ldk-node 0.7.1 cannot set the
+    /// delta (its invoices carry LDK's minimum of 42 blocks) and returns `Unsupported`.
+    async fn create_hold_invoice_with_final_cltv(
+        &self,
+        payment_hash: PaymentHash,
+        params: InvoiceParams,
+        min_final_cltv_expiry_delta: u16,
+    ) -> Result<Bolt11Invoice, BackendError> {
+        let _ = (payment_hash, params, min_final_cltv_expiry_delta);
+        Err(BackendError::Unsupported {
+            operation: "create_hold_invoice_with_final_cltv",
+            backend: self.backend_name(),
+        })
+    }
 
     /// The oldest event not yet acknowledged; waits until there is one.
     async fn next_event(&self) -> Result<QueuedEvent, BackendError>;

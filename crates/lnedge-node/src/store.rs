@@ -80,6 +80,23 @@ pub enum StoredPayment {
     },
 }
 
+impl StoredPayment {
+    /// The public [`PaymentStatus`](crate::PaymentStatus) of the payment of `payment_hash`.
+    pub fn into_status(self, payment_hash: PaymentHash) -> crate::PaymentStatus {
+        match self {
+            StoredPayment::Pending => crate::PaymentStatus::Pending,
+            StoredPayment::Succeeded { preimage, fee_paid_msat } => {
+                crate::PaymentStatus::Succeeded(crate::PaymentOutcome {
+                    payment_hash,
+                    preimage,
+                    fee_paid_msat,
+                })
+            }
+            StoredPayment::Failed { reason } => crate::PaymentStatus::Failed { reason },
+        }
+    }
+}
+
 /// The backend store. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct BackendStore {

@@ -22,6 +22,7 @@ use lnedge_proto::DeviceId;
 use crate::util::{group, params, pay_request, random_preimage, short_hex};
 
 mod refund;
+mod relay;
 
 /// Options of `lnedge demo`.
 #[derive(Debug, Args)]
@@ -32,7 +33,7 @@ pub(crate) struct DemoArgs {
 }
 
 /// How many steps the demo has.
-const STEPS: u32 = 9;
+const STEPS: u32 = 10;
 
 /// Prints the next step's heading, numbered in order of appearance.
 fn step(text: &str) {
@@ -150,6 +151,9 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
 
     step("A deputy terminal, offline, sells any amount; the wallet's decrypted claim proves it");
     deputy::deputy_story(&payer, merchant.clone()).await?;
+
+    step("A sleeping sensor is paid: the gateway holds the payment until it wakes (async relay)");
+    relay::story(&net, &payer, &router, &merchant).await?;
 
     step("The merchant restarts; its durable state comes back with it");
     let merchant = net.restart("merchant").await?;

@@ -1,14 +1,371 @@
-//! HTTP routes of [`crate::relay`].
+//! HTTP routes of [`crate::relay`] (the async relay; `docs/relay.md`).
+//!
+//! | route | who | body → answer |
+//! | --- | --- | --- |
+//! | `POST /v1/payees` | admin | `{name}` → 201 `{payee_id, payee_key}` (the key is shown once) |
+//! | `GET /v1/payees/{id}` | admin | → `{payee_id, name, webhook_url, unused_hashes, payments: [payment]}` |
+//! | `GET /v1/relay/payments` | admin | → `{current_height, settings, payments: [payment]}` (every payment, deadlines and blocks left) |
+//! | `POST /v1/payees/{id}/hashes` | payee | `{payment_hashes: [hex]}` → `{added, unused}` |
+//! | `PUT /v1/payees/{id}/wake` | payee | `{webhook_url \| null}` → `{payee_id, webhook_url}` |
+//! | `GET /v1/payees/{id}/pending` | payee | → `{current_height, payments: [{payment_hash, state, amount_msat, held_amount_msat, claim_amount_msat, description, claim_deadline_height}]}` |
+//! | `POST /v1/payees/{id}/claims` | payee | `{bolt11}` → 202 `{payment_hash, state}`; 409 `wrong_state`, 422 `cltv_budget_too_small` |
+//! | `POST /v1/payees/{id}/invoices` | payer | `{amount_msat, description?}` → 201 `{payment_hash, bolt11, amount_msat, expires_at}`; 409 `no_unused_hash` |
+//!
+//! Payee routes are signed with the payee's key ([`lnedge_payee::auth`]: `X-Lnedge-Timestamp`,
+//! `X-Lnedge-Signature` over method, path, timestamp and body), checked in constant time before
+//! the body is parsed.
 
-use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::routing::{get, post, put};
+use axum::{middleware, Json, Router};
+use lnedge_payee::auth::{verify_request, SignatureError, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use lnedge_payee::wire::{
+    ClaimRequest, CommitRequest, PendingList, PendingPayment, RegisterRequest, WakeRequest,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
 
-use super::AppState;
+use super::error::{parse_json, ApiError};
+use super::ops::{route, Access, Route};
+use super::{auth, now_secs, ApiBody, ApiPath, AppState};
+use crate::relay::{Relay, RelayError};
+use crate::store::relay::{RelayFilter, RelayPayment};
 
 /// This module's routes: (method, path, summary), merged into [`ROUTES`](super::ROUTES).
-pub(crate) const ROUTES: &[super::ops::Route] = &[];
+pub(crate) const ROUTES: &[Route] = &[
+    route(
+        "post",
+        "/v1/payees",
+        Access::Admin,
+        "Register a payee of the async relay (admin); answers its key once",
+    ),
+    route(
+        "get",
+        "/v1/payees/{id}",
+        Access::Admin,
+        "A payee with its unused hashes and relay payments (admin)",
+    ),
+    route(
+        "get",
+        "/v1/relay/payments",
+        Access::Admin,
+        "Every relay payment with its state, deadline and blocks left (admin)",
+    ),
+    route(
+        "post",
+        "/v1/payees/{id}/hashes",
+        Access::PayeeSigned,
+        "Commit payment hashes whose preimages the payee keeps (payee-signed)",
+    ),
+    route(
+        "put",
+        "/v1/payees/{id}/wake",
+        Access::PayeeSigned,
+        "Set or clear the payee's wake-up webhook (payee-signed)",
+    ),
+    route(
+        "get",
+        "/v1/payees/{id}/pending",
+        Access::PayeeSigned,
+        "Payments held for the payee (payee-signed)",
+    ),
+    route(
+        "post",
+        "/v1/payees/{id}/claims",
+        Access::PayeeSigned,
+        "Hand in an invoice for a held payment's hash (payee-signed)",
+    ),
+    route(
+        "post",
+        "/v1/payees/{id}/invoices",
+        Access::Open,
+        "A hold invoice paying the payee, completed when it wakes (payer)",
+    ),
+];
 
-/// This module's routes, merged into [`app`](super::app). Admin routes take their
-/// `route_layer(auth::require_admin)` here.
-pub(crate) fn routes(_state: &AppState) -> Router<AppState> {
+/// This module's routes, merged into [`app`](super::app).
+pub(crate) fn routes(state: &AppState) -> Router<AppState> {
+    let admin = Router::new()
+        .route("/v1/payees", post(register))
+        .route("/v1/payees/{id}", get(show))
+        .route("/v1/relay/payments", get(list))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
     Router::new()
+        .route("/v1/payees/{id}/hashes", post(commit))
+        .route("/v1/payees/{id}/wake", put(wake))
+        .route("/v1/payees/{id}/pending", get(pending))
+        .route("/v1/payees/{id}/claims", post(claim))
+        .route("/v1/payees/{id}/invoices", post(invoice))
+        .merge(admin)
+}
+
+impl From<RelayError> for ApiError {
+    fn from(e: RelayError) -> Self {
+        let message = e.to_string();
+        match e {
+            RelayError::UnknownPayee(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_payee", message)
+            }
+            RelayError::UnknownPayment { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_payment", message)
+            }
+            RelayError::NoUnusedHash(_) => {
+                ApiError::new(StatusCode::CONFLICT, "no_unused_hash", message)
+            }
+            RelayError::Invalid { field, message } => ApiError::field(field, message),
+            RelayError::WrongState { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "wrong_state", message)
+            }
+            RelayError::CltvBudget { .. } => {
+                ApiError::unprocessable("cltv_budget_too_small", message)
+            }
+            RelayError::Conflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "concurrent_update", message)
+            }
+            RelayError::Store(e) => e.into(),
+            RelayError::Node(e) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "lightning_node_failed",
+                format!("the gateway's node: {e}"),
+            ),
+        }
+    }
+}
+
+/// Checks the payee's signature of this request.
+fn verify_payee(
+    relay: &Relay,
+    payee_id: &str,
+    method: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(timestamp), Some(signature)) = (header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER))
+    else {
+        return Err(ApiError::unauthorized(
+            "missing_signature",
+            format!("payee requests need the {TIMESTAMP_HEADER} and {SIGNATURE_HEADER} headers"),
+        ));
+    };
+    let bad = || ApiError::unauthorized("bad_signature", "the payee signature does not verify");
+    let timestamp: u64 = timestamp.trim().parse().map_err(|_| bad())?;
+    let key = zeroize::Zeroizing::new(relay.payee_key(payee_id));
+    match verify_request(&key, method, uri.path(), timestamp, body, signature, now_secs()) {
+        Ok(()) => Ok(()),
+        Err(SignatureError::Stale { .. }) => Err(ApiError::unauthorized(
+            "stale_signature",
+            "the signed timestamp is too far from the gateway's clock (replay protection)",
+        )),
+        Err(_) => Err(bad()),
+    }
+}
+
+fn parse_hash(field: &'static str, text: &str) -> Result<[u8; 32], ApiError> {
+    hex::decode(text.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| ApiError::field(field, format!("{text:?} is not 64 hex characters")))
+}
+
+fn payment_json(p: &RelayPayment, height: u32) -> Value {
+    json!({
+        "payment_hash": hex::encode(p.payment_hash),
+        "payee_id": p.payee_id,
+        "state": p.state.name(),
+        "amount_msat": p.amount_msat,
+        "description": p.description,
+        "bolt11": p.bolt11,
+        "created_at": p.created_at,
+        "expires_at": p.expires_at,
+        "held_amount_msat": p.held_amount_msat,
+        "fee_msat": p.fee_msat,
+        "claim_deadline_height": p.claim_deadline_height,
+        "blocks_left": p.claim_deadline_height.map(|d| i64::from(d) - i64::from(height)),
+        "held_at": p.held_at,
+        "attempts": p.attempts,
+        "notified": p.notified,
+        "notify_attempts": p.notify_attempts,
+        "reason": p.reason,
+        "updated_at": p.updated_at,
+    })
+}
+
+async fn register(
+    State(state): State<AppState>,
+    ApiBody(body): ApiBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let req: RegisterRequest = parse_json(&body)?;
+    let (payee, key) = Relay::of_state(&state).register(&req.name).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "payee_id": payee.id, "payee_key": hex::encode(key), "name": payee.name })),
+    ))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let relay = Relay::of_state(&state);
+    let payee = state
+        .store
+        .payee(&id)
+        .await?
+        .ok_or_else(|| ApiError::from(RelayError::UnknownPayee(id.clone())))?;
+    let unused = state.store.unused_hash_count(&id).await?;
+    let filter = RelayFilter { payee_id: Some(id.clone()), active_only: false };
+    let height = relay.height().await?;
+    let payments: Vec<Value> = state
+        .store
+        .relay_payments(&filter)
+        .await?
+        .iter()
+        .map(|p| payment_json(p, height))
+        .collect();
+    Ok(Json(json!({
+        "payee_id": payee.id,
+        "name": payee.name,
+        "webhook_url": payee.webhook_url,
+        "created_at": payee.created_at,
+        "unused_hashes": unused,
+        "payments": payments,
+    })))
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let relay = Relay::of_state(&state);
+    let height = relay.height().await?;
+    let s = relay.settings();
+    let payments: Vec<Value> = state
+        .store
+        .relay_payments(&RelayFilter::default())
+        .await?
+        .iter()
+        .map(|p| payment_json(p, height))
+        .collect();
+    Ok(Json(json!({
+        "current_height": height,
+        "settings": {
+            "fee_base_msat": s.fee_base_msat,
+            "fee_ppm": s.fee_ppm,
+            "max_hold_secs": s.max_hold_secs,
+            "hold_final_cltv_expiry_delta": s.hold_final_cltv_expiry_delta,
+            "cancel_margin_blocks": s.cancel_margin_blocks,
+            "safety_margin_blocks": s.safety_margin_blocks,
+            "route_budget_blocks": s.route_budget_blocks,
+            "invoice_expiry_secs": s.invoice_expiry_secs,
+            "max_attempts": s.max_attempts,
+        },
+        "payments": payments,
+    })))
+}
+
+async fn commit(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    ApiBody(body): ApiBody,
+) -> Result<Json<Value>, ApiError> {
+    let relay = Relay::of_state(&state);
+    verify_payee(&relay, &id, "POST", &uri, &headers, &body)?;
+    let req: CommitRequest = parse_json(&body)?;
+    let hashes = req
+        .payment_hashes
+        .iter()
+        .map(|h| parse_hash("payment_hashes", h))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (added, unused) = relay.commit(&id, &hashes).await?;
+    Ok(Json(json!({ "added": added, "unused": unused })))
+}
+
+async fn wake(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    ApiBody(body): ApiBody,
+) -> Result<Json<Value>, ApiError> {
+    let relay = Relay::of_state(&state);
+    verify_payee(&relay, &id, "PUT", &uri, &headers, &body)?;
+    let req: WakeRequest = parse_json(&body)?;
+    relay.set_webhook(&id, req.webhook_url.as_deref()).await?;
+    Ok(Json(json!({ "payee_id": id, "webhook_url": req.webhook_url })))
+}
+
+async fn pending(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<PendingList>, ApiError> {
+    let relay = Relay::of_state(&state);
+    verify_payee(&relay, &id, "GET", &uri, &headers, b"")?;
+    let payments = relay.pending(&id).await?;
+    let current_height = relay.height().await?;
+    let payments = payments
+        .into_iter()
+        .map(|p| {
+            let held = p.held_amount_msat.unwrap_or(p.amount_msat);
+            PendingPayment {
+                payment_hash: hex::encode(p.payment_hash),
+                state: p.state.name().to_owned(),
+                amount_msat: p.amount_msat,
+                held_amount_msat: held,
+                claim_amount_msat: held.saturating_sub(p.fee_msat.unwrap_or(0)),
+                description: p.description,
+                claim_deadline_height: p.claim_deadline_height,
+            }
+        })
+        .collect();
+    Ok(Json(PendingList { current_height, payments }))
+}
+
+async fn claim(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    ApiBody(body): ApiBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let relay = Relay::of_state(&state);
+    verify_payee(&relay, &id, "POST", &uri, &headers, &body)?;
+    let req: ClaimRequest = parse_json(&body)?;
+    let payment = relay.claim(&id, &req.bolt11).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(
+            json!({ "payment_hash": hex::encode(payment.payment_hash), "state": payment.state.name() }),
+        ),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvoiceRequest {
+    amount_msat: u64,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+async fn invoice(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiBody(body): ApiBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let req: InvoiceRequest = parse_json(&body)?;
+    let description = req.description.unwrap_or_else(|| "payment to an offline device".into());
+    let payment = Relay::of_state(&state).offer(&id, req.amount_msat, &description).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "payment_hash": hex::encode(payment.payment_hash),
+            "bolt11": payment.bolt11,
+            "amount_msat": payment.amount_msat,
+            "expires_at": payment.expires_at,
+        })),
+    ))
 }

@@ -1,6 +1,614 @@
-//! The async relay for offline payees (PROTOCOLS.md §5, the "Lightning Rod"): hold invoices for a payee's hashes, forwarded when the payee wakes: issue #7.
+//! The async relay for offline payees (PROTOCOLS.md §5, the "Lightning Rod"; `docs/relay.md`,
+//! ADRs 0010 and 0011): hold invoices for a payee's hashes, forwarded when the payee wakes.
+//!
+//! A payee commits to payment hashes (it keeps the preimages). A payer asks for an invoice
+//! ([`Relay::offer`]): the gateway's node issues a *hold* invoice on an unused committed hash.
+//! When the payer's HTLCs are held, the payee is woken (signed webhook, or it polls
+//! [`Relay::pending`]); it hands in an invoice of its own node for the same hash
+//! ([`Relay::claim`]); the gateway pays it, learns the preimage from that payment, and settles
+//! the held HTLCs. Only the payee knows the preimage, so the gateway can delay but never steal.
+//!
+//! The state machine (offered → held → forwarding → settled | cancelled | expired) lives in the
+//! store ([`RelayStore`](crate::store::RelayStore)); [`Relay::tick`] re-drives every payment
+//! that is not final from the store and the node, so a restart at any step continues where the
+//! previous process stopped. The relay learns what happened on the node by asking it
+//! (`invoice_state`, `payment_status`), not from the node's event queue, which stays the payment
+//! watcher's alone (ADR 0010).
+
+mod driver;
+mod notify;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lnedge_node::lightning_invoice::Bolt11Invoice;
+use lnedge_node::{
+    parse_invoice, BackendError, ErrorKind, InvoiceDescription, InvoiceParams, LightningBackend,
+    PaymentHash,
+};
+use tokio::sync::watch;
+
+use crate::store::relay::{PayeeRecord, RelayFilter, RelayPayment, RelayState};
+use crate::store::{GatewayStore, StoreError};
+
+pub use driver::TickReport;
 
 /// The operator's settings of this feature (part of [`AppState`](crate::api::AppState)).
-#[derive(Debug, Clone, Default)]
+///
+/// The deadline arithmetic (ADR 0011), all in blocks:
+/// * held HTLCs are failed back (→ expired) once `claim_deadline − height ≤ cancel_margin_blocks`
+///   unless they are being forwarded;
+/// * a claim is forwarded only if `claim_deadline − height − safety_margin_blocks ≥ the payee
+///   invoice's min_final_cltv_expiry_delta + route_budget_blocks`, and the downstream payment's
+///   route may use at most `claim_deadline − height − safety_margin_blocks` blocks of CLTV in
+///   total, so its outcome is known before the upstream claim deadline.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct RelaySettings {}
+pub struct RelaySettings {
+    /// The relay's fee: a base amount per payment…
+    pub fee_base_msat: u64,
+    /// …plus parts per million of the held amount. The payee's invoice asks for the held amount
+    /// minus the fee; the fee is also the most the gateway spends on routing fees downstream.
+    pub fee_ppm: u64,
+    /// The longest the gateway holds a payer's HTLCs (wall clock), whatever the CLTV allows.
+    pub max_hold_secs: u64,
+    /// The `min_final_cltv_expiry_delta` of the hold invoices: how long HTLCs can be held.
+    pub hold_final_cltv_expiry_delta: u16,
+    /// Cancel upstream when the claim deadline is this close (blocks).
+    pub cancel_margin_blocks: u32,
+    /// Blocks kept between the downstream payment's latest expiry and the upstream deadline.
+    pub safety_margin_blocks: u32,
+    /// Blocks reserved for the hops of the downstream route, on top of the payee's final delta.
+    pub route_budget_blocks: u32,
+    /// Expiry of the hold invoices given to payers.
+    pub invoice_expiry_secs: u32,
+    /// Downstream attempts per payment (a failed attempt returns the payment to held while
+    /// attempts and time remain; then it is cancelled).
+    pub max_attempts: u32,
+    /// How often the driver re-checks every active payment.
+    pub poll_interval: Duration,
+    /// How long one downstream payment attempt may take before the driver takes over.
+    pub pay_timeout: Duration,
+    /// Timeout of one webhook delivery.
+    pub webhook_timeout: Duration,
+    /// Longest pause between webhook retries (they back off exponentially from 1 s).
+    pub webhook_max_backoff_secs: u64,
+    /// In-process coordination shared by every clone (the payments this process is paying).
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        RelaySettings {
+            fee_base_msat: 1_000,
+            fee_ppm: 1_000,
+            max_hold_secs: 86_400,
+            hold_final_cltv_expiry_delta: 288,
+            cancel_margin_blocks: 12,
+            safety_margin_blocks: 6,
+            route_budget_blocks: 72,
+            invoice_expiry_secs: 3_600,
+            max_attempts: 3,
+            poll_interval: Duration::from_millis(250),
+            pay_timeout: Duration::from_secs(60),
+            webhook_timeout: Duration::from_secs(5),
+            webhook_max_backoff_secs: 300,
+            shared: Arc::default(),
+        }
+    }
+}
+
+impl RelaySettings {
+    /// The relay's fee on a held amount (at most the amount).
+    pub fn fee_msat(&self, held_amount_msat: u64) -> u64 {
+        let ppm = u128::from(held_amount_msat) * u128::from(self.fee_ppm) / 1_000_000;
+        let fee = u128::from(self.fee_base_msat).saturating_add(ppm);
+        u64::try_from(fee).unwrap_or(u64::MAX).min(held_amount_msat)
+    }
+
+    /// A copy that does not share the in-process state of `self` (a fresh process).
+    pub fn fresh(&self) -> Self {
+        RelaySettings { shared: Arc::default(), ..self.clone() }
+    }
+}
+
+/// The `[relay]` section of the gateway's configuration file; every key is optional and
+/// defaults to [`RelaySettings::default`].
+///
+/// ```toml
+/// [relay]
+/// fee_base_msat = 1000
+/// fee_ppm = 1000
+/// max_hold_secs = 86400
+/// hold_final_cltv_expiry_delta = 288
+/// cancel_margin_blocks = 12
+/// safety_margin_blocks = 6
+/// route_budget_blocks = 72
+/// invoice_expiry_secs = 3600
+/// max_attempts = 3
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayConfig {
+    /// [`RelaySettings::fee_base_msat`].
+    pub fee_base_msat: Option<u64>,
+    /// [`RelaySettings::fee_ppm`].
+    pub fee_ppm: Option<u64>,
+    /// [`RelaySettings::max_hold_secs`].
+    pub max_hold_secs: Option<u64>,
+    /// [`RelaySettings::hold_final_cltv_expiry_delta`].
+    pub hold_final_cltv_expiry_delta: Option<u16>,
+    /// [`RelaySettings::cancel_margin_blocks`].
+    pub cancel_margin_blocks: Option<u32>,
+    /// [`RelaySettings::safety_margin_blocks`].
+    pub safety_margin_blocks: Option<u32>,
+    /// [`RelaySettings::route_budget_blocks`].
+    pub route_budget_blocks: Option<u32>,
+    /// [`RelaySettings::invoice_expiry_secs`].
+    pub invoice_expiry_secs: Option<u32>,
+    /// [`RelaySettings::max_attempts`].
+    pub max_attempts: Option<u32>,
+}
+
+impl RelayConfig {
+    /// The settings: each key set here, the default for the others.
+    pub fn settings(&self) -> RelaySettings {
+        let d = RelaySettings::default();
+        RelaySettings {
+            fee_base_msat: self.fee_base_msat.unwrap_or(d.fee_base_msat),
+            fee_ppm: self.fee_ppm.unwrap_or(d.fee_ppm),
+            max_hold_secs: self.max_hold_secs.unwrap_or(d.max_hold_secs),
+            hold_final_cltv_expiry_delta: self
+                .hold_final_cltv_expiry_delta
+                .unwrap_or(d.hold_final_cltv_expiry_delta),
+            cancel_margin_blocks: self.cancel_margin_blocks.unwrap_or(d.cancel_margin_blocks),
+            safety_margin_blocks: self.safety_margin_blocks.unwrap_or(d.safety_margin_blocks),
+            route_budget_blocks: self.route_budget_blocks.unwrap_or(d.route_budget_blocks),
+            invoice_expiry_secs: self.invoice_expiry_secs.unwrap_or(d.invoice_expiry_secs),
+            max_attempts: self.max_attempts.unwrap_or(d.max_attempts),
+            ..d
+        }
+    }
+}
+
+/// What one process shares between its request handlers and its driver.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// Hashes whose downstream payment this process is sending right now.
+    paying: Mutex<HashSet<[u8; 32]>>,
+    /// The tasks paying them (aborted by [`Relay::abort`]).
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl Shared {
+    fn start_paying(&self, hash: [u8; 32]) -> bool {
+        self.paying.lock().unwrap_or_else(|p| p.into_inner()).insert(hash)
+    }
+
+    fn done_paying(&self, hash: &[u8; 32]) {
+        self.paying.lock().unwrap_or_else(|p| p.into_inner()).remove(hash);
+    }
+
+    fn is_paying(&self, hash: &[u8; 32]) -> bool {
+        self.paying.lock().unwrap_or_else(|p| p.into_inner()).contains(hash)
+    }
+}
+
+/// Why a relay operation failed. The API maps each to a status and code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// No such payee.
+    #[error("unknown payee {0}")]
+    UnknownPayee(String),
+    /// No relay payment of this payee has this hash.
+    #[error("no relay payment of payee {payee} has hash {hash}")]
+    UnknownPayment {
+        /// The payee.
+        payee: String,
+        /// The hash (hex).
+        hash: String,
+    },
+    /// The payee has no unused committed hash left.
+    #[error("payee {0} has no unused committed hash: it must commit more")]
+    NoUnusedHash(String),
+    /// A field of the request is not acceptable.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The payment is not in a state that allows this.
+    #[error("payment {hash} is {state}: {message}")]
+    WrongState {
+        /// The hash (hex).
+        hash: String,
+        /// Its state.
+        state: RelayState,
+        /// What cannot be done.
+        message: String,
+    },
+    /// Too few blocks are left before the claim deadline to forward safely.
+    #[error(
+        "payment {hash}: {budget_blocks} blocks left before the claim deadline (after the safety \
+         margin), {needed_blocks} needed for the payee's invoice and the route"
+    )]
+    CltvBudget {
+        /// The hash (hex).
+        hash: String,
+        /// What is left.
+        budget_blocks: u32,
+        /// What is needed.
+        needed_blocks: u32,
+    },
+    /// Another writer changed the payment at the same time; retry.
+    #[error("payment {0} was changed concurrently; retry")]
+    Conflict(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The gateway's node failed.
+    #[error("the gateway's node: {0}")]
+    Node(#[from] BackendError),
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> RelayError {
+    RelayError::Invalid { field, message: message.into() }
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now_secs() -> u64 {
+    lnedge_payee::auth::now_secs()
+}
+
+/// The relay: the store, the gateway's node, the key payee keys derive from, the settings.
+#[derive(Clone)]
+pub struct Relay {
+    store: Arc<dyn GatewayStore>,
+    node: Arc<dyn LightningBackend>,
+    master_key: Arc<[u8; 32]>,
+    settings: RelaySettings,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("store", &self.store.name())
+            .field("node", &self.node.backend_name())
+            .field("master_key", &"<secret>")
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl Relay {
+    /// A relay. Payee keys derive from `master_key`
+    /// ([`payee_key`](lnedge_payee::auth::payee_key)).
+    pub fn new(
+        store: Arc<dyn GatewayStore>,
+        node: Arc<dyn LightningBackend>,
+        master_key: [u8; 32],
+        settings: RelaySettings,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(settings.webhook_timeout)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Relay { store, node, master_key: Arc::new(master_key), settings, http }
+    }
+
+    /// The relay of a gateway's state (its store, owner node, device master key and settings).
+    pub fn of_state(state: &crate::api::AppState) -> Self {
+        Self::new(
+            state.store.clone(),
+            state.owner.clone(),
+            *state.device_master_key,
+            state.relay.clone(),
+        )
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn GatewayStore> {
+        &self.store
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &RelaySettings {
+        &self.settings
+    }
+
+    /// The key of payee `payee_id`.
+    pub fn payee_key(&self, payee_id: &str) -> [u8; 32] {
+        lnedge_payee::auth::payee_key(&self.master_key, payee_id)
+    }
+
+    /// Enrols a payee; returns it and its key.
+    pub async fn register(&self, name: &str) -> Result<(PayeeRecord, [u8; 32]), RelayError> {
+        if name.trim().is_empty() || name.len() > 200 {
+            return Err(invalid("name", "must be 1 to 200 bytes"));
+        }
+        let payee = PayeeRecord {
+            id: hex::encode(rand::random::<[u8; 16]>()),
+            name: name.trim().to_owned(),
+            webhook_url: None,
+            created_at: now_secs(),
+        };
+        self.store.insert_payee(&payee).await?;
+        let key = self.payee_key(&payee.id);
+        Ok((payee, key))
+    }
+
+    async fn payee(&self, payee_id: &str) -> Result<PayeeRecord, RelayError> {
+        self.store
+            .payee(payee_id)
+            .await?
+            .ok_or_else(|| RelayError::UnknownPayee(payee_id.to_owned()))
+    }
+
+    /// Records hashes the payee committed to; returns (new, unused).
+    pub async fn commit(
+        &self,
+        payee_id: &str,
+        hashes: &[[u8; 32]],
+    ) -> Result<(u32, u64), RelayError> {
+        self.payee(payee_id).await?;
+        if hashes.is_empty() || hashes.len() > 1000 {
+            return Err(invalid("payment_hashes", "give 1 to 1000 hashes"));
+        }
+        let added = self.store.commit_hashes(payee_id, hashes, now_secs()).await?;
+        Ok((added, self.store.unused_hash_count(payee_id).await?))
+    }
+
+    /// Sets or clears the payee's webhook (`http://` or `https://` URL).
+    pub async fn set_webhook(&self, payee_id: &str, url: Option<&str>) -> Result<(), RelayError> {
+        if let Some(url) = url {
+            let ok =
+                (url.starts_with("http://") || url.starts_with("https://")) && url.len() <= 2000;
+            if !ok || reqwest::Url::parse(url).is_err() {
+                return Err(invalid("webhook_url", "must be an http(s) URL of at most 2000 bytes"));
+            }
+        }
+        if !self.store.set_payee_webhook(payee_id, url).await? {
+            return Err(RelayError::UnknownPayee(payee_id.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Issues a hold invoice for `amount_msat` on one of the payee's unused hashes (→ offered).
+    pub async fn offer(
+        &self,
+        payee_id: &str,
+        amount_msat: u64,
+        description: &str,
+    ) -> Result<RelayPayment, RelayError> {
+        self.payee(payee_id).await?;
+        if amount_msat == 0 || amount_msat > 21_000_000 * 100_000_000 * 1000 {
+            return Err(invalid("amount_msat", "must be positive and at most 21e6 BTC"));
+        }
+        if amount_msat <= self.settings.fee_msat(amount_msat) {
+            return Err(invalid("amount_msat", "does not cover the relay's fee"));
+        }
+        if description.len() > 639 {
+            return Err(invalid("description", "at most 639 bytes (the BOLT 11 limit)"));
+        }
+        let now = now_secs();
+        let expires_at = now.saturating_add(u64::from(self.settings.invoice_expiry_secs));
+        let template =
+            RelayPayment::offered([0; 32], payee_id, amount_msat, description, now, expires_at);
+        let Some(mut payment) = self.store.take_unused_hash(&template).await? else {
+            return Err(RelayError::NoUnusedHash(payee_id.to_owned()));
+        };
+        let params = InvoiceParams {
+            amount_msat: Some(amount_msat),
+            description: InvoiceDescription::Direct(description.to_owned()),
+            expiry_secs: self.settings.invoice_expiry_secs,
+        };
+        let hash = PaymentHash(payment.payment_hash);
+        let created = match self
+            .node
+            .create_hold_invoice_with_final_cltv(
+                hash,
+                params.clone(),
+                self.settings.hold_final_cltv_expiry_delta,
+            )
+            .await
+        {
+            Err(BackendError::Unsupported { .. }) => {
+                self.node.create_hold_invoice(hash, params).await
+            }
+            other => other,
+        };
+        let invoice = match created {
+            Ok(invoice) => invoice,
+            Err(e) => {
+                // The hash was never published: end the payment, keep the error.
+                payment.state = RelayState::Cancelled;
+                payment.reason = Some(format!("the hold invoice could not be created: {e}"));
+                payment.updated_at = now_secs();
+                let _ = self.store.update_relay_payment(&payment).await;
+                return Err(e.into());
+            }
+        };
+        payment.bolt11 = invoice.to_string();
+        payment.updated_at = now_secs();
+        self.store
+            .update_relay_payment(&payment)
+            .await?
+            .ok_or_else(|| RelayError::Conflict(hex::encode(payment.payment_hash)))
+    }
+
+    /// The payee's payments that are held or being forwarded.
+    pub async fn pending(&self, payee_id: &str) -> Result<Vec<RelayPayment>, RelayError> {
+        self.payee(payee_id).await?;
+        let filter = RelayFilter { payee_id: Some(payee_id.to_owned()), active_only: true };
+        let all = self.store.relay_payments(&filter).await?;
+        Ok(all
+            .into_iter()
+            .filter(|p| matches!(p.state, RelayState::Held | RelayState::Forwarding))
+            .collect())
+    }
+
+    /// The gateway node's block height.
+    pub async fn height(&self) -> Result<u32, RelayError> {
+        Ok(self.node.info().await?.block_height)
+    }
+
+    /// The payee hands in `bolt11` for one of its held payments: checks it, persists forwarding,
+    /// and starts paying it in the background. Returns the payment (forwarding). A repeated
+    /// claim with the same invoice returns the current state.
+    pub async fn claim(&self, payee_id: &str, bolt11: &str) -> Result<RelayPayment, RelayError> {
+        let invoice = parse_invoice(bolt11).map_err(|e| invalid("bolt11", e.to_string()))?;
+        let hash: [u8; 32] = *invoice.payment_hash().as_ref();
+        let unknown =
+            || RelayError::UnknownPayment { payee: payee_id.to_owned(), hash: hex::encode(hash) };
+        let payment = self.store.relay_payment(&hash).await?.ok_or_else(unknown)?;
+        if payment.payee_id != payee_id {
+            return Err(unknown());
+        }
+        let same_claim = payment.claim_bolt11.as_deref() == Some(&invoice.to_string());
+        match payment.state {
+            RelayState::Held => {}
+            RelayState::Forwarding | RelayState::Settled if same_claim => return Ok(payment),
+            state => {
+                return Err(RelayError::WrongState {
+                    hash: hex::encode(hash),
+                    state,
+                    message: "only a held payment can be claimed".into(),
+                })
+            }
+        }
+        let held = payment.held_amount_msat.unwrap_or(payment.amount_msat);
+        let claim_amount = held.saturating_sub(payment.fee_msat.unwrap_or(0));
+        if let Some(asked) = invoice.amount_milli_satoshis() {
+            if asked != claim_amount {
+                return Err(invalid(
+                    "bolt11",
+                    format!("the invoice asks for {asked} msat; the claim amount is {claim_amount} msat"),
+                ));
+            }
+        }
+        if invoice.is_expired() {
+            return Err(invalid("bolt11", "the invoice has expired"));
+        }
+        let height = self.height().await?;
+        let budget = self.cltv_budget(&payment, height);
+        let needed = u32::try_from(invoice.min_final_cltv_expiry_delta())
+            .unwrap_or(u32::MAX)
+            .saturating_add(self.settings.route_budget_blocks);
+        if budget < needed {
+            return Err(RelayError::CltvBudget {
+                hash: hex::encode(hash),
+                budget_blocks: budget,
+                needed_blocks: needed,
+            });
+        }
+        if !self.settings.shared.start_paying(hash) {
+            return Err(RelayError::Conflict(hex::encode(hash)));
+        }
+        let mut forwarding = payment.clone();
+        forwarding.state = RelayState::Forwarding;
+        forwarding.claim_bolt11 = Some(invoice.to_string());
+        forwarding.attempts = forwarding.attempts.saturating_add(1);
+        forwarding.reason = None;
+        forwarding.updated_at = now_secs();
+        // Persisted before anything is sent: a crash from here on is re-driven by `tick`.
+        let stored = match self.store.update_relay_payment(&forwarding).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) => {
+                self.settings.shared.done_paying(&hash);
+                return Err(RelayError::Conflict(hex::encode(hash)));
+            }
+            Err(e) => {
+                self.settings.shared.done_paying(&hash);
+                return Err(e.into());
+            }
+        };
+        self.spawn_pay(hash, invoice, claim_amount, payment.fee_msat.unwrap_or(0), budget);
+        Ok(stored)
+    }
+
+    /// Blocks left for the downstream payment: `claim_deadline − height − safety_margin`.
+    fn cltv_budget(&self, payment: &RelayPayment, height: u32) -> u32 {
+        payment
+            .claim_deadline_height
+            .unwrap_or(0)
+            .saturating_sub(height)
+            .saturating_sub(self.settings.safety_margin_blocks)
+    }
+
+    /// Pays the claim in the background (the caller marked `hash` as being paid), then drives
+    /// the payment to its next state at once.
+    pub(crate) fn spawn_pay(
+        &self,
+        hash: [u8; 32],
+        invoice: Bolt11Invoice,
+        claim_amount_msat: u64,
+        fee_msat: u64,
+        budget: u32,
+    ) {
+        let relay = self.clone();
+        let task = tokio::spawn(async move {
+            let amount_msat =
+                invoice.amount_milli_satoshis().is_none().then_some(claim_amount_msat);
+            let request = lnedge_node::PayRequest {
+                invoice,
+                amount_msat,
+                // The gateway never spends more on routing than it earns.
+                max_fee_msat: fee_msat,
+                timeout: relay.settings.pay_timeout,
+            };
+            let paid = relay.node.pay_with_cltv_limit(request.clone(), budget).await;
+            let paid = match paid {
+                Err(BackendError::Unsupported { .. }) => relay.node.pay(request).await,
+                other => other,
+            };
+            if let Err(e) = &paid {
+                if e.kind() != ErrorKind::Permanent {
+                    tracing::info!(hash = %hex::encode(hash), "downstream payment not finished: {e}");
+                }
+            }
+            relay.settings.shared.done_paying(&hash);
+            match relay.drive_hash(&hash).await {
+                Ok(_) | Err(RelayError::Conflict(_)) => {}
+                Err(e) => {
+                    tracing::warn!(hash = %hex::encode(hash), "driving after the payment: {e}")
+                }
+            }
+        });
+        self.settings
+            .shared
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task.abort_handle());
+    }
+
+    /// Stops this process's background payment tasks at once (a crash, for tests; the node's
+    /// payments go on and the next [`tick`](Self::tick) picks their outcome up).
+    pub fn abort(&self) {
+        let tasks = std::mem::take(
+            &mut *self.settings.shared.tasks.lock().unwrap_or_else(|p| p.into_inner()),
+        );
+        for task in tasks {
+            task.abort();
+        }
+        self.settings.shared.paying.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Runs [`tick`](Self::tick) every `poll_interval` until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.tick().await {
+                tracing::warn!("relay tick failed, retrying: {e}");
+            }
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+        }
+    }
+}

@@ -7,7 +7,7 @@ use bitcoin::hashes::{sha256, Hash};
 use ldk_node::lightning::ln::channelmanager::PaymentId;
 use ldk_node::lightning::routing::router::RouteParametersConfig;
 use ldk_node::lightning_invoice::{Bolt11InvoiceDescription, Description, Sha256};
-use ldk_node::payment::{PaymentKind, PaymentStatus};
+use ldk_node::payment::{PaymentDirection, PaymentKind, PaymentStatus};
 use ldk_node::NodeError;
 use lightning_invoice::Bolt11Invoice;
 use lightning_types::payment::{PaymentHash, PaymentPreimage};
@@ -65,6 +65,20 @@ impl LdkBackend {
         let Some(details) = self.inner.node.payment(&PaymentId(hash.0)) else {
             return Ok(());
         };
+        if details.direction == PaymentDirection::Inbound {
+            // ldk-node keys payments by hash in both directions: it refuses to send a payment
+            // whose hash it is receiving (e.g. a relay forwarding the hash of a held invoice).
+            // Nothing was sent: record the failure so the caller is not left waiting.
+            let failure = PayFailure::Other(
+                "ldk-node 0.7.1 cannot send a payment for a hash it is receiving".into(),
+            );
+            let event = BackendEvent::PaymentFailed {
+                payment_hash: hash,
+                reason: errors::send_failure_reason(&failure),
+            };
+            self.inner.store.payment_resolved(&event)?;
+            return Err(failure.into());
+        }
         if details.status == PaymentStatus::Succeeded {
             if let PaymentKind::Bolt11 { preimage: Some(preimage), .. } = details.kind {
                 let event = BackendEvent::PaymentSucceeded {
@@ -222,6 +236,40 @@ impl LightningBackend for LdkBackend {
     }
 
     async fn pay(&self, request: PayRequest) -> Result<PaymentOutcome, BackendError> {
+        self.pay_limited(request, None).await
+    }
+
+    async fn pay_with_cltv_limit(
+        &self,
+        request: PayRequest,
+        max_total_cltv_expiry_delta: u32,
+    ) -> Result<PaymentOutcome, BackendError> {
+        self.pay_limited(request, Some(max_total_cltv_expiry_delta)).await
+    }
+
+    async fn payment_status(
+        &self,
+        payment_hash: PaymentHash,
+    ) -> Result<Option<crate::PaymentStatus>, BackendError> {
+        Ok(self.inner.store.payment(&payment_hash)?.map(|p| p.into_status(payment_hash)))
+    }
+
+    async fn next_event(&self) -> Result<QueuedEvent, BackendError> {
+        self.inner.store.next_event().await
+    }
+
+    async fn event_handled(&self, id: EventId) -> Result<(), BackendError> {
+        self.inner.store.event_handled(id)
+    }
+}
+
+impl LdkBackend {
+    /// [`LightningBackend::pay`], with an optional limit on the route's total CLTV delta.
+    async fn pay_limited(
+        &self,
+        request: PayRequest,
+        max_total_cltv_expiry_delta: Option<u32>,
+    ) -> Result<PaymentOutcome, BackendError> {
         check_pay_request(&request)?;
         let invoice_network = request.invoice.network();
         if invoice_network != self.inner.network {
@@ -245,8 +293,11 @@ impl LightningBackend for LdkBackend {
                 // Never sent, or failed before: (re)send.
                 Some(StoredPayment::Pending | StoredPayment::Failed { .. }) | None => {
                     self.inner.store.payment_started(&hash)?;
-                    let route = RouteParametersConfig::default()
+                    let mut route = RouteParametersConfig::default()
                         .with_max_total_routing_fee_msat(request.max_fee_msat);
+                    if let Some(limit) = max_total_cltv_expiry_delta {
+                        route.max_total_cltv_expiry_delta = limit;
+                    }
                     let payments = self.inner.node.bolt11_payment();
                     let sent = match request.amount_msat {
                         None => payments.send(&request.invoice, Some(route)),
@@ -275,13 +326,5 @@ impl LightningBackend for LdkBackend {
             }
         }
         self.wait_for_outcome(hash, &request).await
-    }
-
-    async fn next_event(&self) -> Result<QueuedEvent, BackendError> {
-        self.inner.store.next_event().await
-    }
-
-    async fn event_handled(&self, id: EventId) -> Result<(), BackendError> {
-        self.inner.store.event_handled(id)
     }
 }

@@ -27,6 +27,16 @@ impl SandboxNode {
         preimage: Option<PaymentPreimage>,
         params: InvoiceParams,
     ) -> Result<Bolt11Invoice, BackendError> {
+        self.make_invoice_with(payment_hash, preimage, params, None)
+    }
+
+    fn make_invoice_with(
+        &self,
+        payment_hash: PaymentHash,
+        preimage: Option<PaymentPreimage>,
+        params: InvoiceParams,
+        min_final_cltv_expiry_delta: Option<u16>,
+    ) -> Result<Bolt11Invoice, BackendError> {
         params.validate()?;
         let hold = preimage.is_none();
         if let Some(existing) = self.store.existing_invoice(&payment_hash, hold, &params)? {
@@ -47,7 +57,7 @@ impl SandboxNode {
                 amount_msats: params.amount_msat,
                 description,
                 invoice_expiry_delta_secs: Some(params.expiry_secs),
-                min_final_cltv_expiry_delta: None,
+                min_final_cltv_expiry_delta,
                 payment_hash: Some(payment_hash),
             })
             .map_err(|e| BackendError::Node(format!("creating the invoice failed: {e:?}")))?;
@@ -166,6 +176,49 @@ impl LightningBackend for SandboxNode {
     }
 
     async fn pay(&self, request: PayRequest) -> Result<PaymentOutcome, BackendError> {
+        self.pay_limited(request, None).await
+    }
+
+    async fn pay_with_cltv_limit(
+        &self,
+        request: PayRequest,
+        max_total_cltv_expiry_delta: u32,
+    ) -> Result<PaymentOutcome, BackendError> {
+        self.pay_limited(request, Some(max_total_cltv_expiry_delta)).await
+    }
+
+    async fn payment_status(
+        &self,
+        payment_hash: PaymentHash,
+    ) -> Result<Option<crate::PaymentStatus>, BackendError> {
+        Ok(self.store.payment(&payment_hash)?.map(|p| p.into_status(payment_hash)))
+    }
+
+    async fn create_hold_invoice_with_final_cltv(
+        &self,
+        payment_hash: PaymentHash,
+        params: InvoiceParams,
+        min_final_cltv_expiry_delta: u16,
+    ) -> Result<Bolt11Invoice, BackendError> {
+        self.make_invoice_with(payment_hash, None, params, Some(min_final_cltv_expiry_delta))
+    }
+
+    async fn next_event(&self) -> Result<QueuedEvent, BackendError> {
+        self.store.next_event().await
+    }
+
+    async fn event_handled(&self, id: EventId) -> Result<(), BackendError> {
+        self.store.event_handled(id)
+    }
+}
+
+impl SandboxNode {
+    /// [`LightningBackend::pay`], with an optional limit on the route's total CLTV delta.
+    async fn pay_limited(
+        &self,
+        request: PayRequest,
+        max_total_cltv_expiry_delta: Option<u32>,
+    ) -> Result<PaymentOutcome, BackendError> {
         if request.invoice.currency() != Currency::Regtest {
             return Err(PayFailure::WrongNetwork {
                 invoice_network: format!("{:?}", request.invoice.currency()).to_lowercase(),
@@ -185,10 +238,13 @@ impl LightningBackend for SandboxNode {
         }
         check_pay_request(&request)?;
         self.store.payment_started(&hash)?;
-        let route_config = RouteParametersConfig {
+        let mut route_config = RouteParametersConfig {
             max_total_routing_fee_msat: Some(request.max_fee_msat),
             ..RouteParametersConfig::default()
         };
+        if let Some(limit) = max_total_cltv_expiry_delta {
+            route_config.max_total_cltv_expiry_delta = limit;
+        }
         let sent = self.channel_manager.pay_for_bolt11_invoice(
             &request.invoice,
             PaymentId(hash.0),
@@ -227,13 +283,5 @@ impl LightningBackend for SandboxNode {
             return Err(failure);
         }
         self.wait_for_payment(hash, request.timeout).await
-    }
-
-    async fn next_event(&self) -> Result<QueuedEvent, BackendError> {
-        self.store.next_event().await
-    }
-
-    async fn event_handled(&self, id: EventId) -> Result<(), BackendError> {
-        self.store.event_handled(id)
     }
 }

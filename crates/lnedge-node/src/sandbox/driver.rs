@@ -124,9 +124,15 @@ fn handle_event(node: &SandboxNode, event: Event) -> Result<(), ReplayEvent> {
             failure_type: HTLCHandlingFailureType::Receive { payment_hash },
             ..
         } => {
-            // LDK failed a received HTLC back: if we were holding it, its deadline came.
+            // LDK failed a received HTLC back. If we were holding the hash and its claim
+            // deadline came, that was our held set. LDK also fails a second HTLC set paying a
+            // hash it already holds; that one leaves the held set alone (issue #7).
             if let Some(invoice) = node.store.invoice(&payment_hash).map_err(replay)? {
-                if matches!(invoice.state, InvoiceState::Held { .. }) {
+                let height = node.channel_manager.current_best_block().height;
+                if let InvoiceState::Held { claim_deadline_height, .. } = invoice.state {
+                    if claim_deadline_height.is_some_and(|deadline| height < deadline) {
+                        return Ok(());
+                    }
                     let event = BackendEvent::InvoiceCancelled { payment_hash };
                     node.store
                         .transition(&payment_hash, InvoiceState::Cancelled, Some(&event))

@@ -130,6 +130,8 @@ fn user_config() -> UserConfig {
     config.channel_handshake_config.minimum_depth = 1;
     config.channel_handshake_config.negotiate_anchors_zero_fee_htlc_tx = false;
     config.channel_handshake_config.max_inbound_htlc_value_in_flight_percent_of_channel = 100;
+    // The protocol's maximum (LDK defaults to 50): the relay bench holds hundreds of HTLCs.
+    config.channel_handshake_config.our_max_accepted_htlcs = 483;
     config.channel_handshake_limits.force_announced_channel_preference = false;
     config.channel_handshake_limits.max_minimum_depth = 6;
     config.accept_forwards_to_priv_channels = true;

@@ -1,0 +1,286 @@
+//! `lnedge bench --relay`: the async relay's overhead on top of a direct payment, and how many
+//! held payments one gateway sustains at once.
+//!
+//! Topology: payer → gateway → sensor (sandbox). The direct scenario pays the sensor's invoice
+//! over the gateway (2 hops). The relay scenario pays the gateway's hold invoice for the
+//! sensor's hash (1 hop); the relay sees it held, the (awake) sensor claims at once, the gateway
+//! pays the sensor (1 hop) and settles: from the payer's `pay` to its preimage. The relay is
+//! driven by a tight tick loop here (1 ms), so the figure is the relay's own cost, not a polling
+//! interval (the service polls every 250 ms by default).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use lnedge_gateway::relay::{Relay, RelaySettings};
+use lnedge_gateway::store::relay::{RelayFilter, RelayState};
+use lnedge_gateway::store::sqlite::SqliteStore;
+use lnedge_gateway::store::GatewayStore;
+use lnedge_node::bitcoin::hashes::{sha256, Hash};
+use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
+use lnedge_node::{parse_invoice, LightningBackend, PaymentPreimage};
+use serde::Serialize;
+
+use crate::bench::percentile_ms;
+use crate::util::{params, pay_request, random_preimage};
+
+/// Latency of one scenario.
+#[derive(Debug, Serialize)]
+pub(crate) struct Latency {
+    scenario: &'static str,
+    payments: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    mean_ms: f64,
+}
+
+impl Latency {
+    fn of(scenario: &'static str, mut samples: Vec<Duration>) -> Self {
+        samples.sort();
+        let total: Duration = samples.iter().sum();
+        Latency {
+            scenario,
+            payments: samples.len(),
+            p50_ms: percentile_ms(&samples, 0.5),
+            p99_ms: percentile_ms(&samples, 0.99),
+            mean_ms: (total.as_secs_f64() * 1000.0 / samples.len().max(1) as f64 * 100.0).round()
+                / 100.0,
+        }
+    }
+}
+
+/// Holding many payments at once.
+#[derive(Debug, Serialize)]
+pub(crate) struct Held {
+    held_payments: usize,
+    payer_nodes: usize,
+    offer_all_ms: f64,
+    all_held_ms: f64,
+    tick_with_all_held_ms: f64,
+    release_all_ms: f64,
+    rss_before_kib: Option<u64>,
+    rss_held_kib: Option<u64>,
+}
+
+/// The report.
+#[derive(Debug, Serialize)]
+pub(crate) struct RelayFigures {
+    tool: &'static str,
+    build: &'static str,
+    cores: usize,
+    latency: Vec<Latency>,
+    relay_overhead_p50_ms: f64,
+    relay_overhead_p99_ms: f64,
+    held: Held,
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 100_000.0).round() / 100.0
+}
+
+/// The process's resident set size (Linux), in KiB.
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+struct Sensor {
+    id: String,
+    preimages: HashMap<[u8; 32], [u8; 32]>,
+}
+
+async fn enrol(relay: &Relay, hashes: usize) -> Result<Sensor> {
+    let (payee, _) = relay.register("bench sensor").await?;
+    let mut preimages = HashMap::new();
+    let mut all = Vec::new();
+    for _ in 0..hashes {
+        let p: [u8; 32] = rand::random();
+        let h = sha256::Hash::hash(&p).to_byte_array();
+        preimages.insert(h, p);
+        all.push(h);
+    }
+    for chunk in all.chunks(1000) {
+        relay.commit(&payee.id, chunk).await?;
+    }
+    Ok(Sensor { id: payee.id, preimages })
+}
+
+/// One relayed payment with an awake sensor; returns the payer's latency.
+async fn relayed_payment(
+    relay: &Relay,
+    sensor: &Sensor,
+    payer: &Arc<SandboxNode>,
+    node: &SandboxNode,
+) -> Result<Duration> {
+    let offer = relay.offer(&sensor.id, 10_000_000, "bench").await?;
+    let invoice = parse_invoice(&offer.bolt11)?;
+    let t = Instant::now();
+    let paying = tokio::spawn({
+        let payer = payer.clone();
+        async move { payer.pay(pay_request(&invoice)).await }
+    });
+    let hash = offer.payment_hash;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        relay.tick().await?;
+        let p = relay.store().relay_payment(&hash).await?.context("relay payment")?;
+        match p.state {
+            RelayState::Held => {
+                let preimage = sensor.preimages[&hash];
+                let amount = p.held_amount_msat.unwrap_or(0) - p.fee_msat.unwrap_or(0);
+                let invoice =
+                    node.create_invoice(PaymentPreimage(preimage), params(amount, "bench")).await?;
+                relay.claim(&sensor.id, &invoice.to_string()).await?;
+            }
+            RelayState::Settled => break,
+            RelayState::Offered | RelayState::Forwarding => {}
+            other => bail!("relayed payment ended {other}: {p:?}"),
+        }
+        if Instant::now() > deadline {
+            bail!("relayed payment stuck: {p:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    paying.await??;
+    Ok(t.elapsed())
+}
+
+/// Runs the relay benchmark: `payments` sequential payments per latency scenario, then `held`
+/// payments held at once.
+pub(crate) async fn run(payments: usize, held: usize) -> Result<RelayFigures> {
+    const WARMUP: usize = 10;
+    let net = SandboxNetwork::new().await?;
+    let [payer, gateway, sensor_node] =
+        net.line(["payer", "gateway", "sensor"], 16_000_000).await?;
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn GatewayStore> = Arc::new(SqliteStore::open(&dir.path().join("gw.sqlite3"))?);
+    let mut settings = RelaySettings::default();
+    settings.poll_interval = Duration::from_millis(1);
+    let relay = Relay::new(store.clone(), gateway.clone(), rand::random(), settings);
+    let sensor = enrol(&relay, WARMUP + payments + held).await?;
+
+    // Direct: the sensor's own invoice, paid over the gateway.
+    let mut direct = Vec::new();
+    for i in 0..WARMUP + payments {
+        let (preimage, _) = random_preimage();
+        let invoice = sensor_node.create_invoice(preimage, params(10_000_000, "direct")).await?;
+        let t = Instant::now();
+        payer.pay(pay_request(&invoice)).await?;
+        if i >= WARMUP {
+            direct.push(t.elapsed());
+        }
+    }
+    let mut relayed = Vec::new();
+    for i in 0..WARMUP + payments {
+        let d = relayed_payment(&relay, &sensor, &payer, &sensor_node).await?;
+        if i >= WARMUP {
+            relayed.push(d);
+        }
+    }
+    let direct = Latency::of("direct_2_hops", direct);
+    let relayed = Latency::of("relayed_awake_payee", relayed);
+
+    // Many held at once: one payer node per 400 HTLCs (a channel takes at most 483).
+    let payer_nodes = held.div_ceil(400).max(1);
+    let mut payers = vec![payer.clone()];
+    for i in 1..payer_nodes {
+        let extra = net.add_node(&format!("payer{i}")).await?;
+        net.open_channel(&extra, &gateway, 16_000_000, 0).await?;
+        payers.push(extra);
+    }
+    if payer_nodes > 1 {
+        net.wait_for_gossip().await?;
+    }
+    let rss_before_kib = rss_kib();
+    let t = Instant::now();
+    let mut offers = Vec::with_capacity(held);
+    for _ in 0..held {
+        offers.push(relay.offer(&sensor.id, 5_000_000, "held").await?);
+    }
+    let offer_all = t.elapsed();
+    let t = Instant::now();
+    let mut tasks = Vec::with_capacity(held);
+    for (i, offer) in offers.iter().enumerate() {
+        let payer = payers[i % payers.len()].clone();
+        let invoice = parse_invoice(&offer.bolt11)?;
+        tasks.push(tokio::spawn(async move {
+            let mut request = pay_request(&invoice);
+            request.timeout = Duration::from_secs(600);
+            payer.pay(request).await
+        }));
+    }
+    let active = RelayFilter { payee_id: Some(sensor.id.clone()), active_only: true };
+    let deadline = Instant::now() + Duration::from_secs(if held > 100 { 600 } else { 30 });
+    loop {
+        relay.tick().await?;
+        let list = store.relay_payments(&active).await?;
+        if list.iter().filter(|p| p.state == RelayState::Held).count() == held {
+            break;
+        }
+        if Instant::now() > deadline {
+            let mut by_state: HashMap<&str, usize> = HashMap::new();
+            for p in &list {
+                *by_state.entry(p.state.name()).or_default() += 1;
+            }
+            let failed = tasks.iter().filter(|t| t.is_finished()).count();
+            bail!(
+                "not every payment was held in time: {by_state:?}, {failed} payer attempts ended"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let all_held = t.elapsed();
+    let rss_held_kib = rss_kib();
+    let t = Instant::now();
+    relay.tick().await?;
+    let tick = t.elapsed();
+
+    // Release: the deadline comes, the relay fails every payer back.
+    let first = store.relay_payments(&active).await?;
+    // Deadlines differ (payers add a random CLTV offset): mine past the latest cancel point.
+    let latest = first.iter().filter_map(|p| p.claim_deadline_height).max().unwrap_or(0);
+    let blocks = latest
+        .saturating_sub(relay.settings().cancel_margin_blocks)
+        .saturating_sub(net.chain().height());
+    net.mine(blocks + 1).await;
+    let t = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        relay.tick().await?;
+        if store.relay_payments(&active).await?.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("not every held payment was released in time");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for task in tasks {
+        if task.await?.is_ok() {
+            bail!("a payment that was never claimed succeeded");
+        }
+    }
+    let release = t.elapsed();
+    net.shutdown().await;
+
+    Ok(RelayFigures {
+        tool: "lnedge bench --relay",
+        build: if cfg!(debug_assertions) { "debug" } else { "release" },
+        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        relay_overhead_p50_ms: ((relayed.p50_ms - direct.p50_ms) * 100.0).round() / 100.0,
+        relay_overhead_p99_ms: ((relayed.p99_ms - direct.p99_ms) * 100.0).round() / 100.0,
+        latency: vec![direct, relayed],
+        held: Held {
+            held_payments: held,
+            payer_nodes,
+            offer_all_ms: ms(offer_all),
+            all_held_ms: ms(all_held),
+            tick_with_all_held_ms: ms(tick),
+            release_all_ms: ms(release),
+            rss_before_kib,
+            rss_held_kib,
+        },
+    })
+}

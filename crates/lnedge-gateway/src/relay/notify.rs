@@ -1,0 +1,68 @@
+//! Waking the payee: a webhook POST with a signed body, retried with exponential backoff until
+//! the payee answers 2xx. Polling `GET /v1/payees/{id}/pending` works whether or not a webhook
+//! is set or delivered.
+
+use lnedge_payee::auth::{sign_webhook, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use lnedge_payee::wire::WakeNotification;
+
+use super::{now_secs, Relay, RelayError};
+use crate::store::relay::{RelayPayment, RelayState};
+
+impl Relay {
+    /// Sends the wake-up webhook of a held payment if one is set and due, and records the
+    /// outcome (delivered, or the time of the next attempt).
+    pub(super) async fn notify_if_due(&self, payment: &RelayPayment) -> Result<(), RelayError> {
+        let now = now_secs();
+        if payment.state != RelayState::Held || payment.notified || payment.next_notify_at > now {
+            return Ok(());
+        }
+        let Some(payee) = self.store.payee(&payment.payee_id).await? else { return Ok(()) };
+        let Some(url) = payee.webhook_url else { return Ok(()) };
+        let held = payment.held_amount_msat.unwrap_or(payment.amount_msat);
+        let body = WakeNotification {
+            payee_id: payee.id.clone(),
+            payment_hash: hex::encode(payment.payment_hash),
+            held_amount_msat: held,
+            claim_amount_msat: held.saturating_sub(payment.fee_msat.unwrap_or(0)),
+            claim_deadline_height: payment.claim_deadline_height,
+        };
+        let bytes = serde_json::to_vec(&body).expect("wire types serialize");
+        let key = zeroize::Zeroizing::new(self.payee_key(&payee.id));
+        let signature = sign_webhook(&key, now, &bytes);
+        let sent = self
+            .http
+            .post(&url)
+            .header(TIMESTAMP_HEADER, now.to_string())
+            .header(SIGNATURE_HEADER, signature)
+            .header("content-type", "application/json")
+            .body(bytes)
+            .send()
+            .await;
+        let delivered = match sent {
+            Ok(response) if response.status().is_success() => true,
+            Ok(response) => {
+                tracing::info!(payee = %payee.id, status = %response.status(), "webhook refused");
+                false
+            }
+            Err(e) => {
+                tracing::info!(payee = %payee.id, "webhook failed: {e}");
+                false
+            }
+        };
+        let mut next = payment.clone();
+        next.notify_attempts = next.notify_attempts.saturating_add(1);
+        if delivered {
+            next.notified = true;
+        } else {
+            let backoff = 1u64
+                .checked_shl(next.notify_attempts.min(20))
+                .unwrap_or(u64::MAX)
+                .min(self.settings.webhook_max_backoff_secs);
+            next.next_notify_at = now.saturating_add(backoff);
+        }
+        next.updated_at = now_secs();
+        // A lost race (the payee claimed meanwhile) needs no retry.
+        let _ = self.store.update_relay_payment(&next).await?;
+        Ok(())
+    }
+}
