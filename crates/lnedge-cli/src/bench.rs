@@ -28,6 +28,10 @@ pub(crate) struct BenchArgs {
     /// Measure the async relay instead: overhead on a direct payment, many held payments.
     #[arg(long, conflicts_with = "gateway")]
     relay: bool,
+    /// Measure proof-of-payment verification instead (valid proofs and forgeries; --payments
+    /// proofs of each kind).
+    #[arg(long, conflicts_with_all = ["gateway", "relay", "deputy"])]
+    proofs: bool,
     /// With --relay: how many payments are held at once.
     #[arg(long, default_value_t = 500, requires = "relay", value_parser = clap::value_parser!(u32).range(1..=5_000))]
     held: u32,
@@ -168,6 +172,10 @@ fn print_figures(figures: &impl serde::Serialize, json: bool) -> Result<()> {
 
 /// Runs the benchmark.
 pub(crate) async fn run(args: BenchArgs) -> Result<()> {
+    if args.proofs {
+        let f = crate::bench_proofs::run(args.payments as usize).await?;
+        return print_figures(&f, args.json);
+    }
     if args.deputy {
         let f =
             crate::bench_deputy::run(args.wallets as usize, args.sales_per_wallet as usize).await?;

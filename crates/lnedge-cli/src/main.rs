@@ -6,6 +6,7 @@
 mod bench;
 mod bench_deputy;
 mod bench_gateway;
+mod bench_proofs;
 mod bench_relay;
 mod demo;
 mod device;
