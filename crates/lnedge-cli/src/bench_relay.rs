@@ -230,13 +230,17 @@ pub(crate) async fn run(payments: usize, held: usize) -> Result<RelayFigures> {
         let refused = offers
             .iter()
             .zip(&tasks)
-            .filter(|(o, t)| t.is_finished() && state.get(&o.payment_hash) == Some(&RelayState::Offered))
+            .filter(|(o, t)| {
+                t.is_finished() && state.get(&o.payment_hash) == Some(&RelayState::Offered)
+            })
             .count();
         if held_now + refused >= held {
             break (held_now, refused);
         }
         if Instant::now() > deadline {
-            bail!("not every payment was held or refused in time: {held_now} held, {refused} refused");
+            bail!(
+                "not every payment was held or refused in time: {held_now} held, {refused} refused"
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
