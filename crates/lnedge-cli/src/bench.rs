@@ -33,7 +33,7 @@ pub(crate) struct BenchArgs {
     #[arg(long, conflicts_with_all = ["gateway", "relay", "deputy"])]
     proofs: bool,
     /// With --relay: how many payments are held at once.
-    #[arg(long, default_value_t = 500, requires = "relay", value_parser = clap::value_parser!(u32).range(1..=5_000))]
+    #[arg(long, default_value_t = 100, requires = "relay", value_parser = clap::value_parser!(u32).range(1..=5_000))]
     held: u32,
     /// With --gateway: how many devices sync concurrently.
     #[arg(long, default_value_t = 200, requires = "gateway", value_parser = clap::value_parser!(u32).range(1..=10_000))]
