@@ -128,9 +128,14 @@ fn handle_event(node: &SandboxNode, event: Event) -> Result<(), ReplayEvent> {
             // deadline came, that was our held set. LDK also fails a second HTLC set paying a
             // hash it already holds; that one leaves the held set alone (issue #7).
             if let Some(invoice) = node.store.invoice(&payment_hash).map_err(replay)? {
+                // LDK fails timed-out HTLCs from `transactions_confirmed` of the deadline's block,
+                // before `best_block_updated` moves its best block to that height: the best block
+                // may lag the failing one by one.
                 let height = node.channel_manager.current_best_block().height;
                 if let InvoiceState::Held { claim_deadline_height, .. } = invoice.state {
-                    if claim_deadline_height.is_some_and(|deadline| height < deadline) {
+                    if claim_deadline_height
+                        .is_some_and(|deadline| height.saturating_add(1) < deadline)
+                    {
                         return Ok(());
                     }
                     let event = BackendEvent::InvoiceCancelled { payment_hash };
