@@ -63,6 +63,9 @@ pub(crate) struct Held {
     offer_all_ms: f64,
     all_held_ms: f64,
     tick_with_all_held_ms: f64,
+    /// From mining past the cancel point until the relay has no active payment left.
+    relay_released_ms: f64,
+    /// Until, in addition, every payer's `pay` has returned its failure.
     release_all_ms: f64,
     rss_before_kib: Option<u64>,
     rss_held_kib: Option<u64>,
@@ -276,6 +279,7 @@ pub(crate) async fn run(payments: usize, held: usize) -> Result<RelayFigures> {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let relay_released = t.elapsed();
     for task in tasks {
         if task.await?.is_ok() {
             bail!("a payment that was never claimed succeeded");
@@ -298,6 +302,7 @@ pub(crate) async fn run(payments: usize, held: usize) -> Result<RelayFigures> {
             payer_nodes,
             offer_all_ms: ms(offer_all),
             all_held_ms: ms(all_held),
+            relay_released_ms: ms(relay_released),
             tick_with_all_held_ms: ms(tick),
             release_all_ms: ms(release),
             rss_before_kib,
