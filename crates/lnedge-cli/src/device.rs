@@ -165,6 +165,19 @@ fn repl(interactive: bool, mut execute: impl FnMut(&str, &str) -> Result<()>) ->
     Ok(())
 }
 
+/// The claim a `claim <text>`, `key <digits>` or `nfc <file>` command presents (`ndef` holds
+/// the file read for `nfc`).
+fn claim_input<'a>(command: &str, rest: &'a str, ndef: &'a mut Vec<u8>) -> Result<ClaimInput<'a>> {
+    Ok(match command {
+        "claim" => ClaimInput::Text(rest),
+        "key" => ClaimInput::Keypad(rest),
+        _ => {
+            *ndef = std::fs::read(rest).with_context(|| format!("reading NFC file {rest:?}"))?;
+            ClaimInput::Ndef(ndef)
+        }
+    })
+}
+
 fn execute(
     machine: &mut VendingMachine<SimulatedMotor>,
     command: &str,
@@ -192,16 +205,8 @@ fn execute(
             println!("pay it with any Lightning wallet, then `claim <preimage>`");
         }
         "claim" | "key" | "nfc" => {
-            let ndef;
-            let input = match command {
-                "claim" => ClaimInput::Text(rest),
-                "key" => ClaimInput::Keypad(rest),
-                _ => {
-                    ndef = std::fs::read(rest)
-                        .with_context(|| format!("reading NFC file {rest:?}"))?;
-                    ClaimInput::Ndef(&ndef)
-                }
-            };
+            let mut ndef = Vec::new();
+            let input = claim_input(command, rest, &mut ndef)?;
             match machine.present(input)? {
                 VendOutcome::Dispensed { index, product } => {
                     println!("vend: product {product} dispensed (invoice {index}). Enjoy!");
@@ -344,16 +349,8 @@ fn execute_deputy(
             println!("scan with any LNURL wallet, then `claim <text>` or `key <8 digits>`");
         }
         "claim" | "key" | "nfc" => {
-            let ndef;
-            let input = match command {
-                "claim" => ClaimInput::Text(rest),
-                "key" => ClaimInput::Keypad(rest),
-                _ => {
-                    ndef = std::fs::read(rest)
-                        .with_context(|| format!("reading NFC file {rest:?}"))?;
-                    ClaimInput::Ndef(&ndef)
-                }
-            };
+            let mut ndef = Vec::new();
+            let input = claim_input(command, rest, &mut ndef)?;
             match terminal.present(input)? {
                 Presented::Paid(sale) => println!(
                     "PAID: sale {} ({}). Deliver.",
