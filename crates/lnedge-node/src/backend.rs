@@ -244,8 +244,8 @@ pub trait LightningBackend: Send + Sync {
     /// fail-back buffer after they arrive.
     ///
     /// Added for the async relay (issue #7). The default implementation returns
-    /// [`BackendError::Unsupported`]; the sandbox implements it. ldk-node 0.7.1 cannot set the
-    /// delta (its invoices carry LDK's minimum of 42 blocks) and returns `Unsupported`.
+    /// [`BackendError::Unsupported`]; the sandbox and the ldk-node backend implement it (ldk-node
+    /// 0.7.1 cannot set the delta itself: the backend re-signs its invoice, ADR 0012).
     async fn create_hold_invoice_with_final_cltv(
         &self,
         payment_hash: PaymentHash,

@@ -27,6 +27,7 @@ impl LdkBackend {
         hash: PaymentHash,
         preimage: Option<PaymentPreimage>,
         params: InvoiceParams,
+        min_final_cltv_expiry_delta: Option<u16>,
     ) -> Result<Bolt11Invoice, BackendError> {
         params.validate()?;
         let hold = preimage.is_none();
@@ -55,6 +56,14 @@ impl LdkBackend {
             }
         }
         .map_err(|e| errors::node_error("receive_for_hash", e))?;
+        let invoice = match (min_final_cltv_expiry_delta, &self.inner.signer) {
+            (Some(delta), Some(signer))
+                if u64::from(delta) > invoice.min_final_cltv_expiry_delta() =>
+            {
+                signer.with_final_cltv(&invoice, delta)?
+            }
+            _ => invoice,
+        };
         self.inner.store.insert_invoice(&hash, preimage.as_ref(), &params, &invoice.to_string())?;
         Ok(invoice)
     }
@@ -153,7 +162,7 @@ impl LightningBackend for LdkBackend {
         preimage: PaymentPreimage,
         params: InvoiceParams,
     ) -> Result<Bolt11Invoice, BackendError> {
-        self.create(hash_of(&preimage), Some(preimage), params).await
+        self.create(hash_of(&preimage), Some(preimage), params, None).await
     }
 
     async fn create_hold_invoice(
@@ -161,7 +170,22 @@ impl LightningBackend for LdkBackend {
         payment_hash: PaymentHash,
         params: InvoiceParams,
     ) -> Result<Bolt11Invoice, BackendError> {
-        self.create(payment_hash, None, params).await
+        self.create(payment_hash, None, params, None).await
+    }
+
+    async fn create_hold_invoice_with_final_cltv(
+        &self,
+        payment_hash: PaymentHash,
+        params: InvoiceParams,
+        min_final_cltv_expiry_delta: u16,
+    ) -> Result<Bolt11Invoice, BackendError> {
+        if self.inner.signer.is_none() {
+            return Err(BackendError::Unsupported {
+                operation: "create_hold_invoice_with_final_cltv",
+                backend: self.backend_name(),
+            });
+        }
+        self.create(payment_hash, None, params, Some(min_final_cltv_expiry_delta)).await
     }
 
     async fn settle_hold_invoice(&self, preimage: PaymentPreimage) -> Result<(), BackendError> {

@@ -23,6 +23,7 @@
 mod config;
 mod contract;
 mod errors;
+mod keys;
 mod pump;
 
 pub use config::{ChainSource, LdkConfig};
@@ -66,6 +67,9 @@ struct Inner {
     state_lock: tokio::sync::Mutex<()>,
     /// Hold invoices whose settle was issued and whose `PaymentReceived` has not arrived yet.
     claiming: Mutex<HashSet<PaymentHash>>,
+    /// Signs hold invoices with a longer final CLTV delta (`None` if the node key could not be
+    /// derived; see [`keys`]).
+    signer: Option<keys::InvoiceSigner>,
 }
 
 impl Inner {
@@ -123,7 +127,11 @@ impl LdkBackend {
         }
         let store = BackendStore::open(&config.data_dir)?;
         let ldk_dir = config.data_dir.join("ldk");
+        // The backend owns the seed (ldk-node's default file) so it can derive the node key
+        // that signs hold invoices with a longer final CLTV delta (keys.rs, ADR 0012).
+        let seed = keys::load_or_create_seed(&ldk_dir.join("keys_seed"))?;
         let mut builder = Builder::new();
+        builder.set_entropy_seed_bytes(seed);
         builder.set_network(config.network);
         builder.set_storage_dir_path(ldk_dir.to_string_lossy().into_owned());
         builder.set_filesystem_logger(None, Some(config.log_level));
@@ -153,6 +161,13 @@ impl LdkBackend {
         }
         let node = Arc::new(builder.build_with_fs_store().map_err(errors::build_error)?);
         node.start().map_err(|e| errors::node_error("start", e))?;
+        let signer = keys::InvoiceSigner::derive(&seed, config.network, &node.node_id());
+        if signer.is_none() {
+            tracing::warn!(
+                "the node key derived from the seed is not the node's id: hold invoices keep \
+                 ldk-node's default final CLTV delta (short holds)"
+            );
+        }
 
         let inner = Arc::new(Inner {
             node,
@@ -164,6 +179,7 @@ impl LdkBackend {
             pay_lock: tokio::sync::Mutex::new(()),
             state_lock: tokio::sync::Mutex::new(()),
             claiming: Mutex::new(HashSet::new()),
+            signer,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let pump = tokio::spawn(pump::run(Arc::clone(&inner), shutdown_rx));

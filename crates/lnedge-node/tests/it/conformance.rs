@@ -245,6 +245,43 @@ pub(crate) async fn hold_deadline_is_respected(h: &mut dyn Harness) {
     assert!(matches!(err, BackendError::WrongInvoiceState { state: "cancelled", .. }), "{err}");
 }
 
+/// A hold invoice with a long final CLTV delta (the async relay's) is the node's own invoice,
+/// carries the delta, and its HTLCs can be held about that long.
+pub(crate) async fn long_hold_invoice_holds_long(h: &mut dyn Harness) {
+    let (backend, payer) = (h.backend(), h.payer());
+    let preimage = fresh_preimage("long-hold");
+    let hash = hash_of(&preimage);
+    let invoice = backend
+        .create_hold_invoice_with_final_cltv(hash, params(40_000, "sensor"), 288)
+        .await
+        .expect("a long hold invoice");
+    // LDK itself adds a few blocks of slack to the delta it is asked for.
+    assert!(invoice.min_final_cltv_expiry_delta() >= 288, "{invoice}");
+    let node_id = backend.info().await.expect("info").node_id;
+    assert_eq!(invoice.recover_payee_pub_key(), node_id, "signed by the node itself");
+    assert!(invoice.check_signature().is_ok());
+    let height = backend.info().await.expect("info").block_height;
+    let (pay, held) = pay_and_hold(payer.clone(), &*backend, &invoice).await;
+    let BackendEvent::InvoiceHeld { claim_deadline_height: Some(deadline), .. } = held else {
+        panic!("no deadline in {held:?}");
+    };
+    // LDK keeps a fail-back buffer of a few dozen blocks below the HTLC's expiry.
+    assert!(
+        deadline >= height + 288 - 48,
+        "claim deadline {deadline} at height {height}: the long delta was not honoured"
+    );
+    // A few blocks later it is still held, then it settles.
+    h.mine_blocks(6).await;
+    assert!(matches!(
+        backend.invoice_state(hash).await.expect("state"),
+        InvoiceState::Held { .. }
+    ));
+    backend.settle_hold_invoice(preimage).await.expect("settle");
+    let outcome = pay.await.expect("join").expect("the payer's payment completes");
+    assert_eq!(outcome.preimage, preimage);
+    drain_events(&*backend).await;
+}
+
 /// Payment failures and bad input come back as typed errors.
 pub(crate) async fn pay_failures_are_typed(h: &mut dyn Harness) {
     let (backend, payer) = (h.backend(), h.payer());

@@ -359,6 +359,7 @@ async fn ldk_node_conformance_on_regtest() {
         hold_then_settle,
         hold_then_cancel,
         hold_deadline_is_respected,
+        long_hold_invoice_holds_long,
         pay_failures_are_typed,
         expired_invoice_is_refused,
         events_survive_restart,

@@ -56,6 +56,7 @@ conformance_tests!(
     hold_then_settle,
     hold_then_cancel,
     hold_deadline_is_respected,
+    long_hold_invoice_holds_long,
     pay_failures_are_typed,
     expired_invoice_is_refused,
     events_survive_restart,
