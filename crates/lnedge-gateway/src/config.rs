@@ -60,6 +60,29 @@ pub enum NodeConfig {
     Sandbox,
 }
 
+impl NodeConfig {
+    /// Checks an ldk node's network and chain source; `key` names the section in errors.
+    fn validate(&self, key: &'static str, network_key: &'static str) -> Result<(), ConfigError> {
+        if let NodeConfig::Ldk { network, esplora, electrum, bitcoind_rpc, .. } = self {
+            if !["bitcoin", "testnet", "signet", "regtest"].contains(&network.as_str()) {
+                return Err(ConfigError::Invalid {
+                    key: network_key,
+                    message: format!("{network:?} is not bitcoin, testnet, signet or regtest"),
+                });
+            }
+            let sources = [esplora.is_some(), electrum.is_some(), bitcoind_rpc.is_some()];
+            if sources.iter().filter(|s| **s).count() != 1 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: "give exactly one chain source: esplora, electrum or bitcoind_rpc"
+                        .into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// An HTTP JSON exchange-rate API (see [`HttpRates`](crate::rates_http::HttpRates)).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -346,20 +369,30 @@ impl GatewayConfig {
                 });
             }
         }
-        if let NodeConfig::Ldk { network, esplora, electrum, bitcoind_rpc, .. } = &self.node {
-            if !["bitcoin", "testnet", "signet", "regtest"].contains(&network.as_str()) {
-                return Err(ConfigError::Invalid {
-                    key: "node.network",
-                    message: format!("{network:?} is not bitcoin, testnet, signet or regtest"),
-                });
-            }
-            let sources = [esplora.is_some(), electrum.is_some(), bitcoind_rpc.is_some()];
-            if sources.iter().filter(|s| **s).count() != 1 {
-                return Err(ConfigError::Invalid {
-                    key: "node",
-                    message: "give exactly one chain source: esplora, electrum or bitcoind_rpc"
-                        .into(),
-                });
+        self.node.validate("node", "node.network")?;
+        if let Some(forward) = &self.relay.forward_node {
+            forward.validate("relay.forward_node", "relay.forward_node.network")?;
+            let invalid =
+                |message: String| ConfigError::Invalid { key: "relay.forward_node", message };
+            match (&self.node, forward) {
+                (NodeConfig::Sandbox, NodeConfig::Sandbox) => {}
+                (
+                    NodeConfig::Ldk { network, listen, .. },
+                    NodeConfig::Ldk { network: forward_network, listen: forward_listen, .. },
+                ) => {
+                    if network != forward_network {
+                        return Err(invalid(format!(
+                            "its network {forward_network:?} is not the node's {network:?}"
+                        )));
+                    }
+                    if listen.is_some() && listen == forward_listen {
+                        return Err(invalid(format!(
+                            "it listens on {:?} like [node]: give it its own address",
+                            listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+                        )));
+                    }
+                }
+                _ => return Err(invalid("its kind must be the same as [node]'s".into())),
             }
         }
         Ok(())
@@ -422,6 +455,45 @@ mod tests {
         let mut c = GatewayConfig { admin_token: Some(TOKEN.into()), ..Default::default() };
         c.database_url = Some("mysql://x".into());
         assert!(c.validate().expect_err("mysql").to_string().starts_with("invalid database_url"));
+    }
+
+    #[test]
+    fn the_relay_forward_node_is_checked() {
+        let ldk = |network: &str, listen: &str| {
+            format!(
+                "kind = \"ldk\"\nnetwork = \"{network}\"\nbitcoind_rpc = \"u:p@127.0.0.1:18443\"\nlisten = \"{listen}\"\n"
+            )
+        };
+        let text = format!(
+            "admin_token = \"{TOKEN}\"\n[node]\n{}[relay]\nfee_ppm = 10\n[relay.forward_node]\n{}",
+            ldk("regtest", "127.0.0.1:9735"),
+            ldk("regtest", "127.0.0.1:9736")
+        );
+        let c = GatewayConfig::from_toml(&text).expect("parses");
+        c.validate().expect("valid");
+        assert!(matches!(c.relay.forward_node, Some(NodeConfig::Ldk { .. })));
+        assert_eq!(c.relay.settings().fee_ppm, 10);
+
+        let same_port = text.replace("9736", "9735");
+        let err =
+            GatewayConfig::from_toml(&same_port).expect("parses").validate().expect_err("port");
+        assert!(err.to_string().starts_with("invalid relay.forward_node: it listens on"), "{err}");
+        let other_net = text.replacen("network = \"regtest\"", "network = \"signet\"", 1);
+        let err =
+            GatewayConfig::from_toml(&other_net).expect("parses").validate().expect_err("net");
+        assert!(err.to_string().contains("is not the node's"), "{err}");
+        let bad_net = format!("{text}").replace(
+            "\"regtest\"\nbitcoind_rpc = \"u:p@127.0.0.1:18443\"\nlisten = \"127.0.0.1:9736\"",
+            "\"mainnet\"\nbitcoind_rpc = \"u:p@127.0.0.1:18443\"\nlisten = \"127.0.0.1:9736\"",
+        );
+        let err = GatewayConfig::from_toml(&bad_net).expect("parses").validate().expect_err("bad");
+        assert!(err.to_string().starts_with("invalid relay.forward_node.network"), "{err}");
+        let mixed = format!(
+            "admin_token = \"{TOKEN}\"\n[relay.forward_node]\n{}",
+            ldk("regtest", "127.0.0.1:1")
+        );
+        let err = GatewayConfig::from_toml(&mixed).expect("parses").validate().expect_err("kinds");
+        assert!(err.to_string().contains("same as [node]"), "{err}");
     }
 
     #[test]

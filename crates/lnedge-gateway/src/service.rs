@@ -101,6 +101,55 @@ pub fn rate_source(config: &GatewayConfig) -> Arc<dyn RateSource> {
     }
 }
 
+/// Which of the gateway's nodes is being started.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    /// The owner's node: pools' invoices, refunds, the relay's hold invoices.
+    Owner,
+    /// The node that pays the relay's payees (`[relay.forward_node]`).
+    RelayForward,
+}
+
+impl Role {
+    /// (data directory under `data_dir`, sandbox node name, alias)
+    fn names(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Role::Owner => ("node", "owner", "lnedge-gateway"),
+            Role::RelayForward => ("relay-node", "relay", "lnedge-relay"),
+        }
+    }
+}
+
+/// Starts one of the gateway's nodes (for a sandbox, on the one shared network in `sandbox`).
+async fn start_node(
+    config: &GatewayConfig,
+    node: &NodeConfig,
+    role: Role,
+    sandbox: &mut Option<SandboxNetwork>,
+) -> Result<Arc<dyn LightningBackend>, ServeError> {
+    let (dir, name, alias) = role.names();
+    match node {
+        NodeConfig::Sandbox => {
+            if sandbox.is_none() {
+                tracing::warn!("node.kind = sandbox: an in-process test network; nothing it signs can be paid from outside");
+                *sandbox = Some(SandboxNetwork::in_dir(&config.data_dir.join("sandbox")).await?);
+            }
+            let net = sandbox.as_ref().expect("just set");
+            Ok(net.add_node(name).await?)
+        }
+        NodeConfig::Ldk { network, listen, .. } => {
+            let network = network.parse().map_err(|_| ConfigError::Invalid {
+                key: "node.network",
+                message: format!("{network:?} is not a network"),
+            })?;
+            let mut ldk = LdkConfig::new(config.data_dir.join(dir), network, chain_source(node)?);
+            ldk.listen_addr = *listen;
+            ldk.alias = alias.into();
+            Ok(Arc::new(LdkBackend::start(ldk).await?))
+        }
+    }
+}
+
 /// Runs the gateway until `shutdown` completes.
 pub async fn serve(
     config: GatewayConfig,
@@ -115,26 +164,20 @@ pub async fn serve(
     let pool_key = PoolKey::load_or_create(&config.data_dir.join("pool.key"))?;
     let device_master_key = *load_or_create_secret(&config.data_dir.join("device-master.key"))?;
 
-    // The owner's node. A sandbox network must outlive the server.
-    let mut _sandbox = None;
-    let owner: Arc<dyn LightningBackend> = match &config.node {
-        NodeConfig::Sandbox => {
-            tracing::warn!("node.kind = sandbox: an in-process test network; nothing it signs can be paid from outside");
-            let net = SandboxNetwork::in_dir(&config.data_dir.join("sandbox")).await?;
-            let node = net.add_node("owner").await?;
-            _sandbox = Some(net);
-            node
-        }
-        node @ NodeConfig::Ldk { network, listen, .. } => {
-            let network = network.parse().map_err(|_| ConfigError::Invalid {
-                key: "node.network",
-                message: format!("{network:?} is not a network"),
-            })?;
-            let mut ldk =
-                LdkConfig::new(config.data_dir.join("node"), network, chain_source(node)?);
-            ldk.listen_addr = *listen;
-            ldk.alias = "lnedge-gateway".into();
-            Arc::new(LdkBackend::start(ldk).await?)
+    // The owner's node, and the relay's forwarding node if any. A sandbox network must outlive
+    // the server.
+    let mut sandbox = None;
+    let owner = start_node(&config, &config.node, Role::Owner, &mut sandbox).await?;
+    let relay_forward_node = match &config.relay.forward_node {
+        Some(node) => Some(start_node(&config, node, Role::RelayForward, &mut sandbox).await?),
+        None => {
+            if matches!(config.node, NodeConfig::Ldk { .. }) {
+                tracing::warn!(
+                    "no [relay.forward_node]: ldk-node cannot pay a hash it holds, so the async \
+                     relay holds and refunds but cannot complete payments (ADR 0012)"
+                );
+            }
+            None
         }
     };
 
@@ -151,6 +194,7 @@ pub async fn serve(
             ..Default::default()
         },
         relay: config.relay.settings(),
+        relay_forward_node: relay_forward_node.clone(),
         ..AppState::new(
             store.clone(),
             owner.clone(),
@@ -169,6 +213,9 @@ pub async fn serve(
     let expiry = tokio::spawn(crate::expiry::warn_loop(state.store.clone(), stop_rx.clone()));
     // The async relay's driver (it polls the node; the watcher keeps the event queue, ADR 0010).
     let relay = tokio::spawn(crate::relay::Relay::of_state(&state).run(stop_rx.clone()));
+    if let Some(forward) = relay_forward_node {
+        tokio::spawn(crate::relay::drain_events(forward, stop_rx.clone()));
+    }
     let watcher = tokio::spawn(watcher.run(stop_rx));
     tokio::spawn(crate::refunds::payout::resume_logged(state.clone()));
 

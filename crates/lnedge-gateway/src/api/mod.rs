@@ -99,6 +99,8 @@ pub struct AppState {
     pub deputy: crate::deputy::DeputySettings,
     /// The async relay.
     pub relay: crate::relay::RelaySettings,
+    /// The node that pays the relay's payees, when it is not `owner` (ADR 0012).
+    pub relay_forward_node: Option<Arc<dyn LightningBackend>>,
 }
 
 impl AppState {
@@ -125,6 +127,7 @@ impl AppState {
             refunds: Default::default(),
             deputy: Default::default(),
             relay: Default::default(),
+            relay_forward_node: None,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! | --- | --- | --- |
 //! | `POST /v1/payees` | admin | `{name}` → 201 `{payee_id, payee_key}` (the key is shown once) |
 //! | `GET /v1/payees/{id}` | admin | → `{payee_id, name, webhook_url, unused_hashes, payments: [payment]}` |
-//! | `GET /v1/relay/payments` | admin | → `{current_height, settings, payments: [payment]}` (every payment, deadlines and blocks left) |
+//! | `GET /v1/relay/payments` | admin | → `{current_height, forward_node, settings, payments: [payment]}` (every payment, deadlines and blocks left) |
 //! | `POST /v1/payees/{id}/hashes` | payee | `{payment_hashes: [hex]}` → `{added, unused}` |
 //! | `PUT /v1/payees/{id}/wake` | payee | `{webhook_url \| null}` → `{payee_id, webhook_url}` |
 //! | `GET /v1/payees/{id}/pending` | payee | → `{current_height, payments: [{payment_hash, state, amount_msat, held_amount_msat, claim_amount_msat, description, claim_deadline_height}]}` |
@@ -246,8 +246,17 @@ async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
         .iter()
         .map(|p| payment_json(p, height))
         .collect();
+    // The node that pays the payees when it is not the holding node (ADR 0012).
+    let forward_node = match &state.relay_forward_node {
+        Some(node) => {
+            let info = node.info().await.map_err(crate::relay::RelayError::from)?;
+            json!({"backend": node.backend_name(), "node_id": info.node_id.to_string()})
+        }
+        None => Value::Null,
+    };
     Ok(Json(json!({
         "current_height": height,
+        "forward_node": forward_node,
         "settings": {
             "fee_base_msat": s.fee_base_msat,
             "fee_ppm": s.fee_ppm,

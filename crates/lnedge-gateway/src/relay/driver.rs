@@ -217,7 +217,7 @@ impl Relay {
         if let Some(preimage) = payment.preimage {
             return self.settle(&payment, preimage).await;
         }
-        match self.node.payment_status(PaymentHash(hash)).await? {
+        match self.forward.payment_status(PaymentHash(hash)).await? {
             Some(PaymentStatus::Succeeded(outcome)) => {
                 // Keep the preimage first: settling can then be retried after any crash.
                 let mut next = payment.clone();

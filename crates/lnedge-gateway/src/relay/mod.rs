@@ -127,6 +127,12 @@ impl RelaySettings {
 /// route_budget_blocks = 72
 /// invoice_expiry_secs = 3600
 /// max_attempts = 3
+///
+/// [relay.forward_node]          # optional: the node that pays the payees (ADR 0012)
+/// kind = "ldk"
+/// network = "regtest"
+/// bitcoind_rpc = "user:password@127.0.0.1:18443"
+/// listen = "0.0.0.0:9736"
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -149,6 +155,10 @@ pub struct RelayConfig {
     pub invoice_expiry_secs: Option<u32>,
     /// [`RelaySettings::max_attempts`].
     pub max_attempts: Option<u32>,
+    /// A second node that pays the payees (`[relay.forward_node]`, same keys as `[node]`, data
+    /// under `<data_dir>/relay-node`). Required to complete relayed payments when `[node]` is
+    /// ldk-node (ADR 0012); without it the relay on ldk-node holds and refunds only.
+    pub forward_node: Option<crate::config::NodeConfig>,
 }
 
 impl RelayConfig {
@@ -264,11 +274,14 @@ pub(crate) fn now_secs() -> u64 {
     lnedge_payee::auth::now_secs()
 }
 
-/// The relay: the store, the gateway's node, the key payee keys derive from, the settings.
+/// The relay: the store, the gateway's nodes, the key payee keys derive from, the settings.
 #[derive(Clone)]
 pub struct Relay {
     store: Arc<dyn GatewayStore>,
+    /// Issues and holds the hold invoices (upstream).
     node: Arc<dyn LightningBackend>,
+    /// Pays the payees' invoices (downstream): `node` unless a separate node is set (ADR 0012).
+    forward: Arc<dyn LightningBackend>,
     master_key: Arc<[u8; 32]>,
     settings: RelaySettings,
     http: reqwest::Client,
@@ -279,6 +292,7 @@ impl std::fmt::Debug for Relay {
         f.debug_struct("Relay")
             .field("store", &self.store.name())
             .field("node", &self.node.backend_name())
+            .field("forward", &self.forward.backend_name())
             .field("master_key", &"<secret>")
             .field("settings", &self.settings)
             .finish()
@@ -286,7 +300,8 @@ impl std::fmt::Debug for Relay {
 }
 
 impl Relay {
-    /// A relay. Payee keys derive from `master_key`
+    /// A relay whose `node` both holds the payers' HTLCs and pays the payees (see
+    /// [`with_forward_node`](Self::with_forward_node)). Payee keys derive from `master_key`
     /// ([`payee_key`](lnedge_payee::auth::payee_key)).
     pub fn new(
         store: Arc<dyn GatewayStore>,
@@ -298,17 +313,39 @@ impl Relay {
             .timeout(settings.webhook_timeout)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        Relay { store, node, master_key: Arc::new(master_key), settings, http }
+        let forward = node.clone();
+        Relay { store, node, forward, master_key: Arc::new(master_key), settings, http }
     }
 
-    /// The relay of a gateway's state (its store, owner node, device master key and settings).
+    /// Pays the payees' invoices from `forward` instead of the holding node.
+    ///
+    /// Needed when the holding node cannot pay a hash it is receiving: ldk-node 0.7.1 keys
+    /// payments by hash in both directions (ADR 0012). The forwarding node's payment outcomes
+    /// are read with `payment_status`; its event queue is not the relay's (see
+    /// [`drain_events`]).
+    pub fn with_forward_node(mut self, forward: Arc<dyn LightningBackend>) -> Self {
+        self.forward = forward;
+        self
+    }
+
+    /// The relay of a gateway's state (its store, owner node, device master key, settings and
+    /// forwarding node if any).
     pub fn of_state(state: &crate::api::AppState) -> Self {
-        Self::new(
+        let relay = Self::new(
             state.store.clone(),
             state.owner.clone(),
             *state.device_master_key,
             state.relay.clone(),
-        )
+        );
+        match &state.relay_forward_node {
+            Some(forward) => relay.with_forward_node(forward.clone()),
+            None => relay,
+        }
+    }
+
+    /// Whether the payees are paid from a node other than the holding one.
+    pub fn has_forward_node(&self) -> bool {
+        !Arc::ptr_eq(&self.node, &self.forward)
     }
 
     /// The store.
@@ -561,9 +598,9 @@ impl Relay {
                 max_fee_msat: fee_msat,
                 timeout: relay.settings.pay_timeout,
             };
-            let paid = relay.node.pay_with_cltv_limit(request.clone(), budget).await;
+            let paid = relay.forward.pay_with_cltv_limit(request.clone(), budget).await;
             let paid = match paid {
-                Err(BackendError::Unsupported { .. }) => relay.node.pay(request).await,
+                Err(BackendError::Unsupported { .. }) => relay.forward.pay(request).await,
                 other => other,
             };
             if let Err(e) = &paid {
@@ -608,6 +645,30 @@ impl Relay {
             tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => return,
                 _ = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+        }
+    }
+}
+
+/// Acknowledges every event of a node no one else reads (the relay's forwarding node: the relay
+/// asks it for payment outcomes with `payment_status`, so its queue would only grow), until
+/// `shutdown` turns true.
+pub async fn drain_events(node: Arc<dyn LightningBackend>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            event = node.next_event() => event,
+        };
+        match event {
+            Ok(queued) => {
+                tracing::debug!(event = ?queued.event, "forwarding node event");
+                if let Err(e) = node.event_handled(queued.id).await {
+                    tracing::warn!("acknowledging a forwarding node event: {e}");
+                }
+            }
+            Err(e) => {
+                tracing::warn!("reading the forwarding node's events, retrying: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }

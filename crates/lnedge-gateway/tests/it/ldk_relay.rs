@@ -1,12 +1,20 @@
 //! The async relay on ldk-node over a real `bitcoind -regtest` (ignored unless a bitcoind is
 //! available: `BITCOIND_EXE=$(scripts/install-bitcoind.sh | tail -n1)`).
 //!
-//! Three ldk-node nodes: payer → gateway → sensor, announced channels. (The harness is a trimmed
-//! copy of `lnedge-node/tests/it/ldk_regtest.rs`; its RPC goes through reqwest.)
+//! Four ldk-node nodes, announced channels: payer → gateway (holds) and forward → sensor (pays
+//! the payee), the gateway's two nodes of ADR 0012. (The harness is a trimmed copy of
+//! `lnedge-node/tests/it/ldk_regtest.rs`; its RPC goes through reqwest.)
 //!
-//! ldk-node 0.7.1 cannot set a hold invoice's final CLTV delta (ADR 0011), so its claim deadline
-//! is a few blocks after the HTLC arrives: the relay must refuse to forward (the budget is too
-//! small) and fail the payer back before the deadline, also across a node restart.
+//! One test, one chain (setting up four nodes costs most of the time), in steps:
+//! 1. one node for both roles: ldk-node cannot pay the hash it holds; the relay fails the payer
+//!    back at once (nothing lost, nothing stuck);
+//! 2. the payee wakes in time: held with the long final CLTV (ADR 0012), claimed, forwarded by
+//!    the second node, settled; balances and states checked on every node;
+//! 3. the gateway process killed right after accepting a claim: a new relay on the same store
+//!    finishes the payment;
+//! 4. the gateway's node restarted while holding: the payee claims afterwards, settled;
+//! 5. the payee never wakes: blocks mined to the cancel point, the payer is failed back before
+//!    the claim deadline, a late claim is refused.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -22,7 +30,7 @@ use lnedge_node::bitcoin::Network;
 use lnedge_node::ldk::{ChainSource, LdkBackend, LdkConfig};
 use lnedge_node::{
     parse_invoice, InvoiceDescription, InvoiceParams, InvoiceState, LightningBackend, PayRequest,
-    PaymentHash, PaymentPreimage,
+    PaymentHash, PaymentPreimage, PaymentStatus,
 };
 use serde_json::{json, Value};
 
@@ -132,6 +140,7 @@ fn usable(a: &LdkBackend, b: &LdkBackend) -> bool {
 
 struct Regtest {
     gateway: Arc<LdkBackend>,
+    forward: Arc<LdkBackend>,
     payer: Arc<LdkBackend>,
     sensor: Arc<LdkBackend>,
     gateway_config: LdkConfig,
@@ -148,23 +157,25 @@ impl Regtest {
         let miner = miner.as_str().expect("address").to_owned();
         bitcoind.mine(101, &miner).await;
         let dirs: Vec<tempfile::TempDir> =
-            (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
+            (0..4).map(|_| tempfile::tempdir().expect("dir")).collect();
         let gateway_config = node_config(dirs[0].path(), &bitcoind, "relay-gateway");
         let gateway = Arc::new(LdkBackend::start(gateway_config.clone()).await.expect("gateway"));
-        let payer = Arc::new(
-            LdkBackend::start(node_config(dirs[1].path(), &bitcoind, "relay-payer"))
-                .await
-                .expect("payer"),
-        );
-        let sensor_config = node_config(dirs[2].path(), &bitcoind, "relay-sensor");
+        let start = |i: usize, alias: &str| {
+            let config = node_config(dirs[i].path(), &bitcoind, alias);
+            async move { Arc::new(LdkBackend::start(config).await.expect("node")) }
+        };
+        let forward = start(1, "relay-forward").await;
+        let payer = start(2, "relay-payer").await;
+        let sensor_config = node_config(dirs[3].path(), &bitcoind, "relay-sensor");
         let sensor_addr = sensor_config.listen_addr.expect("listens").into();
         let sensor = Arc::new(LdkBackend::start(sensor_config).await.expect("sensor"));
-        for (node, btc) in [(&payer, 0.05), (&gateway, 0.05), (&sensor, 0.01)] {
+        let all = [&gateway, &forward, &payer, &sensor];
+        for (node, btc) in all.iter().zip([0.01, 0.05, 0.05, 0.01]) {
             let address = node.node().onchain_payment().new_address().expect("address");
             bitcoind.rpc("sendtoaddress", json!([address.to_string(), btc])).await.expect("fund");
         }
         let tip = bitcoind.mine(1, &miner).await;
-        for node in [&gateway, &payer, &sensor] {
+        for node in all {
             wait_until("the deposit", || {
                 node.node().status().current_best_block.height >= tip
                     && node.node().list_balances().spendable_onchain_balance_sats > 0
@@ -174,15 +185,9 @@ impl Regtest {
         let addr = gateway_config.listen_addr.expect("listens").into();
         payer
             .node()
-            .open_announced_channel(
-                gateway.node().node_id(),
-                addr,
-                1_000_000,
-                Some(500_000_000),
-                None,
-            )
-            .expect("open");
-        gateway
+            .open_announced_channel(gateway.node().node_id(), addr, 1_000_000, None, None)
+            .expect("open to the gateway");
+        forward
             .node()
             .open_announced_channel(sensor.node().node_id(), sensor_addr, 1_000_000, None, None)
             .expect("open to the sensor");
@@ -195,19 +200,33 @@ impl Regtest {
             assert!(started.elapsed() < SETUP, "no funding transaction");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let r = Regtest { gateway, payer, sensor, gateway_config, miner, bitcoind, _dirs: dirs };
+        let r = Regtest {
+            gateway,
+            forward,
+            payer,
+            sensor,
+            gateway_config,
+            miner,
+            bitcoind,
+            _dirs: dirs,
+        };
         r.mine(6).await;
-        let (g, p, s) = (r.gateway.clone(), r.payer.clone(), r.sensor.clone());
+        let (g, f, p, s) =
+            (r.gateway.clone(), r.forward.clone(), r.payer.clone(), r.sensor.clone());
         wait_until("usable channels", || {
-            usable(&g, &p) && usable(&p, &g) && usable(&g, &s) && usable(&s, &g)
+            usable(&g, &p) && usable(&p, &g) && usable(&f, &s) && usable(&s, &f)
         })
         .await;
         r
     }
 
+    fn nodes(&self) -> [&Arc<LdkBackend>; 4] {
+        [&self.gateway, &self.forward, &self.payer, &self.sensor]
+    }
+
     async fn mine(&self, n: u32) -> u32 {
         let tip = self.bitcoind.mine(n, &self.miner).await;
-        for node in [&self.gateway, &self.payer, &self.sensor] {
+        for node in self.nodes() {
             wait_until("sync", || node.node().status().current_best_block.height >= tip).await;
         }
         tip
@@ -224,21 +243,12 @@ impl Regtest {
         let (g, p) = (self.gateway.clone(), self.payer.clone());
         wait_until("the channel after restart", || usable(&g, &p) && usable(&p, &g)).await;
     }
-}
 
-fn settings() -> RelaySettings {
-    // ldk-node's hold invoices leave a few blocks: a small cancel margin so the payment is held
-    // for a while before the relay fails it back.
-    let mut s = RelaySettings::default();
-    s.cancel_margin_blocks = 2;
-    s
-}
-
-fn lenient() -> RelaySettings {
-    let mut s = settings();
-    s.route_budget_blocks = 0;
-    s.safety_margin_blocks = 0;
-    s
+    /// The gateway's relay on `store`: holds on the gateway node, pays from the forward node.
+    fn relay(&self, store: &Arc<dyn GatewayStore>, master: [u8; 32]) -> Relay {
+        Relay::new(store.clone(), self.gateway.clone(), master, RelaySettings::default())
+            .with_forward_node(self.forward.clone())
+    }
 }
 
 async fn until(
@@ -258,143 +268,212 @@ async fn until(
     }
 }
 
-async fn until_not(
-    relay: &Relay,
-    hash: &[u8; 32],
-    state: RelayState,
-) -> lnedge_gateway::store::relay::RelayPayment {
-    let started = Instant::now();
-    loop {
-        let _ = relay.tick().await;
-        let p = relay.store().relay_payment(hash).await.expect("read").expect("exists");
-        if p.state != state {
-            return p;
-        }
-        assert!(started.elapsed() < SETUP, "still {state}: {p:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// The payee's side: its preimages, and invoices on the sensor node for held payments.
+struct Payee {
+    id: String,
+    preimages: Vec<[u8; 32]>,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a regtest bitcoind (BITCOIND_EXE)"]
-async fn ldk_node_relay_refunds_before_the_deadline_across_a_restart() {
-    let mut r = Regtest::new().await;
-    let dir = tempfile::tempdir().expect("dir");
-    let store: Arc<dyn GatewayStore> =
-        Arc::new(SqliteStore::open(&dir.path().join("gw.sqlite3")).expect("store"));
-    let master: [u8; 32] = rand::random();
-    let relay = Relay::new(store.clone(), r.gateway.clone(), master, settings());
-    let (payee, _) = relay.register("regtest sensor").await.expect("register");
-    let preimages: Vec<[u8; 32]> = (0..3).map(|_| rand::random()).collect();
-    let hashes: Vec<[u8; 32]> = preimages.iter().map(crate::relay::hash).collect();
-    relay.commit(&payee.id, &hashes).await.expect("commit");
+impl Payee {
+    async fn enrol(relay: &Relay, count: usize) -> Payee {
+        let (payee, _) = relay.register("regtest sensor").await.expect("register");
+        let preimages: Vec<[u8; 32]> = (0..count).map(|_| rand::random()).collect();
+        let hashes: Vec<[u8; 32]> = preimages.iter().map(crate::relay::hash).collect();
+        relay.commit(&payee.id, &hashes).await.expect("commit");
+        Payee { id: payee.id, preimages }
+    }
 
-    // 1. The payee wakes. ldk-node's hold invoice carries the default final CLTV delta (42), so
-    //    the claim deadline is a few blocks away plus the payer's random shadow offset: the relay
-    //    forwards only if that leaves the CLTV budget (then the payment settles), else it refuses
-    //    the claim and fails the payer back at its cancel point. Either way nothing is lost.
-    //    Run twice: with the default budget (usually refused) and with no route reserve nor
-    //    safety margin (usually forwarded), so both paths run.
-    for relay in [relay.clone(), Relay::new(store.clone(), r.gateway.clone(), master, lenient())] {
-        let offer = relay.offer(&payee.id, 20_000_000, "regtest reading").await.expect("offer");
-        let paying = pay(&r.payer, &offer.bolt11);
-        let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
-        let deadline = held.claim_deadline_height.expect("deadline");
-        let preimage =
-            preimages[hashes.iter().position(|h| *h == offer.payment_hash).expect("ours")];
+    /// The sensor's invoice for a held payment: the preimage of its hash, the claim amount.
+    async fn invoice(
+        &self,
+        sensor: &LdkBackend,
+        held: &lnedge_gateway::store::relay::RelayPayment,
+    ) -> (String, u64) {
+        let preimage = *self
+            .preimages
+            .iter()
+            .find(|p| crate::relay::hash(p) == held.payment_hash)
+            .expect("one of ours");
         let claim_amount = held.held_amount_msat.expect("held") - held.fee_msat.expect("fee");
         let params = InvoiceParams {
             amount_msat: Some(claim_amount),
             description: InvoiceDescription::Direct("reading".into()),
             expiry_secs: 3600,
         };
-        let invoice =
-            r.sensor.create_invoice(PaymentPreimage(preimage), params).await.expect("invoice");
-        let height = r.gateway.info().await.expect("info").block_height;
-        match relay.claim(&payee.id, &invoice.to_string()).await {
-            Ok(_) => {
-                // The budget allowed forwarding. ldk-node 0.7.1 keys payments by hash in both
-                // directions and refuses to send a payment whose hash it is receiving: the attempt
-                // fails without sending anything, the relay returns the payment to held, and (the
-                // payee not claiming again) fails the payer back at its cancel point.
-                let p = until_not(&relay, &offer.payment_hash, RelayState::Forwarding).await;
-                eprintln!(
-                    "claim deadline {deadline} at height {height}: forwarded → {} ({:?})",
-                    p.state, p.reason
-                );
-                if p.state == RelayState::Settled {
-                    let outcome =
-                        paying.await.expect("join").expect("the payer's payment completes");
-                    assert_eq!(crate::relay::hash(&outcome.preimage.0), offer.payment_hash);
-                    assert_eq!(
-                        r.sensor
-                            .invoice_state(PaymentHash(offer.payment_hash))
-                            .await
-                            .expect("state"),
-                        InvoiceState::Settled { amount_msat: claim_amount },
-                    );
-                } else {
-                    assert_eq!(p.state, RelayState::Held, "{p:?}");
-                    assert!(p.reason.as_deref().unwrap_or("").contains("cannot send"), "{p:?}");
-                    let sensor = r
-                        .sensor
-                        .invoice_state(PaymentHash(offer.payment_hash))
-                        .await
-                        .expect("state");
-                    assert_eq!(sensor, InvoiceState::Open, "the sensor was not paid");
-                    let height = r.gateway.info().await.expect("info").block_height;
-                    r.mine(deadline.saturating_sub(2).saturating_sub(height)).await;
-                    until(&relay, &offer.payment_hash, RelayState::Expired).await;
-                    assert!(paying.await.expect("join").is_err(), "the payer was failed back");
-                    assert!(r.gateway.info().await.expect("info").block_height < deadline);
-                }
-            }
-            Err(RelayError::CltvBudget { budget_blocks, needed_blocks, .. }) => {
-                eprintln!("claim deadline {deadline} at height {height}: {budget_blocks} < {needed_blocks} blocks, refused");
-                r.mine(deadline.saturating_sub(2).saturating_sub(height)).await;
-                let expired = until(&relay, &offer.payment_hash, RelayState::Expired).await;
-                assert!(paying.await.expect("join").is_err(), "the payer was failed back");
-                assert!(r.gateway.info().await.expect("info").block_height < deadline);
-                assert_eq!(
-                    r.gateway.invoice_state(PaymentHash(offer.payment_hash)).await.expect("state"),
-                    InvoiceState::Cancelled
-                );
-                assert!(expired.reason.is_some());
-            }
-            Err(e) => panic!("unexpected claim outcome: {e}"),
-        }
+        let invoice = sensor.create_invoice(PaymentPreimage(preimage), params).await.expect("inv");
+        (invoice.to_string(), claim_amount)
     }
+}
 
-    // 2. The gateway's node restarts while holding; the relay (re-created on the same store)
-    //    still refunds the payer before the deadline.
-    let offer = relay.offer(&payee.id, 20_000_000, "regtest reading 2").await.expect("offer");
+async fn payer_status(r: &Regtest, hash: &[u8; 32]) -> Option<PaymentStatus> {
+    r.payer.payment_status(PaymentHash(*hash)).await.expect("status")
+}
+
+/// Settled end to end: the payer has the preimage, every node's record agrees.
+async fn assert_settled(
+    r: &Regtest,
+    relay: &Relay,
+    hash: &[u8; 32],
+    claim_amount: u64,
+    paying: Paying,
+) {
+    let settled = until(relay, hash, RelayState::Settled).await;
+    let outcome = paying.await.expect("join").expect("the payer's payment completes");
+    assert_eq!(crate::relay::hash(&outcome.preimage.0), *hash);
+    let held = settled.held_amount_msat.expect("held");
+    assert_eq!(
+        r.gateway.invoice_state(PaymentHash(*hash)).await.expect("state"),
+        InvoiceState::Settled { amount_msat: held },
+        "the gateway claimed the held HTLCs"
+    );
+    assert_eq!(
+        r.sensor.invoice_state(PaymentHash(*hash)).await.expect("state"),
+        InvoiceState::Settled { amount_msat: claim_amount },
+        "the sensor was paid the claim amount"
+    );
+    let Some(PaymentStatus::Succeeded(forwarded)) =
+        r.forward.payment_status(PaymentHash(*hash)).await.expect("status")
+    else {
+        panic!("the forward node's payment did not succeed");
+    };
+    let fee = settled.fee_msat.expect("fee");
+    assert!(forwarded.fee_paid_msat.unwrap_or(0) <= fee, "routing fee within the relay fee");
+}
+
+type Paying =
+    tokio::task::JoinHandle<Result<lnedge_node::PaymentOutcome, lnedge_node::BackendError>>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a regtest bitcoind (BITCOIND_EXE)"]
+async fn ldk_node_relay_end_to_end() {
+    let started = Instant::now();
+    let mut r = Regtest::new().await;
+    eprintln!("=== four nodes ready in {:.1?}", started.elapsed());
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("gw.sqlite3");
+    let store: Arc<dyn GatewayStore> = Arc::new(SqliteStore::open(&path).expect("store"));
+    let master: [u8; 32] = rand::random();
+    let relay = r.relay(&store, master);
+    assert!(relay.has_forward_node());
+    let payee = Payee::enrol(&relay, 6).await;
+
+    // 1. One ldk-node in both roles: it refuses to pay the hash it holds. With one attempt
+    //    allowed, the relay fails the payer back at once.
+    let mut one_attempt = RelaySettings::default();
+    one_attempt.max_attempts = 1;
+    let single = Relay::new(store.clone(), r.gateway.clone(), master, one_attempt);
+    assert!(!single.has_forward_node());
+    let offer = single.offer(&payee.id, 20_000_000, "one node").await.expect("offer");
+    let paying = pay(&r.payer, &offer.bolt11);
+    let held = until(&single, &offer.payment_hash, RelayState::Held).await;
+    let (bolt11, _) = payee.invoice(&r.sensor, &held).await;
+    single.claim(&payee.id, &bolt11).await.expect("the claim is accepted");
+    let cancelled = until(&single, &offer.payment_hash, RelayState::Cancelled).await;
+    assert!(cancelled.reason.as_deref().unwrap_or("").contains("cannot send"), "{cancelled:?}");
+    assert!(paying.await.expect("join").is_err(), "the payer was failed back");
+    assert!(matches!(
+        payer_status(&r, &offer.payment_hash).await,
+        Some(PaymentStatus::Failed { .. })
+    ));
+    assert_eq!(
+        r.sensor.invoice_state(PaymentHash(offer.payment_hash)).await.expect("state"),
+        InvoiceState::Open,
+        "the sensor was not paid"
+    );
+    eprintln!("=== 1. one node: failed back ({:?})", cancelled.reason);
+
+    // 2. The payee wakes in time; the second node pays it.
+    let offer = relay.offer(&payee.id, 20_000_000, "reading").await.expect("offer");
+    let invoice = parse_invoice(&offer.bolt11).expect("invoice");
+    assert!(invoice.min_final_cltv_expiry_delta() >= 288, "the long hold delta (ADR 0012)");
+    assert_eq!(invoice.recover_payee_pub_key(), r.gateway.node().node_id());
+    let height = r.gateway.info().await.expect("info").block_height;
+    let paid_at = Instant::now();
     let paying = pay(&r.payer, &offer.bolt11);
     let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
     let deadline = held.claim_deadline_height.expect("deadline");
+    assert!(deadline >= height + 288 - 48, "claim deadline {deadline} at height {height}");
+    let (bolt11, claim_amount) = payee.invoice(&r.sensor, &held).await;
+    let claimed_at = Instant::now();
+    relay.claim(&payee.id, &bolt11).await.expect("claim");
+    assert_settled(&r, &relay, &offer.payment_hash, claim_amount, paying).await;
+    eprintln!(
+        "=== 2. payee woke: deadline {deadline} at height {height}; claim → settled in {:.1?}, \
+         payer's pay → settled in {:.1?}",
+        claimed_at.elapsed(),
+        paid_at.elapsed()
+    );
+
+    // 3. The gateway process dies right after accepting a claim (the payment in flight on the
+    //    forward node goes on); a new process on the same store finishes it.
+    let offer = relay.offer(&payee.id, 15_000_000, "killed").await.expect("offer");
+    let paying = pay(&r.payer, &offer.bolt11);
+    let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
+    let (bolt11, claim_amount) = payee.invoice(&r.sensor, &held).await;
+    relay.claim(&payee.id, &bolt11).await.expect("claim");
+    relay.abort();
+    drop(relay);
+    let store: Arc<dyn GatewayStore> = Arc::new(SqliteStore::open(&path).expect("reopen"));
+    let relay = r.relay(&store, master);
+    assert_settled(&r, &relay, &offer.payment_hash, claim_amount, paying).await;
+    eprintln!("=== 3. gateway killed after the claim: settled by the next process");
+
+    // 4. The gateway's node restarts while holding; the payee claims afterwards.
+    let offer = relay.offer(&payee.id, 12_000_000, "node restart").await.expect("offer");
+    let paying = pay(&r.payer, &offer.bolt11);
+    let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
     drop(relay);
     r.restart_gateway().await;
     assert!(matches!(
         r.gateway.invoice_state(PaymentHash(offer.payment_hash)).await.expect("state"),
         InvoiceState::Held { .. }
     ));
-    let store: Arc<dyn GatewayStore> =
-        Arc::new(SqliteStore::open(&dir.path().join("gw.sqlite3")).expect("store"));
-    let relay = Relay::new(store, r.gateway.clone(), master, settings());
+    let relay = r.relay(&store, master);
     until(&relay, &offer.payment_hash, RelayState::Held).await;
+    let (bolt11, claim_amount) = payee.invoice(&r.sensor, &held).await;
+    relay.claim(&payee.id, &bolt11).await.expect("claim after the restart");
+    assert_settled(&r, &relay, &offer.payment_hash, claim_amount, paying).await;
+    eprintln!("=== 4. node restarted while holding: settled");
+
+    // 5. The payee never wakes: blocks are mined up to the cancel point; the payer is failed
+    //    back before the claim deadline and a late claim is refused.
+    let offer = relay.offer(&payee.id, 10_000_000, "asleep").await.expect("offer");
+    let paying = pay(&r.payer, &offer.bolt11);
+    let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
+    let deadline = held.claim_deadline_height.expect("deadline");
+    let cancel_at = deadline - relay.settings().cancel_margin_blocks;
     let height = r.gateway.info().await.expect("info").block_height;
-    r.mine(deadline.saturating_sub(2).saturating_sub(height)).await;
-    until(&relay, &offer.payment_hash, RelayState::Expired).await;
+    r.mine(cancel_at - 1 - height).await;
+    relay.tick().await.expect("tick");
+    let still = relay.store().relay_payment(&offer.payment_hash).await.expect("read");
+    assert_eq!(
+        still.expect("exists").state,
+        RelayState::Held,
+        "held one block before the cancel point"
+    );
+    r.mine(1).await;
+    let expired = until(&relay, &offer.payment_hash, RelayState::Expired).await;
     assert!(paying.await.expect("join").is_err(), "the payer was failed back");
+    assert!(matches!(
+        payer_status(&r, &offer.payment_hash).await,
+        Some(PaymentStatus::Failed { .. })
+    ));
     assert!(r.gateway.info().await.expect("info").block_height < deadline);
-    r.gateway.stop().await.expect("stop");
-    r.payer.stop().await.expect("stop");
-    r.sensor.stop().await.expect("stop");
+    let (bolt11, _) = payee.invoice(&r.sensor, &held).await;
+    let late = relay.claim(&payee.id, &bolt11).await.expect_err("too late");
+    assert!(matches!(late, RelayError::WrongState { state: RelayState::Expired, .. }), "{late}");
+    eprintln!(
+        "=== 5. payee asleep: expired at height {cancel_at}, deadline {deadline} ({:?})",
+        expired.reason
+    );
+
+    for node in r.nodes() {
+        node.stop().await.expect("stop");
+    }
+    eprintln!("=== all steps passed in {:.1?}", started.elapsed());
 }
 
-fn pay(
-    payer: &Arc<LdkBackend>,
-    bolt11: &str,
-) -> tokio::task::JoinHandle<Result<lnedge_node::PaymentOutcome, lnedge_node::BackendError>> {
+fn pay(payer: &Arc<LdkBackend>, bolt11: &str) -> Paying {
     let payer = payer.clone();
     let invoice = parse_invoice(bolt11).expect("invoice");
     tokio::spawn(async move {
@@ -403,7 +482,7 @@ fn pay(
                 invoice,
                 amount_msat: None,
                 max_fee_msat: 10_000,
-                timeout: Duration::from_secs(120),
+                timeout: Duration::from_secs(600),
             })
             .await
     })

@@ -103,10 +103,9 @@ impl InvoiceSigner {
         delta: u16,
     ) -> Result<Bolt11Invoice, BackendError> {
         let (mut raw, _, _) = invoice.clone().into_signed_raw().into_parts();
-        let field =
-            RawTaggedField::KnownSemantics(TaggedField::MinFinalCltvExpiryDelta(
-                MinFinalCltvExpiryDelta(u64::from(delta)),
-            ));
+        let field = RawTaggedField::KnownSemantics(TaggedField::MinFinalCltvExpiryDelta(
+            MinFinalCltvExpiryDelta(u64::from(delta)),
+        ));
         let fields = &mut raw.data.tagged_fields;
         fields.retain(|f| {
             !matches!(f, RawTaggedField::KnownSemantics(TaggedField::MinFinalCltvExpiryDelta(_)))

@@ -272,10 +272,7 @@ pub(crate) async fn long_hold_invoice_holds_long(h: &mut dyn Harness) {
     );
     // A few blocks later it is still held, then it settles.
     h.mine_blocks(6).await;
-    assert!(matches!(
-        backend.invoice_state(hash).await.expect("state"),
-        InvoiceState::Held { .. }
-    ));
+    assert!(matches!(backend.invoice_state(hash).await.expect("state"), InvoiceState::Held { .. }));
     backend.settle_hold_invoice(preimage).await.expect("settle");
     let outcome = pay.await.expect("join").expect("the payer's payment completes");
     assert_eq!(outcome.preimage, preimage);
