@@ -264,7 +264,7 @@ async fn until(
             return p;
         }
         assert!(started.elapsed() < SETUP, "not {state}: {p:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -355,7 +355,7 @@ async fn ldk_node_relay_end_to_end() {
     let master: [u8; 32] = rand::random();
     let relay = r.relay(&store, master);
     assert!(relay.has_forward_node());
-    let payee = Payee::enrol(&relay, 6).await;
+    let payee = Payee::enrol(&relay, 12).await;
 
     // 1. One ldk-node in both roles: it refuses to pay the hash it holds. With one attempt
     //    allowed, the relay fails the payer back at once.
@@ -402,6 +402,42 @@ async fn ldk_node_relay_end_to_end() {
          payer's pay → settled in {:.1?}",
         claimed_at.elapsed(),
         paid_at.elapsed()
+    );
+
+    // The relay's overhead on top of a direct payment (docs/benchmarks.md): five relayed
+    // payments whose payee claims as soon as they are held, against five direct one-hop
+    // payments from the forward node to the sensor.
+    let (mut relayed_ms, mut direct_ms) = (Vec::new(), Vec::new());
+    for i in 0..5 {
+        let offer = relay.offer(&payee.id, 10_000_000, "timed").await.expect("offer");
+        let t = Instant::now();
+        let paying = pay(&r.payer, &offer.bolt11);
+        let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
+        let (bolt11, _) = payee.invoice(&r.sensor, &held).await;
+        relay.claim(&payee.id, &bolt11).await.expect("claim");
+        paying.await.expect("join").expect("relayed");
+        relayed_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        let preimage = PaymentPreimage([i as u8 + 1; 32]);
+        let params = InvoiceParams {
+            amount_msat: Some(10_000_000),
+            description: InvoiceDescription::Direct("direct".into()),
+            expiry_secs: 600,
+        };
+        let direct = r.sensor.create_invoice(preimage, params).await.expect("invoice");
+        let t = Instant::now();
+        pay(&r.forward, &direct.to_string()).await.expect("join").expect("direct");
+        direct_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        until(&relay, &offer.payment_hash, RelayState::Settled).await;
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    eprintln!(
+        "=== relay overhead on regtest: relayed p50 {:.0} ms, direct p50 {:.0} ms (5 each; \
+         relayed {relayed_ms:.0?}, direct {direct_ms:.0?})",
+        median(&mut relayed_ms.clone()),
+        median(&mut direct_ms.clone())
     );
 
     // 3. The gateway process dies right after accepting a claim (the payment in flight on the
