@@ -410,3 +410,69 @@ async fn two_payments_to_one_hash_cannot_both_be_taken() {
     assert_eq!((after.state, after.attempts), (RelayState::Settled, 1));
     w.net.shutdown().await;
 }
+
+/// ADR 0012: the gateway holds on one node and pays the payee from another
+/// (`[relay.forward_node]`); the operator's view names the forwarding node and its events are
+/// drained.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_separate_forward_node_pays_the_payee() {
+    let net = SandboxNetwork::new().await.expect("network");
+    let [payer, gateway] = net.line(["payer", "gateway"], 2_000_000).await.expect("line");
+    let forward = net.add_node("forward").await.expect("forward");
+    let sensor = net.add_node("sensor").await.expect("sensor");
+    net.open_channel(&forward, &sensor, 2_000_000, 0).await.expect("channel");
+    let dir = tempfile::tempdir().expect("dir");
+    let store: Arc<dyn GatewayStore> =
+        Arc::new(SqliteStore::open(&dir.path().join("gw.sqlite3")).expect("store"));
+    let state = AppState {
+        relay_forward_node: Some(forward.clone()),
+        ..AppState::new(store, gateway.clone(), Arc::new(PoolKey::generate()), [4; 32], "admin")
+    };
+    let relay = Relay::of_state(&state);
+    assert!(relay.has_forward_node());
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let drain = tokio::spawn(lnedge_gateway::relay::drain_events(forward.clone(), stop_rx));
+    let payee = Payee::enrol(&relay, 2).await;
+
+    let offer = relay.offer(&payee.id, AMOUNT_MSAT, "reading").await.expect("offer");
+    let paying = pay(&payer, &offer.bolt11);
+    let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
+    payee.claim(&relay, &sensor, &held).await.expect("claim");
+    let settled = until(&relay, &offer.payment_hash, RelayState::Settled).await;
+    let outcome = paying.await.expect("join").expect("the payer's payment completes");
+    assert_eq!(hash(&outcome.preimage.0), offer.payment_hash);
+    let claim_amount = AMOUNT_MSAT - settled.fee_msat.expect("fee");
+    assert_eq!(
+        received(&sensor, &offer.payment_hash).await,
+        InvoiceState::Settled { amount_msat: claim_amount }
+    );
+    let hash_ = lnedge_node::PaymentHash(offer.payment_hash);
+    assert!(
+        matches!(
+            forward.payment_status(hash_).await.expect("status"),
+            Some(lnedge_node::PaymentStatus::Succeeded(_))
+        ),
+        "the forward node paid the sensor"
+    );
+    assert_eq!(gateway.payment_status(hash_).await.expect("status"), None, "not the holder");
+
+    // The operator sees which node forwards.
+    let (base, server) = crate::support::serve(app(state)).await;
+    let ops: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/v1/relay/payments"))
+        .bearer_auth("admin")
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ops["forward_node"]["node_id"], forward.node_id().to_string(), "{ops}");
+    // The forward node's events were acknowledged by the drain task.
+    let left = tokio::time::timeout(Duration::from_millis(300), forward.next_event()).await;
+    assert!(left.is_err(), "an event was left in the forward node's queue: {left:?}");
+    let _ = stop.send(true);
+    drain.await.expect("the drain task stops");
+    server.abort();
+    net.shutdown().await;
+}
