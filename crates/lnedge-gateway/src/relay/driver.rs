@@ -217,7 +217,13 @@ impl Relay {
         if let Some(preimage) = payment.preimage {
             return self.settle(&payment, preimage).await;
         }
-        match self.forward.payment_status(PaymentHash(hash)).await? {
+        let mut status = self.forward.payment_status(PaymentHash(hash)).await?;
+        if status.is_none() && self.has_forward_node() {
+            // Sent before a forwarding node was configured? Then the holding node has it, and
+            // sending it again from the new node could pay the payee twice.
+            status = self.node.payment_status(PaymentHash(hash)).await?;
+        }
+        match status {
             Some(PaymentStatus::Succeeded(outcome)) => {
                 // Keep the preimage first: settling can then be retried after any crash.
                 let mut next = payment.clone();

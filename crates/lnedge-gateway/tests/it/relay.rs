@@ -476,3 +476,36 @@ async fn a_separate_forward_node_pays_the_payee() {
     server.abort();
     net.shutdown().await;
 }
+
+/// A payment the holding node was forwarding when the operator added `[relay.forward_node]` is
+/// finished from the holding node's record, not sent a second time from the new node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_a_forward_node_mid_payment_does_not_pay_twice() {
+    let w = World::new().await;
+    let forward = w.net.add_node("forward").await.expect("forward");
+    w.net.open_channel(&forward, &w.sensor, 2_000_000, 0).await.expect("channel");
+    let relay = w.relay(w.store(), w.gateway.clone());
+    let payee = Payee::enrol(&relay, 1).await;
+    let offer = relay.offer(&payee.id, AMOUNT_MSAT, "reading").await.expect("offer");
+    let paying = pay(&w.payer, &offer.bolt11);
+    let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
+    payee.claim(&relay, &w.sensor, &held).await.expect("claim");
+    let hash_ = lnedge_node::PaymentHash(offer.payment_hash);
+    while w.gateway.payment_status(hash_).await.expect("status").is_none() {
+        tokio::time::sleep(Duration::from_millis(5)).await; // until the holding node sent it
+    }
+    relay.abort(); // the process stops; the holding node's payment goes on
+    drop(relay);
+
+    let relay = Relay::new(w.store(), w.gateway.clone(), w.master, RelaySettings::default())
+        .with_forward_node(forward.clone());
+    let settled = until(&relay, &offer.payment_hash, RelayState::Settled).await;
+    assert_eq!(settled.attempts, 1);
+    paying.await.expect("join").expect("the payer's payment completes");
+    assert_eq!(forward.payment_status(hash_).await.expect("status"), None, "not sent again");
+    assert!(matches!(
+        w.gateway.payment_status(hash_).await.expect("status"),
+        Some(lnedge_node::PaymentStatus::Succeeded(_))
+    ));
+    w.net.shutdown().await;
+}
