@@ -106,10 +106,16 @@ fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
 
 /// The client a failure is counted against (see [`crate::refunds::limit`]).
 fn client_of(request: &Request) -> String {
-    if let Some(ConnectInfo(addr)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
+    client_from(request.extensions(), request.headers())
+}
+
+/// The client of a request from its extensions (connect info) and headers
+/// (see [`crate::refunds::limit`]).
+pub(super) fn client_from(extensions: &axum::http::Extensions, headers: &HeaderMap) -> String {
+    if let Some(ConnectInfo(addr)) = extensions.get::<ConnectInfo<SocketAddr>>() {
         return addr.ip().to_string();
     }
-    client_from_headers(request.headers())
+    client_from_headers(headers)
 }
 
 fn client_from_headers(headers: &HeaderMap) -> String {

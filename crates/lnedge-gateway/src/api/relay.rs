@@ -9,7 +9,7 @@
 //! | `PUT /v1/payees/{id}/wake` | payee | `{webhook_url \| null}` → `{payee_id, webhook_url}` |
 //! | `GET /v1/payees/{id}/pending` | payee | → `{current_height, payments: [{payment_hash, state, amount_msat, held_amount_msat, claim_amount_msat, description, claim_deadline_height}]}` |
 //! | `POST /v1/payees/{id}/claims` | payee | `{bolt11}` → 202 `{payment_hash, state}`; 409 `wrong_state`, 422 `cltv_budget_too_small` |
-//! | `POST /v1/payees/{id}/invoices` | payer | `{amount_msat, description?}` → 201 `{payment_hash, bolt11, amount_msat, expires_at}`; 409 `no_unused_hash` |
+//! | `POST /v1/payees/{id}/invoices` | payer | `{amount_msat, description?}` → 201 `{payment_hash, bolt11, amount_msat, expires_at}`; 409 `no_unused_hash`; 429 `too_many_requests` (per client, `payer_invoices_per_minute`) |
 //!
 //! Payee routes are signed with the payee's key ([`lnedge_payee::auth`]: `X-Lnedge-Timestamp`,
 //! `X-Lnedge-Signature` over method, path, timestamp and body), checked in constant time before
@@ -363,8 +363,18 @@ struct InvoiceRequest {
 async fn invoice(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
+    extensions: axum::http::Extensions,
+    headers: HeaderMap,
     ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let client = super::refunds::client_from(&extensions, &headers);
+    if let Err(wait) = state.relay.payer_limiter.spend(&client) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            format!("too many invoices asked for by this client; try again in {wait} s"),
+        ));
+    }
     let req: InvoiceRequest = parse_json(&body)?;
     let description = req.description.unwrap_or_else(|| "payment to an offline device".into());
     let payment = Relay::of_state(&state).offer(&id, req.amount_msat, &description).await?;

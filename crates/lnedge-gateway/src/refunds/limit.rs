@@ -51,6 +51,14 @@ impl FailureLimiter {
         }
     }
 
+    /// Spends one token of `client` if it has one (for routes where every request counts, like
+    /// the relay's open payer route); `Err` carries the seconds until it may try again.
+    pub fn spend(&self, client: &str) -> Result<(), u64> {
+        self.check(client)?;
+        self.failed(client);
+        Ok(())
+    }
+
     /// Spends one token of `client` for a failed attempt.
     pub fn failed(&self, client: &str) {
         let now = Instant::now();

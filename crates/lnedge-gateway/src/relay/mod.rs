@@ -34,6 +34,9 @@ use crate::store::{GatewayStore, StoreError};
 
 pub use driver::TickReport;
 
+/// Default of `[relay] payer_invoices_per_minute`.
+pub const DEFAULT_PAYER_INVOICES_PER_MINUTE: u32 = 30;
+
 /// The operator's settings of this feature (part of [`AppState`](crate::api::AppState)).
 ///
 /// The deadline arithmetic (ADR 0011), all in blocks:
@@ -74,6 +77,9 @@ pub struct RelaySettings {
     pub webhook_timeout: Duration,
     /// Longest pause between webhook retries (they back off exponentially from 1 s).
     pub webhook_max_backoff_secs: u64,
+    /// Invoices a client may ask for on the open payer route (`POST /v1/payees/{id}/invoices`),
+    /// per minute (a token bucket per client and replica): each one uses up a committed hash.
+    pub payer_limiter: Arc<crate::refunds::limit::FailureLimiter>,
     /// In-process coordination shared by every clone (the payments this process is paying).
     pub(crate) shared: Arc<Shared>,
 }
@@ -94,6 +100,9 @@ impl Default for RelaySettings {
             pay_timeout: Duration::from_secs(60),
             webhook_timeout: Duration::from_secs(5),
             webhook_max_backoff_secs: 300,
+            payer_limiter: Arc::new(crate::refunds::limit::FailureLimiter::new(
+                DEFAULT_PAYER_INVOICES_PER_MINUTE,
+            )),
             shared: Arc::default(),
         }
     }
@@ -127,6 +136,7 @@ impl RelaySettings {
 /// route_budget_blocks = 72
 /// invoice_expiry_secs = 3600
 /// max_attempts = 3
+/// payer_invoices_per_minute = 30
 ///
 /// [relay.forward_node]          # optional: the node that pays the payees (ADR 0012)
 /// kind = "ldk"
@@ -155,6 +165,9 @@ pub struct RelayConfig {
     pub invoice_expiry_secs: Option<u32>,
     /// [`RelaySettings::max_attempts`].
     pub max_attempts: Option<u32>,
+    /// [`RelaySettings::payer_limiter`]'s rate (default
+    /// [`DEFAULT_PAYER_INVOICES_PER_MINUTE`]).
+    pub payer_invoices_per_minute: Option<u32>,
     /// A second node that pays the payees (`[relay.forward_node]`, same keys as `[node]`, data
     /// under `<data_dir>/relay-node`). Required to complete relayed payments when `[node]` is
     /// ldk-node (ADR 0012); without it the relay on ldk-node holds and refunds only.
@@ -177,6 +190,10 @@ impl RelayConfig {
             route_budget_blocks: self.route_budget_blocks.unwrap_or(d.route_budget_blocks),
             invoice_expiry_secs: self.invoice_expiry_secs.unwrap_or(d.invoice_expiry_secs),
             max_attempts: self.max_attempts.unwrap_or(d.max_attempts),
+            payer_limiter: match self.payer_invoices_per_minute {
+                Some(n) => Arc::new(crate::refunds::limit::FailureLimiter::new(n)),
+                None => d.payer_limiter.clone(),
+            },
             ..d
         }
     }

@@ -197,3 +197,53 @@ async fn payee_routes_authenticate_and_refuse_clearly() {
     assert_eq!((status, v["payments"][0]["state"].as_str()), (StatusCode::OK, Some("offered")));
     net.shutdown().await;
 }
+
+/// The open payer route is limited per client: each invoice uses up one of the payee's hashes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_payer_route_is_rate_limited_per_client() {
+    let net = SandboxNetwork::new().await.expect("network");
+    let gateway = net.add_node("gateway").await.expect("node");
+    let store = Arc::new(SqliteStore::in_memory().expect("store"));
+    let config = lnedge_gateway::relay::RelayConfig {
+        payer_invoices_per_minute: Some(2),
+        ..Default::default()
+    };
+    let state = AppState {
+        relay: config.settings(),
+        ..AppState::new(store, gateway, Arc::new(PoolKey::generate()), [5; 32], "admin-token")
+    };
+    let app = app(state);
+    let admin = [("authorization", "Bearer admin-token".to_owned())];
+    let (_, reg) =
+        call(&app, Method::POST, "/v1/payees", &admin, br#"{"name":"sensor"}"#.to_vec()).await;
+    let id = reg["payee_id"].as_str().expect("id").to_owned();
+    let key: [u8; 32] =
+        hex::decode(reg["payee_key"].as_str().expect("key")).expect("hex").try_into().expect("32");
+    let path = format!("/v1/payees/{id}/hashes");
+    let hashes: Vec<String> = (0..5u8).map(|i| hex::encode([i + 1; 32])).collect();
+    let body = serde_json::to_vec(&json!({ "payment_hashes": hashes })).expect("json");
+    let (status, _) =
+        call(&app, Method::POST, &path, &signed(&key, "POST", &path, now_secs(), &body), body)
+            .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let path = format!("/v1/payees/{id}/invoices");
+    let ask = |client: &'static str| {
+        let app = app.clone();
+        let path = path.clone();
+        async move {
+            let headers = [("x-forwarded-for", client.to_owned())];
+            call(&app, Method::POST, &path, &headers, br#"{"amount_msat":5000000}"#.to_vec()).await
+        }
+    };
+    for _ in 0..2 {
+        let (status, v) = ask("203.0.113.7").await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+    }
+    let (status, v) = ask("203.0.113.7").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(v["error"]["code"], "too_many_requests");
+    assert!(v["error"]["message"].as_str().unwrap_or_default().contains("try again in"), "{v}");
+    assert_eq!(ask("198.51.100.1").await.0, StatusCode::CREATED, "another client is not limited");
+    net.shutdown().await;
+}
