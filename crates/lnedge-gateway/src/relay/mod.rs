@@ -33,6 +33,7 @@ use crate::store::relay::{PayeeRecord, RelayFilter, RelayPayment, RelayState};
 use crate::store::{GatewayStore, StoreError};
 
 pub use driver::TickReport;
+pub use notify::MAX_CONCURRENT_WEBHOOKS;
 
 /// Default of `[relay] payer_invoices_per_minute`.
 pub const DEFAULT_PAYER_INVOICES_PER_MINUTE: u32 = 30;
@@ -200,12 +201,27 @@ impl RelayConfig {
 }
 
 /// What one process shares between its request handlers and its driver.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Shared {
     /// Hashes whose downstream payment this process is sending right now.
     paying: Mutex<HashSet<[u8; 32]>>,
-    /// The tasks paying them (aborted by [`Relay::abort`]).
+    /// Hashes whose wake-up webhook is being delivered right now.
+    notifying: Mutex<HashSet<[u8; 32]>>,
+    /// Bounds the webhook deliveries in flight ([`notify::MAX_CONCURRENT_WEBHOOKS`]).
+    webhook_slots: Arc<tokio::sync::Semaphore>,
+    /// The background tasks: payments and deliveries (aborted by [`Relay::abort`]).
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            paying: Mutex::default(),
+            notifying: Mutex::default(),
+            webhook_slots: Arc::new(tokio::sync::Semaphore::new(notify::MAX_CONCURRENT_WEBHOOKS)),
+            tasks: Mutex::default(),
+        }
+    }
 }
 
 impl Shared {
@@ -215,6 +231,13 @@ impl Shared {
 
     fn done_paying(&self, hash: &[u8; 32]) {
         self.paying.lock().unwrap_or_else(|p| p.into_inner()).remove(hash);
+    }
+
+    /// Keeps a background task's handle (for [`Relay::abort`]), forgetting finished ones.
+    fn track(&self, task: tokio::task::AbortHandle) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
     }
 
     fn is_paying(&self, hash: &[u8; 32]) -> bool {
@@ -633,12 +656,7 @@ impl Relay {
                 }
             }
         });
-        self.settings
-            .shared
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(task.abort_handle());
+        self.settings.shared.track(task.abort_handle());
     }
 
     /// Stops this process's background payment tasks at once (a crash, for tests; the node's
@@ -651,6 +669,7 @@ impl Relay {
             task.abort();
         }
         self.settings.shared.paying.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.settings.shared.notifying.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// Runs [`tick`](Self::tick) every `poll_interval` until `shutdown` turns true.

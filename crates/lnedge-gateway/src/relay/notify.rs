@@ -1,16 +1,25 @@
 //! Waking the payee: a webhook POST with a signed body, retried with exponential backoff until
 //! the payee answers 2xx. Polling `GET /v1/payees/{id}/pending` works whether or not a webhook
 //! is set or delivered.
+//!
+//! Deliveries run in the background (at most [`MAX_CONCURRENT_WEBHOOKS`] at once, one per
+//! payment at a time), so payees whose webhooks hang — a sleeping device often does — never
+//! slow down the driver's pass, which must keep failing payers back on time.
 
 use lnedge_payee::auth::{sign_webhook, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use lnedge_payee::wire::WakeNotification;
 
 use super::{now_secs, Relay, RelayError};
 use crate::store::relay::{RelayPayment, RelayState};
+use std::sync::Arc;
+
+/// Webhook deliveries in flight at once, per process.
+pub const MAX_CONCURRENT_WEBHOOKS: usize = 32;
 
 impl Relay {
-    /// Sends the wake-up webhook of a held payment if one is set and due, and records the
-    /// outcome (delivered, or the time of the next attempt).
+    /// Starts delivering the wake-up webhook of a held payment in the background if one is set
+    /// and due and none is in flight for it; the task records the outcome (delivered, or the
+    /// time of the next attempt).
     pub(super) async fn notify_if_due(&self, payment: &RelayPayment) -> Result<(), RelayError> {
         let now = now_secs();
         if payment.state != RelayState::Held || payment.notified || payment.next_notify_at > now {
@@ -18,20 +27,56 @@ impl Relay {
         }
         let Some(payee) = self.store.payee(&payment.payee_id).await? else { return Ok(()) };
         let Some(url) = payee.webhook_url else { return Ok(()) };
+        let shared = &self.settings.shared;
+        if !shared.notifying.lock().unwrap_or_else(|p| p.into_inner()).insert(payment.payment_hash)
+        {
+            return Ok(()); // a delivery for this payment is in flight
+        }
+        let Ok(permit) = Arc::clone(&shared.webhook_slots).try_acquire_owned() else {
+            // Every slot is busy: the next pass tries again.
+            shared
+                .notifying
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&payment.payment_hash);
+            return Ok(());
+        };
+        let relay = self.clone();
+        let payment = payment.clone();
+        let task = tokio::spawn(async move {
+            let hash = payment.payment_hash;
+            if let Err(e) = relay.deliver(&payment, &payee.id, &url).await {
+                tracing::warn!(hash = %hex::encode(hash), "recording a webhook delivery: {e}");
+            }
+            relay.settings.shared.notifying.lock().unwrap_or_else(|p| p.into_inner()).remove(&hash);
+            drop(permit);
+        });
+        shared.track(task.abort_handle());
+        Ok(())
+    }
+
+    /// One webhook delivery, and its outcome recorded on the payment.
+    async fn deliver(
+        &self,
+        payment: &RelayPayment,
+        payee_id: &str,
+        url: &str,
+    ) -> Result<(), RelayError> {
+        let now = now_secs();
         let held = payment.held_amount_msat.unwrap_or(payment.amount_msat);
         let body = WakeNotification {
-            payee_id: payee.id.clone(),
+            payee_id: payee_id.to_owned(),
             payment_hash: hex::encode(payment.payment_hash),
             held_amount_msat: held,
             claim_amount_msat: held.saturating_sub(payment.fee_msat.unwrap_or(0)),
             claim_deadline_height: payment.claim_deadline_height,
         };
         let bytes = serde_json::to_vec(&body).expect("wire types serialize");
-        let key = zeroize::Zeroizing::new(self.payee_key(&payee.id));
+        let key = zeroize::Zeroizing::new(self.payee_key(payee_id));
         let signature = sign_webhook(&key, now, &bytes);
         let sent = self
             .http
-            .post(&url)
+            .post(url)
             .header(TIMESTAMP_HEADER, now.to_string())
             .header(SIGNATURE_HEADER, signature)
             .header("content-type", "application/json")
@@ -41,11 +86,11 @@ impl Relay {
         let delivered = match sent {
             Ok(response) if response.status().is_success() => true,
             Ok(response) => {
-                tracing::info!(payee = %payee.id, status = %response.status(), "webhook refused");
+                tracing::info!(payee = %payee_id, status = %response.status(), "webhook refused");
                 false
             }
             Err(e) => {
-                tracing::info!(payee = %payee.id, "webhook failed: {e}");
+                tracing::info!(payee = %payee_id, "webhook failed: {e}");
                 false
             }
         };

@@ -218,7 +218,20 @@ async fn a_sleeping_sensor_is_paid_when_it_wakes_over_http() {
     assert!(held.claim_deadline_height.expect("deadline") > w.net.chain().height() + 200);
     assert!(!paying.is_finished(), "the payer waits while the sensor sleeps");
 
-    // Woken by the webhook (signed), the sensor fetches what waits and completes it.
+    // Woken by the webhook (signed, delivered in the background), the sensor fetches what waits
+    // and completes it. Further passes do not send it again once it was delivered.
+    let t = tokio::time::Instant::now();
+    while seen.lock().expect("lock").is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(10), "no webhook delivered");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    while !relay_payment(&relay, &payment_hash).await.notified {
+        assert!(t.elapsed() < Duration::from_secs(10), "the delivery was not recorded");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for _ in 0..3 {
+        relay.tick().await.expect("tick");
+    }
     let notes = seen.lock().expect("lock").clone();
     assert_eq!(notes.len(), 1, "one wake-up: {notes:?}");
     assert_eq!(notes[0].payment_hash, hex::encode(payment_hash));
@@ -507,5 +520,57 @@ async fn adding_a_forward_node_mid_payment_does_not_pay_twice() {
         w.gateway.payment_status(hash_).await.expect("status"),
         Some(lnedge_node::PaymentStatus::Succeeded(_))
     ));
+    w.net.shutdown().await;
+}
+
+/// A payee whose webhook hangs (a sleeping device often does) does not slow the driver: its
+/// delivery runs in the background while a pass completes at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_webhook_does_not_stall_the_driver() {
+    let w = World::new().await;
+    // Accepts connections, never answers; counts them.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let hang = tokio::spawn({
+        let accepted = accepted.clone();
+        async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                open.push(socket);
+            }
+        }
+    });
+    let mut settings = RelaySettings::default();
+    settings.webhook_timeout = Duration::from_secs(60);
+    let relay = Relay::new(w.store(), w.gateway.clone(), w.master, settings);
+    let payee = Payee::enrol(&relay, 1).await;
+    relay.set_webhook(&payee.id, Some(&format!("http://{addr}/wake"))).await.expect("webhook");
+    let offer = relay.offer(&payee.id, AMOUNT_MSAT, "reading").await.expect("offer");
+    let paying = pay(&w.payer, &offer.bolt11);
+    let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
+    // Passes return while the delivery hangs (an inline delivery would hold each one for the
+    // 60 s webhook timeout), and the delivery in flight is not started again.
+    for _ in 0..5 {
+        tokio::time::timeout(Duration::from_secs(30), relay.tick())
+            .await
+            .expect("a pass returns while the webhook hangs")
+            .expect("tick");
+    }
+    let t = tokio::time::Instant::now();
+    while accepted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(t.elapsed() < Duration::from_secs(10), "the webhook was never called");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    relay.tick().await.expect("tick");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1, "one delivery in flight");
+    assert!(!relay_payment(&relay, &offer.payment_hash).await.notified);
+    // The payee polls instead and completes the payment meanwhile.
+    payee.claim(&relay, &w.sensor, &held).await.expect("claim");
+    until(&relay, &offer.payment_hash, RelayState::Settled).await;
+    paying.await.expect("join").expect("paid");
+    relay.abort();
+    hang.abort();
     w.net.shutdown().await;
 }
