@@ -3,8 +3,11 @@
 //! gateway's node at a random step. Every HTLC must end settled with the payee paid exactly once,
 //! or expired with the payer refunded before the claim deadline; balances must add up.
 //!
-//! `LNEDGE_RELAY_RESTART_RUNS` (default 30) and `LNEDGE_RELAY_RESTART_SEED` (default random,
-//! printed) reproduce a run.
+//! It runs twice: with the gateway's one node holding and paying, and with a separate
+//! forwarding node paying the payee (ADR 0012; a node restart then restarts both nodes).
+//!
+//! `LNEDGE_RELAY_RESTART_RUNS` (default 30, 15 with a forwarding node) and
+//! `LNEDGE_RELAY_RESTART_SEED` (default random, printed) reproduce a run.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -49,15 +52,35 @@ fn outbound_msat(node: &SandboxNode) -> u64 {
 struct Gateway {
     relay: Relay,
     node: Arc<SandboxNode>,
+    /// The forwarding node, if the gateway has one.
+    forward: Option<Arc<SandboxNode>>,
+}
+
+impl Gateway {
+    fn new(w: &World, node: Arc<SandboxNode>, forward: Option<Arc<SandboxNode>>) -> Gateway {
+        let relay = w.relay(w.store(), node.clone());
+        let relay = match &forward {
+            Some(f) => relay.with_forward_node(f.clone()),
+            None => relay,
+        };
+        Gateway { relay, node, forward }
+    }
 }
 
 /// The crash: the relay's tasks stop, its store handle is dropped, new ones open the same file;
-/// with `node`, the gateway's node restarts too.
+/// with `node`, the gateway's node (and forwarding node) restart too.
 async fn crash(w: &World, gw: Gateway, node: bool) -> Gateway {
     gw.relay.abort();
     drop(gw.relay);
-    let node = if node { w.net.restart("gateway").await.expect("restart") } else { gw.node };
-    Gateway { relay: w.relay(w.store(), node.clone()), node }
+    if !node {
+        return Gateway::new(w, gw.node, gw.forward);
+    }
+    let holding = w.net.restart("gateway").await.expect("restart");
+    let forward = match gw.forward {
+        Some(_) => Some(w.net.restart("forward").await.expect("restart the forwarding node")),
+        None => None,
+    };
+    Gateway::new(w, holding, forward)
 }
 
 /// Drives a claimed payment to a final state the way a payee agent would: whenever it is held
@@ -86,16 +109,36 @@ async fn finish(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn randomized_restarts_lose_and_double_pay_nothing() {
-    let runs: usize =
-        std::env::var("LNEDGE_RELAY_RESTART_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    randomized_restarts(false, 30).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn randomized_restarts_with_a_forwarding_node_lose_and_double_pay_nothing() {
+    randomized_restarts(true, 15).await;
+}
+
+async fn randomized_restarts(with_forward_node: bool, default_runs: usize) {
+    let runs: usize = std::env::var("LNEDGE_RELAY_RESTART_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_runs);
     let seed: u64 = std::env::var("LNEDGE_RELAY_RESTART_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(rand::random);
-    println!("relay restart test: {runs} runs, seed {seed}");
+    println!("relay restart test: {runs} runs, seed {seed}, forwarding node {with_forward_node}");
     let mut rng = StdRng::seed_from_u64(seed);
     let w = World::new().await;
-    let mut gw = Gateway { relay: w.relay(w.store(), w.gateway.clone()), node: w.gateway.clone() };
+    let forward = if with_forward_node {
+        let forward = w.net.add_node("forward").await.expect("forwarding node");
+        // Pushes the sensor past its channel reserve, so its outbound capacity (the balance
+        // measure below) grows by exactly what it receives.
+        w.net.open_channel(&forward, &w.sensor, 2_000_000, 100_000_000).await.expect("channel");
+        Some(forward)
+    } else {
+        None
+    };
+    let mut gw = Gateway::new(&w, w.gateway.clone(), forward);
     let payee = Payee::enrol(&gw.relay, runs).await;
     let payer_before = outbound_msat(&w.payer);
     let sensor_before = outbound_msat(&w.sensor);
@@ -251,8 +294,8 @@ async fn randomized_restarts_lose_and_double_pay_nothing() {
         "the sensor got each claim once"
     );
     println!(
-        "relay restart test: crash points {points:?}, node restarts {node_restarts}, \
-         cancelled after failed forwards {cancelled}"
+        "relay restart test (forwarding node {with_forward_node}): crash points {points:?}, \
+         node restarts {node_restarts}, cancelled after failed forwards {cancelled}"
     );
     w.net.shutdown().await;
 }
