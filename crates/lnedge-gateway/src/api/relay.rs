@@ -267,6 +267,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
             "route_budget_blocks": s.route_budget_blocks,
             "invoice_expiry_secs": s.invoice_expiry_secs,
             "max_attempts": s.max_attempts,
+            "payer_invoices_per_minute": s.payer_limiter.per_minute(),
         },
         "payments": payments,
     })))

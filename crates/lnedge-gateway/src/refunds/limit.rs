@@ -27,6 +27,11 @@ impl FailureLimiter {
         FailureLimiter { per_minute: per_minute.max(1), buckets: Mutex::new(HashMap::new()) }
     }
 
+    /// The rate: tokens a minute, also the burst.
+    pub fn per_minute(&self) -> u32 {
+        self.per_minute
+    }
+
     fn refill(&self, tokens: f64, since: Instant, now: Instant) -> f64 {
         let rate = f64::from(self.per_minute) / 60.0;
         (tokens + now.duration_since(since).as_secs_f64() * rate).min(f64::from(self.per_minute))
