@@ -6,12 +6,13 @@
 //! payment at a time), so payees whose webhooks hang — a sleeping device often does — never
 //! slow down the driver's pass, which must keep failing payers back on time.
 
+use std::sync::Arc;
+
 use lnedge_payee::auth::{sign_webhook, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use lnedge_payee::wire::WakeNotification;
 
 use super::{now_secs, Relay, RelayError};
 use crate::store::relay::{RelayPayment, RelayState};
-use std::sync::Arc;
 
 /// Webhook deliveries in flight at once, per process.
 pub const MAX_CONCURRENT_WEBHOOKS: usize = 32;
