@@ -1,8 +1,8 @@
 //! The async relay on ldk-node over a real `bitcoind -regtest` (ignored unless a bitcoind is
 //! available: `BITCOIND_EXE=$(scripts/install-bitcoind.sh | tail -n1)`).
 //!
-//! Four ldk-node nodes, announced channels: payer → gateway (holds) and forward → sensor (pays
-//! the payee), the gateway's two nodes of ADR 0012. (The harness is a trimmed copy of
+//! Five ldk-node nodes, announced channels: payer → gateway and payer2 → gateway (the gateway
+//! holds), forward → sensor (pays the payee): the gateway's two nodes of ADR 0012. (The harness is a trimmed copy of
 //! `lnedge-node/tests/it/ldk_regtest.rs`; its RPC goes through reqwest.)
 //!
 //! One test, one chain (setting up four nodes costs most of the time), in steps:
@@ -14,7 +14,9 @@
 //!    finishes the payment;
 //! 4. the gateway's node restarted while holding: the payee claims afterwards, settled;
 //! 5. the payee never wakes: blocks mined to the cancel point, the payer is failed back before
-//!    the claim deadline, a late claim is refused.
+//!    the claim deadline, a late claim is refused;
+//! 6. two payments to one hash: a second payer's HTLCs for a held invoice are failed back, the
+//!    first stays held and settles, the payee is paid once.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -142,6 +144,7 @@ struct Regtest {
     gateway: Arc<LdkBackend>,
     forward: Arc<LdkBackend>,
     payer: Arc<LdkBackend>,
+    payer2: Arc<LdkBackend>,
     sensor: Arc<LdkBackend>,
     gateway_config: LdkConfig,
     miner: String,
@@ -157,7 +160,7 @@ impl Regtest {
         let miner = miner.as_str().expect("address").to_owned();
         bitcoind.mine(101, &miner).await;
         let dirs: Vec<tempfile::TempDir> =
-            (0..4).map(|_| tempfile::tempdir().expect("dir")).collect();
+            (0..5).map(|_| tempfile::tempdir().expect("dir")).collect();
         let gateway_config = node_config(dirs[0].path(), &bitcoind, "relay-gateway");
         let gateway = Arc::new(LdkBackend::start(gateway_config.clone()).await.expect("gateway"));
         let start = |i: usize, alias: &str| {
@@ -166,11 +169,12 @@ impl Regtest {
         };
         let forward = start(1, "relay-forward").await;
         let payer = start(2, "relay-payer").await;
+        let payer2 = start(4, "relay-payer2").await;
         let sensor_config = node_config(dirs[3].path(), &bitcoind, "relay-sensor");
         let sensor_addr = sensor_config.listen_addr.expect("listens").into();
         let sensor = Arc::new(LdkBackend::start(sensor_config).await.expect("sensor"));
-        let all = [&gateway, &forward, &payer, &sensor];
-        for (node, btc) in all.iter().zip([0.01, 0.05, 0.05, 0.01]) {
+        let all = [&gateway, &forward, &payer, &sensor, &payer2];
+        for (node, btc) in all.iter().zip([0.01, 0.05, 0.05, 0.01, 0.05]) {
             let address = node.node().onchain_payment().new_address().expect("address");
             bitcoind.rpc("sendtoaddress", json!([address.to_string(), btc])).await.expect("fund");
         }
@@ -182,11 +186,18 @@ impl Regtest {
             })
             .await;
         }
-        let addr = gateway_config.listen_addr.expect("listens").into();
-        payer
-            .node()
-            .open_announced_channel(gateway.node().node_id(), addr, 1_000_000, None, None)
-            .expect("open to the gateway");
+        let gateway_addr = gateway_config.listen_addr.expect("listens");
+        for p in [&payer, &payer2] {
+            p.node()
+                .open_announced_channel(
+                    gateway.node().node_id(),
+                    gateway_addr.into(),
+                    1_000_000,
+                    None,
+                    None,
+                )
+                .expect("open to the gateway");
+        }
         forward
             .node()
             .open_announced_channel(sensor.node().node_id(), sensor_addr, 1_000_000, None, None)
@@ -194,7 +205,7 @@ impl Regtest {
         let started = Instant::now();
         loop {
             let pool = bitcoind.rpc("getrawmempool", json!([])).await.expect("mempool");
-            if pool.as_array().is_some_and(|a| a.len() >= 2) {
+            if pool.as_array().is_some_and(|a| a.len() >= 3) {
                 break;
             }
             assert!(started.elapsed() < SETUP, "no funding transaction");
@@ -204,6 +215,7 @@ impl Regtest {
             gateway,
             forward,
             payer,
+            payer2,
             sensor,
             gateway_config,
             miner,
@@ -213,15 +225,21 @@ impl Regtest {
         r.mine(6).await;
         let (g, f, p, s) =
             (r.gateway.clone(), r.forward.clone(), r.payer.clone(), r.sensor.clone());
+        let p2 = r.payer2.clone();
         wait_until("usable channels", || {
-            usable(&g, &p) && usable(&p, &g) && usable(&f, &s) && usable(&s, &f)
+            usable(&g, &p)
+                && usable(&p, &g)
+                && usable(&f, &s)
+                && usable(&s, &f)
+                && usable(&g, &p2)
+                && usable(&p2, &g)
         })
         .await;
         r
     }
 
-    fn nodes(&self) -> [&Arc<LdkBackend>; 4] {
-        [&self.gateway, &self.forward, &self.payer, &self.sensor]
+    fn nodes(&self) -> [&Arc<LdkBackend>; 5] {
+        [&self.gateway, &self.forward, &self.payer, &self.sensor, &self.payer2]
     }
 
     async fn mine(&self, n: u32) -> u32 {
@@ -305,6 +323,19 @@ impl Payee {
     }
 }
 
+/// Waits until `node` records the invoice of `hash` as settled for `amount_msat`.
+async fn invoice_settles(node: &LdkBackend, hash: &[u8; 32], amount_msat: u64, what: &str) {
+    let started = Instant::now();
+    loop {
+        let state = node.invoice_state(PaymentHash(*hash)).await.expect("state");
+        if state == (InvoiceState::Settled { amount_msat }) {
+            return;
+        }
+        assert!(started.elapsed() < SETUP, "{what}: {state:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn payer_status(r: &Regtest, hash: &[u8; 32]) -> Option<PaymentStatus> {
     r.payer.payment_status(PaymentHash(*hash)).await.expect("status")
 }
@@ -321,16 +352,9 @@ async fn assert_settled(
     let outcome = paying.await.expect("join").expect("the payer's payment completes");
     assert_eq!(crate::relay::hash(&outcome.preimage.0), *hash);
     let held = settled.held_amount_msat.expect("held");
-    assert_eq!(
-        r.gateway.invoice_state(PaymentHash(*hash)).await.expect("state"),
-        InvoiceState::Settled { amount_msat: held },
-        "the gateway claimed the held HTLCs"
-    );
-    assert_eq!(
-        r.sensor.invoice_state(PaymentHash(*hash)).await.expect("state"),
-        InvoiceState::Settled { amount_msat: claim_amount },
-        "the sensor was paid the claim amount"
-    );
+    // A node records its claim when LDK reports it done, a moment after the preimage is out.
+    invoice_settles(&r.gateway, hash, held, "the gateway claimed the held HTLCs").await;
+    invoice_settles(&r.sensor, hash, claim_amount, "the sensor was paid the claim amount").await;
     let Some(PaymentStatus::Succeeded(forwarded)) =
         r.forward.payment_status(PaymentHash(*hash)).await.expect("status")
     else {
@@ -348,7 +372,7 @@ type Paying =
 async fn ldk_node_relay_end_to_end() {
     let started = Instant::now();
     let mut r = Regtest::new().await;
-    eprintln!("=== four nodes ready in {:.1?}", started.elapsed());
+    eprintln!("=== five nodes ready in {:.1?}", started.elapsed());
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("gw.sqlite3");
     let store: Arc<dyn GatewayStore> = Arc::new(SqliteStore::open(&path).expect("store"));
@@ -502,6 +526,29 @@ async fn ldk_node_relay_end_to_end() {
         "=== 5. payee asleep: expired at height {cancel_at}, deadline {deadline} ({:?})",
         expired.reason
     );
+
+    // 6. Two payments to one hash: a second payer pays the invoice the gateway already holds.
+    let offer = relay.offer(&payee.id, 8_000_000, "one hash").await.expect("offer");
+    let paying = pay(&r.payer, &offer.bolt11);
+    let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
+    let second = pay(&r.payer2, &offer.bolt11).await.expect("join");
+    assert!(second.is_err(), "the second HTLC set is failed back: {second:?}");
+    assert!(matches!(
+        r.gateway.invoice_state(PaymentHash(offer.payment_hash)).await.expect("state"),
+        InvoiceState::Held { amount_msat: 8_000_000, .. }
+    ));
+    relay.tick().await.expect("tick");
+    let still = relay.store().relay_payment(&offer.payment_hash).await.expect("read");
+    let still = still.expect("exists");
+    assert_eq!((still.state, still.held_amount_msat), (RelayState::Held, Some(8_000_000)));
+    let (bolt11, claim_amount) = payee.invoice(&r.sensor, &held).await;
+    relay.claim(&payee.id, &bolt11).await.expect("claim");
+    assert_settled(&r, &relay, &offer.payment_hash, claim_amount, paying).await;
+    assert!(matches!(
+        r.payer2.payment_status(PaymentHash(offer.payment_hash)).await.expect("status"),
+        Some(PaymentStatus::Failed { .. })
+    ));
+    eprintln!("=== 6. two payments to one hash: the second failed back, the first settled once");
 
     for node in r.nodes() {
         node.stop().await.expect("stop");
