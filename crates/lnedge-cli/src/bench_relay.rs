@@ -63,8 +63,13 @@ pub(crate) struct Held {
     offer_all_ms: f64,
     all_held_ms: f64,
     tick_with_all_held_ms: f64,
-    /// From mining past the cancel point until the relay has no active payment left.
+    /// From the earliest cancel point until the relay has no active payment left, the chain
+    /// moving on `release_step_blocks` at a time with a relay pass after each step.
     relay_released_ms: f64,
+    /// Blocks mined from the earliest to the latest cancel point.
+    release_blocks: u32,
+    /// Blocks mined per step.
+    release_step_blocks: u32,
     /// Until, in addition, every payer's `pay` has returned its failure.
     release_all_ms: f64,
     rss_before_kib: Option<u64>,
@@ -260,15 +265,19 @@ pub(crate) async fn run(payments: usize, held: usize) -> Result<RelayFigures> {
             gateway.cancel_hold_invoice(lnedge_node::PaymentHash(p.payment_hash)).await?;
         }
     }
+    // Deadlines differ (payers add a random CLTV offset). Time then moves on a few blocks at a
+    // time with a relay pass in between, as in the service (a block every ~10 min, a pass every
+    // 250 ms): mining every block at once would run past the payers' own HTLC expiries before
+    // the relay looked, and the payers would force-close their channels to time the HTLCs out.
     let first = store.relay_payments(&active).await?;
-    // Deadlines differ (payers add a random CLTV offset): mine past the latest cancel point.
-    let latest = first.iter().filter_map(|p| p.claim_deadline_height).max().unwrap_or(0);
-    let blocks = latest
-        .saturating_sub(relay.settings().cancel_margin_blocks)
-        .saturating_sub(net.chain().height());
-    net.mine(blocks + 1).await;
+    let margin = relay.settings().cancel_margin_blocks;
+    let earliest = first.iter().filter_map(|p| p.claim_deadline_height).min().unwrap_or(0);
+    let to_first_cancel = earliest.saturating_sub(margin).saturating_sub(net.chain().height());
+    net.mine(to_first_cancel).await;
+    let step = (margin / 2).max(1);
     let t = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(600);
+    let mut blocks_stepped = 0u32;
     loop {
         relay.tick().await?;
         if store.relay_payments(&active).await?.is_empty() {
@@ -277,7 +286,8 @@ pub(crate) async fn run(payments: usize, held: usize) -> Result<RelayFigures> {
         if Instant::now() > deadline {
             bail!("not every held payment was released in time");
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        net.mine(step).await;
+        blocks_stepped += step;
     }
     let relay_released = t.elapsed();
     for task in tasks {
@@ -303,6 +313,8 @@ pub(crate) async fn run(payments: usize, held: usize) -> Result<RelayFigures> {
             offer_all_ms: ms(offer_all),
             all_held_ms: ms(all_held),
             relay_released_ms: ms(relay_released),
+            release_blocks: blocks_stepped,
+            release_step_blocks: step,
             tick_with_all_held_ms: ms(tick),
             release_all_ms: ms(release),
             rss_before_kib,

@@ -53,8 +53,29 @@ pub(crate) async fn drive(
                 node.channel_manager.timer_tick_occurred();
                 if ticks_seen % 10 == 0 {
                     node.peer_manager.timer_tick_occurred();
+                    reconnect_channel_peers(&node);
                 }
             }
+        }
+    }
+}
+
+/// Dials again every peer this node dialed before and has a channel with, if it is not
+/// connected (a dropped connection, e.g. a ping timeout under load): until it is, HTLCs on the
+/// channel can be neither added nor resolved. Peers that dialed us dial again themselves.
+fn reconnect_channel_peers(node: &Arc<SandboxNode>) {
+    let dialed = node.disk.peers.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let channels = node.channels();
+    for (peer, addr) in dialed {
+        let has_channel = channels.iter().any(|c| c.counterparty.node_id == peer);
+        if has_channel && node.peer_manager.peer_by_node_id(&peer).is_none() {
+            tracing::info!(node = %node.name(), %peer, "reconnecting to a channel peer");
+            let node = node.clone();
+            tokio::spawn(async move {
+                if let Err(e) = node.connect(peer, addr).await {
+                    tracing::info!(node = %node.name(), "reconnecting failed, retrying later: {e}");
+                }
+            });
         }
     }
 }

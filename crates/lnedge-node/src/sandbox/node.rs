@@ -368,11 +368,14 @@ impl SandboxNode {
 
     /// Connects to a peer over loopback and waits until the handshake completes.
     pub async fn connect(&self, peer: PublicKey, addr: SocketAddr) -> Result<(), BackendError> {
+        if self.stopped.load(Ordering::SeqCst) {
+            return Err(BackendError::Unavailable(format!("{} is stopped", self.disk.name)));
+        }
         {
+            // Remembered for restarts and reconnections; a peer that moved is dialed anew.
             let mut peers = self.disk.peers.lock().unwrap_or_else(|p| p.into_inner());
-            if !peers.iter().any(|(p, _)| *p == peer) {
-                peers.push((peer, addr));
-            }
+            peers.retain(|(p, _)| *p != peer);
+            peers.push((peer, addr));
         }
         if self.peer_manager.peer_by_node_id(&peer).is_some() {
             return Ok(());
@@ -389,6 +392,9 @@ impl SandboxNode {
                 .map_err(unreachable)?;
         stream.set_nodelay(true).map_err(unreachable)?;
         let stream = stream.into_std().map_err(unreachable)?;
+        if self.stopped.load(Ordering::SeqCst) {
+            return Err(BackendError::Unavailable(format!("{} is stopped", self.disk.name)));
+        }
         tokio::spawn(lightning_net_tokio::setup_outbound(self.peer_manager.clone(), peer, stream));
         for _ in 0..500 {
             if self.peer_manager.peer_by_node_id(&peer).is_some() {
