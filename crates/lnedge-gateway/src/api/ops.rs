@@ -133,7 +133,8 @@ fn operation(route: &Route) -> Value {
         json!({ "summary": summary, "operationId": format!("{method} {path}"), "responses": {} });
     let mut params = Vec::new();
     if path.contains("{id}") {
-        params.push(json!({ "name": "id", "in": "path", "required": true, "description": "device id, 32 hex characters", "schema": { "type": "string", "pattern": "^[0-9a-fA-F]{32}$" } }));
+        let what = if path.starts_with("/v1/payees/") { "payee id" } else { "device id" };
+        params.push(json!({ "name": "id", "in": "path", "required": true, "description": format!("{what}, 32 hex characters"), "schema": { "type": "string", "pattern": "^[0-9a-fA-F]{32}$" } }));
     }
     if path.contains("{pool_id}") {
         params.push(json!({ "name": "pool_id", "in": "path", "required": true, "description": "pool id, 16 hex characters", "schema": { "type": "string", "pattern": "^[0-9a-fA-F]{16}$" } }));
@@ -184,6 +185,14 @@ fn operation(route: &Route) -> Value {
         }
         ("get", "/v1/devices/{id}/pools/{pool_id}/file") => {
             op["responses"]["200"] = json!({ "description": "pool file", "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } });
+        }
+        ("post", "/v1/payees/{id}/invoices") => {
+            op["responses"]["201"] = json!({ "description": "a hold invoice for one of the payee's committed hashes", "content": { "application/json": { "schema": { "type": "object", "properties": {
+                "payment_hash": { "type": "string" }, "bolt11": { "type": "string" }, "amount_msat": { "type": "integer" }, "expires_at": { "type": "integer" } } } } } });
+            op["responses"]["400"] =
+                error_response("amount_msat missing, zero or not covering the relay's fee");
+            op["responses"]["409"] = error_response("the payee has no unused committed hash");
+            op["responses"]["429"] = error_response("too many invoices asked for by this client");
         }
         ("get", "/v1/jobs/{job_id}") => {
             op["responses"]["200"] = json!({ "description": "the job", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Job" } } } });
