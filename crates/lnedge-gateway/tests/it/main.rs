@@ -17,5 +17,6 @@ mod relay;
 mod relay_api;
 mod relay_restart;
 mod replicas;
+mod service;
 mod store;
 mod support;

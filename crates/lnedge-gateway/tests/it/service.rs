@@ -1,0 +1,99 @@
+//! `service::serve`, the running gateway `lnedge gateway serve` starts: a configuration file in,
+//! its nodes started, the HTTP service answering, a clean stop; bad configurations refused before
+//! anything starts.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use lnedge_gateway::config::GatewayConfig;
+use lnedge_gateway::service::serve;
+
+const TOKEN: &str = "0123456789abcdef0123";
+
+fn free_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr")
+}
+
+/// Sandbox owner node and a sandbox forwarding node for the relay: the service starts both,
+/// the operator's view names the forwarding node, and the service stops on request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_starts_with_a_relay_forwarding_node_and_stops_cleanly() {
+    let dir = tempfile::tempdir().expect("dir");
+    let addr = free_addr();
+    let config = GatewayConfig::from_toml(&format!(
+        "listen = \"{addr}\"\ndata_dir = \"{}\"\nadmin_token = \"{TOKEN}\"\n\
+         [node]\nkind = \"sandbox\"\n[relay]\npayer_invoices_per_minute = 7\n\
+         [relay.forward_node]\nkind = \"sandbox\"\n",
+        dir.path().display()
+    ))
+    .expect("config");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let service = tokio::spawn(serve(config, async move {
+        let _ = stopped.await;
+    }));
+
+    let http = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    let started = tokio::time::Instant::now();
+    loop {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+            assert!(r.status().is_success(), "healthz: {}", r.status());
+            break;
+        }
+        assert!(!service.is_finished(), "the service ended early: {:?}", service.await);
+        assert!(started.elapsed() < Duration::from_secs(60), "the service did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ops: serde_json::Value = http
+        .get(format!("{base}/v1/relay/payments"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ops["forward_node"]["backend"], "sandbox", "{ops}");
+    assert_eq!(ops["forward_node"]["node_id"].as_str().map(str::len), Some(66), "{ops}");
+    assert_eq!(ops["settings"]["payer_invoices_per_minute"], 7, "{ops}");
+    // The two secrets were created in the data directory.
+    assert!(dir.path().join("pool.key").exists());
+    assert!(dir.path().join("device-master.key").exists());
+
+    stop.send(()).expect("stop");
+    let ended = tokio::time::timeout(Duration::from_secs(30), service).await;
+    ended.expect("stops within 30 s").expect("join").expect("a clean stop");
+}
+
+/// Configurations that cannot work are refused with the key named, before any node starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_relay_forwarding_node_configurations_are_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ldk = |network: &str, listen: &str| {
+        format!(
+            "kind = \"ldk\"\nnetwork = \"{network}\"\nbitcoind_rpc = \"u:p@127.0.0.1:1\"\nlisten = \"{listen}\"\n"
+        )
+    };
+    let cases = [
+        (ldk("regtest", "127.0.0.1:19735"), "kind = \"sandbox\"\n".to_owned(), "same as [node]"),
+        (ldk("regtest", "127.0.0.1:19735"), ldk("signet", "127.0.0.1:19736"), "is not the node's"),
+        (
+            ldk("regtest", "127.0.0.1:19735"),
+            ldk("regtest", "127.0.0.1:19735"),
+            "give it its own address",
+        ),
+    ];
+    for (node, forward, expected) in cases {
+        let config = GatewayConfig::from_toml(&format!(
+            "listen = \"{}\"\ndata_dir = \"{}\"\nadmin_token = \"{TOKEN}\"\n[node]\n{node}[relay.forward_node]\n{forward}",
+            free_addr(),
+            dir.path().display()
+        ))
+        .expect("parses");
+        let err = serve(config, std::future::pending()).await.expect_err("refused");
+        let text = err.to_string();
+        assert!(text.contains("relay.forward_node") && text.contains(expected), "{text}");
+    }
+    assert!(!dir.path().join("node").exists(), "no node was started");
+}
