@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};
 
+use crate::store::refunds::RefundState;
 use crate::store::{EntryRecord, FiatQuote, GatewayStore, PaymentRecord, StoreError};
 
 /// The reconciled status of one pool entry.
@@ -13,8 +14,12 @@ use crate::store::{EntryRecord, FiatQuote, GatewayStore, PaymentRecord, StoreErr
 pub enum SaleStatus {
     /// Paid, and the device handed the product out.
     Delivered,
-    /// Paid, and the device's motor failed: a refund is due.
+    /// Paid, and the device's motor failed: a refund is due (or being paid out).
     RefundDue,
+    /// Paid, the vend failed, and the customer was paid back (LNURL-withdraw, `docs/refunds.md`).
+    Refunded,
+    /// Paid, the vend failed, and the refund expired unclaimed: the operator keeps the money.
+    RefundExpired,
     /// Paid, claimed, outcome not recorded (power cut): the operator decides.
     OutcomeUnknown,
     /// Paid, but the customer never presented the payment at the device (or the device has not
@@ -30,6 +35,8 @@ impl SaleStatus {
         match self {
             SaleStatus::Delivered => "delivered",
             SaleStatus::RefundDue => "refund_due",
+            SaleStatus::Refunded => "refunded",
+            SaleStatus::RefundExpired => "refund_expired",
             SaleStatus::OutcomeUnknown => "outcome_unknown",
             SaleStatus::PaidNotClaimed => "paid_not_claimed",
             SaleStatus::ClaimedNotPaid => "claimed_not_paid",
@@ -83,16 +90,34 @@ pub fn classify(entry: &EntryRecord, payment: Option<&PaymentRecord>) -> Option<
     }
 }
 
+/// The status once the refund of the entry (if any) is taken into account: a refund paid out or
+/// expired settles the sale's outcome, whatever the device's ledger says (a refund can be paid
+/// on a device's attestation before its ledger is synced).
+pub fn with_refund(status: SaleStatus, refund: Option<RefundState>) -> SaleStatus {
+    match refund {
+        Some(RefundState::Paid) => SaleStatus::Refunded,
+        Some(RefundState::Expired) => SaleStatus::RefundExpired,
+        Some(RefundState::Due | RefundState::Claimed) => SaleStatus::RefundDue,
+        None => status,
+    }
+}
+
 /// Every paid or claimed entry of every device, reconciled, ordered by device, pool and index.
 pub async fn sales_report(store: &dyn GatewayStore) -> Result<Vec<SaleRow>, StoreError> {
     let payments: HashMap<[u8; 32], PaymentRecord> =
         store.payments().await?.into_iter().map(|p| (p.payment_hash, p)).collect();
+    let refunds: HashMap<[u8; 32], RefundState> =
+        store.refunds().await?.into_iter().map(|r| (r.payment_hash, r.state)).collect();
     let mut rows = Vec::new();
     for device in store.devices().await? {
         for pool in store.pools(device.id).await? {
             for entry in store.entries(pool.id).await? {
                 let payment = payments.get(&entry.payment_hash);
                 if let Some(status) = classify(&entry, payment) {
+                    let status = match payment {
+                        Some(_) => with_refund(status, refunds.get(&entry.payment_hash).copied()),
+                        None => status, // nothing was paid, so nothing can have been refunded
+                    };
                     rows.push(SaleRow {
                         device_id: device.id,
                         pool_id: pool.id,
@@ -114,6 +139,18 @@ pub async fn sales_report(store: &dyn GatewayStore) -> Result<Vec<SaleRow>, Stor
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refund_settles_the_outcome() {
+        use SaleStatus::*;
+        assert_eq!(with_refund(RefundDue, Some(RefundState::Paid)), Refunded);
+        assert_eq!(with_refund(OutcomeUnknown, Some(RefundState::Paid)), Refunded);
+        assert_eq!(with_refund(RefundDue, Some(RefundState::Expired)), RefundExpired);
+        assert_eq!(with_refund(PaidNotClaimed, Some(RefundState::Claimed)), RefundDue);
+        assert_eq!(with_refund(Delivered, None), Delivered);
+        assert_eq!(Refunded.as_str(), "refunded");
+        assert_eq!(RefundExpired.as_str(), "refund_expired");
+    }
 
     fn entry(state: EntryState) -> EntryRecord {
         EntryRecord {

@@ -330,6 +330,26 @@ async fn jammed_motor_refund_is_paid_to_the_customer_node_with_lnurl_rs() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(report["totals"]["paid"]["amount_msat"], PRICE_MSAT, "{report}");
+    // …and the sales report says the sale was refunded.
+    let (status, sales) = call(
+        &w.router,
+        Request::builder()
+            .uri("/v1/reports/sales")
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let hash = hex::encode(sale.payment_hash());
+    let row = sales["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["payment_hash"] == hash.as_str())
+        .expect("the sale is in the report")
+        .clone();
+    assert_eq!(row["status"], "refunded", "{sales}");
 
     // A wallet that opens the voucher URL itself is told to prove payment in a browser.
     let page = reqwest::get(voucher.replace(REFUND_BASE, &format!("{base}/v1/refunds")))
