@@ -299,9 +299,9 @@ impl GatewayConfig {
             }
             Some(_) => {}
         }
-        if !self.public_url.is_empty()
-            && !(self.public_url.starts_with("https://") || self.public_url.starts_with("http://"))
-        {
+        let url = &self.public_url;
+        let web = url.starts_with("https://") || url.starts_with("http://");
+        if !url.is_empty() && !web {
             return Err(ConfigError::Invalid {
                 key: "public_url",
                 message: format!("{:?} must start with https:// (or http://)", self.public_url),
@@ -482,7 +482,7 @@ mod tests {
         let err =
             GatewayConfig::from_toml(&other_net).expect("parses").validate().expect_err("net");
         assert!(err.to_string().contains("is not the node's"), "{err}");
-        let bad_net = format!("{text}").replace(
+        let bad_net = text.replace(
             "\"regtest\"\nbitcoind_rpc = \"u:p@127.0.0.1:18443\"\nlisten = \"127.0.0.1:9736\"",
             "\"mainnet\"\nbitcoind_rpc = \"u:p@127.0.0.1:18443\"\nlisten = \"127.0.0.1:9736\"",
         );

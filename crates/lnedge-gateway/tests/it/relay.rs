@@ -73,7 +73,7 @@ impl Payee {
     pub(crate) async fn enrol(relay: &Relay, hashes: usize) -> Payee {
         let (record, _key) = relay.register("sensor").await.expect("register");
         let preimages: Vec<[u8; 32]> = (0..hashes).map(|_| rand::random()).collect();
-        let commitments: Vec<[u8; 32]> = preimages.iter().map(|p| hash(p)).collect();
+        let commitments: Vec<[u8; 32]> = preimages.iter().map(hash).collect();
         relay.commit(&record.id, &commitments).await.expect("commit");
         Payee { id: record.id, preimages }
     }
