@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use async_trait::async_trait;
 
-use crate::reconcile::SaleRow;
+use crate::reconcile::{SaleOrigin, SaleRow};
 use crate::store::FiatQuote;
 
 /// Why a rate could not be had.
@@ -70,7 +70,7 @@ fn csv_field(text: &str) -> String {
 /// exact decimals, and the fiat value at the rate of payment time with 2 decimals.
 pub fn sales_csv(rows: &[SaleRow]) -> String {
     let mut out = String::from(
-        "device_id,pool_id,entry,product,payment_hash,status,paid_at,amount_msat,amount_sat,amount_btc,fiat_currency,fiat_amount,rate_per_btc,rate_source\r\n",
+        "device_id,pool_id,entry,product,payment_hash,status,paid_at,amount_msat,amount_sat,amount_btc,fiat_currency,fiat_amount,rate_per_btc,rate_source,kind,deputy_counter\r\n",
     );
     for row in rows {
         let (currency, fiat, rate, source) = match (&row.quote, row.fiat_amount()) {
@@ -83,13 +83,21 @@ pub fn sales_csv(rows: &[SaleRow]) -> String {
             _ => (String::new(), String::new(), String::new(), String::new()),
         };
         let hash: String = row.payment_hash.iter().map(|b| format!("{b:02x}")).collect();
+        let (pool_id, index, product, counter) = match row.origin {
+            SaleOrigin::Pool { pool_id, index, product } => {
+                (pool_id.to_string(), index.to_string(), product.to_string(), String::new())
+            }
+            SaleOrigin::Deputy { counter } => {
+                (String::new(), String::new(), String::new(), counter.to_string())
+            }
+        };
         let _ = write!(
             out,
-            "{},{},{},{},{},{},{},{},{}.{:03},{},{},{},{},{}\r\n",
+            "{},{},{},{},{},{},{},{},{}.{:03},{},{},{},{},{},{},{}\r\n",
             row.device_id,
-            row.pool_id,
-            row.index,
-            row.product,
+            pool_id,
+            index,
+            product,
             hash,
             row.status.as_str(),
             row.paid_at.map(|t| t.to_string()).unwrap_or_default(),
@@ -101,6 +109,8 @@ pub fn sales_csv(rows: &[SaleRow]) -> String {
             fiat,
             rate,
             csv_field(&source),
+            row.origin.kind(),
+            counter,
         );
     }
     out
@@ -137,9 +147,7 @@ mod tests {
     fn csv_has_exact_decimals_and_quotes_text() {
         let row = SaleRow {
             device_id: DeviceId([0xab; 16]),
-            pool_id: PoolId([1; 8]),
-            index: 3,
-            product: 2,
+            origin: SaleOrigin::Pool { pool_id: PoolId([1; 8]), index: 3, product: 2 },
             payment_hash: [0; 32],
             status: SaleStatus::RefundDue,
             amount_msat: 1_800_001,
@@ -160,6 +168,22 @@ mod tests {
             ),
             "{line}"
         );
-        assert!(line.ends_with("\"https://rates.example/a,b\""), "{line}");
+        assert!(line.ends_with("\"https://rates.example/a,b\",pool,"), "{line}");
+        let deputy = SaleRow {
+            device_id: DeviceId([0xab; 16]),
+            origin: SaleOrigin::Deputy { counter: 42 },
+            payment_hash: [1; 32],
+            status: SaleStatus::Delivered,
+            amount_msat: 7_000,
+            paid_at: Some(1_700_000_001),
+            quote: None,
+        };
+        let csv = sales_csv(&[deputy]);
+        let line = csv.split("\r\n").nth(1).expect("row");
+        assert!(line.starts_with(&format!("{},,,,", DeviceId([0xab; 16]))), "{line}");
+        assert!(
+            line.ends_with(",delivered,1700000001,7000,7.000,0.00000007000,,,,,deputy,42"),
+            "{line}"
+        );
     }
 }

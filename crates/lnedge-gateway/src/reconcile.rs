@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};
 
+use crate::store::deputy::DeputyStatus;
 use crate::store::refunds::RefundState;
 use crate::store::{EntryRecord, FiatQuote, GatewayStore, PaymentRecord, StoreError};
 
@@ -44,17 +45,42 @@ impl SaleStatus {
     }
 }
 
+/// Where a sale comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaleOrigin {
+    /// An entry of an invoice pool: a pre-signed invoice for one product slot.
+    Pool {
+        /// The pool.
+        pool_id: PoolId,
+        /// The entry.
+        index: u32,
+        /// The product.
+        product: u16,
+    },
+    /// A deputy sale: any amount, rung up offline at a terminal (`docs/deputy.md`).
+    Deputy {
+        /// The terminal's sale counter.
+        counter: u64,
+    },
+}
+
+impl SaleOrigin {
+    /// `pool` or `deputy` (JSON, CSV).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SaleOrigin::Pool { .. } => "pool",
+            SaleOrigin::Deputy { .. } => "deputy",
+        }
+    }
+}
+
 /// One reconciled sale (or anomaly).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SaleRow {
     /// The device.
     pub device_id: DeviceId,
-    /// The pool.
-    pub pool_id: PoolId,
-    /// The entry.
-    pub index: u32,
-    /// The product.
-    pub product: u16,
+    /// The pool entry or the deputy sale.
+    pub origin: SaleOrigin,
     /// The payment hash.
     pub payment_hash: [u8; 32],
     /// The reconciled status.
@@ -102,7 +128,8 @@ pub fn with_refund(status: SaleStatus, refund: Option<RefundState>) -> SaleStatu
     }
 }
 
-/// Every paid or claimed entry of every device, reconciled, ordered by device, pool and index.
+/// Every paid or claimed pool entry and every paid deputy sale of every device, reconciled,
+/// ordered by device, then pool and index, then deputy counter.
 pub async fn sales_report(store: &dyn GatewayStore) -> Result<Vec<SaleRow>, StoreError> {
     let payments: HashMap<[u8; 32], PaymentRecord> =
         store.payments().await?.into_iter().map(|p| (p.payment_hash, p)).collect();
@@ -120,9 +147,11 @@ pub async fn sales_report(store: &dyn GatewayStore) -> Result<Vec<SaleRow>, Stor
                     };
                     rows.push(SaleRow {
                         device_id: device.id,
-                        pool_id: pool.id,
-                        index: entry.index,
-                        product: entry.product,
+                        origin: SaleOrigin::Pool {
+                            pool_id: pool.id,
+                            index: entry.index,
+                            product: entry.product,
+                        },
                         payment_hash: entry.payment_hash,
                         status,
                         amount_msat: payment.map_or(0, |p| p.amount_msat),
@@ -132,8 +161,33 @@ pub async fn sales_report(store: &dyn GatewayStore) -> Result<Vec<SaleRow>, Stor
                 }
             }
         }
+        // Deputy sales: paid ones, in counter order after the device's pools.
+        let mut deputy = store.deputy_sales(Some(device.id), u32::MAX).await?;
+        deputy.sort_by_key(|sale| sale.counter);
+        for sale in deputy {
+            let Some(status) = deputy_status(sale.status) else { continue };
+            rows.push(SaleRow {
+                device_id: device.id,
+                origin: SaleOrigin::Deputy { counter: sale.counter },
+                payment_hash: sale.payment_hash,
+                status,
+                amount_msat: sale.amount_msat,
+                paid_at: sale.paid_at,
+                quote: sale.quote,
+            });
+        }
     }
     Ok(rows)
+}
+
+/// A deputy sale's status in the books: not paid → not a sale; paid but the terminal has not
+/// reported the customer's claim → `paid_not_claimed`; claimed → `delivered`.
+pub fn deputy_status(status: DeputyStatus) -> Option<SaleStatus> {
+    match status {
+        DeputyStatus::Requested => None,
+        DeputyStatus::Paid => Some(SaleStatus::PaidNotClaimed),
+        DeputyStatus::Claimed => Some(SaleStatus::Delivered),
+    }
 }
 
 #[cfg(test)]
@@ -150,6 +204,13 @@ mod tests {
         assert_eq!(with_refund(Delivered, None), Delivered);
         assert_eq!(Refunded.as_str(), "refunded");
         assert_eq!(RefundExpired.as_str(), "refund_expired");
+    }
+
+    #[test]
+    fn deputy_sales_are_sales_once_paid() {
+        assert_eq!(deputy_status(DeputyStatus::Requested), None);
+        assert_eq!(deputy_status(DeputyStatus::Paid), Some(SaleStatus::PaidNotClaimed));
+        assert_eq!(deputy_status(DeputyStatus::Claimed), Some(SaleStatus::Delivered));
     }
 
     fn entry(state: EntryState) -> EntryRecord {
@@ -192,9 +253,7 @@ mod tests {
     fn fiat_value_uses_the_rate_at_payment_time() {
         let row = SaleRow {
             device_id: DeviceId([0; 16]),
-            pool_id: PoolId([0; 8]),
-            index: 0,
-            product: 1,
+            origin: SaleOrigin::Pool { pool_id: PoolId([0; 8]), index: 0, product: 1 },
             payment_hash: [0; 32],
             status: SaleStatus::Delivered,
             amount_msat: 2_500_000, // 2 500 sat

@@ -23,7 +23,7 @@
 //! | `GET /v1/jobs/{job_id}` | → `{job_id, status: running\|done\|failed, done, total, pool?, error?}` (per replica, in memory: [`jobs`]); 404 `unknown_job` |
 //! | `POST /v1/devices/{id}/sync` | `{counter, reports: [{pool_id, index, state}], want_pool_files?}` + `X-Lnedge-Signature` → `{counter, applied, unchanged, ignored_regressions, pools: [{pool_id, file, entries, hex?}]}`; 401, 403 `device_disabled`, 409 `replayed_sync` |
 //! | `GET /v1/pools/expiring?within_days=N` | (1–365, default 7) → `{pools: [{device_id, pool_id, expires_at, expires_in_secs, unused_entries}]}` of enabled devices, expiring within N days with unused entries; 400 `within_days` |
-//! | `GET /v1/reports/sales` | → `{rows: [...], totals: {amount_msat, rows, by_status, by_device: {id: {…}}, by_product: {"id/product": {…}}}}` |
+//! | `GET /v1/reports/sales` | → `{rows: [...], totals: {amount_msat, rows, by_status, by_device: {id: {…}}, by_product: {"id/product" or "id/deputy": {…}}}}`; rows are pool entries and deputy sales (`kind`) |
 //! | `GET /v1/reports/sales.csv` | → [`sales_csv`](crate::accounting::sales_csv) (`text/csv`) |
 //! | `GET /healthz`, `/metrics`, `/openapi.json` | → `{status, store}` (503 if the store fails), Prometheus text, OpenAPI 3.1 |
 

@@ -11,14 +11,22 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::AppState;
 use crate::accounting::sales_csv;
-use crate::reconcile::{sales_report, SaleRow};
+use crate::reconcile::{sales_report, SaleOrigin, SaleRow};
 
 fn row_json(r: &SaleRow) -> Value {
+    let (pool_id, index, product, counter) = match r.origin {
+        SaleOrigin::Pool { pool_id, index, product } => {
+            (Some(pool_id.to_string()), Some(index), Some(product), None)
+        }
+        SaleOrigin::Deputy { counter } => (None, None, None, Some(counter)),
+    };
     json!({
         "device_id": r.device_id.to_string(),
-        "pool_id": r.pool_id.to_string(),
-        "index": r.index,
-        "product": r.product,
+        "kind": r.origin.kind(),
+        "pool_id": pool_id,
+        "index": index,
+        "product": product,
+        "deputy_counter": counter,
         "payment_hash": hex::encode(r.payment_hash),
         "status": r.status.as_str(),
         "amount_msat": r.amount_msat,
@@ -54,7 +62,8 @@ impl Total {
 
 /// `GET /v1/reports/sales` → `{rows: [...], totals: {amount_msat, rows, by_device, by_product}}`.
 ///
-/// `by_product` is keyed `<device_id>/<product id>`: product ids are a device's slots.
+/// `by_product` is keyed `<device_id>/<product id>` (product ids are a device's slots), and
+/// `<device_id>/deputy` for the device's deputy sales.
 pub(crate) async fn sales(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let rows = sales_report(state.store.as_ref()).await?;
     let mut all = Total::default();
@@ -63,7 +72,11 @@ pub(crate) async fn sales(State(state): State<AppState>) -> Result<Json<Value>, 
     for r in &rows {
         all.add(r);
         by_device.entry(r.device_id.to_string()).or_default().add(r);
-        by_product.entry(format!("{}/{}", r.device_id, r.product)).or_default().add(r);
+        let product = match r.origin {
+            SaleOrigin::Pool { product, .. } => product.to_string(),
+            SaleOrigin::Deputy { .. } => "deputy".to_owned(),
+        };
+        by_product.entry(format!("{}/{product}", r.device_id)).or_default().add(r);
     }
     let map = |m: &BTreeMap<String, Total>| {
         m.iter().map(|(k, t)| (k.clone(), t.json())).collect::<serde_json::Map<_, _>>()

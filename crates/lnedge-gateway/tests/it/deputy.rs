@@ -266,6 +266,24 @@ async fn a_terminal_sells_4_20_eur_to_an_lnurl_wallet_and_checks_the_claim() {
     assert_eq!(listed["sales"][0]["status"], "claimed", "{listed}");
     assert_eq!(fx.report_claimed(fx.device, &sales).await["already_claimed"], 1);
 
+    // The books: the sales report carries the deputy sale, delivered (the CSV's columns are
+    // checked in `accounting`).
+    let (_, books) = fx.admin_get("/v1/reports/sales").await;
+    let row = books["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["kind"] == "deputy")
+        .expect("the deputy sale is in the sales report")
+        .clone();
+    assert_eq!(row["deputy_counter"], 1, "{books}");
+    assert_eq!(row["status"], "delivered", "{books}");
+    assert_eq!(row["device_id"], fx.device.to_string(), "{books}");
+    assert!(row["amount_msat"].as_u64().unwrap_or(0) > 0, "{books}");
+    assert!(row["pool_id"].is_null(), "{books}");
+    let deputy_total = &books["totals"]["by_product"][format!("{}/deputy", fx.device)];
+    assert_eq!(deputy_total["rows"], 1, "{books}");
+
     // LUD-09 fallback: invoice + preimage give the same claim.
     let uri = format!(
         "/v1/deputy/claim?invoice={}&preimage={}",
