@@ -44,6 +44,7 @@ use crate::provision::PoolKey;
 use crate::store::GatewayStore;
 
 pub mod auth;
+mod client;
 mod deputy;
 mod devices;
 pub mod error;

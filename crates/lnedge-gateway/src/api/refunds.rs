@@ -16,9 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
-use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Query, Request, State};
 use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
@@ -104,28 +102,9 @@ fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
     params.as_ref().ok().and_then(|q| q.0.get(name)).map(String::as_str)
 }
 
-/// The client a failure is counted against (see [`crate::refunds::limit`]).
+/// The client a failure is counted against (see [`super::client`]).
 fn client_of(request: &Request) -> String {
-    client_from(request.extensions(), request.headers())
-}
-
-/// The client of a request from its extensions (connect info) and headers
-/// (see [`crate::refunds::limit`]).
-pub(super) fn client_from(extensions: &axum::http::Extensions, headers: &HeaderMap) -> String {
-    if let Some(ConnectInfo(addr)) = extensions.get::<ConnectInfo<SocketAddr>>() {
-        return addr.ip().to_string();
-    }
-    client_from_headers(headers)
-}
-
-fn client_from_headers(headers: &HeaderMap) -> String {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
+    super::client::client_from(request.extensions(), request.headers())
 }
 
 /// Runs a proof-checking step under the client's failure budget: 429 when it is spent; a bad
@@ -500,18 +479,5 @@ async fn auth_callback(State(state): State<AppState>, params: Params) -> Respons
             tracing::error!(error = %e, "LNURL-auth: the store failed");
             LnurlError::new("internal", "try again").into_response()
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn clients_come_from_forwarded_for() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(client_from_headers(&headers), "unknown");
-        headers.insert("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().expect("header"));
-        assert_eq!(client_from_headers(&headers), "203.0.113.7");
     }
 }

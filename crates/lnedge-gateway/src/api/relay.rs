@@ -368,7 +368,7 @@ async fn invoice(
     headers: HeaderMap,
     ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let client = super::refunds::client_from(&extensions, &headers);
+    let client = super::client::client_from(&extensions, &headers);
     if let Err(wait) = state.relay.payer_limiter.spend(&client) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

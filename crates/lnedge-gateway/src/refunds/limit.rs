@@ -3,9 +3,8 @@
 //!
 //! Only *failures* spend tokens: an honest user with a valid proof is never slowed down, while
 //! guessing preimages or secrets is capped (the guesses are hopeless anyway — 2²⁵⁶ — the budget
-//! keeps the service cheap under abuse). A client is its socket address's IP when the server
-//! runs with connect info, else the first address of `X-Forwarded-For` (set by the reverse
-//! proxy in front of the gateway), else one shared bucket.
+//! keeps the service cheap under abuse). The relay's open payer route spends a token on every
+//! request instead ([`FailureLimiter::spend`]). Clients are identified by `api::client`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

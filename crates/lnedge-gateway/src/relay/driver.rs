@@ -211,7 +211,7 @@ impl Relay {
         height: u32,
     ) -> Result<RelayState, RelayError> {
         let hash = payment.payment_hash;
-        if self.settings.shared.is_paying(&hash) {
+        if self.settings.shared.paying.contains(&hash) {
             return Ok(payment.state); // this process is paying it right now
         }
         if let Some(preimage) = payment.preimage {
@@ -283,7 +283,7 @@ impl Relay {
             );
             return self.cancel_upstream(&payment, RelayState::Cancelled, why).await;
         }
-        if !self.settings.shared.start_paying(hash) {
+        if !self.settings.shared.paying.start(hash) {
             return Ok(payment.state);
         }
         let held = payment.held_amount_msat.unwrap_or(payment.amount_msat);

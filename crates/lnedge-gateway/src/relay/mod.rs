@@ -200,13 +200,42 @@ impl RelayConfig {
     }
 }
 
+/// Hashes this process is working on right now: at most one task per hash.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight(Mutex<HashSet<[u8; 32]>>);
+
+impl InFlight {
+    fn set(&self) -> std::sync::MutexGuard<'_, HashSet<[u8; 32]>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks `hash` as in flight; false if it already was.
+    pub(crate) fn start(&self, hash: [u8; 32]) -> bool {
+        self.set().insert(hash)
+    }
+
+    /// The work on `hash` ended.
+    pub(crate) fn done(&self, hash: &[u8; 32]) {
+        self.set().remove(hash);
+    }
+
+    /// Whether `hash` is in flight.
+    pub(crate) fn contains(&self, hash: &[u8; 32]) -> bool {
+        self.set().contains(hash)
+    }
+
+    fn clear(&self) {
+        self.set().clear();
+    }
+}
+
 /// What one process shares between its request handlers and its driver.
 #[derive(Debug)]
 pub(crate) struct Shared {
     /// Hashes whose downstream payment this process is sending right now.
-    paying: Mutex<HashSet<[u8; 32]>>,
+    paying: InFlight,
     /// Hashes whose wake-up webhook is being delivered right now.
-    notifying: Mutex<HashSet<[u8; 32]>>,
+    notifying: InFlight,
     /// Bounds the webhook deliveries in flight ([`notify::MAX_CONCURRENT_WEBHOOKS`]).
     webhook_slots: Arc<tokio::sync::Semaphore>,
     /// The background tasks: payments and deliveries (aborted by [`Relay::abort`]).
@@ -216,8 +245,8 @@ pub(crate) struct Shared {
 impl Default for Shared {
     fn default() -> Self {
         Shared {
-            paying: Mutex::default(),
-            notifying: Mutex::default(),
+            paying: InFlight::default(),
+            notifying: InFlight::default(),
             webhook_slots: Arc::new(tokio::sync::Semaphore::new(notify::MAX_CONCURRENT_WEBHOOKS)),
             tasks: Mutex::default(),
         }
@@ -225,23 +254,11 @@ impl Default for Shared {
 }
 
 impl Shared {
-    fn start_paying(&self, hash: [u8; 32]) -> bool {
-        self.paying.lock().unwrap_or_else(|p| p.into_inner()).insert(hash)
-    }
-
-    fn done_paying(&self, hash: &[u8; 32]) {
-        self.paying.lock().unwrap_or_else(|p| p.into_inner()).remove(hash);
-    }
-
     /// Keeps a background task's handle (for [`Relay::abort`]), forgetting finished ones.
     fn track(&self, task: tokio::task::AbortHandle) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.retain(|t| !t.is_finished());
         tasks.push(task);
-    }
-
-    fn is_paying(&self, hash: &[u8; 32]) -> bool {
-        self.paying.lock().unwrap_or_else(|p| p.into_inner()).contains(hash)
     }
 }
 
@@ -583,7 +600,7 @@ impl Relay {
                 needed_blocks: needed,
             });
         }
-        if !self.settings.shared.start_paying(hash) {
+        if !self.settings.shared.paying.start(hash) {
             return Err(RelayError::Conflict(hex::encode(hash)));
         }
         let mut forwarding = payment.clone();
@@ -596,11 +613,11 @@ impl Relay {
         let stored = match self.store.update_relay_payment(&forwarding).await {
             Ok(Some(stored)) => stored,
             Ok(None) => {
-                self.settings.shared.done_paying(&hash);
+                self.settings.shared.paying.done(&hash);
                 return Err(RelayError::Conflict(hex::encode(hash)));
             }
             Err(e) => {
-                self.settings.shared.done_paying(&hash);
+                self.settings.shared.paying.done(&hash);
                 return Err(e.into());
             }
         };
@@ -648,7 +665,7 @@ impl Relay {
                     tracing::info!(hash = %hex::encode(hash), "downstream payment not finished: {e}");
                 }
             }
-            relay.settings.shared.done_paying(&hash);
+            relay.settings.shared.paying.done(&hash);
             match relay.drive_hash(&hash).await {
                 Ok(_) | Err(RelayError::Conflict(_)) => {}
                 Err(e) => {
@@ -668,8 +685,8 @@ impl Relay {
         for task in tasks {
             task.abort();
         }
-        self.settings.shared.paying.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        self.settings.shared.notifying.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.settings.shared.paying.clear();
+        self.settings.shared.notifying.clear();
     }
 
     /// Runs [`tick`](Self::tick) every `poll_interval` until `shutdown` turns true.

@@ -29,17 +29,12 @@ impl Relay {
         let Some(payee) = self.store.payee(&payment.payee_id).await? else { return Ok(()) };
         let Some(url) = payee.webhook_url else { return Ok(()) };
         let shared = &self.settings.shared;
-        if !shared.notifying.lock().unwrap_or_else(|p| p.into_inner()).insert(payment.payment_hash)
-        {
+        if !shared.notifying.start(payment.payment_hash) {
             return Ok(()); // a delivery for this payment is in flight
         }
         let Ok(permit) = Arc::clone(&shared.webhook_slots).try_acquire_owned() else {
             // Every slot is busy: the next pass tries again.
-            shared
-                .notifying
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&payment.payment_hash);
+            shared.notifying.done(&payment.payment_hash);
             return Ok(());
         };
         let relay = self.clone();
@@ -49,7 +44,7 @@ impl Relay {
             if let Err(e) = relay.deliver(&payment, &payee.id, &url).await {
                 tracing::warn!(hash = %hex::encode(hash), "recording a webhook delivery: {e}");
             }
-            relay.settings.shared.notifying.lock().unwrap_or_else(|p| p.into_inner()).remove(&hash);
+            relay.settings.shared.notifying.done(&hash);
             drop(permit);
         });
         shared.track(task.abort_handle());

@@ -25,7 +25,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lnedge_gateway::relay::{Relay, RelayError, RelaySettings};
-use lnedge_gateway::store::relay::RelayState;
+use lnedge_gateway::store::relay::{RelayPayment, RelayState};
+
+use crate::relay::Payee;
 use lnedge_gateway::store::sqlite::SqliteStore;
 use lnedge_gateway::store::GatewayStore;
 use lnedge_node::bitcoin::Network;
@@ -286,41 +288,10 @@ async fn until(
     }
 }
 
-/// The payee's side: its preimages, and invoices on the sensor node for held payments.
-struct Payee {
-    id: String,
-    preimages: Vec<[u8; 32]>,
-}
-
-impl Payee {
-    async fn enrol(relay: &Relay, count: usize) -> Payee {
-        let (payee, _) = relay.register("regtest sensor").await.expect("register");
-        let preimages: Vec<[u8; 32]> = (0..count).map(|_| rand::random()).collect();
-        let hashes: Vec<[u8; 32]> = preimages.iter().map(crate::relay::hash).collect();
-        relay.commit(&payee.id, &hashes).await.expect("commit");
-        Payee { id: payee.id, preimages }
-    }
-
-    /// The sensor's invoice for a held payment: the preimage of its hash, the claim amount.
-    async fn invoice(
-        &self,
-        sensor: &LdkBackend,
-        held: &lnedge_gateway::store::relay::RelayPayment,
-    ) -> (String, u64) {
-        let preimage = *self
-            .preimages
-            .iter()
-            .find(|p| crate::relay::hash(p) == held.payment_hash)
-            .expect("one of ours");
-        let claim_amount = held.held_amount_msat.expect("held") - held.fee_msat.expect("fee");
-        let params = InvoiceParams {
-            amount_msat: Some(claim_amount),
-            description: InvoiceDescription::Direct("reading".into()),
-            expiry_secs: 3600,
-        };
-        let invoice = sensor.create_invoice(PaymentPreimage(preimage), params).await.expect("inv");
-        (invoice.to_string(), claim_amount)
-    }
+/// The sensor's invoice for a held payment (see [`Payee::invoice`]) and its amount.
+async fn sensor_invoice(r: &Regtest, payee: &Payee, held: &RelayPayment) -> (String, u64) {
+    let invoice = payee.invoice(&*r.sensor, held).await;
+    (invoice.to_string(), invoice.amount_milli_satoshis().expect("an amount"))
 }
 
 /// Waits until `node` records the invoice of `hash` as settled for `amount_msat`.
@@ -390,7 +361,7 @@ async fn ldk_node_relay_end_to_end() {
     let offer = single.offer(&payee.id, 20_000_000, "one node").await.expect("offer");
     let paying = pay(&r.payer, &offer.bolt11);
     let held = until(&single, &offer.payment_hash, RelayState::Held).await;
-    let (bolt11, _) = payee.invoice(&r.sensor, &held).await;
+    let (bolt11, _) = sensor_invoice(&r, &payee, &held).await;
     single.claim(&payee.id, &bolt11).await.expect("the claim is accepted");
     let cancelled = until(&single, &offer.payment_hash, RelayState::Cancelled).await;
     assert!(cancelled.reason.as_deref().unwrap_or("").contains("cannot send"), "{cancelled:?}");
@@ -417,7 +388,7 @@ async fn ldk_node_relay_end_to_end() {
     let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
     let deadline = held.claim_deadline_height.expect("deadline");
     assert!(deadline >= height + 288 - 48, "claim deadline {deadline} at height {height}");
-    let (bolt11, claim_amount) = payee.invoice(&r.sensor, &held).await;
+    let (bolt11, claim_amount) = sensor_invoice(&r, &payee, &held).await;
     let claimed_at = Instant::now();
     relay.claim(&payee.id, &bolt11).await.expect("claim");
     assert_settled(&r, &relay, &offer.payment_hash, claim_amount, paying).await;
@@ -437,7 +408,7 @@ async fn ldk_node_relay_end_to_end() {
         let t = Instant::now();
         let paying = pay(&r.payer, &offer.bolt11);
         let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
-        let (bolt11, _) = payee.invoice(&r.sensor, &held).await;
+        let (bolt11, _) = sensor_invoice(&r, &payee, &held).await;
         relay.claim(&payee.id, &bolt11).await.expect("claim");
         paying.await.expect("join").expect("relayed");
         relayed_ms.push(t.elapsed().as_secs_f64() * 1e3);
@@ -469,7 +440,7 @@ async fn ldk_node_relay_end_to_end() {
     let offer = relay.offer(&payee.id, 15_000_000, "killed").await.expect("offer");
     let paying = pay(&r.payer, &offer.bolt11);
     let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
-    let (bolt11, claim_amount) = payee.invoice(&r.sensor, &held).await;
+    let (bolt11, claim_amount) = sensor_invoice(&r, &payee, &held).await;
     relay.claim(&payee.id, &bolt11).await.expect("claim");
     relay.abort();
     drop(relay);
@@ -490,7 +461,7 @@ async fn ldk_node_relay_end_to_end() {
     ));
     let relay = r.relay(&store, master);
     until(&relay, &offer.payment_hash, RelayState::Held).await;
-    let (bolt11, claim_amount) = payee.invoice(&r.sensor, &held).await;
+    let (bolt11, claim_amount) = sensor_invoice(&r, &payee, &held).await;
     relay.claim(&payee.id, &bolt11).await.expect("claim after the restart");
     assert_settled(&r, &relay, &offer.payment_hash, claim_amount, paying).await;
     eprintln!("=== 4. node restarted while holding: settled");
@@ -519,7 +490,7 @@ async fn ldk_node_relay_end_to_end() {
         Some(PaymentStatus::Failed { .. })
     ));
     assert!(r.gateway.info().await.expect("info").block_height < deadline);
-    let (bolt11, _) = payee.invoice(&r.sensor, &held).await;
+    let (bolt11, _) = sensor_invoice(&r, &payee, &held).await;
     let late = relay.claim(&payee.id, &bolt11).await.expect_err("too late");
     assert!(matches!(late, RelayError::WrongState { state: RelayState::Expired, .. }), "{late}");
     eprintln!(
@@ -541,7 +512,7 @@ async fn ldk_node_relay_end_to_end() {
     let still = relay.store().relay_payment(&offer.payment_hash).await.expect("read");
     let still = still.expect("exists");
     assert_eq!((still.state, still.held_amount_msat), (RelayState::Held, Some(8_000_000)));
-    let (bolt11, claim_amount) = payee.invoice(&r.sensor, &held).await;
+    let (bolt11, claim_amount) = sensor_invoice(&r, &payee, &held).await;
     relay.claim(&payee.id, &bolt11).await.expect("claim");
     assert_settled(&r, &relay, &offer.payment_hash, claim_amount, paying).await;
     assert!(matches!(

@@ -77,6 +77,16 @@ pub(crate) async fn call(router: &Router, request: Request<Body>) -> (StatusCode
     (status, value)
 }
 
+/// A GET of an admin route (the admin token sent).
+pub(crate) async fn admin_get(router: &axum::Router, uri: &str) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .uri(uri)
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .expect("request");
+    call(router, request).await
+}
+
 pub(crate) fn post(uri: &str, body: Value, admin: bool) -> Request<Body> {
     let mut b =
         Request::builder().method("POST").uri(uri).header("content-type", "application/json");
@@ -319,27 +329,11 @@ async fn jammed_motor_refund_is_paid_to_the_customer_node_with_lnurl_rs() {
     assert_eq!(received(&w.customer, &invoice).await, Some(PRICE_MSAT), "sats back in the wallet");
 
     // The operator sees it.
-    let (status, report) = call(
-        &w.router,
-        Request::builder()
-            .uri("/v1/reports/refunds")
-            .header("authorization", format!("Bearer {TOKEN}"))
-            .body(Body::empty())
-            .expect("request"),
-    )
-    .await;
+    let (status, report) = admin_get(&w.router, "/v1/reports/refunds").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(report["totals"]["paid"]["amount_msat"], PRICE_MSAT, "{report}");
     // …and the sales report says the sale was refunded.
-    let (status, sales) = call(
-        &w.router,
-        Request::builder()
-            .uri("/v1/reports/sales")
-            .header("authorization", format!("Bearer {TOKEN}"))
-            .body(Body::empty())
-            .expect("request"),
-    )
-    .await;
+    let (status, sales) = admin_get(&w.router, "/v1/reports/sales").await;
     assert_eq!(status, StatusCode::OK);
     let hash = hex::encode(sale.payment_hash());
     let row = sales["rows"]
@@ -477,15 +471,7 @@ async fn an_expired_refund_cannot_be_withdrawn() {
     );
     let refund = w.store.refund(&sale.payment_hash()).await.expect("read").expect("refund");
     assert_eq!(refund.state, RefundState::Expired);
-    let (status, report) = call(
-        &w.router,
-        Request::builder()
-            .uri("/v1/reports/refunds")
-            .header("authorization", format!("Bearer {TOKEN}"))
-            .body(Body::empty())
-            .expect("request"),
-    )
-    .await;
+    let (status, report) = admin_get(&w.router, "/v1/reports/refunds").await;
     assert_eq!((status, report["totals"]["expired"]["count"].as_u64()), (StatusCode::OK, Some(1)));
     w.net.shutdown().await;
 }

@@ -82,13 +82,13 @@ impl Payee {
         *self.preimages.iter().find(|p| hash(p) == *hash_).expect("a preimage of ours")
     }
 
-    /// The payee wakes: an invoice of its node for the held payment, handed to the relay.
-    pub(crate) async fn claim(
+    /// The payee's invoice for a held payment: on its own node (sandbox or ldk-node), for the
+    /// preimage of the payment's hash and the claim amount (held − fee).
+    pub(crate) async fn invoice(
         &self,
-        relay: &Relay,
-        node: &SandboxNode,
+        node: &dyn LightningBackend,
         payment: &RelayPayment,
-    ) -> Result<RelayPayment, RelayError> {
+    ) -> lnedge_node::lightning_invoice::Bolt11Invoice {
         let held = payment.held_amount_msat.expect("held");
         let params = InvoiceParams {
             amount_msat: Some(held - payment.fee_msat.expect("fee")),
@@ -96,7 +96,17 @@ impl Payee {
             expiry_secs: 3600,
         };
         let preimage = PaymentPreimage(self.preimage(&payment.payment_hash));
-        let invoice = node.create_invoice(preimage, params).await.expect("payee invoice");
+        node.create_invoice(preimage, params).await.expect("payee invoice")
+    }
+
+    /// The payee wakes: an invoice of its node for the held payment, handed to the relay.
+    pub(crate) async fn claim(
+        &self,
+        relay: &Relay,
+        node: &dyn LightningBackend,
+        payment: &RelayPayment,
+    ) -> Result<RelayPayment, RelayError> {
+        let invoice = self.invoice(node, payment).await;
         relay.claim(&self.id, &invoice.to_string()).await
     }
 }
@@ -302,7 +312,7 @@ async fn a_sensor_that_never_wakes_gets_the_payer_refunded_before_the_deadline()
     let again = relay.offer(&payee.id, AMOUNT_MSAT, "x").await;
     assert!(matches!(again, Err(RelayError::NoUnusedHash(_))), "the hash was used once");
     // The sensor waking late cannot claim anymore.
-    let late = payee.claim(&relay, &w.sensor, &expired).await;
+    let late = payee.claim(&relay, &*w.sensor, &expired).await;
     assert!(matches!(late, Err(RelayError::WrongState { .. })), "{late:?}");
     w.net.shutdown().await;
 }
@@ -317,16 +327,7 @@ async fn the_gateway_killed_mid_relay_resumes_without_double_paying() {
     let offer = relay.offer(&payee.id, AMOUNT_MSAT, "r1").await.expect("offer");
     let paying = pay(&w.payer, &offer.bolt11);
     let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
-    let params = InvoiceParams {
-        amount_msat: Some(AMOUNT_MSAT - held.fee_msat.expect("fee")),
-        description: InvoiceDescription::Direct("r1".into()),
-        expiry_secs: 3600,
-    };
-    let invoice = w
-        .sensor
-        .create_invoice(PaymentPreimage(payee.preimage(&offer.payment_hash)), params)
-        .await
-        .expect("invoice");
+    let invoice = payee.invoice(&*w.sensor, &held).await;
     let mut forwarding = held.clone();
     forwarding.state = RelayState::Forwarding;
     forwarding.claim_bolt11 = Some(invoice.to_string());
@@ -342,7 +343,7 @@ async fn the_gateway_killed_mid_relay_resumes_without_double_paying() {
     let offer = relay.offer(&payee.id, AMOUNT_MSAT, "r2").await.expect("offer");
     let paying = pay(&w.payer, &offer.bolt11);
     let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
-    payee.claim(&relay, &w.sensor, &held).await.expect("claim");
+    payee.claim(&relay, &*w.sensor, &held).await.expect("claim");
     relay.abort();
     drop(relay);
     let relay = w.relay(w.store(), w.gateway.clone());
@@ -371,7 +372,7 @@ async fn the_node_restarted_while_holding_keeps_the_htlc() {
     let relay = w.relay(w.store(), gateway.clone());
     let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
     assert!(matches!(received(&gateway, &offer.payment_hash).await, InvoiceState::Held { .. }));
-    payee.claim(&relay, &w.sensor, &held).await.expect("claim after the restart");
+    payee.claim(&relay, &*w.sensor, &held).await.expect("claim after the restart");
     until(&relay, &offer.payment_hash, RelayState::Settled).await;
     paying.await.expect("join").expect("payer done");
     w.net.shutdown().await;
@@ -409,7 +410,7 @@ async fn two_payments_to_one_hash_cannot_both_be_taken() {
     let err = relay.claim(&payee.id, &greedy.to_string()).await.expect_err("greedy");
     assert!(matches!(err, RelayError::Invalid { field: "bolt11", .. }), "{err}");
     let stranger = Payee::enrol(&relay, 1).await;
-    let err = payee.claim(&relay, &w.sensor, &held).await;
+    let err = payee.claim(&relay, &*w.sensor, &held).await;
     let claimed = err.expect("the right claim");
     assert_eq!(claimed.state, RelayState::Forwarding);
     // Claiming again with the same invoice is idempotent; another payee cannot claim it.
@@ -450,7 +451,7 @@ async fn a_separate_forward_node_pays_the_payee() {
     let offer = relay.offer(&payee.id, AMOUNT_MSAT, "reading").await.expect("offer");
     let paying = pay(&payer, &offer.bolt11);
     let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
-    payee.claim(&relay, &sensor, &held).await.expect("claim");
+    payee.claim(&relay, &*sensor, &held).await.expect("claim");
     let settled = until(&relay, &offer.payment_hash, RelayState::Settled).await;
     let outcome = paying.await.expect("join").expect("the payer's payment completes");
     assert_eq!(hash(&outcome.preimage.0), offer.payment_hash);
@@ -502,7 +503,7 @@ async fn adding_a_forward_node_mid_payment_does_not_pay_twice() {
     let offer = relay.offer(&payee.id, AMOUNT_MSAT, "reading").await.expect("offer");
     let paying = pay(&w.payer, &offer.bolt11);
     let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
-    payee.claim(&relay, &w.sensor, &held).await.expect("claim");
+    payee.claim(&relay, &*w.sensor, &held).await.expect("claim");
     let hash_ = lnedge_node::PaymentHash(offer.payment_hash);
     while w.gateway.payment_status(hash_).await.expect("status").is_none() {
         tokio::time::sleep(Duration::from_millis(5)).await; // until the holding node sent it
@@ -567,7 +568,7 @@ async fn a_hanging_webhook_does_not_stall_the_driver() {
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1, "one delivery in flight");
     assert!(!relay_payment(&relay, &offer.payment_hash).await.notified);
     // The payee polls instead and completes the payment meanwhile.
-    payee.claim(&relay, &w.sensor, &held).await.expect("claim");
+    payee.claim(&relay, &*w.sensor, &held).await.expect("claim");
     until(&relay, &offer.payment_hash, RelayState::Settled).await;
     paying.await.expect("join").expect("paid");
     relay.abort();

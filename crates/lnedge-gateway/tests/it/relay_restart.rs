@@ -15,9 +15,7 @@ use std::sync::Arc;
 use lnedge_gateway::relay::Relay;
 use lnedge_gateway::store::relay::RelayState;
 use lnedge_node::sandbox::SandboxNode;
-use lnedge_node::{
-    InvoiceDescription, InvoiceParams, InvoiceState, LightningBackend, PaymentPreimage,
-};
+use lnedge_node::{InvoiceState, LightningBackend};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -186,16 +184,7 @@ async fn randomized_restarts(with_forward_node: bool, default_runs: usize) {
             let held = relay_payment(&gw.relay, &hash).await;
             if point == CrashPoint::BeforePay {
                 // The claim is persisted as forwarding, then the process dies before paying.
-                let params = InvoiceParams {
-                    amount_msat: Some(claim_amount),
-                    description: InvoiceDescription::Direct(description.clone()),
-                    expiry_secs: 3600,
-                };
-                let invoice = w
-                    .sensor
-                    .create_invoice(PaymentPreimage(payee.preimage(&hash)), params)
-                    .await
-                    .expect("invoice");
+                let invoice = payee.invoice(&*w.sensor, &held).await;
                 let mut forwarding = held.clone();
                 forwarding.state = RelayState::Forwarding;
                 forwarding.claim_bolt11 = Some(invoice.to_string());
@@ -208,7 +197,7 @@ async fn randomized_restarts(with_forward_node: bool, default_runs: usize) {
                     .expect("won");
                 gw = crash(&w, gw, restart_node).await;
             } else {
-                payee.claim(&gw.relay, &w.sensor, &held).await.expect("claim");
+                payee.claim(&gw.relay, &*w.sensor, &held).await.expect("claim");
                 if point == CrashPoint::DuringPay {
                     gw = crash(&w, gw, restart_node).await;
                 }
