@@ -318,17 +318,14 @@ async fn pending(
     let current_height = relay.height().await?;
     let payments = payments
         .into_iter()
-        .map(|p| {
-            let held = p.held_amount_msat.unwrap_or(p.amount_msat);
-            PendingPayment {
-                payment_hash: hex::encode(p.payment_hash),
-                state: p.state.name().to_owned(),
-                amount_msat: p.amount_msat,
-                held_amount_msat: held,
-                claim_amount_msat: held.saturating_sub(p.fee_msat.unwrap_or(0)),
-                description: p.description,
-                claim_deadline_height: p.claim_deadline_height,
-            }
+        .map(|p| PendingPayment {
+            payment_hash: hex::encode(p.payment_hash),
+            state: p.state.name().to_owned(),
+            amount_msat: p.amount_msat,
+            held_amount_msat: p.held_msat(),
+            claim_amount_msat: p.claim_amount_msat(),
+            description: p.description,
+            claim_deadline_height: p.claim_deadline_height,
         })
         .collect();
     Ok(Json(PendingList { current_height, payments }))

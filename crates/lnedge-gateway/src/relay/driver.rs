@@ -286,9 +286,8 @@ impl Relay {
         if !self.settings.shared.paying.start(hash) {
             return Ok(payment.state);
         }
-        let held = payment.held_amount_msat.unwrap_or(payment.amount_msat);
         let fee = payment.fee_msat.unwrap_or(0);
-        self.spawn_pay(hash, invoice, held.saturating_sub(fee), fee, budget);
+        self.spawn_pay(hash, invoice, payment.claim_amount_msat(), fee, budget);
         Ok(payment.state)
     }
 

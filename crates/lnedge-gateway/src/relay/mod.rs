@@ -575,8 +575,7 @@ impl Relay {
                 })
             }
         }
-        let held = payment.held_amount_msat.unwrap_or(payment.amount_msat);
-        let claim_amount = held.saturating_sub(payment.fee_msat.unwrap_or(0));
+        let claim_amount = payment.claim_amount_msat();
         if let Some(asked) = invoice.amount_milli_satoshis() {
             if asked != claim_amount {
                 return Err(invalid(

@@ -59,12 +59,11 @@ impl Relay {
         url: &str,
     ) -> Result<(), RelayError> {
         let now = now_secs();
-        let held = payment.held_amount_msat.unwrap_or(payment.amount_msat);
         let body = WakeNotification {
             payee_id: payee_id.to_owned(),
             payment_hash: hex::encode(payment.payment_hash),
-            held_amount_msat: held,
-            claim_amount_msat: held.saturating_sub(payment.fee_msat.unwrap_or(0)),
+            held_amount_msat: payment.held_msat(),
+            claim_amount_msat: payment.claim_amount_msat(),
             claim_deadline_height: payment.claim_deadline_height,
         };
         let bytes = serde_json::to_vec(&body).expect("wire types serialize");

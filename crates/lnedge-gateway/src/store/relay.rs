@@ -172,6 +172,16 @@ impl std::fmt::Debug for RelayPayment {
 }
 
 impl RelayPayment {
+    /// What the node holds (the invoice amount until HTLCs are held).
+    pub fn held_msat(&self) -> u64 {
+        self.held_amount_msat.unwrap_or(self.amount_msat)
+    }
+
+    /// What the payee's invoice must ask for: the held amount minus the relay's fee.
+    pub fn claim_amount_msat(&self) -> u64 {
+        self.held_msat().saturating_sub(self.fee_msat.unwrap_or(0))
+    }
+
     /// A fresh offered payment (no invoice yet).
     pub fn offered(
         payment_hash: [u8; 32],
