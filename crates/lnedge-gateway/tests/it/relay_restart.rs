@@ -81,6 +81,41 @@ async fn crash(w: &World, gw: Gateway, node: bool) -> Gateway {
     Gateway::new(w, holding, forward)
 }
 
+/// Ticks the relay until the payer's HTLC is held; if the payer's `pay` gives up first, says
+/// why (and what the payer's channels looked like) instead of waiting out the deadline.
+async fn held_or_refused(
+    relay: &Relay,
+    hash: &[u8; 32],
+    payer: &SandboxNode,
+    paying: &mut tokio::task::JoinHandle<
+        Result<lnedge_node::PaymentOutcome, lnedge_node::BackendError>,
+    >,
+    run: usize,
+) -> lnedge_gateway::store::relay::RelayPayment {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let _ = relay.tick().await;
+        let p = relay_payment(relay, hash).await;
+        if p.state == RelayState::Held {
+            return p;
+        }
+        if paying.is_finished() {
+            let outcome = paying.await.expect("join");
+            let channels: Vec<_> = payer
+                .channels()
+                .iter()
+                .map(|c| (c.counterparty.node_id, c.is_channel_ready, c.is_usable))
+                .collect();
+            panic!("run {run}: the payer's payment ended before it was held: {outcome:?}; payer channels {channels:?}; {p:?}");
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "run {run}: payment did not become held: {p:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
 /// Drives a claimed payment to a final state the way a payee agent would: whenever it is held
 /// again (a failed downstream attempt), the payee claims again.
 async fn finish(
@@ -172,8 +207,8 @@ async fn randomized_restarts(with_forward_node: bool, default_runs: usize) {
         if point == CrashPoint::AfterOffer {
             gw = crash(&w, gw, restart_node).await;
         }
-        let paying = pay(&w.payer, &offer.bolt11);
-        let held = until(&gw.relay, &hash, RelayState::Held).await;
+        let mut paying = pay(&w.payer, &offer.bolt11);
+        let held = held_or_refused(&gw.relay, &hash, &w.payer, &mut paying, run).await;
         let deadline = held.claim_deadline_height.expect("deadline");
         let claim_amount = AMOUNT_MSAT - held.fee_msat.expect("fee");
 
