@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{ensure, Context, Result};
 use http_body_util::BodyExt;
-use lnedge_gateway::api::{app, device_sync_key, sign_sync, sync_request_body, AppState};
+use lnedge_gateway::api::{app, AppState};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::postgres::PostgresStore;
 use lnedge_gateway::store::sqlite::SqliteStore;
@@ -17,6 +17,9 @@ use lnedge_node::sandbox::SandboxNetwork;
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::pool::Pool;
 use lnedge_proto::DeviceId;
+use lnedge_wire::keys::device_sync_key;
+use lnedge_wire::sync::{SignedUpload, SyncReport, SyncRequest};
+use lnedge_wire::SIGNATURE_HEADER;
 use serde::Serialize;
 use tower::ServiceExt;
 
@@ -109,12 +112,14 @@ pub(crate) async fn run(database_url: Option<&str>, devices: usize) -> Result<Ga
             let key = device_sync_key(&master, &device);
             let mut latencies = Vec::new();
             for (round, state) in rounds.iter().enumerate() {
-                let body =
-                    sync_request_body(round as u64 + 1, (0..entries).map(|i| (pool_id, i, *state)));
+                let reports =
+                    (0..entries).map(|index| SyncReport { pool_id, index, state: *state });
+                let SignedUpload { body, signature } =
+                    SyncRequest::new(round as u64 + 1, reports).signed(&key);
                 let request = axum::http::Request::builder()
                     .method("POST")
                     .uri(format!("/v1/devices/{device}/sync"))
-                    .header("x-lnedge-signature", sign_sync(&key, &body))
+                    .header(SIGNATURE_HEADER, signature)
                     .body(axum::body::Body::from(body))?;
                 let t = Instant::now();
                 let (status, reply) = call(&router, request).await?;

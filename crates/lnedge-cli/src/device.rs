@@ -11,6 +11,7 @@ use clap::{Args, Subcommand};
 use lnedge_device::claim::ClaimInput;
 use lnedge_device::{Enrolment, SimulatedMotor, VendOutcome, VendingMachine};
 use lnedge_proto::DeviceId;
+use lnedge_wire::sync::DeputyReport;
 
 use crate::util::group;
 
@@ -392,14 +393,10 @@ fn execute_deputy(
         }
         "report" => {
             let counters: Vec<u64> = terminal.unsynced_paid()?.iter().map(|s| s.counter).collect();
-            let body = serde_json::json!({ "claimed": counters }).to_string();
+            let upload = DeputyReport { claimed: counters }.signed(sync_key);
             println!("POST /v1/deputy/{}/sync", terminal.device_id());
-            println!(
-                "{}: {}",
-                lnedge_gateway::api::SIGNATURE_HEADER,
-                lnedge_gateway::api::sign_sync(sync_key, body.as_bytes())
-            );
-            println!("{body}");
+            println!("{}: {}", lnedge_wire::SIGNATURE_HEADER, upload.signature);
+            println!("{}", String::from_utf8_lossy(&upload.body));
         }
         "synced" => {
             let counters = rest

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use lnedge_proto::ledger::{Counts, EntryState, LedgerError, PendingClaim};
 use lnedge_proto::pool::{payment_hash, Pool, PoolError};
 use lnedge_proto::{DeviceId, PoolId};
+use lnedge_wire::sync::{SignedUpload, SyncRequest};
 
 use crate::claim::{parse_claim, Claim, ClaimInput, ClaimParseError};
 use crate::flash::FlashImage;
@@ -225,16 +226,7 @@ pub struct ProductInfo {
     pub available: u32,
 }
 
-/// One entry's state, as reported at sync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SyncReport {
-    /// The pool.
-    pub pool_id: PoolId,
-    /// The entry.
-    pub index: u32,
-    /// Its state in the device's ledger.
-    pub state: EntryState,
-}
+pub use lnedge_wire::sync::SyncReport;
 
 /// What a device uploads to its gateway when it is serviced or online.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,6 +237,19 @@ pub struct SyncBatch {
     pub counter: u64,
     /// Every entry no longer unused.
     pub reports: Vec<SyncReport>,
+}
+
+impl SyncBatch {
+    /// The body of `POST /v1/devices/{device_id}/sync`.
+    pub fn request(&self) -> SyncRequest {
+        SyncRequest::new(self.counter, self.reports.iter().copied())
+    }
+
+    /// The body, signed with the device's sync key (`lnedge_wire::keys::device_sync_key`): what
+    /// the gateway accepts, as bytes plus the `X-Lnedge-Signature` value.
+    pub fn signed(&self, sync_key: &[u8; 32]) -> SignedUpload {
+        self.request().signed(sync_key)
+    }
 }
 
 /// The vending machine.

@@ -79,7 +79,7 @@ pub async fn warn_loop(store: std::sync::Arc<dyn GatewayStore>, mut stop: watch:
         if *stop.borrow() {
             return;
         }
-        let now = crate::api::now_secs();
+        let now = crate::clock::now_secs();
         match expiring_pools(store.as_ref(), DEFAULT_WITHIN_DAYS * 86_400, now).await {
             Ok(pools) => {
                 for p in pools {

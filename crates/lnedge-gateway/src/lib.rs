@@ -16,6 +16,7 @@
 
 pub mod accounting;
 pub mod api;
+pub mod clock;
 pub mod config;
 pub mod deputy;
 pub mod expiry;

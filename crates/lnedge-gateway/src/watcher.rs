@@ -7,12 +7,12 @@
 //! is counted once.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use lnedge_node::{BackendEvent, LightningBackend};
 use tokio::sync::watch;
 
 use crate::accounting::RateSource;
+use crate::clock::now_secs;
 use crate::store::{GatewayStore, PaymentRecord, StoreError};
 
 /// What the watcher needs.
@@ -47,10 +47,6 @@ pub enum Handled {
     Duplicate,
     /// Not a settled pool invoice (another invoice of the node, or another event).
     Ignored,
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 impl PaymentWatcher {

@@ -5,11 +5,12 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::auth::{now_secs, sign_request, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use crate::wire::{
+use lnedge_wire::relay::{
     ClaimAccepted, ClaimRequest, CommitRequest, CommitResult, PendingList, RegisterRequest,
     Registration, WakeRequest,
 };
+use lnedge_wire::sign::sign_request;
+use lnedge_wire::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// Why a call to the gateway failed.
 #[derive(Debug, thiserror::Error)]
@@ -168,4 +169,9 @@ impl PayeeClient {
     pub async fn claim(&self, bolt11: &str) -> Result<ClaimAccepted, ClientError> {
         self.call("POST", "claims", Some(&ClaimRequest { bolt11: bolt11.to_owned() })).await
     }
+}
+
+/// Seconds since the Unix epoch (the payee's clock, for signed timestamps).
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

@@ -8,17 +8,14 @@
 //! that payment and settles the payer's HTLCs. The gateway can delay but never steal: only the
 //! payee knows the preimages.
 //!
-//! * [`auth`]: the signature scheme of payee requests and wake-up webhooks (shared with the
-//!   gateway).
-//! * [`wire`]: the JSON bodies.
+//! * The signature scheme of payee requests and wake-up webhooks, and the JSON bodies, are the
+//!   gateway's and the payee's shared contract: they live in `lnedge-wire` (`sign`, `relay`).
 //! * [`PreimageFile`]: the preimages, on disk before any hash is committed.
 //! * [`PayeeClient`]: signed calls to the gateway; [`PayeeAgent`]: wake, fetch, complete.
 
 pub mod agent;
-pub mod auth;
 pub mod client;
 pub mod preimages;
-pub mod wire;
 
 pub use agent::{AgentError, PayeeAgent, WakeReport};
 pub use client::{register, ClientError, PayeeClient};

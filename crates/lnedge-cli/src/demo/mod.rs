@@ -11,13 +11,15 @@ use lnedge_device::{Enrolment, SimulatedMotor, VendOutcome, VendingMachine};
 use std::sync::Arc;
 
 use lnedge_gateway::accounting::FixedRates;
-use lnedge_gateway::api::{app, device_sync_key, sign_sync, sync_request_body, AppState};
+use lnedge_gateway::api::{app, AppState};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::sqlite::SqliteStore;
 use lnedge_gateway::watcher::{Handled, PaymentWatcher};
 use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
 use lnedge_node::{BackendEvent, LightningBackend, PaymentHash};
 use lnedge_proto::DeviceId;
+use lnedge_wire::keys::device_sync_key;
+use lnedge_wire::sync::SignedUpload;
 
 use crate::util::{group, params, pay_request, random_preimage, short_hex};
 
@@ -316,11 +318,7 @@ async fn vending_story(payer: &SandboxNode, merchant: Arc<SandboxNode>) -> Resul
 
     // The machine is serviced: its ledger goes up, signed with its device key.
     let batch = machine.sync_batch()?;
-    let body = sync_request_body(
-        batch.counter,
-        batch.reports.iter().map(|r| (r.pool_id, r.index, r.state)),
-    );
-    let signature = sign_sync(&device_sync_key(&master, &device), &body);
+    let SignedUpload { body, signature } = batch.signed(&device_sync_key(&master, &device));
     let uri = format!("/v1/devices/{device}/sync");
     let (status, reply) = api(&router, "POST", &uri, body.clone(), Some(signature.clone())).await?;
     println!(

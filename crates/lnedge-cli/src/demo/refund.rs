@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use lnedge_device::claim::ClaimInput;
 use lnedge_device::{Enrolment, SimulatedMotor, VendOutcome, VendingMachine};
-use lnedge_gateway::api::{app, device_sync_key, sign_sync, sync_request_body, AppState};
+use lnedge_gateway::api::{app, AppState};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::refunds::RefundState;
 use lnedge_gateway::store::sqlite::SqliteStore;
@@ -16,6 +16,8 @@ use lnedge_gateway::watcher::{Handled, PaymentWatcher};
 use lnedge_node::sandbox::SandboxNode;
 use lnedge_node::{InvoiceState, LightningBackend, PaymentHash};
 use lnedge_proto::DeviceId;
+use lnedge_wire::keys::device_sync_key;
+use lnedge_wire::sync::SignedUpload;
 use serde_json::{json, Value};
 
 use super::{api, DEMO_TOKEN};
@@ -100,11 +102,7 @@ pub(super) async fn story(payer: &SandboxNode, merchant: Arc<SandboxNode>) -> Re
     );
 
     let batch = machine.sync_batch()?;
-    let sync = sync_request_body(
-        batch.counter,
-        batch.reports.iter().map(|r| (r.pool_id, r.index, r.state)),
-    );
-    let signature = sign_sync(&device_sync_key(&master, &device), &sync);
+    let SignedUpload { body: sync, signature } = batch.signed(&device_sync_key(&master, &device));
     api(&router, "POST", &format!("/v1/devices/{device}/sync"), sync, Some(signature)).await?;
     println!("      the machine syncs: the gateway now knows the vend failed");
 

@@ -2,50 +2,28 @@
 //!
 //! # Device sync signatures
 //!
-//! Each device holds `device_key = HMAC-SHA256(device_master_key, "lnedge/device-sync" ‖
-//! device_id)` (written into it at enrolment; the gateway recomputes it from the master key, so
-//! no per-device secret is stored). A sync upload carries the header
-//! `X-Lnedge-Signature: hex(HMAC-SHA256(device_key, raw body bytes))`, checked in constant time
-//! before the body is parsed. The body's `counter` must grow with every upload, so a captured
-//! upload replayed later is refused.
+//! The scheme is the devices' and the gateway's shared contract, in `lnedge_wire::sign` (keys in
+//! `lnedge_wire::keys`): each device holds its sync key (written at enrolment; the gateway
+//! recomputes it from the master key, so no per-device secret is stored), and signs the raw body
+//! of each upload in `X-Lnedge-Signature`, checked here in constant time before the body is
+//! parsed. The body's `counter` must grow with every upload, so a replayed upload is refused.
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
-use hmac::{Hmac, Mac};
 use lnedge_proto::DeviceId;
+use lnedge_wire::keys::device_sync_key;
+use lnedge_wire::sign::verify_body;
+use lnedge_wire::SIGNATURE_HEADER;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::AppState;
 
-type HmacSha256 = Hmac<Sha256>;
-
-/// The header carrying a device's signature of its sync upload.
-pub const SIGNATURE_HEADER: &str = "x-lnedge-signature";
-
-/// Domain separator of the device-key derivation.
-const DEVICE_KEY_LABEL: &[u8] = b"lnedge/device-sync";
-
-/// The sync key of one device: `HMAC-SHA256(master, "lnedge/device-sync" ‖ device_id)`.
-pub fn device_sync_key(master: &[u8; 32], device: &DeviceId) -> [u8; 32] {
-    let mut mac = HmacSha256::new_from_slice(master).expect("HMAC takes keys of any length");
-    mac.update(DEVICE_KEY_LABEL);
-    mac.update(&device.0);
-    mac.finalize().into_bytes().into()
-}
-
-/// The value of [`SIGNATURE_HEADER`] for `body`: lower-case hex of `HMAC-SHA256(key, body)`.
-pub fn sign_sync(key: &[u8; 32], body: &[u8]) -> String {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
-}
-
-/// Checks a device's signature of `body` in constant time.
+/// Checks a device's signature of `body` in constant time (`lnedge_wire::sign`).
 pub(crate) fn verify_sync_signature(
     master: &[u8; 32],
     device: &DeviceId,
@@ -60,12 +38,8 @@ pub(crate) fn verify_sync_signature(
     };
     let bad = || ApiError::unauthorized("bad_signature", "the sync signature does not verify");
     let text = value.to_str().map_err(|_| bad())?;
-    let tag = hex::decode(text.trim()).map_err(|_| bad())?;
     let key = zeroize::Zeroizing::new(device_sync_key(master, device));
-    let mut mac = HmacSha256::new_from_slice(&*key).expect("HMAC takes keys of any length");
-    mac.update(body);
-    // `verify_slice` compares in constant time (and refuses other lengths).
-    mac.verify_slice(&tag).map_err(|_| bad())
+    verify_body(&key, body, text).map_err(|_| bad())
 }
 
 /// Middleware of the admin routes: `Authorization: Bearer <admin token>`, compared in constant
@@ -104,10 +78,10 @@ mod tests {
         let master = [7u8; 32];
         let device = DeviceId([1; 16]);
         let key = device_sync_key(&master, &device);
-        assert_ne!(key, device_sync_key(&master, &DeviceId([2; 16])), "keys differ per device");
         let body = br#"{"counter":1,"reports":[]}"#;
         let mut headers = HeaderMap::new();
-        headers.insert(SIGNATURE_HEADER, sign_sync(&key, body).parse().expect("header"));
+        let signature = lnedge_wire::sign::sign_body(&key, body);
+        headers.insert(SIGNATURE_HEADER, signature.parse().expect("header"));
         assert!(verify_sync_signature(&master, &device, &headers, body).is_ok());
         assert!(verify_sync_signature(&master, &device, &headers, b"{}").is_err());
         assert!(verify_sync_signature(&master, &DeviceId([2; 16]), &headers, body).is_err());

@@ -20,6 +20,8 @@ use base64::Engine;
 use lnedge_node::{InvoiceDescription, InvoiceParams, InvoiceState, PaymentHash, PaymentPreimage};
 use lnedge_proto::deputy::{preimage_for, Currency, Sale, TerminalKeys};
 use lnedge_proto::DeviceId;
+use lnedge_wire::keys::device_sync_key;
+use lnedge_wire::sync::{DeputyReport, DeputyReportAnswer, MAX_REPORTS};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -402,11 +404,6 @@ async fn claim_fallback(
     Ok(Json(json!({ "status": "OK", "code": code, "claim": claim, "text": text })))
 }
 
-#[derive(Debug, Deserialize)]
-struct SyncBody {
-    claimed: Vec<u64>,
-}
-
 /// `POST /v1/deputy/{id}/sync`: the terminal reports the sales it accepted a claim for. Signed
 /// like the pool sync (`X-Lnedge-Signature`, device sync key); marking is idempotent, so a
 /// replayed report changes nothing.
@@ -415,14 +412,14 @@ async fn sync(
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiBody(body): ApiBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeputyReportAnswer>, ApiError> {
     let device = parse_device_id("id", &id)?;
     auth::verify_sync_signature(&state.device_master_key, &device, &headers, &body)?;
-    let report: SyncBody = parse_json(&body)?;
-    if report.claimed.len() > super::MAX_REPORTS {
+    let report: DeputyReport = parse_json(&body)?;
+    if report.claimed.len() > MAX_REPORTS {
         return Err(ApiError::field(
             "claimed",
-            format!("at most {} counters per report", super::MAX_REPORTS),
+            format!("at most {MAX_REPORTS} counters per report"),
         ));
     }
     let (mut claimed, mut already, mut not_paid, mut unknown) = (0u32, 0u32, vec![], vec![]);
@@ -442,12 +439,7 @@ async fn sync(
             ClaimMark::Unknown => unknown.push(counter),
         }
     }
-    Ok(Json(json!({
-        "claimed": claimed,
-        "already_claimed": already,
-        "not_paid": not_paid,
-        "unknown": unknown,
-    })))
+    Ok(Json(DeputyReportAnswer { claimed, already_claimed: already, not_paid, unknown }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -504,8 +496,7 @@ async fn keys(
     let device = parse_device_id("id", &id)?;
     super::devices::load_device(&state, device).await?;
     let keys = TerminalKeys::derive(&state.device_master_key, device);
-    let sync_key =
-        zeroize::Zeroizing::new(auth::device_sync_key(&state.device_master_key, &device));
+    let sync_key = zeroize::Zeroizing::new(device_sync_key(&state.device_master_key, &device));
     Ok(Json(json!({
         "device_id": device.to_string(),
         "seal_key": hex::encode(keys.seal_key),

@@ -60,13 +60,7 @@ pub(crate) fn parse_device_id(field: &str, text: &str) -> Result<DeviceId, ApiEr
 
 /// Parses a pool id (16 hex characters).
 pub(crate) fn parse_pool_id(field: &str, text: &str) -> Result<PoolId, ApiError> {
-    let bytes = hex::decode(text).map_err(|_| {
-        ApiError::field(field, format!("`{text}` is not hex (expected 16 hex characters)"))
-    })?;
-    let bytes: [u8; 8] = bytes.try_into().map_err(|b: Vec<u8>| {
-        ApiError::field(field, format!("expected 8 bytes (16 hex characters), found {}", b.len()))
-    })?;
-    Ok(PoolId(bytes))
+    lnedge_wire::sync::parse_pool_id(text).map_err(|message| ApiError::field(field, message))
 }
 
 fn product_record(i: usize, p: ProductInput) -> Result<ProductRecord, ApiError> {

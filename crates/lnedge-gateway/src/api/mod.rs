@@ -28,7 +28,6 @@
 //! | `GET /healthz`, `/metrics`, `/openapi.json` | → `{status, store}` (503 if the store fails), Prometheus text, OpenAPI 3.1 |
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request};
@@ -58,14 +57,12 @@ mod relay;
 mod reports;
 mod sync;
 
-pub use auth::{device_sync_key, sign_sync, SIGNATURE_HEADER};
 pub use error::ApiError;
 pub use expiry::MAX_WITHIN_DAYS;
 pub use jobs::Jobs;
 pub use metrics::Metrics;
 pub use ops::{openapi_document, routes, Access, Route, ROUTES};
 pub use pools::{MAX_ENTRIES_PER_PRODUCT, MAX_EXPIRY_DAYS, MAX_SYNC_PROVISION_ENTRIES};
-pub use sync::{sync_request_body, sync_request_body_with, MAX_REPORTS};
 
 /// Largest request body accepted (413 above).
 pub const BODY_LIMIT_BYTES: usize = 256 * 1024;
@@ -178,10 +175,7 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Seconds since the Unix epoch.
-pub(crate) fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+pub(crate) use crate::clock::now_secs;
 
 /// `Path` whose rejection is an [`ApiError`] (JSON, 400).
 pub(crate) struct ApiPath<T>(pub(crate) T);

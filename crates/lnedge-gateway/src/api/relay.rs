@@ -11,7 +11,7 @@
 //! | `POST /v1/payees/{id}/claims` | payee | `{bolt11}` → 202 `{payment_hash, state}`; 409 `wrong_state`, 422 `cltv_budget_too_small` |
 //! | `POST /v1/payees/{id}/invoices` | payer | `{amount_msat, description?}` → 201 `{payment_hash, bolt11, amount_msat, expires_at}`; 409 `no_unused_hash`; 429 `too_many_requests` (per client, `payer_invoices_per_minute`) |
 //!
-//! Payee routes are signed with the payee's key ([`lnedge_payee::auth`]: `X-Lnedge-Timestamp`,
+//! Payee routes are signed with the payee's key ([`lnedge_wire::sign`]: `X-Lnedge-Timestamp`,
 //! `X-Lnedge-Signature` over method, path, timestamp and body), checked in constant time before
 //! the body is parsed.
 
@@ -19,10 +19,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post, put};
 use axum::{middleware, Json, Router};
-use lnedge_payee::auth::{verify_request, SignatureError, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use lnedge_payee::wire::{
+use lnedge_wire::relay::{
     ClaimRequest, CommitRequest, PendingList, PendingPayment, RegisterRequest, WakeRequest,
 };
+use lnedge_wire::sign::verify_request;
+use lnedge_wire::{SignatureError, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use serde::Deserialize;
 use serde_json::{json, Value};
 

@@ -149,7 +149,7 @@ pub async fn open(
                     )))
                 }
             };
-            let now = crate::api::now_secs();
+            let now = crate::clock::now_secs();
             let record = RefundRecord {
                 payment_hash: proof.payment_hash,
                 device_id: voucher.device_id,
@@ -171,7 +171,7 @@ pub async fn open(
             opened
         }
     };
-    state.store.expire_refunds(crate::api::now_secs()).await.map_err(|e| Err(e.into()))?;
+    state.store.expire_refunds(crate::clock::now_secs()).await.map_err(|e| Err(e.into()))?;
     let refund = state
         .store
         .bind_refund_k1(&refund.payment_hash, &rand::random())
@@ -241,7 +241,7 @@ pub async fn claim(state: &AppState, k1: &str, pr: &str) -> Result<RefundRecord,
     }
     match state
         .store
-        .claim_refund(&k1, pr.trim(), crate::api::now_secs())
+        .claim_refund(&k1, pr.trim(), crate::clock::now_secs())
         .await
         .map_err(store_err)?
     {
@@ -288,7 +288,7 @@ pub async fn pay(state: &AppState, refund: &RefundRecord) -> RefundState {
                 timeout: Duration::from_secs(state.refunds.pay_timeout_secs),
             };
             match state.owner.pay(request).await {
-                Ok(_) => RefundFinish::Paid { paid_at: crate::api::now_secs() },
+                Ok(_) => RefundFinish::Paid { paid_at: crate::clock::now_secs() },
                 Err(e) if outcome_unknown(&e) => {
                     tracing::warn!(payment_hash = %hash, error = %e, "refund payout outcome unknown; resumed later");
                     return RefundState::Claimed;

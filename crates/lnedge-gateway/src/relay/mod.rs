@@ -326,10 +326,7 @@ fn invalid(field: &'static str, message: impl Into<String>) -> RelayError {
     RelayError::Invalid { field, message: message.into() }
 }
 
-/// Seconds since the Unix epoch.
-pub(crate) fn now_secs() -> u64 {
-    lnedge_payee::auth::now_secs()
-}
+pub(crate) use crate::clock::now_secs;
 
 /// The relay: the store, the gateway's nodes, the key payee keys derive from, the settings.
 #[derive(Clone)]
@@ -359,7 +356,7 @@ impl std::fmt::Debug for Relay {
 impl Relay {
     /// A relay whose `node` both holds the payers' HTLCs and pays the payees (see
     /// [`with_forward_node`](Self::with_forward_node)). Payee keys derive from `master_key`
-    /// ([`payee_key`](lnedge_payee::auth::payee_key)).
+    /// ([`payee_key`](lnedge_wire::keys::payee_key)).
     pub fn new(
         store: Arc<dyn GatewayStore>,
         node: Arc<dyn LightningBackend>,
@@ -417,7 +414,7 @@ impl Relay {
 
     /// The key of payee `payee_id`.
     pub fn payee_key(&self, payee_id: &str) -> [u8; 32] {
-        lnedge_payee::auth::payee_key(&self.master_key, payee_id)
+        lnedge_wire::keys::payee_key(&self.master_key, payee_id)
     }
 
     /// Enrols a payee; returns it and its key.

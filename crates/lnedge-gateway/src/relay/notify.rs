@@ -8,8 +8,9 @@
 
 use std::sync::Arc;
 
-use lnedge_payee::auth::{sign_webhook, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use lnedge_payee::wire::WakeNotification;
+use lnedge_wire::relay::WakeNotification;
+use lnedge_wire::sign::sign_webhook;
+use lnedge_wire::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 use super::{now_secs, Relay, RelayError};
 use crate::store::relay::{RelayPayment, RelayState};

@@ -132,16 +132,7 @@ pub struct PaymentRecord {
     pub quote: Option<FiatQuote>,
 }
 
-/// One ledger state reported by a device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EntryReport {
-    /// The pool.
-    pub pool_id: PoolId,
-    /// The entry.
-    pub index: u32,
-    /// The state the device's ledger holds.
-    pub state: EntryState,
-}
+pub use lnedge_wire::sync::SyncReport;
 
 /// What applying a sync batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -274,7 +265,7 @@ pub trait GatewayStore: RefundStore + DeputyStore + RelayStore + Send + Sync {
         &self,
         device: DeviceId,
         counter: u64,
-        reports: &[EntryReport],
+        reports: &[SyncReport],
     ) -> Result<SyncOutcome, StoreError>;
 
     /// Records a settled payment; returns `false` if it was already recorded (nothing changes).

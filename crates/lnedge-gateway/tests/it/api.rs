@@ -9,15 +9,15 @@ use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
 use lnedge_gateway::accounting::FixedRates;
-use lnedge_gateway::api::{
-    app, device_sync_key, openapi_document, routes, sign_sync, Access, AppState, Metrics,
-};
+use lnedge_gateway::api::{app, openapi_document, routes, Access, AppState, Metrics};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::{GatewayStore, PaymentRecord};
 use lnedge_node::sandbox::SandboxNetwork;
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::pool::Pool;
 use lnedge_proto::{DeviceId, PoolId};
+use lnedge_wire::keys::device_sync_key;
+use lnedge_wire::sign::sign_body as sign_sync;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 

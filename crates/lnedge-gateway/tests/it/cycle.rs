@@ -11,13 +11,15 @@ use http_body_util::BodyExt;
 use lnedge_device::claim::ClaimInput;
 use lnedge_device::{Enrolment, SimulatedMotor, VendOutcome, VendingMachine};
 use lnedge_gateway::accounting::FixedRates;
-use lnedge_gateway::api::{app, device_sync_key, sign_sync, sync_request_body, AppState};
+use lnedge_gateway::api::{app, AppState};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::GatewayStore;
 use lnedge_gateway::watcher::{Handled, PaymentWatcher};
 use lnedge_node::sandbox::SandboxNetwork;
 use lnedge_node::{parse_invoice, LightningBackend, PayRequest};
 use lnedge_proto::DeviceId;
+use lnedge_wire::keys::device_sync_key;
+use lnedge_wire::sync::SignedUpload;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -144,11 +146,8 @@ pub(crate) async fn full_cycle(store: Arc<dyn GatewayStore>) {
 
     // 4. The machine is serviced: its ledger goes to the gateway, signed.
     let batch = machine.sync_batch().expect("batch");
-    let body = sync_request_body(
-        batch.counter,
-        batch.reports.iter().map(|r| (r.pool_id, r.index, r.state)),
-    );
-    let signature = sign_sync(&device_sync_key(&master, &device), &body);
+    // The device signs its own upload (lnedge-device + lnedge-wire): no gateway code involved.
+    let SignedUpload { body, signature } = batch.signed(&device_sync_key(&master, &device));
     let sync = |body: Vec<u8>, signature: String| {
         Request::builder()
             .method("POST")

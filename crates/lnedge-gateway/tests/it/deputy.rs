@@ -14,7 +14,7 @@ use lnedge_device::claim::ClaimInput;
 use lnedge_device::deputy::{DeputyTerminal, Presented, ShownSale, FLASH_LEN};
 use lnedge_device::MemFlash;
 use lnedge_gateway::accounting::FixedRates;
-use lnedge_gateway::api::{app, device_sync_key, sign_sync, AppState, SIGNATURE_HEADER};
+use lnedge_gateway::api::{app, AppState};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::sqlite::SqliteStore;
 use lnedge_gateway::store::GatewayStore;
@@ -24,6 +24,9 @@ use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
 use lnedge_node::{parse_invoice, LightningBackend, PayRequest};
 use lnedge_proto::deputy::{Currency, TerminalKeys};
 use lnedge_proto::DeviceId;
+use lnedge_wire::keys::device_sync_key;
+use lnedge_wire::sign::sign_body as sign_sync;
+use lnedge_wire::SIGNATURE_HEADER;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 

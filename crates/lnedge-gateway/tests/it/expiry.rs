@@ -10,7 +10,7 @@ use lnedge_gateway::expiry::expiring_pools;
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::conformance::{enrol, sample_pool};
 use lnedge_gateway::store::sqlite::SqliteStore;
-use lnedge_gateway::store::{EntryReport, GatewayStore};
+use lnedge_gateway::store::{GatewayStore, SyncReport};
 use lnedge_node::sandbox::SandboxNetwork;
 use lnedge_proto::ledger::EntryState;
 use serde_json::Value;
@@ -54,8 +54,8 @@ async fn expiring_pools_are_listed() {
     }
     let reports: Vec<_> = [0, 1]
         .iter()
-        .map(|&index| EntryReport { pool_id: used_up.0.id, index, state: EntryState::Dispensed })
-        .chain([EntryReport { pool_id: soon.0.id, index: 0, state: EntryState::Claimed }])
+        .map(|&index| SyncReport { pool_id: used_up.0.id, index, state: EntryState::Dispensed })
+        .chain([SyncReport { pool_id: soon.0.id, index: 0, state: EntryState::Claimed }])
         .collect();
     store.apply_sync(device, 1, &reports).await.expect("sync");
     // A disabled device's pools are not listed.

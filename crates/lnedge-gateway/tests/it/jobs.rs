@@ -8,15 +8,14 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
-use lnedge_gateway::api::{
-    app, device_sync_key, sign_sync, sync_request_body, sync_request_body_with, AppState,
-    MAX_SYNC_PROVISION_ENTRIES,
-};
+use lnedge_gateway::api::{app, AppState, MAX_SYNC_PROVISION_ENTRIES};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::sqlite::SqliteStore;
 use lnedge_node::sandbox::SandboxNetwork;
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};
+use lnedge_wire::keys::device_sync_key;
+use lnedge_wire::sync::{SignedUpload, SyncReport, SyncRequest};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -51,8 +50,8 @@ async fn admin(
     call(router, request).await
 }
 
-async fn sync(router: &Router, device: &DeviceId, body: Vec<u8>) -> Value {
-    let sig = sign_sync(&device_sync_key(&MASTER, device), &body);
+async fn sync(router: &Router, device: &DeviceId, request: SyncRequest) -> Value {
+    let SignedUpload { body, signature: sig } = request.signed(&device_sync_key(&MASTER, device));
     let request = Request::builder()
         .method("POST")
         .uri(format!("/v1/devices/{device}/sync"))
@@ -175,7 +174,7 @@ async fn sync_lists_the_pools_the_device_has_not_reported() {
     );
 
     // Nothing reported yet: every pool is new.
-    let r = sync(&router, &device, sync_request_body(1, [])).await;
+    let r = sync(&router, &device, SyncRequest::new(1, [])).await;
     let pools = r["pools"].as_array().expect("pools");
     assert_eq!(pools.len(), 1, "{r}");
     assert_eq!(
@@ -185,16 +184,21 @@ async fn sync_lists_the_pools_the_device_has_not_reported() {
     assert!(pools[0].get("hex").is_none(), "{r}");
 
     // Reporting A: nothing newer.
-    let r = sync(&router, &device, sync_request_body(2, [(a_id, 0, EntryState::Offered)])).await;
+    let r = sync(
+        &router,
+        &device,
+        SyncRequest::new(2, [SyncReport { pool_id: a_id, index: 0, state: EntryState::Offered }]),
+    )
+    .await;
     assert_eq!(r["pools"], json!([]), "{r}");
 
     // B provisioned: listed at the next sync, with its bytes when asked.
     let b = small_pool(&router, &device).await;
-    let r = sync(&router, &device, sync_request_body(3, [])).await;
+    let r = sync(&router, &device, SyncRequest::new(3, [])).await;
     let pools = r["pools"].as_array().expect("pools");
     assert_eq!(pools.len(), 1, "{r}");
     assert_eq!(pools[0]["pool_id"], b["pool_id"]);
-    let r = sync(&router, &device, sync_request_body_with(4, [], true)).await;
+    let r = sync(&router, &device, SyncRequest::new(4, []).with_pool_files()).await;
     let pools = r["pools"].as_array().expect("pools");
     assert_eq!((pools.len(), &pools[0]["pool_id"]), (1, &b["pool_id"]), "{r}");
     let (_, file) = admin(&router, "GET", b["file"].as_str().expect("file"), None).await;

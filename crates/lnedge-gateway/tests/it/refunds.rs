@@ -13,7 +13,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 use lnedge_device::claim::ClaimInput;
 use lnedge_device::{Enrolment, SimulatedMotor, VendOutcome, VendingMachine};
-use lnedge_gateway::api::{app, device_sync_key, sign_sync, sync_request_body, AppState};
+use lnedge_gateway::api::{app, AppState};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::refunds::payout;
 use lnedge_gateway::store::refunds::{ClaimOutcome, RefundState};
@@ -26,6 +26,8 @@ use lnedge_node::{
     PaymentHash, PaymentPreimage,
 };
 use lnedge_proto::DeviceId;
+use lnedge_wire::keys::device_sync_key;
+use lnedge_wire::sync::SignedUpload;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -208,11 +210,8 @@ impl World {
     /// The machine syncs its ledger.
     pub(crate) async fn sync(&mut self) {
         let batch = self.machine.sync_batch().expect("batch");
-        let body = sync_request_body(
-            batch.counter,
-            batch.reports.iter().map(|r| (r.pool_id, r.index, r.state)),
-        );
-        let signature = sign_sync(&device_sync_key(&MASTER, &self.device), &body);
+        let SignedUpload { body, signature } =
+            batch.signed(&device_sync_key(&MASTER, &self.device));
         let request = Request::builder()
             .method("POST")
             .uri(format!("/v1/devices/{}/sync", self.device))

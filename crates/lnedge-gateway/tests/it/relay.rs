@@ -21,9 +21,10 @@ use lnedge_node::{
     parse_invoice, BackendError, InvoiceDescription, InvoiceParams, InvoiceState, LightningBackend,
     PayRequest, PaymentOutcome, PaymentPreimage,
 };
-use lnedge_payee::auth::{verify_webhook, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use lnedge_payee::wire::WakeNotification;
 use lnedge_payee::{PayeeAgent, PayeeClient, PreimageFile};
+use lnedge_wire::relay::WakeNotification;
+use lnedge_wire::sign::verify_webhook;
+use lnedge_wire::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use tokio::task::JoinHandle;
 
 pub(crate) const AMOUNT_MSAT: u64 = 50_000_000;
@@ -185,7 +186,7 @@ async fn a_sleeping_sensor_is_paid_when_it_wakes_over_http() {
             post(move |headers: HeaderMap, body: Bytes| async move {
                 let ts: u64 = headers[TIMESTAMP_HEADER].to_str().expect("ts").parse().expect("ts");
                 let sig = headers[SIGNATURE_HEADER].to_str().expect("sig");
-                verify_webhook(&key, ts, &body, sig, lnedge_payee::auth::now_secs())
+                verify_webhook(&key, ts, &body, sig, crate::support::now_secs())
                     .expect("the gateway signed the webhook");
                 seen.lock().expect("lock").push(serde_json::from_slice(&body).expect("json"));
                 "ok"

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::support::now_secs;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -10,7 +11,8 @@ use lnedge_gateway::api::{app, AppState};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::sqlite::SqliteStore;
 use lnedge_node::sandbox::SandboxNetwork;
-use lnedge_payee::auth::{now_secs, sign_request, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use lnedge_wire::sign::sign_request;
+use lnedge_wire::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 

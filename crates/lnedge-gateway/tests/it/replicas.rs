@@ -8,13 +8,15 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use lnedge_gateway::api::{app, device_sync_key, sign_sync, sync_request_body, AppState};
+use lnedge_gateway::api::{app, AppState};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::postgres::PostgresStore;
 use lnedge_gateway::store::{GatewayStore, PaymentRecord};
 use lnedge_node::sandbox::SandboxNetwork;
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::DeviceId;
+use lnedge_wire::keys::device_sync_key;
+use lnedge_wire::sync::{SignedUpload, SyncReport, SyncRequest};
 use serde_json::json;
 use tower::ServiceExt;
 
@@ -97,11 +99,15 @@ async fn two_gateway_replicas_on_one_postgres() {
 
     // The same signed sync sent to both replicas at once applies exactly once.
     let pool_id = first_pool_entries[0].pool_id;
-    let body = sync_request_body(
+    let SignedUpload { body, signature } = SyncRequest::new(
         1,
-        first_pool_entries.iter().map(|e| (pool_id, e.index, EntryState::Dispensed)),
-    );
-    let signature = sign_sync(&device_sync_key(&master, &device), &body);
+        first_pool_entries.iter().map(|e| SyncReport {
+            pool_id,
+            index: e.index,
+            state: EntryState::Dispensed,
+        }),
+    )
+    .signed(&device_sync_key(&master, &device));
     let mut tasks = Vec::new();
     for router in &routers {
         let (router, body, signature) = (router.clone(), body.clone(), signature.clone());

@@ -8,7 +8,7 @@ use lnedge_proto::ledger::EntryState;
 use lnedge_gateway::store::conformance;
 use lnedge_gateway::store::postgres::PostgresStore;
 use lnedge_gateway::store::sqlite::SqliteStore;
-use lnedge_gateway::store::{EntryReport, GatewayStore, PaymentRecord, StoreError, SyncOutcome};
+use lnedge_gateway::store::{GatewayStore, PaymentRecord, StoreError, SyncOutcome, SyncReport};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_conformance() {
@@ -244,9 +244,9 @@ async fn postgres_two_replicas_never_double_issue() {
     assert_eq!(stored, payments, "exactly the 100 payments, by time");
 
     // Sync: the same batch (same counter) from both replicas at once.
-    let batch: Vec<EntryReport> = entries
+    let batch: Vec<SyncReport> = entries
         .iter()
-        .map(|e| EntryReport { pool_id: pool.id, index: e.index, state: EntryState::Claimed })
+        .map(|e| SyncReport { pool_id: pool.id, index: e.index, state: EntryState::Claimed })
         .collect();
     let (ra, rb) = tokio::join!(a.apply_sync(device, 1, &batch), b.apply_sync(device, 1, &batch));
     let applied = SyncOutcome { applied: 50, unchanged: 0, ignored_regressions: 0 };
@@ -260,8 +260,8 @@ async fn postgres_two_replicas_never_double_issue() {
         }
     }
     // …and with consecutive counters: whichever runs second finds nothing to do or is refused.
-    let dispensed: Vec<EntryReport> =
-        batch.iter().map(|r| EntryReport { state: EntryState::Dispensed, ..*r }).collect();
+    let dispensed: Vec<SyncReport> =
+        batch.iter().map(|r| SyncReport { state: EntryState::Dispensed, ..*r }).collect();
     let (ra, rb) =
         tokio::join!(a.apply_sync(device, 2, &dispensed), b.apply_sync(device, 3, &dispensed));
     let moved = SyncOutcome { applied: 50, unchanged: 0, ignored_regressions: 0 };

@@ -29,3 +29,8 @@ pub(crate) async fn serve_with_url(make: impl FnOnce(&str) -> Router) -> (String
     });
     (url, task)
 }
+
+/// Seconds since the Unix epoch (the test's clock, for signed timestamps).
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

@@ -15,8 +15,8 @@ use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};
 
 use super::{
-    EntryRecord, EntryReport, FiatQuote, GatewayStore, PaymentRecord, PoolRecord, Price,
-    ProductRecord, StoreError, SyncOutcome,
+    EntryRecord, FiatQuote, GatewayStore, PaymentRecord, PoolRecord, Price, ProductRecord,
+    StoreError, SyncOutcome, SyncReport,
 };
 
 /// Runs every scenario against `store`.
@@ -106,8 +106,8 @@ pub async fn device_with_pool(
     (device, pool, entries)
 }
 
-fn report(pool: PoolId, index: u32, state: EntryState) -> EntryReport {
-    EntryReport { pool_id: pool, index, state }
+fn report(pool: PoolId, index: u32, state: EntryState) -> SyncReport {
+    SyncReport { pool_id: pool, index, state }
 }
 
 async fn states(store: &dyn GatewayStore, pool: PoolId) -> Vec<EntryState> {

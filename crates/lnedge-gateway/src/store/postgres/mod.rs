@@ -30,8 +30,8 @@ use super::sqlite::{
     price_from_columns, state_code, state_from_code, step, to_i64, to_u16, to_u32, to_u64, Step,
 };
 use super::{
-    DeviceRecord, EntryRecord, EntryReport, GatewayStore, PaymentRecord, PoolRecord, ProductRecord,
-    StoreError, SyncOutcome,
+    DeviceRecord, EntryRecord, GatewayStore, PaymentRecord, PoolRecord, ProductRecord, StoreError,
+    SyncOutcome, SyncReport,
 };
 
 /// The stepwise migrations; migration `i` (0-based) brings the schema to version `i + 1`.
@@ -500,7 +500,7 @@ impl GatewayStore for PostgresStore {
         &self,
         device: DeviceId,
         counter: u64,
-        reports: &[EntryReport],
+        reports: &[SyncReport],
     ) -> Result<SyncOutcome, StoreError> {
         let counter_sql = to_i64(counter, "sync counter")?;
         let mut client = self.client().await?;

@@ -18,8 +18,8 @@ use lnedge_proto::{DeviceId, PoolId};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    DeviceRecord, EntryRecord, EntryReport, FiatQuote, GatewayStore, PaymentRecord, PoolRecord,
-    Price, ProductRecord, StoreError, SyncOutcome,
+    DeviceRecord, EntryRecord, FiatQuote, GatewayStore, PaymentRecord, PoolRecord, Price,
+    ProductRecord, StoreError, SyncOutcome, SyncReport,
 };
 
 /// The stepwise migrations; migration `i` (0-based) brings the schema to version `i + 1`.
@@ -668,7 +668,7 @@ impl GatewayStore for SqliteStore {
         &self,
         device: DeviceId,
         counter: u64,
-        reports: &[EntryReport],
+        reports: &[SyncReport],
     ) -> Result<SyncOutcome, StoreError> {
         let reports = reports.to_vec();
         let counter_sql = to_i64(counter, "sync counter")?;

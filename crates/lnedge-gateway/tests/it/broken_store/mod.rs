@@ -7,8 +7,8 @@ mod relay;
 
 use async_trait::async_trait;
 use lnedge_gateway::store::{
-    DeviceRecord, EntryRecord, EntryReport, GatewayStore, PaymentRecord, PoolRecord, ProductRecord,
-    StoreError, SyncOutcome,
+    DeviceRecord, EntryRecord, GatewayStore, PaymentRecord, PoolRecord, ProductRecord, StoreError,
+    SyncOutcome, SyncReport,
 };
 use lnedge_proto::{DeviceId, PoolId};
 
@@ -64,7 +64,7 @@ impl GatewayStore for BrokenStore {
         &self,
         _: DeviceId,
         _: u64,
-        _: &[EntryReport],
+        _: &[SyncReport],
     ) -> Result<SyncOutcome, StoreError> {
         broken()
     }
