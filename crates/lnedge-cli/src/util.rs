@@ -17,6 +17,7 @@ pub(crate) fn params(amount_msat: u64, description: &str) -> InvoiceParams {
         amount_msat: Some(amount_msat),
         description: InvoiceDescription::Direct(description.to_owned()),
         expiry_secs: 3600,
+        min_final_cltv_expiry_delta: None,
     }
 }
 
@@ -28,6 +29,7 @@ pub(crate) fn pay_request(invoice: &Bolt11Invoice) -> PayRequest {
         amount_msat: None,
         max_fee_msat: (amount / 100).max(1_000),
         timeout: Duration::from_secs(30),
+        max_total_cltv_expiry_delta: None,
     }
 }
 

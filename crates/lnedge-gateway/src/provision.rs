@@ -241,6 +241,7 @@ pub async fn provision(
                 amount_msat: Some(product.price_msat),
                 description: InvoiceDescription::Direct(product.description.clone()),
                 expiry_secs: plan.expiry_secs,
+                min_final_cltv_expiry_delta: None,
             };
             let invoice = owner
                 .create_invoice(preimage, params)

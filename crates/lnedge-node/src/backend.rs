@@ -42,6 +42,13 @@ pub struct InvoiceParams {
     pub description: InvoiceDescription,
     /// Seconds from creation until the invoice expires.
     pub expiry_secs: u32,
+    /// The invoice's `min_final_cltv_expiry_delta` in blocks, when the caller needs more than
+    /// the node's default: held HTLCs can then be held (their claim deadline is) about that many
+    /// blocks minus the node's fail-back buffer after they arrive (the async relay, issue #7).
+    /// A backend that cannot set it refuses with [`BackendError::Unsupported`] naming this
+    /// field, never silently ignores it (ldk-node 0.7.1 cannot set it itself: the backend
+    /// re-signs its invoice, ADR 0012).
+    pub min_final_cltv_expiry_delta: Option<u16>,
 }
 
 impl InvoiceParams {
@@ -76,6 +83,12 @@ pub struct PayRequest {
     pub max_fee_msat: u64,
     /// How long to wait for the outcome before returning [`PayFailure::Timeout`](crate::PayFailure::Timeout).
     pub timeout: Duration,
+    /// At most this many blocks for the route's total CLTV expiry delta (every hop's delta
+    /// plus the payee's final delta, and any shadow offset): the payment's HTLC then expires at
+    /// most that many blocks after the current height, so its outcome is known by then. No
+    /// route that fits → [`PayFailure::NoRoute`](crate::PayFailure::NoRoute). A backend that
+    /// cannot limit it refuses with [`BackendError::Unsupported`] naming this field.
+    pub max_total_cltv_expiry_delta: Option<u32>,
 }
 
 /// The result of a successful payment.
@@ -203,28 +216,8 @@ pub trait LightningBackend: Send + Sync {
     /// Pays a BOLT 11 invoice and waits for the outcome (at most `request.timeout`).
     async fn pay(&self, request: PayRequest) -> Result<PaymentOutcome, BackendError>;
 
-    /// Like [`pay`](Self::pay), with the route's total CLTV expiry delta (every hop's delta plus
-    /// the payee's final delta, and any shadow offset) at most `max_total_cltv_expiry_delta`
-    /// blocks: the payment's HTLC then expires at most that many blocks after the current
-    /// height, so its outcome is known by then. Fails with a
-    /// [`PayFailure::NoRoute`](crate::PayFailure::NoRoute) when no route fits.
-    ///
-    /// Added for the async relay (issue #7). The default implementation returns
-    /// [`BackendError::Unsupported`]; the sandbox and ldk-node implement it.
-    async fn pay_with_cltv_limit(
-        &self,
-        request: PayRequest,
-        max_total_cltv_expiry_delta: u32,
-    ) -> Result<PaymentOutcome, BackendError> {
-        let _ = (request, max_total_cltv_expiry_delta);
-        Err(BackendError::Unsupported {
-            operation: "pay_with_cltv_limit",
-            backend: self.backend_name(),
-        })
-    }
-
     /// What the node knows about the payment of `payment_hash` started through
-    /// [`pay`](Self::pay) (or [`pay_with_cltv_limit`](Self::pay_with_cltv_limit)), without
+    /// [`pay`](Self::pay), without
     /// sending anything: `None` if it was never started. Lets a caller that crashed while paying
     /// learn the outcome without paying again.
     ///
@@ -236,27 +229,6 @@ pub trait LightningBackend: Send + Sync {
     ) -> Result<Option<PaymentStatus>, BackendError> {
         let _ = payment_hash;
         Err(BackendError::Unsupported { operation: "payment_status", backend: self.backend_name() })
-    }
-
-    /// Like [`create_hold_invoice`](Self::create_hold_invoice), with the invoice's
-    /// `min_final_cltv_expiry_delta` set to `min_final_cltv_expiry_delta` blocks, so that held
-    /// HTLCs can be held (their claim deadline is) about that many blocks minus the node's
-    /// fail-back buffer after they arrive.
-    ///
-    /// Added for the async relay (issue #7). The default implementation returns
-    /// [`BackendError::Unsupported`]; the sandbox and the ldk-node backend implement it (ldk-node
-    /// 0.7.1 cannot set the delta itself: the backend re-signs its invoice, ADR 0012).
-    async fn create_hold_invoice_with_final_cltv(
-        &self,
-        payment_hash: PaymentHash,
-        params: InvoiceParams,
-        min_final_cltv_expiry_delta: u16,
-    ) -> Result<Bolt11Invoice, BackendError> {
-        let _ = (payment_hash, params, min_final_cltv_expiry_delta);
-        Err(BackendError::Unsupported {
-            operation: "create_hold_invoice_with_final_cltv",
-            backend: self.backend_name(),
-        })
     }
 
     /// The oldest event not yet acknowledged; waits until there is one.

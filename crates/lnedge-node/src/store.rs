@@ -478,6 +478,7 @@ mod tests {
             amount_msat: Some(1000),
             description: InvoiceDescription::Direct("coffee".into()),
             expiry_secs: 60,
+            min_final_cltv_expiry_delta: None,
         }
     }
 

@@ -101,6 +101,7 @@ impl PayeeAgent {
                 amount_msat: Some(payment.claim_amount_msat),
                 description: InvoiceDescription::Direct(payment.description.clone()),
                 expiry_secs: self.invoice_expiry_secs,
+                min_final_cltv_expiry_delta: None,
             };
             let invoice = self.node.create_invoice(PaymentPreimage(preimage), params).await?;
             match self.client.claim(&invoice.to_string()).await {

@@ -321,6 +321,7 @@ async fn callback_inner(
                 amount_msat: Some(record.amount_msat),
                 description: InvoiceDescription::Hash(description_hash),
                 expiry_secs: state.deputy.quote_expiry_secs,
+                min_final_cltv_expiry_delta: None,
             };
             let invoice = state
                 .owner

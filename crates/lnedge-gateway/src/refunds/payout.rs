@@ -286,6 +286,7 @@ pub async fn pay(state: &AppState, refund: &RefundRecord) -> RefundState {
                 amount_msat: None,
                 max_fee_msat: state.refunds.max_fee_msat,
                 timeout: Duration::from_secs(state.refunds.pay_timeout_secs),
+                max_total_cltv_expiry_delta: None,
             };
             match state.owner.pay(request).await {
                 Ok(_) => RefundFinish::Paid { paid_at: crate::clock::now_secs() },

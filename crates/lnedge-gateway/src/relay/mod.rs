@@ -497,18 +497,14 @@ impl Relay {
             amount_msat: Some(amount_msat),
             description: InvoiceDescription::Direct(description.to_owned()),
             expiry_secs: self.settings.invoice_expiry_secs,
+            min_final_cltv_expiry_delta: Some(self.settings.hold_final_cltv_expiry_delta),
         };
         let hash = PaymentHash(payment.payment_hash);
-        let created = match self
-            .node
-            .create_hold_invoice_with_final_cltv(
-                hash,
-                params.clone(),
-                self.settings.hold_final_cltv_expiry_delta,
-            )
-            .await
-        {
+        // A node that cannot set the delta holds for its default instead (shorter, still safe:
+        // the deadline comes from the held HTLC itself).
+        let created = match self.node.create_hold_invoice(hash, params.clone()).await {
             Err(BackendError::Unsupported { .. }) => {
+                let params = InvoiceParams { min_final_cltv_expiry_delta: None, ..params };
                 self.node.create_hold_invoice(hash, params).await
             }
             other => other,
@@ -650,10 +646,14 @@ impl Relay {
                 // The gateway never spends more on routing than it earns.
                 max_fee_msat: fee_msat,
                 timeout: relay.settings.pay_timeout,
+                max_total_cltv_expiry_delta: Some(budget),
             };
-            let paid = relay.forward.pay_with_cltv_limit(request.clone(), budget).await;
-            let paid = match paid {
-                Err(BackendError::Unsupported { .. }) => relay.forward.pay(request).await,
+            let paid = match relay.forward.pay(request.clone()).await {
+                Err(BackendError::Unsupported { .. }) => {
+                    let request =
+                        lnedge_node::PayRequest { max_total_cltv_expiry_delta: None, ..request };
+                    relay.forward.pay(request).await
+                }
                 other => other,
             };
             if let Err(e) = &paid {

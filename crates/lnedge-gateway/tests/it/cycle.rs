@@ -110,6 +110,7 @@ pub(crate) async fn full_cycle(store: Arc<dyn GatewayStore>) {
             amount_msat: None,
             max_fee_msat: 10_000,
             timeout: Duration::from_secs(30),
+            max_total_cltv_expiry_delta: None,
         };
         let preimage = customer.pay(request).await.expect("paid").preimage;
         if jam {

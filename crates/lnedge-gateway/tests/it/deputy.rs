@@ -161,6 +161,7 @@ impl Fixture {
                 amount_msat: None,
                 max_fee_msat: 50_000,
                 timeout: Duration::from_secs(60),
+                max_total_cltv_expiry_delta: None,
             })
             .await
             .expect("the customer pays");

@@ -417,6 +417,7 @@ async fn ldk_node_relay_end_to_end() {
             amount_msat: Some(10_000_000),
             description: InvoiceDescription::Direct("direct".into()),
             expiry_secs: 600,
+            min_final_cltv_expiry_delta: None,
         };
         let direct = r.sensor.create_invoice(preimage, params).await.expect("invoice");
         let t = Instant::now();
@@ -537,6 +538,7 @@ fn pay(payer: &Arc<LdkBackend>, bolt11: &str) -> Paying {
                 amount_msat: None,
                 max_fee_msat: 10_000,
                 timeout: Duration::from_secs(600),
+                max_total_cltv_expiry_delta: None,
             })
             .await
     })

@@ -50,6 +50,7 @@ async fn pay(customer: &SandboxNode, bolt11: &str) -> [u8; 32] {
         amount_msat: None,
         max_fee_msat: 10_000,
         timeout: Duration::from_secs(30),
+        max_total_cltv_expiry_delta: None,
     };
     customer.pay(request).await.expect("customer pays").preimage.0
 }

@@ -176,6 +176,7 @@ impl World {
             amount_msat: None,
             max_fee_msat: 10_000,
             timeout: Duration::from_secs(30),
+            max_total_cltv_expiry_delta: None,
         };
         let preimage = self.customer.pay(request).await.expect("paid").preimage.0;
         if jam {
@@ -240,6 +241,7 @@ impl World {
             amount_msat,
             description: InvoiceDescription::Direct("refund".into()),
             expiry_secs: 3600,
+            min_final_cltv_expiry_delta: None,
         };
         let invoice = self
             .customer

@@ -95,6 +95,7 @@ impl Payee {
             amount_msat: Some(held - payment.fee_msat.expect("fee")),
             description: InvoiceDescription::Direct("sensor reading".into()),
             expiry_secs: 3600,
+            min_final_cltv_expiry_delta: None,
         };
         let preimage = PaymentPreimage(self.preimage(&payment.payment_hash));
         node.create_invoice(preimage, params).await.expect("payee invoice")
@@ -130,6 +131,7 @@ pub(crate) fn pay(
                 amount_msat: None,
                 max_fee_msat: 10_000,
                 timeout: Duration::from_secs(120),
+                max_total_cltv_expiry_delta: None,
             })
             .await
     })
@@ -404,6 +406,7 @@ async fn two_payments_to_one_hash_cannot_both_be_taken() {
         amount_msat: Some(AMOUNT_MSAT),
         description: InvoiceDescription::Direct("greedy".into()),
         expiry_secs: 3600,
+        min_final_cltv_expiry_delta: None,
     };
     let preimage = PaymentPreimage(payee.preimage(&offer.payment_hash));
     // (made on another node: the sensor's node keeps one invoice per hash)

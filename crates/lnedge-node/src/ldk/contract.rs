@@ -27,9 +27,17 @@ impl LdkBackend {
         hash: PaymentHash,
         preimage: Option<PaymentPreimage>,
         params: InvoiceParams,
-        min_final_cltv_expiry_delta: Option<u16>,
     ) -> Result<Bolt11Invoice, BackendError> {
         params.validate()?;
+        let min_final_cltv_expiry_delta = params.min_final_cltv_expiry_delta;
+        if min_final_cltv_expiry_delta.is_some() && self.inner.signer.is_none() {
+            // The node key could not be derived (ADR 0012): refuse rather than issue an invoice
+            // whose HTLCs cannot be held as long as the caller asked.
+            return Err(BackendError::Unsupported {
+                operation: "min_final_cltv_expiry_delta",
+                backend: self.backend_name(),
+            });
+        }
         let hold = preimage.is_none();
         let _guard = self.inner.create_lock.lock().await;
         if let Some(bolt11) = self.inner.store.existing_invoice(&hash, hold, &params)? {
@@ -162,7 +170,7 @@ impl LightningBackend for LdkBackend {
         preimage: PaymentPreimage,
         params: InvoiceParams,
     ) -> Result<Bolt11Invoice, BackendError> {
-        self.create(hash_of(&preimage), Some(preimage), params, None).await
+        self.create(hash_of(&preimage), Some(preimage), params).await
     }
 
     async fn create_hold_invoice(
@@ -170,22 +178,7 @@ impl LightningBackend for LdkBackend {
         payment_hash: PaymentHash,
         params: InvoiceParams,
     ) -> Result<Bolt11Invoice, BackendError> {
-        self.create(payment_hash, None, params, None).await
-    }
-
-    async fn create_hold_invoice_with_final_cltv(
-        &self,
-        payment_hash: PaymentHash,
-        params: InvoiceParams,
-        min_final_cltv_expiry_delta: u16,
-    ) -> Result<Bolt11Invoice, BackendError> {
-        if self.inner.signer.is_none() {
-            return Err(BackendError::Unsupported {
-                operation: "create_hold_invoice_with_final_cltv",
-                backend: self.backend_name(),
-            });
-        }
-        self.create(payment_hash, None, params, Some(min_final_cltv_expiry_delta)).await
+        self.create(payment_hash, None, params).await
     }
 
     async fn settle_hold_invoice(&self, preimage: PaymentPreimage) -> Result<(), BackendError> {
@@ -260,15 +253,7 @@ impl LightningBackend for LdkBackend {
     }
 
     async fn pay(&self, request: PayRequest) -> Result<PaymentOutcome, BackendError> {
-        self.pay_limited(request, None).await
-    }
-
-    async fn pay_with_cltv_limit(
-        &self,
-        request: PayRequest,
-        max_total_cltv_expiry_delta: u32,
-    ) -> Result<PaymentOutcome, BackendError> {
-        self.pay_limited(request, Some(max_total_cltv_expiry_delta)).await
+        self.pay_limited(request).await
     }
 
     async fn payment_status(
@@ -288,12 +273,9 @@ impl LightningBackend for LdkBackend {
 }
 
 impl LdkBackend {
-    /// [`LightningBackend::pay`], with an optional limit on the route's total CLTV delta.
-    async fn pay_limited(
-        &self,
-        request: PayRequest,
-        max_total_cltv_expiry_delta: Option<u32>,
-    ) -> Result<PaymentOutcome, BackendError> {
+    /// [`LightningBackend::pay`], with the optional limit on the route's total CLTV delta.
+    async fn pay_limited(&self, request: PayRequest) -> Result<PaymentOutcome, BackendError> {
+        let max_total_cltv_expiry_delta = request.max_total_cltv_expiry_delta;
         check_pay_request(&request)?;
         let invoice_network = request.invoice.network();
         if invoice_network != self.inner.network {

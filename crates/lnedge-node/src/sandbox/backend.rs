@@ -27,16 +27,7 @@ impl SandboxNode {
         preimage: Option<PaymentPreimage>,
         params: InvoiceParams,
     ) -> Result<Bolt11Invoice, BackendError> {
-        self.make_invoice_with(payment_hash, preimage, params, None)
-    }
-
-    fn make_invoice_with(
-        &self,
-        payment_hash: PaymentHash,
-        preimage: Option<PaymentPreimage>,
-        params: InvoiceParams,
-        min_final_cltv_expiry_delta: Option<u16>,
-    ) -> Result<Bolt11Invoice, BackendError> {
+        let min_final_cltv_expiry_delta = params.min_final_cltv_expiry_delta;
         params.validate()?;
         let hold = preimage.is_none();
         if let Some(existing) = self.store.existing_invoice(&payment_hash, hold, &params)? {
@@ -176,15 +167,7 @@ impl LightningBackend for SandboxNode {
     }
 
     async fn pay(&self, request: PayRequest) -> Result<PaymentOutcome, BackendError> {
-        self.pay_limited(request, None).await
-    }
-
-    async fn pay_with_cltv_limit(
-        &self,
-        request: PayRequest,
-        max_total_cltv_expiry_delta: u32,
-    ) -> Result<PaymentOutcome, BackendError> {
-        self.pay_limited(request, Some(max_total_cltv_expiry_delta)).await
+        self.pay_limited(request).await
     }
 
     async fn payment_status(
@@ -192,15 +175,6 @@ impl LightningBackend for SandboxNode {
         payment_hash: PaymentHash,
     ) -> Result<Option<crate::PaymentStatus>, BackendError> {
         Ok(self.store.payment(&payment_hash)?.map(|p| p.into_status(payment_hash)))
-    }
-
-    async fn create_hold_invoice_with_final_cltv(
-        &self,
-        payment_hash: PaymentHash,
-        params: InvoiceParams,
-        min_final_cltv_expiry_delta: u16,
-    ) -> Result<Bolt11Invoice, BackendError> {
-        self.make_invoice_with(payment_hash, None, params, Some(min_final_cltv_expiry_delta))
     }
 
     async fn next_event(&self) -> Result<QueuedEvent, BackendError> {
@@ -213,12 +187,9 @@ impl LightningBackend for SandboxNode {
 }
 
 impl SandboxNode {
-    /// [`LightningBackend::pay`], with an optional limit on the route's total CLTV delta.
-    async fn pay_limited(
-        &self,
-        request: PayRequest,
-        max_total_cltv_expiry_delta: Option<u32>,
-    ) -> Result<PaymentOutcome, BackendError> {
+    /// [`LightningBackend::pay`], with the optional limit on the route's total CLTV delta.
+    async fn pay_limited(&self, request: PayRequest) -> Result<PaymentOutcome, BackendError> {
+        let max_total_cltv_expiry_delta = request.max_total_cltv_expiry_delta;
         if request.invoice.currency() != Currency::Regtest {
             return Err(PayFailure::WrongNetwork {
                 invoice_network: format!("{:?}", request.invoice.currency()).to_lowercase(),

@@ -51,12 +51,19 @@ pub(crate) fn params(amount_msat: u64, description: &str) -> InvoiceParams {
         amount_msat: Some(amount_msat),
         description: InvoiceDescription::Direct(description.to_owned()),
         expiry_secs: 3600,
+        min_final_cltv_expiry_delta: None,
     }
 }
 
 /// A pay request with generous limits.
 pub(crate) fn pay_request(invoice: &lnedge_node::lightning_invoice::Bolt11Invoice) -> PayRequest {
-    PayRequest { invoice: invoice.clone(), amount_msat: None, max_fee_msat: 10_000, timeout: STEP }
+    PayRequest {
+        invoice: invoice.clone(),
+        amount_msat: None,
+        max_fee_msat: 10_000,
+        timeout: STEP,
+        max_total_cltv_expiry_delta: None,
+    }
 }
 
 /// Waits for the first event matching `want`, acknowledging the events before it.
@@ -252,7 +259,10 @@ pub(crate) async fn long_hold_invoice_holds_long(h: &mut dyn Harness) {
     let preimage = fresh_preimage("long-hold");
     let hash = hash_of(&preimage);
     let invoice = backend
-        .create_hold_invoice_with_final_cltv(hash, params(40_000, "sensor"), 288)
+        .create_hold_invoice(
+            hash,
+            InvoiceParams { min_final_cltv_expiry_delta: Some(288), ..params(40_000, "sensor") },
+        )
         .await
         .expect("a long hold invoice");
     // LDK itself adds a few blocks of slack to the delta it is asked for.

@@ -308,6 +308,7 @@ async fn ldk_specific_checks(h: &LdkHarness) {
         amount_msat: None,
         description: InvoiceDescription::Hash(metadata_hash),
         expiry_secs: 600,
+        min_final_cltv_expiry_delta: None,
     };
     let invoice = backend.create_invoice(preimage, params).await.expect("invoice");
     match invoice.description() {
