@@ -5,7 +5,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use lnedge_node::ldk::{ChainSource, LdkBackend, LdkConfig};
-use lnedge_node::sandbox::SandboxNetwork;
 use lnedge_node::LightningBackend;
 use tokio::sync::watch;
 
@@ -120,22 +119,41 @@ impl Role {
     }
 }
 
+/// The sandbox network the gateway's sandbox nodes share (it must outlive the server); a unit
+/// type when the `sandbox` feature is off.
+#[cfg(feature = "sandbox")]
+type SandboxSlot = Option<lnedge_node::sandbox::SandboxNetwork>;
+#[cfg(not(feature = "sandbox"))]
+type SandboxSlot = ();
+
 /// Starts one of the gateway's nodes (for a sandbox, on the one shared network in `sandbox`).
 async fn start_node(
     config: &GatewayConfig,
     node: &NodeConfig,
     role: Role,
-    sandbox: &mut Option<SandboxNetwork>,
+    sandbox: &mut SandboxSlot,
 ) -> Result<Arc<dyn LightningBackend>, ServeError> {
     let (dir, name, alias) = role.names();
     match node {
+        #[cfg(feature = "sandbox")]
         NodeConfig::Sandbox => {
+            use lnedge_node::sandbox::SandboxNetwork;
             if sandbox.is_none() {
                 tracing::warn!("node.kind = sandbox: an in-process test network; nothing it signs can be paid from outside");
                 *sandbox = Some(SandboxNetwork::in_dir(&config.data_dir.join("sandbox")).await?);
             }
             let net = sandbox.as_ref().expect("just set");
             Ok(net.add_node(name).await?)
+        }
+        #[cfg(not(feature = "sandbox"))]
+        NodeConfig::Sandbox => {
+            let _ = (sandbox, name);
+            Err(ConfigError::Invalid {
+                key: "node.kind",
+                message: "\"sandbox\" needs a build with the `sandbox` feature (the lnedge binary has it)"
+                    .into(),
+            }
+            .into())
         }
         NodeConfig::Ldk { network, listen, .. } => {
             let network = network.parse().map_err(|_| ConfigError::Invalid {
@@ -166,7 +184,7 @@ pub async fn serve(
 
     // The owner's node, and the relay's forwarding node if any. A sandbox network must outlive
     // the server.
-    let mut sandbox = None;
+    let mut sandbox = SandboxSlot::default();
     let owner = start_node(&config, &config.node, Role::Owner, &mut sandbox).await?;
     let relay_forward_node = match &config.relay.forward_node {
         Some(node) => Some(start_node(&config, node, Role::RelayForward, &mut sandbox).await?),

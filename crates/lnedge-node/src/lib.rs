@@ -3,7 +3,7 @@
 //! The [`LightningBackend`] contract — the only way lnedge talks to a Lightning node — and its
 //! implementations:
 //!
-//! * [`sandbox`]: an in-process network of real LDK nodes connected over loopback TCP, with a
+//! * `sandbox` (cargo feature `sandbox`): an in-process network of real LDK nodes connected over loopback TCP, with a
 //!   simulated chain. The embedded default for `lnedge demo`, the tests and the benchmarks.
 //! * [`ldk`]: embedded [ldk-node](https://docs.rs/ldk-node) with an esplora, electrum or
 //!   bitcoind chain source: the production node for operators who don't run their own.
@@ -16,6 +16,7 @@ pub mod backend;
 pub mod error;
 pub mod event;
 pub mod ldk;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod store;
 

@@ -18,6 +18,10 @@ fn free_addr() -> SocketAddr {
 /// Sandbox owner node and a sandbox forwarding node for the relay: the service starts both,
 /// the operator's view names the forwarding node, and the service stops on request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "sandbox"),
+    ignore = "needs the gateway's `sandbox` feature (on in `cargo test --workspace`, which builds the lnedge binary)"
+)]
 async fn the_service_starts_with_a_relay_forwarding_node_and_stops_cleanly() {
     let dir = tempfile::tempdir().expect("dir");
     let addr = free_addr();
@@ -96,4 +100,19 @@ async fn bad_relay_forwarding_node_configurations_are_refused() {
         assert!(text.contains("relay.forward_node") && text.contains(expected), "{text}");
     }
     assert!(!dir.path().join("node").exists(), "no node was started");
+}
+
+/// Without the `sandbox` feature, `node.kind = "sandbox"` is refused at start with the key named.
+#[cfg(not(feature = "sandbox"))]
+#[tokio::test]
+async fn a_sandbox_node_needs_the_sandbox_feature() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = GatewayConfig::from_toml(&format!(
+        "listen = \"{}\"\ndata_dir = \"{}\"\nadmin_token = \"{TOKEN}\"\n[node]\nkind = \"sandbox\"\n",
+        free_addr(),
+        dir.path().display()
+    ))
+    .expect("parses");
+    let err = serve(config, std::future::pending()).await.expect_err("refused");
+    assert!(err.to_string().contains("node.kind"), "{err}");
 }
