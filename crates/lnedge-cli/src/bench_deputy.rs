@@ -17,6 +17,7 @@ use lnedge_gateway::api::{app, AppState};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::sqlite::SqliteStore;
 use lnedge_gateway::store::GatewayStore;
+use lnedge_gateway::GatewayBuilder;
 use lnedge_node::sandbox::SandboxNetwork;
 use lnedge_proto::deputy::{Currency, TerminalKeys};
 use lnedge_proto::DeviceId;
@@ -69,11 +70,11 @@ pub(crate) async fn run(wallets: usize, sales: usize) -> Result<DeputyFigures> {
     let master: [u8; 32] = rand::random();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let router = app(AppState {
-        rates: Arc::new(FixedRates::new([("EUR".to_owned(), 60_000.0)])),
-        public_url: url.clone(),
-        ..AppState::new(store.clone(), owner, Arc::new(PoolKey::generate()), master, "bench")
-    });
+    let gateway = GatewayBuilder::new(store.clone(), owner, Arc::new(PoolKey::generate()), master)
+        .rates(Arc::new(FixedRates::new([("EUR".to_owned(), 60_000.0)])))
+        .public_url(url.clone())
+        .build();
+    let router = app(AppState::with_gateway(gateway, "bench"));
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
     let client = reqwest::Client::builder().pool_max_idle_per_host(wallets).build()?;
 

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Result};
 use lnedge_gateway::api::AppState;
 use lnedge_gateway::provision::PoolKey;
-use lnedge_gateway::refunds::proof;
 use lnedge_gateway::store::sqlite::SqliteStore;
 use lnedge_node::sandbox::SandboxNetwork;
 use lnedge_node::LightningBackend;
@@ -62,7 +61,7 @@ async fn time(state: &AppState, proofs: &[(String, String)], expect_ok: bool) ->
     let started = Instant::now();
     for (invoice, preimage) in proofs {
         let t = Instant::now();
-        let answer = proof::verify(state, invoice, preimage).await;
+        let answer = state.gateway.refunds().verify_proof(invoice, preimage).await;
         samples.push(t.elapsed());
         ensure!(answer.is_ok() == expect_ok, "unexpected verdict: {:?}", answer.err());
     }
@@ -94,7 +93,7 @@ pub(crate) async fn run(n: usize) -> Result<ProofFigures> {
     }
     // Warm-up (caches, lazy statics): not measured.
     for (invoice, preimage) in valid.iter().take(20) {
-        let _ = proof::verify(&state, invoice, preimage).await;
+        let _ = state.gateway.refunds().verify_proof(invoice, preimage).await;
     }
     let figures = ProofFigures {
         scenario: "proof_of_payment_verify",

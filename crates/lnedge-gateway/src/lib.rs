@@ -7,7 +7,8 @@
 //!   preimages derived from the operator's pool key (recomputable by the operator, never sent to
 //!   the device), verified byte for byte before the pool file is written.
 //!
-//! * [`api`] — the HTTP service (axum): fleet registry, provisioning, device sync, reports.
+//! * [`engine`] — the [`Gateway`](engine::Gateway) handle: every rule, the background tasks.
+//! * [`api`] — the HTTP service (axum): parse, call the engine, answer.
 //! * [`store`] — the storage contract and its SQLite and PostgreSQL implementations.
 //! * [`lnurl`] — what every LNURL endpoint shares (LUD-01 encoding, LUD-17 links, error bodies).
 //! * [`refunds`] — refunds, proofs of payment, sessions and LNURL-auth.
@@ -19,6 +20,7 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod deputy;
+pub mod engine;
 pub mod expiry;
 pub mod lnurl;
 pub mod provision;
@@ -29,3 +31,5 @@ pub mod relay;
 pub mod service;
 pub mod store;
 pub mod watcher;
+
+pub use engine::{Gateway, GatewayBuilder, GatewaySettings};

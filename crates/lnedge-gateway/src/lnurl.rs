@@ -10,10 +10,7 @@
 //! field wallets ignore) for operators, metrics and tests. Admin and JSON API routes keep real
 //! status codes ([`ApiError`](crate::api::ApiError)).
 
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use bech32::{Bech32, Hrp};
-use serde_json::json;
 
 /// The human-readable part of a LUD-01 `LNURL…` string.
 const HRP: &str = "lnurl";
@@ -89,7 +86,7 @@ pub fn lud17(url: &str, kind: Lud17) -> Option<String> {
 }
 
 /// A LUD-01 error answer: HTTP 200, `{"status":"ERROR","reason":…,"code":…}` (see the module
-/// docs for why 200).
+/// docs for why 200; the HTTP layer writes the body).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LnurlError {
     /// Stable machine-readable code (`voucher_used`, `stale_counter`…).
@@ -112,17 +109,6 @@ impl std::fmt::Display for LnurlError {
 }
 
 impl std::error::Error for LnurlError {}
-
-impl IntoResponse for LnurlError {
-    fn into_response(self) -> Response {
-        Json(json!({ "status": "ERROR", "reason": self.reason, "code": self.code })).into_response()
-    }
-}
-
-/// The LUD-01 success answer of callbacks: `{"status":"OK"}`.
-pub fn ok() -> Response {
-    Json(json!({ "status": "OK" })).into_response()
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,22 +1,22 @@
-//! The running gateway: configuration → store, owner node, keys → HTTP API and payment watcher,
-//! until a shutdown signal; then both stop cleanly.
+//! The running gateway: configuration → store, owner node, keys → the [`Gateway`](crate::engine::Gateway)
+//! engine (started: it owns its background tasks) → HTTP API, until a shutdown signal; then both
+//! stop cleanly.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use lnedge_node::ldk::{ChainSource, LdkBackend, LdkConfig};
 use lnedge_node::LightningBackend;
-use tokio::sync::watch;
 
 use crate::accounting::{FixedRates, RateSource};
 use crate::api::{app, AppState};
 use crate::config::{ConfigError, GatewayConfig, NodeConfig};
+use crate::engine::{GatewayBuilder, GatewaySettings};
 use crate::provision::{load_or_create_secret, PoolKey, ProvisionError};
 use crate::rates_http::{FallbackRates, HttpRates};
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{GatewayStore, StoreError};
-use crate::watcher::PaymentWatcher;
 
 /// Why the gateway could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -199,11 +199,10 @@ pub async fn serve(
         }
     };
 
-    let rates = rate_source(&config);
-    let state = AppState {
-        rates: rates.clone(),
-        refund_url_base: config.refund_url_base.clone(),
+    let settings = GatewaySettings {
         public_url: config.public_url.trim_end_matches('/').to_owned(),
+        refund_url_base: config.refund_url_base.clone(),
+        accounting_currency: config.accounting_currency.clone(),
         deputy: crate::deputy::DeputySettings::default()
             .with_quote_expiry_secs(config.deputy.quote_expiry_secs)
             .with_max_amount_msat(config.deputy.max_amount_msat),
@@ -212,30 +211,15 @@ pub async fn serve(
             ..Default::default()
         },
         relay: config.relay.settings(),
-        relay_forward_node: relay_forward_node.clone(),
-        ..AppState::new(
-            store.clone(),
-            owner.clone(),
-            Arc::new(pool_key),
-            device_master_key,
-            config.admin_token.clone().unwrap_or_default(),
-        )
     };
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let watcher = PaymentWatcher {
-        store,
-        owner,
-        rates,
-        accounting_currency: config.accounting_currency.clone(),
-    };
-    let expiry = tokio::spawn(crate::expiry::warn_loop(state.store.clone(), stop_rx.clone()));
-    // The async relay's driver (it polls the node; the watcher keeps the event queue, ADR 0010).
-    let relay = tokio::spawn(crate::relay::Relay::of_state(&state).run(stop_rx.clone()));
-    if let Some(forward) = relay_forward_node {
-        tokio::spawn(crate::relay::drain_events(forward, stop_rx.clone()));
-    }
-    let watcher = tokio::spawn(watcher.run(stop_rx));
-    tokio::spawn(crate::refunds::payout::resume_logged(state.clone()));
+    let gateway = GatewayBuilder::new(store, owner, Arc::new(pool_key), device_master_key)
+        .rates(rate_source(&config))
+        .settings(settings)
+        .relay_forward_node(relay_forward_node)
+        .build();
+    gateway.start();
+    let state =
+        AppState::with_gateway(gateway.clone(), config.admin_token.clone().unwrap_or_default());
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -250,9 +234,6 @@ pub async fn serve(
         tracing::info!("shutting down: finishing requests in flight");
     })
     .await;
-    let _ = stop_tx.send(true);
-    let _ = watcher.await;
-    let _ = relay.await;
-    let _ = expiry.await;
+    gateway.shutdown().await;
     served.map_err(|source| ServeError::Http { addr: config.listen, source })
 }

@@ -13,6 +13,7 @@ use lnedge_gateway::deputy::decrypt_aes_success_action;
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::sqlite::SqliteStore;
 use lnedge_gateway::store::GatewayStore;
+use lnedge_gateway::GatewayBuilder;
 use lnedge_node::sandbox::SandboxNode;
 use lnedge_node::LightningBackend;
 use lnedge_proto::deputy::{Currency, TerminalKeys};
@@ -38,11 +39,12 @@ async fn get(router: &axum::Router, url: &str) -> Result<Value> {
 pub(super) async fn deputy_story(payer: &SandboxNode, merchant: Arc<SandboxNode>) -> Result<()> {
     let store: Arc<dyn GatewayStore> = Arc::new(SqliteStore::in_memory()?);
     let master: [u8; 32] = rand::random();
-    let router = app(AppState {
-        rates: Arc::new(FixedRates::new([("EUR".to_owned(), 60_000.0)])),
-        public_url: GATEWAY_URL.into(),
-        ..AppState::new(store.clone(), merchant, Arc::new(PoolKey::generate()), master, DEMO_TOKEN)
-    });
+    let gateway =
+        GatewayBuilder::new(store.clone(), merchant, Arc::new(PoolKey::generate()), master)
+            .rates(Arc::new(FixedRates::new([("EUR".to_owned(), 60_000.0)])))
+            .public_url(GATEWAY_URL)
+            .build();
+    let router = app(AppState::with_gateway(gateway, DEMO_TOKEN));
     let device = DeviceId(rand::random());
     store.insert_device(device, "Market stall", &[], 1_700_000_000).await?;
     let (_, body) =

@@ -14,7 +14,7 @@ use lnedge_gateway::accounting::FixedRates;
 use lnedge_gateway::api::{app, AppState};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::sqlite::SqliteStore;
-use lnedge_gateway::watcher::{Handled, PaymentWatcher};
+use lnedge_gateway::{GatewayBuilder, GatewaySettings};
 use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
 use lnedge_node::{BackendEvent, LightningBackend, PaymentHash};
 use lnedge_proto::DeviceId;
@@ -217,17 +217,19 @@ async fn vending_story(payer: &SandboxNode, merchant: Arc<SandboxNode>) -> Resul
     let store = Arc::new(SqliteStore::open(&dir.path().join("gateway.sqlite3"))?);
     let rates = Arc::new(FixedRates::new([("EUR".to_owned(), 60_000.0)]));
     let master: [u8; 32] = rand::random();
-    let router = app(AppState {
-        rates: rates.clone(),
-        refund_url_base: "https://gateway.example/v1/refunds".into(),
-        ..AppState::new(
-            store.clone(),
-            merchant.clone(),
-            Arc::new(PoolKey::generate()),
-            master,
-            DEMO_TOKEN,
-        )
-    });
+    // The same engine `lnedge gateway serve` runs, started: its payment watcher books what the
+    // merchant's node settles, with the EUR rate of the moment.
+    let gateway =
+        GatewayBuilder::new(store.clone(), merchant.clone(), Arc::new(PoolKey::generate()), master)
+            .rates(rates)
+            .settings(GatewaySettings {
+                accounting_currency: Some("EUR".into()),
+                refund_url_base: "https://gateway.example/v1/refunds".into(),
+                ..Default::default()
+            })
+            .build();
+    gateway.start();
+    let router = app(AppState::with_gateway(gateway.clone(), DEMO_TOKEN));
     let device = DeviceId(rand::random());
     let enrol = serde_json::json!({
         "device_id": device.to_string(),
@@ -267,10 +269,12 @@ async fn vending_story(payer: &SandboxNode, merchant: Arc<SandboxNode>) -> Resul
     machine.install_pool(pool_bytes)?;
     println!("      machine {device}: pool installed and verified; now offline");
 
+    let mut paid_hashes = Vec::new();
     let offer = machine.offer(1)?;
     println!("      customer presses [1] Cola: the machine shows invoice {}…", &offer.bolt11[..36]);
     let invoice = lnedge_node::parse_invoice(&offer.bolt11)?;
     let paid = payer.pay(pay_request(&invoice)).await?;
+    paid_hashes.push(paid.payment_hash.0);
     let proof = hex::encode(paid.preimage.0);
     println!("      customer pays from their wallet and shows the preimage {}…", &proof[..12]);
     match machine.present(ClaimInput::Text(&proof))? {
@@ -287,6 +291,7 @@ async fn vending_story(payer: &SandboxNode, merchant: Arc<SandboxNode>) -> Resul
     let offer = machine.offer(2)?;
     let invoice = lnedge_node::parse_invoice(&offer.bolt11)?;
     let paid = payer.pay(pay_request(&invoice)).await?;
+    paid_hashes.push(paid.payment_hash.0);
     machine.dispenser_mut().jam_next(1);
     match machine.present(ClaimInput::Text(&hex::encode(paid.preimage.0)))? {
         VendOutcome::Failed { reason, voucher, voucher_text, .. } => {
@@ -299,20 +304,13 @@ async fn vending_story(payer: &SandboxNode, merchant: Arc<SandboxNode>) -> Resul
         other => anyhow::bail!("unexpected {other:?}"),
     }
 
-    // The gateway records what the node settled, with the EUR rate of the moment.
-    let watcher = PaymentWatcher {
-        store: store.clone(),
-        owner: merchant.clone(),
-        rates,
-        accounting_currency: Some("EUR".into()),
-    };
-    let mut recorded = 0;
-    while recorded < 2 {
-        let q = tokio::time::timeout(Duration::from_secs(30), merchant.next_event()).await??;
-        if watcher.handle(&q.event).await? == Handled::Recorded {
-            recorded += 1;
+    // The gateway's watcher records what the node settled, with the EUR rate of the moment.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    for hash in &paid_hashes {
+        while gateway.store().recorded_payment(hash).await?.is_none() {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the payment was not booked");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        merchant.event_handled(q.id).await?;
     }
     println!("      gateway: the node settled 2 pool invoices; recorded with the EUR rate at payment time");
 
@@ -344,5 +342,7 @@ async fn vending_story(payer: &SandboxNode, merchant: Arc<SandboxNode>) -> Resul
         );
     }
     println!("      (GET /v1/reports/sales.csv exports the same books)");
+    // The next steps drive the merchant's node themselves: the gateway stops here.
+    gateway.shutdown().await;
     Ok(())
 }

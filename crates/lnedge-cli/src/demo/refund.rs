@@ -13,6 +13,7 @@ use lnedge_gateway::store::refunds::RefundState;
 use lnedge_gateway::store::sqlite::SqliteStore;
 use lnedge_gateway::store::GatewayStore;
 use lnedge_gateway::watcher::{Handled, PaymentWatcher};
+use lnedge_gateway::GatewayBuilder;
 use lnedge_node::sandbox::SandboxNode;
 use lnedge_node::{InvoiceState, LightningBackend, PaymentHash};
 use lnedge_proto::DeviceId;
@@ -35,17 +36,12 @@ pub(super) async fn story(payer: &SandboxNode, merchant: Arc<SandboxNode>) -> Re
     let store: Arc<dyn GatewayStore> =
         Arc::new(SqliteStore::open(&dir.path().join("gateway.sqlite3"))?);
     let master: [u8; 32] = rand::random();
-    let router = app(AppState {
-        refund_url_base: format!("{PUBLIC_URL}/v1/refunds"),
-        public_url: PUBLIC_URL.into(),
-        ..AppState::new(
-            store.clone(),
-            merchant.clone(),
-            Arc::new(PoolKey::generate()),
-            master,
-            DEMO_TOKEN,
-        )
-    });
+    let gateway =
+        GatewayBuilder::new(store.clone(), merchant.clone(), Arc::new(PoolKey::generate()), master)
+            .refund_url_base(format!("{PUBLIC_URL}/v1/refunds"))
+            .public_url(PUBLIC_URL)
+            .build();
+    let router = app(AppState::with_gateway(gateway, DEMO_TOKEN));
     let device = DeviceId(rand::random());
     let enrol = json!({"device_id": device.to_string(), "name": "Station vending machine",
         "products": [{"id": 1, "description": "Cola 0.33 l", "price_msat": 2_500_000}]});

@@ -44,7 +44,7 @@ pub(crate) async fn story(
     let store = Arc::new(SqliteStore::open(&dir.path().join("gateway.sqlite3"))?);
     let state =
         AppState::new(store, gateway.clone(), Arc::new(PoolKey::generate()), rand::random(), TOKEN);
-    let relay = Relay::of_state(&state);
+    let relay = state.gateway.relay();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let server = tokio::spawn(async move { axum::serve(listener, app(state)).await });

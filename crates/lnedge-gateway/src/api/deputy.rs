@@ -115,7 +115,8 @@ async fn open(state: &AppState, id: &str, p: Option<&str>) -> Result<Opened, Lnu
         .decode(p.trim_end_matches('='))
         .map_err(|_| LnurlError::new("bad_payload", "the sale payload p= is not base64url"))?;
     let device = state
-        .store
+        .gateway
+        .store()
         .device(device_id)
         .await
         .map_err(store_failed)?
@@ -123,8 +124,9 @@ async fn open(state: &AppState, id: &str, p: Option<&str>) -> Result<Opened, Lnu
     if !device.enabled {
         return Err(LnurlError::new("device_disabled", "this terminal is disabled"));
     }
-    let keys =
-        zeroize::Zeroizing::new(TerminalKeys::derive(&state.device_master_key, device_id).seal_key);
+    let keys = zeroize::Zeroizing::new(
+        TerminalKeys::derive(state.gateway.device_master_key(), device_id).seal_key,
+    );
     let sale = Sale::open(device_id, &keys, &sealed).map_err(|e| {
         LnurlError::new("not_authentic", format!("this sale was not issued by the terminal ({e})"))
     })?;
@@ -133,7 +135,7 @@ async fn open(state: &AppState, id: &str, p: Option<&str>) -> Result<Opened, Lnu
 
 /// The invoice's payment hash of `sale`.
 fn payment_hash(state: &AppState, sale: &Sale) -> [u8; 32] {
-    Sha256::digest(preimage_for(&state.device_master_key, sale)).into()
+    Sha256::digest(preimage_for(state.gateway.device_master_key(), sale)).into()
 }
 
 /// Requested → paid if the node settled the invoice (the operator's view stays current without
@@ -142,10 +144,15 @@ async fn refresh_paid(state: &AppState, record: &mut DeputySaleRecord) -> Result
     if record.status != DeputyStatus::Requested || record.invoice.is_none() {
         return Ok(());
     }
-    match state.owner.invoice_state(PaymentHash(record.payment_hash)).await {
+    match state.gateway.owner().invoice_state(PaymentHash(record.payment_hash)).await {
         Ok(InvoiceState::Settled { .. }) => {
             let now = now_secs();
-            state.store.mark_deputy_paid(&record.payment_hash, now).await.map_err(store_failed)?;
+            state
+                .gateway
+                .store()
+                .mark_deputy_paid(&record.payment_hash, now)
+                .await
+                .map_err(store_failed)?;
             record.status = DeputyStatus::Paid;
             record.paid_at.get_or_insert(now);
         }
@@ -172,7 +179,9 @@ async fn check_existing(
     if record.status != DeputyStatus::Requested {
         return Err(LnurlError::new("already_paid", "this sale is already paid"));
     }
-    let expires_at = record.created_at.saturating_add(u64::from(state.deputy.quote_expiry_secs));
+    let expires_at = record
+        .created_at
+        .saturating_add(u64::from(state.gateway.settings().deputy.quote_expiry_secs));
     if now_secs() > expires_at {
         return Err(LnurlError::new("sale_expired", "this sale expired; ask for a new one"));
     }
@@ -182,8 +191,8 @@ async fn check_existing(
 /// The base URL callbacks are built from: `AppState::public_url`, or — when the operator did
 /// not set one — the request's `Host` (`https://`, `http://` for loopback hosts).
 fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    if !state.public_url.is_empty() {
-        return state.public_url.trim_end_matches('/').to_owned();
+    if !state.gateway.settings().public_url.is_empty() {
+        return state.gateway.settings().public_url.trim_end_matches('/').to_owned();
     }
     let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let loopback =
@@ -226,8 +235,12 @@ async fn fetch_inner(
 ) -> Result<Response, LnurlError> {
     let opened = open(state, id, query.p.as_deref()).await?;
     let sale = opened.sale;
-    if let Some(mut existing) =
-        state.store.deputy_sale(sale.device_id, sale.counter).await.map_err(store_failed)?
+    if let Some(mut existing) = state
+        .gateway
+        .store()
+        .deputy_sale(sale.device_id, sale.counter)
+        .await
+        .map_err(store_failed)?
     {
         check_existing(state, &sale, &mut existing).await?;
         return Ok(pay_request(base, &opened, &existing));
@@ -235,14 +248,14 @@ async fn fetch_inner(
     let quote = if sale.currency.is_sat() {
         None
     } else {
-        Some(state.rates.quote(sale.currency.as_str()).await.map_err(|e| {
+        Some(state.gateway.rates().quote(sale.currency.as_str()).await.map_err(|e| {
             LnurlError::new(
                 "rate_unavailable",
                 format!("no exchange rate for {}: {e}", sale.currency),
             )
         })?)
     };
-    let msat = amount_msat(&sale, quote.as_ref(), state.deputy.max_amount_msat)
+    let msat = amount_msat(&sale, quote.as_ref(), state.gateway.settings().deputy.max_amount_msat)
         .map_err(|e| LnurlError::new("amount_out_of_range", e.to_string()))?;
     let record = DeputySaleRecord {
         device_id: sale.device_id,
@@ -258,7 +271,7 @@ async fn fetch_inner(
         paid_at: None,
         claimed_at: None,
     };
-    match state.store.begin_deputy_sale(&record).await.map_err(store_failed)? {
+    match state.gateway.store().begin_deputy_sale(&record).await.map_err(store_failed)? {
         BeginSale::Created => Ok(pay_request(base, &opened, &record)),
         BeginSale::Existing(mut existing) => {
             check_existing(state, &sale, &mut existing).await?;
@@ -295,7 +308,8 @@ async fn callback_inner(
     let opened = open(state, id, query.p.as_deref()).await?;
     let sale = opened.sale;
     let mut record = state
-        .store
+        .gateway
+        .store()
         .deputy_sale(sale.device_id, sale.counter)
         .await
         .map_err(store_failed)?
@@ -311,7 +325,7 @@ async fn callback_inner(
             format!("this sale is exactly {} msat, not {amount}", record.amount_msat),
         ));
     }
-    let preimage = zeroize::Zeroizing::new(preimage_for(&state.device_master_key, &sale));
+    let preimage = zeroize::Zeroizing::new(preimage_for(state.gateway.device_master_key(), &sale));
     let invoice = match record.invoice.take() {
         Some(invoice) => invoice,
         None => {
@@ -320,11 +334,12 @@ async fn callback_inner(
             let params = InvoiceParams {
                 amount_msat: Some(record.amount_msat),
                 description: InvoiceDescription::Hash(description_hash),
-                expiry_secs: state.deputy.quote_expiry_secs,
+                expiry_secs: state.gateway.settings().deputy.quote_expiry_secs,
                 min_final_cltv_expiry_delta: None,
             };
             let invoice = state
-                .owner
+                .gateway
+                .owner()
                 .create_invoice(PaymentPreimage(*preimage), params)
                 .await
                 .map_err(|e| {
@@ -332,13 +347,14 @@ async fn callback_inner(
                     LnurlError::new("lightning_node_failed", "the Lightning node failed; try again")
                 })?;
             state
-                .store
+                .gateway
+                .store()
                 .set_deputy_invoice(sale.device_id, sale.counter, &invoice.to_string())
                 .await
                 .map_err(store_failed)?
         }
     };
-    let plaintext = claim_text(&state.device_master_key, &sale);
+    let plaintext = claim_text(state.gateway.device_master_key(), &sale);
     let (ciphertext, iv) = aes_success_action(&preimage, &plaintext, rand::random());
     Ok(Json(json!({
         "pr": invoice,
@@ -381,7 +397,7 @@ async fn claim_fallback(
     if !bool::from(hash.ct_eq(invoice_hash)) {
         return Err(refused());
     }
-    let mut record = state.store.deputy_sale_by_hash(&hash).await?.ok_or_else(refused)?;
+    let mut record = state.gateway.store().deputy_sale_by_hash(&hash).await?.ok_or_else(refused)?;
     let stored = record.invoice.clone().unwrap_or_default();
     let same =
         Sha256::digest(stored.as_bytes()).ct_eq(&Sha256::digest(invoice.to_string().as_bytes()));
@@ -400,7 +416,7 @@ async fn claim_fallback(
         amount: record.amount,
         currency,
     };
-    let text = claim_text(&state.device_master_key, &sale);
+    let text = claim_text(state.gateway.device_master_key(), &sale);
     let (code, claim) = text.split_once(' ').unwrap_or((&text, ""));
     Ok(Json(json!({ "status": "OK", "code": code, "claim": claim, "text": text })))
 }
@@ -415,7 +431,7 @@ async fn sync(
     ApiBody(body): ApiBody,
 ) -> Result<Json<DeputyReportAnswer>, ApiError> {
     let device = parse_device_id("id", &id)?;
-    auth::verify_sync_signature(&state.device_master_key, &device, &headers, &body)?;
+    auth::verify_sync_signature(state.gateway.device_master_key(), &device, &headers, &body)?;
     let report: DeputyReport = parse_json(&body)?;
     if report.claimed.len() > MAX_REPORTS {
         return Err(ApiError::field(
@@ -425,12 +441,12 @@ async fn sync(
     }
     let (mut claimed, mut already, mut not_paid, mut unknown) = (0u32, 0u32, vec![], vec![]);
     for counter in report.claimed {
-        if let Some(mut record) = state.store.deputy_sale(device, counter).await? {
+        if let Some(mut record) = state.gateway.store().deputy_sale(device, counter).await? {
             refresh_paid(&state, &mut record)
                 .await
                 .map_err(|e| ApiError::internal("deputy", &e))?;
         }
-        match state.store.mark_deputy_claimed(device, counter, now_secs()).await? {
+        match state.gateway.store().mark_deputy_claimed(device, counter, now_secs()).await? {
             ClaimMark::Claimed => claimed += 1,
             ClaimMark::AlreadyClaimed => already += 1,
             ClaimMark::NotPaid => {
@@ -481,7 +497,7 @@ async fn list(
     let device: Option<DeviceId> =
         query.device.as_deref().map(|d| parse_device_id("device", d)).transpose()?;
     let limit = query.limit.unwrap_or(100).clamp(1, 10_000);
-    let mut sales = state.store.deputy_sales(device, limit).await?;
+    let mut sales = state.gateway.store().deputy_sales(device, limit).await?;
     for record in &mut sales {
         refresh_paid(&state, record).await.map_err(|e| ApiError::internal("deputy", &e))?;
     }
@@ -496,13 +512,14 @@ async fn keys(
 ) -> Result<Json<Value>, ApiError> {
     let device = parse_device_id("id", &id)?;
     super::devices::load_device(&state, device).await?;
-    let keys = TerminalKeys::derive(&state.device_master_key, device);
-    let sync_key = zeroize::Zeroizing::new(device_sync_key(&state.device_master_key, &device));
+    let keys = TerminalKeys::derive(state.gateway.device_master_key(), device);
+    let sync_key =
+        zeroize::Zeroizing::new(device_sync_key(state.gateway.device_master_key(), &device));
     Ok(Json(json!({
         "device_id": device.to_string(),
         "seal_key": hex::encode(keys.seal_key),
         "claim_key": hex::encode(keys.claim_key),
         "sync_key": hex::encode(*sync_key),
-        "gateway_url": state.public_url,
+        "gateway_url": state.gateway.settings().public_url,
     })))
 }

@@ -125,7 +125,7 @@ pub(crate) async fn enrol(
         }
         products.push(product_record(i, p)?);
     }
-    state.store.insert_device(id, name, &products, now_secs()).await?;
+    state.gateway.store().insert_device(id, name, &products, now_secs()).await?;
     tracing::info!(device = %id, products = products.len(), "device enrolled");
     let record = load_device(&state, id).await?;
     Ok((StatusCode::CREATED, Json(device_json(&state, &record, true).await?)))
@@ -134,7 +134,7 @@ pub(crate) async fn enrol(
 /// `GET /v1/devices` → `{"devices": [...]}`.
 pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let mut devices = Vec::new();
-    for record in state.store.devices().await? {
+    for record in state.gateway.store().devices().await? {
         devices.push(device_json(&state, &record, false).await?);
     }
     Ok(Json(json!({ "devices": devices })))
@@ -172,7 +172,7 @@ async fn set_enabled(
     enabled: bool,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_device_id("id", &id)?;
-    state.store.set_device_enabled(id, enabled).await?;
+    state.gateway.store().set_device_enabled(id, enabled).await?;
     tracing::info!(device = %id, enabled, "device enabled state changed");
     let record = load_device(&state, id).await?;
     Ok(Json(device_json(&state, &record, true).await?))
@@ -180,7 +180,7 @@ async fn set_enabled(
 
 /// The device, or 404.
 pub(crate) async fn load_device(state: &AppState, id: DeviceId) -> Result<DeviceRecord, ApiError> {
-    state.store.device(id).await?.ok_or_else(|| {
+    state.gateway.store().device(id).await?.ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "unknown_device", format!("unknown device {id}"))
     })
 }
@@ -217,7 +217,7 @@ async fn device_json(
     detailed: bool,
 ) -> Result<Value, ApiError> {
     let mut pools = Vec::new();
-    for pool in state.store.pools(d.id).await? {
+    for pool in state.gateway.store().pools(d.id).await? {
         let mut summary = json!({
             "pool_id": pool.id.to_string(),
             "created_at": pool.created_at,
@@ -225,7 +225,7 @@ async fn device_json(
             "bytes": pool.bytes.len(),
         });
         if detailed {
-            let entries = state.store.entries(pool.id).await?;
+            let entries = state.gateway.store().entries(pool.id).await?;
             let mut by_state = serde_json::Map::new();
             for s in EntryState::ALL {
                 let n = entries.iter().filter(|e| e.state == s).count();

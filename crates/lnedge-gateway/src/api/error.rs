@@ -98,6 +98,27 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::refunds::RefundError> for ApiError {
+    fn from(e: crate::refunds::RefundError) -> Self {
+        use crate::refunds::RefundError as E;
+        match e {
+            E::Invalid { field, message } => ApiError::field(field, message),
+            E::Proof(f) => ApiError::unprocessable(f.code, f.message),
+            E::Refused { code: "refund_expired", message } => {
+                ApiError::new(StatusCode::GONE, "refund_expired", message)
+            }
+            E::Refused { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
+            E::Node(e) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "lightning_node_failed",
+                format!("the owner's node did not answer: {e}"),
+            ),
+            E::Store(e) => e.into(),
+            E::Internal(detail) => ApiError::internal("refunds", &detail),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         use StatusCode as S;
@@ -182,6 +203,18 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
             }
         }
     }
+}
+
+impl IntoResponse for crate::lnurl::LnurlError {
+    fn into_response(self) -> Response {
+        Json(serde_json::json!({ "status": "ERROR", "reason": self.reason, "code": self.code }))
+            .into_response()
+    }
+}
+
+/// The LUD-01 success answer of callbacks: `{"status":"OK"}`.
+pub(crate) fn lnurl_ok() -> Response {
+    Json(serde_json::json!({ "status": "OK" })).into_response()
 }
 
 #[cfg(test)]

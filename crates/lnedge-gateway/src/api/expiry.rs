@@ -31,7 +31,8 @@ pub(crate) async fn expiring(
             }
         },
     };
-    let pools = expiring_pools(state.store.as_ref(), within_days * 86_400, now_secs()).await?;
+    let pools =
+        expiring_pools(state.gateway.store().as_ref(), within_days * 86_400, now_secs()).await?;
     let pools: Vec<Value> = pools
         .iter()
         .map(|p| {

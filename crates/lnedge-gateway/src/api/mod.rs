@@ -38,7 +38,7 @@ use lnedge_node::LightningBackend;
 use serde::de::DeserializeOwned;
 use tower_http::trace::TraceLayer;
 
-use crate::accounting::RateSource;
+use crate::engine::{Gateway, GatewayBuilder};
 use crate::provision::PoolKey;
 use crate::store::GatewayStore;
 
@@ -67,43 +67,33 @@ pub use pools::{MAX_ENTRIES_PER_PRODUCT, MAX_EXPIRY_DAYS, MAX_SYNC_PROVISION_ENT
 /// Largest request body accepted (413 above).
 pub const BODY_LIMIT_BYTES: usize = 256 * 1024;
 
-/// Everything the handlers share. Cheap to clone (reference counted).
+/// Everything the handlers share: the [`Gateway`] engine and what belongs to HTTP alone.
+/// Cheap to clone (reference counted).
 #[derive(Clone)]
 pub struct AppState {
-    /// The gateway's storage.
-    pub store: Arc<dyn GatewayStore>,
-    /// The owner's Lightning node (creates the pools' invoices).
-    pub owner: Arc<dyn LightningBackend>,
-    /// The operator's pool key (every preimage derives from it). Secret.
-    pub pool_key: Arc<PoolKey>,
-    /// The key every device's sync key derives from ([`device_sync_key`]). Secret.
-    pub device_master_key: Arc<[u8; 32]>,
+    /// The engine: every rule, the store, the nodes, the keys, the settings.
+    pub gateway: Gateway,
     /// The admin bearer token. Secret; an empty token refuses every admin request.
     pub admin_token: String,
-    /// Exchange rates, for products priced in fiat (converted when a pool is provisioned).
-    pub rates: Arc<dyn RateSource>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
-    /// Base URL of the refund endpoint written into pools (may be empty).
-    pub refund_url_base: String,
     /// Background provisioning jobs of this replica (in memory, lost on restart).
     pub jobs: Arc<Jobs>,
-    /// The gateway's public base URL (`https://gw.example`, no trailing slash) that LNURL
-    /// callbacks and links are built from. May be empty when no LNURL route is used.
-    pub public_url: String,
-    /// Refunds, proofs of payment, sessions and LNURL-auth.
-    pub refunds: crate::refunds::RefundSettings,
-    /// Deputy sales.
-    pub deputy: crate::deputy::DeputySettings,
-    /// The async relay.
-    pub relay: crate::relay::RelaySettings,
-    /// The node that pays the relay's payees, when it is not `owner` (ADR 0012).
-    pub relay_forward_node: Option<Arc<dyn LightningBackend>>,
 }
 
 impl AppState {
-    /// A state with the required parts; no fixed rates, fresh metrics, no refund URL, no jobs.
-    /// Set the other fields with struct update syntax (`AppState { rates, ..AppState::new(…) }`).
+    /// The HTTP state of `gateway`: fresh metrics, no jobs.
+    pub fn with_gateway(gateway: Gateway, admin_token: impl Into<String>) -> Self {
+        AppState {
+            gateway,
+            admin_token: admin_token.into(),
+            metrics: Arc::new(Metrics::new()),
+            jobs: Default::default(),
+        }
+    }
+
+    /// A state on a gateway with the required parts and default settings (see
+    /// [`GatewayBuilder`] for the others).
     pub fn new(
         store: Arc<dyn GatewayStore>,
         owner: Arc<dyn LightningBackend>,
@@ -111,34 +101,21 @@ impl AppState {
         device_master_key: [u8; 32],
         admin_token: impl Into<String>,
     ) -> Self {
-        AppState {
-            store,
-            owner,
-            pool_key,
-            device_master_key: Arc::new(device_master_key),
-            admin_token: admin_token.into(),
-            rates: Arc::new(crate::accounting::FixedRates::default()),
-            metrics: Arc::new(Metrics::new()),
-            refund_url_base: String::new(),
-            jobs: Default::default(),
-            public_url: String::new(),
-            refunds: Default::default(),
-            deputy: Default::default(),
-            relay: Default::default(),
-            relay_forward_node: None,
-        }
+        let gateway = GatewayBuilder::new(store, owner, pool_key, device_master_key).build();
+        AppState::with_gateway(gateway, admin_token)
+    }
+
+    /// The same state on a gateway rebuilt by `change` (e.g. another setting, in tests).
+    pub fn reconfigured(&self, change: impl FnOnce(GatewayBuilder) -> GatewayBuilder) -> Self {
+        AppState { gateway: change(self.gateway.to_builder()).build(), ..self.clone() }
     }
 }
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("store", &self.store.name())
-            .field("pool_key", &"<secret>")
-            .field("device_master_key", &"<secret>")
+            .field("gateway", &self.gateway)
             .field("admin_token", &"<secret>")
-            .field("refund_url_base", &self.refund_url_base)
-            .field("public_url", &self.public_url)
             .finish_non_exhaustive()
     }
 }

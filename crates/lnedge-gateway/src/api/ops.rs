@@ -12,13 +12,15 @@ use super::AppState;
 /// `GET /healthz` → 200 `{"status":"ok","store":"sqlite"}`, or 503 if the store does not answer.
 pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
     // A point lookup by primary key: the cheapest query every store has.
-    match state.store.device(DeviceId([0; 16])).await {
-        Ok(_) => Json(json!({ "status": "ok", "store": state.store.name() })).into_response(),
+    match state.gateway.store().device(DeviceId([0; 16])).await {
+        Ok(_) => {
+            Json(json!({ "status": "ok", "store": state.gateway.store().name() })).into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "health check: the store failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "store": state.store.name() })),
+                Json(json!({ "status": "unavailable", "store": state.gateway.store().name() })),
             )
                 .into_response()
         }

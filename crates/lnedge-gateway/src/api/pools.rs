@@ -145,13 +145,14 @@ async fn prepare(state: &AppState, id: &str, body: &[u8]) -> Result<PoolPlan, Ap
         prices.push(match &p.price {
             Price::Msat(msat) => *msat,
             Price::Fiat { currency, amount_minor } => {
-                fiat_to_msat(state.rates.as_ref(), p.id, currency, *amount_minor).await?
+                fiat_to_msat(state.gateway.rates().as_ref(), p.id, currency, *amount_minor).await?
             }
         });
     }
     let mut products = Vec::with_capacity(device.products.len());
     for (p, price_msat) in device.products.iter().zip(prices) {
-        let first_seq = state.store.allocate_seqs(device_id, p.id, req.entries_per_product).await?;
+        let first_seq =
+            state.gateway.store().allocate_seqs(device_id, p.id, req.entries_per_product).await?;
         products.push(Product {
             id: p.id,
             description: p.description.clone(),
@@ -165,7 +166,7 @@ async fn prepare(state: &AppState, id: &str, body: &[u8]) -> Result<PoolPlan, Ap
         products,
         entries_per_product: req.entries_per_product,
         expiry_secs: req.expiry_days * 86_400,
-        refund_url_base: state.refund_url_base.clone(),
+        refund_url_base: state.gateway.settings().refund_url_base.clone(),
     })
 }
 
@@ -176,7 +177,8 @@ async fn build(
     progress: impl FnMut(u64, u64),
 ) -> Result<Value, ApiError> {
     let device_id = plan.device_id;
-    let provisioned = provision(state.owner.as_ref(), &state.pool_key, plan, progress).await?;
+    let provisioned =
+        provision(state.gateway.owner().as_ref(), state.gateway.pool_key(), plan, progress).await?;
     let pool = Pool::parse(&provisioned.bytes)
         .map_err(|e| ApiError::internal("the pool just built does not parse", &e))?;
     let mut entries = Vec::with_capacity(pool.len());
@@ -201,7 +203,7 @@ async fn build(
         expires_at: created_at + u64::from(plan.expiry_secs),
         bytes: provisioned.bytes,
     };
-    state.store.insert_pool(&record, &entries).await?;
+    state.gateway.store().insert_pool(&record, &entries).await?;
     state
         .metrics
         .provisioned_entries
@@ -233,16 +235,20 @@ pub(crate) async fn file(
     let device_id = parse_device_id("id", &id)?;
     let pool_id = parse_pool_id("pool_id", &pool_id)?;
     load_device(&state, device_id).await?;
-    let pool =
-        state.store.pools(device_id).await?.into_iter().find(|p| p.id == pool_id).ok_or_else(
-            || {
-                ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "unknown_pool",
-                    format!("device {device_id} has no pool {pool_id}"),
-                )
-            },
-        )?;
+    let pool = state
+        .gateway
+        .store()
+        .pools(device_id)
+        .await?
+        .into_iter()
+        .find(|p| p.id == pool_id)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_pool",
+                format!("device {device_id} has no pool {pool_id}"),
+            )
+        })?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),

@@ -32,8 +32,7 @@ use super::error::{parse_json, ApiError};
 use super::ops::{route, Access, Route};
 use super::{auth, now_secs, ApiBody, ApiPath, AppState};
 use crate::lnurl::{self, LnurlError, Lud17};
-use crate::refunds::proof::ProofFailure;
-use crate::refunds::{hex32, lnurl_auth, page, payout, proof, random_hex, token_hash};
+use crate::refunds::{hex32, lnurl_auth, page, parse_voucher, random_hex, token_hash, RefundError};
 use crate::store::refunds::{AuthOutcome, RefundRecord, RefundState, SessionRecord};
 
 /// This module's routes, chained after the core [`ROUTES`](super::ROUTES) by [`routes`](super::routes).
@@ -111,9 +110,9 @@ fn client_of(request: &Request) -> String {
 /// proof spends one token.
 async fn limited<T, F>(state: &AppState, client: &str, f: F) -> Result<T, ApiError>
 where
-    F: std::future::Future<Output = Result<T, Result<ProofFailure, ApiError>>>,
+    F: std::future::Future<Output = Result<T, RefundError>>,
 {
-    if let Err(wait) = state.refunds.limiter.check(client) {
+    if let Err(wait) = state.gateway.settings().refunds.limiter.check(client) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_failures",
@@ -122,21 +121,26 @@ where
     }
     match f.await {
         Ok(v) => Ok(v),
-        Err(Ok(failure)) => {
-            state.refunds.limiter.failed(client);
-            Err(failure.into())
+        Err(e @ RefundError::Proof(_)) => {
+            state.gateway.settings().refunds.limiter.failed(client);
+            Err(e.into())
         }
-        Err(Err(e)) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// An absolute URL of this gateway: [`AppState::public_url`], or when that is empty the origin
 /// of the refund URL base (`https://gw.example/v1/refunds` → `https://gw.example`).
 fn url(state: &AppState, path: &str) -> String {
-    let base = if state.public_url.is_empty() {
-        state.refund_url_base.trim_end_matches('/').trim_end_matches("/v1/refunds")
+    let base = if state.gateway.settings().public_url.is_empty() {
+        state
+            .gateway
+            .settings()
+            .refund_url_base
+            .trim_end_matches('/')
+            .trim_end_matches("/v1/refunds")
     } else {
-        state.public_url.trim_end_matches('/')
+        state.gateway.settings().public_url.trim_end_matches('/')
     };
     format!("{base}{path}")
 }
@@ -158,9 +162,9 @@ async fn voucher_page(
         Some(a) => format!("v={v}&a={a}"),
         None => format!("v={v}"),
     };
-    let voucher = match payout::parse_voucher(&format!("?{query}")) {
+    let voucher = match parse_voucher(&format!("?{query}")) {
         Ok((voucher, _)) => voucher,
-        Err(e) => return e.into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     if !wants_html {
         let page = url(&state, &format!("/v1/refunds?{query}"));
@@ -170,7 +174,7 @@ async fn voucher_page(
         )
         .into_response();
     }
-    let status = match state.store.refund(&voucher.payment_hash).await {
+    let status = match state.gateway.store().refund(&voucher.payment_hash).await {
         Ok(Some(r)) => r.state.as_str(),
         Ok(None) => "not claimed yet",
         Err(e) => return ApiError::from(e).into_response(),
@@ -215,14 +219,14 @@ async fn claim(State(state): State<AppState>, request: Request) -> Result<Json<V
     let ApiBody(body) =
         <ApiBody as axum::extract::FromRequest<AppState>>::from_request(request, &state).await?;
     let req: ClaimRequest = parse_json(&body)?;
-    let (voucher, mut tag) = payout::parse_voucher(&req.voucher)?;
+    let (voucher, mut tag) = parse_voucher(&req.voucher)?;
     if let Some(a) = &req.attestation {
         tag = Some(hex::decode(a.trim()).map_err(|_| ApiError::field("attestation", "not hex"))?);
     }
     let opened = limited(
         &state,
         &client,
-        payout::open(&state, &voucher, tag.as_deref(), &req.invoice, &req.preimage),
+        state.gateway.refunds().open(&voucher, tag.as_deref(), &req.invoice, &req.preimage),
     )
     .await?;
     let withdraw = url(&state, &format!("/v1/refunds/withdraw?k1={}", hex::encode(opened.k1)));
@@ -239,7 +243,7 @@ async fn withdraw_request(State(state): State<AppState>, params: Params) -> Resp
     let Some(k1) = param(&params, "k1").and_then(hex32) else {
         return LnurlError::new("bad_k1", "k1 must be 64 hex digits").into_response();
     };
-    let refund = match state.store.refund_by_k1(&k1).await {
+    let refund = match state.gateway.store().refund_by_k1(&k1).await {
         Ok(Some(r)) => r,
         Ok(None) => return LnurlError::new("unknown_k1", "no refund has this k1").into_response(),
         Err(e) => {
@@ -271,17 +275,22 @@ async fn withdraw_callback(State(state): State<AppState>, params: Params) -> Res
     let (Some(k1), Some(pr)) = (param(&params, "k1"), param(&params, "pr")) else {
         return LnurlError::new("missing_parameter", "k1 and pr are required").into_response();
     };
-    match payout::claim(&state, k1, pr).await {
-        Ok(_) => lnurl::ok(),
-        Err(e) => e.into_response(),
+    match state.gateway.refunds().claim(k1, pr).await {
+        Ok(_) => super::error::lnurl_ok(),
+        Err(e @ (RefundError::Store(_) | RefundError::Internal(_) | RefundError::Node(_))) => {
+            tracing::error!(error = %e, "refund claim: the gateway failed");
+            LnurlError::new("internal", "the gateway could not record the claim; try again")
+                .into_response()
+        }
+        Err(e) => LnurlError::new(e.code(), e.to_string()).into_response(),
     }
 }
 
 /// `GET /v1/reports/refunds` (admin): every refund (due ones past expiry are marked expired
 /// first) and totals by state.
 async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state.store.expire_refunds(now_secs()).await?;
-    let refunds = state.store.refunds().await?;
+    state.gateway.store().expire_refunds(now_secs()).await?;
+    let refunds = state.gateway.store().refunds().await?;
     let mut totals: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for r in &refunds {
         let t = totals.entry(r.state.as_str()).or_default();
@@ -313,10 +322,11 @@ async fn attestation(
 ) -> Result<Json<Value>, ApiError> {
     let device: DeviceId = super::devices::parse_device_id("id", &id)?;
     let req: AttestationRequest = parse_json(&body)?;
-    state.store.set_attestation(device, req.enabled).await?;
+    state.gateway.store().set_attestation(device, req.enabled).await?;
     let mut answer = json!({ "device_id": device.to_string(), "attestation": req.enabled });
     if req.enabled {
-        let key = zeroize::Zeroizing::new(attestation_key(&state.device_master_key, &device));
+        let key =
+            zeroize::Zeroizing::new(attestation_key(state.gateway.device_master_key(), &device));
         answer["attestation_key"] = json!(hex::encode(*key));
     }
     Ok(Json(answer))
@@ -344,7 +354,9 @@ async fn proof_request(
 /// `POST /v1/proofs/verify` — a receipt check; grants nothing, so it is not single-use.
 async fn verify(State(state): State<AppState>, request: Request) -> Result<Json<Value>, ApiError> {
     let (client, req) = proof_request(&state, request).await?;
-    let p = limited(&state, &client, proof::verify(&state, &req.invoice, &req.preimage)).await?;
+    let p =
+        limited(&state, &client, state.gateway.refunds().verify_proof(&req.invoice, &req.preimage))
+            .await?;
     Ok(Json(json!({
         "valid": true,
         "payment_hash": hex::encode(p.payment_hash),
@@ -364,7 +376,9 @@ async fn create_session(
     request: Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (client, req) = proof_request(&state, request).await?;
-    let p = limited(&state, &client, proof::verify(&state, &req.invoice, &req.preimage)).await?;
+    let p =
+        limited(&state, &client, state.gateway.refunds().verify_proof(&req.invoice, &req.preimage))
+            .await?;
     if !p.paid {
         return Err(ApiError::new(
             StatusCode::PAYMENT_REQUIRED,
@@ -379,9 +393,9 @@ async fn create_session(
         subject: format!("payment:{}", hex::encode(p.payment_hash)),
         payment_hash: Some(p.payment_hash),
         created_at: now,
-        expires_at: now.saturating_add(state.refunds.session_ttl_secs),
+        expires_at: now.saturating_add(state.gateway.settings().refunds.session_ttl_secs),
     };
-    state.store.issue_payment_session(&session).await?;
+    state.gateway.store().issue_payment_session(&session).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -409,12 +423,13 @@ async fn current_session(
                 "an `Authorization: Bearer <session token>` header is required",
             )
         })?;
-    let session = state.store.session(&token_hash(token), now_secs()).await?.ok_or_else(|| {
-        ApiError::unauthorized(
-            "no_session",
-            "no live session for this token (not logged in yet, expired or revoked)",
-        )
-    })?;
+    let session =
+        state.gateway.store().session(&token_hash(token), now_secs()).await?.ok_or_else(|| {
+            ApiError::unauthorized(
+                "no_session",
+                "no live session for this token (not logged in yet, expired or revoked)",
+            )
+        })?;
     Ok(Json(json!({
         "subject": session.subject,
         "payment_hash": session.payment_hash.map(hex::encode),
@@ -431,8 +446,8 @@ async fn auth_challenge(State(state): State<AppState>) -> Result<Json<Value>, Ap
     let (k1, k1_hex) = random_hex();
     let (_, token) = random_hex();
     let now = now_secs();
-    let expires_at = now.saturating_add(state.refunds.auth_challenge_ttl_secs);
-    state.store.insert_auth_challenge(&k1, &token_hash(&token), now, expires_at).await?;
+    let expires_at = now.saturating_add(state.gateway.settings().refunds.auth_challenge_ttl_secs);
+    state.gateway.store().insert_auth_challenge(&k1, &token_hash(&token), now, expires_at).await?;
     let callback = url(&state, &format!("/v1/auth/lnurl/callback?tag=login&k1={k1_hex}"));
     Ok(Json(json!({
         "k1": k1_hex,
@@ -463,9 +478,9 @@ async fn auth_callback(State(state): State<AppState>, params: Params) -> Respons
         Err(e) => return LnurlError::new("bad_signature", e.to_string()).into_response(),
     };
     let now = now_secs();
-    let until = now.saturating_add(state.refunds.session_ttl_secs);
-    match state.store.complete_auth(&k1, &linking_key.to_string(), now, until).await {
-        Ok(AuthOutcome::Completed) => lnurl::ok(),
+    let until = now.saturating_add(state.gateway.settings().refunds.session_ttl_secs);
+    match state.gateway.store().complete_auth(&k1, &linking_key.to_string(), now, until).await {
+        Ok(AuthOutcome::Completed) => super::error::lnurl_ok(),
         Ok(AuthOutcome::Unknown) => {
             LnurlError::new("unknown_k1", "no login challenge has this k1").into_response()
         }

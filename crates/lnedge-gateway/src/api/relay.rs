@@ -199,7 +199,7 @@ async fn register(
     ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let req: RegisterRequest = parse_json(&body)?;
-    let (payee, key) = Relay::of_state(&state).register(&req.name).await?;
+    let (payee, key) = state.gateway.relay().register(&req.name).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "payee_id": payee.id, "payee_key": hex::encode(key), "name": payee.name })),
@@ -210,17 +210,19 @@ async fn show(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let relay = Relay::of_state(&state);
+    let relay = state.gateway.relay();
     let payee = state
-        .store
+        .gateway
+        .store()
         .payee(&id)
         .await?
         .ok_or_else(|| ApiError::from(RelayError::UnknownPayee(id.clone())))?;
-    let unused = state.store.unused_hash_count(&id).await?;
+    let unused = state.gateway.store().unused_hash_count(&id).await?;
     let filter = RelayFilter { payee_id: Some(id.clone()), active_only: false };
     let height = relay.height().await?;
     let payments: Vec<Value> = state
-        .store
+        .gateway
+        .store()
         .relay_payments(&filter)
         .await?
         .iter()
@@ -237,18 +239,19 @@ async fn show(
 }
 
 async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let relay = Relay::of_state(&state);
+    let relay = state.gateway.relay();
     let height = relay.height().await?;
     let s = relay.settings();
     let payments: Vec<Value> = state
-        .store
+        .gateway
+        .store()
         .relay_payments(&RelayFilter::default())
         .await?
         .iter()
         .map(|p| payment_json(p, height))
         .collect();
     // The node that pays the payees when it is not the holding node (ADR 0012).
-    let forward_node = match &state.relay_forward_node {
+    let forward_node = match &state.gateway.relay_forward_node() {
         Some(node) => {
             let info = node.info().await.map_err(crate::relay::RelayError::from)?;
             json!({"backend": node.backend_name(), "node_id": info.node_id.to_string()})
@@ -281,7 +284,7 @@ async fn commit(
     headers: HeaderMap,
     ApiBody(body): ApiBody,
 ) -> Result<Json<Value>, ApiError> {
-    let relay = Relay::of_state(&state);
+    let relay = state.gateway.relay();
     verify_payee(&relay, &id, "POST", &uri, &headers, &body)?;
     let req: CommitRequest = parse_json(&body)?;
     let hashes = req
@@ -300,7 +303,7 @@ async fn wake(
     headers: HeaderMap,
     ApiBody(body): ApiBody,
 ) -> Result<Json<Value>, ApiError> {
-    let relay = Relay::of_state(&state);
+    let relay = state.gateway.relay();
     verify_payee(&relay, &id, "PUT", &uri, &headers, &body)?;
     let req: WakeRequest = parse_json(&body)?;
     relay.set_webhook(&id, req.webhook_url.as_deref()).await?;
@@ -313,7 +316,7 @@ async fn pending(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<PendingList>, ApiError> {
-    let relay = Relay::of_state(&state);
+    let relay = state.gateway.relay();
     verify_payee(&relay, &id, "GET", &uri, &headers, b"")?;
     let payments = relay.pending(&id).await?;
     let current_height = relay.height().await?;
@@ -339,7 +342,7 @@ async fn claim(
     headers: HeaderMap,
     ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let relay = Relay::of_state(&state);
+    let relay = state.gateway.relay();
     verify_payee(&relay, &id, "POST", &uri, &headers, &body)?;
     let req: ClaimRequest = parse_json(&body)?;
     let payment = relay.claim(&id, &req.bolt11).await?;
@@ -367,7 +370,7 @@ async fn invoice(
     ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let client = super::client::client_from(&extensions, &headers);
-    if let Err(wait) = state.relay.payer_limiter.spend(&client) {
+    if let Err(wait) = state.gateway.settings().relay.payer_limiter.spend(&client) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_requests",
@@ -376,7 +379,7 @@ async fn invoice(
     }
     let req: InvoiceRequest = parse_json(&body)?;
     let description = req.description.unwrap_or_else(|| "payment to an offline device".into());
-    let payment = Relay::of_state(&state).offer(&id, req.amount_msat, &description).await?;
+    let payment = state.gateway.relay().offer(&id, req.amount_msat, &description).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({

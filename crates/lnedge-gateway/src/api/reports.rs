@@ -65,7 +65,7 @@ impl Total {
 /// `by_product` is keyed `<device_id>/<product id>` (product ids are a device's slots), and
 /// `<device_id>/deputy` for the device's deputy sales.
 pub(crate) async fn sales(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let rows = sales_report(state.store.as_ref()).await?;
+    let rows = sales_report(state.gateway.store().as_ref()).await?;
     let mut all = Total::default();
     let mut by_device: BTreeMap<String, Total> = BTreeMap::new();
     let mut by_product: BTreeMap<String, Total> = BTreeMap::new();
@@ -89,7 +89,7 @@ pub(crate) async fn sales(State(state): State<AppState>) -> Result<Json<Value>, 
 
 /// `GET /v1/reports/sales.csv` → the same rows as CSV (`text/csv`).
 pub(crate) async fn sales_csv_file(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let rows = sales_report(state.store.as_ref()).await?;
+    let rows = sales_report(state.gateway.store().as_ref()).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),

@@ -41,7 +41,7 @@ async fn sync_inner(
 ) -> Result<Json<SyncResponse>, ApiError> {
     let device_id = parse_device_id("id", id)?;
     let device = load_device(state, device_id).await?;
-    verify_sync_signature(&state.device_master_key, &device_id, headers, body)?;
+    verify_sync_signature(state.gateway.device_master_key(), &device_id, headers, body)?;
     if !device.enabled {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -56,7 +56,8 @@ async fn sync_inner(
             format!("at most {MAX_REPORTS} reports per upload"),
         ));
     }
-    let outcome = match state.store.apply_sync(device_id, req.counter, &req.reports).await {
+    let outcome = match state.gateway.store().apply_sync(device_id, req.counter, &req.reports).await
+    {
         Ok(o) => o,
         Err(StoreError::ReplayedSync { counter, last, .. }) => {
             return Err(ApiError::new(
@@ -102,8 +103,8 @@ async fn new_pools(
     with_files: bool,
 ) -> Result<Vec<NewPool>, ApiError> {
     let mut fresh = Vec::new();
-    for pool in state.store.pools(device_id).await?.into_iter().rev() {
-        let entries = state.store.entries(pool.id).await?;
+    for pool in state.gateway.store().pools(device_id).await?.into_iter().rev() {
+        let entries = state.gateway.store().entries(pool.id).await?;
         if entries.iter().any(|e| e.state != EntryState::Unused) {
             break;
         }

@@ -12,7 +12,7 @@ use lnedge_proto::envelope::Envelope;
 
 use crate::store::FiatQuote;
 
-/// The operator's settings of this feature (part of [`AppState`](crate::api::AppState)).
+/// The operator's settings of this feature (part of the [`GatewaySettings`](crate::engine::GatewaySettings)).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct DeputySettings {

@@ -13,15 +13,24 @@
 
 use std::sync::Arc;
 
+use lnedge_proto::envelope::RefundVoucher;
+
+use crate::engine::Gateway;
+use crate::store::refunds::{RefundRecord, RefundState};
+
+mod error;
 pub mod limit;
 pub mod lnurl_auth;
 pub mod page;
 pub mod payout;
 pub mod proof;
 
+pub use error::RefundError;
 pub use limit::FailureLimiter;
+pub use payout::{parse_voucher, OpenedRefund};
+pub use proof::{ProofFailure, VerifiedProof};
 
-/// The operator's settings of this feature (part of [`AppState`](crate::api::AppState)).
+/// The operator's settings of this feature (part of the [`GatewaySettings`](crate::engine::GatewaySettings)).
 #[derive(Debug, Clone)]
 pub struct RefundSettings {
     /// How long a refund stays claimable after the gateway opened it, in seconds.
@@ -68,4 +77,62 @@ pub(crate) fn random_hex() -> ([u8; 32], String) {
 pub fn hex32(text: &str) -> Option<[u8; 32]> {
     let bytes = hex::decode(text.trim()).ok()?;
     <[u8; 32]>::try_from(bytes.as_slice()).ok()
+}
+
+/// The refunds and proofs of a [`Gateway`] ([`Gateway::refunds`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Refunds<'a> {
+    gateway: &'a Gateway,
+}
+
+impl<'a> Refunds<'a> {
+    pub(crate) fn new(gateway: &'a Gateway) -> Self {
+        Refunds { gateway }
+    }
+
+    /// Verifies a proof of payment `(invoice, preimage)` ([`proof`]).
+    pub async fn verify_proof(
+        &self,
+        invoice: &str,
+        preimage_hex: &str,
+    ) -> Result<VerifiedProof, RefundError> {
+        proof::verify(self.gateway, invoice, preimage_hex).await
+    }
+
+    /// A voucher and a proof of payment → a due refund bound to a single-use `k1`
+    /// ([`payout`], step 1).
+    pub async fn open(
+        &self,
+        voucher: &RefundVoucher,
+        attestation: Option<&[u8]>,
+        invoice: &str,
+        preimage_hex: &str,
+    ) -> Result<OpenedRefund, RefundError> {
+        payout::open(self.gateway, voucher, attestation, invoice, preimage_hex).await
+    }
+
+    /// The wallet's LNURL-withdraw callback: claims the refund for the invoice `pr` (exactly
+    /// the refund's amount) and pays it in the background ([`payout`], step 2).
+    pub async fn claim(&self, k1: &str, pr: &str) -> Result<RefundRecord, RefundError> {
+        payout::claim(self.gateway, k1, pr).await
+    }
+
+    /// Pays a claimed refund and records the outcome ([`payout`], step 3).
+    pub async fn pay(&self, refund: &RefundRecord) -> RefundState {
+        payout::pay(self.gateway, refund).await
+    }
+
+    /// Drives every claimed refund to completion (at start); payouts are idempotent.
+    pub async fn resume(&self) -> Result<Vec<RefundState>, crate::store::StoreError> {
+        payout::resume(self.gateway).await
+    }
+
+    /// [`resume`](Self::resume), logging what it did (the gateway's start).
+    pub async fn resume_logged(&self) {
+        match self.resume().await {
+            Ok(states) if states.is_empty() => {}
+            Ok(states) => tracing::info!(?states, "claimed refunds resumed"),
+            Err(e) => tracing::error!(error = %e, "resuming claimed refunds: the store failed"),
+        }
+    }
 }

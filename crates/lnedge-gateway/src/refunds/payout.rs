@@ -21,16 +21,13 @@ use lnedge_proto::envelope::{decode_text, Envelope, RefundVoucher};
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::proof::{attestation_key, verify_attestation};
 
-use super::proof::{self, ProofFailure};
-use crate::api::{ApiError, AppState};
-use crate::lnurl::LnurlError;
+use super::{proof, RefundError};
+use crate::engine::Gateway;
 use crate::store::refunds::{ClaimOutcome, RefundFinish, RefundRecord, RefundState};
-
-use axum::http::StatusCode;
 
 /// A voucher as presented: the `v` parameter of the refund URL (or the whole URL) and the
 /// optional attestation tag (`a`, hex).
-pub fn parse_voucher(text: &str) -> Result<(RefundVoucher, Option<Vec<u8>>), ApiError> {
+pub fn parse_voucher(text: &str) -> Result<(RefundVoucher, Option<Vec<u8>>), RefundError> {
     let text = text.trim();
     let (v, a) = match text.split_once('?') {
         Some((_, query)) => {
@@ -43,20 +40,20 @@ pub fn parse_voucher(text: &str) -> Result<(RefundVoucher, Option<Vec<u8>>), Api
                     _ => {}
                 }
             }
-            (v.ok_or_else(|| ApiError::field("voucher", "the URL has no v= parameter"))?, a)
+            (v.ok_or_else(|| RefundError::invalid("voucher", "the URL has no v= parameter"))?, a)
         }
         None => match text.split_once(':') {
             Some((v, a)) => (v, Some(a)),
             None => (text, None),
         },
     };
-    let envelope =
-        decode_text(v).map_err(|e| ApiError::field("voucher", format!("not a voucher: {e}")))?;
+    let envelope = decode_text(v)
+        .map_err(|e| RefundError::invalid("voucher", format!("not a voucher: {e}")))?;
     let Envelope::RefundVoucher(voucher) = envelope else {
-        return Err(ApiError::field("voucher", "the envelope is not a refund voucher"));
+        return Err(RefundError::invalid("voucher", "the envelope is not a refund voucher"));
     };
     let tag = a
-        .map(|a| hex::decode(a.trim()).map_err(|_| ApiError::field("attestation", "not hex")))
+        .map(|a| hex::decode(a.trim()).map_err(|_| RefundError::invalid("attestation", "not hex")))
         .transpose()?;
     Ok((voucher, tag))
 }
@@ -70,21 +67,18 @@ pub struct OpenedRefund {
     pub k1: [u8; 32],
 }
 
-fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, code, message)
-}
-
-/// Step 1: voucher + proof → a due refund bound to a `k1`. `Err(Ok(_))` is a bad proof (the
-/// caller counts it against the client's failure budget).
-pub async fn open(
-    state: &AppState,
+/// Step 1: voucher + proof → a due refund bound to a `k1`. [`RefundError::Proof`] is a bad
+/// proof or voucher (the caller counts it against the client's failure budget).
+pub(crate) async fn open(
+    gateway: &Gateway,
     voucher: &RefundVoucher,
     attestation: Option<&[u8]>,
     invoice: &str,
     preimage: &str,
-) -> Result<OpenedRefund, Result<ProofFailure, ApiError>> {
-    let proof = proof::verify(state, invoice, preimage).await?;
-    let fail = |code, msg: &str| Err(Ok(ProofFailure { code, message: msg.to_owned() }));
+) -> Result<OpenedRefund, RefundError> {
+    let store = gateway.store();
+    let proof = proof::verify(gateway, invoice, preimage).await?;
+    let fail = |code, msg: &str| Err(RefundError::proof(code, msg));
     if proof.payment_hash != voucher.payment_hash {
         return fail(
             "proof_for_another_payment",
@@ -94,12 +88,10 @@ pub async fn open(
     let Some(entry) = proof.entry else {
         return fail("unknown_entry", "the voucher's payment is not an invoice of any pool");
     };
-    let pool = state
-        .store
+    let pool = store
         .pool_by_id(entry.pool_id)
-        .await
-        .map_err(|e| Err(e.into()))?
-        .ok_or_else(|| Err(ApiError::internal("refund", &"the entry's pool vanished")))?;
+        .await?
+        .ok_or_else(|| RefundError::Internal("refund: the entry's pool vanished".into()))?;
     if entry.pool_id != voucher.pool_id
         || entry.index != voucher.entry_index
         || pool.device_id != voucher.device_id
@@ -109,32 +101,28 @@ pub async fn open(
             "the voucher names another device, pool or entry than the paid invoice",
         );
     }
-    let known = state.store.refund(&proof.payment_hash).await.map_err(|e| Err(e.into()))?;
+    let known = store.refund(&proof.payment_hash).await?;
     let refund = match known {
         Some(r) => r,
         None => {
             let Some(received) = proof.received_msat.filter(|_| proof.paid) else {
-                return Err(Err(conflict(
+                return Err(RefundError::refused(
                     "not_paid",
                     "the gateway has no record of this payment yet; try again in a minute",
-                )));
+                ));
             };
             let attested = match (entry.state, attestation) {
                 (EntryState::Dispensed, _) => {
-                    return Err(Err(conflict(
+                    return Err(RefundError::refused(
                         "dispensed",
                         "the machine reported this sale as dispensed: nothing to refund",
-                    )))
+                    ))
                 }
                 (EntryState::Failed, _) => false,
                 (_, Some(tag)) => {
-                    let enabled = state
-                        .store
-                        .attestation_enabled(voucher.device_id)
-                        .await
-                        .map_err(|e| Err(e.into()))?;
+                    let enabled = store.attestation_enabled(voucher.device_id).await?;
                     let key = zeroize::Zeroizing::new(attestation_key(
-                        &state.device_master_key,
+                        gateway.device_master_key(),
                         &voucher.device_id,
                     ));
                     if !enabled || !verify_attestation(&key, voucher, tag) {
@@ -143,13 +131,13 @@ pub async fn open(
                     true
                 }
                 (_, None) => {
-                    return Err(Err(conflict(
+                    return Err(RefundError::refused(
                         "failure_not_known",
                         "the gateway learns of the failed vend at the machine's next sync; try again later",
-                    )))
+                    ))
                 }
             };
-            let now = crate::clock::now_secs();
+            let now = gateway.now_secs();
             let record = RefundRecord {
                 payment_hash: proof.payment_hash,
                 device_id: voucher.device_id,
@@ -159,69 +147,62 @@ pub async fn open(
                 state: RefundState::Due,
                 attested,
                 created_at: now,
-                expires_at: now.saturating_add(state.refunds.expiry_secs),
+                expires_at: now.saturating_add(gateway.settings().refunds.expiry_secs),
                 k1: None,
                 claim_invoice: None,
                 claimed_at: None,
                 paid_at: None,
                 last_error: None,
             };
-            let opened = state.store.open_refund(&record).await.map_err(|e| Err(e.into()))?;
+            let opened = store.open_refund(&record).await?;
             tracing::info!(payment_hash = %hex::encode(opened.payment_hash), amount_msat = opened.amount_msat, attested, "refund due");
             opened
         }
     };
-    state.store.expire_refunds(crate::clock::now_secs()).await.map_err(|e| Err(e.into()))?;
-    let refund = state
-        .store
+    store.expire_refunds(gateway.now_secs()).await?;
+    let refund = store
         .bind_refund_k1(&refund.payment_hash, &rand::random())
-        .await
-        .map_err(|e| Err(e.into()))?
-        .ok_or_else(|| Err(ApiError::internal("refund", &"the refund vanished")))?;
+        .await?
+        .ok_or_else(|| RefundError::Internal("refund: the refund vanished".into()))?;
     match refund.state {
         RefundState::Due => {}
         RefundState::Claimed => {
-            return Err(Err(conflict(
+            return Err(RefundError::refused(
                 "refund_claimed",
                 "this refund was claimed and is being paid",
-            )))
+            ))
         }
         RefundState::Paid => {
-            return Err(Err(conflict("refund_paid", "this refund was already paid out")))
+            return Err(RefundError::refused("refund_paid", "this refund was already paid out"))
         }
         RefundState::Expired => {
-            return Err(Err(ApiError::new(
-                StatusCode::GONE,
-                "refund_expired",
-                "this refund expired",
-            )))
+            return Err(RefundError::refused("refund_expired", "this refund expired"))
         }
     }
-    let k1 = refund.k1.ok_or_else(|| Err(ApiError::internal("refund", &"no k1 bound")))?;
+    let k1 = refund.k1.ok_or_else(|| RefundError::Internal("refund: no k1 bound".into()))?;
     Ok(OpenedRefund { refund, k1 })
 }
 
 /// Step 2: the LNURL-withdraw callback. On `Ok` the payout runs in the background.
-pub async fn claim(state: &AppState, k1: &str, pr: &str) -> Result<RefundRecord, LnurlError> {
-    let k1 =
-        super::hex32(k1).ok_or_else(|| LnurlError::new("bad_k1", "k1 must be 64 hex digits"))?;
-    let store_err = |e: crate::store::StoreError| {
-        tracing::error!(error = %e, "refund claim: the store failed");
-        LnurlError::new("internal", "the gateway could not record the claim; try again")
-    };
-    let refund = state
-        .store
+pub(crate) async fn claim(
+    gateway: &Gateway,
+    k1: &str,
+    pr: &str,
+) -> Result<RefundRecord, RefundError> {
+    let k1 = super::hex32(k1)
+        .ok_or_else(|| RefundError::refused("bad_k1", "k1 must be 64 hex digits"))?;
+    let store = gateway.store();
+    let refund = store
         .refund_by_k1(&k1)
-        .await
-        .map_err(store_err)?
-        .ok_or_else(|| LnurlError::new("unknown_k1", "no refund has this k1"))?;
+        .await?
+        .ok_or_else(|| RefundError::refused("unknown_k1", "no refund has this k1"))?;
     let invoice = parse_invoice(pr).map_err(|e| {
-        LnurlError::new("invalid_invoice", format!("pr is not a valid invoice: {e}"))
+        RefundError::refused("invalid_invoice", format!("pr is not a valid invoice: {e}"))
     })?;
     match invoice.amount_milli_satoshis() {
         Some(a) if a == refund.amount_msat => {}
         Some(a) => {
-            return Err(LnurlError::new(
+            return Err(RefundError::refused(
                 "wrong_amount",
                 format!(
                     "the invoice asks {a} msat; the refund is exactly {} msat",
@@ -230,34 +211,31 @@ pub async fn claim(state: &AppState, k1: &str, pr: &str) -> Result<RefundRecord,
             ))
         }
         None => {
-            return Err(LnurlError::new(
+            return Err(RefundError::refused(
                 "amount_required",
                 format!("the invoice must ask for exactly {} msat", refund.amount_msat),
             ))
         }
     }
     if invoice.is_expired() {
-        return Err(LnurlError::new("invoice_expired", "the invoice has expired"));
+        return Err(RefundError::refused("invoice_expired", "the invoice has expired"));
     }
-    match state
-        .store
-        .claim_refund(&k1, pr.trim(), crate::clock::now_secs())
-        .await
-        .map_err(store_err)?
-    {
+    match store.claim_refund(&k1, pr.trim(), gateway.now_secs()).await? {
         ClaimOutcome::Claimed(record) => {
             tracing::info!(payment_hash = %hex::encode(record.payment_hash), "refund claimed");
-            let state = state.clone();
+            let gateway = gateway.clone();
             let paying = record.clone();
-            tokio::spawn(async move { pay(&state, &paying).await });
+            tokio::spawn(async move { pay(&gateway, &paying).await });
             Ok(record)
         }
         ClaimOutcome::NotDue(r) => Err(match r.state {
-            RefundState::Expired => LnurlError::new("refund_expired", "this refund expired"),
-            RefundState::Paid => LnurlError::new("refund_paid", "this refund was already paid out"),
-            _ => LnurlError::new("refund_claimed", "this refund was already claimed"),
+            RefundState::Expired => RefundError::refused("refund_expired", "this refund expired"),
+            RefundState::Paid => {
+                RefundError::refused("refund_paid", "this refund was already paid out")
+            }
+            _ => RefundError::refused("refund_claimed", "this refund was already claimed"),
         }),
-        ClaimOutcome::UnknownK1 => Err(LnurlError::new("unknown_k1", "no refund has this k1")),
+        ClaimOutcome::UnknownK1 => Err(RefundError::refused("unknown_k1", "no refund has this k1")),
     }
 }
 
@@ -273,7 +251,8 @@ fn outcome_unknown(e: &BackendError) -> bool {
 
 /// Step 3: pays a claimed refund with the owner's node and records the outcome. Returns the
 /// state it left the refund in.
-pub async fn pay(state: &AppState, refund: &RefundRecord) -> RefundState {
+pub(crate) async fn pay(gateway: &Gateway, refund: &RefundRecord) -> RefundState {
+    let settings = &gateway.settings().refunds;
     let hash = hex::encode(refund.payment_hash);
     let Some(text) = refund.claim_invoice.as_deref() else {
         return refund.state;
@@ -284,12 +263,12 @@ pub async fn pay(state: &AppState, refund: &RefundRecord) -> RefundState {
             let request = PayRequest {
                 invoice,
                 amount_msat: None,
-                max_fee_msat: state.refunds.max_fee_msat,
-                timeout: Duration::from_secs(state.refunds.pay_timeout_secs),
+                max_fee_msat: settings.max_fee_msat,
+                timeout: Duration::from_secs(settings.pay_timeout_secs),
                 max_total_cltv_expiry_delta: None,
             };
-            match state.owner.pay(request).await {
-                Ok(_) => RefundFinish::Paid { paid_at: crate::clock::now_secs() },
+            match gateway.owner().pay(request).await {
+                Ok(_) => RefundFinish::Paid { paid_at: gateway.now_secs() },
                 Err(e) if outcome_unknown(&e) => {
                     tracing::warn!(payment_hash = %hash, error = %e, "refund payout outcome unknown; resumed later");
                     return RefundState::Claimed;
@@ -305,7 +284,7 @@ pub async fn pay(state: &AppState, refund: &RefundRecord) -> RefundState {
             RefundState::Due
         }
     };
-    match state.store.finish_refund(&refund.payment_hash, &finish).await {
+    match gateway.store().finish_refund(&refund.payment_hash, &finish).await {
         Ok(_) => {
             if next == RefundState::Paid {
                 tracing::info!(payment_hash = %hash, amount_msat = refund.amount_msat, "refund paid");
@@ -322,21 +301,14 @@ pub async fn pay(state: &AppState, refund: &RefundRecord) -> RefundState {
 /// Drives every claimed refund to completion (at start, after a crash or restart). Paying is
 /// idempotent per payment hash: a refund whose payout completed before the crash is not paid
 /// twice. Returns the states the refunds were left in.
-pub async fn resume(state: &AppState) -> Result<Vec<RefundState>, crate::store::StoreError> {
+pub(crate) async fn resume(
+    gateway: &Gateway,
+) -> Result<Vec<RefundState>, crate::store::StoreError> {
     let mut out = Vec::new();
-    for refund in state.store.refunds().await? {
+    for refund in gateway.store().refunds().await? {
         if refund.state == RefundState::Claimed {
-            out.push(pay(state, &refund).await);
+            out.push(pay(gateway, &refund).await);
         }
     }
     Ok(out)
-}
-
-/// [`resume`] for the service's start: logs what it did.
-pub async fn resume_logged(state: AppState) {
-    match resume(&state).await {
-        Ok(states) if states.is_empty() => {}
-        Ok(states) => tracing::info!(?states, "claimed refunds resumed"),
-        Err(e) => tracing::error!(error = %e, "resuming claimed refunds: the store failed"),
-    }
 }

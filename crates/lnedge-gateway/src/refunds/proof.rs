@@ -20,10 +20,9 @@ use lnedge_node::{parse_invoice, InvoiceState, PaymentHash};
 use lnedge_proto::pool::Pool;
 use lnedge_proto::proof::{preimage_matches, secrets_match};
 
-use crate::api::{ApiError, AppState};
+use super::RefundError;
+use crate::engine::Gateway;
 use crate::store::EntryRecord;
-
-use axum::http::StatusCode;
 
 /// A verified proof of payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,27 +55,15 @@ pub struct ProofFailure {
     pub message: String,
 }
 
-impl ProofFailure {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
-        ProofFailure { code, message: message.into() }
-    }
-}
-
-impl From<ProofFailure> for ApiError {
-    fn from(f: ProofFailure) -> Self {
-        ApiError::unprocessable(f.code, f.message)
-    }
-}
-
 /// Verifies `(invoice, preimage)` against the owner's node and the gateway's records.
-/// `Err(Ok(failure))` is a bad proof (counts against the client's budget); `Err(Err(api))` is
-/// the gateway's own failure (store, node).
-pub async fn verify(
-    state: &AppState,
+/// [`RefundError::Proof`] is a bad proof (counts against the client's budget); the other errors
+/// are the gateway's own failures (store, node).
+pub(crate) async fn verify(
+    gateway: &Gateway,
     invoice: &str,
     preimage_hex: &str,
-) -> Result<VerifiedProof, Result<ProofFailure, ApiError>> {
-    let bad = |code, msg: String| Err(Ok(ProofFailure::new(code, msg)));
+) -> Result<VerifiedProof, RefundError> {
+    let bad = |code, msg: String| Err(RefundError::proof(code, msg));
     let Some(preimage) = super::hex32(preimage_hex) else {
         return bad("malformed_preimage", "preimage must be 64 hex digits (32 bytes)".into());
     };
@@ -85,13 +72,7 @@ pub async fn verify(
         // lightning-invoice checks the signature while parsing: a tampered invoice lands here.
         Err(e) => return bad("invalid_invoice", e.to_string()),
     };
-    let owner = state.owner.info().await.map_err(|e| {
-        Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "lightning_node_failed",
-            format!("the owner's node did not answer: {e}"),
-        ))
-    })?;
+    let owner = gateway.owner().info().await.map_err(RefundError::Node)?;
     let payee = invoice.get_payee_pub_key();
     if payee != owner.node_id {
         return bad(
@@ -113,7 +94,8 @@ pub async fn verify(
         Bolt11InvoiceDescriptionRef::Direct(d) => Some(d.to_string()),
         Bolt11InvoiceDescriptionRef::Hash(_) => None,
     };
-    let entry = state.store.entry_by_hash(&payment_hash).await.map_err(|e| Err(e.into()))?;
+    let store = gateway.store();
+    let entry = store.entry_by_hash(&payment_hash).await?;
     let mut proof = VerifiedProof {
         payment_hash,
         amount_msat: invoice.amount_milli_satoshis(),
@@ -126,16 +108,16 @@ pub async fn verify(
     };
     match entry {
         Some(entry) => {
-            let pool = state.store.pool_by_id(entry.pool_id).await.map_err(|e| Err(e.into()))?;
+            let pool = store.pool_by_id(entry.pool_id).await?;
             let recorded = pool.as_ref().and_then(|p| {
                 let parsed = Pool::parse(&p.bytes).ok()?;
                 let e = parsed.entry(entry.index as usize)?;
                 Some(*e.payment_secret())
             });
             let Some(recorded) = recorded else {
-                return Err(Err(ApiError::internal(
-                    "proof verification",
-                    &format!("pool {} of entry {} is unreadable", entry.pool_id, entry.index),
+                return Err(RefundError::Internal(format!(
+                    "proof verification: pool {} of entry {} is unreadable",
+                    entry.pool_id, entry.index
                 )));
             };
             if !secrets_match(&invoice.payment_secret().0, &recorded) {
@@ -144,14 +126,13 @@ pub async fn verify(
                     "the invoice's payment secret is not the one issued for this payment".into(),
                 );
             }
-            let payment =
-                state.store.recorded_payment(&payment_hash).await.map_err(|e| Err(e.into()))?;
+            let payment = store.recorded_payment(&payment_hash).await?;
             proof.paid = payment.is_some();
             proof.paid_at = payment.as_ref().map(|p| p.paid_at);
             proof.received_msat = payment.map(|p| p.amount_msat);
         }
         None => {
-            let st = state.owner.invoice_state(PaymentHash(payment_hash)).await;
+            let st = gateway.owner().invoice_state(PaymentHash(payment_hash)).await;
             if let Ok(InvoiceState::Settled { amount_msat }) = st {
                 proof.paid = true;
                 proof.received_msat = Some(amount_msat);

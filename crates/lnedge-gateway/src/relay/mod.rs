@@ -38,7 +38,7 @@ pub use notify::MAX_CONCURRENT_WEBHOOKS;
 /// Default of `[relay] payer_invoices_per_minute`.
 pub const DEFAULT_PAYER_INVOICES_PER_MINUTE: u32 = 30;
 
-/// The operator's settings of this feature (part of [`AppState`](crate::api::AppState)).
+/// The operator's settings of this feature (part of the [`GatewaySettings`](crate::engine::GatewaySettings)).
 ///
 /// The deadline arithmetic (ADR 0011), all in blocks:
 /// * held HTLCs are failed back (→ expired) once `claim_deadline − height ≤ cancel_margin_blocks`
@@ -380,21 +380,6 @@ impl Relay {
     pub fn with_forward_node(mut self, forward: Arc<dyn LightningBackend>) -> Self {
         self.forward = forward;
         self
-    }
-
-    /// The relay of a gateway's state (its store, owner node, device master key, settings and
-    /// forwarding node if any).
-    pub fn of_state(state: &crate::api::AppState) -> Self {
-        let relay = Self::new(
-            state.store.clone(),
-            state.owner.clone(),
-            *state.device_master_key,
-            state.relay.clone(),
-        );
-        match &state.relay_forward_node {
-            Some(forward) => relay.with_forward_node(forward.clone()),
-            None => relay,
-        }
     }
 
     /// Whether the payees are paid from a node other than the holding one.

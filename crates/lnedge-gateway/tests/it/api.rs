@@ -12,6 +12,7 @@ use lnedge_gateway::accounting::FixedRates;
 use lnedge_gateway::api::{app, openapi_document, routes, Access, AppState, Metrics};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::{GatewayStore, PaymentRecord};
+use lnedge_gateway::GatewayBuilder;
 use lnedge_node::sandbox::SandboxNetwork;
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::pool::Pool;
@@ -102,12 +103,11 @@ pub(crate) async fn suite(store: Arc<dyn GatewayStore>) {
     let net = SandboxNetwork::new().await.expect("sandbox network");
     let owner = net.add_node("owner").await.expect("owner node");
     let metrics = Arc::new(Metrics::new());
-    let app = app(AppState {
-        rates: Arc::new(FixedRates::new([("EUR".to_owned(), 60_000.0)])),
-        metrics: metrics.clone(),
-        refund_url_base: "https://gateway.example/refund".into(),
-        ..AppState::new(store.clone(), owner, Arc::new(PoolKey::generate()), MASTER, TOKEN)
-    });
+    let gateway = GatewayBuilder::new(store.clone(), owner, Arc::new(PoolKey::generate()), MASTER)
+        .rates(Arc::new(FixedRates::new([("EUR".to_owned(), 60_000.0)])))
+        .refund_url_base("https://gateway.example/refund")
+        .build();
+    let app = app(AppState { metrics: metrics.clone(), ..AppState::with_gateway(gateway, TOKEN) });
 
     // Ops.
     let r = send(&app, Method::GET, "/healthz", &[], Vec::new()).await;

@@ -15,6 +15,7 @@ use lnedge_gateway::api::{app, AppState};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::GatewayStore;
 use lnedge_gateway::watcher::{Handled, PaymentWatcher};
+use lnedge_gateway::GatewayBuilder;
 use lnedge_node::sandbox::SandboxNetwork;
 use lnedge_node::{parse_invoice, LightningBackend, PayRequest};
 use lnedge_proto::DeviceId;
@@ -52,11 +53,12 @@ pub(crate) async fn full_cycle(store: Arc<dyn GatewayStore>) {
     let [customer, owner] = net.line(["customer", "owner"], 4_000_000).await.expect("line");
     let master = [7u8; 32];
     let rates = Arc::new(FixedRates::new([("EUR".to_owned(), 60_000.0)]));
-    let state = AppState {
-        rates: rates.clone(),
-        refund_url_base: "https://gateway.example/v1/refunds".into(),
-        ..AppState::new(store.clone(), owner.clone(), Arc::new(PoolKey::generate()), master, TOKEN)
-    };
+    let gateway =
+        GatewayBuilder::new(store.clone(), owner.clone(), Arc::new(PoolKey::generate()), master)
+            .rates(rates.clone())
+            .refund_url_base("https://gateway.example/v1/refunds")
+            .build();
+    let state = AppState::with_gateway(gateway, TOKEN);
     let router = app(state);
     let device = DeviceId(rand::random());
 

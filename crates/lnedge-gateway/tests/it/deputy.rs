@@ -18,6 +18,7 @@ use lnedge_gateway::api::{app, AppState};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::sqlite::SqliteStore;
 use lnedge_gateway::store::GatewayStore;
+use lnedge_gateway::GatewayBuilder;
 use lnedge_node::bitcoin::hashes::Hash as _;
 use lnedge_node::lightning_invoice::Bolt11InvoiceDescriptionRef;
 use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
@@ -66,17 +67,16 @@ impl Fixture {
         let mut app_clone = None;
         let owner: Arc<dyn LightningBackend> = owner;
         let (url, server) = serve_with_url(|url| {
-            let state = AppState {
-                rates: Arc::new(FixedRates::new([("EUR".to_owned(), 60_000.0)])),
-                public_url: url.to_owned(),
-                ..AppState::new(
-                    store.clone(),
-                    owner.clone(),
-                    Arc::new(PoolKey::generate()),
-                    MASTER,
-                    TOKEN,
-                )
-            };
+            let gateway = GatewayBuilder::new(
+                store.clone(),
+                owner.clone(),
+                Arc::new(PoolKey::generate()),
+                MASTER,
+            )
+            .rates(Arc::new(FixedRates::new([("EUR".to_owned(), 60_000.0)])))
+            .public_url(url)
+            .build();
+            let state = AppState::with_gateway(gateway, TOKEN);
             let router = app(state);
             app_clone = Some(router.clone());
             router

@@ -15,11 +15,11 @@ use lnedge_device::claim::ClaimInput;
 use lnedge_device::{Enrolment, SimulatedMotor, VendOutcome, VendingMachine};
 use lnedge_gateway::api::{app, AppState};
 use lnedge_gateway::provision::PoolKey;
-use lnedge_gateway::refunds::payout;
 use lnedge_gateway::store::refunds::{ClaimOutcome, RefundState};
 use lnedge_gateway::store::sqlite::SqliteStore;
 use lnedge_gateway::store::GatewayStore;
 use lnedge_gateway::watcher::{Handled, PaymentWatcher};
+use lnedge_gateway::GatewayBuilder;
 use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
 use lnedge_node::{
     parse_invoice, InvoiceDescription, InvoiceParams, InvoiceState, LightningBackend, PayRequest,
@@ -108,11 +108,11 @@ pub(crate) fn gateway_state(
     owner: Arc<SandboxNode>,
     public_url: &str,
 ) -> AppState {
-    AppState {
-        refund_url_base: REFUND_BASE.into(),
-        public_url: public_url.into(),
-        ..AppState::new(store, owner, Arc::new(PoolKey::generate()), MASTER, TOKEN)
-    }
+    let gateway = GatewayBuilder::new(store, owner, Arc::new(PoolKey::generate()), MASTER)
+        .refund_url_base(REFUND_BASE)
+        .public_url(public_url)
+        .build();
+    AppState::with_gateway(gateway, TOKEN)
 }
 
 /// A world on a fresh SQLite store.
@@ -295,8 +295,7 @@ async fn jammed_motor_refund_is_paid_to_the_customer_node_with_lnurl_rs() {
     // The gateway on a real socket, for the LNURL client.
     let state = w.state.clone();
     let (base, server) =
-        crate::support::serve_with_url(|url| app(AppState { public_url: url.to_owned(), ..state }))
-            .await;
+        crate::support::serve_with_url(|url| app(state.reconfigured(|g| g.public_url(url)))).await;
     let http = reqwest::Client::new();
     let answer: Value = http
         .post(format!("{base}/v1/refunds/claim"))
@@ -420,10 +419,13 @@ async fn a_claimed_refund_is_paid_once_after_a_gateway_restart() {
     let store: Arc<dyn GatewayStore> =
         Arc::new(SqliteStore::open(&w.dir.path().join("gw.sqlite3")).expect("reopen"));
     let restarted = gateway_state(store.clone(), w.owner.clone(), "http://gateway.test");
-    assert_eq!(payout::resume(&restarted).await.expect("resume"), vec![RefundState::Paid]);
+    assert_eq!(
+        restarted.gateway.refunds().resume().await.expect("resume"),
+        vec![RefundState::Paid]
+    );
     assert_eq!(received(&w.customer, &invoice).await, Some(PRICE_MSAT));
     // Resuming again (another restart) pays nothing more: the refund is paid, not claimed.
-    assert!(payout::resume(&restarted).await.expect("resume").is_empty());
+    assert!(restarted.gateway.refunds().resume().await.expect("resume").is_empty());
     let refund = store.refund(&sale.payment_hash()).await.expect("read").expect("refund");
     assert_eq!(refund.state, RefundState::Paid);
     w.net.shutdown().await;
@@ -459,10 +461,9 @@ async fn an_expired_refund_cannot_be_withdrawn() {
     w.record_payments(1).await;
     w.sync().await;
     // An operator who gives refunds no time at all: the refund expires as it opens.
-    let router = app(AppState {
-        refunds: lnedge_gateway::refunds::RefundSettings { expiry_secs: 0, ..Default::default() },
-        ..w.state.clone()
-    });
+    let router = app(w.state.reconfigured(|g| {
+        g.refunds(lnedge_gateway::refunds::RefundSettings { expiry_secs: 0, ..Default::default() })
+    }));
     let body = json!({"voucher": sale.voucher_text(), "invoice": sale.bolt11, "preimage": hex::encode(sale.preimage)});
     let (status, reply) = call(&router, post("/v1/refunds/claim", body, false)).await;
     assert_eq!(

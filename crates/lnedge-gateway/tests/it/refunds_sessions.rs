@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use lnedge_gateway::api::{app, AppState};
+use lnedge_gateway::api::app;
 use lnedge_node::bitcoin::bip32::Xpriv;
 use lnedge_node::bitcoin::secp256k1::{Message, Secp256k1};
 use lnedge_node::bitcoin::NetworkKind;
@@ -74,8 +74,7 @@ async fn lnurl_auth_login_with_lnurl_rs() {
     let w = world().await;
     let state = w.state.clone();
     let (base, server) =
-        crate::support::serve_with_url(|url| app(AppState { public_url: url.to_owned(), ..state }))
-            .await;
+        crate::support::serve_with_url(|url| app(state.reconfigured(|g| g.public_url(url)))).await;
     // The web page asks for a challenge and keeps the token.
     let challenge: Value = reqwest::get(format!("{base}/v1/auth/lnurl"))
         .await

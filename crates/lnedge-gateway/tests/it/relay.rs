@@ -15,6 +15,7 @@ use lnedge_gateway::relay::{Relay, RelayError, RelaySettings};
 use lnedge_gateway::store::relay::{RelayPayment, RelayState};
 use lnedge_gateway::store::sqlite::SqliteStore;
 use lnedge_gateway::store::GatewayStore;
+use lnedge_gateway::GatewayBuilder;
 use lnedge_node::bitcoin::hashes::{sha256, Hash};
 use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
 use lnedge_node::{
@@ -174,7 +175,7 @@ async fn a_sleeping_sensor_is_paid_when_it_wakes_over_http() {
         w.master,
         "admin",
     );
-    let relay = Relay::of_state(&state);
+    let relay = state.gateway.relay();
     let (base, server) = crate::support::serve(app(state)).await;
 
     // The payee's webhook: records the notifications whose signature verifies.
@@ -442,11 +443,12 @@ async fn a_separate_forward_node_pays_the_payee() {
     let dir = tempfile::tempdir().expect("dir");
     let store: Arc<dyn GatewayStore> =
         Arc::new(SqliteStore::open(&dir.path().join("gw.sqlite3")).expect("store"));
-    let state = AppState {
-        relay_forward_node: Some(forward.clone()),
-        ..AppState::new(store, gateway.clone(), Arc::new(PoolKey::generate()), [4; 32], "admin")
-    };
-    let relay = Relay::of_state(&state);
+    let engine =
+        GatewayBuilder::new(store, gateway.clone(), Arc::new(PoolKey::generate()), [4; 32])
+            .relay_forward_node(Some(forward.clone()))
+            .build();
+    let state = AppState::with_gateway(engine, "admin");
+    let relay = state.gateway.relay();
     assert!(relay.has_forward_node());
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let drain = tokio::spawn(lnedge_gateway::relay::drain_events(forward.clone(), stop_rx));

@@ -10,6 +10,7 @@ use http_body_util::BodyExt;
 use lnedge_gateway::api::{app, AppState};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::sqlite::SqliteStore;
+use lnedge_gateway::GatewayBuilder;
 use lnedge_node::sandbox::SandboxNetwork;
 use lnedge_wire::sign::sign_request;
 use lnedge_wire::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
@@ -210,10 +211,10 @@ async fn the_payer_route_is_rate_limited_per_client() {
         payer_invoices_per_minute: Some(2),
         ..Default::default()
     };
-    let state = AppState {
-        relay: config.settings(),
-        ..AppState::new(store, gateway, Arc::new(PoolKey::generate()), [5; 32], "admin-token")
-    };
+    let engine = GatewayBuilder::new(store, gateway, Arc::new(PoolKey::generate()), [5; 32])
+        .relay(config.settings())
+        .build();
+    let state = AppState::with_gateway(engine, "admin-token");
     let app = app(state);
     let admin = [("authorization", "Bearer admin-token".to_owned())];
     let (_, reg) =

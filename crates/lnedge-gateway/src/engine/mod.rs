@@ -1,0 +1,330 @@
+//! The gateway as one engine: a [`Gateway`] handle, built by a [`GatewayBuilder`] from a store,
+//! the owner's node, the operator's keys, a rate source and a clock, that owns its background
+//! tasks ([`Gateway::start`] / [`Gateway::shutdown`]) and gives one handle per concern.
+//!
+//! ```text
+//!  HTTP (api/: parse → call → typed response)     CLI / demo / tests
+//!                    \                              /
+//!                     Gateway: store · owner node · keys · rates · clock · settings
+//!                       .refunds()  .relay()  .watcher()   (fleet, pools, sync, deputy,
+//!                                                           reports: moving here next)
+//!                    /                              \
+//!     GatewayStore (SQLite | PostgreSQL)            LightningBackend (sandbox | ldk-node)
+//! ```
+//!
+//! The engine knows nothing of HTTP: no axum type crosses it, its errors are typed per
+//! operation, and the HTTP layer (`api/`) maps them to status codes. `lnedge gateway serve`
+//! (the `service` module), `lnedge demo` and the tests all drive the same handle.
+
+use std::sync::{Arc, Mutex};
+
+use lnedge_node::LightningBackend;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::accounting::{FixedRates, RateSource};
+use crate::clock::{Clock, SystemClock};
+use crate::deputy::DeputySettings;
+use crate::provision::PoolKey;
+use crate::refunds::{RefundSettings, Refunds};
+use crate::relay::{Relay, RelaySettings};
+use crate::store::GatewayStore;
+use crate::watcher::PaymentWatcher;
+
+/// The operator's settings the rules read (everything but keys, store and nodes).
+#[derive(Debug, Clone, Default)]
+pub struct GatewaySettings {
+    /// The gateway's public base URL (`https://gw.example`, no trailing slash) that LNURL
+    /// callbacks and links are built from. May be empty when no LNURL route is used.
+    pub public_url: String,
+    /// Base URL of the refund endpoint written into pools (may be empty).
+    pub refund_url_base: String,
+    /// The currency the operator keeps books in, if any (`EUR`).
+    pub accounting_currency: Option<String>,
+    /// Refunds, proofs of payment, sessions and LNURL-auth.
+    pub refunds: RefundSettings,
+    /// Deputy sales.
+    pub deputy: DeputySettings,
+    /// The async relay.
+    pub relay: RelaySettings,
+}
+
+/// What every handle shares.
+struct Core {
+    store: Arc<dyn GatewayStore>,
+    owner: Arc<dyn LightningBackend>,
+    relay_forward_node: Option<Arc<dyn LightningBackend>>,
+    pool_key: Arc<PoolKey>,
+    device_master_key: zeroize::Zeroizing<[u8; 32]>,
+    rates: Arc<dyn RateSource>,
+    clock: Arc<dyn Clock>,
+    settings: GatewaySettings,
+    tasks: Mutex<Tasks>,
+}
+
+/// The background tasks of a started gateway.
+#[derive(Default)]
+struct Tasks {
+    stop: Option<watch::Sender<bool>>,
+    loops: Vec<JoinHandle<()>>,
+    one_shots: Vec<JoinHandle<()>>,
+}
+
+/// The gateway engine. Cheap to clone (reference counted); every clone is the same gateway.
+#[derive(Clone)]
+pub struct Gateway {
+    core: Arc<Core>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("store", &self.core.store.name())
+            .field("owner", &self.core.owner.backend_name())
+            .field("pool_key", &"<secret>")
+            .field("device_master_key", &"<secret>")
+            .field("settings", &self.core.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Gateway`]: the store, the owner's node and the two operator secrets are required;
+/// everything else has a default (no rates, the system clock, default settings, no forwarding
+/// node for the relay).
+#[must_use]
+pub struct GatewayBuilder {
+    store: Arc<dyn GatewayStore>,
+    owner: Arc<dyn LightningBackend>,
+    pool_key: Arc<PoolKey>,
+    device_master_key: [u8; 32],
+    relay_forward_node: Option<Arc<dyn LightningBackend>>,
+    rates: Arc<dyn RateSource>,
+    clock: Arc<dyn Clock>,
+    settings: GatewaySettings,
+}
+
+impl GatewayBuilder {
+    /// A builder with the required parts: where records live, the owner's node, the operator's
+    /// pool key (every pool preimage derives from it) and the key every device's and payee's key
+    /// derives from (`lnedge_wire::keys`). Both keys are secret.
+    pub fn new(
+        store: Arc<dyn GatewayStore>,
+        owner: Arc<dyn LightningBackend>,
+        pool_key: Arc<PoolKey>,
+        device_master_key: [u8; 32],
+    ) -> GatewayBuilder {
+        GatewayBuilder {
+            store,
+            owner,
+            pool_key,
+            device_master_key,
+            relay_forward_node: None,
+            rates: Arc::new(FixedRates::default()),
+            clock: Arc::new(SystemClock),
+            settings: GatewaySettings::default(),
+        }
+    }
+
+    /// Exchange rates (products priced in fiat, books in a fiat currency, deputy sales in fiat).
+    pub fn rates(mut self, rates: Arc<dyn RateSource>) -> Self {
+        self.rates = rates;
+        self
+    }
+
+    /// The clock the rules read.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// All settings at once.
+    pub fn settings(mut self, settings: GatewaySettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The public base URL LNURL links are built from (a trailing `/` is dropped).
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.settings.public_url = url.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// The refund URL base written into pools.
+    pub fn refund_url_base(mut self, url: impl Into<String>) -> Self {
+        self.settings.refund_url_base = url.into();
+        self
+    }
+
+    /// The refunds' settings.
+    pub fn refunds(mut self, refunds: RefundSettings) -> Self {
+        self.settings.refunds = refunds;
+        self
+    }
+
+    /// The deputy sales' settings.
+    pub fn deputy(mut self, deputy: DeputySettings) -> Self {
+        self.settings.deputy = deputy;
+        self
+    }
+
+    /// The async relay's settings.
+    pub fn relay(mut self, relay: RelaySettings) -> Self {
+        self.settings.relay = relay;
+        self
+    }
+
+    /// The node that pays the relay's payees, when it is not the owner's (ADR 0012).
+    pub fn relay_forward_node(mut self, node: Option<Arc<dyn LightningBackend>>) -> Self {
+        self.relay_forward_node = node;
+        self
+    }
+
+    /// The gateway (not started: [`Gateway::start`] runs its background tasks).
+    pub fn build(self) -> Gateway {
+        Gateway {
+            core: Arc::new(Core {
+                store: self.store,
+                owner: self.owner,
+                relay_forward_node: self.relay_forward_node,
+                pool_key: self.pool_key,
+                device_master_key: zeroize::Zeroizing::new(self.device_master_key),
+                rates: self.rates,
+                clock: self.clock,
+                settings: self.settings,
+                tasks: Mutex::default(),
+            }),
+        }
+    }
+}
+
+impl Gateway {
+    /// A builder of a gateway with the same parts and settings as this one (not its tasks): to
+    /// change a setting, e.g. in tests.
+    pub fn to_builder(&self) -> GatewayBuilder {
+        let c = &self.core;
+        GatewayBuilder {
+            store: c.store.clone(),
+            owner: c.owner.clone(),
+            pool_key: c.pool_key.clone(),
+            device_master_key: *c.device_master_key,
+            relay_forward_node: c.relay_forward_node.clone(),
+            rates: c.rates.clone(),
+            clock: c.clock.clone(),
+            settings: c.settings.clone(),
+        }
+    }
+
+    /// Where records live.
+    pub fn store(&self) -> &Arc<dyn GatewayStore> {
+        &self.core.store
+    }
+
+    /// The owner's node (pools' invoices, refunds, the relay's hold invoices).
+    pub fn owner(&self) -> &Arc<dyn LightningBackend> {
+        &self.core.owner
+    }
+
+    /// The node that pays the relay's payees, when it is not the owner's.
+    pub fn relay_forward_node(&self) -> Option<&Arc<dyn LightningBackend>> {
+        self.core.relay_forward_node.as_ref()
+    }
+
+    /// The operator's pool key. Secret.
+    pub fn pool_key(&self) -> &Arc<PoolKey> {
+        &self.core.pool_key
+    }
+
+    /// The key every device's and payee's key derives from. Secret.
+    pub fn device_master_key(&self) -> &[u8; 32] {
+        &self.core.device_master_key
+    }
+
+    /// Exchange rates.
+    pub fn rates(&self) -> &Arc<dyn RateSource> {
+        &self.core.rates
+    }
+
+    /// The time the rules see, in seconds since the Unix epoch.
+    pub fn now_secs(&self) -> u64 {
+        self.core.clock.now_secs()
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &GatewaySettings {
+        &self.core.settings
+    }
+
+    /// Refunds of failed vends and proofs of payment.
+    pub fn refunds(&self) -> Refunds<'_> {
+        Refunds::new(self)
+    }
+
+    /// The async relay (holding on the owner's node, paying from the forwarding node if any).
+    pub fn relay(&self) -> Relay {
+        let c = &self.core;
+        let relay = Relay::new(
+            c.store.clone(),
+            c.owner.clone(),
+            *c.device_master_key,
+            c.settings.relay.clone(),
+        );
+        match &c.relay_forward_node {
+            Some(forward) => relay.with_forward_node(forward.clone()),
+            None => relay,
+        }
+    }
+
+    /// The payment watcher: the owner node's settled invoices into the books.
+    pub fn watcher(&self) -> PaymentWatcher {
+        let c = &self.core;
+        PaymentWatcher {
+            store: c.store.clone(),
+            owner: c.owner.clone(),
+            rates: c.rates.clone(),
+            accounting_currency: c.settings.accounting_currency.clone(),
+        }
+    }
+
+    /// Starts the background tasks: the payment watcher (the owner node's event queue), the
+    /// relay's driver (and the forwarding node's event drain), the pool-expiry warnings, and
+    /// the payout of refunds claimed before a restart. Starting a started gateway does nothing.
+    pub fn start(&self) {
+        let mut tasks = self.core.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        if tasks.stop.is_some() {
+            return;
+        }
+        let (stop, stop_rx) = watch::channel(false);
+        tasks.loops.push(tokio::spawn(self.watcher().run(stop_rx.clone())));
+        // The relay polls the node; the watcher keeps the event queue (ADR 0010).
+        tasks.loops.push(tokio::spawn(self.relay().run(stop_rx.clone())));
+        if let Some(forward) = self.relay_forward_node() {
+            tasks
+                .loops
+                .push(tokio::spawn(crate::relay::drain_events(forward.clone(), stop_rx.clone())));
+        }
+        tasks.loops.push(tokio::spawn(crate::expiry::warn_loop(self.store().clone(), stop_rx)));
+        let gateway = self.clone();
+        tasks.one_shots.push(tokio::spawn(async move {
+            gateway.refunds().resume_logged().await;
+        }));
+        tasks.stop = Some(stop);
+    }
+
+    /// Stops the background tasks and waits for the loops to finish their step. A refund payout
+    /// still running is abandoned (it is finished at the next start: payouts are idempotent).
+    pub async fn shutdown(&self) {
+        let tasks = {
+            let mut tasks = self.core.tasks.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::take(&mut *tasks)
+        };
+        if let Some(stop) = tasks.stop {
+            let _ = stop.send(true);
+        }
+        for task in tasks.one_shots {
+            task.abort();
+        }
+        for task in tasks.loops {
+            let _ = task.await;
+        }
+    }
+}
