@@ -20,6 +20,27 @@ use crate::util::group;
 pub(crate) enum DeviceCommand {
     /// Run a vending machine in the terminal (interactive, or scripted through stdin).
     Simulate(SimulateArgs),
+    /// Upload a simulated vending machine's ledger to its gateway, signed with the device's
+    /// sync key (`GET /v1/devices/{id}/sync-key`); with --install, install the new pools the
+    /// gateway answers (a top-up in the same exchange).
+    Sync(SyncArgs),
+}
+
+/// Options of `lnedge device sync`.
+#[derive(Debug, Args)]
+pub(crate) struct SyncArgs {
+    /// The machine's state directory (as for `simulate`).
+    #[arg(long)]
+    dir: PathBuf,
+    /// The gateway's base URL (`http://127.0.0.1:18080`).
+    #[arg(long)]
+    gateway: String,
+    /// The device's sync key (64 hex characters), as `GET /v1/devices/{id}/sync-key` answers it.
+    #[arg(long, env = "LNEDGE_SYNC_KEY", hide_env_values = true)]
+    sync_key: String,
+    /// Ask for the new pools' files and install them.
+    #[arg(long)]
+    install: bool,
 }
 
 /// Options of `lnedge device simulate`.
@@ -99,10 +120,66 @@ fn draw_qr(text: &str) -> Result<String> {
 }
 
 /// Runs `lnedge device …`.
-pub(crate) fn run(command: DeviceCommand) -> Result<()> {
+pub(crate) async fn run(command: DeviceCommand) -> Result<()> {
     match command {
-        DeviceCommand::Simulate(args) => simulate(args),
+        // The simulator reads stdin line by line: off the async workers.
+        DeviceCommand::Simulate(args) => tokio::task::block_in_place(|| simulate(args)),
+        DeviceCommand::Sync(args) => sync(args).await,
     }
+}
+
+/// `lnedge device sync`: the machine's next sync batch (its counter persisted first), signed by
+/// `lnedge-device` with the device's key, posted to the gateway; new pools installed on request.
+async fn sync(args: SyncArgs) -> Result<()> {
+    let key = zeroize::Zeroizing::new(parse_id::<32>(args.sync_key.trim(), "--sync-key")?);
+    let mut machine = VendingMachine::open(&args.dir, SimulatedMotor::default())
+        .with_context(|| format!("opening the machine in {}", args.dir.display()))?;
+    let device = machine.enrolment().device_id;
+    let batch = machine.sync_batch()?;
+    let mut request = batch.request();
+    if args.install {
+        request = request.with_pool_files();
+    }
+    let upload = request.signed(&key);
+    let url = format!("{}/v1/devices/{device}/sync", args.gateway.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header(lnedge_wire::SIGNATURE_HEADER, &upload.signature)
+        .header("content-type", "application/json")
+        .body(upload.body)
+        .timeout(std::time::Duration::from_secs(60))
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?;
+    let status = response.status();
+    let text = response.text().await?;
+    if !status.is_success() {
+        anyhow::bail!("POST {url} → {status}: {text}");
+    }
+    let answer: lnedge_wire::sync::SyncResponse = serde_json::from_str(&text)
+        .with_context(|| format!("the gateway's answer is not a sync answer: {text}"))?;
+    println!(
+        "synced {} report(s) as counter {}: {} applied, {} unchanged, {} ignored regressions",
+        request.reports.len(),
+        answer.counter,
+        answer.applied,
+        answer.unchanged,
+        answer.ignored_regressions
+    );
+    for pool in &answer.pools {
+        match (&pool.hex, args.install) {
+            (Some(hex_text), true) => {
+                let bytes = hex::decode(hex_text).context("the pool file is not hex")?;
+                let id = machine.install_pool(bytes)?;
+                println!("installed new pool {id} ({} entries)", pool.entries);
+            }
+            _ => println!(
+                "new pool {} ({} entries) waiting: run again with --install",
+                pool.pool_id, pool.entries
+            ),
+        }
+    }
+    Ok(())
 }
 
 fn simulate(args: SimulateArgs) -> Result<()> {

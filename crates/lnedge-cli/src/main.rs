@@ -76,7 +76,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Pool(command) => pool::run(command).await,
-            Command::Device(command) => device::run(command),
+            Command::Device(command) => device::run(command).await,
             Command::Gateway(command) => gateway::run(command).await,
             Command::Payee(command) => payee::run(command).await,
         }

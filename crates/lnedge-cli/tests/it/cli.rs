@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-fn lnedge(args: &[&str], stdin: &str) -> Output {
+pub(crate) fn lnedge(args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lnedge"))
         .args(args)
         .stdin(Stdio::piped())
@@ -15,7 +15,7 @@ fn lnedge(args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().expect("lnedge finishes")
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 

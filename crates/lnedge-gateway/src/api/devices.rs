@@ -150,6 +150,21 @@ pub(crate) async fn show(
     Ok(Json(device_json(&state, &record, true).await?))
 }
 
+/// `GET /v1/devices/{id}/sync-key` → `{device_id, sync_key}`: the device's sync key (hex,
+/// `lnedge_wire::keys::device_sync_key`), to write into the device at enrolment. Secret.
+pub(crate) async fn sync_key(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_device_id("id", &id)?;
+    load_device(&state, id).await?;
+    let key = zeroize::Zeroizing::new(lnedge_wire::keys::device_sync_key(
+        state.gateway.device_master_key(),
+        &id,
+    ));
+    Ok(Json(json!({ "device_id": id.to_string(), "sync_key": hex::encode(*key) })))
+}
+
 /// `POST /v1/devices/{id}/disable`.
 pub(crate) async fn disable(
     state: State<AppState>,

@@ -17,6 +17,7 @@
 //! | `POST /v1/devices` | `{device_id, name, products: [{id, description, price_msat} \| {id, description, price: {currency, amount_minor}}]}` → 201 device; 409 `duplicate_device` |
 //! | `GET /v1/devices` | → `{devices: [device]}` (pools without entry counts) |
 //! | `GET /v1/devices/{id}` | → `{device_id, name, enabled, created_at, last_sync_counter, products, pools: [{pool_id, created_at, expires_at, bytes, entries, by_state}]}` |
+//! | `GET /v1/devices/{id}/sync-key` | → `{device_id, sync_key}` (hex; secret: the key the device signs its uploads with) |
 //! | `POST /v1/devices/{id}/disable`, `/enable` | → the device |
 //! | `POST /v1/devices/{id}/pools` | `{entries_per_product, expiry_days}` → 201 `{pool_id, device_id, entries, bytes, bolt11_bytes, owner_node_id, created_at, expires_at, products: [{id, price_msat, first_seq}], file}`; over [`MAX_SYNC_PROVISION_ENTRIES`] entries 202 `{job_id, status, done, total, job}`; 409 `device_disabled`; 422 `rate_unavailable`, `no_products`; 502 `lightning_node_failed` |
 //! | `GET /v1/devices/{id}/pools/{pool_id}/file` | → the pool file (`application/octet-stream`) |
@@ -125,6 +126,7 @@ pub fn app(state: AppState) -> Router {
     let admin = Router::new()
         .route("/v1/devices", post(devices::enrol).get(devices::list))
         .route("/v1/devices/{id}", get(devices::show))
+        .route("/v1/devices/{id}/sync-key", get(devices::sync_key))
         .route("/v1/devices/{id}/disable", post(devices::disable))
         .route("/v1/devices/{id}/enable", post(devices::enable))
         .route("/v1/devices/{id}/pools", post(pools::create))

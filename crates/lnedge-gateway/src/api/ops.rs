@@ -86,6 +86,12 @@ pub const ROUTES: &[Route] = &[
     route("get", "/v1/devices", Access::Admin, "List devices"),
     route("get", "/v1/devices/{id}", Access::Admin, "One device, with products and pools"),
     route(
+        "get",
+        "/v1/devices/{id}/sync-key",
+        Access::Admin,
+        "The device's sync key (secret), to write into the device",
+    ),
+    route(
         "post",
         "/v1/devices/{id}/disable",
         Access::Admin,
