@@ -1,8 +1,12 @@
 //! Deputy sales (PROTOCOLS.md §2, D1): sealed sale payloads served as LNURL-pay (LUD-06/17) with
 //! a LUD-10 AES success action carrying the claim (issue #6).
 //!
-//! The HTTP side is `api/deputy.rs`; this module holds what it computes: fiat conversion, the
-//! LUD-06 metadata, the claim text and its LUD-10 encryption. Formats: `docs/protocols/deputy.md`.
+//! The rules are [`sales::Deputy`] (`Gateway::deputy`): a sale's lifecycle from the wallet's
+//! fetch to the terminal's report. This module holds what they compute: fiat conversion, the
+//! LUD-06 metadata, the claim text and its LUD-10 encryption. The HTTP side is `api/deputy.rs`.
+//! Formats: `docs/protocols/deputy.md`.
+
+pub mod sales;
 
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use base64::engine::general_purpose::STANDARD as BASE64;

@@ -6,8 +6,8 @@
 //!  HTTP (api/: parse → call → typed response)     CLI / demo / tests
 //!                    \                              /
 //!                     Gateway: store · owner node · keys · rates · clock · settings
-//!                       .refunds()  .relay()  .watcher()   (fleet, pools, sync, deputy,
-//!                                                           reports: moving here next)
+//!                       .refunds()  .deputy()  .relay()  .watcher()
+//!                       (fleet, pools, sync and reports: moving here next)
 //!                    /                              \
 //!     GatewayStore (SQLite | PostgreSQL)            LightningBackend (sandbox | ldk-node)
 //! ```
@@ -257,6 +257,11 @@ impl Gateway {
     /// Refunds of failed vends and proofs of payment.
     pub fn refunds(&self) -> Refunds<'_> {
         Refunds::new(self)
+    }
+
+    /// Deputy sales: a sale's lifecycle from the wallet's fetch to the terminal's report.
+    pub fn deputy(&self) -> crate::deputy::sales::Deputy<'_> {
+        crate::deputy::sales::Deputy::new(self)
     }
 
     /// The async relay (holding on the owner's node, paying from the forwarding node if any).
