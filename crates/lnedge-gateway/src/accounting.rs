@@ -7,6 +7,57 @@ use async_trait::async_trait;
 use crate::reconcile::{SaleOrigin, SaleRow};
 use crate::store::FiatQuote;
 
+/// Decimal places of a currency's minor unit (ISO 4217; 2 unless listed; `SAT` has none). The
+/// one table the pools' fiat prices and the deputy's fiat sales both use.
+pub fn minor_unit_digits(currency: &str) -> u32 {
+    match currency {
+        "SAT" => 0,
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
+        | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        _ => 2,
+    }
+}
+
+/// Why a fiat price could not become millisatoshis.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FiatError {
+    /// No usable rate for the currency.
+    #[error("{0}")]
+    RateUnavailable(String),
+    /// The converted amount is not a positive number of msat that fits.
+    #[error("{0}")]
+    OutOfRange(String),
+}
+
+/// Converts `product`'s fiat price to msat at the rate `rates` gives now (rounded up to a
+/// whole msat).
+pub async fn fiat_to_msat(
+    rates: &dyn RateSource,
+    product: u16,
+    currency: &str,
+    amount_minor: u64,
+) -> Result<u64, FiatError> {
+    let quote = rates.quote(currency).await.map_err(|e| {
+        FiatError::RateUnavailable(format!("product {product} is priced in {currency}: {e}"))
+    })?;
+    if !(quote.rate_per_btc.is_finite() && quote.rate_per_btc > 0.0) {
+        return Err(FiatError::RateUnavailable(format!(
+            "the {currency} rate from {} is not a positive number",
+            quote.source
+        )));
+    }
+    let major = amount_minor as f64 / 10f64.powi(minor_unit_digits(currency) as i32);
+    let msat = (major / quote.rate_per_btc * 1e11).ceil();
+    if !(msat >= 1.0 && msat < u64::MAX as f64) {
+        return Err(FiatError::OutOfRange(format!(
+            "product {product}: {amount_minor} {currency} minor units is {msat} msat"
+        )));
+    }
+    Ok(msat as u64)
+}
+
 /// Why a rate could not be had.
 #[derive(Debug, thiserror::Error)]
 #[error("no {currency} rate: {detail}")]
@@ -119,6 +170,24 @@ pub fn sales_csv(rows: &[SaleRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn fiat_prices_convert_with_the_currency_minor_unit() {
+        let rates =
+            FixedRates::new([("EUR".to_owned(), 60_000.0), ("JPY".to_owned(), 9_000_000.0)]);
+        // 1.50 EUR at 60 000 EUR/BTC = 2 500 sat.
+        assert_eq!(fiat_to_msat(&rates, 1, "EUR", 150).await.expect("eur"), 2_500_000);
+        // JPY has no minor unit: 150 JPY at 9 000 000 JPY/BTC = 1 666.67 sat, rounded up.
+        assert_eq!(fiat_to_msat(&rates, 1, "JPY", 150).await.expect("jpy"), 1_666_667);
+        let err = fiat_to_msat(&rates, 7, "USD", 100).await.expect_err("no usd rate");
+        assert!(
+            matches!(&err, FiatError::RateUnavailable(m) if m.contains("product 7") && m.contains("USD")),
+            "{err}"
+        );
+        assert_eq!(minor_unit_digits("XPF"), 0, "one ISO 4217 table for pools and deputy sales");
+        assert_eq!(minor_unit_digits("SAT"), 0);
+    }
+
     use crate::reconcile::SaleStatus;
     use lnedge_proto::{DeviceId, PoolId};
 

@@ -119,6 +119,33 @@ impl From<crate::refunds::RefundError> for ApiError {
     }
 }
 
+impl From<crate::pools::PoolError> for ApiError {
+    fn from(e: crate::pools::PoolError) -> Self {
+        use crate::accounting::FiatError;
+        use crate::pools::PoolError as E;
+        match e {
+            E::Invalid { field, message } => ApiError::field(field, message),
+            E::UnknownDevice(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_device", e.to_string())
+            }
+            E::UnknownPool { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_pool", e.to_string())
+            }
+            E::DeviceDisabled(_) => {
+                ApiError::new(StatusCode::CONFLICT, "device_disabled", e.to_string())
+            }
+            E::NoProducts(_) => ApiError::unprocessable("no_products", e.to_string()),
+            E::Fiat(FiatError::RateUnavailable(m)) => {
+                ApiError::unprocessable("rate_unavailable", m)
+            }
+            E::Fiat(FiatError::OutOfRange(m)) => ApiError::unprocessable("price_out_of_range", m),
+            E::Provision(p) => p.into(),
+            E::Store(s) => s.into(),
+            E::Internal(detail) => ApiError::internal("provisioning", &detail),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         use StatusCode as S;

@@ -58,12 +58,13 @@ mod relay;
 mod reports;
 mod sync;
 
+pub use crate::pools::{MAX_ENTRIES_PER_PRODUCT, MAX_EXPIRY_DAYS};
 pub use error::ApiError;
 pub use expiry::MAX_WITHIN_DAYS;
 pub use jobs::Jobs;
 pub use metrics::Metrics;
 pub use ops::{openapi_document, routes, Access, Route, ROUTES};
-pub use pools::{MAX_ENTRIES_PER_PRODUCT, MAX_EXPIRY_DAYS, MAX_SYNC_PROVISION_ENTRIES};
+pub use pools::MAX_SYNC_PROVISION_ENTRIES;
 
 /// Largest request body accepted (413 above).
 pub const BODY_LIMIT_BYTES: usize = 256 * 1024;

@@ -280,8 +280,8 @@ pub fn openapi_document() -> Value {
                     "products": { "type": "array", "items": { "$ref": "#/components/schemas/Product" } },
                     "pools": { "type": "array", "items": { "type": "object" } } } },
                 "ProvisionRequest": { "type": "object", "required": ["entries_per_product", "expiry_days"], "properties": {
-                    "entries_per_product": { "type": "integer", "minimum": 1, "maximum": super::pools::MAX_ENTRIES_PER_PRODUCT },
-                    "expiry_days": { "type": "integer", "minimum": 1, "maximum": super::pools::MAX_EXPIRY_DAYS } } },
+                    "entries_per_product": { "type": "integer", "minimum": 1, "maximum": crate::pools::MAX_ENTRIES_PER_PRODUCT },
+                    "expiry_days": { "type": "integer", "minimum": 1, "maximum": crate::pools::MAX_EXPIRY_DAYS } } },
                 "ProvisionedPool": { "type": "object", "properties": {
                     "pool_id": { "type": "string" }, "device_id": { "type": "string" }, "entries": { "type": "integer" },
                     "bytes": { "type": "integer" }, "file": { "type": "string" } } },

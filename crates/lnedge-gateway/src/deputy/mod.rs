@@ -47,15 +47,7 @@ impl DeputySettings {
     }
 }
 
-/// Decimal places of a currency's minor unit (ISO 4217; 2 unless listed).
-pub fn minor_unit_digits(currency: &str) -> u32 {
-    match currency {
-        "SAT" => 0,
-        "JPY" | "KRW" | "ISK" | "CLP" | "VND" | "XAF" | "XOF" | "PYG" | "UGX" | "RWF" => 0,
-        "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "IQD" | "LYD" => 3,
-        _ => 2,
-    }
-}
+pub use crate::accounting::minor_unit_digits;
 
 /// Why an amount could not be converted.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

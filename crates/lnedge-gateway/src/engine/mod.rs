@@ -6,8 +6,8 @@
 //!  HTTP (api/: parse → call → typed response)     CLI / demo / tests
 //!                    \                              /
 //!                     Gateway: store · owner node · keys · rates · clock · settings
-//!                       .refunds()  .deputy()  .relay()  .watcher()
-//!                       (fleet, pools, sync and reports: moving here next)
+//!                       .pools()  .refunds()  .deputy()  .relay()  .watcher()
+//!                       (fleet, sync and reports: moving here next)
 //!                    /                              \
 //!     GatewayStore (SQLite | PostgreSQL)            LightningBackend (sandbox | ldk-node)
 //! ```
@@ -257,6 +257,11 @@ impl Gateway {
     /// Refunds of failed vends and proofs of payment.
     pub fn refunds(&self) -> Refunds<'_> {
         Refunds::new(self)
+    }
+
+    /// Pools: plan, build on the owner's node, store; pool files.
+    pub fn pools(&self) -> crate::pools::Pools<'_> {
+        crate::pools::Pools::new(self)
     }
 
     /// Deputy sales: a sale's lifecycle from the wallet's fetch to the terminal's report.
