@@ -31,6 +31,7 @@ pub mod refunds;
 pub mod relay;
 pub mod service;
 pub mod store;
+pub mod sync;
 pub mod watcher;
 
 pub use engine::{Gateway, GatewayBuilder, GatewaySettings};

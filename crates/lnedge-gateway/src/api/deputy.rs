@@ -207,7 +207,7 @@ async fn sync(
     ApiBody(body): ApiBody,
 ) -> Result<Json<DeputyReportAnswer>, ApiError> {
     let device = parse_device_id("id", &id)?;
-    auth::verify_sync_signature(state.gateway.device_master_key(), &device, &headers, &body)?;
+    state.gateway.sync().verify_signature(&device, &body, super::sync::signature(&headers))?;
     let report: DeputyReport = parse_json(&body)?;
     if report.claimed.len() > MAX_REPORTS {
         return Err(ApiError::field(

@@ -146,6 +146,27 @@ impl From<crate::pools::PoolError> for ApiError {
     }
 }
 
+impl From<crate::sync::SyncError> for ApiError {
+    fn from(e: crate::sync::SyncError) -> Self {
+        use crate::sync::SyncError as E;
+        let message = e.to_string();
+        match e {
+            E::UnknownDevice(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown_device", message),
+            E::MissingSignature => ApiError::unauthorized(
+                "missing_signature",
+                format!("the {} header is required on sync uploads", lnedge_wire::SIGNATURE_HEADER),
+            ),
+            E::BadSignature => ApiError::unauthorized("bad_signature", message),
+            E::DeviceDisabled(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "device_disabled", message)
+            }
+            E::TooManyReports => ApiError::field("reports", message),
+            E::Replayed { .. } => ApiError::new(StatusCode::CONFLICT, "replayed_sync", message),
+            E::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         use StatusCode as S;

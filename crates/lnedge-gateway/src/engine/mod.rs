@@ -6,8 +6,8 @@
 //!  HTTP (api/: parse → call → typed response)     CLI / demo / tests
 //!                    \                              /
 //!                     Gateway: store · owner node · keys · rates · clock · settings
-//!                       .pools()  .refunds()  .deputy()  .relay()  .watcher()
-//!                       (fleet, sync and reports: moving here next)
+//!                       .sync()  .pools()  .refunds()  .deputy()  .relay()  .watcher()
+//!                       (fleet and reports: moving here next)
 //!                    /                              \
 //!     GatewayStore (SQLite | PostgreSQL)            LightningBackend (sandbox | ldk-node)
 //! ```
@@ -257,6 +257,11 @@ impl Gateway {
     /// Refunds of failed vends and proofs of payment.
     pub fn refunds(&self) -> Refunds<'_> {
         Refunds::new(self)
+    }
+
+    /// Device sync: authenticate a signed upload, apply it forward-only, answer new pools.
+    pub fn sync(&self) -> crate::sync::Sync<'_> {
+        crate::sync::Sync::new(self)
     }
 
     /// Pools: plan, build on the owner's node, store; pool files.
