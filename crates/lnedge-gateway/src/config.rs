@@ -141,9 +141,9 @@ pub struct GatewayConfig {
     /// The owner's node.
     #[serde(default = "default_node")]
     pub node: NodeConfig,
-    /// The async relay's settings (`[relay]`, see [`RelayConfig`](crate::relay::RelayConfig)).
+    /// The async relay's settings (`[relay]`, see [`RelayConfig`]).
     #[serde(default)]
-    pub relay: crate::relay::RelayConfig,
+    pub relay: RelayConfig,
 }
 
 /// The `[deputy]` section (see [`DeputySettings`](crate::deputy::DeputySettings)).
@@ -396,6 +396,83 @@ impl GatewayConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// The `[relay]` section of the gateway's configuration file; every key is optional and
+/// defaults to [`crate::relay::RelaySettings::default`].
+///
+/// ```toml
+/// [relay]
+/// fee_base_msat = 1000
+/// fee_ppm = 1000
+/// max_hold_secs = 86400
+/// hold_final_cltv_expiry_delta = 288
+/// cancel_margin_blocks = 12
+/// safety_margin_blocks = 6
+/// route_budget_blocks = 72
+/// invoice_expiry_secs = 3600
+/// max_attempts = 3
+/// payer_invoices_per_minute = 30
+///
+/// [relay.forward_node]          # optional: the node that pays the payees (ADR 0012)
+/// kind = "ldk"
+/// network = "regtest"
+/// bitcoind_rpc = "user:password@127.0.0.1:18443"
+/// listen = "0.0.0.0:9736"
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayConfig {
+    /// [`crate::relay::RelaySettings::fee_base_msat`].
+    pub fee_base_msat: Option<u64>,
+    /// [`crate::relay::RelaySettings::fee_ppm`].
+    pub fee_ppm: Option<u64>,
+    /// [`crate::relay::RelaySettings::max_hold_secs`].
+    pub max_hold_secs: Option<u64>,
+    /// [`crate::relay::RelaySettings::hold_final_cltv_expiry_delta`].
+    pub hold_final_cltv_expiry_delta: Option<u16>,
+    /// [`crate::relay::RelaySettings::cancel_margin_blocks`].
+    pub cancel_margin_blocks: Option<u32>,
+    /// [`crate::relay::RelaySettings::safety_margin_blocks`].
+    pub safety_margin_blocks: Option<u32>,
+    /// [`crate::relay::RelaySettings::route_budget_blocks`].
+    pub route_budget_blocks: Option<u32>,
+    /// [`crate::relay::RelaySettings::invoice_expiry_secs`].
+    pub invoice_expiry_secs: Option<u32>,
+    /// [`crate::relay::RelaySettings::max_attempts`].
+    pub max_attempts: Option<u32>,
+    /// [`crate::relay::RelaySettings::payer_limiter`]'s rate (default
+    /// [`DEFAULT_PAYER_INVOICES_PER_MINUTE`](crate::relay::DEFAULT_PAYER_INVOICES_PER_MINUTE)).
+    pub payer_invoices_per_minute: Option<u32>,
+    /// A second node that pays the payees (`[relay.forward_node]`, same keys as `[node]`, data
+    /// under `<data_dir>/relay-node`). Required to complete relayed payments when `[node]` is
+    /// ldk-node (ADR 0012); without it the relay on ldk-node holds and refunds only.
+    pub forward_node: Option<NodeConfig>,
+}
+
+impl RelayConfig {
+    /// The settings: each key set here, the default for the others.
+    pub fn settings(&self) -> crate::relay::RelaySettings {
+        let d = crate::relay::RelaySettings::default();
+        crate::relay::RelaySettings {
+            fee_base_msat: self.fee_base_msat.unwrap_or(d.fee_base_msat),
+            fee_ppm: self.fee_ppm.unwrap_or(d.fee_ppm),
+            max_hold_secs: self.max_hold_secs.unwrap_or(d.max_hold_secs),
+            hold_final_cltv_expiry_delta: self
+                .hold_final_cltv_expiry_delta
+                .unwrap_or(d.hold_final_cltv_expiry_delta),
+            cancel_margin_blocks: self.cancel_margin_blocks.unwrap_or(d.cancel_margin_blocks),
+            safety_margin_blocks: self.safety_margin_blocks.unwrap_or(d.safety_margin_blocks),
+            route_budget_blocks: self.route_budget_blocks.unwrap_or(d.route_budget_blocks),
+            invoice_expiry_secs: self.invoice_expiry_secs.unwrap_or(d.invoice_expiry_secs),
+            max_attempts: self.max_attempts.unwrap_or(d.max_attempts),
+            payer_limiter: match self.payer_invoices_per_minute {
+                Some(n) => std::sync::Arc::new(crate::refunds::limit::FailureLimiter::new(n)),
+                None => d.payer_limiter.clone(),
+            },
+            ..d
+        }
     }
 }
 

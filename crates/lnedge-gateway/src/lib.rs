@@ -7,7 +7,7 @@
 //!   preimages derived from the operator's pool key (recomputable by the operator, never sent to
 //!   the device), verified byte for byte before the pool file is written.
 //!
-//! * [`engine`] — the [`Gateway`](engine::Gateway) handle: every rule, the background tasks.
+//! * [`engine`] — the [`Gateway`] handle: every rule, the background tasks.
 //! * [`api`] — the HTTP service (axum): parse, call the engine, answer.
 //! * [`store`] — the storage contract and its SQLite and PostgreSQL implementations.
 //! * [`lnurl`] — what every LNURL endpoint shares (LUD-01 encoding, LUD-17 links, error bodies).

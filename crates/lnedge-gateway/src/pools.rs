@@ -1,13 +1,15 @@
-//! Pools as rules of the engine ([`Gateway::pools`]): a provisioning request is checked and
+//! Pools as rules of the engine ([`Gateway::pools`](crate::engine::Gateway::pools)): a provisioning request is checked and
 //! planned (prices fixed, sequence numbers allocated), then built on the owner's node
-//! ([`provision`](crate::provision::provision)) and stored; a device downloads its pool files.
+//! ([`provision`](crate::provision::provision())) and stored; a device downloads its pool files.
+
+use std::sync::Arc;
 
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::pool::Pool;
 use lnedge_proto::{DeviceId, PoolId};
 
 use crate::accounting::{fiat_to_msat, FiatError};
-use crate::engine::Gateway;
+use crate::engine::parts::Parts;
 use crate::provision::{provision, PoolPlan, Product, ProvisionError};
 use crate::store::{EntryRecord, PoolRecord, Price, StoreError};
 
@@ -72,14 +74,14 @@ pub struct ProvisionedRecord {
     pub owner_node_id: [u8; 33],
 }
 
-/// The pools of a [`Gateway`].
+/// The pools of a [`Gateway`](crate::engine::Gateway).
 #[derive(Debug, Clone, Copy)]
 pub struct Pools<'a> {
-    gateway: &'a Gateway,
+    gateway: &'a Arc<Parts>,
 }
 
 impl<'a> Pools<'a> {
-    pub(crate) fn new(gateway: &'a Gateway) -> Self {
+    pub(crate) fn new(gateway: &'a Arc<Parts>) -> Self {
         Pools { gateway }
     }
 

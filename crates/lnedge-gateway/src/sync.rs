@@ -1,8 +1,10 @@
-//! Device sync as rules of the engine ([`Gateway::sync`]): a device's signed upload of its
+//! Device sync as rules of the engine ([`Gateway::sync`](crate::engine::Gateway::sync)): a device's signed upload of its
 //! ledger is authenticated (the device exists, the signature of the raw bytes verifies, the
 //! device is enabled — in that order, before the body is parsed), then applied: states only move
 //! forward, a counter not above the last applied one is a replay, and the answer lists the pools
 //! provisioned since the device last reported one.
+
+use std::sync::Arc;
 
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::DeviceId;
@@ -10,7 +12,7 @@ use lnedge_wire::keys::device_sync_key;
 use lnedge_wire::sign::verify_body;
 use lnedge_wire::sync::{NewPool, SyncRequest, SyncResponse, MAX_REPORTS};
 
-use crate::engine::Gateway;
+use crate::engine::parts::Parts;
 use crate::store::{DeviceRecord, StoreError};
 
 /// Why an upload was refused.
@@ -54,14 +56,14 @@ impl From<StoreError> for SyncError {
     }
 }
 
-/// The device sync of a [`Gateway`].
+/// The device sync of a [`Gateway`](crate::engine::Gateway).
 #[derive(Debug, Clone, Copy)]
 pub struct Sync<'a> {
-    gateway: &'a Gateway,
+    gateway: &'a Arc<Parts>,
 }
 
 impl<'a> Sync<'a> {
-    pub(crate) fn new(gateway: &'a Gateway) -> Self {
+    pub(crate) fn new(gateway: &'a Arc<Parts>) -> Self {
         Sync { gateway }
     }
 

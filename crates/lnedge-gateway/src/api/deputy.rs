@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 use super::devices::parse_device_id;
 use super::error::{parse_json, ApiError};
-use super::ops::{route, Access, Route};
+use super::route::{route, Access, Route};
 use super::{auth, ApiBody, ApiPath, AppState};
 use crate::deputy::display_amount;
 use crate::deputy::sales::{ClaimProofError, CLAIM_DESCRIPTION};

@@ -56,6 +56,7 @@ mod pools;
 mod refunds;
 mod relay;
 mod reports;
+mod route;
 mod sync;
 
 pub use crate::pools::{MAX_ENTRIES_PER_PRODUCT, MAX_EXPIRY_DAYS};
@@ -63,8 +64,9 @@ pub use error::ApiError;
 pub use expiry::MAX_WITHIN_DAYS;
 pub use jobs::Jobs;
 pub use metrics::Metrics;
-pub use ops::{openapi_document, routes, Access, Route, ROUTES};
+pub use ops::{openapi_document, routes, ROUTES};
 pub use pools::MAX_SYNC_PROVISION_ENTRIES;
+pub use route::{Access, Route};
 
 /// Largest request body accepted (413 above).
 pub const BODY_LIMIT_BYTES: usize = 256 * 1024;

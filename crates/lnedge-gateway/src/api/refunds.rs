@@ -29,7 +29,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{parse_json, ApiError};
-use super::ops::{route, Access, Route};
+use super::route::{route, Access, Route};
 use super::{auth, now_secs, ApiBody, ApiPath, AppState};
 use crate::lnurl::{self, LnurlError, Lud17};
 use crate::refunds::{hex32, lnurl_auth, page, parse_voucher, random_hex, token_hash, RefundError};

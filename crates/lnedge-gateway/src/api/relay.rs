@@ -28,7 +28,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{parse_json, ApiError};
-use super::ops::{route, Access, Route};
+use super::route::{route, Access, Route};
 use super::{auth, now_secs, ApiBody, ApiPath, AppState};
 use crate::relay::{Relay, RelayError};
 use crate::store::relay::{RelayFilter, RelayPayment};

@@ -1,8 +1,10 @@
-//! The lifecycle of a deputy sale, as rules of the engine ([`Gateway::deputy`]): a wallet
+//! The lifecycle of a deputy sale, as rules of the engine ([`Gateway::deputy`](crate::engine::Gateway::deputy)): a wallet
 //! fetches the sealed sale (requested: amount fixed, fiat rate quoted), asks for the invoice
 //! (created once, for the preimage derived from the sale), pays; the terminal reports the claim
 //! it accepted (claimed). Errors are LUD-01 errors ([`LnurlError`]: a stable code and a reason
 //! the wallet shows); the HTTP layer writes them.
+
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -14,7 +16,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{aes_success_action, amount_msat, claim_text, metadata};
-use crate::engine::Gateway;
+use crate::engine::parts::Parts;
 use crate::lnurl::LnurlError;
 use crate::store::{
     BeginSale, ClaimMark, DeputySaleRecord, DeputyStatus, DeviceRecord, StoreError,
@@ -82,14 +84,14 @@ fn store_failed(e: impl std::fmt::Display) -> LnurlError {
     LnurlError::new("internal_error", "the service failed; try again")
 }
 
-/// The deputy sales of a [`Gateway`].
+/// The deputy sales of a [`Gateway`](crate::engine::Gateway).
 #[derive(Debug, Clone, Copy)]
 pub struct Deputy<'a> {
-    gateway: &'a Gateway,
+    gateway: &'a Arc<Parts>,
 }
 
 impl<'a> Deputy<'a> {
-    pub(crate) fn new(gateway: &'a Gateway) -> Self {
+    pub(crate) fn new(gateway: &'a Arc<Parts>) -> Self {
         Deputy { gateway }
     }
 

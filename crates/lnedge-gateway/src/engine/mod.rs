@@ -19,6 +19,8 @@
 use std::sync::{Arc, Mutex};
 
 use lnedge_node::LightningBackend;
+
+pub mod parts;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -30,6 +32,7 @@ use crate::refunds::{RefundSettings, Refunds};
 use crate::relay::{Relay, RelaySettings};
 use crate::store::GatewayStore;
 use crate::watcher::PaymentWatcher;
+pub use parts::Parts;
 
 /// The operator's settings the rules read (everything but keys, store and nodes).
 #[derive(Debug, Clone, Default)]
@@ -49,19 +52,6 @@ pub struct GatewaySettings {
     pub relay: RelaySettings,
 }
 
-/// What every handle shares.
-struct Core {
-    store: Arc<dyn GatewayStore>,
-    owner: Arc<dyn LightningBackend>,
-    relay_forward_node: Option<Arc<dyn LightningBackend>>,
-    pool_key: Arc<PoolKey>,
-    device_master_key: zeroize::Zeroizing<[u8; 32]>,
-    rates: Arc<dyn RateSource>,
-    clock: Arc<dyn Clock>,
-    settings: GatewaySettings,
-    tasks: Mutex<Tasks>,
-}
-
 /// The background tasks of a started gateway.
 #[derive(Default)]
 struct Tasks {
@@ -71,19 +61,29 @@ struct Tasks {
 }
 
 /// The gateway engine. Cheap to clone (reference counted); every clone is the same gateway.
+/// It dereferences to its [`Parts`] (store, nodes, keys, rates, clock, settings).
 #[derive(Clone)]
 pub struct Gateway {
-    core: Arc<Core>,
+    parts: Arc<Parts>,
+    tasks: Arc<Mutex<Tasks>>,
+}
+
+impl std::ops::Deref for Gateway {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.parts
+    }
 }
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway")
-            .field("store", &self.core.store.name())
-            .field("owner", &self.core.owner.backend_name())
+            .field("store", &self.parts.store.name())
+            .field("owner", &self.parts.owner.backend_name())
             .field("pool_key", &"<secret>")
             .field("device_master_key", &"<secret>")
-            .field("settings", &self.core.settings)
+            .field("settings", &self.parts.settings)
             .finish_non_exhaustive()
     }
 }
@@ -182,7 +182,7 @@ impl GatewayBuilder {
     /// The gateway (not started: [`Gateway::start`] runs its background tasks).
     pub fn build(self) -> Gateway {
         Gateway {
-            core: Arc::new(Core {
+            parts: Arc::new(Parts {
                 store: self.store,
                 owner: self.owner,
                 relay_forward_node: self.relay_forward_node,
@@ -191,8 +191,8 @@ impl GatewayBuilder {
                 rates: self.rates,
                 clock: self.clock,
                 settings: self.settings,
-                tasks: Mutex::default(),
             }),
+            tasks: Arc::default(),
         }
     }
 }
@@ -201,7 +201,7 @@ impl Gateway {
     /// A builder of a gateway with the same parts and settings as this one (not its tasks): to
     /// change a setting, e.g. in tests.
     pub fn to_builder(&self) -> GatewayBuilder {
-        let c = &self.core;
+        let c = &self.parts;
         GatewayBuilder {
             store: c.store.clone(),
             owner: c.owner.clone(),
@@ -214,69 +214,29 @@ impl Gateway {
         }
     }
 
-    /// Where records live.
-    pub fn store(&self) -> &Arc<dyn GatewayStore> {
-        &self.core.store
-    }
-
-    /// The owner's node (pools' invoices, refunds, the relay's hold invoices).
-    pub fn owner(&self) -> &Arc<dyn LightningBackend> {
-        &self.core.owner
-    }
-
-    /// The node that pays the relay's payees, when it is not the owner's.
-    pub fn relay_forward_node(&self) -> Option<&Arc<dyn LightningBackend>> {
-        self.core.relay_forward_node.as_ref()
-    }
-
-    /// The operator's pool key. Secret.
-    pub fn pool_key(&self) -> &Arc<PoolKey> {
-        &self.core.pool_key
-    }
-
-    /// The key every device's and payee's key derives from. Secret.
-    pub fn device_master_key(&self) -> &[u8; 32] {
-        &self.core.device_master_key
-    }
-
-    /// Exchange rates.
-    pub fn rates(&self) -> &Arc<dyn RateSource> {
-        &self.core.rates
-    }
-
-    /// The time the rules see, in seconds since the Unix epoch.
-    pub fn now_secs(&self) -> u64 {
-        self.core.clock.now_secs()
-    }
-
-    /// The settings.
-    pub fn settings(&self) -> &GatewaySettings {
-        &self.core.settings
-    }
-
     /// Refunds of failed vends and proofs of payment.
     pub fn refunds(&self) -> Refunds<'_> {
-        Refunds::new(self)
+        Refunds::new(&self.parts)
     }
 
     /// Device sync: authenticate a signed upload, apply it forward-only, answer new pools.
     pub fn sync(&self) -> crate::sync::Sync<'_> {
-        crate::sync::Sync::new(self)
+        crate::sync::Sync::new(&self.parts)
     }
 
     /// Pools: plan, build on the owner's node, store; pool files.
     pub fn pools(&self) -> crate::pools::Pools<'_> {
-        crate::pools::Pools::new(self)
+        crate::pools::Pools::new(&self.parts)
     }
 
     /// Deputy sales: a sale's lifecycle from the wallet's fetch to the terminal's report.
     pub fn deputy(&self) -> crate::deputy::sales::Deputy<'_> {
-        crate::deputy::sales::Deputy::new(self)
+        crate::deputy::sales::Deputy::new(&self.parts)
     }
 
     /// The async relay (holding on the owner's node, paying from the forwarding node if any).
     pub fn relay(&self) -> Relay {
-        let c = &self.core;
+        let c = &self.parts;
         let relay = Relay::new(
             c.store.clone(),
             c.owner.clone(),
@@ -291,7 +251,7 @@ impl Gateway {
 
     /// The payment watcher: the owner node's settled invoices into the books.
     pub fn watcher(&self) -> PaymentWatcher {
-        let c = &self.core;
+        let c = &self.parts;
         PaymentWatcher {
             store: c.store.clone(),
             owner: c.owner.clone(),
@@ -304,7 +264,7 @@ impl Gateway {
     /// relay's driver (and the forwarding node's event drain), the pool-expiry warnings, and
     /// the payout of refunds claimed before a restart. Starting a started gateway does nothing.
     pub fn start(&self) {
-        let mut tasks = self.core.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         if tasks.stop.is_some() {
             return;
         }
@@ -329,7 +289,7 @@ impl Gateway {
     /// still running is abandoned (it is finished at the next start: payouts are idempotent).
     pub async fn shutdown(&self) {
         let tasks = {
-            let mut tasks = self.core.tasks.lock().unwrap_or_else(|p| p.into_inner());
+            let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
             std::mem::take(&mut *tasks)
         };
         if let Some(stop) = tasks.stop {

@@ -1,10 +1,10 @@
 //! Refunds of failed vends (LNURL-withdraw, LUD-03/17), proofs of payment (PROTOCOLS.md §6), receipts and sessions for web apps, and LNURL-auth (LUD-04): issue #5.
 //!
-//! * [`proof`] — verifying `(invoice, preimage)` against the owner's node and the gateway's
+//! * `proof` — verifying `(invoice, preimage)` against the owner's node and the gateway's
 //!   records (what routing nodes and bystanders cannot forge);
-//! * [`payout`] — a refund voucher becomes a due refund, bound to a single-use LNURL-withdraw
+//! * `payout` — a refund voucher becomes a due refund, bound to a single-use LNURL-withdraw
 //!   `k1`; a claim is a compare-and-set; the owner's node pays; claimed refunds are driven to
-//!   completion after a restart ([`payout::resume`]);
+//!   completion after a restart ([`Refunds::resume`]);
 //! * [`lnurl_auth`] — LUD-04 signature checks;
 //! * [`limit`] — the per-client budget of failed proof verifications;
 //! * [`page`] — the HTML page a refund QR opens.
@@ -15,15 +15,15 @@ use std::sync::Arc;
 
 use lnedge_proto::envelope::RefundVoucher;
 
-use crate::engine::Gateway;
+use crate::engine::parts::Parts;
 use crate::store::refunds::{RefundRecord, RefundState};
 
 mod error;
 pub mod limit;
 pub mod lnurl_auth;
 pub mod page;
-pub mod payout;
-pub mod proof;
+pub(crate) mod payout;
+pub(crate) mod proof;
 
 pub use error::RefundError;
 pub use limit::FailureLimiter;
@@ -38,7 +38,7 @@ pub struct RefundSettings {
     /// The most the owner's node pays in routing fees for one refund, in millisatoshis.
     pub max_fee_msat: u64,
     /// How long one payout attempt waits for its outcome, in seconds (a payout still in flight
-    /// after that stays *claimed* and is finished by [`payout::resume`]).
+    /// after that stays *claimed* and is finished by [`Refunds::resume`]).
     pub pay_timeout_secs: u64,
     /// How long a session issued for a proof of payment or an LNURL-auth login lives, in seconds.
     pub session_ttl_secs: u64,
@@ -79,18 +79,18 @@ pub fn hex32(text: &str) -> Option<[u8; 32]> {
     <[u8; 32]>::try_from(bytes.as_slice()).ok()
 }
 
-/// The refunds and proofs of a [`Gateway`] ([`Gateway::refunds`]).
+/// The refunds and proofs of a [`Gateway`](crate::engine::Gateway) ([`Gateway::refunds`](crate::engine::Gateway::refunds)).
 #[derive(Debug, Clone, Copy)]
 pub struct Refunds<'a> {
-    gateway: &'a Gateway,
+    gateway: &'a Arc<Parts>,
 }
 
 impl<'a> Refunds<'a> {
-    pub(crate) fn new(gateway: &'a Gateway) -> Self {
+    pub(crate) fn new(gateway: &'a Arc<Parts>) -> Self {
         Refunds { gateway }
     }
 
-    /// Verifies a proof of payment `(invoice, preimage)` ([`proof`]).
+    /// Verifies a proof of payment `(invoice, preimage)` (`proof`).
     pub async fn verify_proof(
         &self,
         invoice: &str,
@@ -100,7 +100,7 @@ impl<'a> Refunds<'a> {
     }
 
     /// A voucher and a proof of payment → a due refund bound to a single-use `k1`
-    /// ([`payout`], step 1).
+    /// (`payout`, step 1).
     pub async fn open(
         &self,
         voucher: &RefundVoucher,
@@ -112,12 +112,12 @@ impl<'a> Refunds<'a> {
     }
 
     /// The wallet's LNURL-withdraw callback: claims the refund for the invoice `pr` (exactly
-    /// the refund's amount) and pays it in the background ([`payout`], step 2).
+    /// the refund's amount) and pays it in the background (`payout`, step 2).
     pub async fn claim(&self, k1: &str, pr: &str) -> Result<RefundRecord, RefundError> {
         payout::claim(self.gateway, k1, pr).await
     }
 
-    /// Pays a claimed refund and records the outcome ([`payout`], step 3).
+    /// Pays a claimed refund and records the outcome (`payout`, step 3).
     pub async fn pay(&self, refund: &RefundRecord) -> RefundState {
         payout::pay(self.gateway, refund).await
     }

@@ -1,6 +1,6 @@
 //! From a refund voucher to sats back in the customer's wallet.
 //!
-//! 1. [`open`]: the customer presents the voucher (from the machine's QR) and a proof of
+//! 1. `open`: the customer presents the voucher (from the machine's QR) and a proof of
 //!    payment. The refund is due iff the proof is valid for the voucher's payment, a payment
 //!    for it is recorded, and the vend failed — the device's synced ledger says *failed*, or the
 //!    voucher carries a valid attestation tag of a device enrolled with attestation. A
@@ -14,6 +14,8 @@
 //!    outcome (timeout, node unavailable) → stays *claimed*, finished by [`resume`] at the next
 //!    start.
 
+use std::sync::Arc;
+
 use std::time::Duration;
 
 use lnedge_node::{parse_invoice, BackendError, PayFailure, PayRequest};
@@ -22,7 +24,7 @@ use lnedge_proto::ledger::EntryState;
 use lnedge_proto::proof::{attestation_key, verify_attestation};
 
 use super::{proof, RefundError};
-use crate::engine::Gateway;
+use crate::engine::parts::Parts;
 use crate::store::refunds::{ClaimOutcome, RefundFinish, RefundRecord, RefundState};
 
 /// A voucher as presented: the `v` parameter of the refund URL (or the whole URL) and the
@@ -58,7 +60,7 @@ pub fn parse_voucher(text: &str) -> Result<(RefundVoucher, Option<Vec<u8>>), Ref
     Ok((voucher, tag))
 }
 
-/// What [`open`] answers: the refund and its `k1`.
+/// What `open` answers: the refund and its `k1`.
 #[derive(Debug, Clone)]
 pub struct OpenedRefund {
     /// The refund.
@@ -70,7 +72,7 @@ pub struct OpenedRefund {
 /// Step 1: voucher + proof → a due refund bound to a `k1`. [`RefundError::Proof`] is a bad
 /// proof or voucher (the caller counts it against the client's failure budget).
 pub(crate) async fn open(
-    gateway: &Gateway,
+    gateway: &Arc<Parts>,
     voucher: &RefundVoucher,
     attestation: Option<&[u8]>,
     invoice: &str,
@@ -185,7 +187,7 @@ pub(crate) async fn open(
 
 /// Step 2: the LNURL-withdraw callback. On `Ok` the payout runs in the background.
 pub(crate) async fn claim(
-    gateway: &Gateway,
+    gateway: &Arc<Parts>,
     k1: &str,
     pr: &str,
 ) -> Result<RefundRecord, RefundError> {
@@ -251,7 +253,7 @@ fn outcome_unknown(e: &BackendError) -> bool {
 
 /// Step 3: pays a claimed refund with the owner's node and records the outcome. Returns the
 /// state it left the refund in.
-pub(crate) async fn pay(gateway: &Gateway, refund: &RefundRecord) -> RefundState {
+pub(crate) async fn pay(gateway: &Arc<Parts>, refund: &RefundRecord) -> RefundState {
     let settings = &gateway.settings().refunds;
     let hash = hex::encode(refund.payment_hash);
     let Some(text) = refund.claim_invoice.as_deref() else {
@@ -302,7 +304,7 @@ pub(crate) async fn pay(gateway: &Gateway, refund: &RefundRecord) -> RefundState
 /// idempotent per payment hash: a refund whose payout completed before the crash is not paid
 /// twice. Returns the states the refunds were left in.
 pub(crate) async fn resume(
-    gateway: &Gateway,
+    gateway: &Arc<Parts>,
 ) -> Result<Vec<RefundState>, crate::store::StoreError> {
     let mut out = Vec::new();
     for refund in gateway.store().refunds().await? {

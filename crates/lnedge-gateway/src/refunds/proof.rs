@@ -15,13 +15,15 @@
 //! Whether it was *paid* is reported separately (the gateway's recorded payment for pool
 //! invoices, the node's invoice state otherwise).
 
+use std::sync::Arc;
+
 use lnedge_node::lightning_invoice::Bolt11InvoiceDescriptionRef;
 use lnedge_node::{parse_invoice, InvoiceState, PaymentHash};
 use lnedge_proto::pool::Pool;
 use lnedge_proto::proof::{preimage_matches, secrets_match};
 
 use super::RefundError;
-use crate::engine::Gateway;
+use crate::engine::parts::Parts;
 use crate::store::EntryRecord;
 
 /// A verified proof of payment.
@@ -59,7 +61,7 @@ pub struct ProofFailure {
 /// [`RefundError::Proof`] is a bad proof (counts against the client's budget); the other errors
 /// are the gateway's own failures (store, node).
 pub(crate) async fn verify(
-    gateway: &Gateway,
+    gateway: &Arc<Parts>,
     invoice: &str,
     preimage_hex: &str,
 ) -> Result<VerifiedProof, RefundError> {

@@ -207,7 +207,7 @@ async fn the_payer_route_is_rate_limited_per_client() {
     let net = SandboxNetwork::new().await.expect("network");
     let gateway = net.add_node("gateway").await.expect("node");
     let store = Arc::new(SqliteStore::in_memory().expect("store"));
-    let config = lnedge_gateway::relay::RelayConfig {
+    let config = lnedge_gateway::config::RelayConfig {
         payer_invoices_per_minute: Some(2),
         ..Default::default()
     };
