@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};
 
+#[cfg(any(test, feature = "test-utils"))]
 pub mod conformance;
 pub mod deputy;
 pub mod postgres;

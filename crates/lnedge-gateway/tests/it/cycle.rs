@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use lnedge_device::claim::ClaimInput;
 use lnedge_device::{Enrolment, SimulatedMotor, VendOutcome, VendingMachine};
 use lnedge_gateway::accounting::FixedRates;
@@ -22,16 +21,10 @@ use lnedge_proto::DeviceId;
 use lnedge_wire::keys::device_sync_key;
 use lnedge_wire::sync::SignedUpload;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 const TOKEN: &str = "cycle-test-admin-token";
 
-async fn call(router: &axum::Router, request: Request<Body>) -> (StatusCode, Vec<u8>) {
-    let response = router.clone().oneshot(request).await.expect("the router answers");
-    let status = response.status();
-    let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
-    (status, body)
-}
+use crate::support::call_bytes as call;
 
 fn admin(method: &str, uri: &str, body: Option<Value>) -> Request<Body> {
     let builder = Request::builder()

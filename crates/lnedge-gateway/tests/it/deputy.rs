@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use lnedge_device::claim::ClaimInput;
 use lnedge_device::deputy::{DeputyTerminal, Presented, ShownSale, FLASH_LEN};
 use lnedge_device::MemFlash;
@@ -29,7 +28,6 @@ use lnedge_wire::keys::device_sync_key;
 use lnedge_wire::sign::sign_body as sign_sync;
 use lnedge_wire::SIGNATURE_HEADER;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 use crate::support::serve_with_url;
 
@@ -188,14 +186,7 @@ impl Fixture {
     }
 }
 
-pub(crate) async fn call(router: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
-    let response = router.clone().oneshot(request).await.expect("the router answers");
-    let status = response.status();
-    let body = response.into_body().collect().await.expect("body").to_bytes();
-    let value = serde_json::from_slice(&body)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&body)));
-    (status, value)
-}
+pub(crate) use crate::support::call_json as call;
 
 pub(crate) fn eur() -> Currency {
     Currency::parse("EUR").expect("EUR")

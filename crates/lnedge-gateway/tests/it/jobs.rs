@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
-use http_body_util::BodyExt;
 use lnedge_gateway::api::{app, AppState, MAX_SYNC_PROVISION_ENTRIES};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::sqlite::SqliteStore;
@@ -17,17 +16,11 @@ use lnedge_proto::{DeviceId, PoolId};
 use lnedge_wire::keys::device_sync_key;
 use lnedge_wire::sync::{SignedUpload, SyncReport, SyncRequest};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 const TOKEN: &str = "jobs-test-admin-token";
 const MASTER: [u8; 32] = [9; 32];
 
-async fn call(router: &Router, request: Request<Body>) -> (StatusCode, Vec<u8>) {
-    let response = router.clone().oneshot(request).await.expect("the router answers");
-    let status = response.status();
-    let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
-    (status, body)
-}
+use crate::support::call_bytes as call;
 
 fn json_of(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes)

@@ -70,14 +70,7 @@ impl Sale {
     }
 }
 
-pub(crate) async fn call(router: &Router, request: Request<Body>) -> (StatusCode, Value) {
-    let response = router.clone().oneshot(request).await.expect("the router answers");
-    let status = response.status();
-    let body = response.into_body().collect().await.expect("body").to_bytes();
-    let value = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| json!({ "text": String::from_utf8_lossy(&body) }));
-    (status, value)
-}
+pub(crate) use crate::support::call_json as call;
 
 /// A GET of an admin route (the admin token sent).
 pub(crate) async fn admin_get(router: &axum::Router, uri: &str) -> (StatusCode, Value) {

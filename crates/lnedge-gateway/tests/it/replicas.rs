@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use lnedge_gateway::api::{app, AppState};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::postgres::PostgresStore;
@@ -18,15 +17,10 @@ use lnedge_proto::DeviceId;
 use lnedge_wire::keys::device_sync_key;
 use lnedge_wire::sync::{SignedUpload, SyncReport, SyncRequest};
 use serde_json::json;
-use tower::ServiceExt;
 
 const TOKEN: &str = "replica-test-admin-token";
 
-async fn call(router: &axum::Router, request: Request<Body>) -> (StatusCode, Vec<u8>) {
-    let response = router.clone().oneshot(request).await.expect("answer");
-    let status = response.status();
-    (status, response.into_body().collect().await.expect("body").to_bytes().to_vec())
-}
+use crate::support::call_bytes as call;
 
 fn admin(method: &str, uri: &str, body: String) -> Request<Body> {
     Request::builder()

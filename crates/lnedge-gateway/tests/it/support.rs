@@ -34,3 +34,27 @@ pub(crate) async fn serve_with_url(make: impl FnOnce(&str) -> Router) -> (String
 pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
+
+/// Sends one request to the in-process service and collects the answer's status and body.
+pub(crate) async fn call_bytes(
+    router: &axum::Router,
+    request: axum::http::Request<axum::body::Body>,
+) -> (axum::http::StatusCode, Vec<u8>) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let response = router.clone().oneshot(request).await.expect("the router answers");
+    let status = response.status();
+    let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
+    (status, body)
+}
+
+/// [`call_bytes`], the body as JSON (a body that is not JSON comes back as `{"text": …}`).
+pub(crate) async fn call_json(
+    router: &axum::Router,
+    request: axum::http::Request<axum::body::Body>,
+) -> (axum::http::StatusCode, serde_json::Value) {
+    let (status, body) = call_bytes(router, request).await;
+    let value = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| serde_json::json!({ "text": String::from_utf8_lossy(&body) }));
+    (status, value)
+}
