@@ -4,13 +4,10 @@
 //! crates. See the README for the two commands that matter.
 
 mod bench;
-mod bench_deputy;
-mod bench_gateway;
-mod bench_proofs;
-mod bench_relay;
 mod demo;
 mod device;
 mod gateway;
+mod http;
 mod payee;
 mod pool;
 mod util;

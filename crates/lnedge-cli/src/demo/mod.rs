@@ -20,6 +20,7 @@ use lnedge_node::{BackendEvent, LightningBackend, PaymentHash};
 use lnedge_proto::DeviceId;
 use lnedge_wire::keys::device_sync_key;
 use lnedge_wire::sync::SignedUpload;
+use lnedge_wire::SIGNATURE_HEADER;
 
 use crate::util::{group, params, pay_request, random_preimage, short_hex};
 
@@ -196,18 +197,12 @@ async fn api(
     body: Vec<u8>,
     signature: Option<String>,
 ) -> Result<(u16, Vec<u8>)> {
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
-    let mut request = axum::http::Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("authorization", format!("Bearer {DEMO_TOKEN}"));
-    if let Some(signature) = signature {
-        request = request.header("x-lnedge-signature", signature);
+    let bearer = format!("Bearer {DEMO_TOKEN}");
+    let mut headers = vec![("authorization", bearer.as_str())];
+    if let Some(signature) = &signature {
+        headers.push((SIGNATURE_HEADER, signature));
     }
-    let response = router.clone().oneshot(request.body(axum::body::Body::from(body))?).await?;
-    let status = response.status().as_u16();
-    Ok((status, response.into_body().collect().await?.to_bytes().to_vec()))
+    crate::http::call(router, method, uri, &headers, body).await
 }
 
 /// Step 5: the operator's gateway provisions a pool on the merchant's node; the machine sells

@@ -23,7 +23,7 @@ use lnedge_proto::deputy::{Currency, TerminalKeys};
 use lnedge_proto::DeviceId;
 use serde::Serialize;
 
-use crate::bench::percentile_ms;
+use super::stats::{self, ms, per_sec, Summary};
 
 /// Figures of one deputy run.
 #[derive(Debug, Serialize)]
@@ -109,16 +109,16 @@ pub(crate) async fn run(wallets: usize, sales: usize) -> Result<DeputyFigures> {
     let wall = started.elapsed();
     server.abort();
     net.shutdown().await;
-    samples.sort();
+    let s = Summary::of(&mut samples);
     Ok(DeputyFigures {
         scenario: "deputy_lnurl_fetch_and_callback",
-        build: if cfg!(debug_assertions) { "debug" } else { "release" },
+        build: stats::build(),
         store: "sqlite",
         wallets,
-        round_trips: samples.len(),
-        p50_ms: percentile_ms(&samples, 0.50),
-        p99_ms: percentile_ms(&samples, 0.99),
-        max_ms: percentile_ms(&samples, 1.0),
-        round_trips_per_sec: (samples.len() as f64 / wall.as_secs_f64() * 10.0).round() / 10.0,
+        round_trips: s.count,
+        p50_ms: ms(s.p50),
+        p99_ms: ms(s.p99),
+        max_ms: ms(s.max),
+        round_trips_per_sec: per_sec(s.count, wall, 1),
     })
 }

@@ -18,6 +18,7 @@ use lnedge_node::sandbox::SandboxNetwork;
 use lnedge_node::LightningBackend;
 use serde::Serialize;
 
+use super::stats::{self, per_sec, us, Summary};
 use crate::util::{params, random_preimage};
 
 /// Figures of one kind of proof.
@@ -41,17 +42,13 @@ pub(crate) struct ProofFigures {
 }
 
 fn case(mut samples: Vec<Duration>, wall: Duration) -> ProofCase {
-    samples.sort();
-    // Nearest rank, in microseconds with one decimal (`percentile_ms` rounds to 10 µs).
-    let us = |q: f64| {
-        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
-        samples.get(i).map_or(0.0, |d| (d.as_secs_f64() * 10_000_000.0).round() / 10.0)
-    };
+    // In microseconds with one decimal: milliseconds would round a verification to 10 µs.
+    let s = Summary::of(&mut samples);
     ProofCase {
-        proofs: samples.len(),
-        p50_us: us(0.50),
-        p99_us: us(0.99),
-        per_sec: (samples.len() as f64 / wall.as_secs_f64()).round(),
+        proofs: s.count,
+        p50_us: us(s.p50),
+        p99_us: us(s.p99),
+        per_sec: per_sec(s.count, wall, 0),
     }
 }
 
@@ -97,7 +94,7 @@ pub(crate) async fn run(n: usize) -> Result<ProofFigures> {
     }
     let figures = ProofFigures {
         scenario: "proof_of_payment_verify",
-        build: if cfg!(debug_assertions) { "debug" } else { "release" },
+        build: stats::build(),
         store: "sqlite",
         valid: time(&state, &valid, true).await?,
         routing_node_forgery: time(&state, &forged, false).await?,

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{ensure, Context, Result};
-use http_body_util::BodyExt;
 use lnedge_gateway::api::{app, AppState};
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::postgres::PostgresStore;
@@ -21,7 +20,9 @@ use lnedge_wire::keys::device_sync_key;
 use lnedge_wire::sync::{SignedUpload, SyncReport, SyncRequest};
 use lnedge_wire::SIGNATURE_HEADER;
 use serde::Serialize;
-use tower::ServiceExt;
+
+use super::stats::{ms, per_sec, Summary};
+use crate::http;
 
 const TOKEN: &str = "bench-admin-token-0123456789";
 
@@ -41,21 +42,15 @@ pub(crate) struct GatewayFigures {
     report_csv_ms: f64,
 }
 
-async fn call(
+/// Calls the gateway's API in process as its operator.
+async fn admin(
     router: &axum::Router,
-    request: axum::http::Request<axum::body::Body>,
+    method: &str,
+    uri: &str,
+    body: String,
 ) -> Result<(u16, Vec<u8>)> {
-    let response = router.clone().oneshot(request).await?;
-    let status = response.status().as_u16();
-    Ok((status, response.into_body().collect().await?.to_bytes().to_vec()))
-}
-
-fn admin(method: &str, uri: &str, body: String) -> Result<axum::http::Request<axum::body::Body>> {
-    Ok(axum::http::Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .body(axum::body::Body::from(body))?)
+    let bearer = format!("Bearer {TOKEN}");
+    http::call(router, method, uri, &[("authorization", &bearer)], body).await
 }
 
 /// Runs the gateway benchmark with `devices` concurrent devices.
@@ -81,16 +76,15 @@ pub(crate) async fn run(database_url: Option<&str>, devices: usize) -> Result<Ga
             "device_id": device.to_string(), "name": "bench",
             "products": [{"id": 1, "description": "a", "price_msat": 1000}, {"id": 2, "description": "b", "price_msat": 2000}],
         });
-        let (status, body) =
-            call(&router, admin("POST", "/v1/devices", enrol.to_string())?).await?;
+        let (status, body) = admin(&router, "POST", "/v1/devices", enrol.to_string()).await?;
         ensure!(status == 201, "enrol: {}", String::from_utf8_lossy(&body));
         let ask = r#"{"entries_per_product": 10, "expiry_days": 30}"#.to_owned();
         let (status, body) =
-            call(&router, admin("POST", &format!("/v1/devices/{device}/pools"), ask)?).await?;
+            admin(&router, "POST", &format!("/v1/devices/{device}/pools"), ask).await?;
         ensure!(status == 201, "provision: {}", String::from_utf8_lossy(&body));
         let reply: serde_json::Value = serde_json::from_slice(&body)?;
         let file = reply["file"].as_str().context("file")?.to_owned();
-        let (_, bytes) = call(&router, admin("GET", &file, String::new())?).await?;
+        let (_, bytes) = admin(&router, "GET", &file, String::new()).await?;
         let pool = Pool::parse(&bytes)?;
         fleet.push((device, pool.pool_id(), pool.len() as u32));
     }
@@ -116,13 +110,10 @@ pub(crate) async fn run(database_url: Option<&str>, devices: usize) -> Result<Ga
                     (0..entries).map(|index| SyncReport { pool_id, index, state: *state });
                 let SignedUpload { body, signature } =
                     SyncRequest::new(round as u64 + 1, reports).signed(&key);
-                let request = axum::http::Request::builder()
-                    .method("POST")
-                    .uri(format!("/v1/devices/{device}/sync"))
-                    .header(SIGNATURE_HEADER, signature)
-                    .body(axum::body::Body::from(body))?;
+                let uri = format!("/v1/devices/{device}/sync");
+                let headers = [(SIGNATURE_HEADER, signature.as_str())];
                 let t = Instant::now();
-                let (status, reply) = call(&router, request).await?;
+                let (status, reply) = http::call(&router, "POST", &uri, &headers, body).await?;
                 latencies.push(t.elapsed());
                 ensure!(status == 200, "sync: {status} {}", String::from_utf8_lossy(&reply));
             }
@@ -134,18 +125,18 @@ pub(crate) async fn run(database_url: Option<&str>, devices: usize) -> Result<Ga
         latencies.extend(task.await??);
     }
     let wall = started.elapsed();
-    latencies.sort();
-    let sync_requests = latencies.len();
+    let sync = Summary::of(&mut latencies);
+    let sync_requests = sync.count;
 
     // The books: every entry is now claimed-not-paid (no payments in this run), one row each.
     let t = Instant::now();
-    let (status, report) = call(&router, admin("GET", "/v1/reports/sales", String::new())?).await?;
+    let (status, report) = admin(&router, "GET", "/v1/reports/sales", String::new()).await?;
     let report_json = t.elapsed();
     ensure!(status == 200, "report: {status}");
     let report: serde_json::Value = serde_json::from_slice(&report)?;
     let report_rows = report["rows"].as_array().map_or(0, Vec::len);
     let t = Instant::now();
-    let (status, _) = call(&router, admin("GET", "/v1/reports/sales.csv", String::new())?).await?;
+    let (status, _) = admin(&router, "GET", "/v1/reports/sales.csv", String::new()).await?;
     let report_csv = t.elapsed();
     ensure!(status == 200, "csv: {status}");
     net.shutdown().await;
@@ -155,14 +146,12 @@ pub(crate) async fn run(database_url: Option<&str>, devices: usize) -> Result<Ga
         devices,
         entries_per_device,
         sync_requests,
-        sync_p50_ms: crate::bench::percentile_ms(&latencies, 0.50),
-        sync_p99_ms: crate::bench::percentile_ms(&latencies, 0.99),
-        sync_requests_per_sec: (sync_requests as f64 / wall.as_secs_f64() * 10.0).round() / 10.0,
-        reports_ingested_per_sec: ((sync_requests * entries_per_device) as f64
-            / wall.as_secs_f64())
-        .round(),
+        sync_p50_ms: ms(sync.p50),
+        sync_p99_ms: ms(sync.p99),
+        sync_requests_per_sec: per_sec(sync_requests, wall, 1),
+        reports_ingested_per_sec: per_sec(sync_requests * entries_per_device, wall, 0),
         report_rows,
-        report_json_ms: (report_json.as_secs_f64() * 100_000.0).round() / 100.0,
-        report_csv_ms: (report_csv.as_secs_f64() * 100_000.0).round() / 100.0,
+        report_json_ms: ms(report_json),
+        report_csv_ms: ms(report_csv),
     })
 }

@@ -22,7 +22,7 @@ use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
 use lnedge_node::{parse_invoice, LightningBackend, PaymentPreimage};
 use serde::Serialize;
 
-use crate::bench::percentile_ms;
+use super::stats::{self, ms, Summary};
 use crate::util::{params, pay_request, random_preimage};
 
 /// HTLCs per payer channel in the held scenario.
@@ -40,15 +40,13 @@ pub(crate) struct Latency {
 
 impl Latency {
     fn of(scenario: &'static str, mut samples: Vec<Duration>) -> Self {
-        samples.sort();
-        let total: Duration = samples.iter().sum();
+        let s = Summary::of(&mut samples);
         Latency {
             scenario,
-            payments: samples.len(),
-            p50_ms: percentile_ms(&samples, 0.5),
-            p99_ms: percentile_ms(&samples, 0.99),
-            mean_ms: (total.as_secs_f64() * 1000.0 / samples.len().max(1) as f64 * 100.0).round()
-                / 100.0,
+            payments: s.count,
+            p50_ms: ms(s.p50),
+            p99_ms: ms(s.p99),
+            mean_ms: ms(s.mean),
         }
     }
 }
@@ -86,10 +84,6 @@ pub(crate) struct RelayFigures {
     relay_overhead_p50_ms: f64,
     relay_overhead_p99_ms: f64,
     held: Held,
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 100_000.0).round() / 100.0
 }
 
 /// The process's resident set size (Linux), in KiB.
@@ -300,8 +294,8 @@ pub(crate) async fn run(payments: usize, held: usize) -> Result<RelayFigures> {
 
     Ok(RelayFigures {
         tool: "lnedge bench --relay",
-        build: if cfg!(debug_assertions) { "debug" } else { "release" },
-        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        build: stats::build(),
+        cores: stats::cores(),
         relay_overhead_p50_ms: ((relayed.p50_ms - direct.p50_ms) * 100.0).round() / 100.0,
         relay_overhead_p99_ms: ((relayed.p99_ms - direct.p99_ms) * 100.0).round() / 100.0,
         latency: vec![direct, relayed],

@@ -1,0 +1,93 @@
+//! `lnedge bench`: the command and its flags; each measurement lives in its own module.
+//!
+//! Without a mode flag it measures payment latency on the sandbox network (`payment`); `--gateway`,
+//! `--relay`, `--proofs` and `--deputy` pick another bench. Their shared figures are in `stats`.
+
+mod deputy;
+mod gateway;
+mod payment;
+mod proofs;
+mod relay;
+mod stats;
+
+use anyhow::Result;
+use clap::Args;
+
+/// Options of `lnedge bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Payments measured per scenario (after 20 warm-up payments).
+    #[arg(long, default_value_t = 200, value_parser = at_least_10)]
+    payments: u32,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Measure the gateway instead: concurrent device syncs and the sales report.
+    #[arg(long)]
+    gateway: bool,
+    /// With --gateway: PostgreSQL URL (SQLite in a temporary directory when absent).
+    #[arg(long, requires = "gateway")]
+    database_url: Option<String>,
+    /// Measure the async relay instead: overhead on a direct payment, many held payments.
+    #[arg(long, conflicts_with = "gateway")]
+    relay: bool,
+    /// Measure proof-of-payment verification instead (valid proofs and forgeries; --payments
+    /// proofs of each kind).
+    #[arg(long, conflicts_with_all = ["gateway", "relay", "deputy"])]
+    proofs: bool,
+    /// With --relay: how many payments are held at once.
+    #[arg(long, default_value_t = 100, requires = "relay", value_parser = clap::value_parser!(u32).range(1..=5_000))]
+    held: u32,
+    /// With --gateway: how many devices sync concurrently.
+    #[arg(long, default_value_t = 200, requires = "gateway", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    devices: u32,
+    /// Measure deputy sales instead: LNURL fetch + callback (invoice creation) round trips.
+    #[arg(long, conflicts_with_all = ["gateway", "relay"])]
+    deputy: bool,
+    /// With --deputy: concurrent wallets (each at its own terminal).
+    #[arg(long, default_value_t = 100, requires = "deputy", value_parser = clap::value_parser!(u32).range(1..=2_000))]
+    wallets: u32,
+    /// With --deputy: round trips per wallet.
+    #[arg(long, default_value_t = 10, requires = "deputy", value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    sales_per_wallet: u32,
+}
+
+fn at_least_10(text: &str) -> Result<u32, String> {
+    let n: u32 = text.parse().map_err(|e| format!("{e}"))?;
+    if n < 10 {
+        return Err(format!("{n} is too few: measure at least 10 payments"));
+    }
+    Ok(n)
+}
+
+/// Prints a benchmark's figures: pretty JSON, or the same without JSON punctuation.
+fn print_figures(figures: &impl serde::Serialize, json: bool) -> Result<()> {
+    let text = serde_json::to_string_pretty(figures)?;
+    if json {
+        println!("{text}");
+    } else {
+        println!("{}", text.replace(['{', '}', '"', ','], ""));
+    }
+    Ok(())
+}
+
+/// Runs the benchmark the flags pick.
+pub(crate) async fn run(args: BenchArgs) -> Result<()> {
+    if args.proofs {
+        let f = proofs::run(args.payments as usize).await?;
+        return print_figures(&f, args.json);
+    }
+    if args.deputy {
+        let f = deputy::run(args.wallets as usize, args.sales_per_wallet as usize).await?;
+        return print_figures(&f, args.json);
+    }
+    if args.relay {
+        let f = relay::run(args.payments as usize, args.held as usize).await?;
+        return print_figures(&f, args.json);
+    }
+    if args.gateway {
+        let f = gateway::run(args.database_url.as_deref(), args.devices as usize).await?;
+        return print_figures(&f, args.json);
+    }
+    payment::run(args.payments).await?.print(args.json)
+}
