@@ -22,6 +22,7 @@ pub mod config;
 pub mod deputy;
 pub mod engine;
 pub mod expiry;
+pub mod fleet;
 pub mod lnurl;
 pub mod pools;
 pub mod provision;

@@ -1,7 +1,5 @@
 //! The fleet registry: enrol, list, show, enable and disable devices.
 
-use std::collections::HashSet;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -11,13 +9,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{parse_json, ApiError};
-use super::{now_secs, ApiBody, ApiPath, AppState};
+use super::{ApiBody, ApiPath, AppState};
 use crate::store::{DeviceRecord, Price, ProductRecord};
-
-/// Longest device name accepted.
-const MAX_NAME_BYTES: usize = 200;
-/// Longest product description (what fits in a BOLT 11 description field of a pool).
-const MAX_DESCRIPTION_BYTES: usize = 639;
 
 /// `POST /v1/devices` body.
 #[derive(Debug, Deserialize)]
@@ -63,29 +56,13 @@ pub(crate) fn parse_pool_id(field: &str, text: &str) -> Result<PoolId, ApiError>
     lnedge_wire::sync::parse_pool_id(text).map_err(|message| ApiError::field(field, message))
 }
 
+/// A product as the engine takes it (the price form checked here: one of the two is given).
 fn product_record(i: usize, p: ProductInput) -> Result<ProductRecord, ApiError> {
     let field = |name: &str| format!("products[{i}].{name}");
-    if p.description.is_empty() || p.description.len() > MAX_DESCRIPTION_BYTES {
-        return Err(ApiError::field(
-            field("description"),
-            format!("must be 1 to {MAX_DESCRIPTION_BYTES} bytes"),
-        ));
-    }
     let price = match (p.price_msat, p.price) {
-        (Some(0), None) => return Err(ApiError::field(field("price_msat"), "must be above 0")),
         (Some(msat), None) => Price::Msat(msat),
         (None, Some(fiat)) => {
-            let currency = fiat.currency.to_ascii_uppercase();
-            if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(ApiError::field(
-                    field("price.currency"),
-                    format!("`{}` is not an ISO 4217 code (three letters)", fiat.currency),
-                ));
-            }
-            if fiat.amount_minor == 0 {
-                return Err(ApiError::field(field("price.amount_minor"), "must be above 0"));
-            }
-            Price::Fiat { currency, amount_minor: fiat.amount_minor }
+            Price::Fiat { currency: fiat.currency, amount_minor: fiat.amount_minor }
         }
         (None, None) => {
             return Err(ApiError::field(
@@ -110,32 +87,22 @@ pub(crate) async fn enrol(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let req: EnrolRequest = parse_json(&body)?;
     let id = parse_device_id("device_id", &req.device_id)?;
-    let name = req.name.trim();
-    if name.is_empty() || name.len() > MAX_NAME_BYTES {
-        return Err(ApiError::field("name", format!("must be 1 to {MAX_NAME_BYTES} bytes")));
-    }
-    let mut seen = HashSet::new();
-    let mut products = Vec::with_capacity(req.products.len());
-    for (i, p) in req.products.into_iter().enumerate() {
-        if !seen.insert(p.id) {
-            return Err(ApiError::unprocessable(
-                "duplicate_product",
-                format!("product id {} appears twice", p.id),
-            ));
-        }
-        products.push(product_record(i, p)?);
-    }
-    state.gateway.store().insert_device(id, name, &products, now_secs()).await?;
-    tracing::info!(device = %id, products = products.len(), "device enrolled");
-    let record = load_device(&state, id).await?;
-    Ok((StatusCode::CREATED, Json(device_json(&state, &record, true).await?)))
+    let products = req
+        .products
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| product_record(i, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let fleet = state.gateway.fleet();
+    let record = fleet.enrol(id, &req.name, products).await?;
+    Ok((StatusCode::CREATED, Json(device_json(&state, record, true).await?)))
 }
 
 /// `GET /v1/devices` → `{"devices": [...]}`.
 pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let mut devices = Vec::new();
-    for record in state.gateway.store().devices().await? {
-        devices.push(device_json(&state, &record, false).await?);
+    for record in state.gateway.fleet().devices().await? {
+        devices.push(device_json(&state, record, false).await?);
     }
     Ok(Json(json!({ "devices": devices })))
 }
@@ -146,8 +113,8 @@ pub(crate) async fn show(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_device_id("id", &id)?;
-    let record = load_device(&state, id).await?;
-    Ok(Json(device_json(&state, &record, true).await?))
+    let record = state.gateway.fleet().device(id).await?;
+    Ok(Json(device_json(&state, record, true).await?))
 }
 
 /// `GET /v1/devices/{id}/sync-key` → `{device_id, sync_key}`: the device's sync key (hex,
@@ -157,11 +124,7 @@ pub(crate) async fn sync_key(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_device_id("id", &id)?;
-    load_device(&state, id).await?;
-    let key = zeroize::Zeroizing::new(lnedge_wire::keys::device_sync_key(
-        state.gateway.device_master_key(),
-        &id,
-    ));
+    let key = state.gateway.fleet().sync_key(id).await?;
     Ok(Json(json!({ "device_id": id.to_string(), "sync_key": hex::encode(*key) })))
 }
 
@@ -187,17 +150,13 @@ async fn set_enabled(
     enabled: bool,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_device_id("id", &id)?;
-    state.gateway.store().set_device_enabled(id, enabled).await?;
-    tracing::info!(device = %id, enabled, "device enabled state changed");
-    let record = load_device(&state, id).await?;
-    Ok(Json(device_json(&state, &record, true).await?))
+    let record = state.gateway.fleet().set_enabled(id, enabled).await?;
+    Ok(Json(device_json(&state, record, true).await?))
 }
 
 /// The device, or 404.
 pub(crate) async fn load_device(state: &AppState, id: DeviceId) -> Result<DeviceRecord, ApiError> {
-    state.gateway.store().device(id).await?.ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "unknown_device", format!("unknown device {id}"))
-    })
+    Ok(state.gateway.fleet().device(id).await?)
 }
 
 /// A product as JSON: `{id, description, price_msat}` or `{id, description, price: {…}}`.
@@ -225,32 +184,29 @@ pub(crate) fn state_name(s: EntryState) -> &'static str {
     }
 }
 
-/// A device as JSON. `detailed`: with per-pool entry counts by state (one store query per pool).
-async fn device_json(
-    state: &AppState,
-    d: &DeviceRecord,
-    detailed: bool,
-) -> Result<Value, ApiError> {
-    let mut pools = Vec::new();
-    for pool in state.gateway.store().pools(d.id).await? {
-        let mut summary = json!({
-            "pool_id": pool.id.to_string(),
-            "created_at": pool.created_at,
-            "expires_at": pool.expires_at,
-            "bytes": pool.bytes.len(),
-        });
-        if detailed {
-            let entries = state.gateway.store().entries(pool.id).await?;
-            let mut by_state = serde_json::Map::new();
-            for s in EntryState::ALL {
-                let n = entries.iter().filter(|e| e.state == s).count();
-                by_state.insert(state_name(s).to_owned(), json!(n));
+/// A device as JSON. `detailed`: with per-pool entry counts by state.
+async fn device_json(state: &AppState, d: DeviceRecord, detailed: bool) -> Result<Value, ApiError> {
+    let view = state.gateway.fleet().view(d, detailed).await?;
+    let pools: Vec<Value> = view
+        .pools
+        .iter()
+        .map(|p| {
+            let mut summary = json!({
+                "pool_id": p.pool.id.to_string(),
+                "created_at": p.pool.created_at,
+                "expires_at": p.pool.expires_at,
+                "bytes": p.pool.bytes.len(),
+            });
+            if let Some((total, by)) = &p.by_state {
+                let by_state: serde_json::Map<String, Value> =
+                    by.iter().map(|(s, n)| (state_name(*s).to_owned(), json!(n))).collect();
+                summary["entries"] = json!(total);
+                summary["by_state"] = Value::Object(by_state);
             }
-            summary["entries"] = json!(entries.len());
-            summary["by_state"] = Value::Object(by_state);
-        }
-        pools.push(summary);
-    }
+            summary
+        })
+        .collect();
+    let d = &view.device;
     Ok(json!({
         "device_id": d.id.to_string(),
         "name": d.name,

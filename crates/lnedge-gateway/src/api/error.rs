@@ -167,6 +167,19 @@ impl From<crate::sync::SyncError> for ApiError {
     }
 }
 
+impl From<crate::fleet::FleetError> for ApiError {
+    fn from(e: crate::fleet::FleetError) -> Self {
+        use crate::fleet::FleetError as E;
+        let message = e.to_string();
+        match e {
+            E::Invalid { field, message } => ApiError::field(field, message),
+            E::DuplicateProduct(_) => ApiError::unprocessable("duplicate_product", message),
+            E::UnknownDevice(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown_device", message),
+            E::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         use StatusCode as S;

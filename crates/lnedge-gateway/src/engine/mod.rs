@@ -6,8 +6,8 @@
 //!  HTTP (api/: parse → call → typed response)     CLI / demo / tests
 //!                    \                              /
 //!                     Gateway: store · owner node · keys · rates · clock · settings
-//!                       .sync()  .pools()  .refunds()  .deputy()  .relay()  .watcher()
-//!                       (fleet and reports: moving here next)
+//!                       .fleet()  .sync()  .pools()  .refunds()  .deputy()  .relay()
+//!                       .watcher()   (reports: moving here next)
 //!                    /                              \
 //!     GatewayStore (SQLite | PostgreSQL)            LightningBackend (sandbox | ldk-node)
 //! ```
@@ -217,6 +217,11 @@ impl Gateway {
     /// Refunds of failed vends and proofs of payment.
     pub fn refunds(&self) -> Refunds<'_> {
         Refunds::new(&self.parts)
+    }
+
+    /// The fleet registry: enrol, look up, enable and disable devices; their sync keys.
+    pub fn fleet(&self) -> crate::fleet::Fleet<'_> {
+        crate::fleet::Fleet::new(&self.parts)
     }
 
     /// Device sync: authenticate a signed upload, apply it forward-only, answer new pools.
