@@ -1,7 +1,7 @@
 //! Reconciliation: what devices say happened (their ledgers, at sync) against what the owner's
 //! node says was paid.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};
@@ -125,6 +125,56 @@ pub fn with_refund(status: SaleStatus, refund: Option<RefundState>) -> SaleStatu
         Some(RefundState::Expired) => SaleStatus::RefundExpired,
         Some(RefundState::Due | RefundState::Claimed) => SaleStatus::RefundDue,
         None => status,
+    }
+}
+
+/// Sums of a set of sales: amount received, row count, rows by status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Total {
+    /// Millisatoshis received.
+    pub amount_msat: u64,
+    /// Rows counted.
+    pub rows: u64,
+    /// Rows by status (`delivered`, `refund_due`, …).
+    pub by_status: BTreeMap<&'static str, u64>,
+}
+
+impl Total {
+    fn add(&mut self, r: &SaleRow) {
+        self.amount_msat = self.amount_msat.saturating_add(r.amount_msat);
+        self.rows += 1;
+        *self.by_status.entry(r.status.as_str()).or_default() += 1;
+    }
+}
+
+/// The totals of a sales report: all rows, by device, and by product keyed
+/// `<device_id>/<product id>` (product ids are a device's slots) or `<device_id>/deputy` for
+/// the device's deputy sales.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SalesTotals {
+    /// All rows.
+    #[serde(flatten)]
+    pub all: Total,
+    /// By device id.
+    pub by_device: BTreeMap<String, Total>,
+    /// By `<device_id>/<product>`.
+    pub by_product: BTreeMap<String, Total>,
+}
+
+impl SalesTotals {
+    /// The totals of `rows`.
+    pub fn of(rows: &[SaleRow]) -> SalesTotals {
+        let mut t = SalesTotals::default();
+        for r in rows {
+            t.all.add(r);
+            t.by_device.entry(r.device_id.to_string()).or_default().add(r);
+            let product = match r.origin {
+                SaleOrigin::Pool { product, .. } => product.to_string(),
+                SaleOrigin::Deputy { .. } => "deputy".to_owned(),
+            };
+            t.by_product.entry(format!("{}/{product}", r.device_id)).or_default().add(r);
+        }
+        t
     }
 }
 
