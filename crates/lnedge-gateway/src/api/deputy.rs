@@ -13,8 +13,7 @@
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{middleware, Json, Router};
+use axum::Json;
 use lnedge_proto::deputy::Currency;
 use lnedge_proto::DeviceId;
 use lnedge_wire::keys::device_sync_key;
@@ -24,60 +23,60 @@ use serde_json::{json, Value};
 
 use super::devices::parse_device_id;
 use super::error::{parse_json, ApiError};
-use super::route::{route, Access, Route};
-use super::{auth, ApiBody, ApiPath, AppState};
+use super::route::{endpoint, Access, Endpoint};
+use super::{ApiBody, ApiPath, AppState};
 use crate::deputy::display_amount;
 use crate::deputy::sales::{ClaimProofError, CLAIM_DESCRIPTION};
 use crate::lnurl::LnurlError;
 use crate::store::DeputySaleRecord;
 
-/// This module's routes, chained after the core [`ROUTES`](super::ROUTES) by [`routes`](super::routes).
-pub(crate) const ROUTES: &[Route] = &[
-    route(
-        "get",
-        "/v1/deputy/{id}",
-        Access::Open,
-        "LNURL-pay request of a deputy sale (sealed payload p=)",
-    ),
-    route(
-        "get",
-        "/v1/deputy/{id}/callback",
-        Access::Open,
-        "LNURL-pay callback: the invoice and the AES claim",
-    ),
-    route(
-        "get",
-        "/v1/deputy/claim",
-        Access::Open,
-        "A paid deputy sale's claim from invoice + preimage (fallback)",
-    ),
-    route(
-        "post",
-        "/v1/deputy/{id}/sync",
-        Access::DeviceSigned,
-        "Terminal's report of claimed sales (device-signed)",
-    ),
-    route("get", "/v1/deputy/sales", Access::Admin, "Deputy sales with status, amounts and rates"),
-    route(
-        "get",
-        "/v1/deputy/{id}/keys",
-        Access::Admin,
-        "A terminal's keys, for writing into it at enrolment",
-    ),
-];
-
-/// This module's routes, merged into [`app`](super::app).
-pub(crate) fn routes(state: &AppState) -> Router<AppState> {
-    let admin = Router::new()
-        .route("/v1/deputy/sales", get(list))
-        .route("/v1/deputy/{id}/keys", get(keys))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
-    Router::new()
-        .route("/v1/deputy/claim", get(claim_fallback))
-        .route("/v1/deputy/{id}", get(fetch))
-        .route("/v1/deputy/{id}/callback", get(callback))
-        .route("/v1/deputy/{id}/sync", post(sync))
-        .merge(admin)
+/// This module's route table (method, path, access, summary, handler), chained after the core
+/// table by [`routes`](super::routes) and [`app`](super::app).
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        endpoint(
+            "get",
+            "/v1/deputy/{id}",
+            Access::Open,
+            "LNURL-pay request of a deputy sale (sealed payload p=)",
+            fetch,
+        ),
+        endpoint(
+            "get",
+            "/v1/deputy/{id}/callback",
+            Access::Open,
+            "LNURL-pay callback: the invoice and the AES claim",
+            callback,
+        ),
+        endpoint(
+            "get",
+            "/v1/deputy/claim",
+            Access::Open,
+            "A paid deputy sale's claim from invoice + preimage (fallback)",
+            claim_fallback,
+        ),
+        endpoint(
+            "post",
+            "/v1/deputy/{id}/sync",
+            Access::DeviceSigned,
+            "Terminal's report of claimed sales (device-signed)",
+            sync,
+        ),
+        endpoint(
+            "get",
+            "/v1/deputy/sales",
+            Access::Admin,
+            "Deputy sales with status, amounts and rates",
+            list,
+        ),
+        endpoint(
+            "get",
+            "/v1/deputy/{id}/keys",
+            Access::Admin,
+            "A terminal's keys, for writing into it at enrolment",
+            keys,
+        ),
+    ]
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,7 +10,7 @@
 //!
 //! Every error is JSON (`{"error":{"code","message"[,"field"]}}`, see [`ApiError`]); bodies are
 //! limited to [`BODY_LIMIT_BYTES`]. `GET /openapi.json` ([`openapi_document`]) describes every
-//! route of [`routes`] (the core [`ROUTES`] and each feature's own table).
+//! route of [`routes`] (the core table and each feature's own).
 //!
 //! | route | body → answer |
 //! | --- | --- |
@@ -33,7 +33,6 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::routing::{get, post};
 use axum::{middleware, Router};
 use lnedge_node::LightningBackend;
 use serde::de::DeserializeOwned;
@@ -64,7 +63,7 @@ pub use error::ApiError;
 pub use expiry::MAX_WITHIN_DAYS;
 pub use jobs::Jobs;
 pub use metrics::Metrics;
-pub use ops::{openapi_document, routes, ROUTES};
+pub use ops::{openapi_document, routes};
 pub use pools::MAX_SYNC_PROVISION_ENTRIES;
 pub use route::{Access, Route};
 
@@ -124,31 +123,21 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// The whole HTTP service.
+/// The whole HTTP service, built from the route tables ([`routes`] documents the same tables):
+/// each endpoint routed for its documented method, the admin check on every
+/// [`Access::Admin`] route.
 pub fn app(state: AppState) -> Router {
-    let admin = Router::new()
-        .route("/v1/devices", post(devices::enrol).get(devices::list))
-        .route("/v1/devices/{id}", get(devices::show))
-        .route("/v1/devices/{id}/sync-key", get(devices::sync_key))
-        .route("/v1/devices/{id}/disable", post(devices::disable))
-        .route("/v1/devices/{id}/enable", post(devices::enable))
-        .route("/v1/devices/{id}/pools", post(pools::create))
-        .route("/v1/devices/{id}/pools/{pool_id}/file", get(pools::file))
-        .route("/v1/pools/expiring", get(expiry::expiring))
-        .route("/v1/jobs/{job_id}", get(jobs::show))
-        .route("/v1/reports/sales", get(reports::sales))
-        .route("/v1/reports/sales.csv", get(reports::sales_csv_file))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
-    let open = Router::new()
-        .route("/v1/devices/{id}/sync", post(sync::sync))
-        .route("/healthz", get(ops::healthz))
-        .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(ops::openapi));
-    admin
-        .merge(open)
-        .merge(refunds::routes(&state))
-        .merge(deputy::routes(&state))
-        .merge(relay::routes(&state))
+    let mut router = Router::new();
+    for e in ops::all_endpoints() {
+        let handler = match e.route.access {
+            Access::Admin => e
+                .handler
+                .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin)),
+            _ => e.handler,
+        };
+        router = router.route(e.route.path, handler);
+    }
+    router
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))

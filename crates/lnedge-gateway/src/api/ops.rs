@@ -7,7 +7,7 @@ use axum::Json;
 use lnedge_proto::DeviceId;
 use serde_json::{json, Value};
 
-use super::route::{route, Access, Route};
+use super::route::{endpoint, Access, Endpoint, Route};
 use super::AppState;
 
 /// `GET /healthz` → 200 `{"status":"ok","store":"sqlite"}`, or 503 if the store does not answer.
@@ -41,54 +41,98 @@ pub(crate) async fn openapi() -> Json<Value> {
 
 /// The core routes of [`app`](super::app). Each feature module has a table of its own;
 /// [`routes`] chains them all.
-pub const ROUTES: &[Route] = &[
-    route("get", "/healthz", Access::Open, "Liveness, with a store ping"),
-    route("get", "/metrics", Access::Open, "Prometheus metrics"),
-    route("get", "/openapi.json", Access::Open, "This document"),
-    route("post", "/v1/devices", Access::Admin, "Enrol a device with its products"),
-    route("get", "/v1/devices", Access::Admin, "List devices"),
-    route("get", "/v1/devices/{id}", Access::Admin, "One device, with products and pools"),
-    route(
-        "get",
-        "/v1/devices/{id}/sync-key",
-        Access::Admin,
-        "The device's sync key (secret), to write into the device",
-    ),
-    route(
-        "post",
-        "/v1/devices/{id}/disable",
-        Access::Admin,
-        "Disable a device (no sync, no pools)",
-    ),
-    route("post", "/v1/devices/{id}/enable", Access::Admin, "Enable a device"),
-    route(
-        "post",
-        "/v1/devices/{id}/pools",
-        Access::Admin,
-        "Provision a pool of invoices on the owner's node",
-    ),
-    route("get", "/v1/devices/{id}/pools/{pool_id}/file", Access::Admin, "Download a pool file"),
-    route(
-        "get",
-        "/v1/jobs/{job_id}",
-        Access::Admin,
-        "A provisioning job's progress and result (this replica)",
-    ),
-    route(
-        "post",
-        "/v1/devices/{id}/sync",
-        Access::DeviceSigned,
-        "Device upload of ledger states (device-signed)",
-    ),
-    route(
-        "get",
-        "/v1/pools/expiring",
-        Access::Admin,
-        "Pools of enabled devices expiring soon with unused entries",
-    ),
-    route("get", "/v1/reports/sales", Access::Admin, "Reconciled sales with totals (JSON)"),
-    route("get", "/v1/reports/sales.csv", Access::Admin, "Reconciled sales (CSV)"),
-];
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        endpoint("get", "/healthz", Access::Open, "Liveness, with a store ping", healthz),
+        endpoint("get", "/metrics", Access::Open, "Prometheus metrics", metrics),
+        endpoint("get", "/openapi.json", Access::Open, "This document", openapi),
+        endpoint(
+            "post",
+            "/v1/devices",
+            Access::Admin,
+            "Enrol a device with its products",
+            super::devices::enrol,
+        ),
+        endpoint("get", "/v1/devices", Access::Admin, "List devices", super::devices::list),
+        endpoint(
+            "get",
+            "/v1/devices/{id}",
+            Access::Admin,
+            "One device, with products and pools",
+            super::devices::show,
+        ),
+        endpoint(
+            "get",
+            "/v1/devices/{id}/sync-key",
+            Access::Admin,
+            "The device's sync key (secret), to write into the device",
+            super::devices::sync_key,
+        ),
+        endpoint(
+            "post",
+            "/v1/devices/{id}/disable",
+            Access::Admin,
+            "Disable a device (no sync, no pools)",
+            super::devices::disable,
+        ),
+        endpoint(
+            "post",
+            "/v1/devices/{id}/enable",
+            Access::Admin,
+            "Enable a device",
+            super::devices::enable,
+        ),
+        endpoint(
+            "post",
+            "/v1/devices/{id}/pools",
+            Access::Admin,
+            "Provision a pool of invoices on the owner's node",
+            super::pools::create,
+        ),
+        endpoint(
+            "get",
+            "/v1/devices/{id}/pools/{pool_id}/file",
+            Access::Admin,
+            "Download a pool file",
+            super::pools::file,
+        ),
+        endpoint(
+            "get",
+            "/v1/jobs/{job_id}",
+            Access::Admin,
+            "A provisioning job's progress and result (this replica)",
+            super::jobs::show,
+        ),
+        endpoint(
+            "post",
+            "/v1/devices/{id}/sync",
+            Access::DeviceSigned,
+            "Device upload of ledger states (device-signed)",
+            super::sync::sync,
+        ),
+        endpoint(
+            "get",
+            "/v1/pools/expiring",
+            Access::Admin,
+            "Pools of enabled devices expiring soon with unused entries",
+            super::expiry::expiring,
+        ),
+        endpoint(
+            "get",
+            "/v1/reports/sales",
+            Access::Admin,
+            "Reconciled sales with totals (JSON)",
+            super::reports::sales,
+        ),
+        endpoint(
+            "get",
+            "/v1/reports/sales.csv",
+            Access::Admin,
+            "Reconciled sales (CSV)",
+            super::reports::sales_csv_file,
+        ),
+    ]
+}
 
 fn error_response(description: &str) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
@@ -196,12 +240,17 @@ fn operation(route: &Route) -> Value {
 
 /// Every route of [`app`](super::app): (method, path, summary). The OpenAPI document is built
 /// from it; the tests check that each route answers and is documented.
-pub fn routes() -> impl Iterator<Item = &'static Route> {
-    ROUTES
-        .iter()
-        .chain(super::refunds::ROUTES)
-        .chain(super::deputy::ROUTES)
-        .chain(super::relay::ROUTES)
+pub fn routes() -> impl Iterator<Item = Route> {
+    all_endpoints().into_iter().map(|e| e.route)
+}
+
+/// Every endpoint of the API: the core table and each feature's.
+pub(crate) fn all_endpoints() -> Vec<Endpoint> {
+    let mut all = endpoints();
+    all.extend(super::refunds::endpoints());
+    all.extend(super::deputy::endpoints());
+    all.extend(super::relay::endpoints());
+    all
 }
 
 /// The OpenAPI 3.1 document of every route in [`routes`].
@@ -209,7 +258,7 @@ pub fn openapi_document() -> Value {
     let mut paths = serde_json::Map::new();
     for r in routes() {
         let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
-        entry[r.method] = operation(r);
+        entry[r.method] = operation(&r);
     }
     let product = json!({
         "type": "object", "required": ["id", "description"],

@@ -21,78 +21,101 @@ use axum::extract::{Query, Request, State};
 use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{middleware, Json, Router};
+use axum::Json;
 use lnedge_proto::proof::attestation_key;
 use lnedge_proto::DeviceId;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{parse_json, ApiError};
-use super::route::{route, Access, Route};
-use super::{auth, now_secs, ApiBody, ApiPath, AppState};
+use super::route::{endpoint, Access, Endpoint};
+use super::{now_secs, ApiBody, ApiPath, AppState};
 use crate::lnurl::{self, LnurlError, Lud17};
 use crate::refunds::{hex32, lnurl_auth, page, parse_voucher, random_hex, token_hash, RefundError};
 use crate::store::refunds::{AuthOutcome, RefundRecord, RefundState, SessionRecord};
 
-/// This module's routes, chained after the core [`ROUTES`](super::ROUTES) by [`routes`](super::routes).
-pub(crate) const ROUTES: &[Route] = &[
-    route("get", "/v1/refunds", Access::Open, "Refund page a machine's refund QR opens (HTML)"),
-    route(
-        "post",
-        "/v1/refunds/claim",
-        Access::Open,
-        "Prove payment for a refund voucher; get its LNURL-withdraw",
-    ),
-    route(
-        "get",
-        "/v1/refunds/withdraw",
-        Access::Open,
-        "LNURL-withdraw request of a refund (LUD-03)",
-    ),
-    route(
-        "get",
-        "/v1/refunds/withdraw/callback",
-        Access::Open,
-        "LNURL-withdraw callback: pays the refund",
-    ),
-    route("get", "/v1/reports/refunds", Access::Admin, "Refunds and their states (admin)"),
-    route(
-        "post",
-        "/v1/devices/{id}/attestation",
-        Access::Admin,
-        "Enrol a device with an attestation key (admin)",
-    ),
-    route(
-        "post",
-        "/v1/proofs/verify",
-        Access::Open,
-        "Verify a proof of payment (invoice + preimage)",
-    ),
-    route("post", "/v1/sessions", Access::Open, "Issue a session bound to a proof of payment"),
-    route("get", "/v1/sessions/current", Access::Session, "The session of a bearer token"),
-    route("get", "/v1/auth/lnurl", Access::Open, "Start an LNURL-auth login (LUD-04)"),
-    route("get", "/v1/auth/lnurl/callback", Access::Open, "LNURL-auth callback (wallet signature)"),
-];
-
-/// This module's routes, merged into [`app`](super::app). Admin routes take their
-/// `route_layer(auth::require_admin)` here.
-pub(crate) fn routes(state: &AppState) -> Router<AppState> {
-    let admin = Router::new()
-        .route("/v1/reports/refunds", get(list))
-        .route("/v1/devices/{id}/attestation", post(attestation))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
-    Router::new()
-        .route("/v1/refunds", get(voucher_page))
-        .route("/v1/refunds/claim", post(claim))
-        .route("/v1/refunds/withdraw", get(withdraw_request))
-        .route("/v1/refunds/withdraw/callback", get(withdraw_callback))
-        .route("/v1/proofs/verify", post(verify))
-        .route("/v1/sessions", post(create_session))
-        .route("/v1/sessions/current", get(current_session))
-        .route("/v1/auth/lnurl", get(auth_challenge))
-        .route("/v1/auth/lnurl/callback", get(auth_callback))
-        .merge(admin)
+/// This module's route table (method, path, access, summary, handler), chained after the core
+/// table by [`routes`](super::routes) and [`app`](super::app).
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        endpoint(
+            "get",
+            "/v1/refunds",
+            Access::Open,
+            "Refund page a machine's refund QR opens (HTML)",
+            voucher_page,
+        ),
+        endpoint(
+            "post",
+            "/v1/refunds/claim",
+            Access::Open,
+            "Prove payment for a refund voucher; get its LNURL-withdraw",
+            claim,
+        ),
+        endpoint(
+            "get",
+            "/v1/refunds/withdraw",
+            Access::Open,
+            "LNURL-withdraw request of a refund (LUD-03)",
+            withdraw_request,
+        ),
+        endpoint(
+            "get",
+            "/v1/refunds/withdraw/callback",
+            Access::Open,
+            "LNURL-withdraw callback: pays the refund",
+            withdraw_callback,
+        ),
+        endpoint(
+            "get",
+            "/v1/reports/refunds",
+            Access::Admin,
+            "Refunds and their states (admin)",
+            list,
+        ),
+        endpoint(
+            "post",
+            "/v1/devices/{id}/attestation",
+            Access::Admin,
+            "Enrol a device with an attestation key (admin)",
+            attestation,
+        ),
+        endpoint(
+            "post",
+            "/v1/proofs/verify",
+            Access::Open,
+            "Verify a proof of payment (invoice + preimage)",
+            verify,
+        ),
+        endpoint(
+            "post",
+            "/v1/sessions",
+            Access::Open,
+            "Issue a session bound to a proof of payment",
+            create_session,
+        ),
+        endpoint(
+            "get",
+            "/v1/sessions/current",
+            Access::Session,
+            "The session of a bearer token",
+            current_session,
+        ),
+        endpoint(
+            "get",
+            "/v1/auth/lnurl",
+            Access::Open,
+            "Start an LNURL-auth login (LUD-04)",
+            auth_challenge,
+        ),
+        endpoint(
+            "get",
+            "/v1/auth/lnurl/callback",
+            Access::Open,
+            "LNURL-auth callback (wallet signature)",
+            auth_callback,
+        ),
+    ]
 }
 
 type Params = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;

@@ -17,8 +17,7 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::routing::{get, post, put};
-use axum::{middleware, Json, Router};
+use axum::Json;
 use lnedge_wire::relay::{
     ClaimRequest, CommitRequest, PendingList, PendingPayment, RegisterRequest, WakeRequest,
 };
@@ -28,77 +27,72 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{parse_json, ApiError};
-use super::route::{route, Access, Route};
-use super::{auth, now_secs, ApiBody, ApiPath, AppState};
+use super::route::{endpoint, Access, Endpoint};
+use super::{now_secs, ApiBody, ApiPath, AppState};
 use crate::relay::{Relay, RelayError};
 use crate::store::relay::{RelayFilter, RelayPayment};
 
-/// This module's routes: (method, path, summary), merged into [`ROUTES`](super::ROUTES).
-pub(crate) const ROUTES: &[Route] = &[
-    route(
-        "post",
-        "/v1/payees",
-        Access::Admin,
-        "Register a payee of the async relay (admin); answers its key once",
-    ),
-    route(
-        "get",
-        "/v1/payees/{id}",
-        Access::Admin,
-        "A payee with its unused hashes and relay payments (admin)",
-    ),
-    route(
-        "get",
-        "/v1/relay/payments",
-        Access::Admin,
-        "Every relay payment with its state, deadline and blocks left (admin)",
-    ),
-    route(
-        "post",
-        "/v1/payees/{id}/hashes",
-        Access::PayeeSigned,
-        "Commit payment hashes whose preimages the payee keeps (payee-signed)",
-    ),
-    route(
-        "put",
-        "/v1/payees/{id}/wake",
-        Access::PayeeSigned,
-        "Set or clear the payee's wake-up webhook (payee-signed)",
-    ),
-    route(
-        "get",
-        "/v1/payees/{id}/pending",
-        Access::PayeeSigned,
-        "Payments held for the payee (payee-signed)",
-    ),
-    route(
-        "post",
-        "/v1/payees/{id}/claims",
-        Access::PayeeSigned,
-        "Hand in an invoice for a held payment's hash (payee-signed)",
-    ),
-    route(
-        "post",
-        "/v1/payees/{id}/invoices",
-        Access::Open,
-        "A hold invoice paying the payee, completed when it wakes (payer)",
-    ),
-];
-
-/// This module's routes, merged into [`app`](super::app).
-pub(crate) fn routes(state: &AppState) -> Router<AppState> {
-    let admin = Router::new()
-        .route("/v1/payees", post(register))
-        .route("/v1/payees/{id}", get(show))
-        .route("/v1/relay/payments", get(list))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
-    Router::new()
-        .route("/v1/payees/{id}/hashes", post(commit))
-        .route("/v1/payees/{id}/wake", put(wake))
-        .route("/v1/payees/{id}/pending", get(pending))
-        .route("/v1/payees/{id}/claims", post(claim))
-        .route("/v1/payees/{id}/invoices", post(invoice))
-        .merge(admin)
+/// This module's route table (method, path, access, summary, handler), chained after the core
+/// table by [`routes`](super::routes) and [`app`](super::app).
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        endpoint(
+            "post",
+            "/v1/payees",
+            Access::Admin,
+            "Register a payee of the async relay (admin); answers its key once",
+            register,
+        ),
+        endpoint(
+            "get",
+            "/v1/payees/{id}",
+            Access::Admin,
+            "A payee with its unused hashes and relay payments (admin)",
+            show,
+        ),
+        endpoint(
+            "get",
+            "/v1/relay/payments",
+            Access::Admin,
+            "Every relay payment with its state, deadline and blocks left (admin)",
+            list,
+        ),
+        endpoint(
+            "post",
+            "/v1/payees/{id}/hashes",
+            Access::PayeeSigned,
+            "Commit payment hashes whose preimages the payee keeps (payee-signed)",
+            commit,
+        ),
+        endpoint(
+            "put",
+            "/v1/payees/{id}/wake",
+            Access::PayeeSigned,
+            "Set or clear the payee's wake-up webhook (payee-signed)",
+            wake,
+        ),
+        endpoint(
+            "get",
+            "/v1/payees/{id}/pending",
+            Access::PayeeSigned,
+            "Payments held for the payee (payee-signed)",
+            pending,
+        ),
+        endpoint(
+            "post",
+            "/v1/payees/{id}/claims",
+            Access::PayeeSigned,
+            "Hand in an invoice for a held payment's hash (payee-signed)",
+            claim,
+        ),
+        endpoint(
+            "post",
+            "/v1/payees/{id}/invoices",
+            Access::Open,
+            "A hold invoice paying the payee, completed when it wakes (payer)",
+            invoice,
+        ),
+    ]
 }
 
 impl From<RelayError> for ApiError {
