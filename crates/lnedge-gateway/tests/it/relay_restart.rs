@@ -81,6 +81,24 @@ async fn crash(w: &World, gw: Gateway, node: bool) -> Gateway {
     Gateway::new(w, holding, forward)
 }
 
+/// Waits until the payer's channel to the gateway's node is usable. A node restart returns once
+/// both ends of its channels are usable again, but a connection may still drop on a busy machine
+/// (a ping timeout) until the dialing side dials again: the payer's one attempt to pay would then
+/// find no route. Paying over a connected channel is the test's precondition, not what it tests.
+async fn usable_first_hop(payer: &SandboxNode, gateway: &SandboxNode, run: usize) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let usable = || {
+        payer.channels().iter().any(|c| c.counterparty.node_id == gateway.node_id() && c.is_usable)
+    };
+    while !usable() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "run {run}: the payer's channel to the gateway did not become usable"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
 /// Ticks the relay until the payer's HTLC is held; if the payer's `pay` gives up first, says
 /// why (and what the payer's channels looked like) instead of waiting out the deadline.
 async fn held_or_refused(
@@ -207,6 +225,7 @@ async fn randomized_restarts(with_forward_node: bool, default_runs: usize) {
         if point == CrashPoint::AfterOffer {
             gw = crash(&w, gw, restart_node).await;
         }
+        usable_first_hop(&w.payer, &gw.node, run).await;
         let mut paying = pay(&w.payer, &offer.bolt11);
         let held = held_or_refused(&gw.relay, &hash, &w.payer, &mut paying, run).await;
         let deadline = held.claim_deadline_height.expect("deadline");

@@ -18,6 +18,26 @@ use super::node::SandboxNode;
 use crate::backend::InvoiceState;
 use crate::event::BackendEvent;
 
+/// How often LDK's channel manager timer runs: "roughly once per minute", as LDK asks and as its
+/// background processor does (`FRESHNESS_TIMER`). Several of its timeouts count these ticks; one
+/// disconnects a peer that has not answered a commitment update within two ticks. Ticked every
+/// second, that turned an answer slower than a second (a busy debug build) into a disconnection.
+const CHANNEL_MANAGER_TICK: Duration = Duration::from_secs(60);
+
+/// How often the peer manager pings its peers, and disconnects those that did not answer the last
+/// ping: LDK's background processor's `PING_TIMER` (30 s without optimisations, where signing is
+/// slow; 10 s otherwise).
+const PEER_TICK: Duration = Duration::from_secs(if cfg!(debug_assertions) { 30 } else { 10 });
+
+/// How often the driver checks that the channel peers it dials are connected.
+const RECONNECT_CHECK: Duration = Duration::from_secs(1);
+
+/// How soon to call `process_pending_htlc_forwards` again while LDK still says it is needed after a
+/// pass. LDK says so for as long as a payment with retries left is in flight (its retry timeout is
+/// checked there), not only when HTLCs are queued; queued HTLCs wake the driver at once anyway
+/// (LDK notifies its event future whenever it queues or forwards).
+const FORWARDS_RECHECK: Duration = Duration::from_millis(100);
+
 /// Runs until the node is stopped.
 ///
 /// `shutdown` must be subscribed before the task is spawned, so a stop issued before the task
@@ -26,8 +46,17 @@ pub(crate) async fn drive(
     node: Arc<SandboxNode>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut ticks = tokio::time::interval(Duration::from_secs(1));
-    let mut ticks_seen: u64 = 0;
+    // A driver held up (a busy machine) runs a missed tick once, late, not a burst of them: a
+    // burst of channel manager ticks would expire LDK's tick-counted timeouts at once.
+    let timer = |period: Duration, first: Duration| {
+        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + first, period);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    };
+    // LDK's channel manager timer also runs on startup.
+    let mut manager_ticks = timer(CHANNEL_MANAGER_TICK, Duration::ZERO);
+    let mut peer_ticks = timer(PEER_TICK, PEER_TICK);
+    let mut reconnect_checks = timer(RECONNECT_CHECK, RECONNECT_CHECK);
     loop {
         let handler = |event: Event| handle_event(&node, event);
         node.channel_manager.process_pending_events(&handler);
@@ -39,36 +68,31 @@ pub(crate) async fn drive(
         if node.channel_manager.get_and_clear_needs_persistence() {
             node.persist_manager();
         }
-        // Something may have been queued while we worked: go round again at once.
-        if node.channel_manager.needs_pending_htlc_processing() {
-            tokio::task::yield_now().await;
-            continue;
-        }
+        // Not a busy loop: LDK keeps this true while any payment with retries left is in flight.
+        let recheck_forwards = node.channel_manager.needs_pending_htlc_processing();
         tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => break,
             _ = node.channel_manager.get_event_or_persistence_needed_future() => {}
             _ = node.chain_monitor.get_update_future() => {}
-            _ = ticks.tick() => {
-                ticks_seen += 1;
-                node.channel_manager.timer_tick_occurred();
-                if ticks_seen % 10 == 0 {
-                    node.peer_manager.timer_tick_occurred();
-                    reconnect_channel_peers(&node);
-                }
-            }
+            _ = tokio::time::sleep(FORWARDS_RECHECK), if recheck_forwards => {}
+            _ = manager_ticks.tick() => node.channel_manager.timer_tick_occurred(),
+            _ = peer_ticks.tick() => node.peer_manager.timer_tick_occurred(),
+            _ = reconnect_checks.tick() => reconnect_channel_peers(&node),
         }
     }
 }
 
 /// Dials again every peer this node dialed before and has a channel with, if it is not
 /// connected (a dropped connection, e.g. a ping timeout under load): until it is, HTLCs on the
-/// channel can be neither added nor resolved. Peers that dialed us dial again themselves.
+/// channel can be neither added nor resolved. Peers that dialed us dial again themselves; a dial
+/// still under way is not repeated ([`SandboxNode::connect`]).
 fn reconnect_channel_peers(node: &Arc<SandboxNode>) {
     let dialed = node.disk.peers.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let channels = node.channels();
     for (peer, addr) in dialed {
         let has_channel = channels.iter().any(|c| c.counterparty.node_id == peer);
-        if has_channel && node.peer_manager.peer_by_node_id(&peer).is_none() {
+        if has_channel && node.peer_manager.peer_by_node_id(&peer).is_none() && !node.dialing(&peer)
+        {
             tracing::info!(node = %node.name(), %peer, "reconnecting to a channel peer");
             let node = node.clone();
             tokio::spawn(async move {

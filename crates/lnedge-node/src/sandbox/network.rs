@@ -12,8 +12,9 @@ use super::chain::{MemoryStore, SimChain};
 use super::node::{NodeDisk, SandboxNode};
 use crate::error::BackendError;
 
-/// How long the helpers wait for the network to settle before giving up.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the helpers wait for the network to settle before giving up: generous, since a busy
+/// machine running a debug build is slow; it is only ever reached when something is wrong.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A node's disk and its running stack, by name.
 type Nodes = BTreeMap<String, (Arc<NodeDisk>, Arc<SandboxNode>)>;
@@ -111,7 +112,8 @@ impl SandboxNetwork {
     }
 
     /// Stops the node named `name` and starts it again from its persisted state, reconnecting
-    /// it to its peers. Returns the new handle; the old one is dead.
+    /// it to its peers; returns once both ends of its channels can use them again. Returns the
+    /// new handle; the old one is dead.
     pub async fn restart(&self, name: &str) -> Result<Arc<SandboxNode>, BackendError> {
         let (disk, old) =
             self.lock().get(name).cloned().ok_or_else(|| {
@@ -131,24 +133,44 @@ impl SandboxNetwork {
             others.iter().all(|o| o.peer_manager.peer_by_node_id(&old_id).is_none())
         })
         .await?;
+        // The node dials the peers it dialed before (`SandboxNode::start`).
         let node = SandboxNode::start(disk.clone(), self.chain.clone()).await?;
-        self.lock().insert(name.to_owned(), (disk, node.clone()));
-        // Whoever had a channel with it connects again (the node itself dials the peers it knows).
+        self.lock().insert(name.to_owned(), (disk.clone(), node.clone()));
+        // The peers that dialed it dial it again, at its new address; the others wait to be
+        // dialed. Only one side dials: LDK keeps one connection per peer and closes a second
+        // one, so both sides dialing at once can leave neither connection standing.
+        let dialed_by_node: Vec<_> = {
+            let peers = disk.peers.lock().unwrap_or_else(|p| p.into_inner());
+            peers.iter().map(|(id, _)| *id).collect()
+        };
+        let mut counterparts = Vec::new();
         for other in &others {
-            if other.channels().iter().any(|c| c.counterparty.node_id == old_id) {
-                other.connect(old_id, node.listen_addr()).await?;
+            if !other.channels().iter().any(|c| c.counterparty.node_id == old_id) {
+                continue;
+            }
+            counterparts.push(other.clone());
+            if !dialed_by_node.contains(&other.node_id()) {
+                if let Err(e) = other.connect(old_id, node.listen_addr()).await {
+                    // Its driver dials again (every second) until the wait below is over.
+                    tracing::info!(node = %other.name(), "dialing {name} after its restart: {e}");
+                }
             }
         }
-        // Peers reconnect; wait until the channels are usable again.
-        let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
-        while node.channels().iter().any(|c| c.is_channel_ready && !c.is_usable) {
-            if tokio::time::Instant::now() > deadline {
-                return Err(BackendError::Unavailable(format!(
-                    "{name}'s channels did not come back"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        // Done when both ends of every channel of the node can use it again: a payer must not
+        // find its side of a channel still reconnecting after the restart returned.
+        self.wait(&format!("{name}'s channels to come back on both ends"), || {
+            node.channels().iter().filter(|c| c.is_channel_ready).all(|c| {
+                c.is_usable
+                    && counterparts.iter().filter(|o| o.node_id() == c.counterparty.node_id).all(
+                        |o| {
+                            o.channels()
+                                .iter()
+                                .any(|oc| oc.channel_id == c.channel_id && oc.is_usable)
+                        },
+                    )
+            })
+        })
+        .await?;
         Ok(node)
     }
 
@@ -241,19 +263,16 @@ impl SandboxNetwork {
         nodes.try_into().map_err(|_| BackendError::Node("node count mismatch".into()))
     }
 
+    /// Polls `done` until it holds, or fails after [`SETTLE_TIMEOUT`].
+    ///
+    /// It does not tick LDK's timers to hurry things along: a channel manager tick also counts
+    /// towards LDK's timeouts, and two of them while a peer is answering a commitment update
+    /// disconnect that peer.
     async fn wait(&self, what: &str, done: impl Fn() -> bool) -> Result<(), BackendError> {
         let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
-        let mut last_tick = tokio::time::Instant::now();
         while !done() {
             if tokio::time::Instant::now() > deadline {
                 return Err(BackendError::Unavailable(format!("timed out waiting for {what}")));
-            }
-            // Announcement signatures are exchanged on LDK's timer: nudge it.
-            if last_tick.elapsed() > Duration::from_millis(200) {
-                for (_, node) in self.lock().values() {
-                    node.channel_manager.timer_tick_occurred();
-                }
-                last_tick = tokio::time::Instant::now();
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

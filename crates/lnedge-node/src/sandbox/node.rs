@@ -1,6 +1,7 @@
 //! One sandbox node: a full LDK stack (keys, chain monitor, channel manager, gossip, peer
 //! manager on loopback TCP) and the driver task that runs it.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -112,6 +113,8 @@ pub struct SandboxNode {
     stopped: AtomicBool,
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Peers this node is dialing right now (see [`SandboxNode::connect`]).
+    dialing: Mutex<HashSet<PublicKey>>,
 }
 
 impl std::fmt::Debug for SandboxNode {
@@ -123,6 +126,10 @@ impl std::fmt::Debug for SandboxNode {
             .finish()
     }
 }
+
+/// How long a dial waits for the handshake (noise and `init`) to complete: generous, as a busy
+/// machine running a debug build is slow to sign.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn user_config() -> UserConfig {
     let mut config = UserConfig::default();
@@ -303,6 +310,7 @@ impl SandboxNode {
                 stopped: AtomicBool::new(false),
                 shutdown,
                 tasks: Mutex::new(Vec::new()),
+                dialing: Mutex::new(HashSet::new()),
             });
             let sink: Arc<dyn BlockSink> = node.clone();
             chain.register(Arc::downgrade(&sink));
@@ -367,6 +375,9 @@ impl SandboxNode {
     }
 
     /// Connects to a peer over loopback and waits until the handshake completes.
+    ///
+    /// The peer is remembered: the node dials it again after a restart or a dropped connection.
+    /// One dial per peer at a time: a call while another is under way waits for that one.
     pub async fn connect(&self, peer: PublicKey, addr: SocketAddr) -> Result<(), BackendError> {
         if self.stopped.load(Ordering::SeqCst) {
             return Err(BackendError::Unavailable(format!("{} is stopped", self.disk.name)));
@@ -377,9 +388,36 @@ impl SandboxNode {
             peers.retain(|(p, _)| *p != peer);
             peers.push((peer, addr));
         }
-        if self.peer_manager.peer_by_node_id(&peer).is_some() {
-            return Ok(());
+        let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+        loop {
+            if self.peer_manager.peer_by_node_id(&peer).is_some() {
+                return Ok(());
+            }
+            if self.lock_dialing().insert(peer) {
+                let _dialing = Dialing { node: self, peer };
+                return self.dial(peer, addr).await;
+            }
+            // Another dial to the peer is under way (two would race their handshakes): wait
+            // for it, and dial if it failed.
+            if tokio::time::Instant::now() > deadline {
+                return Err(BackendError::Unavailable(format!(
+                    "dialing {peer}@{addr} did not complete"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// Whether a dial to `peer` is under way.
+    pub(crate) fn dialing(&self, peer: &PublicKey) -> bool {
+        self.lock_dialing().contains(peer)
+    }
+
+    fn lock_dialing(&self) -> std::sync::MutexGuard<'_, HashSet<PublicKey>> {
+        self.dialing.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn dial(&self, peer: PublicKey, addr: SocketAddr) -> Result<(), BackendError> {
         let unreachable = |e: std::io::Error| {
             BackendError::Unavailable(format!("cannot connect to {peer}@{addr}: {e}"))
         };
@@ -395,14 +433,30 @@ impl SandboxNode {
         if self.stopped.load(Ordering::SeqCst) {
             return Err(BackendError::Unavailable(format!("{} is stopped", self.disk.name)));
         }
-        tokio::spawn(lightning_net_tokio::setup_outbound(self.peer_manager.clone(), peer, stream));
-        for _ in 0..500 {
+        // The connection's task ends when the connection closes.
+        let connection = tokio::spawn(lightning_net_tokio::setup_outbound(
+            self.peer_manager.clone(),
+            peer,
+            stream,
+        ));
+        let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+        loop {
             if self.peer_manager.peer_by_node_id(&peer).is_some() {
                 return Ok(());
             }
+            if connection.is_finished() {
+                // E.g. the peer still held an older connection from us and closed this one.
+                return Err(BackendError::Unavailable(format!(
+                    "the connection to {peer}@{addr} closed during the handshake"
+                )));
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(BackendError::Unavailable(format!(
+                    "handshake with {peer}@{addr} did not complete"
+                )));
+            }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        Err(BackendError::Unavailable(format!("handshake with {peer}@{addr} did not complete")))
     }
 
     /// Stops the node: disconnects its peers, stops its tasks and persists its channel manager.
@@ -462,6 +516,18 @@ impl BlockSink for SandboxNode {
         }
         self.channel_manager.block_connected(block, height);
         self.chain_monitor.block_connected(block, height);
+    }
+}
+
+/// A dial under way: ends when dropped, even if the dialing future is.
+struct Dialing<'a> {
+    node: &'a SandboxNode,
+    peer: PublicKey,
+}
+
+impl Drop for Dialing<'_> {
+    fn drop(&mut self) {
+        self.node.lock_dialing().remove(&self.peer);
     }
 }
 

@@ -124,3 +124,39 @@ async fn bad_node_names_are_refused() {
     assert!(net.node("missing").is_err());
     net.shutdown().await;
 }
+
+/// A payment held for a while leaves the payer connected to its channel peer when it settles.
+///
+/// The driver used to go round at once for as long as LDK reported HTLC processing as needed,
+/// which LDK does while a payment with retries left is in flight: it skipped its timers for the
+/// whole hold, then fired the missed channel manager ticks back to back as the payment settled,
+/// while the payer waited for the merchant's `revoke_and_ack`. LDK disconnects a peer that has
+/// not answered within two ticks, and the payer's next payment then found no usable channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_held_payment_settles_without_disconnecting_the_payer() {
+    let net = SandboxNetwork::new().await.expect("network");
+    let [payer, merchant] = net.line(["payer", "merchant"], 2_000_000).await.expect("line");
+    let preimage = conformance::fresh_preimage("long-hold");
+    let invoice = merchant
+        .create_hold_invoice(conformance::hash_of(&preimage), conformance::params(50_000, "hold"))
+        .await
+        .expect("hold invoice");
+    let (pay, _) = conformance::pay_and_hold(payer.clone(), &*merchant, &invoice).await;
+    // Held across several of the driver's timer periods.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    merchant.settle_hold_invoice(preimage).await.expect("settle");
+    let outcome = pay.await.expect("join").expect("paid once settled");
+    assert_eq!(outcome.preimage, preimage);
+    // The commitment updates that follow the settlement complete without a disconnection.
+    let merchant_id = merchant.node_id();
+    for _ in 0..300 {
+        let channels = payer.channels();
+        assert!(
+            channels.iter().any(|c| c.counterparty.node_id == merchant_id && c.is_usable),
+            "the payer's channel to the merchant went down after the settlement: {:?}",
+            channels.iter().map(|c| (c.is_channel_ready, c.is_usable)).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    net.shutdown().await;
+}
