@@ -8,7 +8,7 @@
 //! status as a transport failure and never show the reason. So the wallet-facing LNURL routes
 //! answer errors with **200** and that body, plus a stable machine-readable `code` (an extra
 //! field wallets ignore) for operators, metrics and tests. Admin and JSON API routes keep real
-//! status codes ([`ApiError`](crate::api::ApiError)).
+//! status codes (the HTTP layer's `ApiError`).
 
 use bech32::{Bech32, Hrp};
 
