@@ -21,15 +21,14 @@ use axum::Json;
 use lnedge_wire::relay::{
     ClaimRequest, CommitRequest, PendingList, PendingPayment, RegisterRequest, WakeRequest,
 };
-use lnedge_wire::sign::verify_request;
-use lnedge_wire::{SignatureError, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use lnedge_wire::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{parse_json, ApiError};
 use super::route::{endpoint, Access, Endpoint};
-use super::{now_secs, ApiBody, ApiPath, AppState};
-use crate::relay::{Relay, RelayError};
+use super::{ApiBody, ApiPath, AppState};
+use crate::relay::{PayeeAuthError, Relay, RelayError};
 use crate::store::relay::{RelayFilter, RelayPayment};
 
 /// This module's route table (method, path, access, summary, handler), chained after the core
@@ -128,7 +127,7 @@ impl From<RelayError> for ApiError {
     }
 }
 
-/// Checks the payee's signature of this request.
+/// Checks the payee's signature of this request ([`Relay::verify_payee_request`]).
 fn verify_payee(
     relay: &Relay,
     payee_id: &str,
@@ -138,24 +137,25 @@ fn verify_payee(
     body: &[u8],
 ) -> Result<(), ApiError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let (Some(timestamp), Some(signature)) = (header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER))
-    else {
-        return Err(ApiError::unauthorized(
-            "missing_signature",
-            format!("payee requests need the {TIMESTAMP_HEADER} and {SIGNATURE_HEADER} headers"),
-        ));
-    };
-    let bad = || ApiError::unauthorized("bad_signature", "the payee signature does not verify");
-    let timestamp: u64 = timestamp.trim().parse().map_err(|_| bad())?;
-    let key = zeroize::Zeroizing::new(relay.payee_key(payee_id));
-    match verify_request(&key, method, uri.path(), timestamp, body, signature, now_secs()) {
-        Ok(()) => Ok(()),
-        Err(SignatureError::Stale { .. }) => Err(ApiError::unauthorized(
-            "stale_signature",
-            "the signed timestamp is too far from the gateway's clock (replay protection)",
-        )),
-        Err(_) => Err(bad()),
-    }
+    relay
+        .verify_payee_request(
+            payee_id,
+            method,
+            uri.path(),
+            header(TIMESTAMP_HEADER),
+            header(SIGNATURE_HEADER),
+            body,
+        )
+        .map_err(|e| match e {
+            PayeeAuthError::Missing => ApiError::unauthorized(
+                "missing_signature",
+                format!(
+                    "payee requests need the {TIMESTAMP_HEADER} and {SIGNATURE_HEADER} headers"
+                ),
+            ),
+            PayeeAuthError::Stale => ApiError::unauthorized("stale_signature", e.to_string()),
+            _ => ApiError::unauthorized("bad_signature", e.to_string()),
+        })
 }
 
 fn parse_hash(field: &'static str, text: &str) -> Result<[u8; 32], ApiError> {

@@ -245,6 +245,21 @@ pub enum RelayError {
     Node(#[from] BackendError),
 }
 
+/// Why a payee request's signature was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PayeeAuthError {
+    /// The timestamp or signature is missing.
+    #[error("payee requests need a signed timestamp and a signature")]
+    Missing,
+    /// The signature does not verify (or the timestamp is not a number).
+    #[error("the payee signature does not verify")]
+    Bad,
+    /// The signed timestamp is too far from the gateway's clock (a replay, or a wrong clock).
+    #[error("the signed timestamp is too far from the gateway's clock (replay protection)")]
+    Stale,
+}
+
 fn invalid(field: &'static str, message: impl Into<String>) -> RelayError {
     RelayError::Invalid { field, message: message.into() }
 }
@@ -323,6 +338,39 @@ impl Relay {
     /// The key of payee `payee_id`.
     pub fn payee_key(&self, payee_id: &str) -> [u8; 32] {
         lnedge_wire::keys::payee_key(&self.master_key, payee_id)
+    }
+
+    /// Checks a payee's signature of a request (`lnedge_wire::sign`: method, path, the signed
+    /// `timestamp` and the body; constant time), then that the timestamp is within
+    /// [`MAX_CLOCK_SKEW_SECS`](lnedge_wire::sign::MAX_CLOCK_SKEW_SECS) of the gateway's clock.
+    /// `timestamp` and `signature` are the header values, if the request had them.
+    pub fn verify_payee_request(
+        &self,
+        payee_id: &str,
+        method: &str,
+        path: &str,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), PayeeAuthError> {
+        let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
+            return Err(PayeeAuthError::Missing);
+        };
+        let timestamp: u64 = timestamp.trim().parse().map_err(|_| PayeeAuthError::Bad)?;
+        let key = zeroize::Zeroizing::new(self.payee_key(payee_id));
+        lnedge_wire::sign::verify_request(
+            &key,
+            method,
+            path,
+            timestamp,
+            body,
+            signature,
+            now_secs(),
+        )
+        .map_err(|e| match e {
+            lnedge_wire::SignatureError::Stale { .. } => PayeeAuthError::Stale,
+            _ => PayeeAuthError::Bad,
+        })
     }
 
     /// Enrols a payee; returns it and its key.
