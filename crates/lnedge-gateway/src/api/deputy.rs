@@ -277,7 +277,7 @@ async fn keys(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let device = parse_device_id("id", &id)?;
-    super::devices::load_device(&state, device).await?;
+    state.gateway.fleet().device(device).await?;
     let keys = state.gateway.deputy().terminal_keys(device);
     let sync_key =
         zeroize::Zeroizing::new(device_sync_key(state.gateway.device_master_key(), &device));

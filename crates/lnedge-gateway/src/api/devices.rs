@@ -154,11 +154,6 @@ async fn set_enabled(
     Ok(Json(device_json(&state, record, true).await?))
 }
 
-/// The device, or 404.
-pub(crate) async fn load_device(state: &AppState, id: DeviceId) -> Result<DeviceRecord, ApiError> {
-    Ok(state.gateway.fleet().device(id).await?)
-}
-
 /// A product as JSON: `{id, description, price_msat}` or `{id, description, price: {…}}`.
 pub(crate) fn product_json(p: &ProductRecord) -> Value {
     match &p.price {

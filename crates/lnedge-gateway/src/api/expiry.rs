@@ -7,7 +7,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::{now_secs, AppState};
+use super::AppState;
 use crate::expiry::{expiring_pools, DEFAULT_WITHIN_DAYS};
 
 /// Largest `within_days`.
@@ -31,8 +31,12 @@ pub(crate) async fn expiring(
             }
         },
     };
-    let pools =
-        expiring_pools(state.gateway.store().as_ref(), within_days * 86_400, now_secs()).await?;
+    let pools = expiring_pools(
+        state.gateway.store().as_ref(),
+        within_days * 86_400,
+        state.gateway.now_secs(),
+    )
+    .await?;
     let pools: Vec<Value> = pools
         .iter()
         .map(|p| {

@@ -146,8 +146,6 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-pub(crate) use crate::clock::now_secs;
-
 /// `Path` whose rejection is an [`ApiError`] (JSON, 400).
 pub(crate) struct ApiPath<T>(pub(crate) T);
 

@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 
 use super::error::{parse_json, ApiError};
 use super::route::{endpoint, Access, Endpoint};
-use super::{now_secs, ApiBody, ApiPath, AppState};
+use super::{ApiBody, ApiPath, AppState};
 use crate::lnurl::{self, LnurlError, Lud17};
 use crate::refunds::{hex32, lnurl_auth, page, parse_voucher, random_hex, token_hash, RefundError};
 use crate::store::refunds::{AuthOutcome, RefundRecord, RefundState, SessionRecord};
@@ -274,7 +274,7 @@ async fn withdraw_request(State(state): State<AppState>, params: Params) -> Resp
             return LnurlError::new("internal", "try again").into_response();
         }
     };
-    if refund.state != RefundState::Due || refund.expires_at <= now_secs() {
+    if refund.state != RefundState::Due || refund.expires_at <= state.gateway.now_secs() {
         let reason = match refund.state {
             RefundState::Paid => "this refund was already paid out",
             RefundState::Claimed => "this refund was already claimed",
@@ -312,7 +312,7 @@ async fn withdraw_callback(State(state): State<AppState>, params: Params) -> Res
 /// `GET /v1/reports/refunds` (admin): every refund (due ones past expiry are marked expired
 /// first) and totals by state.
 async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state.gateway.store().expire_refunds(now_secs()).await?;
+    state.gateway.store().expire_refunds(state.gateway.now_secs()).await?;
     let refunds = state.gateway.store().refunds().await?;
     let mut totals: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for r in &refunds {
@@ -410,7 +410,7 @@ async fn create_session(
         ));
     }
     let (_, token) = random_hex();
-    let now = now_secs();
+    let now = state.gateway.now_secs();
     let session = SessionRecord {
         token_hash: token_hash(&token),
         subject: format!("payment:{}", hex::encode(p.payment_hash)),
@@ -446,8 +446,12 @@ async fn current_session(
                 "an `Authorization: Bearer <session token>` header is required",
             )
         })?;
-    let session =
-        state.gateway.store().session(&token_hash(token), now_secs()).await?.ok_or_else(|| {
+    let session = state
+        .gateway
+        .store()
+        .session(&token_hash(token), state.gateway.now_secs())
+        .await?
+        .ok_or_else(|| {
             ApiError::unauthorized(
                 "no_session",
                 "no live session for this token (not logged in yet, expired or revoked)",
@@ -468,7 +472,7 @@ async fn current_session(
 async fn auth_challenge(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let (k1, k1_hex) = random_hex();
     let (_, token) = random_hex();
-    let now = now_secs();
+    let now = state.gateway.now_secs();
     let expires_at = now.saturating_add(state.gateway.settings().refunds.auth_challenge_ttl_secs);
     state.gateway.store().insert_auth_challenge(&k1, &token_hash(&token), now, expires_at).await?;
     let callback = url(&state, &format!("/v1/auth/lnurl/callback?tag=login&k1={k1_hex}"));
@@ -500,7 +504,7 @@ async fn auth_callback(State(state): State<AppState>, params: Params) -> Respons
         Ok(k) => k,
         Err(e) => return LnurlError::new("bad_signature", e.to_string()).into_response(),
     };
-    let now = now_secs();
+    let now = state.gateway.now_secs();
     let until = now.saturating_add(state.gateway.settings().refunds.session_ttl_secs);
     match state.gateway.store().complete_auth(&k1, &linking_key.to_string(), now, until).await {
         Ok(AuthOutcome::Completed) => super::error::lnurl_ok(),
