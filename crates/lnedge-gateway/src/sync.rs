@@ -4,16 +4,22 @@
 //! forward, a counter not above the last applied one is a replay, and the answer lists the pools
 //! provisioned since the device last reported one.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use lnedge_proto::ledger::EntryState;
-use lnedge_proto::DeviceId;
+use lnedge_proto::{DeviceId, PoolId};
 use lnedge_wire::keys::device_sync_key;
 use lnedge_wire::sign::verify_body;
-use lnedge_wire::sync::{NewPool, SyncRequest, SyncResponse, MAX_REPORTS};
+use lnedge_wire::sync::{NewPool, SyncReport, SyncRequest, SyncResponse, MAX_REPORTS};
 
 use crate::engine::parts::Parts;
-use crate::store::{DeviceRecord, StoreError};
+use crate::store::{DeviceRecord, EntryChange, GatewayStore, StoreError, SyncCommit};
+
+/// How often [`apply_reports`] reads again after losing a compare-and-swap to a concurrent
+/// sync of the same device before it gives up ([`SyncError::Store`] with
+/// [`StoreError::Conflict`]). Each lost round means another sync of the device was stored.
+const MAX_ATTEMPTS: u32 = 16;
 
 /// Why an upload was refused.
 #[derive(Debug, thiserror::Error)]
@@ -42,16 +48,162 @@ pub enum SyncError {
         /// The last applied counter.
         last: u64,
     },
+    /// A report names a pool that does not exist.
+    #[error("unknown pool {0}")]
+    UnknownPool(PoolId),
+    /// A report names a pool of another device.
+    #[error("pool {0} does not belong to this device")]
+    PoolOfAnotherDevice(PoolId),
+    /// A report names an entry its pool does not have.
+    #[error("pool {pool} has no entry {index}")]
+    UnknownEntry {
+        /// The pool.
+        pool: PoolId,
+        /// The index.
+        index: u32,
+    },
     /// The store failed.
     #[error(transparent)]
-    Store(StoreError),
+    Store(#[from] StoreError),
 }
 
-impl From<StoreError> for SyncError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::ReplayedSync { counter, last, .. } => SyncError::Replayed { counter, last },
-            other => SyncError::Store(other),
+/// What applying a sync did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SyncOutcome {
+    /// Reports that moved an entry forward.
+    pub applied: u32,
+    /// Reports of the state the entry is already in.
+    pub unchanged: u32,
+    /// Reports that would have moved a state backward (ignored).
+    pub ignored_regressions: u32,
+}
+
+/// What one report does to an entry in `current`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Same state.
+    Unchanged,
+    /// A forward move: store it.
+    Forward,
+    /// Backward (or sideways between final states): ignore it.
+    Regression,
+}
+
+impl Step {
+    /// Classifies a report of `reported` for an entry the gateway holds in `current`, on the
+    /// device ledger's own rules (`lnedge-proto`): a move the ledger allows that raises the
+    /// state's rank is forward; anything else but the same state is a regression. (A device
+    /// never reports a state before the one it reported earlier, so a regression is a stale or
+    /// reordered report and is ignored, never applied.)
+    pub fn of(current: EntryState, reported: EntryState) -> Step {
+        if current == reported {
+            Step::Unchanged
+        } else if current.may_become(reported) && reported.rank() > current.rank() {
+            Step::Forward
+        } else {
+            Step::Regression
+        }
+    }
+}
+
+impl SyncOutcome {
+    fn count(&mut self, step: Step) {
+        let slot = match step {
+            Step::Unchanged => &mut self.unchanged,
+            Step::Forward => &mut self.applied,
+            Step::Regression => &mut self.ignored_regressions,
+        };
+        *slot = slot.saturating_add(1);
+    }
+}
+
+/// A pool as [`plan`] needs it: its owner and its entries' states by index.
+pub type PoolStates = (DeviceId, BTreeMap<u32, EntryState>);
+
+/// Decides a sync of `device` with `counter` against the states read from the store:
+/// `last_counter` and, per pool the reports name, its owner and its entries' states (`None`: no
+/// such pool). Pure; the whole batch is refused if one report is bad.
+pub fn plan(
+    device: DeviceId,
+    last_counter: u64,
+    counter: u64,
+    reports: &[SyncReport],
+    pools: &BTreeMap<PoolId, Option<PoolStates>>,
+) -> Result<(SyncCommit, SyncOutcome), SyncError> {
+    if counter <= last_counter {
+        return Err(SyncError::Replayed { counter, last: last_counter });
+    }
+    // Per entry: (state read, state after the reports so far), in report order.
+    let mut moved: BTreeMap<(PoolId, u32), (EntryState, EntryState)> = BTreeMap::new();
+    let mut outcome = SyncOutcome::default();
+    for r in reports {
+        let (owner, states) = pools
+            .get(&r.pool_id)
+            .and_then(Option::as_ref)
+            .ok_or(SyncError::UnknownPool(r.pool_id))?;
+        if *owner != device {
+            return Err(SyncError::PoolOfAnotherDevice(r.pool_id));
+        }
+        let stored = states
+            .get(&r.index)
+            .copied()
+            .ok_or(SyncError::UnknownEntry { pool: r.pool_id, index: r.index })?;
+        let slot = moved.entry((r.pool_id, r.index)).or_insert((stored, stored));
+        let step = Step::of(slot.1, r.state);
+        if step == Step::Forward {
+            slot.1 = r.state;
+        }
+        outcome.count(step);
+    }
+    let changes = moved
+        .into_iter()
+        .filter(|(_, (from, to))| from != to)
+        .map(|((pool_id, index), (from, to))| EntryChange { pool_id, index, from, to })
+        .collect();
+    Ok((SyncCommit { device, last_counter, counter, changes }, outcome))
+}
+
+/// Applies `device`'s reports with its sync counter to `store`: reads what they name, decides
+/// with [`plan`], and stores the result with a compare-and-swap, reading again when a
+/// concurrent sync of the device (on this or another replica) got there first. The rules:
+/// states only move forward (a regression is ignored and counted), a counter not above the
+/// last applied one is a replay, every report must name an entry of a pool of this device, and
+/// a batch with one bad report changes nothing.
+pub async fn apply_reports(
+    store: &dyn GatewayStore,
+    device: DeviceId,
+    counter: u64,
+    reports: &[SyncReport],
+) -> Result<SyncOutcome, SyncError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let record = store.device(device).await?.ok_or(SyncError::UnknownDevice(device))?;
+        if counter <= record.last_sync_counter {
+            return Err(SyncError::Replayed { counter, last: record.last_sync_counter });
+        }
+        let mut pools = BTreeMap::new();
+        for r in reports {
+            if pools.contains_key(&r.pool_id) {
+                continue;
+            }
+            let read = match store.pool_by_id(r.pool_id).await? {
+                Some(pool) => {
+                    let entries = store.entries(pool.id).await?;
+                    let states = entries.into_iter().map(|e| (e.index, e.state));
+                    Some((pool.device_id, states.collect()))
+                }
+                None => None,
+            };
+            pools.insert(r.pool_id, read);
+        }
+        let (commit, outcome) = plan(device, record.last_sync_counter, counter, reports, &pools)?;
+        match store.commit_sync(&commit).await {
+            Ok(()) => return Ok(outcome),
+            Err(StoreError::Conflict) if attempt < MAX_ATTEMPTS => {
+                tracing::debug!(%device, counter, attempt, "sync lost a race; reading again");
+            }
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -108,8 +260,9 @@ impl<'a> Sync<'a> {
         if request.reports.len() > MAX_REPORTS {
             return Err(SyncError::TooManyReports);
         }
-        let store = self.gateway.store();
-        let outcome = store.apply_sync(device, request.counter, &request.reports).await?;
+        let outcome =
+            apply_reports(self.gateway.store().as_ref(), device, request.counter, &request.reports)
+                .await?;
         tracing::info!(
             %device,
             counter = request.counter,
@@ -153,5 +306,64 @@ impl<'a> Sync<'a> {
         }
         fresh.reverse();
         Ok(fresh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pools(owner: DeviceId, states: &[EntryState]) -> BTreeMap<PoolId, Option<PoolStates>> {
+        let states = (0u32..).zip(states.iter().copied()).collect();
+        BTreeMap::from([(PoolId([1; 8]), Some((owner, states))), (PoolId([2; 8]), None)])
+    }
+
+    fn report(index: u32, state: EntryState) -> SyncReport {
+        SyncReport { pool_id: PoolId([1; 8]), index, state }
+    }
+
+    #[test]
+    fn a_batch_moves_each_entry_once_from_what_was_read_to_where_its_reports_end() {
+        use EntryState::*;
+        let device = DeviceId([7; 16]);
+        let reports = [
+            report(0, Claimed),
+            report(0, Dispensed),
+            report(0, Offered), // behind what this batch already reported: ignored
+            report(1, Offered), // what is stored: unchanged
+        ];
+        let (commit, outcome) =
+            plan(device, 3, 4, &reports, &pools(device, &[Unused, Offered])).unwrap();
+        assert_eq!(outcome, SyncOutcome { applied: 2, unchanged: 1, ignored_regressions: 1 });
+        assert_eq!((commit.last_counter, commit.counter), (3, 4));
+        assert_eq!(
+            commit.changes,
+            [EntryChange { pool_id: PoolId([1; 8]), index: 0, from: Unused, to: Dispensed }]
+        );
+    }
+
+    #[test]
+    fn a_bad_report_or_an_old_counter_refuses_the_whole_batch() {
+        use EntryState::*;
+        let device = DeviceId([7; 16]);
+        let mine = pools(device, &[Unused]);
+        assert!(matches!(
+            plan(device, 4, 4, &[], &mine),
+            Err(SyncError::Replayed { counter: 4, last: 4 })
+        ));
+        let ghost = SyncReport { pool_id: PoolId([2; 8]), index: 0, state: Offered };
+        assert!(matches!(
+            plan(device, 0, 1, &[report(0, Offered), ghost], &mine),
+            Err(SyncError::UnknownPool(p)) if p == PoolId([2; 8])
+        ));
+        assert!(matches!(
+            plan(device, 0, 1, &[report(1, Offered)], &mine),
+            Err(SyncError::UnknownEntry { index: 1, .. })
+        ));
+        let theirs = pools(DeviceId([8; 16]), &[Unused]);
+        assert!(matches!(
+            plan(device, 0, 1, &[report(0, Offered)], &theirs),
+            Err(SyncError::PoolOfAnotherDevice(_))
+        ));
     }
 }

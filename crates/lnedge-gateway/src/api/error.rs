@@ -162,6 +162,9 @@ impl From<crate::sync::SyncError> for ApiError {
             }
             E::TooManyReports => ApiError::field("reports", message),
             E::Replayed { .. } => ApiError::new(StatusCode::CONFLICT, "replayed_sync", message),
+            E::UnknownPool(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown_pool", message),
+            E::PoolOfAnotherDevice(_) => ApiError::unprocessable("pool_of_another_device", message),
+            E::UnknownEntry { .. } => ApiError::unprocessable("unknown_entry", message),
             E::Store(s) => s.into(),
         }
     }
@@ -187,13 +190,13 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::UnknownDevice(_) => Self::new(S::NOT_FOUND, "unknown_device", msg),
             StoreError::UnknownPool(_) => Self::new(S::NOT_FOUND, "unknown_pool", msg),
-            StoreError::UnknownEntry { .. } => Self::unprocessable("unknown_entry", msg),
             StoreError::DuplicateDevice(_) => Self::new(S::CONFLICT, "duplicate_device", msg),
             StoreError::DuplicatePool(_) => Self::new(S::CONFLICT, "duplicate_pool", msg),
-            StoreError::PoolOfAnotherDevice { .. } => {
-                Self::unprocessable("pool_of_another_device", msg)
-            }
-            StoreError::ReplayedSync { .. } => Self::new(S::CONFLICT, "replayed_sync", msg),
+            StoreError::Conflict => Self::new(
+                S::SERVICE_UNAVAILABLE,
+                "busy",
+                "the record changed under a concurrent update; retry",
+            ),
             other => Self::internal("store failed", &other),
         }
     }
@@ -310,12 +313,9 @@ mod tests {
 
     #[test]
     fn store_errors_map_to_caller_statuses_and_backend_failures_to_opaque_500s() {
-        let replay = StoreError::ReplayedSync {
-            device: lnedge_proto::DeviceId([0; 16]),
-            counter: 1,
-            last: 2,
-        };
+        let replay = crate::sync::SyncError::Replayed { counter: 1, last: 2 };
         assert_eq!(ApiError::from(replay).status, StatusCode::CONFLICT);
+        assert_eq!(ApiError::from(StoreError::Conflict).status, StatusCode::SERVICE_UNAVAILABLE);
         let e = ApiError::from(StoreError::Backend("password=hunter2".into()));
         assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!e.message.contains("hunter2"));

@@ -7,11 +7,12 @@
 //! * Concurrency: any number of gateway replicas may share one PostgreSQL database.
 //!   [`allocate_seqs`](GatewayStore::allocate_seqs) never hands the same sequence number out
 //!   twice, and [`record_payment`](GatewayStore::record_payment) counts a payment once.
-//! * Idempotency: re-applying a sync batch that was already applied changes nothing
-//!   ([`SyncOutcome::unchanged`]). A batch with an older counter than the last applied one is
-//!   refused as [`StoreError::ReplayedSync`]. Ledger states only move forward
-//!   (unused → offered → claimed → dispensed | failed). A report that would move one backward is
-//!   ignored and counted in [`SyncOutcome::ignored_regressions`].
+//! * Versioned compare-and-swap: a device's sync is stored by
+//!   [`commit_sync`](GatewayStore::commit_sync), which applies only if the device's sync counter
+//!   and every entry it changes are still what the caller read; otherwise it changes nothing and
+//!   answers [`StoreError::Conflict`], and the caller reads again. The stores hold no rule of
+//!   their own about which ledger moves are allowed: the engine decides
+//!   ([`crate::sync`], on `lnedge-proto`'s ledger rules).
 //! * Migrations are stepwise and run by `open`; a store opened on a newer schema refuses to run.
 //! * Errors are typed: the caller's mistakes (unknown device, duplicate id, replay) are distinct
 //!   from storage failures ([`StoreError::Backend`]).
@@ -20,6 +21,7 @@ use async_trait::async_trait;
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};
 
+pub(crate) mod codec;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod conformance;
 pub mod deputy;
@@ -133,17 +135,31 @@ pub struct PaymentRecord {
     pub quote: Option<FiatQuote>,
 }
 
-pub use lnedge_wire::sync::SyncReport;
+/// One entry's move in a [`SyncCommit`]: stored only if the entry is still in `from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryChange {
+    /// The pool.
+    pub pool_id: PoolId,
+    /// The entry's index in the pool.
+    pub index: u32,
+    /// The state the caller read.
+    pub from: EntryState,
+    /// The state to store.
+    pub to: EntryState,
+}
 
-/// What applying a sync batch did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SyncOutcome {
-    /// Entries whose state moved forward.
-    pub applied: u32,
-    /// Entries already in the reported state.
-    pub unchanged: u32,
-    /// Reports that would have moved a state backward (ignored).
-    pub ignored_regressions: u32,
+/// A device's sync as the engine decided it: the counter moves from `last_counter` (what the
+/// caller read) to `counter`, and each entry of `changes` moves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncCommit {
+    /// The device.
+    pub device: DeviceId,
+    /// The sync counter the caller read (the compare of the compare-and-swap).
+    pub last_counter: u64,
+    /// The new sync counter.
+    pub counter: u64,
+    /// The entries that move, each at most once.
+    pub changes: Vec<EntryChange>,
 }
 
 /// Why a store operation failed.
@@ -156,38 +172,16 @@ pub enum StoreError {
     /// No pool with this id.
     #[error("unknown pool {0}")]
     UnknownPool(PoolId),
-    /// A report names an entry the pool does not have.
-    #[error("pool {pool} has no entry {index}")]
-    UnknownEntry {
-        /// The pool.
-        pool: PoolId,
-        /// The index.
-        index: u32,
-    },
+    /// A record changed since the caller read it (a compare-and-swap lost): nothing was
+    /// changed; read again and retry.
+    #[error("a record changed since it was read (concurrent update)")]
+    Conflict,
     /// A device with this id is already enrolled.
     #[error("device {0} is already enrolled")]
     DuplicateDevice(DeviceId),
     /// A pool with this id exists.
     #[error("pool {0} already exists")]
     DuplicatePool(PoolId),
-    /// The pool belongs to another device than the one syncing.
-    #[error("pool {pool} does not belong to device {device}")]
-    PoolOfAnotherDevice {
-        /// The pool.
-        pool: PoolId,
-        /// The device that reported it.
-        device: DeviceId,
-    },
-    /// A sync batch whose counter is not above the last applied one (a replay).
-    #[error("sync counter {counter} of device {device} is not above the last applied {last}")]
-    ReplayedSync {
-        /// The device.
-        device: DeviceId,
-        /// The batch's counter.
-        counter: u64,
-        /// The last applied counter.
-        last: u64,
-    },
     /// The database's schema is newer than this build understands.
     #[error("the database schema is version {found}, newer than this build's {supported}")]
     SchemaTooNew {
@@ -261,13 +255,11 @@ pub trait GatewayStore: RefundStore + DeputyStore + RelayStore + Send + Sync {
         payment_hash: &[u8; 32],
     ) -> Result<Option<EntryRecord>, StoreError>;
 
-    /// Applies a device's ledger reports with its sync counter (see the contract above).
-    async fn apply_sync(
-        &self,
-        device: DeviceId,
-        counter: u64,
-        reports: &[SyncReport],
-    ) -> Result<SyncOutcome, StoreError>;
+    /// Stores a device's sync atomically if nothing it names changed since it was read:
+    /// [`StoreError::Conflict`] (and no change at all) if the device's counter is no longer
+    /// `last_counter` or an entry is no longer in its `from` state (or no longer exists);
+    /// [`StoreError::UnknownDevice`] without the device.
+    async fn commit_sync(&self, commit: &SyncCommit) -> Result<(), StoreError>;
 
     /// Records a settled payment; returns `false` if it was already recorded (nothing changes).
     async fn record_payment(&self, payment: &PaymentRecord) -> Result<bool, StoreError>;

@@ -10,9 +10,10 @@ use lnedge_gateway::expiry::expiring_pools;
 use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::conformance::{enrol, sample_pool};
 use lnedge_gateway::store::sqlite::SqliteStore;
-use lnedge_gateway::store::{GatewayStore, SyncReport};
+use lnedge_gateway::store::GatewayStore;
 use lnedge_node::sandbox::SandboxNetwork;
 use lnedge_proto::ledger::EntryState;
+use lnedge_wire::sync::SyncReport;
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -57,7 +58,7 @@ async fn expiring_pools_are_listed() {
         .map(|&index| SyncReport { pool_id: used_up.0.id, index, state: EntryState::Dispensed })
         .chain([SyncReport { pool_id: soon.0.id, index: 0, state: EntryState::Claimed }])
         .collect();
-    store.apply_sync(device, 1, &reports).await.expect("sync");
+    lnedge_gateway::sync::apply_reports(store.as_ref(), device, 1, &reports).await.expect("sync");
     // A disabled device's pools are not listed.
     let off = enrol(s).await;
     let (mut p, e) = sample_pool(off, now - 30 * DAY, 2);

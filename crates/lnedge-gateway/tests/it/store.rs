@@ -8,7 +8,9 @@ use lnedge_proto::ledger::EntryState;
 use lnedge_gateway::store::conformance;
 use lnedge_gateway::store::postgres::PostgresStore;
 use lnedge_gateway::store::sqlite::SqliteStore;
-use lnedge_gateway::store::{GatewayStore, PaymentRecord, StoreError, SyncOutcome, SyncReport};
+use lnedge_gateway::store::{GatewayStore, PaymentRecord, StoreError};
+use lnedge_gateway::sync::{apply_reports, SyncError, SyncOutcome};
+use lnedge_wire::sync::SyncReport;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_conformance() {
@@ -248,11 +250,12 @@ async fn postgres_two_replicas_never_double_issue() {
         .iter()
         .map(|e| SyncReport { pool_id: pool.id, index: e.index, state: EntryState::Claimed })
         .collect();
-    let (ra, rb) = tokio::join!(a.apply_sync(device, 1, &batch), b.apply_sync(device, 1, &batch));
+    let (ra, rb) =
+        tokio::join!(apply_reports(&a, device, 1, &batch), apply_reports(&b, device, 1, &batch));
     let applied = SyncOutcome { applied: 50, unchanged: 0, ignored_regressions: 0 };
     match (ra, rb) {
-        (Ok(o), Err(StoreError::ReplayedSync { counter: 1, last: 1, .. }))
-        | (Err(StoreError::ReplayedSync { counter: 1, last: 1, .. }), Ok(o)) => {
+        (Ok(o), Err(SyncError::Replayed { counter: 1, last: 1 }))
+        | (Err(SyncError::Replayed { counter: 1, last: 1 }), Ok(o)) => {
             assert_eq!(o, applied);
         }
         other => {
@@ -262,13 +265,15 @@ async fn postgres_two_replicas_never_double_issue() {
     // …and with consecutive counters: whichever runs second finds nothing to do or is refused.
     let dispensed: Vec<SyncReport> =
         batch.iter().map(|r| SyncReport { state: EntryState::Dispensed, ..*r }).collect();
-    let (ra, rb) =
-        tokio::join!(a.apply_sync(device, 2, &dispensed), b.apply_sync(device, 3, &dispensed));
+    let (ra, rb) = tokio::join!(
+        apply_reports(&a, device, 2, &dispensed),
+        apply_reports(&b, device, 3, &dispensed)
+    );
     let moved = SyncOutcome { applied: 50, unchanged: 0, ignored_regressions: 0 };
     let nothing = SyncOutcome { applied: 0, unchanged: 50, ignored_regressions: 0 };
     match (ra, rb) {
         (Ok(x), Ok(y)) => assert_eq!((x, y), (moved, nothing), "2 then 3"),
-        (Err(StoreError::ReplayedSync { counter: 2, last: 3, .. }), Ok(y)) => assert_eq!(y, moved),
+        (Err(SyncError::Replayed { counter: 2, last: 3 }), Ok(y)) => assert_eq!(y, moved),
         other => panic!("consecutive counters: unexpected {other:?}"),
     }
     let states = a.entries(pool.id).await.unwrap();

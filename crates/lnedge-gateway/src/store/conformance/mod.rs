@@ -14,10 +14,13 @@ pub mod relay;
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};
 
+use lnedge_wire::sync::SyncReport;
+
 use super::{
-    EntryRecord, FiatQuote, GatewayStore, PaymentRecord, PoolRecord, Price, ProductRecord,
-    StoreError, SyncOutcome, SyncReport,
+    EntryChange, EntryRecord, FiatQuote, GatewayStore, PaymentRecord, PoolRecord, Price,
+    ProductRecord, StoreError, SyncCommit,
 };
+use crate::sync::{apply_reports, SyncError, SyncOutcome};
 
 /// Runs every scenario against `store`.
 pub async fn run_all(store: &dyn GatewayStore) {
@@ -29,6 +32,7 @@ pub async fn run_all(store: &dyn GatewayStore) {
     sync_replay(store).await;
     sync_regressions(store).await;
     sync_all_or_nothing(store).await;
+    sync_commit_compares_and_swaps(store).await;
     payments(store).await;
     refunds::run_all(store).await;
     deputy::run_all(store).await;
@@ -186,9 +190,14 @@ pub async fn duplicate_and_unknown_device(store: &dyn GatewayStore) {
         Err(StoreError::UnknownDevice(id)) => assert_eq!(id, ghost),
         other => panic!("[{s}] allocate_seqs(unknown): expected UnknownDevice, got {other:?}"),
     }
-    match store.apply_sync(ghost, 1, &[]).await {
+    match apply_reports(store, ghost, 1, &[]).await {
+        Err(SyncError::UnknownDevice(id)) => assert_eq!(id, ghost),
+        other => panic!("[{s}] sync of an unknown device: expected UnknownDevice, got {other:?}"),
+    }
+    let commit = SyncCommit { device: ghost, last_counter: 0, counter: 1, changes: vec![] };
+    match store.commit_sync(&commit).await {
         Err(StoreError::UnknownDevice(id)) => assert_eq!(id, ghost),
-        other => panic!("[{s}] apply_sync(unknown): expected UnknownDevice, got {other:?}"),
+        other => panic!("[{s}] commit_sync(unknown): expected UnknownDevice, got {other:?}"),
     }
     let (pool, entries) = sample_pool(ghost, 1, 2);
     match store.insert_pool(&pool, &entries).await {
@@ -265,7 +274,7 @@ pub async fn sync_forward_and_idempotent(store: &dyn GatewayStore) {
         report(pool.id, 2, EntryState::Dispensed),
         report(pool.id, 3, EntryState::Failed),
     ];
-    let out = store.apply_sync(device, 1, &batch).await.unwrap();
+    let out = apply_reports(store, device, 1, &batch).await.unwrap();
     assert_eq!(out, SyncOutcome { applied: 4, unchanged: 0, ignored_regressions: 0 }, "[{s}]");
     assert_eq!(
         states(store, pool.id).await,
@@ -280,7 +289,7 @@ pub async fn sync_forward_and_idempotent(store: &dyn GatewayStore) {
     );
     assert_eq!(store.device(device).await.unwrap().unwrap().last_sync_counter, 1, "[{s}] counter");
 
-    let again = store.apply_sync(device, 2, &batch).await.unwrap();
+    let again = apply_reports(store, device, 2, &batch).await.unwrap();
     assert_eq!(
         again,
         SyncOutcome { applied: 0, unchanged: 4, ignored_regressions: 0 },
@@ -289,27 +298,27 @@ pub async fn sync_forward_and_idempotent(store: &dyn GatewayStore) {
     assert_eq!(store.device(device).await.unwrap().unwrap().last_sync_counter, 2, "[{s}] counter");
 
     let more = [report(pool.id, 0, EntryState::Dispensed), report(pool.id, 1, EntryState::Claimed)];
-    let out = store.apply_sync(device, 10, &more).await.unwrap();
+    let out = apply_reports(store, device, 10, &more).await.unwrap();
     assert_eq!(out, SyncOutcome { applied: 1, unchanged: 1, ignored_regressions: 0 }, "[{s}]");
     assert_eq!(
-        store.apply_sync(device, 11, &[]).await.unwrap(),
+        apply_reports(store, device, 11, &[]).await.unwrap(),
         SyncOutcome::default(),
         "[{s}] an empty batch"
     );
     assert_eq!(store.device(device).await.unwrap().unwrap().last_sync_counter, 11, "[{s}]");
 }
 
-/// A batch whose counter is not above the last one is `ReplayedSync` and changes nothing.
+/// A batch whose counter is not above the last one is `Replayed` and changes nothing.
 pub async fn sync_replay(store: &dyn GatewayStore) {
     let s = store.name();
     let (device, pool, _) = device_with_pool(store, 3).await;
-    store.apply_sync(device, 5, &[report(pool.id, 0, EntryState::Offered)]).await.unwrap();
+    apply_reports(store, device, 5, &[report(pool.id, 0, EntryState::Offered)]).await.unwrap();
     for old in [5, 4, 0] {
-        match store.apply_sync(device, old, &[report(pool.id, 1, EntryState::Claimed)]).await {
-            Err(StoreError::ReplayedSync { device: d, counter, last }) => {
-                assert_eq!((d, counter, last), (device, old, 5), "[{s}] replay fields");
+        match apply_reports(store, device, old, &[report(pool.id, 1, EntryState::Claimed)]).await {
+            Err(SyncError::Replayed { counter, last }) => {
+                assert_eq!((counter, last), (old, 5), "[{s}] replay fields");
             }
-            other => panic!("[{s}] counter {old} after 5: expected ReplayedSync, got {other:?}"),
+            other => panic!("[{s}] counter {old} after 5: expected Replayed, got {other:?}"),
         }
     }
     assert_eq!(
@@ -330,7 +339,7 @@ pub async fn sync_regressions(store: &dyn GatewayStore) {
         report(pool.id, 2, EntryState::Failed),
         report(pool.id, 3, EntryState::Offered),
     ];
-    store.apply_sync(device, 1, &first).await.unwrap();
+    apply_reports(store, device, 1, &first).await.unwrap();
     let back = [
         report(pool.id, 0, EntryState::Offered), // claimed → offered: backward
         report(pool.id, 1, EntryState::Failed),  // dispensed → failed: not allowed
@@ -338,7 +347,7 @@ pub async fn sync_regressions(store: &dyn GatewayStore) {
         report(pool.id, 3, EntryState::Unused),  // offered → unused: backward
         report(pool.id, 3, EntryState::Claimed), // offered → claimed: forward
     ];
-    let out = store.apply_sync(device, 2, &back).await.unwrap();
+    let out = apply_reports(store, device, 2, &back).await.unwrap();
     assert_eq!(out, SyncOutcome { applied: 1, unchanged: 0, ignored_regressions: 4 }, "[{s}]");
     assert_eq!(
         states(store, pool.id).await,
@@ -353,30 +362,28 @@ pub async fn sync_all_or_nothing(store: &dyn GatewayStore) {
     let s = store.name();
     let (device, pool, _) = device_with_pool(store, 3).await;
     let (other_device, other_pool, _) = device_with_pool(store, 3).await;
-    store.apply_sync(device, 1, &[report(pool.id, 0, EntryState::Offered)]).await.unwrap();
+    apply_reports(store, device, 1, &[report(pool.id, 0, EntryState::Offered)]).await.unwrap();
     let good = [report(pool.id, 0, EntryState::Claimed), report(pool.id, 1, EntryState::Offered)];
 
     let ghost = new_pool_id();
     let mut batch = good.to_vec();
     batch.push(report(ghost, 0, EntryState::Offered));
-    match store.apply_sync(device, 2, &batch).await {
-        Err(StoreError::UnknownPool(p)) => assert_eq!(p, ghost),
+    match apply_reports(store, device, 2, &batch).await {
+        Err(SyncError::UnknownPool(p)) => assert_eq!(p, ghost),
         other => panic!("[{s}] unknown pool: expected UnknownPool, got {other:?}"),
     }
 
     let mut batch = good.to_vec();
     batch.push(report(other_pool.id, 0, EntryState::Offered));
-    match store.apply_sync(device, 2, &batch).await {
-        Err(StoreError::PoolOfAnotherDevice { pool: p, device: d }) => {
-            assert_eq!((p, d), (other_pool.id, device), "[{s}] fields");
-        }
+    match apply_reports(store, device, 2, &batch).await {
+        Err(SyncError::PoolOfAnotherDevice(p)) => assert_eq!(p, other_pool.id, "[{s}] field"),
         other => panic!("[{s}] another's pool: expected PoolOfAnotherDevice, got {other:?}"),
     }
 
     let mut batch = good.to_vec();
     batch.push(report(pool.id, 3, EntryState::Offered));
-    match store.apply_sync(device, 2, &batch).await {
-        Err(StoreError::UnknownEntry { pool: p, index }) => assert_eq!((p, index), (pool.id, 3)),
+    match apply_reports(store, device, 2, &batch).await {
+        Err(SyncError::UnknownEntry { pool: p, index }) => assert_eq!((p, index), (pool.id, 3)),
         other => panic!("[{s}] unknown entry: expected UnknownEntry, got {other:?}"),
     }
 
@@ -395,8 +402,82 @@ pub async fn sync_all_or_nothing(store: &dyn GatewayStore) {
         "[{s}] nor its counter"
     );
     assert_eq!(store.device(other_device).await.unwrap().unwrap().last_sync_counter, 0, "[{s}]");
-    let out = store.apply_sync(device, 2, &good).await.unwrap();
+    let out = apply_reports(store, device, 2, &good).await.unwrap();
     assert_eq!(out.applied, 2, "[{s}] the same counter works once the batch is good");
+}
+
+/// `commit_sync` stores only what is still as the caller read it: a stale counter or a stale
+/// entry state is `Conflict` and changes nothing at all; a fresh commit stores everything.
+pub async fn sync_commit_compares_and_swaps(store: &dyn GatewayStore) {
+    let s = store.name();
+    let (device, pool, _) = device_with_pool(store, 3).await;
+    let change = |index, from, to| EntryChange { pool_id: pool.id, index, from, to };
+    let first = SyncCommit {
+        device,
+        last_counter: 0,
+        counter: 4,
+        changes: vec![change(0, EntryState::Unused, EntryState::Claimed)],
+    };
+    store.commit_sync(&first).await.unwrap_or_else(|e| panic!("[{s}] a fresh commit: {e}"));
+    assert_eq!(store.device(device).await.unwrap().unwrap().last_sync_counter, 4, "[{s}]");
+
+    // The same commit again: the counter it read (0) is stale.
+    match store.commit_sync(&first).await {
+        Err(StoreError::Conflict) => {}
+        other => panic!("[{s}] stale counter: expected Conflict, got {other:?}"),
+    }
+    // A fresh counter, but one entry's `from` is stale (it is claimed, not unused): nothing of
+    // the commit is stored, not its other entry, not its counter.
+    let stale_entry = SyncCommit {
+        device,
+        last_counter: 4,
+        counter: 5,
+        changes: vec![
+            change(1, EntryState::Unused, EntryState::Offered),
+            change(0, EntryState::Unused, EntryState::Dispensed),
+        ],
+    };
+    match store.commit_sync(&stale_entry).await {
+        Err(StoreError::Conflict) => {}
+        other => panic!("[{s}] stale entry: expected Conflict, got {other:?}"),
+    }
+    // An entry that does not exist cannot be swapped either.
+    let ghost_entry = SyncCommit {
+        device,
+        last_counter: 4,
+        counter: 5,
+        changes: vec![change(9, EntryState::Unused, EntryState::Offered)],
+    };
+    match store.commit_sync(&ghost_entry).await {
+        Err(StoreError::Conflict) => {}
+        other => panic!("[{s}] missing entry: expected Conflict, got {other:?}"),
+    }
+    assert_eq!(
+        states(store, pool.id).await,
+        [EntryState::Claimed, EntryState::Unused, EntryState::Unused],
+        "[{s}] refused commits changed no entry"
+    );
+    assert_eq!(
+        store.device(device).await.unwrap().unwrap().last_sync_counter,
+        4,
+        "[{s}] nor the counter"
+    );
+
+    let fresh = SyncCommit {
+        device,
+        last_counter: 4,
+        counter: 5,
+        changes: vec![
+            change(1, EntryState::Unused, EntryState::Offered),
+            change(0, EntryState::Claimed, EntryState::Dispensed),
+        ],
+    };
+    store.commit_sync(&fresh).await.unwrap_or_else(|e| panic!("[{s}] after re-reading: {e}"));
+    assert_eq!(
+        states(store, pool.id).await,
+        [EntryState::Dispensed, EntryState::Offered, EntryState::Unused],
+        "[{s}] the fresh commit stored every change"
+    );
 }
 
 /// Payments are recorded once (idempotent) and listed by time, quotes included.
@@ -469,7 +550,7 @@ pub struct Sample {
 /// Writes a device, a pool, a sync, a payment and a seq allocation (for reopen tests).
 pub async fn write_sample(store: &dyn GatewayStore) -> Sample {
     let (device, pool, mut entries) = device_with_pool(store, 4).await;
-    store.apply_sync(device, 3, &[report(pool.id, 2, EntryState::Dispensed)]).await.unwrap();
+    apply_reports(store, device, 3, &[report(pool.id, 2, EntryState::Dispensed)]).await.unwrap();
     entries[2].state = EntryState::Dispensed;
     let payment = PaymentRecord {
         payment_hash: entries[2].payment_hash,
@@ -506,8 +587,8 @@ pub async fn check_sample(store: &dyn GatewayStore, sample: &Sample) {
         sample.next_seq,
         "[{s}] seq allocation continues where it was"
     );
-    match store.apply_sync(sample.device, 3, &[]).await {
-        Err(StoreError::ReplayedSync { .. }) => {}
-        other => panic!("[{s}] replay after reopen: expected ReplayedSync, got {other:?}"),
+    match apply_reports(store, sample.device, 3, &[]).await {
+        Err(SyncError::Replayed { .. }) => {}
+        other => panic!("[{s}] replay after reopen: expected Replayed, got {other:?}"),
     }
 }

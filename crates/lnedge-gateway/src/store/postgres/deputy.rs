@@ -8,10 +8,10 @@ use lnedge_proto::DeviceId;
 use tokio_postgres::Row;
 
 use super::{get, pg, PostgresStore};
+use crate::store::codec::{to_i64, to_u64};
 use crate::store::deputy::{
     BeginSale, ClaimMark, DeputySaleRecord, DeputyStatus, DeputyStore, SaleColumns, SALE_COLUMNS,
 };
-use crate::store::sqlite::{to_i64, to_u64};
 use crate::store::StoreError;
 
 fn sale_from_row(row: &Row) -> Result<DeputySaleRecord, StoreError> {

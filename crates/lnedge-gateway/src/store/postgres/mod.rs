@@ -8,9 +8,11 @@
 //!   RETURNING` statement, so two callers can never read the same counter;
 //! * [`record_payment`](GatewayStore::record_payment) is `INSERT … ON CONFLICT DO NOTHING` on the
 //!   payment hash;
-//! * [`apply_sync`](GatewayStore::apply_sync) runs in one transaction that first locks the
-//!   device's row (`SELECT … FOR UPDATE`), so batches of one device are applied one at a time
-//!   and the second of two identical batches sees the first one's counter.
+//! * [`commit_sync`](GatewayStore::commit_sync) is a compare-and-swap in one transaction:
+//!   `UPDATE … WHERE last_sync_counter = <read>` and `UPDATE entries … WHERE state = <read>`.
+//!   Under READ COMMITTED a concurrent update of the same row waits for the first one's lock,
+//!   re-reads the row and no longer matches, so the second of two replicas answers
+//!   [`StoreError::Conflict`] and the engine reads again.
 //!
 //! Migrations are stepwise SQL files (`migrations/NNNN_name.sql`) recorded in a
 //! `schema_version` table, run in one transaction under `pg_advisory_xact_lock` so that replicas
@@ -25,13 +27,14 @@ use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, Rec
 use lnedge_proto::{DeviceId, PoolId};
 use tokio_postgres::{NoTls, Row};
 
-use super::sqlite::{
-    check_entries, device_id, hash32, payment_from_columns, pool_id, price_columns,
-    price_from_columns, state_code, state_from_code, step, to_i64, to_u16, to_u32, to_u64, Step,
+use super::codec::{
+    self, check_entries, price_columns, state_code, Columns, DEVICE_COLUMNS, ENTRY_COLUMNS,
+    PAYMENT_COLUMNS, POOL_COLUMNS, PRODUCT_COLUMNS,
 };
+pub(super) use super::codec::{hash32, to_i64, to_u32, to_u64};
 use super::{
     DeviceRecord, EntryRecord, GatewayStore, PaymentRecord, PoolRecord, ProductRecord, StoreError,
-    SyncOutcome, SyncReport,
+    SyncCommit,
 };
 
 /// The stepwise migrations; migration `i` (0-based) brings the schema to version `i + 1`.
@@ -73,9 +76,6 @@ fn pg(context: &str, e: tokio_postgres::Error) -> StoreError {
     }
 }
 
-const DEVICE_COLUMNS: &str = "id, name, enabled, last_sync_counter, created_at";
-const ENTRY_COLUMNS: &str = "pool_id, idx, product, seq, payment_hash, amount_msat, state";
-
 fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
     row: &'a Row,
     idx: usize,
@@ -84,16 +84,42 @@ fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
     row.try_get(idx).map_err(|e| pg(&format!("reading column {what}"), e))
 }
 
-fn entry_from_row(row: &Row) -> Result<EntryRecord, StoreError> {
-    Ok(EntryRecord {
-        pool_id: pool_id(&get::<Vec<u8>>(row, 0, "pool_id")?)?,
-        index: to_u32(get(row, 1, "idx")?, "entry index")?,
-        product: to_u16(i64::from(get::<i32>(row, 2, "product")?), "product id")?,
-        seq: to_u32(get(row, 3, "seq")?, "sequence number")?,
-        payment_hash: hash32(&get::<Vec<u8>>(row, 4, "payment_hash")?)?,
-        amount_msat: to_u64(get(row, 5, "amount_msat")?, "amount_msat")?,
-        state: state_from_code(i64::from(get::<i16>(row, 6, "state")?))?,
-    })
+impl Columns for Row {
+    fn int_or_null(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        use tokio_postgres::types::Type;
+        let read = |e| pg(&format!("reading column {column}"), e);
+        let ty = self
+            .columns()
+            .iter()
+            .find(|c| c.name() == column)
+            .map(|c| c.type_().clone())
+            .ok_or_else(|| StoreError::Backend(format!("the query has no column {column}")))?;
+        Ok(match ty {
+            Type::INT2 => self.try_get::<_, Option<i16>>(column).map_err(read)?.map(i64::from),
+            Type::INT4 => self.try_get::<_, Option<i32>>(column).map_err(read)?.map(i64::from),
+            _ => self.try_get::<_, Option<i64>>(column).map_err(read)?,
+        })
+    }
+    fn bytes_or_null(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.try_get(column).map_err(|e| pg(&format!("reading column {column}"), e))
+    }
+    fn text_or_null(&self, column: &str) -> Result<Option<String>, StoreError> {
+        self.try_get(column).map_err(|e| pg(&format!("reading column {column}"), e))
+    }
+    fn real_or_null(&self, column: &str) -> Result<Option<f64>, StoreError> {
+        self.try_get(column).map_err(|e| pg(&format!("reading column {column}"), e))
+    }
+    fn flag(&self, column: &str) -> Result<bool, StoreError> {
+        self.try_get(column).map_err(|e| pg(&format!("reading column {column}"), e))
+    }
+}
+
+/// Decodes every row with `decode`.
+fn decode_all<T>(
+    rows: &[Row],
+    decode: impl Fn(&Row) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    rows.iter().map(decode).collect()
 }
 
 async fn read_products(
@@ -102,26 +128,14 @@ async fn read_products(
 ) -> Result<Vec<ProductRecord>, StoreError> {
     let rows = client
         .query(
-            "SELECT id, description, price_kind, price_msat, currency, amount_minor
-             FROM products WHERE device_id = $1 ORDER BY position",
+            &format!(
+                "SELECT {PRODUCT_COLUMNS} FROM products WHERE device_id = $1 ORDER BY position"
+            ),
             &[&&id.0[..]],
         )
         .await
         .map_err(|e| pg(&format!("reading products of {id}"), e))?;
-    rows.iter()
-        .map(|r| {
-            Ok(ProductRecord {
-                id: to_u16(i64::from(get::<i32>(r, 0, "id")?), "product id")?,
-                description: get(r, 1, "description")?,
-                price: price_from_columns(
-                    i64::from(get::<i16>(r, 2, "price_kind")?),
-                    get(r, 3, "price_msat")?,
-                    get(r, 4, "currency")?,
-                    get(r, 5, "amount_minor")?,
-                )?,
-            })
-        })
-        .collect()
+    decode_all(&rows, codec::product)
 }
 
 async fn write_products(
@@ -164,15 +178,8 @@ async fn device_from_row(
     client: &impl GenericClient,
     row: &Row,
 ) -> Result<DeviceRecord, StoreError> {
-    let id = device_id(&get::<Vec<u8>>(row, 0, "id")?)?;
-    Ok(DeviceRecord {
-        id,
-        name: get(row, 1, "name")?,
-        enabled: get(row, 2, "enabled")?,
-        products: read_products(client, &id).await?,
-        last_sync_counter: to_u64(get(row, 3, "last_sync_counter")?, "sync counter")?,
-        created_at: to_u64(get(row, 4, "created_at")?, "created_at")?,
-    })
+    let head = codec::device(row, Vec::new())?;
+    Ok(DeviceRecord { products: read_products(client, &head.id).await?, ..head })
 }
 
 async fn device_exists(client: &impl GenericClient, id: &DeviceId) -> Result<bool, StoreError> {
@@ -450,23 +457,14 @@ impl GatewayStore for PostgresStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT id, device_id, created_at, expires_at, bytes FROM pools
-                 WHERE device_id = $1 ORDER BY created_at, ord",
+                &format!(
+                    "SELECT {POOL_COLUMNS} FROM pools WHERE device_id = $1 ORDER BY created_at, ord"
+                ),
                 &[&&device.0[..]],
             )
             .await
             .map_err(|e| pg(&format!("reading pools of {device}"), e))?;
-        rows.iter()
-            .map(|r| {
-                Ok(PoolRecord {
-                    id: pool_id(&get::<Vec<u8>>(r, 0, "id")?)?,
-                    device_id: device_id(&get::<Vec<u8>>(r, 1, "device_id")?)?,
-                    created_at: to_u64(get(r, 2, "created_at")?, "created_at")?,
-                    expires_at: to_u64(get(r, 3, "expires_at")?, "expires_at")?,
-                    bytes: get(r, 4, "bytes")?,
-                })
-            })
-            .collect()
+        decode_all(&rows, codec::pool)
     }
 
     async fn entries(&self, pool: PoolId) -> Result<Vec<EntryRecord>, StoreError> {
@@ -478,7 +476,7 @@ impl GatewayStore for PostgresStore {
             )
             .await
             .map_err(|e| pg(&format!("reading entries of pool {pool}"), e))?;
-        rows.iter().map(entry_from_row).collect()
+        decode_all(&rows, codec::entry)
     }
 
     async fn entry_by_hash(
@@ -493,97 +491,71 @@ impl GatewayStore for PostgresStore {
             )
             .await
             .map_err(|e| pg("looking up entry by payment hash", e))?;
-        row.as_ref().map(entry_from_row).transpose()
+        row.as_ref().map(codec::entry).transpose()
     }
 
-    async fn apply_sync(
-        &self,
-        device: DeviceId,
-        counter: u64,
-        reports: &[SyncReport],
-    ) -> Result<SyncOutcome, StoreError> {
-        let counter_sql = to_i64(counter, "sync counter")?;
+    async fn commit_sync(&self, commit: &SyncCommit) -> Result<(), StoreError> {
+        let device = commit.device;
+        let last = to_i64(commit.last_counter, "sync counter")?;
+        let counter = to_i64(commit.counter, "sync counter")?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| pg("starting transaction", e))?;
-        // The device row lock serialises every sync of this device across replicas.
-        let row = tx
-            .query_opt(
-                "SELECT last_sync_counter FROM devices WHERE id = $1 FOR UPDATE",
-                &[&&device.0[..]],
+        let moved = tx
+            .execute(
+                "UPDATE devices SET last_sync_counter = $3 WHERE id = $1 AND last_sync_counter = $2",
+                &[&&device.0[..], &last, &counter],
             )
             .await
-            .map_err(|e| pg(&format!("locking device {device}"), e))?
-            .ok_or(StoreError::UnknownDevice(device))?;
-        let last = to_u64(get(&row, 0, "last_sync_counter")?, "sync counter")?;
-        if counter <= last {
-            return Err(StoreError::ReplayedSync { device, counter, last });
+            .map_err(|e| pg(&format!("storing sync counter of {device}"), e))?;
+        if moved == 0 {
+            return Err(if device_exists(&tx, &device).await? {
+                StoreError::Conflict
+            } else {
+                StoreError::UnknownDevice(device)
+            });
         }
-        let mut outcome = SyncOutcome::default();
-        for report in reports {
-            let index = i64::from(report.index);
-            let row = tx
-                .query_opt(
-                    "SELECT p.device_id, e.state FROM pools p
-                     LEFT JOIN entries e ON e.pool_id = p.id AND e.idx = $2
-                     WHERE p.id = $1",
-                    &[&&report.pool_id.0[..], &index],
-                )
-                .await
-                .map_err(|e| pg(&format!("looking up pool {}", report.pool_id), e))?
-                .ok_or(StoreError::UnknownPool(report.pool_id))?;
-            let owner: Vec<u8> = get(&row, 0, "device_id")?;
-            if owner[..] != device.0[..] {
-                return Err(StoreError::PoolOfAnotherDevice { pool: report.pool_id, device });
-            }
-            let current: Option<i16> = get(&row, 1, "state")?;
-            let current =
-                state_from_code(i64::from(current.ok_or(StoreError::UnknownEntry {
-                    pool: report.pool_id,
-                    index: report.index,
-                })?))?;
-            let step = step(current, report.state);
-            if step == Step::Forward {
-                tx.execute(
-                    "UPDATE entries SET state = $3, state_rank = $4
-                     WHERE pool_id = $1 AND idx = $2 AND state_rank < $4",
+        let update = tx
+            .prepare(
+                "UPDATE entries SET state = $4, state_rank = $5
+                 WHERE pool_id = $1 AND idx = $2 AND state = $3",
+            )
+            .await
+            .map_err(|e| pg("preparing entry update", e))?;
+        for e in &commit.changes {
+            let n = tx
+                .execute(
+                    &update,
                     &[
-                        &&report.pool_id.0[..],
-                        &index,
-                        &state_code(report.state),
-                        &i16::from(report.state.rank()),
+                        &&e.pool_id.0[..],
+                        &i64::from(e.index),
+                        &state_code(e.from),
+                        &state_code(e.to),
+                        &i16::from(e.to.rank()),
                     ],
                 )
                 .await
-                .map_err(|e| {
-                    pg(&format!("updating entry {} of pool {}", report.index, report.pool_id), e)
+                .map_err(|err| {
+                    pg(&format!("updating entry {} of pool {}", e.index, e.pool_id), err)
                 })?;
+            if n == 0 {
+                // Dropping the transaction rolls the counter back too.
+                return Err(StoreError::Conflict);
             }
-            outcome.count(step);
         }
-        tx.execute(
-            "UPDATE devices SET last_sync_counter = $2 WHERE id = $1",
-            &[&&device.0[..], &counter_sql],
-        )
-        .await
-        .map_err(|e| pg(&format!("storing sync counter of {device}"), e))?;
-        tx.commit().await.map_err(|e| pg("committing", e))?;
-        Ok(outcome)
+        tx.commit().await.map_err(|e| pg("committing", e))
     }
 
     async fn record_payment(&self, payment: &PaymentRecord) -> Result<bool, StoreError> {
         let amount = to_i64(payment.amount_msat, "amount_msat")?;
         let paid_at = to_i64(payment.paid_at, "paid_at")?;
-        let (currency, rate, source) = match &payment.quote {
-            Some(q) => (Some(q.currency.as_str()), Some(q.rate_per_btc), Some(q.source.as_str())),
-            None => (None, None, None),
-        };
+        let (currency, rate, source) = codec::quote_columns(payment.quote.as_ref());
         let client = self.client().await?;
         let n = client
             .execute(
-                "INSERT INTO payments
-                     (payment_hash, amount_msat, paid_at, quote_currency, quote_rate_per_btc,
-                      quote_source)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (payment_hash) DO NOTHING",
+                &format!(
+                    "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (payment_hash) DO NOTHING"
+                ),
                 &[&&payment.payment_hash[..], &amount, &paid_at, &currency, &rate, &source],
             )
             .await
@@ -595,24 +567,11 @@ impl GatewayStore for PostgresStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT payment_hash, amount_msat, paid_at, quote_currency, quote_rate_per_btc,
-                        quote_source
-                 FROM payments ORDER BY paid_at, payment_hash",
+                &format!("SELECT {PAYMENT_COLUMNS} FROM payments ORDER BY paid_at, payment_hash"),
                 &[],
             )
             .await
             .map_err(|e| pg("reading payments", e))?;
-        rows.iter()
-            .map(|r| {
-                payment_from_columns(
-                    &get::<Vec<u8>>(r, 0, "payment_hash")?,
-                    get(r, 1, "amount_msat")?,
-                    get(r, 2, "paid_at")?,
-                    get(r, 3, "quote_currency")?,
-                    get(r, 4, "quote_rate_per_btc")?,
-                    get(r, 5, "quote_source")?,
-                )
-            })
-            .collect()
+        decode_all(&rows, codec::payment)
     }
 }

@@ -8,11 +8,11 @@ use lnedge_proto::{DeviceId, PoolId};
 use tokio_postgres::Row;
 
 use super::{device_exists, get, pg, PostgresStore};
+use crate::store::codec::{
+    self, device_id, hash32, pool_id, to_i64, to_u32, to_u64, PAYMENT_COLUMNS, POOL_COLUMNS,
+};
 use crate::store::refunds::{
     AuthOutcome, ClaimOutcome, RefundFinish, RefundRecord, RefundState, RefundStore, SessionRecord,
-};
-use crate::store::sqlite::{
-    device_id, hash32, payment_from_columns, pool_id, to_i64, to_u32, to_u64,
 };
 use crate::store::{PaymentRecord, PoolRecord, StoreError};
 
@@ -69,45 +69,21 @@ impl RefundStore for PostgresStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT payment_hash, amount_msat, paid_at, quote_currency, quote_rate_per_btc,
-                        quote_source
-                 FROM payments WHERE payment_hash = $1",
+                &format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_hash = $1"),
                 &[&&payment_hash[..]],
             )
             .await
             .map_err(|e| pg("reading payment", e))?;
-        row.map(|r| {
-            payment_from_columns(
-                &get::<Vec<u8>>(&r, 0, "payment_hash")?,
-                get(&r, 1, "amount_msat")?,
-                get(&r, 2, "paid_at")?,
-                get(&r, 3, "quote_currency")?,
-                get(&r, 4, "quote_rate_per_btc")?,
-                get(&r, 5, "quote_source")?,
-            )
-        })
-        .transpose()
+        row.as_ref().map(codec::payment).transpose()
     }
 
     async fn pool_by_id(&self, id: PoolId) -> Result<Option<PoolRecord>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
-                "SELECT device_id, created_at, expires_at, bytes FROM pools WHERE id = $1",
-                &[&&id.0[..]],
-            )
+            .query_opt(&format!("SELECT {POOL_COLUMNS} FROM pools WHERE id = $1"), &[&&id.0[..]])
             .await
             .map_err(|e| pg(&format!("reading pool {id}"), e))?;
-        row.map(|r| {
-            Ok(PoolRecord {
-                id,
-                device_id: device_id(&get::<Vec<u8>>(&r, 0, "device_id")?)?,
-                created_at: to_u64(get(&r, 1, "created_at")?, "created_at")?,
-                expires_at: to_u64(get(&r, 2, "expires_at")?, "expires_at")?,
-                bytes: get(&r, 3, "bytes")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(codec::pool).transpose()
     }
 
     async fn open_refund(&self, r: &RefundRecord) -> Result<RefundRecord, StoreError> {

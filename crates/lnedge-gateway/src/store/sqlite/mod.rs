@@ -13,13 +13,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    DeviceRecord, EntryRecord, FiatQuote, GatewayStore, PaymentRecord, PoolRecord, Price,
-    ProductRecord, StoreError, SyncOutcome, SyncReport,
+    DeviceRecord, EntryRecord, GatewayStore, PaymentRecord, PoolRecord, ProductRecord, StoreError,
+    SyncCommit,
 };
 
 /// The stepwise migrations; migration `i` (0-based) brings the schema to version `i + 1`.
@@ -43,204 +42,70 @@ fn backend(context: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("{context}: {e}"))
 }
 
-/// `u64` → SQL `BIGINT`, refusing values above `i64::MAX`.
-pub(super) fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| {
-        StoreError::Backend(format!("{what} {value} does not fit a signed 64-bit column"))
-    })
-}
+use super::codec::{self, Columns, DEVICE_COLUMNS, ENTRY_COLUMNS, PAYMENT_COLUMNS, POOL_COLUMNS};
+pub(super) use super::codec::{
+    check_entries, device_id, hash32, pool_id, price_columns, state_code, to_i64, to_u32, to_u64,
+};
 
-/// SQL `BIGINT` → `u64`, refusing negative values (a corrupt row).
-pub(super) fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
-    u64::try_from(value)
-        .map_err(|_| StoreError::Backend(format!("stored {what} {value} is negative")))
-}
-
-/// SQL integer → `u32`, refusing values out of range (a corrupt row).
-pub(super) fn to_u32(value: i64, what: &str) -> Result<u32, StoreError> {
-    u32::try_from(value)
-        .map_err(|_| StoreError::Backend(format!("stored {what} {value} is out of range")))
-}
-
-/// SQL integer → `u16`, refusing values out of range (a corrupt row).
-pub(super) fn to_u16(value: i64, what: &str) -> Result<u16, StoreError> {
-    u16::try_from(value)
-        .map_err(|_| StoreError::Backend(format!("stored {what} {value} is out of range")))
-}
-
-/// The code a ledger state is stored as.
-pub(super) fn state_code(state: EntryState) -> i16 {
-    match state {
-        EntryState::Unused => 0,
-        EntryState::Offered => 1,
-        EntryState::Claimed => 2,
-        EntryState::Dispensed => 3,
-        EntryState::Failed => 4,
+impl Columns for rusqlite::Row<'_> {
+    fn int_or_null(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        self.get(column).map_err(|e| backend(&format!("reading column {column}"), e))
+    }
+    fn bytes_or_null(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(column).map_err(|e| backend(&format!("reading column {column}"), e))
+    }
+    fn text_or_null(&self, column: &str) -> Result<Option<String>, StoreError> {
+        self.get(column).map_err(|e| backend(&format!("reading column {column}"), e))
+    }
+    fn real_or_null(&self, column: &str) -> Result<Option<f64>, StoreError> {
+        self.get(column).map_err(|e| backend(&format!("reading column {column}"), e))
+    }
+    fn flag(&self, column: &str) -> Result<bool, StoreError> {
+        self.get(column).map_err(|e| backend(&format!("reading column {column}"), e))
     }
 }
 
-/// The ledger state a stored code stands for.
-pub(super) fn state_from_code(code: i64) -> Result<EntryState, StoreError> {
-    Ok(match code {
-        0 => EntryState::Unused,
-        1 => EntryState::Offered,
-        2 => EntryState::Claimed,
-        3 => EntryState::Dispensed,
-        4 => EntryState::Failed,
-        other => {
-            return Err(StoreError::Backend(format!("stored ledger state code {other} is unknown")))
-        }
-    })
-}
-
-/// What a report does to an entry in `current`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Step {
-    /// Same state.
-    Unchanged,
-    /// A forward move: store it.
-    Forward,
-    /// Backward (or sideways between final states): ignore it.
-    Regression,
-}
-
-/// Classifies a report of `reported` for an entry the store holds in `current`.
-pub(super) fn step(current: EntryState, reported: EntryState) -> Step {
-    if current == reported {
-        Step::Unchanged
-    } else if current.may_become(reported) && reported.rank() > current.rank() {
-        Step::Forward
-    } else {
-        Step::Regression
+/// Runs a query and decodes every row with `decode`; `what` names it in errors.
+pub(super) fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    what: &str,
+    decode: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(|e| backend(what, e))?;
+    let mut rows = stmt.query(params).map_err(|e| backend(what, e))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(|e| backend(what, e))? {
+        out.push(decode(row)?);
     }
+    Ok(out)
 }
 
-impl SyncOutcome {
-    /// Counts one report's step (saturating: a batch never holds 2³² reports).
-    pub(super) fn count(&mut self, step: Step) {
-        let slot = match step {
-            Step::Unchanged => &mut self.unchanged,
-            Step::Forward => &mut self.applied,
-            Step::Regression => &mut self.ignored_regressions,
-        };
-        *slot = slot.saturating_add(1);
-    }
-}
-
-/// A price as (kind, msat, currency, amount_minor) columns.
-pub(super) type PriceColumns = (i16, Option<i64>, Option<String>, Option<i64>);
-
-/// Splits a price into its columns.
-pub(super) fn price_columns(price: &Price) -> Result<PriceColumns, StoreError> {
-    Ok(match price {
-        Price::Msat(msat) => (0, Some(to_i64(*msat, "price_msat")?), None, None),
-        Price::Fiat { currency, amount_minor } => {
-            (1, None, Some(currency.clone()), Some(to_i64(*amount_minor, "amount_minor")?))
-        }
-    })
-}
-
-/// Rebuilds a price from its columns.
-pub(super) fn price_from_columns(
-    kind: i64,
-    msat: Option<i64>,
-    currency: Option<String>,
-    amount_minor: Option<i64>,
-) -> Result<Price, StoreError> {
-    match (kind, msat, currency, amount_minor) {
-        (0, Some(msat), _, _) => Ok(Price::Msat(to_u64(msat, "price_msat")?)),
-        (1, _, Some(currency), Some(amount)) => {
-            Ok(Price::Fiat { currency, amount_minor: to_u64(amount, "amount_minor")? })
-        }
-        (kind, ..) => {
-            Err(StoreError::Backend(format!("stored price of kind {kind} is incomplete")))
-        }
-    }
-}
-
-/// A stored 16-byte device id.
-pub(super) fn device_id(bytes: &[u8]) -> Result<DeviceId, StoreError> {
-    <[u8; 16]>::try_from(bytes).map(DeviceId).map_err(|_| {
-        StoreError::Backend(format!("stored device id has {} bytes, not 16", bytes.len()))
-    })
-}
-
-/// A stored 8-byte pool id.
-pub(super) fn pool_id(bytes: &[u8]) -> Result<PoolId, StoreError> {
-    <[u8; 8]>::try_from(bytes).map(PoolId).map_err(|_| {
-        StoreError::Backend(format!("stored pool id has {} bytes, not 8", bytes.len()))
-    })
-}
-
-/// A stored 32-byte payment hash.
-pub(super) fn hash32(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
-    <[u8; 32]>::try_from(bytes).map_err(|_| {
-        StoreError::Backend(format!("stored payment hash has {} bytes, not 32", bytes.len()))
-    })
-}
-
-/// Checks that every entry of a pool names that pool.
-pub(super) fn check_entries(pool: &PoolRecord, entries: &[EntryRecord]) -> Result<(), StoreError> {
-    match entries.iter().find(|e| e.pool_id != pool.id) {
-        Some(e) => Err(StoreError::Backend(format!(
-            "entry {} names pool {}, not the pool {} being inserted",
-            e.index, e.pool_id, pool.id
-        ))),
-        None => Ok(()),
-    }
-}
-
-type EntryRow = (Vec<u8>, i64, i64, i64, Vec<u8>, i64, i64);
-
-const ENTRY_COLUMNS: &str = "pool_id, idx, product, seq, payment_hash, amount_msat, state";
-
-fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntryRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-}
-
-fn entry_from_row(row: EntryRow) -> Result<EntryRecord, StoreError> {
-    let (pool, index, product, seq, hash, amount, state) = row;
-    Ok(EntryRecord {
-        pool_id: pool_id(&pool)?,
-        index: to_u32(index, "entry index")?,
-        product: to_u16(product, "product id")?,
-        seq: to_u32(seq, "sequence number")?,
-        payment_hash: hash32(&hash)?,
-        amount_msat: to_u64(amount, "amount_msat")?,
-        state: state_from_code(state)?,
-    })
+/// Runs a query and decodes its first row, if any.
+pub(super) fn query_opt<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    what: &str,
+    decode: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(|e| backend(what, e))?;
+    let mut rows = stmt.query(params).map_err(|e| backend(what, e))?;
+    rows.next().map_err(|e| backend(what, e))?.map(decode).transpose()
 }
 
 fn read_products(conn: &Connection, id: &DeviceId) -> Result<Vec<ProductRecord>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, description, price_kind, price_msat, currency, amount_minor
-             FROM products WHERE device_id = ?1 ORDER BY position",
-        )
-        .map_err(|e| backend("preparing products query", e))?;
-    let rows = stmt
-        .query_map(params![&id.0[..]], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, Option<i64>>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, Option<i64>>(5)?,
-            ))
-        })
-        .map_err(|e| backend("reading products", e))?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (pid, description, kind, msat, currency, amount) =
-            row.map_err(|e| backend("reading products", e))?;
-        out.push(ProductRecord {
-            id: to_u16(pid, "product id")?,
-            description,
-            price: price_from_columns(kind, msat, currency, amount)?,
-        });
-    }
-    Ok(out)
+    query_all(
+        conn,
+        &format!(
+            "SELECT {} FROM products WHERE device_id = ?1 ORDER BY position",
+            codec::PRODUCT_COLUMNS
+        ),
+        params![&id.0[..]],
+        &format!("reading products of {id}"),
+        |r| codec::product(r),
+    )
 }
 
 fn write_products(
@@ -276,25 +141,23 @@ fn write_products(
     Ok(())
 }
 
-type DeviceRow = (Vec<u8>, String, bool, i64, i64);
-
-const DEVICE_COLUMNS: &str = "id, name, enabled, last_sync_counter, created_at";
-
-fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-}
-
-fn device_from_row(conn: &Connection, row: DeviceRow) -> Result<DeviceRecord, StoreError> {
-    let (id, name, enabled, counter, created_at) = row;
-    let id = device_id(&id)?;
-    Ok(DeviceRecord {
-        id,
-        name,
-        enabled,
-        products: read_products(conn, &id)?,
-        last_sync_counter: to_u64(counter, "sync counter")?,
-        created_at: to_u64(created_at, "created_at")?,
-    })
+/// Reads devices (their rows, then each one's products).
+fn read_devices(
+    conn: &Connection,
+    filter: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<DeviceRecord>, StoreError> {
+    let heads = query_all(
+        conn,
+        &format!("SELECT {DEVICE_COLUMNS} FROM devices {filter}"),
+        params,
+        "reading devices",
+        |r| codec::device(r, Vec::new()),
+    )?;
+    heads
+        .into_iter()
+        .map(|d| Ok(DeviceRecord { products: read_products(conn, &d.id)?, ..d }))
+        .collect()
 }
 
 fn device_exists(conn: &Connection, id: &DeviceId) -> Result<bool, StoreError> {
@@ -430,15 +293,7 @@ impl GatewayStore for SqliteStore {
     async fn device(&self, id: DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
         self.run(move |conn| {
             let tx = conn.transaction().map_err(|e| backend("starting transaction", e))?;
-            let row = tx
-                .query_row(
-                    &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?1"),
-                    params![&id.0[..]],
-                    device_row,
-                )
-                .optional()
-                .map_err(|e| backend(&format!("reading device {id}"), e))?;
-            row.map(|row| device_from_row(&tx, row)).transpose()
+            Ok(read_devices(&tx, "WHERE id = ?1", params![&id.0[..]])?.pop())
         })
         .await
     }
@@ -446,18 +301,7 @@ impl GatewayStore for SqliteStore {
     async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
         self.run(move |conn| {
             let tx = conn.transaction().map_err(|e| backend("starting transaction", e))?;
-            let rows = {
-                let mut stmt = tx
-                    .prepare(&format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY id"))
-                    .map_err(|e| backend("preparing devices query", e))?;
-                let rows = stmt
-                    .query_map([], device_row)
-                    .map_err(|e| backend("reading devices", e))?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| backend("reading devices", e))?;
-                rows
-            };
-            rows.into_iter().map(|row| device_from_row(&tx, row)).collect()
+            read_devices(&tx, "ORDER BY id", [])
         })
         .await
     }
@@ -590,57 +434,28 @@ impl GatewayStore for SqliteStore {
 
     async fn pools(&self, device: DeviceId) -> Result<Vec<PoolRecord>, StoreError> {
         self.run(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT id, device_id, created_at, expires_at, bytes FROM pools
-                     WHERE device_id = ?1 ORDER BY created_at, ord",
-                )
-                .map_err(|e| backend("preparing pools query", e))?;
-            let rows = stmt
-                .query_map(params![&device.0[..]], |r| {
-                    Ok((
-                        r.get::<_, Vec<u8>>(0)?,
-                        r.get::<_, Vec<u8>>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, Vec<u8>>(4)?,
-                    ))
-                })
-                .map_err(|e| backend(&format!("reading pools of {device}"), e))?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, dev, created_at, expires_at, bytes) =
-                    row.map_err(|e| backend(&format!("reading pools of {device}"), e))?;
-                out.push(PoolRecord {
-                    id: pool_id(&id)?,
-                    device_id: device_id(&dev)?,
-                    created_at: to_u64(created_at, "created_at")?,
-                    expires_at: to_u64(expires_at, "expires_at")?,
-                    bytes,
-                });
-            }
-            Ok(out)
+            query_all(
+                conn,
+                &format!(
+                    "SELECT {POOL_COLUMNS} FROM pools WHERE device_id = ?1 ORDER BY created_at, ord"
+                ),
+                params![&device.0[..]],
+                &format!("reading pools of {device}"),
+                |r| codec::pool(r),
+            )
         })
         .await
     }
 
     async fn entries(&self, pool: PoolId) -> Result<Vec<EntryRecord>, StoreError> {
         self.run(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT {ENTRY_COLUMNS} FROM entries WHERE pool_id = ?1 ORDER BY idx"
-                ))
-                .map_err(|e| backend("preparing entries query", e))?;
-            let rows = stmt
-                .query_map(params![&pool.0[..]], entry_row)
-                .map_err(|e| backend(&format!("reading entries of pool {pool}"), e))?;
-            let mut out = Vec::new();
-            for row in rows {
-                out.push(entry_from_row(
-                    row.map_err(|e| backend(&format!("reading entries of pool {pool}"), e))?,
-                )?);
-            }
-            Ok(out)
+            query_all(
+                conn,
+                &format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE pool_id = ?1 ORDER BY idx"),
+                params![&pool.0[..]],
+                &format!("reading entries of pool {pool}"),
+                |r| codec::entry(r),
+            )
         })
         .await
     }
@@ -651,100 +466,67 @@ impl GatewayStore for SqliteStore {
     ) -> Result<Option<EntryRecord>, StoreError> {
         let hash = *payment_hash;
         self.run(move |conn| {
-            conn.query_row(
+            query_opt(
+                conn,
                 &format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE payment_hash = ?1"),
                 params![&hash[..]],
-                entry_row,
+                "looking up entry by payment hash",
+                |r| codec::entry(r),
             )
-            .optional()
-            .map_err(|e| backend("looking up entry by payment hash", e))?
-            .map(entry_from_row)
-            .transpose()
         })
         .await
     }
 
-    async fn apply_sync(
-        &self,
-        device: DeviceId,
-        counter: u64,
-        reports: &[SyncReport],
-    ) -> Result<SyncOutcome, StoreError> {
-        let reports = reports.to_vec();
-        let counter_sql = to_i64(counter, "sync counter")?;
+    async fn commit_sync(&self, sync: &SyncCommit) -> Result<(), StoreError> {
+        let c = sync.clone();
+        let last = to_i64(c.last_counter, "sync counter")?;
+        let counter = to_i64(c.counter, "sync counter")?;
         self.run(move |conn| {
             let tx = begin(conn)?;
-            let last: Option<i64> = tx
-                .query_row(
-                    "SELECT last_sync_counter FROM devices WHERE id = ?1",
-                    params![&device.0[..]],
-                    |r| r.get(0),
+            let device = c.device;
+            let moved = tx
+                .execute(
+                    "UPDATE devices SET last_sync_counter = ?3
+                     WHERE id = ?1 AND last_sync_counter = ?2",
+                    params![&device.0[..], last, counter],
                 )
-                .optional()
-                .map_err(|e| backend(&format!("reading sync counter of {device}"), e))?;
-            let last = to_u64(last.ok_or(StoreError::UnknownDevice(device))?, "sync counter")?;
-            if counter <= last {
-                return Err(StoreError::ReplayedSync { device, counter, last });
+                .map_err(|e| backend(&format!("storing sync counter of {device}"), e))?;
+            if moved == 0 {
+                return Err(if device_exists(&tx, &device)? {
+                    StoreError::Conflict
+                } else {
+                    StoreError::UnknownDevice(device)
+                });
             }
-            let mut outcome = SyncOutcome::default();
-            for report in &reports {
-                let owner: Option<Vec<u8>> = tx
-                    .query_row(
-                        "SELECT device_id FROM pools WHERE id = ?1",
-                        params![&report.pool_id.0[..]],
-                        |r| r.get(0),
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "UPDATE entries SET state = ?4, state_rank = ?5
+                         WHERE pool_id = ?1 AND idx = ?2 AND state = ?3",
                     )
-                    .optional()
-                    .map_err(|e| backend(&format!("looking up pool {}", report.pool_id), e))?;
-                let owner = owner.ok_or(StoreError::UnknownPool(report.pool_id))?;
-                if owner[..] != device.0[..] {
-                    return Err(StoreError::PoolOfAnotherDevice { pool: report.pool_id, device });
+                    .map_err(|e| backend("preparing entry update", e))?;
+                for e in &c.changes {
+                    let n = stmt
+                        .execute(params![
+                            &e.pool_id.0[..],
+                            e.index,
+                            state_code(e.from),
+                            state_code(e.to),
+                            e.to.rank()
+                        ])
+                        .map_err(|err| {
+                            backend(
+                                &format!("updating entry {} of pool {}", e.index, e.pool_id),
+                                err,
+                            )
+                        })?;
+                    if n == 0 {
+                        // Dropping the transaction rolls the counter back too.
+                        return Err(StoreError::Conflict);
+                    }
                 }
-                let current: Option<i64> = tx
-                    .query_row(
-                        "SELECT state FROM entries WHERE pool_id = ?1 AND idx = ?2",
-                        params![&report.pool_id.0[..], report.index],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(|e| {
-                        backend(
-                            &format!("reading entry {} of pool {}", report.index, report.pool_id),
-                            e,
-                        )
-                    })?;
-                let current = state_from_code(current.ok_or(StoreError::UnknownEntry {
-                    pool: report.pool_id,
-                    index: report.index,
-                })?)?;
-                let step = step(current, report.state);
-                if step == Step::Forward {
-                    tx.execute(
-                        "UPDATE entries SET state = ?3, state_rank = ?4
-                         WHERE pool_id = ?1 AND idx = ?2 AND state_rank < ?4",
-                        params![
-                            &report.pool_id.0[..],
-                            report.index,
-                            state_code(report.state),
-                            report.state.rank()
-                        ],
-                    )
-                    .map_err(|e| {
-                        backend(
-                            &format!("updating entry {} of pool {}", report.index, report.pool_id),
-                            e,
-                        )
-                    })?;
-                }
-                outcome.count(step);
             }
-            tx.execute(
-                "UPDATE devices SET last_sync_counter = ?2 WHERE id = ?1",
-                params![&device.0[..], counter_sql],
-            )
-            .map_err(|e| backend(&format!("storing sync counter of {device}"), e))?;
-            commit(tx)?;
-            Ok(outcome)
+            commit(tx)
         })
         .await
     }
@@ -753,17 +535,14 @@ impl GatewayStore for SqliteStore {
         let p = payment.clone();
         let amount = to_i64(p.amount_msat, "amount_msat")?;
         let paid_at = to_i64(p.paid_at, "paid_at")?;
+        let (currency, rate, source) = codec::quote_columns(p.quote.as_ref());
         self.run(move |conn| {
-            let (currency, rate, source) = match p.quote {
-                Some(q) => (Some(q.currency), Some(q.rate_per_btc), Some(q.source)),
-                None => (None, None, None),
-            };
             let n = conn
                 .execute(
-                    "INSERT INTO payments
-                         (payment_hash, amount_msat, paid_at, quote_currency, quote_rate_per_btc,
-                          quote_source)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (payment_hash) DO NOTHING",
+                    &format!(
+                        "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (payment_hash) DO NOTHING"
+                    ),
                     params![&p.payment_hash[..], amount, paid_at, currency, rate, source],
                 )
                 .map_err(|e| backend("recording payment", e))?;
@@ -774,57 +553,14 @@ impl GatewayStore for SqliteStore {
 
     async fn payments(&self) -> Result<Vec<PaymentRecord>, StoreError> {
         self.run(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT payment_hash, amount_msat, paid_at, quote_currency, quote_rate_per_btc,
-                            quote_source
-                     FROM payments ORDER BY paid_at, payment_hash",
-                )
-                .map_err(|e| backend("preparing payments query", e))?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, Vec<u8>>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, Option<f64>>(4)?,
-                        r.get::<_, Option<String>>(5)?,
-                    ))
-                })
-                .map_err(|e| backend("reading payments", e))?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (hash, amount, paid_at, currency, rate, source) =
-                    row.map_err(|e| backend("reading payments", e))?;
-                out.push(payment_from_columns(&hash, amount, paid_at, currency, rate, source)?);
-            }
-            Ok(out)
+            query_all(
+                conn,
+                &format!("SELECT {PAYMENT_COLUMNS} FROM payments ORDER BY paid_at, payment_hash"),
+                [],
+                "reading payments",
+                |r| codec::payment(r),
+            )
         })
         .await
     }
-}
-
-/// Rebuilds a payment from its columns.
-pub(super) fn payment_from_columns(
-    hash: &[u8],
-    amount: i64,
-    paid_at: i64,
-    currency: Option<String>,
-    rate: Option<f64>,
-    source: Option<String>,
-) -> Result<PaymentRecord, StoreError> {
-    let quote = match (currency, rate, source) {
-        (Some(currency), Some(rate_per_btc), Some(source)) => {
-            Some(FiatQuote { currency, rate_per_btc, source })
-        }
-        (None, None, None) => None,
-        _ => return Err(StoreError::Backend("stored fiat quote is incomplete".into())),
-    };
-    Ok(PaymentRecord {
-        payment_hash: hash32(hash)?,
-        amount_msat: to_u64(amount, "amount_msat")?,
-        paid_at: to_u64(paid_at, "paid_at")?,
-        quote,
-    })
 }

@@ -5,8 +5,9 @@ use async_trait::async_trait;
 use lnedge_proto::{DeviceId, PoolId};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::SqliteStore;
 use super::{backend, begin, commit, device_id, hash32, pool_id, to_i64, to_u32, to_u64};
+use super::{query_opt, SqliteStore};
+use crate::store::codec::{self, PAYMENT_COLUMNS, POOL_COLUMNS};
 use crate::store::refunds::{
     AuthOutcome, ClaimOutcome, RefundFinish, RefundRecord, RefundState, RefundStore, SessionRecord,
 };
@@ -100,60 +101,26 @@ impl RefundStore for SqliteStore {
     ) -> Result<Option<PaymentRecord>, StoreError> {
         let hash = *payment_hash;
         self.run(move |conn| {
-            let row = conn
-                .query_row(
-                    "SELECT payment_hash, amount_msat, paid_at, quote_currency,
-                            quote_rate_per_btc, quote_source
-                     FROM payments WHERE payment_hash = ?1",
-                    params![&hash[..]],
-                    |r| {
-                        Ok((
-                            r.get::<_, Vec<u8>>(0)?,
-                            r.get::<_, i64>(1)?,
-                            r.get::<_, i64>(2)?,
-                            r.get::<_, Option<String>>(3)?,
-                            r.get::<_, Option<f64>>(4)?,
-                            r.get::<_, Option<String>>(5)?,
-                        ))
-                    },
-                )
-                .optional()
-                .map_err(|e| backend("reading payment", e))?;
-            row.map(|(h, amount, paid_at, currency, rate, source)| {
-                super::payment_from_columns(&h, amount, paid_at, currency, rate, source)
-            })
-            .transpose()
+            query_opt(
+                conn,
+                &format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_hash = ?1"),
+                params![&hash[..]],
+                "reading payment",
+                |r| codec::payment(r),
+            )
         })
         .await
     }
 
     async fn pool_by_id(&self, id: PoolId) -> Result<Option<PoolRecord>, StoreError> {
         self.run(move |conn| {
-            let row = conn
-                .query_row(
-                    "SELECT device_id, created_at, expires_at, bytes FROM pools WHERE id = ?1",
-                    params![&id.0[..]],
-                    |r| {
-                        Ok((
-                            r.get::<_, Vec<u8>>(0)?,
-                            r.get::<_, i64>(1)?,
-                            r.get::<_, i64>(2)?,
-                            r.get::<_, Vec<u8>>(3)?,
-                        ))
-                    },
-                )
-                .optional()
-                .map_err(|e| backend(&format!("reading pool {id}"), e))?;
-            row.map(|(dev, created, expires, bytes)| {
-                Ok(PoolRecord {
-                    id,
-                    device_id: device_id(&dev)?,
-                    created_at: to_u64(created, "created_at")?,
-                    expires_at: to_u64(expires, "expires_at")?,
-                    bytes,
-                })
-            })
-            .transpose()
+            query_opt(
+                conn,
+                &format!("SELECT {POOL_COLUMNS} FROM pools WHERE id = ?1"),
+                params![&id.0[..]],
+                &format!("reading pool {id}"),
+                |r| codec::pool(r),
+            )
         })
         .await
     }

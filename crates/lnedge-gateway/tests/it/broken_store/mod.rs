@@ -8,7 +8,7 @@ mod relay;
 use async_trait::async_trait;
 use lnedge_gateway::store::{
     DeviceRecord, EntryRecord, GatewayStore, PaymentRecord, PoolRecord, ProductRecord, StoreError,
-    SyncOutcome, SyncReport,
+    SyncCommit,
 };
 use lnedge_proto::{DeviceId, PoolId};
 
@@ -60,12 +60,7 @@ impl GatewayStore for BrokenStore {
     async fn entry_by_hash(&self, _: &[u8; 32]) -> Result<Option<EntryRecord>, StoreError> {
         broken()
     }
-    async fn apply_sync(
-        &self,
-        _: DeviceId,
-        _: u64,
-        _: &[SyncReport],
-    ) -> Result<SyncOutcome, StoreError> {
+    async fn commit_sync(&self, _: &SyncCommit) -> Result<(), StoreError> {
         broken()
     }
     async fn record_payment(&self, _: &PaymentRecord) -> Result<bool, StoreError> {
