@@ -16,7 +16,6 @@
 use async_trait::async_trait;
 use lnedge_proto::DeviceId;
 
-use super::sqlite::{device_id, hash32, to_u64};
 use super::{FiatQuote, StoreError};
 
 /// Where a deputy sale stands.
@@ -31,31 +30,12 @@ pub enum DeputyStatus {
 }
 
 impl DeputyStatus {
-    /// The name used in JSON and SQL (`requested`, `paid`, `claimed`).
+    /// The name used in JSON (`requested`, `paid`, `claimed`; SQL stores a code).
     pub fn as_str(self) -> &'static str {
         match self {
             DeputyStatus::Requested => "requested",
             DeputyStatus::Paid => "paid",
             DeputyStatus::Claimed => "claimed",
-        }
-    }
-
-    /// The stored code.
-    pub(crate) fn code(self) -> i16 {
-        match self {
-            DeputyStatus::Requested => 0,
-            DeputyStatus::Paid => 1,
-            DeputyStatus::Claimed => 2,
-        }
-    }
-
-    /// The status of a stored code.
-    pub(crate) fn from_code(code: i64) -> Result<Self, StoreError> {
-        match code {
-            0 => Ok(DeputyStatus::Requested),
-            1 => Ok(DeputyStatus::Paid),
-            2 => Ok(DeputyStatus::Claimed),
-            other => Err(StoreError::Backend(format!("stored deputy status {other} is unknown"))),
         }
     }
 }
@@ -169,54 +149,4 @@ pub trait DeputyStore: Send + Sync {
         device: Option<DeviceId>,
         limit: u32,
     ) -> Result<Vec<DeputySaleRecord>, StoreError>;
-}
-
-/// The columns a sale row has, in order.
-pub(crate) const SALE_COLUMNS: &str = "device_id, counter, amount, currency, amount_msat, \
-     quote_currency, quote_rate_per_btc, quote_source, payment_hash, created_at, invoice, \
-     status, paid_at, claimed_at";
-
-/// A sale's columns as read from either database.
-pub(crate) struct SaleColumns {
-    pub(crate) device_id: Vec<u8>,
-    pub(crate) counter: i64,
-    pub(crate) amount: i64,
-    pub(crate) currency: String,
-    pub(crate) amount_msat: i64,
-    pub(crate) quote_currency: Option<String>,
-    pub(crate) quote_rate: Option<f64>,
-    pub(crate) quote_source: Option<String>,
-    pub(crate) payment_hash: Vec<u8>,
-    pub(crate) created_at: i64,
-    pub(crate) invoice: Option<String>,
-    pub(crate) status: i64,
-    pub(crate) paid_at: Option<i64>,
-    pub(crate) claimed_at: Option<i64>,
-}
-
-impl SaleColumns {
-    /// The record, checking every column.
-    pub(crate) fn into_record(self) -> Result<DeputySaleRecord, StoreError> {
-        let quote = match (self.quote_currency, self.quote_rate, self.quote_source) {
-            (Some(currency), Some(rate_per_btc), Some(source)) => {
-                Some(FiatQuote { currency, rate_per_btc, source })
-            }
-            (None, None, None) => None,
-            _ => return Err(StoreError::Backend("stored deputy quote is incomplete".into())),
-        };
-        Ok(DeputySaleRecord {
-            device_id: device_id(&self.device_id)?,
-            counter: to_u64(self.counter, "deputy counter")?,
-            amount: to_u64(self.amount, "deputy amount")?,
-            currency: self.currency,
-            amount_msat: to_u64(self.amount_msat, "amount_msat")?,
-            quote,
-            payment_hash: hash32(&self.payment_hash)?,
-            created_at: to_u64(self.created_at, "created_at")?,
-            invoice: self.invoice,
-            status: DeputyStatus::from_code(self.status)?,
-            paid_at: self.paid_at.map(|t| to_u64(t, "paid_at")).transpose()?,
-            claimed_at: self.claimed_at.map(|t| to_u64(t, "claimed_at")).transpose()?,
-        })
-    }
 }

@@ -5,34 +5,12 @@
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use lnedge_proto::DeviceId;
-use tokio_postgres::Row;
 
-use super::{get, pg, PostgresStore};
-use crate::store::codec::{to_i64, to_u64};
-use crate::store::deputy::{
-    BeginSale, ClaimMark, DeputySaleRecord, DeputyStatus, DeputyStore, SaleColumns, SALE_COLUMNS,
-};
+use super::{pg, PostgresStore};
+use crate::store::codec::deputy::{status_code, status_from_code, SALE_COLUMNS};
+use crate::store::codec::{self, opt_i64, quote_columns, to_i64, to_u64, Columns};
+use crate::store::deputy::{BeginSale, ClaimMark, DeputySaleRecord, DeputyStatus, DeputyStore};
 use crate::store::StoreError;
-
-fn sale_from_row(row: &Row) -> Result<DeputySaleRecord, StoreError> {
-    SaleColumns {
-        device_id: get(row, 0, "device_id")?,
-        counter: get(row, 1, "counter")?,
-        amount: get(row, 2, "amount")?,
-        currency: get(row, 3, "currency")?,
-        amount_msat: get(row, 4, "amount_msat")?,
-        quote_currency: get(row, 5, "quote_currency")?,
-        quote_rate: get(row, 6, "quote_rate_per_btc")?,
-        quote_source: get(row, 7, "quote_source")?,
-        payment_hash: get(row, 8, "payment_hash")?,
-        created_at: get(row, 9, "created_at")?,
-        invoice: get(row, 10, "invoice")?,
-        status: i64::from(get::<i16>(row, 11, "status")?),
-        paid_at: get(row, 12, "paid_at")?,
-        claimed_at: get(row, 13, "claimed_at")?,
-    }
-    .into_record()
-}
 
 async fn read_sale(
     client: &impl GenericClient,
@@ -49,7 +27,7 @@ async fn read_sale(
         .await
         .map_err(|e| pg("reading deputy sale", e))?
         .as_ref()
-        .map(sale_from_row)
+        .map(codec::deputy::sale)
         .transpose()
 }
 
@@ -66,27 +44,23 @@ impl DeputyStore for PostgresStore {
         if let Some(existing) = read_sale(&tx, &sale.device_id, counter).await? {
             return Ok(BeginSale::Existing(existing));
         }
-        let highest: Option<i64> = tx
+        let highest = tx
             .query_one(
-                "SELECT MAX(counter) FROM deputy_sales WHERE device_id = $1",
+                "SELECT MAX(counter) AS highest FROM deputy_sales WHERE device_id = $1",
                 &[&&sale.device_id.0[..]],
             )
             .await
             .map_err(|e| pg("reading highest deputy counter", e))?
-            .try_get(0)
-            .map_err(|e| pg("reading highest deputy counter", e))?;
+            .int_or_null("highest")?;
         if let Some(highest) = highest.filter(|h| *h >= counter) {
             return Ok(BeginSale::Stale { highest: to_u64(highest, "deputy counter")? });
         }
-        let (qc, qr, qs) = match &sale.quote {
-            Some(q) => (Some(q.currency.as_str()), Some(q.rate_per_btc), Some(q.source.as_str())),
-            None => (None, None, None),
-        };
+        let (qc, qr, qs) = quote_columns(sale.quote.as_ref());
         let amount = to_i64(sale.amount, "deputy amount")?;
         let amount_msat = to_i64(sale.amount_msat, "amount_msat")?;
         let created_at = to_i64(sale.created_at, "created_at")?;
-        let paid_at = sale.paid_at.map(|t| to_i64(t, "paid_at")).transpose()?;
-        let claimed_at = sale.claimed_at.map(|t| to_i64(t, "claimed_at")).transpose()?;
+        let paid_at = opt_i64(sale.paid_at, "paid_at")?;
+        let claimed_at = opt_i64(sale.claimed_at, "claimed_at")?;
         tx.execute(
             &format!(
                 "INSERT INTO deputy_sales ({SALE_COLUMNS})
@@ -104,7 +78,7 @@ impl DeputyStore for PostgresStore {
                 &&sale.payment_hash[..],
                 &created_at,
                 &sale.invoice,
-                &sale.status.code(),
+                &status_code(sale.status),
                 &paid_at,
                 &claimed_at,
             ],
@@ -137,7 +111,7 @@ impl DeputyStore for PostgresStore {
             .await
             .map_err(|e| pg("reading deputy sale by hash", e))?
             .as_ref()
-            .map(sale_from_row)
+            .map(codec::deputy::sale)
             .transpose()
     }
 
@@ -160,7 +134,8 @@ impl DeputyStore for PostgresStore {
             .await
             .map_err(|e| pg("storing deputy invoice", e))?;
         match row {
-            Some(row) => get::<Option<String>>(&row, 0, "invoice")?
+            Some(row) => row
+                .text_or_null("invoice")?
                 .ok_or_else(|| StoreError::Backend("stored deputy invoice vanished".into())),
             None => {
                 Err(StoreError::Backend(format!("no deputy sale {counter} of device {device}")))
@@ -205,7 +180,7 @@ impl DeputyStore for PostgresStore {
             .await
             .map_err(|e| pg("reading deputy status", e))?;
         let status = match row {
-            Some(row) => Some(DeputyStatus::from_code(i64::from(get::<i16>(&row, 0, "status")?))?),
+            Some(row) => Some(status_from_code(row.int("status")?)?),
             None => None,
         };
         let mark = match status {
@@ -247,6 +222,6 @@ impl DeputyStore for PostgresStore {
             )
             .await
             .map_err(|e| pg("reading deputy sales", e))?;
-        rows.iter().map(sale_from_row).collect()
+        rows.iter().map(codec::deputy::sale).collect()
     }
 }

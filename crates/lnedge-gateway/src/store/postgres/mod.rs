@@ -28,10 +28,9 @@ use lnedge_proto::{DeviceId, PoolId};
 use tokio_postgres::{NoTls, Row};
 
 use super::codec::{
-    self, check_entries, price_columns, state_code, Columns, DEVICE_COLUMNS, ENTRY_COLUMNS,
+    self, check_entries, price_columns, state_code, to_i64, Columns, DEVICE_COLUMNS, ENTRY_COLUMNS,
     PAYMENT_COLUMNS, POOL_COLUMNS, PRODUCT_COLUMNS,
 };
-pub(super) use super::codec::{hash32, to_i64, to_u32, to_u64};
 use super::{
     DeviceRecord, EntryRecord, GatewayStore, PaymentRecord, PoolRecord, ProductRecord, StoreError,
     SyncCommit,
@@ -74,14 +73,6 @@ fn pg(context: &str, e: tokio_postgres::Error) -> StoreError {
         )),
         None => StoreError::Backend(format!("{context}: {e}")),
     }
-}
-
-fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
-    row: &'a Row,
-    idx: usize,
-    what: &str,
-) -> Result<T, StoreError> {
-    row.try_get(idx).map_err(|e| pg(&format!("reading column {what}"), e))
 }
 
 impl Columns for Row {

@@ -5,46 +5,14 @@
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use lnedge_proto::{DeviceId, PoolId};
-use tokio_postgres::Row;
 
-use super::{device_exists, get, pg, PostgresStore};
-use crate::store::codec::{
-    self, device_id, hash32, pool_id, to_i64, to_u32, to_u64, PAYMENT_COLUMNS, POOL_COLUMNS,
-};
+use super::{device_exists, pg, PostgresStore};
+use crate::store::codec::refunds::{REFUND_COLUMNS, SESSION_COLUMNS};
+use crate::store::codec::{self, opt_i64, to_i64, Columns, PAYMENT_COLUMNS, POOL_COLUMNS};
 use crate::store::refunds::{
-    AuthOutcome, ClaimOutcome, RefundFinish, RefundRecord, RefundState, RefundStore, SessionRecord,
+    AuthOutcome, ClaimOutcome, RefundFinish, RefundRecord, RefundStore, SessionRecord,
 };
 use crate::store::{PaymentRecord, PoolRecord, StoreError};
-
-const REFUND_COLUMNS: &str = "payment_hash, device_id, pool_id, idx, amount_msat, state, \
-     attested, created_at, expires_at, k1, claim_invoice, claimed_at, paid_at, last_error";
-
-fn opt_u64(value: Option<i64>, what: &str) -> Result<Option<u64>, StoreError> {
-    value.map(|v| to_u64(v, what)).transpose()
-}
-
-fn opt_i64(value: Option<u64>, what: &str) -> Result<Option<i64>, StoreError> {
-    value.map(|v| to_i64(v, what)).transpose()
-}
-
-fn refund_from_row(row: &Row) -> Result<RefundRecord, StoreError> {
-    Ok(RefundRecord {
-        payment_hash: hash32(&get::<Vec<u8>>(row, 0, "payment_hash")?)?,
-        device_id: device_id(&get::<Vec<u8>>(row, 1, "device_id")?)?,
-        pool_id: pool_id(&get::<Vec<u8>>(row, 2, "pool_id")?)?,
-        index: to_u32(get(row, 3, "idx")?, "entry index")?,
-        amount_msat: to_u64(get(row, 4, "amount_msat")?, "amount_msat")?,
-        state: RefundState::parse(&get::<String>(row, 5, "state")?)?,
-        attested: get(row, 6, "attested")?,
-        created_at: to_u64(get(row, 7, "created_at")?, "created_at")?,
-        expires_at: to_u64(get(row, 8, "expires_at")?, "expires_at")?,
-        k1: get::<Option<Vec<u8>>>(row, 9, "k1")?.map(|k| hash32(&k)).transpose()?,
-        claim_invoice: get(row, 10, "claim_invoice")?,
-        claimed_at: opt_u64(get(row, 11, "claimed_at")?, "claimed_at")?,
-        paid_at: opt_u64(get(row, 12, "paid_at")?, "paid_at")?,
-        last_error: get(row, 13, "last_error")?,
-    })
-}
 
 async fn read_refund(
     client: &impl GenericClient,
@@ -56,7 +24,7 @@ async fn read_refund(
         .await
         .map_err(|e| pg("reading refund", e))?
         .as_ref()
-        .map(refund_from_row)
+        .map(codec::refunds::refund)
         .transpose()
 }
 
@@ -171,7 +139,7 @@ impl RefundStore for PostgresStore {
             .await
             .map_err(|e| pg("claiming refund", e))?;
         if let Some(row) = won {
-            return Ok(ClaimOutcome::Claimed(refund_from_row(&row)?));
+            return Ok(ClaimOutcome::Claimed(codec::refunds::refund(&row)?));
         }
         Ok(match read_refund(&client, "k1", k1).await? {
             Some(r) => ClaimOutcome::NotDue(r),
@@ -230,7 +198,7 @@ impl RefundStore for PostgresStore {
             )
             .await
             .map_err(|e| pg("reading refunds", e))?;
-        rows.iter().map(refund_from_row).collect()
+        rows.iter().map(codec::refunds::refund).collect()
     }
 
     async fn set_attestation(&self, device: DeviceId, enabled: bool) -> Result<(), StoreError> {
@@ -268,8 +236,7 @@ impl RefundStore for PostgresStore {
                 .map_err(|e| pg("revoking earlier sessions", e))?;
         }
         tx.execute(
-            "INSERT INTO sessions (token_hash, subject, payment_hash, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5)",
+            &format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"),
             &[
                 &&s.token_hash[..],
                 &s.subject,
@@ -291,24 +258,14 @@ impl RefundStore for PostgresStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT token_hash, subject, payment_hash, created_at, expires_at
-                 FROM sessions WHERE token_hash = $1 AND expires_at > $2",
+                &format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1 AND expires_at > $2"
+                ),
                 &[&&token_hash[..], &to_i64(now, "now")?],
             )
             .await
             .map_err(|e| pg("reading session", e))?;
-        row.map(|r| {
-            Ok(SessionRecord {
-                token_hash: hash32(&get::<Vec<u8>>(&r, 0, "token_hash")?)?,
-                subject: get(&r, 1, "subject")?,
-                payment_hash: get::<Option<Vec<u8>>>(&r, 2, "payment_hash")?
-                    .map(|p| hash32(&p))
-                    .transpose()?,
-                created_at: to_u64(get(&r, 3, "created_at")?, "created_at")?,
-                expires_at: to_u64(get(&r, 4, "expires_at")?, "expires_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(codec::refunds::session).transpose()
     }
 
     async fn insert_auth_challenge(
@@ -360,13 +317,11 @@ impl RefundStore for PostgresStore {
                 .map_err(|e| pg("reading LNURL-auth challenge", e))?;
             return Ok(match row {
                 None => AuthOutcome::Unknown,
-                Some(r) if get::<Option<String>>(&r, 0, "linking_key")?.is_some() => {
-                    AuthOutcome::Used
-                }
+                Some(r) if r.text_or_null("linking_key")?.is_some() => AuthOutcome::Used,
                 Some(_) => AuthOutcome::Expired,
             });
         };
-        let token: Vec<u8> = get(&row, 0, "token_hash")?;
+        let token = row.bytes("token_hash")?;
         tx.execute(
             "INSERT INTO sessions (token_hash, subject, payment_hash, created_at, expires_at)
              VALUES ($1, $2, NULL, $3, $4)",

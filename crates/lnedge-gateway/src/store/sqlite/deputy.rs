@@ -2,47 +2,26 @@
 
 use async_trait::async_trait;
 use lnedge_proto::DeviceId;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
-use super::{backend, begin, commit, device_exists, to_i64, to_u64, SqliteStore};
-use crate::store::deputy::{
-    BeginSale, ClaimMark, DeputySaleRecord, DeputyStatus, DeputyStore, SaleColumns, SALE_COLUMNS,
-};
+use super::{backend, begin, commit, device_exists, query_all, query_one, query_opt, SqliteStore};
+use crate::store::codec::deputy::{status_code, status_from_code, SALE_COLUMNS};
+use crate::store::codec::{self, opt_i64, quote_columns, to_i64, to_u64, Columns};
+use crate::store::deputy::{BeginSale, ClaimMark, DeputySaleRecord, DeputyStatus, DeputyStore};
 use crate::store::StoreError;
-
-fn sale_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SaleColumns> {
-    Ok(SaleColumns {
-        device_id: r.get(0)?,
-        counter: r.get(1)?,
-        amount: r.get(2)?,
-        currency: r.get(3)?,
-        amount_msat: r.get(4)?,
-        quote_currency: r.get(5)?,
-        quote_rate: r.get(6)?,
-        quote_source: r.get(7)?,
-        payment_hash: r.get(8)?,
-        created_at: r.get(9)?,
-        invoice: r.get(10)?,
-        status: r.get(11)?,
-        paid_at: r.get(12)?,
-        claimed_at: r.get(13)?,
-    })
-}
 
 fn read_sale(
     conn: &Connection,
     device: &DeviceId,
     counter: i64,
 ) -> Result<Option<DeputySaleRecord>, StoreError> {
-    conn.query_row(
+    query_opt(
+        conn,
         &format!("SELECT {SALE_COLUMNS} FROM deputy_sales WHERE device_id = ?1 AND counter = ?2"),
         params![&device.0[..], counter],
-        sale_row,
+        "reading deputy sale",
+        |r| codec::deputy::sale(r),
     )
-    .optional()
-    .map_err(|e| backend("reading deputy sale", e))?
-    .map(SaleColumns::into_record)
-    .transpose()
 }
 
 #[async_trait]
@@ -58,20 +37,17 @@ impl DeputyStore for SqliteStore {
             if let Some(existing) = read_sale(&tx, &sale.device_id, counter)? {
                 return Ok(BeginSale::Existing(existing));
             }
-            let highest: Option<i64> = tx
-                .query_row(
-                    "SELECT MAX(counter) FROM deputy_sales WHERE device_id = ?1",
-                    params![&sale.device_id.0[..]],
-                    |r| r.get(0),
-                )
-                .map_err(|e| backend("reading highest deputy counter", e))?;
+            let highest = query_one(
+                &tx,
+                "SELECT MAX(counter) AS highest FROM deputy_sales WHERE device_id = ?1",
+                params![&sale.device_id.0[..]],
+                "reading highest deputy counter",
+                |r| r.int_or_null("highest"),
+            )?;
             if let Some(highest) = highest.filter(|h| *h >= counter) {
                 return Ok(BeginSale::Stale { highest: to_u64(highest, "deputy counter")? });
             }
-            let (qc, qr, qs) = match &sale.quote {
-                Some(q) => (Some(q.currency.clone()), Some(q.rate_per_btc), Some(q.source.clone())),
-                None => (None, None, None),
-            };
+            let (qc, qr, qs) = quote_columns(sale.quote.as_ref());
             tx.execute(
                 &format!(
                     "INSERT INTO deputy_sales ({SALE_COLUMNS})
@@ -89,9 +65,9 @@ impl DeputyStore for SqliteStore {
                     &sale.payment_hash[..],
                     to_i64(sale.created_at, "created_at")?,
                     sale.invoice,
-                    sale.status.code(),
-                    sale.paid_at.map(|t| to_i64(t, "paid_at")).transpose()?,
-                    sale.claimed_at.map(|t| to_i64(t, "claimed_at")).transpose()?,
+                    status_code(sale.status),
+                    opt_i64(sale.paid_at, "paid_at")?,
+                    opt_i64(sale.claimed_at, "claimed_at")?,
                 ],
             )
             .map_err(|e| backend("recording deputy sale", e))?;
@@ -116,15 +92,13 @@ impl DeputyStore for SqliteStore {
     ) -> Result<Option<DeputySaleRecord>, StoreError> {
         let hash = *payment_hash;
         self.run(move |conn| {
-            conn.query_row(
+            query_opt(
+                conn,
                 &format!("SELECT {SALE_COLUMNS} FROM deputy_sales WHERE payment_hash = ?1"),
                 params![&hash[..]],
-                sale_row,
+                "reading deputy sale by hash",
+                |r| codec::deputy::sale(r),
             )
-            .optional()
-            .map_err(|e| backend("reading deputy sale by hash", e))?
-            .map(SaleColumns::into_record)
-            .transpose()
         })
         .await
     }
@@ -145,14 +119,13 @@ impl DeputyStore for SqliteStore {
                 params![&device.0[..], counter, invoice],
             )
             .map_err(|e| backend("storing deputy invoice", e))?;
-            let stored: Option<Option<String>> = tx
-                .query_row(
-                    "SELECT invoice FROM deputy_sales WHERE device_id = ?1 AND counter = ?2",
-                    params![&device.0[..], counter],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| backend("reading deputy invoice", e))?;
+            let stored = query_opt(
+                &tx,
+                "SELECT invoice FROM deputy_sales WHERE device_id = ?1 AND counter = ?2",
+                params![&device.0[..], counter],
+                "reading deputy invoice",
+                |r| r.text_or_null("invoice"),
+            )?;
             commit(tx)?;
             stored.flatten().ok_or_else(|| {
                 StoreError::Backend(format!("no deputy sale {counter} of device {device}"))
@@ -191,15 +164,14 @@ impl DeputyStore for SqliteStore {
         let claimed_at = to_i64(claimed_at, "claimed_at")?;
         self.run(move |conn| {
             let tx = begin(conn)?;
-            let status: Option<i64> = tx
-                .query_row(
-                    "SELECT status FROM deputy_sales WHERE device_id = ?1 AND counter = ?2",
-                    params![&device.0[..], counter],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| backend("reading deputy status", e))?;
-            let mark = match status.map(DeputyStatus::from_code).transpose()? {
+            let status = query_opt(
+                &tx,
+                "SELECT status FROM deputy_sales WHERE device_id = ?1 AND counter = ?2",
+                params![&device.0[..], counter],
+                "reading deputy status",
+                |r| r.int("status"),
+            )?;
+            let mark = match status.map(status_from_code).transpose()? {
                 None => ClaimMark::Unknown,
                 Some(DeputyStatus::Requested) => ClaimMark::NotPaid,
                 Some(DeputyStatus::Claimed) => ClaimMark::AlreadyClaimed,
@@ -225,22 +197,18 @@ impl DeputyStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<DeputySaleRecord>, StoreError> {
         self.run(move |conn| {
-            let mut stmt = conn
-                .prepare(&format!(
+            let id = device.map(|d| d.0.to_vec());
+            query_all(
+                conn,
+                &format!(
                     "SELECT {SALE_COLUMNS} FROM deputy_sales
                      WHERE (?1 IS NULL OR device_id = ?1)
                      ORDER BY created_at DESC, device_id, counter DESC LIMIT ?2"
-                ))
-                .map_err(|e| backend("preparing deputy sales query", e))?;
-            let id = device.map(|d| d.0.to_vec());
-            let rows = stmt
-                .query_map(params![id, i64::from(limit)], sale_row)
-                .map_err(|e| backend("reading deputy sales", e))?;
-            let mut out = Vec::new();
-            for row in rows {
-                out.push(row.map_err(|e| backend("reading deputy sales", e))?.into_record()?);
-            }
-            Ok(out)
+                ),
+                params![id, i64::from(limit)],
+                "reading deputy sales",
+                |r| codec::deputy::sale(r),
+            )
         })
         .await
     }

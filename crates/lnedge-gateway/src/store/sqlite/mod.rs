@@ -42,9 +42,9 @@ fn backend(context: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("{context}: {e}"))
 }
 
-use super::codec::{self, Columns, DEVICE_COLUMNS, ENTRY_COLUMNS, PAYMENT_COLUMNS, POOL_COLUMNS};
-pub(super) use super::codec::{
-    check_entries, device_id, hash32, pool_id, price_columns, state_code, to_i64, to_u32, to_u64,
+use super::codec::{
+    self, check_entries, price_columns, state_code, to_i64, Columns, DEVICE_COLUMNS, ENTRY_COLUMNS,
+    PAYMENT_COLUMNS, POOL_COLUMNS,
 };
 
 impl Columns for rusqlite::Row<'_> {
@@ -93,6 +93,18 @@ pub(super) fn query_opt<T>(
     let mut stmt = conn.prepare_cached(sql).map_err(|e| backend(what, e))?;
     let mut rows = stmt.query(params).map_err(|e| backend(what, e))?;
     rows.next().map_err(|e| backend(what, e))?.map(decode).transpose()
+}
+
+/// Runs a query that answers one row (an aggregate) and decodes it.
+pub(super) fn query_one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    what: &str,
+    decode: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    query_opt(conn, sql, params, what, decode)?
+        .ok_or_else(|| backend(what, rusqlite::Error::QueryReturnedNoRows))
 }
 
 fn read_products(conn: &Connection, id: &DeviceId) -> Result<Vec<ProductRecord>, StoreError> {

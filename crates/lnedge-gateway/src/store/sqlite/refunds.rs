@@ -5,92 +5,26 @@ use async_trait::async_trait;
 use lnedge_proto::{DeviceId, PoolId};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{backend, begin, commit, device_id, hash32, pool_id, to_i64, to_u32, to_u64};
-use super::{query_opt, SqliteStore};
-use crate::store::codec::{self, PAYMENT_COLUMNS, POOL_COLUMNS};
+use super::{backend, begin, commit, query_all, query_opt, SqliteStore};
+use crate::store::codec::refunds::{REFUND_COLUMNS, SESSION_COLUMNS};
+use crate::store::codec::{self, opt_i64, to_i64, Columns, PAYMENT_COLUMNS, POOL_COLUMNS};
 use crate::store::refunds::{
-    AuthOutcome, ClaimOutcome, RefundFinish, RefundRecord, RefundState, RefundStore, SessionRecord,
+    AuthOutcome, ClaimOutcome, RefundFinish, RefundRecord, RefundStore, SessionRecord,
 };
 use crate::store::{PaymentRecord, PoolRecord, StoreError};
-
-const REFUND_COLUMNS: &str = "payment_hash, device_id, pool_id, idx, amount_msat, state, \
-     attested, created_at, expires_at, k1, claim_invoice, claimed_at, paid_at, last_error";
-
-type RefundRow = (
-    Vec<u8>,
-    Vec<u8>,
-    Vec<u8>,
-    i64,
-    i64,
-    String,
-    bool,
-    i64,
-    i64,
-    Option<Vec<u8>>,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-);
-
-fn refund_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RefundRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-        r.get(11)?,
-        r.get(12)?,
-        r.get(13)?,
-    ))
-}
-
-fn refund_from_row(row: RefundRow) -> Result<RefundRecord, StoreError> {
-    let (hash, dev, pool, idx, amount, state, attested, created, expires, k1, inv, cl, paid, err) =
-        row;
-    Ok(RefundRecord {
-        payment_hash: hash32(&hash)?,
-        device_id: device_id(&dev)?,
-        pool_id: pool_id(&pool)?,
-        index: to_u32(idx, "entry index")?,
-        amount_msat: to_u64(amount, "amount_msat")?,
-        state: RefundState::parse(&state)?,
-        attested,
-        created_at: to_u64(created, "created_at")?,
-        expires_at: to_u64(expires, "expires_at")?,
-        k1: k1.map(|k| hash32(&k)).transpose()?,
-        claim_invoice: inv,
-        claimed_at: cl.map(|t| to_u64(t, "claimed_at")).transpose()?,
-        paid_at: paid.map(|t| to_u64(t, "paid_at")).transpose()?,
-        last_error: err,
-    })
-}
 
 fn read_refund(
     conn: &Connection,
     column: &str,
     key: &[u8],
 ) -> Result<Option<RefundRecord>, StoreError> {
-    conn.query_row(
+    query_opt(
+        conn,
         &format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE {column} = ?1"),
         params![key],
-        refund_row,
+        "reading refund",
+        |r| codec::refunds::refund(r),
     )
-    .optional()
-    .map_err(|e| backend("reading refund", e))?
-    .map(refund_from_row)
-    .transpose()
-}
-
-fn opt_i64(value: Option<u64>, what: &str) -> Result<Option<i64>, StoreError> {
-    value.map(|v| to_i64(v, what)).transpose()
 }
 
 #[async_trait]
@@ -267,17 +201,13 @@ impl RefundStore for SqliteStore {
 
     async fn refunds(&self) -> Result<Vec<RefundRecord>, StoreError> {
         self.run(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT {REFUND_COLUMNS} FROM refunds ORDER BY created_at, payment_hash"
-                ))
-                .map_err(|e| backend("preparing refunds query", e))?;
-            let rows = stmt.query_map([], refund_row).map_err(|e| backend("reading refunds", e))?;
-            let mut out = Vec::new();
-            for row in rows {
-                out.push(refund_from_row(row.map_err(|e| backend("reading refunds", e))?)?);
-            }
-            Ok(out)
+            query_all(
+                conn,
+                &format!("SELECT {REFUND_COLUMNS} FROM refunds ORDER BY created_at, payment_hash"),
+                [],
+                "reading refunds",
+                |r| codec::refunds::refund(r),
+            )
         })
         .await
     }
@@ -323,8 +253,7 @@ impl RefundStore for SqliteStore {
                     .map_err(|e| backend("revoking earlier sessions", e))?;
             }
             tx.execute(
-                "INSERT INTO sessions (token_hash, subject, payment_hash, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                &format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
                 params![
                     &s.token_hash[..],
                     s.subject,
@@ -346,33 +275,15 @@ impl RefundStore for SqliteStore {
     ) -> Result<Option<SessionRecord>, StoreError> {
         let (hash, now) = (*token_hash, to_i64(now, "now")?);
         self.run(move |conn| {
-            let row = conn
-                .query_row(
-                    "SELECT token_hash, subject, payment_hash, created_at, expires_at
-                     FROM sessions WHERE token_hash = ?1 AND expires_at > ?2",
-                    params![&hash[..], now],
-                    |r| {
-                        Ok((
-                            r.get::<_, Vec<u8>>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, Option<Vec<u8>>>(2)?,
-                            r.get::<_, i64>(3)?,
-                            r.get::<_, i64>(4)?,
-                        ))
-                    },
-                )
-                .optional()
-                .map_err(|e| backend("reading session", e))?;
-            row.map(|(token, subject, payment, created, expires)| {
-                Ok(SessionRecord {
-                    token_hash: hash32(&token)?,
-                    subject,
-                    payment_hash: payment.map(|p| hash32(&p)).transpose()?,
-                    created_at: to_u64(created, "created_at")?,
-                    expires_at: to_u64(expires, "expires_at")?,
-                })
-            })
-            .transpose()
+            query_opt(
+                conn,
+                &format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1 AND expires_at > ?2"
+                ),
+                params![&hash[..], now],
+                "reading session",
+                |r| codec::refunds::session(r),
+            )
         })
         .await
     }
@@ -410,14 +321,19 @@ impl RefundStore for SqliteStore {
         let (now, until) = (to_i64(now, "now")?, to_i64(session_expires_at, "expires_at")?);
         self.run(move |conn| {
             let tx = begin(conn)?;
-            let row: Option<(Vec<u8>, i64, Option<String>)> = tx
-                .query_row(
-                    "SELECT token_hash, expires_at, linking_key FROM auth_challenges WHERE k1 = ?1",
-                    params![&k1[..]],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()
-                .map_err(|e| backend("reading LNURL-auth challenge", e))?;
+            let row = query_opt(
+                &tx,
+                "SELECT token_hash, expires_at, linking_key FROM auth_challenges WHERE k1 = ?1",
+                params![&k1[..]],
+                "reading LNURL-auth challenge",
+                |r| {
+                    Ok((
+                        r.bytes("token_hash")?,
+                        r.int("expires_at")?,
+                        r.text_or_null("linking_key")?,
+                    ))
+                },
+            )?;
             let Some((token, expires, used)) = row else {
                 return Ok(AuthOutcome::Unknown);
             };

@@ -1,10 +1,15 @@
 //! How records become rows and rows become records, once for both stores.
 //!
 //! Each backend implements [`Columns`] for its row type (a column read by name, `NULL` as
-//! `None`); the decoders here ([`entry`], [`pool`], [`product`], [`payment`], [`device`]) turn
-//! such a row into a record, refusing a corrupt one with [`StoreError::Backend`] that names the
-//! column. The conversions between the records' unsigned Rust types and SQL's signed integers
-//! live here too, so a value out of range is refused the same way by SQLite and PostgreSQL.
+//! `None`); the decoders here ([`entry`], [`pool`], [`product`], [`payment`], [`device`], and
+//! those of the feature stores in [`refunds`], [`deputy`] and [`relay`]) turn such a row into a
+//! record, refusing a corrupt one with [`StoreError::Backend`] that names the column. The
+//! conversions between the records' unsigned Rust types and SQL's signed integers live here too,
+//! so a value out of range is refused the same way by SQLite and PostgreSQL.
+
+pub(crate) mod deputy;
+pub(crate) mod refunds;
+pub(crate) mod relay;
 
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};
@@ -63,6 +68,18 @@ pub(crate) trait Columns {
     fn hash32(&self, column: &str) -> Result<[u8; 32], StoreError> {
         hash32(&self.bytes(column)?)
     }
+    /// An unsigned 64-bit value or `NULL`.
+    fn u64_or_null(&self, column: &str) -> Result<Option<u64>, StoreError> {
+        self.int_or_null(column)?.map(|v| to_u64(v, column)).transpose()
+    }
+    /// An unsigned 32-bit value or `NULL`.
+    fn u32_or_null(&self, column: &str) -> Result<Option<u32>, StoreError> {
+        self.int_or_null(column)?.map(|v| to_u32(v, column)).transpose()
+    }
+    /// A 32-byte hash or `NULL`.
+    fn hash32_or_null(&self, column: &str) -> Result<Option<[u8; 32]>, StoreError> {
+        self.bytes_or_null(column)?.map(|b| hash32(&b)).transpose()
+    }
 }
 
 fn null(column: &str) -> StoreError {
@@ -74,6 +91,11 @@ pub(crate) fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| {
         StoreError::Backend(format!("{what} {value} does not fit a signed 64-bit column"))
     })
+}
+
+/// An optional `u64` → a nullable SQL `BIGINT`, refusing values above `i64::MAX`.
+pub(crate) fn opt_i64(value: Option<u64>, what: &str) -> Result<Option<i64>, StoreError> {
+    value.map(|v| to_i64(v, what)).transpose()
 }
 
 /// SQL `BIGINT` → `u64`, refusing negative values (a corrupt row).
@@ -236,23 +258,29 @@ pub(crate) const PAYMENT_COLUMNS: &str =
 
 /// A `payments` row.
 pub(crate) fn payment(row: &impl Columns) -> Result<PaymentRecord, StoreError> {
-    let quote = match (
-        row.text_or_null("quote_currency")?,
-        row.real_or_null("quote_rate_per_btc")?,
-        row.text_or_null("quote_source")?,
-    ) {
-        (Some(currency), Some(rate_per_btc), Some(source)) => {
-            Some(FiatQuote { currency, rate_per_btc, source })
-        }
-        (None, None, None) => None,
-        _ => return Err(StoreError::Backend("stored fiat quote is incomplete".into())),
-    };
+    let quote = quote(row, "fiat")?;
     Ok(PaymentRecord {
         payment_hash: row.hash32("payment_hash")?,
         amount_msat: row.u64("amount_msat")?,
         paid_at: row.u64("paid_at")?,
         quote,
     })
+}
+
+/// A fiat quote from its three nullable columns `quote_currency`, `quote_rate_per_btc` and
+/// `quote_source` (all set, or all `NULL`); `what` names it when it is incomplete.
+pub(crate) fn quote(row: &impl Columns, what: &str) -> Result<Option<FiatQuote>, StoreError> {
+    match (
+        row.text_or_null("quote_currency")?,
+        row.real_or_null("quote_rate_per_btc")?,
+        row.text_or_null("quote_source")?,
+    ) {
+        (Some(currency), Some(rate_per_btc), Some(source)) => {
+            Ok(Some(FiatQuote { currency, rate_per_btc, source }))
+        }
+        (None, None, None) => Ok(None),
+        _ => Err(StoreError::Backend(format!("stored {what} quote is incomplete"))),
+    }
 }
 
 /// A payment's quote as its three nullable columns.
