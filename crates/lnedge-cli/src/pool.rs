@@ -137,28 +137,11 @@ pub(crate) struct NodeArgs {
 }
 
 fn chain_source(args: &NodeArgs) -> Result<ChainSource> {
-    if let Some(url) = &args.esplora {
-        return Ok(ChainSource::Esplora { url: url.clone() });
-    }
-    if let Some(url) = &args.electrum {
-        return Ok(ChainSource::Electrum { url: url.clone() });
-    }
-    if let Some(rpc) = &args.bitcoind_rpc {
-        let (auth, addr) =
-            rpc.rsplit_once('@').context("--bitcoind-rpc must be USER:PASSWORD@HOST:PORT")?;
-        let (user, password) =
-            auth.split_once(':').context("--bitcoind-rpc must be USER:PASSWORD@HOST:PORT")?;
-        let (host, port) =
-            addr.rsplit_once(':').context("--bitcoind-rpc must be USER:PASSWORD@HOST:PORT")?;
-        let port: u16 = port.parse().with_context(|| format!("bad RPC port {port:?}"))?;
-        return Ok(ChainSource::BitcoindRpc {
-            host: host.to_owned(),
-            port,
-            user: user.to_owned(),
-            password: password.to_owned(),
-        });
-    }
-    bail!("an ldk-node needs a chain source: --esplora URL, --electrum URL or --bitcoind-rpc USER:PASSWORD@HOST:PORT")
+    Ok(ChainSource::from_options(
+        args.esplora.as_deref(),
+        args.electrum.as_deref(),
+        args.bitcoind_rpc.as_deref(),
+    )?)
 }
 
 /// Runs `lnedge pool …`.

@@ -63,23 +63,39 @@ pub enum NodeConfig {
 impl NodeConfig {
     /// Checks an ldk node's network and chain source; `key` names the section in errors.
     fn validate(&self, key: &'static str, network_key: &'static str) -> Result<(), ConfigError> {
-        if let NodeConfig::Ldk { network, esplora, electrum, bitcoind_rpc, .. } = self {
+        if let NodeConfig::Ldk { network, .. } = self {
             if !["bitcoin", "testnet", "signet", "regtest"].contains(&network.as_str()) {
                 return Err(ConfigError::Invalid {
                     key: network_key,
                     message: format!("{network:?} is not bitcoin, testnet, signet or regtest"),
                 });
             }
-            let sources = [esplora.is_some(), electrum.is_some(), bitcoind_rpc.is_some()];
-            if sources.iter().filter(|s| **s).count() != 1 {
-                return Err(ConfigError::Invalid {
-                    key,
-                    message: "give exactly one chain source: esplora, electrum or bitcoind_rpc"
-                        .into(),
-                });
-            }
+            self.chain_source(key)?;
         }
         Ok(())
+    }
+
+    /// The chain source of an ldk node (`None` for the sandbox); `key` names the section in
+    /// errors.
+    pub fn chain_source(
+        &self,
+        key: &'static str,
+    ) -> Result<Option<lnedge_node::ldk::ChainSource>, ConfigError> {
+        use lnedge_node::ldk::{ChainSource, ChainSourceError};
+        let NodeConfig::Ldk { esplora, electrum, bitcoind_rpc, .. } = self else {
+            return Ok(None);
+        };
+        ChainSource::from_options(esplora.as_deref(), electrum.as_deref(), bitcoind_rpc.as_deref())
+            .map(Some)
+            .map_err(|e| ConfigError::Invalid {
+                key,
+                message: match e {
+                    ChainSourceError::Missing | ChainSourceError::Several(_) => {
+                        "give exactly one chain source: esplora, electrum or bitcoind_rpc".into()
+                    }
+                    other => format!("bitcoind_rpc: {other}"),
+                },
+            })
     }
 }
 

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use lnedge_node::ldk::{ChainSource, LdkBackend, LdkConfig};
+use lnedge_node::ldk::{LdkBackend, LdkConfig};
 use lnedge_node::LightningBackend;
 
 use crate::accounting::{FixedRates, RateSource};
@@ -58,29 +58,6 @@ pub async fn open_store(config: &GatewayConfig) -> Result<Arc<dyn GatewayStore>,
             Arc::new(SqliteStore::open(&config.data_dir.join("gateway.sqlite3"))?)
         }
     })
-}
-
-fn chain_source(config: &NodeConfig) -> Result<ChainSource, ConfigError> {
-    let invalid = |message: String| ConfigError::Invalid { key: "node", message };
-    match config {
-        NodeConfig::Ldk { esplora: Some(url), .. } => Ok(ChainSource::Esplora { url: url.clone() }),
-        NodeConfig::Ldk { electrum: Some(url), .. } => {
-            Ok(ChainSource::Electrum { url: url.clone() })
-        }
-        NodeConfig::Ldk { bitcoind_rpc: Some(rpc), .. } => {
-            let usage = || invalid("bitcoind_rpc must be user:password@host:port".into());
-            let (auth, addr) = rpc.rsplit_once('@').ok_or_else(usage)?;
-            let (user, password) = auth.split_once(':').ok_or_else(usage)?;
-            let (host, port) = addr.rsplit_once(':').ok_or_else(usage)?;
-            Ok(ChainSource::BitcoindRpc {
-                host: host.to_owned(),
-                port: port.parse().map_err(|_| usage())?,
-                user: user.to_owned(),
-                password: password.to_owned(),
-            })
-        }
-        _ => Err(invalid("no chain source".into())),
-    }
 }
 
 /// The configured exchange rates: `[rates_http]` with `[rates]` as the fallback, or `[rates]`
@@ -160,7 +137,10 @@ async fn start_node(
                 key: "node.network",
                 message: format!("{network:?} is not a network"),
             })?;
-            let mut ldk = LdkConfig::new(config.data_dir.join(dir), network, chain_source(node)?);
+            let chain = node
+                .chain_source("node")?
+                .ok_or(ConfigError::Invalid { key: "node", message: "no chain source".into() })?;
+            let mut ldk = LdkConfig::new(config.data_dir.join(dir), network, chain);
             ldk.listen_addr = *listen;
             ldk.alias = alias.into();
             Ok(Arc::new(LdkBackend::start(ldk).await?))

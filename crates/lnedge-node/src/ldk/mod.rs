@@ -26,7 +26,7 @@ mod errors;
 mod keys;
 mod pump;
 
-pub use config::{ChainSource, LdkConfig};
+pub use config::{ChainSource, ChainSourceError, LdkConfig};
 /// ldk-node's log levels, for [`LdkConfig::log_level`].
 pub use ldk_node::logger::LogLevel;
 
