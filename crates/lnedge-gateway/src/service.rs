@@ -31,6 +31,9 @@ pub enum ServeError {
     /// A key file could not be read or created.
     #[error(transparent)]
     Keys(#[from] ProvisionError),
+    /// The data directory could not be made private to the service's user.
+    #[error("data_dir: {0}")]
+    DataDir(#[from] lnedge_node::private_fs::PrivateFsError),
     /// The owner's node could not be started.
     #[error("starting the owner's node: {0}")]
     Node(#[from] lnedge_node::BackendError),
@@ -51,13 +54,23 @@ pub async fn open_store(config: &GatewayConfig) -> Result<Arc<dyn GatewayStore>,
     Ok(match &config.database_url {
         Some(url) => Arc::new(PostgresStore::connect(url).await?),
         None => {
-            std::fs::create_dir_all(&config.data_dir).map_err(|e| ConfigError::Invalid {
-                key: "data_dir",
-                message: format!("cannot create {}: {e}", config.data_dir.display()),
-            })?;
+            prepare_data_dir(config)?;
             Arc::new(SqliteStore::open(&config.data_dir.join("gateway.sqlite3"))?)
         }
     })
+}
+
+/// Creates the data directory private to the service's user (0700) and checks everything under
+/// it: a directory or file open to other users (an older build's database, a hand-made
+/// directory) is tightened (0700 / 0600) with a warning naming it; one that cannot be fixed
+/// stops the start with an error naming it. The data directory holds what grants value: refund
+/// `k1` values, the node store's preimages, the pool and device keys.
+pub fn prepare_data_dir(config: &GatewayConfig) -> Result<(), ServeError> {
+    lnedge_node::private_fs::create_dir(&config.data_dir)?;
+    for path in lnedge_node::private_fs::secure_tree(&config.data_dir)? {
+        tracing::warn!(path = %path.display(), "was readable by other users; made private");
+    }
+    Ok(())
 }
 
 /// The configured exchange rates: `[rates_http]` with `[rates]` as the fallback, or `[rates]`
@@ -154,11 +167,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     config.validate()?;
+    prepare_data_dir(&config)?;
     let store = open_store(&config).await?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| ConfigError::Invalid {
-        key: "data_dir",
-        message: format!("cannot create {}: {e}", config.data_dir.display()),
-    })?;
     let pool_key = PoolKey::load_or_create(&config.data_dir.join("pool.key"))?;
     let device_master_key = *load_or_create_secret(&config.data_dir.join("device-master.key"))?;
 

@@ -10,12 +10,14 @@
 //!
 //! Shared by all implementations: typed [errors](error) with transient/permanent kinds, the
 //! [event](event) stream, and the durable [store] that makes invoice creation idempotent and the
-//! event queue survive restarts.
+//! event queue survive restarts, and [private files](private_fs) (directories 0700, files 0600)
+//! for everything that holds a secret.
 
 pub mod backend;
 pub mod error;
 pub mod event;
 pub mod ldk;
+pub mod private_fs;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod store;

@@ -132,8 +132,11 @@ fn state_from_row(state: &str, amount_msat: Option<i64>, deadline: Option<i64>) 
 impl BackendStore {
     /// Opens (creating and migrating if needed) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, BackendError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| BackendError::Storage(format!("creating {}: {e}", dir.display())))?;
+        // The store holds the preimage of every invoice the node settles by itself: only the
+        // service's user may read it (and SQLite gives the WAL and SHM files the same mode).
+        let private = |e: crate::private_fs::PrivateFsError| BackendError::Storage(e.to_string());
+        crate::private_fs::create_dir(dir).map_err(private)?;
+        crate::private_fs::create_file(&dir.join(STORE_FILE)).map_err(private)?;
         let conn = Connection::open(dir.join(STORE_FILE)).map_err(db_err)?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;").map_err(db_err)?;
         Self::migrate(&conn)?;

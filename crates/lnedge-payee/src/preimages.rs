@@ -116,11 +116,19 @@ impl PreimageFile {
         let map: BTreeMap<String, String> =
             self.by_hash.iter().map(|(h, p)| (hex::encode(h), hex::encode(p))).collect();
         let json = serde_json::to_vec_pretty(&map).map_err(|e| io(std::io::Error::other(e)))?;
+        let private = |e: lnedge_node::private_fs::PrivateFsError| io(std::io::Error::other(e));
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
+            lnedge_node::private_fs::create_dir(dir).map_err(private)?;
         }
+        // The preimages are the payee's money: only its user may read them.
         let tmp = self.path.with_extension("tmp");
-        let mut file = std::fs::File::create(&tmp).map_err(io)?;
+        // A leftover from an interrupted save may have been made with looser modes: start anew.
+        let _ = std::fs::remove_file(&tmp);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, lnedge_node::private_fs::FILE_MODE);
+        let mut file = options.open(&tmp).map_err(io)?;
         file.write_all(&json).map_err(io)?;
         file.sync_all().map_err(io)?;
         std::fs::rename(&tmp, &self.path).map_err(io)
@@ -145,5 +153,18 @@ mod tests {
         std::fs::write(&path, "{\"00\":\"11\"}").expect("write");
         let err = PreimageFile::open(&path).expect_err("corrupt");
         assert!(err.to_string().contains("not two 32-byte hex values"), "{err}");
+    }
+
+    /// The preimages are the payee's money: the file and a directory it creates are private to
+    /// the user (found before: 0644 in a 0755 directory).
+    #[cfg(unix)]
+    #[test]
+    fn the_preimage_file_is_private() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("payee/p.json");
+        PreimageFile::open(&path).expect("open").generate(1).expect("generate");
+        let mode = lnedge_node::private_fs::mode_of;
+        assert_eq!(mode(&path).expect("mode"), 0o600);
+        assert_eq!(mode(&dir.path().join("payee")).expect("mode"), 0o700);
     }
 }

@@ -6,6 +6,7 @@ mod cycle;
 mod deputy;
 mod deputy_attacks;
 mod expiry;
+mod hostile;
 mod jobs;
 mod ldk_relay;
 mod pool_e2e;

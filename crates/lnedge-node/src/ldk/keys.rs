@@ -64,7 +64,7 @@ pub(super) fn load_or_create_seed(path: &Path) -> Result<[u8; SEED_LEN], Backend
         Err(e) => return Err(unreadable(e)),
     }
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(unreadable)?;
+    crate::private_fs::create_dir(dir).map_err(|e| BackendError::Storage(e.to_string()))?;
     let mut seed = [0u8; SEED_LEN];
     rand::rngs::OsRng.fill_bytes(&mut seed);
     let mut file = tempfile::NamedTempFile::new_in(dir).map_err(unreadable)?;

@@ -58,8 +58,7 @@ impl SandboxNetwork {
 
     /// A network whose nodes keep their backend state under `dir`.
     pub async fn in_dir(dir: &Path) -> Result<Self, BackendError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| BackendError::Storage(format!("creating {}: {e}", dir.display())))?;
+        crate::private_fs::create_dir(dir).map_err(|e| BackendError::Storage(e.to_string()))?;
         Ok(SandboxNetwork {
             chain: SimChain::new(),
             dir: dir.to_owned(),

@@ -193,10 +193,14 @@ impl SqliteStore {
     ///
     /// Fails with [`StoreError::SchemaTooNew`] if the file was written by a newer build.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        // Refund `k1` values live here: the directory 0700 and the file 0600 before SQLite
+        // opens it (SQLite gives the WAL and SHM files the database file's mode).
+        let private =
+            |e: lnedge_node::private_fs::PrivateFsError| StoreError::Backend(e.to_string());
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| backend(&format!("creating {}", dir.display()), e))?;
+            lnedge_node::private_fs::create_dir(dir).map_err(private)?;
         }
+        lnedge_node::private_fs::create_file(path).map_err(private)?;
         let conn = Connection::open(path)
             .map_err(|e| backend(&format!("opening {}", path.display()), e))?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| backend("setting busy timeout", e))?;
