@@ -160,6 +160,10 @@ pub struct GatewayConfig {
     /// The async relay's settings (`[relay]`, see [`RelayConfig`]).
     #[serde(default)]
     pub relay: RelayConfig,
+    /// The HTTP server's timeouts and connection caps (`[server]`, see
+    /// [`ServerLimits`](crate::service::ServerLimits)).
+    #[serde(default)]
+    pub server: crate::service::ServerLimits,
 }
 
 /// The `[deputy]` section (see [`DeputySettings`](crate::deputy::DeputySettings)).
@@ -252,6 +256,7 @@ impl Default for GatewayConfig {
             deputy: DeputyConfig::default(),
             node: default_node(),
             relay: Default::default(),
+            server: Default::default(),
         }
     }
 }
@@ -297,6 +302,7 @@ impl GatewayConfig {
 
     /// Checks the configuration as a whole.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.server.validate()?;
         match &self.admin_token {
             None => {
                 return Err(ConfigError::Invalid {

@@ -2,3 +2,4 @@
 //! the black-box run is kept here as a regression, one module per area.
 
 mod files;
+mod limits;

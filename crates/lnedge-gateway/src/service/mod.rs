@@ -18,6 +18,11 @@ use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{GatewayStore, StoreError};
 
+pub mod limits;
+pub mod listener;
+
+pub use limits::ServerLimits;
+
 /// Why the gateway could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -215,15 +220,29 @@ pub async fn serve(
         .await
         .map_err(|source| ServeError::Http { addr: config.listen, source })?;
     tracing::info!(addr = %config.listen, "lnedge gateway listening");
-    let served = axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down: finishing requests in flight");
-    })
-    .await;
+    warn_if_descriptors_are_short(&config.server);
+    listener::serve_http(listener, app(state), config.server.clone(), shutdown).await;
     gateway.shutdown().await;
-    served.map_err(|source| ServeError::Http { addr: config.listen, source })
+    Ok(())
+}
+
+/// Warns when the process may open fewer files than `[server] max_connections` needs (plus a
+/// reserve for the databases and the nodes): accepting would then fail before the cap is
+/// reached. Linux only (`/proc/self/limits`); elsewhere silent.
+fn warn_if_descriptors_are_short(limits: &ServerLimits) {
+    const RESERVE: usize = 128;
+    let Ok(text) = std::fs::read_to_string("/proc/self/limits") else { return };
+    let soft = text
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(soft) = soft.filter(|s| *s < limits.max_connections + RESERVE) {
+        tracing::warn!(
+            open_files = soft,
+            max_connections = limits.max_connections,
+            "the open-file limit is below server.max_connections + {RESERVE}: raise it (ulimit -n, \
+             LimitNOFILE=) or lower server.max_connections"
+        );
+    }
 }
