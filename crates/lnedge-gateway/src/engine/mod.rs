@@ -266,8 +266,9 @@ impl Gateway {
     }
 
     /// Starts the background tasks: the payment watcher (the owner node's event queue), the
-    /// relay's driver (and the forwarding node's event drain), the pool-expiry warnings, and
-    /// the payout of refunds claimed before a restart. Starting a started gateway does nothing.
+    /// relay's driver (and the forwarding node's event drain), the pool-expiry warnings, the
+    /// purge of expired LNURL-auth challenges and sessions, and the payout of refunds claimed
+    /// before a restart. Starting a started gateway does nothing.
     pub fn start(&self) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         if tasks.stop.is_some() {
@@ -282,7 +283,14 @@ impl Gateway {
                 .loops
                 .push(tokio::spawn(crate::relay::drain_events(forward.clone(), stop_rx.clone())));
         }
-        tasks.loops.push(tokio::spawn(crate::expiry::warn_loop(self.store().clone(), stop_rx)));
+        tasks
+            .loops
+            .push(tokio::spawn(crate::expiry::warn_loop(self.store().clone(), stop_rx.clone())));
+        let gateway = self.clone();
+        let purge_stop = stop_rx.clone();
+        tasks.loops.push(tokio::spawn(async move {
+            gateway.refunds().purge_loop(purge_stop).await;
+        }));
         let gateway = self.clone();
         tasks.one_shots.push(tokio::spawn(async move {
             gateway.refunds().resume_logged().await;

@@ -224,6 +224,11 @@ pub trait RefundStore: Send + Sync {
         expires_at: u64,
     ) -> Result<(), StoreError>;
 
+    /// Deletes the LNURL-auth challenges and the sessions that expired before `before` (seconds
+    /// since the Unix epoch); answers how many rows went. Open routes fill both tables, so the
+    /// engine calls this on a schedule.
+    async fn purge_expired_auth(&self, before: u64) -> Result<u64, StoreError>;
+
     /// Answers a challenge: once, before expiry, it makes the session of the challenge's token
     /// live for `linking_key` until `session_expires_at`.
     async fn complete_auth(

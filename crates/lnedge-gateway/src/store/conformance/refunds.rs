@@ -16,6 +16,7 @@ pub async fn run_all(store: &dyn GatewayStore) {
     attestation_flags(store).await;
     sessions(store).await;
     lnurl_auth(store).await;
+    purge_expired_auth(store).await;
 }
 
 /// A due refund for a random payment hash (no device row needed).
@@ -184,6 +185,49 @@ pub async fn lnurl_auth(store: &dyn GatewayStore) {
         store.complete_auth(&k1b, "02ab", 200, 1_000).await.expect("auth"),
         AuthOutcome::Expired
     );
+}
+
+/// Expired challenges and sessions are purged; live ones stay and still work.
+pub async fn purge_expired_auth(store: &dyn GatewayStore) {
+    // Far in the future, so other scenarios' rows (expiring near 200–10 000) are all older.
+    let base = 4_000_000_000u64;
+    let (old_k1, old_token): ([u8; 32], [u8; 32]) = (rand::random(), rand::random());
+    store.insert_auth_challenge(&old_k1, &old_token, base, base + 100).await.expect("insert");
+    let (live_k1, live_token): ([u8; 32], [u8; 32]) = (rand::random(), rand::random());
+    store.insert_auth_challenge(&live_k1, &live_token, base, base + 900).await.expect("insert");
+    let payment: [u8; 32] = rand::random();
+    let old_session = SessionRecord {
+        token_hash: rand::random(),
+        subject: "payment:old".into(),
+        payment_hash: Some(payment),
+        created_at: base,
+        expires_at: base + 100,
+    };
+    store.issue_payment_session(&old_session).await.expect("issue");
+    let live_session = SessionRecord {
+        token_hash: rand::random(),
+        subject: "payment:live".into(),
+        payment_hash: None,
+        created_at: base,
+        expires_at: base + 900,
+    };
+    store.issue_payment_session(&live_session).await.expect("issue");
+
+    let purged = store.purge_expired_auth(base + 500).await.expect("purge");
+    assert!(purged >= 2, "at least this scenario's expired challenge and session: {purged}");
+    assert_eq!(store.purge_expired_auth(base + 500).await.expect("purge"), 0, "nothing left");
+    assert_eq!(
+        store.complete_auth(&old_k1, "02ab", base + 50, base + 1_000).await.expect("auth"),
+        AuthOutcome::Unknown,
+        "the purged challenge is gone"
+    );
+    assert_eq!(
+        store.complete_auth(&live_k1, "02ab", base + 50, base + 1_000).await.expect("auth"),
+        AuthOutcome::Completed,
+        "the live challenge still works"
+    );
+    assert!(store.session(&live_session.token_hash, base + 50).await.expect("read").is_some());
+    assert!(store.session(&old_session.token_hash, base + 50).await.expect("read").is_none());
 }
 
 /// Concurrent claims of one refund: exactly one wins (run by the PostgreSQL test with many

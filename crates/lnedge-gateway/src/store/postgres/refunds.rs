@@ -292,6 +292,21 @@ impl RefundStore for PostgresStore {
         Ok(())
     }
 
+    async fn purge_expired_auth(&self, before: u64) -> Result<u64, StoreError> {
+        let before = to_i64(before, "before")?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg("starting transaction", e))?;
+        let mut purged = 0;
+        for table in ["auth_challenges", "sessions"] {
+            purged += tx
+                .execute(&format!("DELETE FROM {table} WHERE expires_at < $1"), &[&before])
+                .await
+                .map_err(|e| pg(&format!("purging {table}"), e))?;
+        }
+        tx.commit().await.map_err(|e| pg("committing", e))?;
+        Ok(purged)
+    }
+
     async fn complete_auth(
         &self,
         k1: &[u8; 32],

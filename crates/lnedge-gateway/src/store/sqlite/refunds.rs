@@ -310,6 +310,22 @@ impl RefundStore for SqliteStore {
         .await
     }
 
+    async fn purge_expired_auth(&self, before: u64) -> Result<u64, StoreError> {
+        let before = to_i64(before, "before")?;
+        self.run(move |conn| {
+            let tx = begin(conn)?;
+            let mut purged = 0;
+            for table in ["auth_challenges", "sessions"] {
+                purged += tx
+                    .execute(&format!("DELETE FROM {table} WHERE expires_at < ?1"), params![before])
+                    .map_err(|e| backend(&format!("purging {table}"), e))?;
+            }
+            commit(tx)?;
+            Ok(purged as u64)
+        })
+        .await
+    }
+
     async fn complete_auth(
         &self,
         k1: &[u8; 32],

@@ -71,6 +71,10 @@ impl RefundStore for BrokenStore {
     ) -> Result<(), StoreError> {
         broken()
     }
+    async fn purge_expired_auth(&self, _: u64) -> Result<u64, StoreError> {
+        broken()
+    }
+
     async fn complete_auth(
         &self,
         _: &[u8; 32],

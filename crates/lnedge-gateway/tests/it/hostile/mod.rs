@@ -3,3 +3,4 @@
 
 mod files;
 mod limits;
+mod purge;
