@@ -23,6 +23,7 @@ pub mod deputy;
 pub mod engine;
 pub mod expiry;
 pub mod fleet;
+pub mod limits;
 pub mod lnurl;
 pub mod pools;
 pub mod provision;

@@ -34,6 +34,9 @@ use crate::store::GatewayStore;
 use crate::watcher::PaymentWatcher;
 pub use parts::Parts;
 
+/// How often [`Gateway::housekeeping`] runs.
+pub const HOUSEKEEPING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The operator's settings the rules read (everything but keys, store and nodes).
 #[derive(Debug, Clone, Default)]
 pub struct GatewaySettings {
@@ -219,6 +222,38 @@ impl Gateway {
         Refunds::new(&self.parts)
     }
 
+    /// Rate limits of open routes, shared by every replica on one database.
+    pub fn limits(&self) -> crate::limits::RateLimits<'_> {
+        crate::limits::RateLimits::new(&self.parts)
+    }
+
+    /// Deletes what open routes left behind and nobody needs any more: expired LNURL-auth
+    /// challenges and sessions, and rate-limit buckets untouched for an hour. Answers how many
+    /// rows went. Idempotent, so every replica may run it.
+    pub async fn housekeeping(&self) -> Result<u64, crate::store::StoreError> {
+        Ok(self.refunds().purge_expired_auth().await? + self.limits().purge().await?)
+    }
+
+    /// Runs [`housekeeping`](Self::housekeeping) every [`HOUSEKEEPING_INTERVAL`] until `stop`
+    /// turns true (a background task of [`start`](Self::start)).
+    async fn housekeeping_loop(self, mut stop: watch::Receiver<bool>) {
+        let mut ticker = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            match self.housekeeping().await {
+                Ok(0) => {}
+                Ok(rows) => tracing::info!(rows, "housekeeping: purged expired rows"),
+                Err(e) => tracing::error!(error = %e, "housekeeping: purging expired rows"),
+            }
+        }
+    }
+
     /// The fleet registry: enrol, look up, enable and disable devices; their sync keys.
     pub fn fleet(&self) -> crate::fleet::Fleet<'_> {
         crate::fleet::Fleet::new(&self.parts)
@@ -267,7 +302,7 @@ impl Gateway {
 
     /// Starts the background tasks: the payment watcher (the owner node's event queue), the
     /// relay's driver (and the forwarding node's event drain), the pool-expiry warnings, the
-    /// purge of expired LNURL-auth challenges and sessions, and the payout of refunds claimed
+    /// housekeeping (expired LNURL-auth challenges and sessions, old rate-limit buckets), and the payout of refunds claimed
     /// before a restart. Starting a started gateway does nothing.
     pub fn start(&self) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
@@ -286,11 +321,7 @@ impl Gateway {
         tasks
             .loops
             .push(tokio::spawn(crate::expiry::warn_loop(self.store().clone(), stop_rx.clone())));
-        let gateway = self.clone();
-        let purge_stop = stop_rx.clone();
-        tasks.loops.push(tokio::spawn(async move {
-            gateway.refunds().purge_loop(purge_stop).await;
-        }));
+        tasks.loops.push(tokio::spawn(self.clone().housekeeping_loop(stop_rx.clone())));
         let gateway = self.clone();
         tasks.one_shots.push(tokio::spawn(async move {
             gateway.refunds().resume_logged().await;

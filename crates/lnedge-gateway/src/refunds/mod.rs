@@ -82,9 +82,6 @@ pub fn hex32(text: &str) -> Option<[u8; 32]> {
 /// How long after expiry a challenge or session is deleted.
 pub const PURGE_GRACE_SECS: u64 = 3_600;
 
-/// How often expired challenges and sessions are purged.
-pub const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
-
 /// The refunds and proofs of a [`Gateway`](crate::engine::Gateway) ([`Gateway::refunds`](crate::engine::Gateway::refunds)).
 #[derive(Debug, Clone, Copy)]
 pub struct Refunds<'a> {
@@ -139,28 +136,6 @@ impl<'a> Refunds<'a> {
     pub async fn purge_expired_auth(&self) -> Result<u64, crate::store::StoreError> {
         let before = self.gateway.now_secs().saturating_sub(PURGE_GRACE_SECS);
         self.gateway.store().purge_expired_auth(before).await
-    }
-
-    /// Runs [`purge_expired_auth`](Self::purge_expired_auth) every [`PURGE_INTERVAL`] until
-    /// `stop` turns true (a background task of the gateway).
-    pub async fn purge_loop(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let mut ticker = tokio::time::interval(PURGE_INTERVAL);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = stop.changed() => return,
-            }
-            if *stop.borrow() {
-                return;
-            }
-            match self.purge_expired_auth().await {
-                Ok(0) => {}
-                Ok(rows) => {
-                    tracing::info!(rows, "purged expired LNURL-auth challenges and sessions")
-                }
-                Err(e) => tracing::error!(error = %e, "purging expired challenges and sessions"),
-            }
-        }
     }
 
     /// [`resume`](Self::resume), logging what it did (the gateway's start).

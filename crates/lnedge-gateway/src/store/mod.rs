@@ -26,11 +26,13 @@ pub(crate) mod codec;
 pub mod conformance;
 pub mod deputy;
 pub mod postgres;
+pub mod rate;
 pub mod refunds;
 pub mod relay;
 pub mod sqlite;
 
 pub use deputy::{BeginSale, ClaimMark, DeputySaleRecord, DeputyStatus, DeputyStore};
+pub use rate::{RateBucket, RateStore};
 pub use refunds::RefundStore;
 pub use relay::RelayStore;
 
@@ -196,9 +198,9 @@ pub enum StoreError {
 }
 
 /// The gateway's storage. Each feature's storage is a supertrait in its own module
-/// ([`RefundStore`], [`DeputyStore`], [`RelayStore`]).
+/// ([`RefundStore`], [`DeputyStore`], [`RelayStore`], [`RateStore`]).
 #[async_trait]
-pub trait GatewayStore: RefundStore + DeputyStore + RelayStore + Send + Sync {
+pub trait GatewayStore: RefundStore + DeputyStore + RelayStore + RateStore + Send + Sync {
     /// The implementation's name (`sqlite`, `postgres`).
     fn name(&self) -> &'static str;
 

@@ -19,6 +19,7 @@
 //! starting together migrate once.
 
 mod deputy;
+mod rate;
 mod refunds;
 mod relay;
 
@@ -42,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_refunds.sql"),
     include_str!("migrations/0003_deputy.sql"),
     include_str!("migrations/0004_relay.sql"),
+    include_str!("migrations/0005_rate.sql"),
 ];
 
 /// The advisory lock key migrations hold (ASCII "lnedgemg").
