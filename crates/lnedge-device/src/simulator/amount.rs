@@ -1,7 +1,6 @@
 //! Amounts typed at the simulator's terminal, and numbers grouped for reading.
 //!
-//! Minor units come from `lnedge-proto`'s one ISO 4217 table
-//! ([`minor_unit_digits`](lnedge_proto::deputy::minor_unit_digits)).
+//! Minor units come from `lnedge-proto`'s one ISO 4217 table ([`minor_unit_digits`]).
 
 use std::num::ParseIntError;
 
