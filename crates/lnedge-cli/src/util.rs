@@ -33,18 +33,8 @@ pub(crate) fn pay_request(invoice: &Bolt11Invoice) -> PayRequest {
     }
 }
 
-/// `1234567` → `"1 234 567"`.
-pub(crate) fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(' ');
-        }
-        out.push(c);
-    }
-    out
-}
+/// `1234567` → `"1 234 567"` (one copy, the device simulator's).
+pub(crate) use lnedge_device::simulator::group_thousands as group;
 
 /// The first and last 6 hex characters of 32 bytes.
 pub(crate) fn short_hex(bytes: &[u8; 32]) -> String {
@@ -55,14 +45,6 @@ pub(crate) fn short_hex(bytes: &[u8; 32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn grouping_reads_well() {
-        assert_eq!(group(0), "0");
-        assert_eq!(group(999), "999");
-        assert_eq!(group(1000), "1 000");
-        assert_eq!(group(25_000_000), "25 000 000");
-    }
 
     #[test]
     fn short_hex_keeps_both_ends() {

@@ -16,6 +16,10 @@
 //! * [`deputy`] — [`deputy::DeputyTerminal`]: an offline point of sale for any amount, checking
 //!   the claim a customer's LNURL wallet decrypts after paying (the only mode with a secret).
 //!
+//! * [`simulator`] — the simulator behind `lnedge device simulate`: a vending machine or a deputy
+//!   terminal driven by text commands from any `BufRead`, answering on any `Write`
+//!   ([`simulator::run`]), with a typed [`simulator::SimulatorError`].
+//!
 //! A device never opens a network socket. See `docs/protocols/ledger.md` for the encoding and
 //! the crash rules.
 
@@ -24,6 +28,7 @@ pub mod deputy;
 pub mod flash;
 pub mod ledger;
 pub mod machine;
+pub mod simulator;
 pub mod voucher;
 
 pub use flash::{BitOrder, Flash, FlashError, FlashImage, MemFlash, PowerCut};

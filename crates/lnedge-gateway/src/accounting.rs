@@ -7,17 +7,9 @@ use async_trait::async_trait;
 use crate::reconcile::{SaleOrigin, SaleRow};
 use crate::store::FiatQuote;
 
-/// Decimal places of a currency's minor unit (ISO 4217; 2 unless listed; `SAT` has none). The
-/// one table the pools' fiat prices and the deputy's fiat sales both use.
-pub fn minor_unit_digits(currency: &str) -> u32 {
-    match currency {
-        "SAT" => 0,
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
-        | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
-        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
-        _ => 2,
-    }
-}
+/// Decimal places of a currency's minor unit: the one ISO 4217 table, in `lnedge-proto`, that
+/// the pools' fiat prices, the deputy's fiat sales and the device simulator all use.
+pub use lnedge_proto::deputy::minor_unit_digits;
 
 /// Why a fiat price could not become millisatoshis.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

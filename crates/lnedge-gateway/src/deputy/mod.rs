@@ -11,7 +11,7 @@ pub mod sales;
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use lnedge_proto::deputy::{claim_for, Currency, Sale, TerminalKeys};
+use lnedge_proto::deputy::{claim_for, Currency, DisplayAmount, Sale, TerminalKeys};
 use lnedge_proto::envelope::Envelope;
 
 use crate::store::FiatQuote;
@@ -100,18 +100,9 @@ pub fn amount_msat(
     Ok(msat)
 }
 
-/// The amount as people read it: `4.20 EUR`, `2 100 sat`.
+/// The amount as people read it: `4.20 EUR`, `2100 sat` ([`DisplayAmount`], in `lnedge-proto`).
 pub fn display_amount(amount: u64, currency: &Currency) -> String {
-    let code = currency.as_str();
-    if currency.is_sat() {
-        return format!("{amount} sat");
-    }
-    let digits = minor_unit_digits(code);
-    if digits == 0 {
-        return format!("{amount} {code}");
-    }
-    let unit = 10u64.pow(digits);
-    format!("{}.{:0width$} {code}", amount / unit, amount % unit, width = digits as usize)
+    DisplayAmount::new(amount, *currency).to_string()
 }
 
 /// The LUD-06 metadata string (the invoice's description hash is its SHA-256).

@@ -9,11 +9,14 @@
 //!   (ChaCha20-Poly1305, nonce = counter, [`SEALED_LEN`] bytes).
 //! * [`claim`] — what proves a sale was paid: a 16-byte MAC carried in envelope type `0x10`
 //!   ([`DeputyClaim`]) for QR/NFC, and an 8-digit [`ShortCode`] for keypads.
+//! * [`amount`] — the ISO 4217 minor-unit table ([`minor_unit_digits`]) and amounts as people
+//!   read them ([`DisplayAmount`]: `4.20 EUR`), shared by the gateway and the device simulator.
 //! * [`link`] — the sale's URL (`…/v1/deputy/<D>?p=<base64url>`), its LUD-01 `LNURL1…` and
 //!   LUD-17 `lnurlp://` forms, written into any `fmt::Write` sink (a fixed buffer on a device).
 //!
 //! The wire formats are described in `docs/protocols/deputy.md`.
 
+pub mod amount;
 pub mod claim;
 #[doc(hidden)]
 pub mod fuzz;
@@ -26,6 +29,7 @@ mod tests;
 
 use core::fmt;
 
+pub use amount::{minor_unit_digits, DisplayAmount};
 pub use claim::{claim_for, DeputyClaim, ShortCode, CLAIM_TAG_LEN, SHORT_CODE_DIGITS};
 pub use keys::{preimage_for, TerminalKeys};
 pub use link::{base64url_len, write_base64url, write_lnurl, write_lud17, write_sale_url, UrlBuf};
