@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use lnedge_wire::relay::{
     ClaimAccepted, ClaimRequest, CommitRequest, CommitResult, PendingList, RegisterRequest,
-    Registration, WakeRequest,
+    Registration, WakeRequest, WakeResult,
 };
 use lnedge_wire::sign::sign_request;
 use lnedge_wire::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
@@ -152,10 +152,7 @@ impl PayeeClient {
     }
 
     /// Sets (or clears) the wake-up webhook (`PUT /v1/payees/{id}/wake`).
-    pub async fn set_webhook(
-        &self,
-        webhook_url: Option<&str>,
-    ) -> Result<serde_json::Value, ClientError> {
+    pub async fn set_webhook(&self, webhook_url: Option<&str>) -> Result<WakeResult, ClientError> {
         let body = WakeRequest { webhook_url: webhook_url.map(str::to_owned) };
         self.call("PUT", "wake", Some(&body)).await
     }

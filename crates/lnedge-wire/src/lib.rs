@@ -9,12 +9,24 @@
 //!   wake-up webhooks;
 //! * [`sync`]: the device sync upload (`POST /v1/devices/{id}/sync`) and its answer, and the
 //!   deputy terminal's report (`POST /v1/deputy/{id}/sync`);
-//! * [`relay`]: the payee routes of the async relay and the wake-up webhook.
+//! * [`relay`]: the payee routes of the async relay and the wake-up webhook;
+//! * [`error`]: the error body of every API failure;
+//! * [`lnurl`]: the LNURL answers wallets get (LUD-01 status, LUD-06 pay, LUD-03 withdraw);
+//! * [`pools`]: pool provisioning answers and provisioning jobs;
+//! * [`deputy`]: a deputy terminal's keys and the operator's list of deputy sales;
+//! * [`refunds`]: an opened refund and the refunds report;
+//! * [`reports`]: the sales report.
 //!
 //! Nothing here does I/O: bodies are bytes, times are arguments.
 
+pub mod deputy;
+pub mod error;
 pub mod keys;
+pub mod lnurl;
+pub mod pools;
+pub mod refunds;
 pub mod relay;
+pub mod reports;
 pub mod sign;
 pub mod sync;
 

@@ -17,6 +17,8 @@ pub struct Registration {
     pub payee_id: String,
     /// The payee's key (64 hex characters).
     pub payee_key: String,
+    /// The name the operator gave.
+    pub name: String,
 }
 
 impl std::fmt::Debug for Registration {
@@ -24,6 +26,7 @@ impl std::fmt::Debug for Registration {
         f.debug_struct("Registration")
             .field("payee_id", &self.payee_id)
             .field("payee_key", &"<secret>")
+            .field("name", &self.name)
             .finish()
     }
 }
@@ -48,6 +51,15 @@ pub struct CommitResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WakeRequest {
     /// Where to POST wake-up notifications; `null` to only poll.
+    pub webhook_url: Option<String>,
+}
+
+/// `PUT /v1/payees/{id}/wake` answer: the webhook now set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WakeResult {
+    /// The payee.
+    pub payee_id: String,
+    /// Where wake-up notifications go; `null`: the payee only polls.
     pub webhook_url: Option<String>,
 }
 

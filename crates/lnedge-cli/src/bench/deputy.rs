@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{Context, Result};
 use lnedge_device::deputy::{DeputyTerminal, FLASH_LEN};
 use lnedge_device::MemFlash;
 use lnedge_gateway::accounting::FixedRates;
@@ -21,6 +21,8 @@ use lnedge_gateway::GatewayBuilder;
 use lnedge_node::sandbox::SandboxNetwork;
 use lnedge_proto::deputy::{Currency, TerminalKeys};
 use lnedge_proto::DeviceId;
+use lnedge_wire::lnurl::{PayCallback, PayRequest};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::stats::{self, ms, per_sec, Summary};
@@ -39,6 +41,13 @@ pub(crate) struct DeputyFigures {
     round_trips_per_sec: f64,
 }
 
+/// A gateway answer parsed as `T`; the body in the error when it is not one (a LUD-01 error).
+async fn parse<T: DeserializeOwned>(response: reqwest::Response, what: &str) -> Result<T> {
+    let body = response.bytes().await?;
+    serde_json::from_slice(&body)
+        .with_context(|| format!("{what}: {}", String::from_utf8_lossy(&body)))
+}
+
 /// One wallet: fetch + callback for `sales` consecutive sales at its own terminal.
 async fn wallet(
     client: reqwest::Client,
@@ -49,12 +58,9 @@ async fn wallet(
     for _ in 0..sales {
         let shown = terminal.new_sale(420, Currency::parse("EUR")?)?;
         let started = Instant::now();
-        let pay: serde_json::Value = client.get(&shown.url).send().await?.json().await?;
-        let amount = pay["minSendable"].as_u64().with_context(|| format!("fetch: {pay}"))?;
-        let callback = pay["callback"].as_str().context("no callback")?;
-        let answer: serde_json::Value =
-            client.get(format!("{callback}&amount={amount}")).send().await?.json().await?;
-        ensure!(answer["pr"].is_string(), "callback: {answer}");
+        let pay: PayRequest = parse(client.get(&shown.url).send().await?, "fetch").await?;
+        let callback = format!("{}&amount={}", pay.callback, pay.min_sendable);
+        let _: PayCallback = parse(client.get(callback).send().await?, "callback").await?;
         samples.push(started.elapsed());
     }
     Ok(samples)

@@ -17,6 +17,8 @@ use lnedge_proto::ledger::EntryState;
 use lnedge_proto::pool::Pool;
 use lnedge_proto::DeviceId;
 use lnedge_wire::keys::device_sync_key;
+use lnedge_wire::pools::ProvisionedPool;
+use lnedge_wire::reports::SalesReport;
 use lnedge_wire::sync::{SignedUpload, SyncReport, SyncRequest};
 use lnedge_wire::SIGNATURE_HEADER;
 use serde::Serialize;
@@ -82,9 +84,8 @@ pub(crate) async fn run(database_url: Option<&str>, devices: usize) -> Result<Ga
         let (status, body) =
             admin(&router, "POST", &format!("/v1/devices/{device}/pools"), ask).await?;
         ensure!(status == 201, "provision: {}", String::from_utf8_lossy(&body));
-        let reply: serde_json::Value = serde_json::from_slice(&body)?;
-        let file = reply["file"].as_str().context("file")?.to_owned();
-        let (_, bytes) = admin(&router, "GET", &file, String::new()).await?;
+        let reply: ProvisionedPool = serde_json::from_slice(&body).context("provision")?;
+        let (_, bytes) = admin(&router, "GET", &reply.file, String::new()).await?;
         let pool = Pool::parse(&bytes)?;
         fleet.push((device, pool.pool_id(), pool.len() as u32));
     }
@@ -133,8 +134,8 @@ pub(crate) async fn run(database_url: Option<&str>, devices: usize) -> Result<Ga
     let (status, report) = admin(&router, "GET", "/v1/reports/sales", String::new()).await?;
     let report_json = t.elapsed();
     ensure!(status == 200, "report: {status}");
-    let report: serde_json::Value = serde_json::from_slice(&report)?;
-    let report_rows = report["rows"].as_array().map_or(0, Vec::len);
+    let report: SalesReport = serde_json::from_slice(&report).context("report")?;
+    let report_rows = report.rows.len();
     let t = Instant::now();
     let (status, _) = admin(&router, "GET", "/v1/reports/sales.csv", String::new()).await?;
     let report_csv = t.elapsed();

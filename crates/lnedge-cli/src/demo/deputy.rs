@@ -18,21 +18,22 @@ use lnedge_node::sandbox::SandboxNode;
 use lnedge_node::LightningBackend;
 use lnedge_proto::deputy::{Currency, TerminalKeys};
 use lnedge_proto::DeviceId;
-use serde_json::Value;
+use lnedge_wire::deputy::{DeputyKeys, DeputySales};
+use lnedge_wire::lnurl::{PayCallback, PayRequest};
+use serde::de::DeserializeOwned;
 
 use super::{api, DEMO_TOKEN};
 use crate::util::{group, pay_request};
 
 const GATEWAY_URL: &str = "https://gw.example";
 
-fn json(bytes: &[u8]) -> Result<Value> {
-    serde_json::from_slice(bytes).context("the gateway answered something that is not JSON")
-}
-
-async fn get(router: &axum::Router, url: &str) -> Result<Value> {
+/// `GET url` on the gateway, its answer parsed as `T` (the body in the error when it is not one).
+async fn get<T: DeserializeOwned>(router: &axum::Router, url: &str) -> Result<T> {
     let path = url.strip_prefix(GATEWAY_URL).unwrap_or(url);
     let (_, body) = api(router, "GET", path, Vec::new(), None).await?;
-    json(&body)
+    serde_json::from_slice(&body).with_context(|| {
+        format!("the gateway answered {path} with {}", String::from_utf8_lossy(&body))
+    })
 }
 
 /// The deputy step of the demo.
@@ -47,17 +48,14 @@ pub(super) async fn deputy_story(payer: &SandboxNode, merchant: Arc<SandboxNode>
     let router = app(AppState::with_gateway(gateway, DEMO_TOKEN));
     let device = DeviceId(rand::random());
     store.insert_device(device, "Market stall", &[], 1_700_000_000).await?;
-    let (_, body) =
-        api(&router, "GET", &format!("/v1/deputy/{device}/keys"), Vec::new(), None).await?;
-    let keys = json(&body)?;
-    let key = |name: &str| -> Result<[u8; 32]> {
-        let text = keys[name].as_str().with_context(|| format!("no {name}"))?;
+    let keys: DeputyKeys = get(&router, &format!("/v1/deputy/{device}/keys")).await?;
+    let key = |name: &str, text: &str| -> Result<[u8; 32]> {
         hex::decode(text)?.try_into().map_err(|_| anyhow::anyhow!("{name} is not 32 bytes"))
     };
     let keys = TerminalKeys {
         device_id: device,
-        seal_key: key("seal_key")?,
-        claim_key: key("claim_key")?,
+        seal_key: key("seal_key", &keys.seal_key)?,
+        claim_key: key("claim_key", &keys.claim_key)?,
     };
     let mut terminal =
         DeputyTerminal::open(keys, GATEWAY_URL, MemFlash::from_bytes(vec![0xFF; FLASH_LEN]))?;
@@ -74,25 +72,19 @@ pub(super) async fn deputy_story(payer: &SandboxNode, merchant: Arc<SandboxNode>
     println!("      {}…", &shown.lnurl[..60]);
 
     // The customer's wallet: LUD-06 fetch, callback, pay, LUD-10 decrypt.
-    let pay = get(&router, &shown.url).await?;
-    let amount_msat = pay["minSendable"].as_u64().context("no amount")?;
+    let pay: PayRequest = get(&router, &shown.url).await?;
+    let amount_msat = pay.min_sendable;
     println!(
         "      wallet fetches it: pay exactly {} sat (4.20 EUR at 60 000 EUR/BTC, rate recorded)",
         group(amount_msat / 1000)
     );
-    let callback =
-        format!("{}&amount={amount_msat}", pay["callback"].as_str().context("no callback")?);
-    let answer = get(&router, &callback).await?;
-    let pr = answer["pr"].as_str().with_context(|| format!("no invoice: {answer}"))?;
-    let invoice = lnedge_node::parse_invoice(pr)?;
+    let callback = format!("{}&amount={amount_msat}", pay.callback);
+    let answer: PayCallback = get(&router, &callback).await?;
+    let invoice = lnedge_node::parse_invoice(&answer.pr)?;
     let outcome = payer.pay(pay_request(&invoice)).await?;
-    let action = &answer["successAction"];
-    let text = decrypt_aes_success_action(
-        &outcome.preimage.0,
-        action["ciphertext"].as_str().unwrap_or_default(),
-        action["iv"].as_str().unwrap_or_default(),
-    )
-    .context("the success action does not decrypt with the preimage")?;
+    let action = &answer.success_action;
+    let text = decrypt_aes_success_action(&outcome.preimage.0, &action.ciphertext, &action.iv)
+        .context("the success action does not decrypt with the preimage")?;
     let (code, claim) = text.split_once(' ').unwrap_or((&text, ""));
     println!("      payer pays; its wallet decrypts the success action with the preimage:");
     println!("        code {code}   claim {}…", &claim[..claim.len().min(24)]);
@@ -120,16 +112,16 @@ pub(super) async fn deputy_story(payer: &SandboxNode, merchant: Arc<SandboxNode>
         terminal.present(ClaimInput::Text(&preimage_hex)).expect_err("a preimage is no claim");
     println!("      the preimage the router saw, as a claim → {err}");
 
-    let (_, body) = api(&router, "GET", "/v1/deputy/sales", Vec::new(), None).await?;
-    let sales = json(&body)?;
-    let row = &sales["sales"][0];
+    let sales: DeputySales = get(&router, "/v1/deputy/sales").await?;
+    let row = sales.sales.first().context("the gateway lists no deputy sale")?;
     println!(
         "      operator: sale {} {} — {} msat, {} at {} EUR/BTC",
-        row["counter"],
-        row["status"].as_str().unwrap_or("?"),
-        row["amount_msat"],
-        row["fiat"].as_str().unwrap_or("?"),
-        row["rate_per_btc"]
+        row.counter,
+        row.status,
+        row.amount_msat,
+        row.fiat.as_deref().unwrap_or("?"),
+        // As JSON shows it (`60000.0`).
+        row.rate_per_btc.map_or_else(|| "?".to_owned(), |r| format!("{r:?}"))
     );
     Ok(())
 }

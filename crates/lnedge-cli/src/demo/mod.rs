@@ -19,6 +19,8 @@ use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
 use lnedge_node::{BackendEvent, LightningBackend, PaymentHash};
 use lnedge_proto::DeviceId;
 use lnedge_wire::keys::device_sync_key;
+use lnedge_wire::pools::ProvisionedPool;
+use lnedge_wire::reports::SalesReport;
 use lnedge_wire::sync::SignedUpload;
 use lnedge_wire::SIGNATURE_HEADER;
 
@@ -246,15 +248,15 @@ async fn vending_story(payer: &SandboxNode, merchant: Arc<SandboxNode>) -> Resul
         None,
     )
     .await?;
-    let pool: serde_json::Value = serde_json::from_slice(&body)?;
     anyhow::ensure!(status == 201, "provisioning failed: {}", String::from_utf8_lossy(&body));
+    let pool: ProvisionedPool = serde_json::from_slice(&body).context("the provisioned pool")?;
     println!(
         "      gateway: POST /v1/devices/…/pools → {status}: {} invoices signed by the merchant's node, {} bytes ({:.0} % of the BOLT 11 text)",
-        pool["entries"],
-        pool["bytes"],
-        100.0 * pool["bytes"].as_f64().unwrap_or(0.0) / pool["bolt11_bytes"].as_f64().unwrap_or(1.0)
+        pool.entries,
+        pool.bytes,
+        100.0 * pool.bytes as f64 / pool.bolt11_bytes as f64
     );
-    let file = pool["file"].as_str().context("pool file link")?;
+    let file = &pool.file;
     let (_, pool_bytes) = api(&router, "GET", file, Vec::new(), None).await?;
     println!("      the pool holds payment hashes and signatures only: reading the machine yields no money");
     let machine_dir = tempfile::tempdir()?;
@@ -322,18 +324,14 @@ async fn vending_story(payer: &SandboxNode, merchant: Arc<SandboxNode>) -> Resul
     println!("      the same upload replayed → {status} (refused, nothing changes)");
 
     let (_, report) = api(&router, "GET", "/v1/reports/sales", Vec::new(), None).await?;
-    let report: serde_json::Value = serde_json::from_slice(&report)?;
-    for row in report["rows"].as_array().into_iter().flatten() {
+    let report: SalesReport = serde_json::from_slice(&report).context("the sales report")?;
+    for row in &report.rows {
         println!(
             "      report: product {} {:>6} sat  {:<11} {}",
-            row["product"],
-            row["amount_msat"].as_u64().unwrap_or(0) / 1000,
-            row["status"].as_str().unwrap_or("?"),
-            row["fiat"].as_object().map_or(String::new(), |f| format!(
-                "{} {}",
-                f["amount"], f["currency"]
-            )
-            .replace('"', "")),
+            row.product.map_or_else(|| "?".to_owned(), |p| p.to_string()),
+            row.amount_msat / 1000,
+            row.status,
+            row.fiat.as_ref().map_or(String::new(), |f| format!("{} {}", f.amount, f.currency)),
         );
     }
     println!("      (GET /v1/reports/sales.csv exports the same books)");

@@ -17,17 +17,29 @@ use lnedge_gateway::GatewayBuilder;
 use lnedge_node::sandbox::SandboxNode;
 use lnedge_node::{InvoiceState, LightningBackend, PaymentHash};
 use lnedge_proto::DeviceId;
+use lnedge_wire::error::ErrorBody;
 use lnedge_wire::keys::device_sync_key;
+use lnedge_wire::lnurl::{StatusResponse, WithdrawRequest};
+use lnedge_wire::pools::ProvisionedPool;
+use lnedge_wire::refunds::OpenedRefund;
 use lnedge_wire::sync::SignedUpload;
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
+use serde_json::json;
 
 use super::{api, DEMO_TOKEN};
 use crate::util::{group, params, pay_request, random_preimage};
 
 const PUBLIC_URL: &str = "https://gateway.example";
 
-fn body(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes).unwrap_or(Value::Null)
+/// A gateway answer parsed as `T`; the body in the error when it is not one.
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes)
+        .with_context(|| format!("unexpected answer: {}", String::from_utf8_lossy(bytes)))
+}
+
+/// The code of a refused call's error body (`?` when the answer is not one).
+fn error_code(bytes: &[u8]) -> String {
+    parse::<ErrorBody>(bytes).map_or_else(|_| "?".to_owned(), |b| b.error.code)
 }
 
 /// The refund story on the demo's network: `payer` is the customer, `merchant` the owner.
@@ -50,8 +62,8 @@ pub(super) async fn story(payer: &SandboxNode, merchant: Arc<SandboxNode>) -> Re
     let uri = format!("/v1/devices/{device}/pools");
     let (status, reply) = api(&router, "POST", &uri, ask.to_string().into_bytes(), None).await?;
     anyhow::ensure!(status == 201, "provisioning failed: {}", String::from_utf8_lossy(&reply));
-    let file = body(&reply)["file"].as_str().context("pool file link")?.to_owned();
-    let (_, pool_bytes) = api(&router, "GET", &file, Vec::new(), None).await?;
+    let pool: ProvisionedPool = parse(&reply)?;
+    let (_, pool_bytes) = api(&router, "GET", &pool.file, Vec::new(), None).await?;
     let machine_dir = tempfile::tempdir()?;
     let enrolment = Enrolment { device_id: device, owner_node_id: merchant.node_id().serialize() };
     let mut machine =
@@ -94,7 +106,7 @@ pub(super) async fn story(payer: &SandboxNode, merchant: Arc<SandboxNode>) -> Re
         api(&router, "POST", "/v1/refunds/claim", claim.to_string().into_bytes(), None).await?;
     println!(
         "      customer proves payment before the machine synced → {status} {}",
-        body(&reply)["error"]["code"].as_str().unwrap_or("?")
+        error_code(&reply)
     );
 
     let batch = machine.sync_batch()?;
@@ -108,35 +120,35 @@ pub(super) async fn story(payer: &SandboxNode, merchant: Arc<SandboxNode>) -> Re
         api(&router, "POST", "/v1/refunds/claim", bystander.to_string().into_bytes(), None).await?;
     println!(
         "      a bystander with the invoice but a guessed preimage → {status} {}",
-        body(&reply)["error"]["code"].as_str().unwrap_or("?")
+        error_code(&reply)
     );
     let (status, reply) =
         api(&router, "POST", "/v1/refunds/claim", claim.to_string().into_bytes(), None).await?;
-    let opened = body(&reply);
-    anyhow::ensure!(status == 200, "refund refused: {opened}");
+    anyhow::ensure!(status == 200, "refund refused: {}", String::from_utf8_lossy(&reply));
+    let opened: OpenedRefund = parse(&reply)?;
     println!(
         "      customer proves payment (invoice + preimage) → {status}: LNURL-withdraw {}…",
-        &opened["lnurl"].as_str().unwrap_or("?")[..24]
+        opened.lnurl.get(..24).unwrap_or(&opened.lnurl)
     );
 
     // The customer's wallet: the LUD-03 withdraw request, then its invoice to the callback.
-    let withdraw = opened["withdraw_url"].as_str().context("withdraw url")?;
-    let (_, reply) =
-        api(&router, "GET", withdraw.trim_start_matches(PUBLIC_URL), Vec::new(), None).await?;
-    let request = body(&reply);
-    let amount_msat = request["maxWithdrawable"].as_u64().context("maxWithdrawable")?;
+    let withdraw = opened.withdraw_url.trim_start_matches(PUBLIC_URL);
+    let (_, reply) = api(&router, "GET", withdraw, Vec::new(), None).await?;
+    let request: WithdrawRequest = parse(&reply)?;
+    let amount_msat = request.max_withdrawable;
     let (preimage, _) = random_preimage();
     let wallet_invoice = payer.create_invoice(preimage, params(amount_msat, "cola refund")).await?;
     let callback = format!(
         "{}?k1={}&pr={wallet_invoice}",
-        request["callback"].as_str().context("callback")?.trim_start_matches(PUBLIC_URL),
-        request["k1"].as_str().context("k1")?
+        request.callback.trim_start_matches(PUBLIC_URL),
+        request.k1
     );
     let (_, reply) = api(&router, "GET", &callback, Vec::new(), None).await?;
+    let answer: StatusResponse = parse(&reply)?;
     println!(
-        "      wallet: withdraw {} sat → {}",
+        "      wallet: withdraw {} sat → \"{}\"",
         group(amount_msat / 1000),
-        body(&reply)["status"]
+        answer.status.as_str()
     );
 
     let hash: [u8; 32] = lnedge_proto::pool::payment_hash(&paid.preimage.0);
@@ -156,9 +168,6 @@ pub(super) async fn story(payer: &SandboxNode, merchant: Arc<SandboxNode>) -> Re
     );
     let (status, reply) =
         api(&router, "POST", "/v1/refunds/claim", claim.to_string().into_bytes(), None).await?;
-    println!(
-        "      the same proof again → {status} {} (paid once)",
-        body(&reply)["error"]["code"].as_str().unwrap_or("?")
-    );
+    println!("      the same proof again → {status} {} (paid once)", error_code(&reply));
     Ok(())
 }

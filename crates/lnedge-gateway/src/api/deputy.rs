@@ -16,10 +16,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use lnedge_proto::deputy::Currency;
 use lnedge_proto::DeviceId;
+use lnedge_wire::deputy::{DeputyKeys, DeputySale, DeputySales};
 use lnedge_wire::keys::device_sync_key;
+use lnedge_wire::lnurl::{self as lud, AesSuccessAction, PayCallback, PayRequest};
 use lnedge_wire::sync::{DeputyReport, DeputyReportAnswer, MAX_REPORTS};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::devices::parse_device_id;
 use super::error::{parse_json, ApiError};
@@ -120,14 +121,14 @@ async fn fetch(
         let (device, p) = sale_params(&id, &query)?;
         let opened = state.gateway.deputy().fetch(device, p).await?;
         let base = base_url(&state, &headers);
-        Ok::<_, LnurlError>(json!({
-            "tag": "payRequest",
-            "callback": format!("{base}/v1/deputy/{device}/callback?p={p}"),
-            "minSendable": opened.record.amount_msat,
-            "maxSendable": opened.record.amount_msat,
-            "metadata": opened.metadata,
-            "commentAllowed": 0,
-        }))
+        Ok::<_, LnurlError>(PayRequest {
+            tag: lud::PAY_REQUEST_TAG.to_owned(),
+            callback: format!("{base}/v1/deputy/{device}/callback?p={p}"),
+            min_sendable: opened.record.amount_msat,
+            max_sendable: opened.record.amount_msat,
+            metadata: opened.metadata,
+            comment_allowed: 0,
+        })
     };
     match answer.await {
         Ok(body) => Json(body).into_response(),
@@ -147,19 +148,29 @@ async fn callback(
         state.gateway.deputy().invoice(device, p, query.amount.as_deref()).await
     };
     match answer.await {
-        Ok(invoice) => Json(json!({
-            "pr": invoice.bolt11,
-            "routes": [],
-            "successAction": {
-                "tag": "aes",
-                "description": CLAIM_DESCRIPTION,
-                "ciphertext": invoice.ciphertext,
-                "iv": invoice.iv,
+        Ok(invoice) => Json(PayCallback {
+            pr: invoice.bolt11,
+            routes: Vec::new(),
+            success_action: AesSuccessAction {
+                tag: lud::AES_TAG.to_owned(),
+                description: CLAIM_DESCRIPTION.to_owned(),
+                ciphertext: invoice.ciphertext,
+                iv: invoice.iv,
             },
-        }))
+        })
         .into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// `GET /v1/deputy/claim` answer (LUD-09 style): the claim the terminal checks, split as the
+/// terminal's keypad code and the rest, and whole.
+#[derive(Debug, Serialize)]
+pub(crate) struct ClaimAnswer {
+    status: lud::Status,
+    code: String,
+    claim: String,
+    text: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,7 +184,7 @@ struct ClaimQuery {
 async fn claim_fallback(
     State(state): State<AppState>,
     Query(query): Query<ClaimQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ClaimAnswer>, ApiError> {
     let text = query.invoice.ok_or_else(|| ApiError::field("invoice", "is required"))?;
     let invoice =
         lnedge_node::parse_invoice(&text).map_err(|e| ApiError::field("invoice", e.to_string()))?;
@@ -193,7 +204,12 @@ async fn claim_fallback(
     };
     let text = claim.text;
     let (code, claim) = text.split_once(' ').unwrap_or((&text, ""));
-    Ok(Json(json!({ "status": "OK", "code": code, "claim": claim, "text": text })))
+    Ok(Json(ClaimAnswer {
+        status: lud::Status::Ok,
+        code: code.to_owned(),
+        claim: claim.to_owned(),
+        text,
+    }))
 }
 
 /// `POST /v1/deputy/{id}/sync`: the terminal reports the sales it accepted a claim for. Signed
@@ -229,27 +245,27 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
-fn sale_json(record: &DeputySaleRecord) -> Value {
+fn sale(record: &DeputySaleRecord) -> DeputySale {
     let fiat = Currency::parse(&record.currency)
         .ok()
         .filter(|c| !c.is_sat())
         .map(|c| display_amount(record.amount, &c));
-    json!({
-        "device_id": record.device_id.to_string(),
-        "counter": record.counter,
-        "status": record.status.as_str(),
-        "amount": record.amount,
-        "currency": record.currency,
-        "amount_msat": record.amount_msat,
-        "fiat": fiat,
-        "rate_per_btc": record.quote.as_ref().map(|q| q.rate_per_btc),
-        "rate_source": record.quote.as_ref().map(|q| q.source.clone()),
-        "payment_hash": hex::encode(record.payment_hash),
-        "invoiced": record.invoice.is_some(),
-        "created_at": record.created_at,
-        "paid_at": record.paid_at,
-        "claimed_at": record.claimed_at,
-    })
+    DeputySale {
+        device_id: record.device_id.to_string(),
+        counter: record.counter,
+        status: record.status.as_str().to_owned(),
+        amount: record.amount,
+        currency: record.currency.clone(),
+        amount_msat: record.amount_msat,
+        fiat,
+        rate_per_btc: record.quote.as_ref().map(|q| q.rate_per_btc),
+        rate_source: record.quote.as_ref().map(|q| q.source.clone()),
+        payment_hash: hex::encode(record.payment_hash),
+        invoiced: record.invoice.is_some(),
+        created_at: record.created_at,
+        paid_at: record.paid_at,
+        claimed_at: record.claimed_at,
+    }
 }
 
 /// `GET /v1/deputy/sales?device=&limit=` (admin): newest first, with requested sales whose
@@ -257,7 +273,7 @@ fn sale_json(record: &DeputySaleRecord) -> Value {
 async fn list(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeputySales>, ApiError> {
     let device: Option<DeviceId> =
         query.device.as_deref().map(|d| parse_device_id("device", d)).transpose()?;
     let limit = query.limit.unwrap_or(100).clamp(1, 10_000);
@@ -267,7 +283,7 @@ async fn list(
         .sales(device, limit)
         .await
         .map_err(|e| ApiError::internal("deputy", &e))?;
-    Ok(Json(json!({ "sales": sales.iter().map(sale_json).collect::<Vec<_>>() })))
+    Ok(Json(DeputySales { sales: sales.iter().map(sale).collect() }))
 }
 
 /// `GET /v1/deputy/{id}/keys` (admin): what a terminal is provisioned with. The preimage key is
@@ -275,17 +291,17 @@ async fn list(
 async fn keys(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeputyKeys>, ApiError> {
     let device = parse_device_id("id", &id)?;
     state.gateway.fleet().device(device).await?;
     let keys = state.gateway.deputy().terminal_keys(device);
     let sync_key =
         zeroize::Zeroizing::new(device_sync_key(state.gateway.device_master_key(), &device));
-    Ok(Json(json!({
-        "device_id": device.to_string(),
-        "seal_key": hex::encode(keys.seal_key),
-        "claim_key": hex::encode(keys.claim_key),
-        "sync_key": hex::encode(*sync_key),
-        "gateway_url": state.gateway.settings().public_url,
-    })))
+    Ok(Json(DeputyKeys {
+        device_id: device.to_string(),
+        seal_key: hex::encode(keys.seal_key),
+        claim_key: hex::encode(keys.claim_key),
+        sync_key: hex::encode(*sync_key),
+        gateway_url: state.gateway.settings().public_url.clone(),
+    }))
 }

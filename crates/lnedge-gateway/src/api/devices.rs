@@ -1,15 +1,16 @@
 //! The fleet registry: enrol, list, show, enable and disable devices.
 
+use std::collections::BTreeMap;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::error::{parse_json, ApiError};
 use super::{ApiBody, ApiPath, AppState};
+use crate::fleet::PoolSummary;
 use crate::store::{DeviceRecord, Price, ProductRecord};
 
 /// `POST /v1/devices` body.
@@ -80,11 +81,66 @@ fn product_record(i: usize, p: ProductInput) -> Result<ProductRecord, ApiError> 
     Ok(ProductRecord { id: p.id, description: p.description, price })
 }
 
+/// A device as the API answers it (`GET /v1/devices/{id}`, enrol, enable, disable).
+#[derive(Debug, Serialize)]
+pub(crate) struct DeviceBody {
+    device_id: String,
+    name: String,
+    enabled: bool,
+    created_at: u64,
+    last_sync_counter: u64,
+    products: Vec<ProductBody>,
+    pools: Vec<PoolBody>,
+}
+
+/// A product: `{id, description, price_msat}` or `{id, description, price: {…}}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ProductBody {
+    id: u16,
+    description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    price_msat: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    price: Option<FiatPriceBody>,
+}
+
+#[derive(Debug, Serialize)]
+struct FiatPriceBody {
+    currency: String,
+    amount_minor: u64,
+}
+
+/// A pool of a device; `entries` and `by_state` only in detailed views.
+#[derive(Debug, Serialize)]
+struct PoolBody {
+    pool_id: String,
+    created_at: u64,
+    expires_at: u64,
+    bytes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entries: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by_state: Option<BTreeMap<&'static str, usize>>,
+}
+
+/// `GET /v1/devices` answer.
+#[derive(Debug, Serialize)]
+pub(crate) struct DeviceList {
+    devices: Vec<DeviceBody>,
+}
+
+/// `GET /v1/devices/{id}/sync-key` answer. Secret.
+#[derive(Serialize)]
+pub(crate) struct SyncKeyBody {
+    device_id: String,
+    sync_key: String,
+}
+
 /// `POST /v1/devices` → 201 with the device.
 pub(crate) async fn enrol(
     State(state): State<AppState>,
     ApiBody(body): ApiBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<DeviceBody>), ApiError> {
     let req: EnrolRequest = parse_json(&body)?;
     let id = parse_device_id("device_id", &req.device_id)?;
     let products = req
@@ -95,26 +151,26 @@ pub(crate) async fn enrol(
         .collect::<Result<Vec<_>, _>>()?;
     let fleet = state.gateway.fleet();
     let record = fleet.enrol(id, &req.name, products).await?;
-    Ok((StatusCode::CREATED, Json(device_json(&state, record, true).await?)))
+    Ok((StatusCode::CREATED, Json(device_body(&state, record, true).await?)))
 }
 
 /// `GET /v1/devices` → `{"devices": [...]}`.
-pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<DeviceList>, ApiError> {
     let mut devices = Vec::new();
     for record in state.gateway.fleet().devices().await? {
-        devices.push(device_json(&state, record, false).await?);
+        devices.push(device_body(&state, record, false).await?);
     }
-    Ok(Json(json!({ "devices": devices })))
+    Ok(Json(DeviceList { devices }))
 }
 
 /// `GET /v1/devices/{id}` → the device, with a summary of each pool.
 pub(crate) async fn show(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeviceBody>, ApiError> {
     let id = parse_device_id("id", &id)?;
     let record = state.gateway.fleet().device(id).await?;
-    Ok(Json(device_json(&state, record, true).await?))
+    Ok(Json(device_body(&state, record, true).await?))
 }
 
 /// `GET /v1/devices/{id}/sync-key` → `{device_id, sync_key}`: the device's sync key (hex,
@@ -122,17 +178,17 @@ pub(crate) async fn show(
 pub(crate) async fn sync_key(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SyncKeyBody>, ApiError> {
     let id = parse_device_id("id", &id)?;
     let key = state.gateway.fleet().sync_key(id).await?;
-    Ok(Json(json!({ "device_id": id.to_string(), "sync_key": hex::encode(*key) })))
+    Ok(Json(SyncKeyBody { device_id: id.to_string(), sync_key: hex::encode(*key) }))
 }
 
 /// `POST /v1/devices/{id}/disable`.
 pub(crate) async fn disable(
     state: State<AppState>,
     id: ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeviceBody>, ApiError> {
     set_enabled(state, id, false).await
 }
 
@@ -140,7 +196,7 @@ pub(crate) async fn disable(
 pub(crate) async fn enable(
     state: State<AppState>,
     id: ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeviceBody>, ApiError> {
     set_enabled(state, id, true).await
 }
 
@@ -148,67 +204,54 @@ async fn set_enabled(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     enabled: bool,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeviceBody>, ApiError> {
     let id = parse_device_id("id", &id)?;
     let record = state.gateway.fleet().set_enabled(id, enabled).await?;
-    Ok(Json(device_json(&state, record, true).await?))
+    Ok(Json(device_body(&state, record, true).await?))
 }
 
-/// A product as JSON: `{id, description, price_msat}` or `{id, description, price: {…}}`.
-pub(crate) fn product_json(p: &ProductRecord) -> Value {
-    match &p.price {
-        Price::Msat(msat) => {
-            json!({ "id": p.id, "description": p.description, "price_msat": msat })
+/// A product as the API answers it.
+fn product_body(p: &ProductRecord) -> ProductBody {
+    let (price_msat, price) = match &p.price {
+        Price::Msat(msat) => (Some(*msat), None),
+        Price::Fiat { currency, amount_minor } => {
+            (None, Some(FiatPriceBody { currency: currency.clone(), amount_minor: *amount_minor }))
         }
-        Price::Fiat { currency, amount_minor } => json!({
-            "id": p.id,
-            "description": p.description,
-            "price": { "currency": currency, "amount_minor": amount_minor },
-        }),
+    };
+    ProductBody { id: p.id, description: p.description.clone(), price_msat, price }
+}
+
+/// A pool summary; with entry counts by state when the view has them.
+fn pool_body(p: &PoolSummary) -> PoolBody {
+    let (entries, by_state) = match &p.by_state {
+        Some((total, by)) => (Some(*total), Some(by.iter().map(|(s, n)| (s.name(), *n)).collect())),
+        None => (None, None),
+    };
+    PoolBody {
+        pool_id: p.pool.id.to_string(),
+        created_at: p.pool.created_at,
+        expires_at: p.pool.expires_at,
+        bytes: p.pool.bytes.len(),
+        entries,
+        by_state,
     }
 }
 
-/// The lower-case name of a ledger state (`unused`, `offered`, …).
-pub(crate) fn state_name(s: EntryState) -> &'static str {
-    match s {
-        EntryState::Unused => "unused",
-        EntryState::Offered => "offered",
-        EntryState::Claimed => "claimed",
-        EntryState::Dispensed => "dispensed",
-        EntryState::Failed => "failed",
-    }
-}
-
-/// A device as JSON. `detailed`: with per-pool entry counts by state.
-async fn device_json(state: &AppState, d: DeviceRecord, detailed: bool) -> Result<Value, ApiError> {
+/// A device as the API answers it. `detailed`: with per-pool entry counts by state.
+async fn device_body(
+    state: &AppState,
+    d: DeviceRecord,
+    detailed: bool,
+) -> Result<DeviceBody, ApiError> {
     let view = state.gateway.fleet().view(d, detailed).await?;
-    let pools: Vec<Value> = view
-        .pools
-        .iter()
-        .map(|p| {
-            let mut summary = json!({
-                "pool_id": p.pool.id.to_string(),
-                "created_at": p.pool.created_at,
-                "expires_at": p.pool.expires_at,
-                "bytes": p.pool.bytes.len(),
-            });
-            if let Some((total, by)) = &p.by_state {
-                let by_state: serde_json::Map<String, Value> =
-                    by.iter().map(|(s, n)| (state_name(*s).to_owned(), json!(n))).collect();
-                summary["entries"] = json!(total);
-                summary["by_state"] = Value::Object(by_state);
-            }
-            summary
-        })
-        .collect();
     let d = &view.device;
-    Ok(json!({
-        "device_id": d.id.to_string(),
-        "name": d.name,
-        "enabled": d.enabled,
-        "created_at": d.created_at,
-        "last_sync_counter": d.last_sync_counter,
-        "products": d.products.iter().map(product_json).collect::<Vec<_>>(),
-        "pools": pools,
-    }))
+    Ok(DeviceBody {
+        device_id: d.id.to_string(),
+        name: d.name.clone(),
+        enabled: d.enabled,
+        created_at: d.created_at,
+        last_sync_counter: d.last_sync_counter,
+        products: d.products.iter().map(product_body).collect(),
+        pools: view.pools.iter().map(pool_body).collect(),
+    })
 }

@@ -1,12 +1,13 @@
-//! The API's errors: every failure is a JSON body `{"error":{"code","message"[,"field"]}}` with
-//! the status that tells the caller whose mistake it was. Real failures are logged once and
+//! The API's errors: every failure is a JSON body `{"error":{"code","message"[,"field"]}}`
+//! ([`ErrorBody`]) with the status that tells the caller whose mistake it was. Real failures are logged once and
 //! answered with an opaque 500.
 
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use lnedge_wire::error::ErrorBody;
+use lnedge_wire::lnurl::StatusResponse;
 
 use crate::provision::ProvisionError;
 use crate::store::StoreError;
@@ -90,11 +91,7 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if let Some(field) = self.field {
-            error["field"] = json!(field);
-        }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        (self.status, Json(ErrorBody::new(self.code, self.message, self.field))).into_response()
     }
 }
 
@@ -271,14 +268,13 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
 
 impl IntoResponse for crate::lnurl::LnurlError {
     fn into_response(self) -> Response {
-        Json(serde_json::json!({ "status": "ERROR", "reason": self.reason, "code": self.code }))
-            .into_response()
+        Json(StatusResponse::error(self.code, self.reason)).into_response()
     }
 }
 
 /// The LUD-01 success answer of callbacks: `{"status":"OK"}`.
 pub(crate) fn lnurl_ok() -> Response {
-    Json(serde_json::json!({ "status": "OK" })).into_response()
+    Json(StatusResponse::ok()).into_response()
 }
 
 #[cfg(test)]

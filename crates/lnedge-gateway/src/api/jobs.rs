@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
+use lnedge_wire::error::ErrorDetail;
+use lnedge_wire::pools::{Job as JobView, JobStatus, ProvisionedPool};
 
 use super::error::ApiError;
 use super::{ApiPath, AppState};
@@ -21,8 +22,8 @@ pub const MAX_FINISHED_JOBS: usize = 1_000;
 #[derive(Debug, Clone)]
 enum Status {
     Running,
-    Done(Value),
-    Failed { code: String, message: String },
+    Done(ProvisionedPool),
+    Failed(ErrorDetail),
 }
 
 #[derive(Debug, Clone)]
@@ -74,15 +75,19 @@ impl Jobs {
     }
 
     /// Marks a job finished: `Ok(result)` done, `Err(error)` failed.
-    pub(crate) fn finish(&self, id: &str, result: Result<Value, ApiError>) {
+    pub(crate) fn finish(&self, id: &str, result: Result<ProvisionedPool, ApiError>) {
         let mut inner = self.lock();
         if let Some(job) = inner.jobs.get_mut(id) {
             job.status = match result {
-                Ok(v) => {
+                Ok(pool) => {
                     job.done = job.total;
-                    Status::Done(v)
+                    Status::Done(pool)
                 }
-                Err(e) => Status::Failed { code: e.code.to_owned(), message: e.message.clone() },
+                Err(e) => Status::Failed(ErrorDetail {
+                    code: e.code.to_owned(),
+                    message: e.message,
+                    field: None,
+                }),
             };
         }
         // Forget the oldest finished jobs beyond the bound.
@@ -101,28 +106,29 @@ impl Jobs {
         }
     }
 
-    /// The JSON view of a job, or `None` if unknown.
-    pub fn view(&self, id: &str) -> Option<Value> {
+    /// The view of a job (`GET /v1/jobs/{job_id}`), or `None` if unknown.
+    pub fn view(&self, id: &str) -> Option<JobView> {
         let inner = self.lock();
         let job = inner.jobs.get(id)?;
-        let mut v = json!({
-            "job_id": id,
-            "done": job.done,
-            "total": job.total,
-            "job": format!("/v1/jobs/{id}"),
-        });
-        match &job.status {
-            Status::Running => v["status"] = json!("running"),
-            Status::Done(pool) => {
-                v["status"] = json!("done");
-                v["pool"] = pool.clone();
-            }
-            Status::Failed { code, message } => {
-                v["status"] = json!("failed");
-                v["error"] = json!({ "code": code, "message": message });
-            }
-        }
-        Some(v)
+        let (status, pool, error) = match &job.status {
+            Status::Running => (JobStatus::Running, None, None),
+            Status::Done(pool) => (JobStatus::Done, Some(pool.clone()), None),
+            Status::Failed(error) => (JobStatus::Failed, None, Some(error.clone())),
+        };
+        Some(JobView { status, done: job.done, pool, error, ..running(id, job.total) })
+    }
+}
+
+/// A job just started: `running`, nothing done (the 202 answer of a large provisioning).
+pub(crate) fn running(id: &str, total: u64) -> JobView {
+    JobView {
+        job_id: id.to_owned(),
+        status: JobStatus::Running,
+        done: 0,
+        total,
+        job: format!("/v1/jobs/{id}"),
+        pool: None,
+        error: None,
     }
 }
 
@@ -130,7 +136,7 @@ impl Jobs {
 pub(crate) async fn show(
     State(state): State<AppState>,
     ApiPath(job_id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobView>, ApiError> {
     state.jobs.view(&job_id).map(Json).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,

@@ -10,20 +10,24 @@ use serde_json::{json, Value};
 use super::route::{endpoint, Access, Endpoint, Route};
 use super::AppState;
 
+/// `GET /healthz` answer.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Health {
+    /// `ok` or `unavailable`.
+    status: &'static str,
+    /// The store's kind (`sqlite`, `postgres`).
+    store: &'static str,
+}
+
 /// `GET /healthz` → 200 `{"status":"ok","store":"sqlite"}`, or 503 if the store does not answer.
-pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
+pub(crate) async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let store = state.gateway.store().name();
     // A point lookup by primary key: the cheapest query every store has.
     match state.gateway.store().device(DeviceId([0; 16])).await {
-        Ok(_) => {
-            Json(json!({ "status": "ok", "store": state.gateway.store().name() })).into_response()
-        }
+        Ok(_) => (StatusCode::OK, Json(Health { status: "ok", store })),
         Err(e) => {
             tracing::error!(error = %e, "health check: the store failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "store": state.gateway.store().name() })),
-            )
-                .into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", store }))
         }
     }
 }

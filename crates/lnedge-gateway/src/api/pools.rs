@@ -4,8 +4,8 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use lnedge_wire::pools::{Job, ProvisionedPool, ProvisionedProduct};
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use super::devices::{parse_device_id, parse_pool_id};
 use super::error::{parse_json, ApiError};
@@ -24,19 +24,29 @@ struct ProvisionRequest {
 /// run as a background job (202, see [`jobs`](super::jobs)).
 pub const MAX_SYNC_PROVISION_ENTRIES: u64 = 200;
 
-/// `POST /v1/devices/{id}/pools` → 201 `{pool_id, device_id, entries, bytes, …}` for a small pool,
-/// 202 `{job_id, status, done, total, job}` for a large one (see [`MAX_SYNC_PROVISION_ENTRIES`]).
-/// Every check that can refuse the request (4xx) runs before answering either way.
+/// What `POST /v1/devices/{id}/pools` answers: the pool (201) or its job (202).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub(crate) enum Provisioned {
+    /// 201: provisioned within the request.
+    Pool(ProvisionedPool),
+    /// 202: provisioning in the background.
+    Job(Job),
+}
+
+/// `POST /v1/devices/{id}/pools` → 201 [`ProvisionedPool`] for a small pool, 202 running
+/// [`Job`] for a large one (see [`MAX_SYNC_PROVISION_ENTRIES`]). Every check that can refuse
+/// the request (4xx) runs before answering either way.
 pub(crate) async fn create(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiBody(body): ApiBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Provisioned>), ApiError> {
     let plan = prepare(&state, &id, &body).await?;
     let total = plan.total_entries();
     if total <= MAX_SYNC_PROVISION_ENTRIES {
         let pool = build(&state, &plan, |_, _| {}).await?;
-        return Ok((StatusCode::CREATED, Json(pool)));
+        return Ok((StatusCode::CREATED, Json(Provisioned::Pool(pool))));
     }
     let job_id = state.jobs.start(total);
     let task_state = state.clone();
@@ -50,16 +60,7 @@ pub(crate) async fn create(
         }
         task_state.jobs.finish(&task_job, result);
     });
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({
-            "job_id": job_id,
-            "status": "running",
-            "done": 0,
-            "total": total,
-            "job": format!("/v1/jobs/{job_id}"),
-        })),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(Provisioned::Job(super::jobs::running(&job_id, total)))))
 }
 
 /// Parses a provisioning request and plans it (every refusal happens here).
@@ -69,12 +70,12 @@ async fn prepare(state: &AppState, id: &str, body: &[u8]) -> Result<PoolPlan, Ap
     Ok(state.gateway.pools().plan(device_id, req.entries_per_product, req.expiry_days).await?)
 }
 
-/// Builds and stores the pool of `plan` and returns its JSON description.
+/// Builds and stores the pool of `plan` and returns its description.
 async fn build(
     state: &AppState,
     plan: &PoolPlan,
     progress: impl FnMut(u64, u64),
-) -> Result<Value, ApiError> {
+) -> Result<ProvisionedPool, ApiError> {
     let built = state.gateway.pools().build(plan, progress).await?;
     let (record, device_id) = (&built.pool, plan.device_id);
     state
@@ -82,22 +83,26 @@ async fn build(
         .provisioned_entries
         .with_label_values(&[&device_id.to_string()])
         .inc_by(built.entries as u64);
-    Ok(json!({
-            "pool_id": record.id.to_string(),
-            "device_id": device_id.to_string(),
-            "entries": built.entries,
-            "bytes": record.bytes.len(),
-            "bolt11_bytes": built.bolt11_bytes,
-            "owner_node_id": hex::encode(built.owner_node_id),
-            "created_at": record.created_at,
-            "expires_at": record.expires_at,
-            "products": plan.products.iter().map(|p| json!({
-                "id": p.id,
-                "price_msat": p.price_msat,
-                "first_seq": p.first_seq,
-            })).collect::<Vec<_>>(),
-            "file": format!("/v1/devices/{device_id}/pools/{}/file", record.id),
-    }))
+    Ok(ProvisionedPool {
+        pool_id: record.id.to_string(),
+        device_id: device_id.to_string(),
+        entries: built.entries as u64,
+        bytes: record.bytes.len() as u64,
+        bolt11_bytes: built.bolt11_bytes,
+        owner_node_id: hex::encode(built.owner_node_id),
+        created_at: record.created_at,
+        expires_at: record.expires_at,
+        products: plan
+            .products
+            .iter()
+            .map(|p| ProvisionedProduct {
+                id: p.id,
+                price_msat: p.price_msat,
+                first_seq: p.first_seq,
+            })
+            .collect(),
+        file: format!("/v1/devices/{device_id}/pools/{}/file", record.id),
+    })
 }
 
 /// `GET /v1/devices/{id}/pools/{pool_id}/file` → the pool file (`application/octet-stream`).

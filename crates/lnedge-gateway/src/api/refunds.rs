@@ -14,8 +14,7 @@
 //! | `GET /v1/auth/lnurl` | web app | → `{k1, lnurl, keyauth, url, token, expires_at}` (the token becomes a live session once a wallet signs) |
 //! | `GET /v1/auth/lnurl/callback?tag=login&k1=&sig=&key=` | wallet | → LUD-04 `{"status":"OK"}` or a LUD-01 error |
 
-use std::collections::BTreeMap;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{Query, Request, State};
 use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
@@ -24,8 +23,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use lnedge_proto::proof::attestation_key;
 use lnedge_proto::DeviceId;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use lnedge_wire::lnurl::{WithdrawRequest, WITHDRAW_REQUEST_TAG};
+use lnedge_wire::refunds::{OpenedRefund, Refund, RefundReport, RefundTotal};
+use serde::{Deserialize, Serialize};
 
 use super::error::{parse_json, ApiError};
 use super::route::{endpoint, Access, Endpoint};
@@ -219,25 +219,28 @@ struct ClaimRequest {
     attestation: Option<String>,
 }
 
-fn refund_json(r: &RefundRecord) -> Value {
-    json!({
-        "payment_hash": hex::encode(r.payment_hash),
-        "device_id": r.device_id.to_string(),
-        "pool_id": r.pool_id.to_string(),
-        "index": r.index,
-        "amount_msat": r.amount_msat,
-        "state": r.state.as_str(),
-        "attested": r.attested,
-        "created_at": r.created_at,
-        "expires_at": r.expires_at,
-        "claimed_at": r.claimed_at,
-        "paid_at": r.paid_at,
-        "last_error": r.last_error,
-    })
+fn refund(r: &RefundRecord) -> Refund {
+    Refund {
+        payment_hash: hex::encode(r.payment_hash),
+        device_id: r.device_id.to_string(),
+        pool_id: r.pool_id.to_string(),
+        index: r.index,
+        amount_msat: r.amount_msat,
+        state: r.state.as_str().to_owned(),
+        attested: r.attested,
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+        claimed_at: r.claimed_at,
+        paid_at: r.paid_at,
+        last_error: r.last_error.clone(),
+    }
 }
 
 /// `POST /v1/refunds/claim`.
-async fn claim(State(state): State<AppState>, request: Request) -> Result<Json<Value>, ApiError> {
+async fn claim(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<OpenedRefund>, ApiError> {
     let client = client_of(&request);
     let ApiBody(body) =
         <ApiBody as axum::extract::FromRequest<AppState>>::from_request(request, &state).await?;
@@ -252,13 +255,15 @@ async fn claim(State(state): State<AppState>, request: Request) -> Result<Json<V
         state.gateway.refunds().open(&voucher, tag.as_deref(), &req.invoice, &req.preimage),
     )
     .await?;
-    let withdraw = url(&state, &format!("/v1/refunds/withdraw?k1={}", hex::encode(opened.k1)));
-    let mut answer = refund_json(&opened.refund);
-    answer["k1"] = json!(hex::encode(opened.k1));
-    answer["withdraw_url"] = json!(withdraw);
-    answer["lnurl"] = json!(lnurl::encode(&withdraw));
-    answer["lnurlw"] = json!(lnurl::lud17(&withdraw, Lud17::Withdraw));
-    Ok(Json(answer))
+    let k1 = hex::encode(opened.k1);
+    let withdraw_url = url(&state, &format!("/v1/refunds/withdraw?k1={k1}"));
+    Ok(Json(OpenedRefund {
+        refund: refund(&opened.refund),
+        k1,
+        lnurl: lnurl::encode(&withdraw_url),
+        lnurlw: lnurl::lud17(&withdraw_url, Lud17::Withdraw),
+        withdraw_url,
+    }))
 }
 
 /// `GET /v1/refunds/withdraw?k1=`: LUD-03 `withdrawRequest` for a due refund.
@@ -282,14 +287,14 @@ async fn withdraw_request(State(state): State<AppState>, params: Params) -> Resp
         };
         return LnurlError::new("refund_not_due", reason).into_response();
     }
-    Json(json!({
-        "tag": "withdrawRequest",
-        "callback": url(&state, "/v1/refunds/withdraw/callback"),
-        "k1": hex::encode(k1),
-        "defaultDescription": format!("Refund of a failed vend ({} sat)", refund.amount_msat / 1000),
-        "minWithdrawable": refund.amount_msat,
-        "maxWithdrawable": refund.amount_msat,
-    }))
+    Json(WithdrawRequest {
+        tag: WITHDRAW_REQUEST_TAG.to_owned(),
+        callback: url(&state, "/v1/refunds/withdraw/callback"),
+        k1: hex::encode(k1),
+        default_description: format!("Refund of a failed vend ({} sat)", refund.amount_msat / 1000),
+        min_withdrawable: refund.amount_msat,
+        max_withdrawable: refund.amount_msat,
+    })
     .into_response()
 }
 
@@ -311,23 +316,16 @@ async fn withdraw_callback(State(state): State<AppState>, params: Params) -> Res
 
 /// `GET /v1/reports/refunds` (admin): every refund (due ones past expiry are marked expired
 /// first) and totals by state.
-async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn list(State(state): State<AppState>) -> Result<Json<RefundReport>, ApiError> {
     state.gateway.store().expire_refunds(state.gateway.now_secs()).await?;
     let refunds = state.gateway.store().refunds().await?;
-    let mut totals: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    let mut totals: BTreeMap<String, RefundTotal> = BTreeMap::new();
     for r in &refunds {
-        let t = totals.entry(r.state.as_str()).or_default();
-        t.0 = t.0.saturating_add(1);
-        t.1 = t.1.saturating_add(r.amount_msat);
+        let t = totals.entry(r.state.as_str().to_owned()).or_default();
+        t.count = t.count.saturating_add(1);
+        t.amount_msat = t.amount_msat.saturating_add(r.amount_msat);
     }
-    let totals: serde_json::Map<String, Value> = totals
-        .into_iter()
-        .map(|(k, (count, amount))| (k.to_owned(), json!({"count": count, "amount_msat": amount})))
-        .collect();
-    Ok(Json(json!({
-        "refunds": refunds.iter().map(refund_json).collect::<Vec<_>>(),
-        "totals": totals,
-    })))
+    Ok(Json(RefundReport { refunds: refunds.iter().map(refund).collect(), totals }))
 }
 
 #[derive(Deserialize)]
@@ -336,23 +334,35 @@ struct AttestationRequest {
     enabled: bool,
 }
 
+/// `POST /v1/devices/{id}/attestation` answer; the key (secret) only when enabling.
+#[derive(Serialize)]
+struct AttestationAnswer {
+    device_id: String,
+    attestation: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attestation_key: Option<String>,
+}
+
 /// `POST /v1/devices/{id}/attestation` (admin) `{enabled}`: with `true`, also answers the
 /// device's attestation key (hex) to write into the device.
 async fn attestation(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiBody(body): ApiBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AttestationAnswer>, ApiError> {
     let device: DeviceId = super::devices::parse_device_id("id", &id)?;
     let req: AttestationRequest = parse_json(&body)?;
     state.gateway.store().set_attestation(device, req.enabled).await?;
-    let mut answer = json!({ "device_id": device.to_string(), "attestation": req.enabled });
-    if req.enabled {
+    let attestation_key = req.enabled.then(|| {
         let key =
             zeroize::Zeroizing::new(attestation_key(state.gateway.device_master_key(), &device));
-        answer["attestation_key"] = json!(hex::encode(*key));
-    }
-    Ok(Json(answer))
+        hex::encode(*key)
+    });
+    Ok(Json(AttestationAnswer {
+        device_id: device.to_string(),
+        attestation: req.enabled,
+        attestation_key,
+    }))
 }
 
 // ---- proofs and sessions ------------------------------------------------------------------
@@ -362,6 +372,48 @@ async fn attestation(
 struct ProofRequest {
     invoice: String,
     preimage: String,
+}
+
+/// `POST /v1/proofs/verify` answer (only valid proofs are answered 200).
+#[derive(Serialize)]
+struct ProofAnswer {
+    valid: bool,
+    payment_hash: String,
+    amount_msat: Option<u64>,
+    received_msat: Option<u64>,
+    description: Option<String>,
+    payee: String,
+    paid: bool,
+    paid_at: Option<u64>,
+}
+
+/// `POST /v1/sessions` answer. The token is secret.
+#[derive(Serialize)]
+struct NewSession {
+    token: String,
+    subject: String,
+    payment_hash: String,
+    expires_at: u64,
+}
+
+/// `GET /v1/sessions/current` answer.
+#[derive(Serialize)]
+struct SessionAnswer {
+    subject: String,
+    payment_hash: Option<String>,
+    created_at: u64,
+    expires_at: u64,
+}
+
+/// `GET /v1/auth/lnurl` answer. The token is secret.
+#[derive(Serialize)]
+struct AuthChallenge {
+    k1: String,
+    url: String,
+    lnurl: String,
+    keyauth: Option<String>,
+    token: String,
+    expires_at: u64,
 }
 
 async fn proof_request(
@@ -375,21 +427,24 @@ async fn proof_request(
 }
 
 /// `POST /v1/proofs/verify` — a receipt check; grants nothing, so it is not single-use.
-async fn verify(State(state): State<AppState>, request: Request) -> Result<Json<Value>, ApiError> {
+async fn verify(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<ProofAnswer>, ApiError> {
     let (client, req) = proof_request(&state, request).await?;
     let p =
         limited(&state, &client, state.gateway.refunds().verify_proof(&req.invoice, &req.preimage))
             .await?;
-    Ok(Json(json!({
-        "valid": true,
-        "payment_hash": hex::encode(p.payment_hash),
-        "amount_msat": p.amount_msat,
-        "received_msat": p.received_msat,
-        "description": p.description,
-        "payee": p.payee,
-        "paid": p.paid,
-        "paid_at": p.paid_at,
-    })))
+    Ok(Json(ProofAnswer {
+        valid: true,
+        payment_hash: hex::encode(p.payment_hash),
+        amount_msat: p.amount_msat,
+        received_msat: p.received_msat,
+        description: p.description,
+        payee: p.payee,
+        paid: p.paid,
+        paid_at: p.paid_at,
+    }))
 }
 
 /// `POST /v1/sessions` — a session bound to the payment. Presenting the proof again issues a
@@ -397,7 +452,7 @@ async fn verify(State(state): State<AppState>, request: Request) -> Result<Json<
 async fn create_session(
     State(state): State<AppState>,
     request: Request,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<NewSession>), ApiError> {
     let (client, req) = proof_request(&state, request).await?;
     let p =
         limited(&state, &client, state.gateway.refunds().verify_proof(&req.invoice, &req.preimage))
@@ -421,12 +476,12 @@ async fn create_session(
     state.gateway.store().issue_payment_session(&session).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "token": token,
-            "subject": session.subject,
-            "payment_hash": hex::encode(p.payment_hash),
-            "expires_at": session.expires_at,
-        })),
+        Json(NewSession {
+            token,
+            subject: session.subject,
+            payment_hash: hex::encode(p.payment_hash),
+            expires_at: session.expires_at,
+        }),
     ))
 }
 
@@ -434,7 +489,7 @@ async fn create_session(
 async fn current_session(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionAnswer>, ApiError> {
     let token = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -457,33 +512,33 @@ async fn current_session(
                 "no live session for this token (not logged in yet, expired or revoked)",
             )
         })?;
-    Ok(Json(json!({
-        "subject": session.subject,
-        "payment_hash": session.payment_hash.map(hex::encode),
-        "created_at": session.created_at,
-        "expires_at": session.expires_at,
-    })))
+    Ok(Json(SessionAnswer {
+        subject: session.subject,
+        payment_hash: session.payment_hash.map(hex::encode),
+        created_at: session.created_at,
+        expires_at: session.expires_at,
+    }))
 }
 
 // ---- LNURL-auth ---------------------------------------------------------------------------
 
 /// `GET /v1/auth/lnurl`: a fresh challenge, the LNURL for the wallet, and the session token the
 /// web page keeps (it becomes live once a wallet signs the challenge).
-async fn auth_challenge(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn auth_challenge(State(state): State<AppState>) -> Result<Json<AuthChallenge>, ApiError> {
     let (k1, k1_hex) = random_hex();
     let (_, token) = random_hex();
     let now = state.gateway.now_secs();
     let expires_at = now.saturating_add(state.gateway.settings().refunds.auth_challenge_ttl_secs);
     state.gateway.store().insert_auth_challenge(&k1, &token_hash(&token), now, expires_at).await?;
     let callback = url(&state, &format!("/v1/auth/lnurl/callback?tag=login&k1={k1_hex}"));
-    Ok(Json(json!({
-        "k1": k1_hex,
-        "url": callback,
-        "lnurl": lnurl::encode(&callback),
-        "keyauth": lnurl::lud17(&callback, Lud17::Auth),
-        "token": token,
-        "expires_at": expires_at,
-    })))
+    Ok(Json(AuthChallenge {
+        k1: k1_hex,
+        lnurl: lnurl::encode(&callback),
+        keyauth: lnurl::lud17(&callback, Lud17::Auth),
+        url: callback,
+        token,
+        expires_at,
+    }))
 }
 
 /// `GET /v1/auth/lnurl/callback?tag=login&k1=&sig=&key=` (LUD-04).

@@ -19,11 +19,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::Json;
 use lnedge_wire::relay::{
-    ClaimRequest, CommitRequest, PendingList, PendingPayment, RegisterRequest, WakeRequest,
+    ClaimAccepted, ClaimRequest, CommitRequest, CommitResult, PendingList, PendingPayment,
+    RegisterRequest, Registration, WakeRequest, WakeResult,
 };
 use lnedge_wire::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::error::{parse_json, ApiError};
 use super::route::{endpoint, Access, Endpoint};
@@ -165,110 +165,167 @@ fn parse_hash(field: &'static str, text: &str) -> Result<[u8; 32], ApiError> {
         .ok_or_else(|| ApiError::field(field, format!("{text:?} is not 64 hex characters")))
 }
 
-fn payment_json(p: &RelayPayment, height: u32) -> Value {
-    json!({
-        "payment_hash": hex::encode(p.payment_hash),
-        "payee_id": p.payee_id,
-        "state": p.state.name(),
-        "amount_msat": p.amount_msat,
-        "description": p.description,
-        "bolt11": p.bolt11,
-        "created_at": p.created_at,
-        "expires_at": p.expires_at,
-        "held_amount_msat": p.held_amount_msat,
-        "fee_msat": p.fee_msat,
-        "claim_deadline_height": p.claim_deadline_height,
-        "blocks_left": p.claim_deadline_height.map(|d| i64::from(d) - i64::from(height)),
-        "held_at": p.held_at,
-        "attempts": p.attempts,
-        "notified": p.notified,
-        "notify_attempts": p.notify_attempts,
-        "reason": p.reason,
-        "updated_at": p.updated_at,
-    })
+/// A relay payment as the admin routes show it, with the blocks left before its claim deadline.
+#[derive(Debug, Serialize)]
+struct PaymentView {
+    payment_hash: String,
+    payee_id: String,
+    state: &'static str,
+    amount_msat: u64,
+    description: String,
+    bolt11: String,
+    created_at: u64,
+    expires_at: u64,
+    held_amount_msat: Option<u64>,
+    fee_msat: Option<u64>,
+    claim_deadline_height: Option<u32>,
+    blocks_left: Option<i64>,
+    held_at: Option<u64>,
+    attempts: u32,
+    notified: bool,
+    notify_attempts: u32,
+    reason: Option<String>,
+    updated_at: u64,
+}
+
+impl PaymentView {
+    fn new(p: &RelayPayment, height: u32) -> Self {
+        PaymentView {
+            payment_hash: hex::encode(p.payment_hash),
+            payee_id: p.payee_id.clone(),
+            state: p.state.name(),
+            amount_msat: p.amount_msat,
+            description: p.description.clone(),
+            bolt11: p.bolt11.clone(),
+            created_at: p.created_at,
+            expires_at: p.expires_at,
+            held_amount_msat: p.held_amount_msat,
+            fee_msat: p.fee_msat,
+            claim_deadline_height: p.claim_deadline_height,
+            blocks_left: p.claim_deadline_height.map(|d| i64::from(d) - i64::from(height)),
+            held_at: p.held_at,
+            attempts: p.attempts,
+            notified: p.notified,
+            notify_attempts: p.notify_attempts,
+            reason: p.reason.clone(),
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// `GET /v1/payees/{id}` answer.
+#[derive(Debug, Serialize)]
+pub(crate) struct PayeeView {
+    payee_id: String,
+    name: String,
+    webhook_url: Option<String>,
+    created_at: u64,
+    unused_hashes: u64,
+    payments: Vec<PaymentView>,
+}
+
+/// `GET /v1/relay/payments` answer.
+#[derive(Debug, Serialize)]
+pub(crate) struct RelayList {
+    current_height: u32,
+    /// The node that pays the payees when it is not the holding node (ADR 0012); `null` when
+    /// the holding node pays them.
+    forward_node: Option<ForwardNode>,
+    settings: SettingsView,
+    payments: Vec<PaymentView>,
+}
+
+#[derive(Debug, Serialize)]
+struct ForwardNode {
+    backend: &'static str,
+    node_id: String,
+}
+
+/// The relay's settings that shape its payments.
+#[derive(Debug, Serialize)]
+struct SettingsView {
+    fee_base_msat: u64,
+    fee_ppm: u64,
+    max_hold_secs: u64,
+    hold_final_cltv_expiry_delta: u16,
+    cancel_margin_blocks: u32,
+    safety_margin_blocks: u32,
+    route_budget_blocks: u32,
+    invoice_expiry_secs: u32,
+    max_attempts: u32,
+    payer_invoices_per_minute: u32,
+}
+
+/// `POST /v1/payees/{id}/invoices` answer.
+#[derive(Debug, Serialize)]
+pub(crate) struct PayerInvoice {
+    payment_hash: String,
+    bolt11: String,
+    amount_msat: u64,
+    expires_at: u64,
 }
 
 async fn register(
     State(state): State<AppState>,
     ApiBody(body): ApiBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Registration>), ApiError> {
     let req: RegisterRequest = parse_json(&body)?;
     let (payee, key) = state.gateway.relay().register(&req.name).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "payee_id": payee.id, "payee_key": hex::encode(key), "name": payee.name })),
+        Json(Registration { payee_id: payee.id, payee_key: hex::encode(key), name: payee.name }),
     ))
 }
 
 async fn show(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PayeeView>, ApiError> {
     let relay = state.gateway.relay();
-    let payee = state
-        .gateway
-        .store()
-        .payee(&id)
-        .await?
-        .ok_or_else(|| ApiError::from(RelayError::UnknownPayee(id.clone())))?;
+    let payee = relay.payee(&id).await?;
     let unused = state.gateway.store().unused_hash_count(&id).await?;
     let filter = RelayFilter { payee_id: Some(id.clone()), active_only: false };
     let height = relay.height().await?;
-    let payments: Vec<Value> = state
-        .gateway
-        .store()
-        .relay_payments(&filter)
-        .await?
-        .iter()
-        .map(|p| payment_json(p, height))
-        .collect();
-    Ok(Json(json!({
-        "payee_id": payee.id,
-        "name": payee.name,
-        "webhook_url": payee.webhook_url,
-        "created_at": payee.created_at,
-        "unused_hashes": unused,
-        "payments": payments,
-    })))
+    let payments = state.gateway.store().relay_payments(&filter).await?;
+    Ok(Json(PayeeView {
+        payee_id: payee.id,
+        name: payee.name,
+        webhook_url: payee.webhook_url,
+        created_at: payee.created_at,
+        unused_hashes: unused,
+        payments: payments.iter().map(|p| PaymentView::new(p, height)).collect(),
+    }))
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn list(State(state): State<AppState>) -> Result<Json<RelayList>, ApiError> {
     let relay = state.gateway.relay();
     let height = relay.height().await?;
     let s = relay.settings();
-    let payments: Vec<Value> = state
-        .gateway
-        .store()
-        .relay_payments(&RelayFilter::default())
-        .await?
-        .iter()
-        .map(|p| payment_json(p, height))
-        .collect();
-    // The node that pays the payees when it is not the holding node (ADR 0012).
+    let payments = state.gateway.store().relay_payments(&RelayFilter::default()).await?;
     let forward_node = match &state.gateway.relay_forward_node() {
         Some(node) => {
             let info = node.info().await.map_err(crate::relay::RelayError::from)?;
-            json!({"backend": node.backend_name(), "node_id": info.node_id.to_string()})
+            Some(ForwardNode { backend: node.backend_name(), node_id: info.node_id.to_string() })
         }
-        None => Value::Null,
+        None => None,
     };
-    Ok(Json(json!({
-        "current_height": height,
-        "forward_node": forward_node,
-        "settings": {
-            "fee_base_msat": s.fee_base_msat,
-            "fee_ppm": s.fee_ppm,
-            "max_hold_secs": s.max_hold_secs,
-            "hold_final_cltv_expiry_delta": s.hold_final_cltv_expiry_delta,
-            "cancel_margin_blocks": s.cancel_margin_blocks,
-            "safety_margin_blocks": s.safety_margin_blocks,
-            "route_budget_blocks": s.route_budget_blocks,
-            "invoice_expiry_secs": s.invoice_expiry_secs,
-            "max_attempts": s.max_attempts,
-            "payer_invoices_per_minute": s.payer_limiter.per_minute(),
+    Ok(Json(RelayList {
+        current_height: height,
+        forward_node,
+        settings: SettingsView {
+            fee_base_msat: s.fee_base_msat,
+            fee_ppm: s.fee_ppm,
+            max_hold_secs: s.max_hold_secs,
+            hold_final_cltv_expiry_delta: s.hold_final_cltv_expiry_delta,
+            cancel_margin_blocks: s.cancel_margin_blocks,
+            safety_margin_blocks: s.safety_margin_blocks,
+            route_budget_blocks: s.route_budget_blocks,
+            invoice_expiry_secs: s.invoice_expiry_secs,
+            max_attempts: s.max_attempts,
+            payer_invoices_per_minute: s.payer_limiter.per_minute(),
         },
-        "payments": payments,
-    })))
+        payments: payments.iter().map(|p| PaymentView::new(p, height)).collect(),
+    }))
 }
 
 async fn commit(
@@ -277,7 +334,7 @@ async fn commit(
     uri: Uri,
     headers: HeaderMap,
     ApiBody(body): ApiBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CommitResult>, ApiError> {
     let relay = state.gateway.relay();
     verify_payee(&relay, &id, "POST", &uri, &headers, &body)?;
     let req: CommitRequest = parse_json(&body)?;
@@ -287,7 +344,7 @@ async fn commit(
         .map(|h| parse_hash("payment_hashes", h))
         .collect::<Result<Vec<_>, _>>()?;
     let (added, unused) = relay.commit(&id, &hashes).await?;
-    Ok(Json(json!({ "added": added, "unused": unused })))
+    Ok(Json(CommitResult { added, unused }))
 }
 
 async fn wake(
@@ -296,12 +353,12 @@ async fn wake(
     uri: Uri,
     headers: HeaderMap,
     ApiBody(body): ApiBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WakeResult>, ApiError> {
     let relay = state.gateway.relay();
     verify_payee(&relay, &id, "PUT", &uri, &headers, &body)?;
     let req: WakeRequest = parse_json(&body)?;
     relay.set_webhook(&id, req.webhook_url.as_deref()).await?;
-    Ok(Json(json!({ "payee_id": id, "webhook_url": req.webhook_url })))
+    Ok(Json(WakeResult { payee_id: id, webhook_url: req.webhook_url }))
 }
 
 async fn pending(
@@ -335,16 +392,17 @@ async fn claim(
     uri: Uri,
     headers: HeaderMap,
     ApiBody(body): ApiBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ClaimAccepted>), ApiError> {
     let relay = state.gateway.relay();
     verify_payee(&relay, &id, "POST", &uri, &headers, &body)?;
     let req: ClaimRequest = parse_json(&body)?;
     let payment = relay.claim(&id, &req.bolt11).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(
-            json!({ "payment_hash": hex::encode(payment.payment_hash), "state": payment.state.name() }),
-        ),
+        Json(ClaimAccepted {
+            payment_hash: hex::encode(payment.payment_hash),
+            state: payment.state.name().to_owned(),
+        }),
     ))
 }
 
@@ -362,7 +420,7 @@ async fn invoice(
     extensions: axum::http::Extensions,
     headers: HeaderMap,
     ApiBody(body): ApiBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<PayerInvoice>), ApiError> {
     let client = super::client::client_from(&extensions, &headers);
     if let Err(wait) = state.gateway.settings().relay.payer_limiter.spend(&client) {
         return Err(ApiError::new(
@@ -376,11 +434,11 @@ async fn invoice(
     let payment = state.gateway.relay().offer(&id, req.amount_msat, &description).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "payment_hash": hex::encode(payment.payment_hash),
-            "bolt11": payment.bolt11,
-            "amount_msat": payment.amount_msat,
-            "expires_at": payment.expires_at,
-        })),
+        Json(PayerInvoice {
+            payment_hash: hex::encode(payment.payment_hash),
+            bolt11: payment.bolt11,
+            amount_msat: payment.amount_msat,
+            expires_at: payment.expires_at,
+        }),
     ))
 }

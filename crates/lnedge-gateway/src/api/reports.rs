@@ -4,47 +4,51 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use lnedge_wire::reports::{FiatAmount, Quote, SalesReport, SalesRow};
 
 use super::error::ApiError;
 use super::AppState;
 use crate::accounting::sales_csv;
 use crate::reconcile::{sales_report, SaleOrigin, SaleRow, SalesTotals};
 
-fn row_json(r: &SaleRow) -> Value {
-    let (pool_id, index, product, counter) = match r.origin {
+fn row(r: &SaleRow) -> SalesRow {
+    let (pool_id, index, product, deputy_counter) = match r.origin {
         SaleOrigin::Pool { pool_id, index, product } => {
             (Some(pool_id.to_string()), Some(index), Some(product), None)
         }
         SaleOrigin::Deputy { counter } => (None, None, None, Some(counter)),
     };
-    json!({
-        "device_id": r.device_id.to_string(),
-        "kind": r.origin.kind(),
-        "pool_id": pool_id,
-        "index": index,
-        "product": product,
-        "deputy_counter": counter,
-        "payment_hash": hex::encode(r.payment_hash),
-        "status": r.status.as_str(),
-        "amount_msat": r.amount_msat,
-        "paid_at": r.paid_at,
-        "quote": r.quote.as_ref().map(|q| json!({
-            "currency": q.currency,
-            "rate_per_btc": q.rate_per_btc,
-            "source": q.source,
-        })),
+    SalesRow {
+        device_id: r.device_id.to_string(),
+        kind: r.origin.kind().to_owned(),
+        pool_id,
+        index,
+        product,
+        deputy_counter,
+        payment_hash: hex::encode(r.payment_hash),
+        status: r.status.as_str().to_owned(),
+        amount_msat: r.amount_msat,
+        paid_at: r.paid_at,
+        quote: r.quote.as_ref().map(|q| Quote {
+            currency: q.currency.clone(),
+            rate_per_btc: q.rate_per_btc,
+            source: q.source.clone(),
+        }),
         // A decimal string with 2 places (as in the CSV): money is never a float in the API.
-        "fiat": r.fiat_amount().map(|(currency, amount)| json!({ "currency": currency, "amount": format!("{amount:.2}") })),
-    })
+        fiat: r
+            .fiat_amount()
+            .map(|(currency, amount)| FiatAmount { currency, amount: format!("{amount:.2}") }),
+    }
 }
 
-/// `GET /v1/reports/sales` → `{rows: [...], totals: {amount_msat, rows, by_status, by_device,
-/// by_product}}` ([`SalesTotals`]).
-pub(crate) async fn sales(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// `GET /v1/reports/sales` → [`SalesReport`]: `{rows: [...], totals: {amount_msat, rows,
+/// by_status, by_device, by_product}}` ([`SalesTotals`]).
+pub(crate) async fn sales(
+    State(state): State<AppState>,
+) -> Result<Json<SalesReport<SalesTotals>>, ApiError> {
     let rows = sales_report(state.gateway.store().as_ref()).await?;
     let totals = SalesTotals::of(&rows);
-    Ok(Json(json!({ "rows": rows.iter().map(row_json).collect::<Vec<_>>(), "totals": totals })))
+    Ok(Json(SalesReport { rows: rows.iter().map(row).collect(), totals }))
 }
 
 /// `GET /v1/reports/sales.csv` → the same rows as CSV (`text/csv`).

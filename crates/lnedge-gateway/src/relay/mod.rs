@@ -389,7 +389,8 @@ impl Relay {
         Ok((payee, key))
     }
 
-    async fn payee(&self, payee_id: &str) -> Result<PayeeRecord, RelayError> {
+    /// A payee, or [`RelayError::UnknownPayee`].
+    pub async fn payee(&self, payee_id: &str) -> Result<PayeeRecord, RelayError> {
         self.store
             .payee(payee_id)
             .await?
