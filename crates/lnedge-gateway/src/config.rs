@@ -464,7 +464,7 @@ pub struct RelayConfig {
     pub invoice_expiry_secs: Option<u32>,
     /// [`crate::relay::RelaySettings::max_attempts`].
     pub max_attempts: Option<u32>,
-    /// [`crate::relay::RelaySettings::payer_limiter`]'s rate (default
+    /// [`crate::relay::RelaySettings::payer_invoices`]'s rate (default
     /// [`DEFAULT_PAYER_INVOICES_PER_MINUTE`](crate::relay::DEFAULT_PAYER_INVOICES_PER_MINUTE)).
     pub payer_invoices_per_minute: Option<u32>,
     /// A second node that pays the payees (`[relay.forward_node]`, same keys as `[node]`, data
@@ -489,9 +489,9 @@ impl RelayConfig {
             route_budget_blocks: self.route_budget_blocks.unwrap_or(d.route_budget_blocks),
             invoice_expiry_secs: self.invoice_expiry_secs.unwrap_or(d.invoice_expiry_secs),
             max_attempts: self.max_attempts.unwrap_or(d.max_attempts),
-            payer_limiter: match self.payer_invoices_per_minute {
-                Some(n) => std::sync::Arc::new(crate::refunds::limit::FailureLimiter::new(n)),
-                None => d.payer_limiter.clone(),
+            payer_invoices: match self.payer_invoices_per_minute {
+                Some(n) => crate::limits::Budget::per_minute(n),
+                None => d.payer_invoices,
             },
             ..d
         }

@@ -1,5 +1,5 @@
 //! Which client a request comes from, for the per-client limits
-//! ([`FailureLimiter`](crate::refunds::limit::FailureLimiter)): the socket address's IP when the
+//! ([`RateLimits`](crate::limits::RateLimits)): the socket address's IP when the
 //! server runs with connect info, else the first address of `X-Forwarded-For` (set by the reverse
 //! proxy in front of the gateway), else one shared `unknown` client.
 

@@ -95,6 +95,21 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    /// A client over a rate limit: 429 with `code` and `message` plus when to retry; a store
+    /// that could not tell answers as the store's error.
+    pub(crate) fn limited(e: crate::limits::LimitError, code: &'static str, message: &str) -> Self {
+        match e {
+            crate::limits::LimitError::Limited(l) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                code,
+                format!("{message}; try again in {} s", l.retry_after_secs),
+            ),
+            crate::limits::LimitError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::refunds::RefundError> for ApiError {
     fn from(e: crate::refunds::RefundError) -> Self {
         use crate::refunds::RefundError as E;

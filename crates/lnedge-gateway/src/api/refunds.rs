@@ -135,17 +135,15 @@ async fn limited<T, F>(state: &AppState, client: &str, f: F) -> Result<T, ApiErr
 where
     F: std::future::Future<Output = Result<T, RefundError>>,
 {
-    if let Err(wait) = state.gateway.settings().refunds.limiter.check(client) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_failures",
-            format!("too many failed proofs from this client; try again in {wait} s"),
-        ));
-    }
+    let (limits, budget) =
+        (state.gateway.limits(), state.gateway.settings().refunds.proof_failures);
+    limits.check("proof-failures", client, budget).await.map_err(|e| {
+        ApiError::limited(e, "too_many_failures", "too many failed proofs from this client")
+    })?;
     match f.await {
         Ok(v) => Ok(v),
         Err(e @ RefundError::Proof(_)) => {
-            state.gateway.settings().refunds.limiter.failed(client);
+            limits.failed("proof-failures", client, budget).await?;
             Err(e.into())
         }
         Err(e) => Err(e.into()),
@@ -524,12 +522,19 @@ async fn current_session(
 
 /// `GET /v1/auth/lnurl`: a fresh challenge, the LNURL for the wallet, and the session token the
 /// web page keeps (it becomes live once a wallet signs the challenge).
-async fn auth_challenge(State(state): State<AppState>) -> Result<Json<AuthChallenge>, ApiError> {
-    let (k1, k1_hex) = random_hex();
-    let (_, token) = random_hex();
-    let now = state.gateway.now_secs();
-    let expires_at = now.saturating_add(state.gateway.settings().refunds.auth_challenge_ttl_secs);
-    state.gateway.store().insert_auth_challenge(&k1, &token_hash(&token), now, expires_at).await?;
+async fn auth_challenge(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<AuthChallenge>, ApiError> {
+    let client = client_of(&request);
+    let issued = state.gateway.refunds().issue_auth_challenge(&client).await.map_err(|e| {
+        ApiError::limited(
+            e,
+            "too_many_requests",
+            "too many login challenges asked for by this client",
+        )
+    })?;
+    let (k1_hex, token, expires_at) = (hex::encode(issued.k1), issued.token, issued.expires_at);
     let callback = url(&state, &format!("/v1/auth/lnurl/callback?tag=login&k1={k1_hex}"));
     Ok(Json(AuthChallenge {
         k1: k1_hex,

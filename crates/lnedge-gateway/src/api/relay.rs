@@ -322,7 +322,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<RelayList>, ApiError
             route_budget_blocks: s.route_budget_blocks,
             invoice_expiry_secs: s.invoice_expiry_secs,
             max_attempts: s.max_attempts,
-            payer_invoices_per_minute: s.payer_limiter.per_minute(),
+            payer_invoices_per_minute: s.payer_invoices.per_minute,
         },
         payments: payments.iter().map(|p| PaymentView::new(p, height)).collect(),
     }))
@@ -422,13 +422,10 @@ async fn invoice(
     ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<PayerInvoice>), ApiError> {
     let client = super::client::client_from(&extensions, &headers);
-    if let Err(wait) = state.gateway.settings().relay.payer_limiter.spend(&client) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_requests",
-            format!("too many invoices asked for by this client; try again in {wait} s"),
-        ));
-    }
+    let budget = state.gateway.settings().relay.payer_invoices;
+    state.gateway.limits().spend("relay-payer", &client, budget).await.map_err(|e| {
+        ApiError::limited(e, "too_many_requests", "too many invoices asked for by this client")
+    })?;
     let req: InvoiceRequest = parse_json(&body)?;
     let description = req.description.unwrap_or_else(|| "payment to an offline device".into());
     let payment = state.gateway.relay().offer(&id, req.amount_msat, &description).await?;

@@ -16,17 +16,16 @@ use std::sync::Arc;
 use lnedge_proto::envelope::RefundVoucher;
 
 use crate::engine::parts::Parts;
+use crate::limits::Budget;
 use crate::store::refunds::{RefundRecord, RefundState};
 
 mod error;
-pub mod limit;
 pub mod lnurl_auth;
 pub mod page;
 pub(crate) mod payout;
 pub(crate) mod proof;
 
 pub use error::RefundError;
-pub use limit::FailureLimiter;
 pub use payout::{parse_voucher, OpenedRefund};
 pub use proof::{ProofFailure, VerifiedProof};
 
@@ -44,8 +43,12 @@ pub struct RefundSettings {
     pub session_ttl_secs: u64,
     /// How long an LNURL-auth challenge can be answered, in seconds.
     pub auth_challenge_ttl_secs: u64,
-    /// Failed proof verifications per client (burst and budget per minute).
-    pub limiter: Arc<FailureLimiter>,
+    /// Failed proof verifications per client (burst and budget per minute), shared by every
+    /// replica (`gateway.limits()`, scope `proof-failures`).
+    pub proof_failures: Budget,
+    /// LNURL-auth challenges a client may ask for (`GET /v1/auth/lnurl`; each one is a row),
+    /// shared by every replica (scope `auth-challenge`).
+    pub auth_challenges: Budget,
 }
 
 impl Default for RefundSettings {
@@ -56,7 +59,8 @@ impl Default for RefundSettings {
             pay_timeout_secs: 60,
             session_ttl_secs: 30 * 24 * 3600,
             auth_challenge_ttl_secs: 600,
-            limiter: Arc::new(FailureLimiter::new(10)),
+            proof_failures: Budget::per_minute(10),
+            auth_challenges: Budget::per_minute(30),
         }
     }
 }
@@ -77,6 +81,27 @@ pub(crate) fn random_hex() -> ([u8; 32], String) {
 pub fn hex32(text: &str) -> Option<[u8; 32]> {
     let bytes = hex::decode(text.trim()).ok()?;
     <[u8; 32]>::try_from(bytes.as_slice()).ok()
+}
+
+/// A fresh LNURL-auth challenge ([`Refunds::issue_auth_challenge`]).
+#[derive(Clone)]
+pub struct IssuedChallenge {
+    /// The challenge the wallet signs.
+    pub k1: [u8; 32],
+    /// The session token the web page keeps (secret; live once a wallet signs).
+    pub token: String,
+    /// When the challenge stops being answerable (seconds since the Unix epoch).
+    pub expires_at: u64,
+}
+
+impl std::fmt::Debug for IssuedChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedChallenge")
+            .field("k1", &hex::encode(self.k1))
+            .field("token", &"<secret>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// How long after expiry a challenge or session is deleted.
@@ -136,6 +161,28 @@ impl<'a> Refunds<'a> {
     pub async fn purge_expired_auth(&self) -> Result<u64, crate::store::StoreError> {
         let before = self.gateway.now_secs().saturating_sub(PURGE_GRACE_SECS);
         self.gateway.store().purge_expired_auth(before).await
+    }
+
+    /// A fresh LNURL-auth challenge for `client`, spending one token of its
+    /// [`auth_challenges`](RefundSettings::auth_challenges) budget (each challenge is a row;
+    /// expired ones are purged by the gateway's housekeeping).
+    pub async fn issue_auth_challenge(
+        &self,
+        client: &str,
+    ) -> Result<IssuedChallenge, crate::limits::LimitError> {
+        let settings = &self.gateway.settings().refunds;
+        crate::limits::RateLimits::new(self.gateway)
+            .spend("auth-challenge", client, settings.auth_challenges)
+            .await?;
+        let (k1, _) = random_hex();
+        let (_, token) = random_hex();
+        let now = self.gateway.now_secs();
+        let expires_at = now.saturating_add(settings.auth_challenge_ttl_secs);
+        self.gateway
+            .store()
+            .insert_auth_challenge(&k1, &token_hash(&token), now, expires_at)
+            .await?;
+        Ok(IssuedChallenge { k1, token, expires_at })
     }
 
     /// [`resume`](Self::resume), logging what it did (the gateway's start).

@@ -79,8 +79,9 @@ pub struct RelaySettings {
     /// Longest pause between webhook retries (they back off exponentially from 1 s).
     pub webhook_max_backoff_secs: u64,
     /// Invoices a client may ask for on the open payer route (`POST /v1/payees/{id}/invoices`),
-    /// per minute (a token bucket per client and replica): each one uses up a committed hash.
-    pub payer_limiter: Arc<crate::refunds::limit::FailureLimiter>,
+    /// per minute (a token bucket per client shared by every replica, scope `relay-payer`):
+    /// each one uses up a committed hash.
+    pub payer_invoices: crate::limits::Budget,
     /// In-process coordination shared by every clone (the payments this process is paying).
     pub(crate) shared: Arc<Shared>,
 }
@@ -101,9 +102,7 @@ impl Default for RelaySettings {
             pay_timeout: Duration::from_secs(60),
             webhook_timeout: Duration::from_secs(5),
             webhook_max_backoff_secs: 300,
-            payer_limiter: Arc::new(crate::refunds::limit::FailureLimiter::new(
-                DEFAULT_PAYER_INVOICES_PER_MINUTE,
-            )),
+            payer_invoices: crate::limits::Budget::per_minute(DEFAULT_PAYER_INVOICES_PER_MINUTE),
             shared: Arc::default(),
         }
     }

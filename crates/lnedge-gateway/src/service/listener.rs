@@ -27,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use lnedge_wire::error::ErrorBody;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
@@ -34,9 +35,14 @@ use tower::ServiceExt;
 use super::limits::ServerLimits;
 use crate::api::BODY_LIMIT_BYTES;
 
-/// What a refused connection reads before it is closed: a JSON 503.
+/// What a refused connection reads before it is closed: a JSON 503 (the API's error body).
 fn busy_response() -> Vec<u8> {
-    let body = r#"{"error":{"code":"too_many_connections","message":"too many open connections, retry later"}}"#;
+    let body = serde_json::to_string(&ErrorBody::new(
+        "too_many_connections",
+        "too many open connections, retry later",
+        None,
+    ))
+    .unwrap_or_default();
     format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
          connection: close\r\ncontent-length: {}\r\n\r\n{body}",
@@ -152,8 +158,7 @@ async fn read_body_within(timeout: Duration, request: Request, next: Next) -> Re
 }
 
 fn error(status: StatusCode, code: &str, message: String) -> Response {
-    let body = serde_json::json!({ "error": { "code": code, "message": message } });
-    let mut response = (status, Json(body)).into_response();
+    let mut response = (status, Json(ErrorBody::new(code, message, None))).into_response();
     response
         .headers_mut()
         .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));

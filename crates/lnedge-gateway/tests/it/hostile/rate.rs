@@ -96,3 +96,37 @@ async fn a_clients_budget_holds_across_replicas_on_postgres() {
     let (gateways, _net) = replicas(stores, clock.clone()).await;
     one_budget_across(&gateways, &clock).await;
 }
+
+/// `GET /v1/auth/lnurl` writes a row per request: a client gets its budget (30 a minute by
+/// default), then a JSON 429 that says when to retry, and no more rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "sandbox"),
+    ignore = "needs the `sandbox` feature (cargo test --workspace)"
+)]
+async fn login_challenges_are_limited_per_client() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use lnedge_gateway::api::{app, AppState};
+
+    let store: Arc<dyn GatewayStore> = Arc::new(SqliteStore::in_memory().expect("store"));
+    let clock = Arc::new(ManualClock::at(1_700_000_000));
+    let (gateways, _net) = replicas(vec![store.clone()], clock.clone()).await;
+    let budget = gateways[0].settings().refunds.auth_challenges.per_minute;
+    let router = app(AppState::with_gateway(gateways[0].clone(), "0123456789abcdef0123"));
+    let get = || Request::get("/v1/auth/lnurl").body(Body::empty()).expect("request");
+    for i in 0..budget {
+        let (status, body) = crate::support::call_json(&router, get()).await;
+        assert_eq!(status, StatusCode::OK, "challenge {i}: {body}");
+    }
+    let (status, body) = crate::support::call_json(&router, get()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["code"], "too_many_requests", "{body}");
+    assert!(
+        body["error"]["message"].as_str().is_some_and(|m| m.contains("try again in")),
+        "{body}"
+    );
+    // Only the budget's rows were written: a purge long after removes exactly that many.
+    clock.advance(86_400);
+    assert_eq!(gateways[0].refunds().purge_expired_auth().await.expect("purge"), u64::from(budget));
+}
