@@ -160,6 +160,11 @@ pub struct GatewayConfig {
     /// The async relay's settings (`[relay]`, see [`RelayConfig`]).
     #[serde(default)]
     pub relay: RelayConfig,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` headers name the client (CIDR
+    /// blocks or addresses). Empty (the default): the socket's peer is the client and those
+    /// headers are ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     /// The HTTP server's timeouts and connection caps (`[server]`, see
     /// [`ServerLimits`](crate::service::ServerLimits)).
     #[serde(default)]
@@ -256,6 +261,7 @@ impl Default for GatewayConfig {
             deputy: DeputyConfig::default(),
             node: default_node(),
             relay: Default::default(),
+            trusted_proxies: Vec::new(),
             server: Default::default(),
         }
     }
@@ -303,6 +309,8 @@ impl GatewayConfig {
     /// Checks the configuration as a whole.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate()?;
+        crate::api::client::parse_trusted_proxies(&self.trusted_proxies)
+            .map_err(|message| ConfigError::Invalid { key: "trusted_proxies", message })?;
         match &self.admin_token {
             None => {
                 return Err(ConfigError::Invalid {

@@ -43,7 +43,7 @@ use crate::provision::PoolKey;
 use crate::store::GatewayStore;
 
 pub mod auth;
-mod client;
+pub mod client;
 mod deputy;
 mod devices;
 pub mod error;
@@ -82,6 +82,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Background provisioning jobs of this replica (in memory, lost on restart).
     pub jobs: Arc<Jobs>,
+    /// Reverse proxies whose forwarding headers name the client (`trusted_proxies`; see
+    /// `api/client.rs`). Empty: the socket's peer is the client.
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
 }
 
 impl AppState {
@@ -92,6 +95,7 @@ impl AppState {
             admin_token: admin_token.into(),
             metrics: Arc::new(Metrics::new()),
             jobs: Default::default(),
+            trusted_proxies: Arc::new([]),
         }
     }
 

@@ -125,8 +125,8 @@ fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
 }
 
 /// The client a failure is counted against (see [`super::client`]).
-fn client_of(request: &Request) -> String {
-    super::client::client_from(request.extensions(), request.headers())
+fn client_of(state: &AppState, request: &Request) -> String {
+    super::client::client_from(request.extensions(), request.headers(), &state.trusted_proxies)
 }
 
 /// Runs a proof-checking step under the client's failure budget: 429 when it is spent; a bad
@@ -239,7 +239,7 @@ async fn claim(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Json<OpenedRefund>, ApiError> {
-    let client = client_of(&request);
+    let client = client_of(&state, &request);
     let ApiBody(body) =
         <ApiBody as axum::extract::FromRequest<AppState>>::from_request(request, &state).await?;
     let req: ClaimRequest = parse_json(&body)?;
@@ -418,7 +418,7 @@ async fn proof_request(
     state: &AppState,
     request: Request,
 ) -> Result<(String, ProofRequest), ApiError> {
-    let client = client_of(&request);
+    let client = client_of(state, &request);
     let ApiBody(body) =
         <ApiBody as axum::extract::FromRequest<AppState>>::from_request(request, state).await?;
     Ok((client, parse_json(&body)?))
@@ -526,7 +526,7 @@ async fn auth_challenge(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Json<AuthChallenge>, ApiError> {
-    let client = client_of(&request);
+    let client = client_of(&state, &request);
     let issued = state.gateway.refunds().issue_auth_challenge(&client).await.map_err(|e| {
         ApiError::limited(
             e,

@@ -421,7 +421,7 @@ async fn invoice(
     headers: HeaderMap,
     ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<PayerInvoice>), ApiError> {
-    let client = super::client::client_from(&extensions, &headers);
+    let client = super::client::client_from(&extensions, &headers, &state.trusted_proxies);
     let budget = state.gateway.settings().relay.payer_invoices;
     state.gateway.limits().spend("relay-payer", &client, budget).await.map_err(|e| {
         ApiError::limited(e, "too_many_requests", "too many invoices asked for by this client")

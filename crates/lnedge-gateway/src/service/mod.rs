@@ -213,8 +213,12 @@ pub async fn serve(
         .relay_forward_node(relay_forward_node)
         .build();
     gateway.start();
-    let state =
-        AppState::with_gateway(gateway.clone(), config.admin_token.clone().unwrap_or_default());
+    let trusted_proxies = crate::api::client::parse_trusted_proxies(&config.trusted_proxies)
+        .map_err(|message| ConfigError::Invalid { key: "trusted_proxies", message })?;
+    let state = AppState {
+        trusted_proxies: trusted_proxies.into(),
+        ..AppState::with_gateway(gateway.clone(), config.admin_token.clone().unwrap_or_default())
+    };
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -25,21 +25,31 @@ use tokio::task::JoinHandle;
 /// Far beyond any of the server's timeouts here, so only a broken server reaches it.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-struct Server {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+pub(super) struct Server {
+    pub(super) addr: SocketAddr,
+    pub(super) stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     _net: SandboxNetwork,
 }
 
 async fn start(limits: ServerLimits) -> Server {
+    start_behind(limits, &[]).await
+}
+
+/// The gateway's API on a loopback port, served with `limits`, trusting `proxies`.
+pub(super) async fn start_behind(limits: ServerLimits, proxies: &[&str]) -> Server {
     let net = SandboxNetwork::new().await.expect("sandbox network");
     let owner = net.add_node("owner").await.expect("owner node");
     let store = Arc::new(SqliteStore::in_memory().expect("store"));
     let gateway = GatewayBuilder::new(store, owner, Arc::new(PoolKey::generate()), [7; 32])
         .rates(Arc::new(FixedRates::new([("EUR".to_owned(), 60_000.0)])))
         .build();
-    let router = app(AppState::with_gateway(gateway, "0123456789abcdef0123"));
+    let proxies: Vec<String> = proxies.iter().map(|p| p.to_string()).collect();
+    let trusted = lnedge_gateway::api::client::parse_trusted_proxies(&proxies).expect("proxies");
+    let router = app(AppState {
+        trusted_proxies: trusted.into(),
+        ..AppState::with_gateway(gateway, "0123456789abcdef0123")
+    });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = oneshot::channel::<()>();

@@ -2,6 +2,7 @@
 //! the black-box run is kept here as a regression, one module per area.
 
 mod files;
+mod identity;
 mod limits;
 mod purge;
 mod rate;
