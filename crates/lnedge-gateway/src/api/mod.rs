@@ -43,7 +43,7 @@ use crate::provision::PoolKey;
 use crate::store::GatewayStore;
 
 pub mod auth;
-pub mod client;
+mod client;
 mod deputy;
 mod devices;
 pub mod error;

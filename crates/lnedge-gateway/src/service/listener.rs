@@ -32,8 +32,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
-use super::limits::ServerLimits;
 use crate::api::BODY_LIMIT_BYTES;
+use crate::config::server::ServerLimits;
 
 /// What a refused connection reads before it is closed: a JSON 503 (the API's error body).
 fn busy_response() -> Vec<u8> {

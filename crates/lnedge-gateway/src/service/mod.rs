@@ -18,10 +18,9 @@ use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{GatewayStore, StoreError};
 
-pub mod limits;
 pub mod listener;
 
-pub use limits::ServerLimits;
+pub use crate::config::server::ServerLimits;
 
 /// Why the gateway could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -213,7 +212,7 @@ pub async fn serve(
         .relay_forward_node(relay_forward_node)
         .build();
     gateway.start();
-    let trusted_proxies = crate::api::client::parse_trusted_proxies(&config.trusted_proxies)
+    let trusted_proxies = crate::config::server::parse_trusted_proxies(&config.trusted_proxies)
         .map_err(|message| ConfigError::Invalid { key: "trusted_proxies", message })?;
     let state = AppState {
         trusted_proxies: trusted_proxies.into(),

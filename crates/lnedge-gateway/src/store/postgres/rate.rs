@@ -40,8 +40,8 @@ impl RateStore for PostgresStore {
             client
                 .execute(
                     "UPDATE rate_buckets SET tokens = $2, updated_at_ms = $3, version = $4
-                     WHERE key = $1 AND version = $4 - 1",
-                    &[&b.key, &b.tokens, &at, &version],
+                     WHERE key = $1 AND version = $5",
+                    &[&b.key, &b.tokens, &at, &version, &(version - 1)],
                 )
                 .await
         }

@@ -41,8 +41,8 @@ impl RateStore for SqliteStore {
             } else {
                 conn.execute(
                     "UPDATE rate_buckets SET tokens = ?2, updated_at_ms = ?3, version = ?4
-                     WHERE key = ?1 AND version = ?4 - 1",
-                    params![b.key, b.tokens, at, version],
+                     WHERE key = ?1 AND version = ?5",
+                    params![b.key, b.tokens, at, version, version - 1],
                 )
             }
             .map_err(|e| backend("writing rate bucket", e))?;

@@ -45,7 +45,7 @@ pub(super) async fn start_behind(limits: ServerLimits, proxies: &[&str]) -> Serv
         .rates(Arc::new(FixedRates::new([("EUR".to_owned(), 60_000.0)])))
         .build();
     let proxies: Vec<String> = proxies.iter().map(|p| p.to_string()).collect();
-    let trusted = lnedge_gateway::api::client::parse_trusted_proxies(&proxies).expect("proxies");
+    let trusted = lnedge_gateway::config::server::parse_trusted_proxies(&proxies).expect("proxies");
     let router = app(AppState {
         trusted_proxies: trusted.into(),
         ..AppState::with_gateway(gateway, "0123456789abcdef0123")

@@ -29,6 +29,8 @@
 //! esplora = "https://blockstream.info/api"   # or electrum = "…" or bitcoind_rpc = "user:pass@host:port"
 //! ```
 
+pub mod server;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -166,9 +168,9 @@ pub struct GatewayConfig {
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
     /// The HTTP server's timeouts and connection caps (`[server]`, see
-    /// [`ServerLimits`](crate::service::ServerLimits)).
+    /// [`ServerLimits`](server::ServerLimits)).
     #[serde(default)]
-    pub server: crate::service::ServerLimits,
+    pub server: server::ServerLimits,
 }
 
 /// The `[deputy]` section (see [`DeputySettings`](crate::deputy::DeputySettings)).
@@ -309,7 +311,7 @@ impl GatewayConfig {
     /// Checks the configuration as a whole.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate()?;
-        crate::api::client::parse_trusted_proxies(&self.trusted_proxies)
+        server::parse_trusted_proxies(&self.trusted_proxies)
             .map_err(|message| ConfigError::Invalid { key: "trusted_proxies", message })?;
         match &self.admin_token {
             None => {

@@ -1,4 +1,5 @@
-//! The `[server]` section: what one client, or a hostile network, may hold of the HTTP server.
+//! The `[server]` section (what one client, or a hostile network, may hold of the HTTP server)
+//! and the `trusted_proxies` setting (whose forwarding headers name the client).
 //!
 //! ```toml
 //! [server]
@@ -9,11 +10,14 @@
 //! shutdown_grace_secs = 10       # requests in flight may finish; then connections are cut
 //! ```
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use ipnet::IpNet;
+
+use super::ConfigError;
 
 /// Limits of the HTTP server (the `[server]` section). Defaults suit a gateway on the open
 /// internet; every value is checked by [`ServerLimits::validate`].
@@ -100,9 +104,30 @@ impl ServerLimits {
     }
 }
 
+/// Parses the `trusted_proxies` setting: CIDR blocks (`10.0.0.0/8`) or single addresses.
+pub fn parse_trusted_proxies(entries: &[String]) -> Result<Vec<IpNet>, String> {
+    entries
+        .iter()
+        .map(|entry| {
+            let entry = entry.trim();
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("{entry:?} is not a CIDR block (10.0.0.0/8) or an IP address"))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_trusted_proxy_entries_are_named() {
+        let err = parse_trusted_proxies(&["10.0.0.0/8".into(), "10.0.0.0/33".into()]).unwrap_err();
+        assert!(err.contains("10.0.0.0/33"), "{err}");
+        assert_eq!(parse_trusted_proxies(&["192.0.2.9".into()]).unwrap().len(), 1);
+    }
 
     #[test]
     fn defaults_are_valid_and_bad_values_are_named() {
