@@ -83,6 +83,13 @@ impl<'a> Fleet<'a> {
         }
         match &p.price {
             Price::Msat(0) => Err(invalid(field("price_msat"), "must be above 0")),
+            Price::Msat(msat) if *msat > crate::bounds::MAX_AMOUNT_MSAT => Err(invalid(
+                field("price_msat"),
+                format!(
+                    "{msat} is more than 21 million BTC ({} msat)",
+                    crate::bounds::MAX_AMOUNT_MSAT
+                ),
+            )),
             Price::Msat(_) => Ok(()),
             Price::Fiat { currency, amount_minor } => {
                 if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -93,6 +100,12 @@ impl<'a> Fleet<'a> {
                 }
                 if *amount_minor == 0 {
                     return Err(invalid(field("price.amount_minor"), "must be above 0"));
+                }
+                if !crate::bounds::storable(*amount_minor) {
+                    return Err(invalid(
+                        field("price.amount_minor"),
+                        format!("{amount_minor} is above {}", crate::bounds::MAX_STORED),
+                    ));
                 }
                 Ok(())
             }

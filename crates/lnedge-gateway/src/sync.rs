@@ -37,6 +37,9 @@ pub enum SyncError {
     /// The device is disabled.
     #[error("device {0} is disabled")]
     DeviceDisabled(DeviceId),
+    /// The counter is larger than any counter can be stored.
+    #[error("sync counter {0} is above {max}", max = crate::bounds::MAX_STORED)]
+    CounterOutOfRange(u64),
     /// More reports than one upload may carry.
     #[error("at most {MAX_REPORTS} reports per upload")]
     TooManyReports,
@@ -233,17 +236,18 @@ impl<'a> Sync<'a> {
         verify_body(&key, body, signature).map_err(|_| SyncError::BadSignature)
     }
 
-    /// Authenticates an upload of `device`: it exists, the signature of the raw body verifies,
-    /// it is enabled. Run before the body is parsed.
+    /// Authenticates an upload of `device`: the signature of the raw body verifies (checked
+    /// first, with the key derived for that id, so an unsigned probe cannot learn whether a
+    /// device exists), it exists, it is enabled. Run before the body is parsed.
     pub async fn authenticate(
         &self,
         device: DeviceId,
         body: &[u8],
         signature: Option<&str>,
     ) -> Result<DeviceRecord, SyncError> {
+        self.verify_signature(&device, body, signature)?;
         let record =
             self.gateway.store().device(device).await?.ok_or(SyncError::UnknownDevice(device))?;
-        self.verify_signature(&device, body, signature)?;
         if !record.enabled {
             return Err(SyncError::DeviceDisabled(device));
         }
@@ -259,6 +263,9 @@ impl<'a> Sync<'a> {
     ) -> Result<SyncResponse, SyncError> {
         if request.reports.len() > MAX_REPORTS {
             return Err(SyncError::TooManyReports);
+        }
+        if !crate::bounds::storable(request.counter) {
+            return Err(SyncError::CounterOutOfRange(request.counter));
         }
         let outcome =
             apply_reports(self.gateway.store().as_ref(), device, request.counter, &request.reports)

@@ -173,6 +173,7 @@ impl From<crate::sync::SyncError> for ApiError {
                 ApiError::new(StatusCode::FORBIDDEN, "device_disabled", message)
             }
             E::TooManyReports => ApiError::field("reports", message),
+            E::CounterOutOfRange(_) => ApiError::field("counter", message),
             E::Replayed { .. } => ApiError::new(StatusCode::CONFLICT, "replayed_sync", message),
             E::UnknownPool(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown_pool", message),
             E::PoolOfAnotherDevice(_) => ApiError::unprocessable("pool_of_another_device", message),
@@ -204,6 +205,7 @@ impl From<StoreError> for ApiError {
             StoreError::UnknownPool(_) => Self::new(S::NOT_FOUND, "unknown_pool", msg),
             StoreError::DuplicateDevice(_) => Self::new(S::CONFLICT, "duplicate_device", msg),
             StoreError::DuplicatePool(_) => Self::new(S::CONFLICT, "duplicate_pool", msg),
+            StoreError::HashTaken => Self::new(S::CONFLICT, "hash_taken", msg),
             StoreError::Conflict => Self::new(
                 S::SERVICE_UNAVAILABLE,
                 "busy",

@@ -123,6 +123,15 @@ impl<'a> Deputy<'a> {
                 format!("this sale was not issued by the terminal ({e})"),
             )
         })?;
+        if !crate::bounds::storable(sale.counter) {
+            return Err(LnurlError::new(
+                "bad_sale_number",
+                format!(
+                    "sale number {} is out of range; reset the terminal's counter",
+                    sale.counter
+                ),
+            ));
+        }
         Ok((sale, record))
     }
 
@@ -358,6 +367,11 @@ impl<'a> Deputy<'a> {
             unknown: Vec::new(),
         };
         for &counter in claimed {
+            if !crate::bounds::storable(counter) {
+                // No sale can have this number: the store could not even hold it.
+                answer.unknown.push(counter);
+                continue;
+            }
             if let Some(mut record) =
                 store.deputy_sale(device, counter).await.map_err(store_failed)?
             {

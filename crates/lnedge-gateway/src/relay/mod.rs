@@ -433,7 +433,7 @@ impl Relay {
         description: &str,
     ) -> Result<RelayPayment, RelayError> {
         self.payee(payee_id).await?;
-        if amount_msat == 0 || amount_msat > 21_000_000 * 100_000_000 * 1000 {
+        if amount_msat == 0 || amount_msat > crate::bounds::MAX_AMOUNT_MSAT {
             return Err(invalid("amount_msat", "must be positive and at most 21e6 BTC"));
         }
         if amount_msat <= self.settings.fee_msat(amount_msat) {

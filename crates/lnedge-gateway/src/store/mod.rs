@@ -184,6 +184,10 @@ pub enum StoreError {
     /// A pool with this id exists.
     #[error("pool {0} already exists")]
     DuplicatePool(PoolId),
+    /// A payment hash is already committed by another payee (which one is not said: a payee
+    /// must not learn about another).
+    #[error("a payment hash in this request is already committed")]
+    HashTaken,
     /// The database's schema is newer than this build understands.
     #[error("the database schema is version {found}, newer than this build's {supported}")]
     SchemaTooNew {

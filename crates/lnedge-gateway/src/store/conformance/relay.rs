@@ -1,7 +1,7 @@
 //! Conformance scenarios of [`RelayStore`](crate::store::relay::RelayStore).
 
 use crate::store::relay::{PayeeRecord, RelayFilter, RelayPayment, RelayState};
-use crate::store::GatewayStore;
+use crate::store::{GatewayStore, StoreError};
 
 /// Runs every scenario of this module.
 pub async fn run_all(store: &dyn GatewayStore) {
@@ -48,8 +48,8 @@ pub async fn payees_and_hashes(store: &dyn GatewayStore) {
     let other = new_payee(store).await;
     let stolen = [hashes[0], rand::random()];
     assert!(
-        store.commit_hashes(&other, &stolen, 12).await.is_err(),
-        "{who}: a hash committed by another payee is refused"
+        matches!(store.commit_hashes(&other, &stolen, 12).await, Err(StoreError::HashTaken)),
+        "{who}: a hash committed by another payee is refused, as HashTaken"
     );
     assert_eq!(
         store.unused_hash_count(&other).await.expect("count"),

@@ -111,10 +111,7 @@ impl RelayStore for PostgresStore {
                 .map_err(|e| pg("reading committed hash", e))?
                 .text("payee_id")?;
             if owner != payee_id {
-                return Err(StoreError::Backend(format!(
-                    "hash {} is committed by another payee",
-                    hex::encode(hash)
-                )));
+                return Err(StoreError::HashTaken);
             }
         }
         tx.commit().await.map_err(|e| pg("committing", e))?;

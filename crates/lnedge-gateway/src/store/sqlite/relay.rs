@@ -123,12 +123,7 @@ impl RelayStore for SqliteStore {
                 )?;
                 match owner {
                     Some(owner) if owner == payee_id => {}
-                    Some(_) => {
-                        return Err(StoreError::Backend(format!(
-                            "hash {} is committed by another payee",
-                            hex::encode(hash)
-                        )))
-                    }
+                    Some(_) => return Err(StoreError::HashTaken),
                     None => {
                         tx.execute(
                             "INSERT INTO relay_hashes (payment_hash, payee_id, committed_at, used)

@@ -3,6 +3,7 @@
 
 mod files;
 mod identity;
+mod input;
 mod limits;
 mod purge;
 mod rate;
