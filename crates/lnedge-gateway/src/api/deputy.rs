@@ -98,16 +98,31 @@ fn sale_params<'q>(id: &str, query: &'q SaleQuery) -> Result<(DeviceId, &'q str)
 }
 
 /// The base URL callbacks are built from: the gateway's `public_url`, or — when the operator
-/// did not set one — the request's `Host` (`https://`, `http://` for loopback hosts).
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    let public_url = &state.gateway.settings().public_url;
+/// did not set one — the request's `Host` ([`callback_base`]).
+fn base_url(state: &AppState, headers: &HeaderMap) -> Result<String, LnurlError> {
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok());
+    callback_base(&state.gateway.settings().public_url, host)
+}
+
+/// `public_url` when set; else `host` parsed as a real authority (`host[:port]`, no user info):
+/// `http://` only for a loopback host (`localhost`, `127.0.0.0/8`, `[::1]`), else `https://`.
+/// A `Host` that is not such an authority is refused rather than handed to a wallet.
+fn callback_base(public_url: &str, host: Option<&str>) -> Result<String, LnurlError> {
     if !public_url.is_empty() {
-        return public_url.trim_end_matches('/').to_owned();
+        return Ok(public_url.trim_end_matches('/').to_owned());
     }
-    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let loopback =
-        host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
-    format!("{}://{host}", if loopback { "http" } else { "https" })
+    let bad_host = || {
+        LnurlError::new(
+            "bad_host",
+            "the Host header is not a host[:port]; the operator should set public_url",
+        )
+    };
+    let host = host.filter(|h| !h.is_empty() && !h.contains('@')).ok_or_else(bad_host)?;
+    let authority: axum::http::uri::Authority = host.parse().map_err(|_| bad_host())?;
+    let name = authority.host();
+    let ip = name.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>();
+    let loopback = name.eq_ignore_ascii_case("localhost") || ip.is_ok_and(|ip| ip.is_loopback());
+    Ok(format!("{}://{}", if loopback { "http" } else { "https" }, authority.as_str()))
 }
 
 /// `GET /v1/deputy/{id}?p=`: the LUD-06 payRequest of a sale.
@@ -120,7 +135,7 @@ async fn fetch(
     let answer = async {
         let (device, p) = sale_params(&id, &query)?;
         let opened = state.gateway.deputy().fetch(device, p).await?;
-        let base = base_url(&state, &headers);
+        let base = base_url(&state, &headers)?;
         Ok::<_, LnurlError>(PayRequest {
             tag: lud::PAY_REQUEST_TAG.to_owned(),
             callback: format!("{base}/v1/deputy/{device}/callback?p={p}"),
@@ -272,7 +287,7 @@ fn sale(record: &DeputySaleRecord) -> DeputySale {
 /// invoice the node settled moved to paid on the way.
 async fn list(
     State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
+    super::ApiQuery(query): super::ApiQuery<ListQuery>,
 ) -> Result<Json<DeputySales>, ApiError> {
     let device: Option<DeviceId> =
         query.device.as_deref().map(|d| parse_device_id("device", d)).transpose()?;
@@ -304,4 +319,36 @@ async fn keys(
         sync_key: hex::encode(*sync_key),
         gateway_url: state.gateway.settings().public_url.clone(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::callback_base;
+
+    #[test]
+    fn callbacks_go_to_the_public_url_or_a_real_host() {
+        let base =
+            |public: &str, host: Option<&str>| callback_base(public, host).map_err(|e| e.code);
+        assert_eq!(
+            base("https://pay.example/", Some("evil.example")),
+            Ok("https://pay.example".into())
+        );
+        assert_eq!(base("", Some("pay.example:8443")), Ok("https://pay.example:8443".into()));
+        assert_eq!(base("", Some("127.0.0.1:8080")), Ok("http://127.0.0.1:8080".into()));
+        assert_eq!(base("", Some("localhost:8080")), Ok("http://localhost:8080".into()));
+        assert_eq!(base("", Some("[::1]:8080")), Ok("http://[::1]:8080".into()));
+        // Found before: these passed as loopback and went out as http:// to another host.
+        assert_eq!(
+            base("", Some("127.0.0.1.evil.example")),
+            Ok("https://127.0.0.1.evil.example".into())
+        );
+        assert_eq!(
+            base("", Some("localhost.evil.example")),
+            Ok("https://localhost.evil.example".into())
+        );
+        for bad in ["localhost@evil.example", "", "a b", "evil.example/path"] {
+            assert_eq!(base("", Some(bad)), Err("bad_host"), "{bad:?}");
+        }
+        assert_eq!(base("", None), Err("bad_host"));
+    }
 }

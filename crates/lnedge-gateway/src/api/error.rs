@@ -2,7 +2,7 @@
 //! ([`ErrorBody`]) with the status that tells the caller whose mistake it was. Real failures are logged once and
 //! answered with an opaque 500.
 
-use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -253,6 +253,12 @@ impl From<PathRejection> for ApiError {
         } else {
             Self::new(StatusCode::BAD_REQUEST, "invalid_path", r.body_text())
         }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text())
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 
@@ -45,7 +45,7 @@ impl From<&ExpiringPool> for ExpiringBody {
 /// `{"pools":[{device_id, pool_id, expires_at, expires_in_secs, unused_entries}]}`.
 pub(crate) async fn expiring(
     State(state): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
+    super::ApiQuery(query): super::ApiQuery<HashMap<String, String>>,
 ) -> Result<Json<ExpiringList>, ApiError> {
     let within_days = match query.get("within_days") {
         None => DEFAULT_WITHIN_DAYS,

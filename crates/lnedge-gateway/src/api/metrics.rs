@@ -6,7 +6,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 use super::AppState;
@@ -24,7 +24,7 @@ pub struct Metrics {
     /// Ledger entries moved by syncs, by kind (`applied`, `unchanged`, `ignored_regression`).
     pub sync_entries: IntCounterVec,
     /// Pool entries provisioned.
-    pub provisioned_entries: IntCounterVec,
+    pub provisioned_entries: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -69,14 +69,16 @@ impl Metrics {
             &["kind"],
         )
         .expect("valid metric");
-        let provisioned_entries = IntCounterVec::new(
-            Opts::new("lnedge_gateway_provisioned_entries_total", "Pool entries provisioned"),
-            &["device"],
+        // No device label: /metrics is open, and device ids are not for anyone to list.
+        let provisioned_entries = IntCounter::new(
+            "lnedge_gateway_provisioned_entries_total",
+            "Pool entries provisioned (all devices)",
         )
         .expect("valid metric");
-        for c in [&http_requests, &syncs, &sync_entries, &provisioned_entries] {
+        for c in [&http_requests, &syncs, &sync_entries] {
             registry.register(Box::new(c.clone())).expect("unique metric");
         }
+        registry.register(Box::new(provisioned_entries.clone())).expect("unique metric");
         registry.register(Box::new(http_duration.clone())).expect("unique metric");
         Metrics { registry, http_requests, http_duration, syncs, sync_entries, provisioned_entries }
     }

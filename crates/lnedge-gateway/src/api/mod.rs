@@ -36,7 +36,6 @@ use axum::http::request::Parts;
 use axum::{middleware, Router};
 use lnedge_node::LightningBackend;
 use serde::de::DeserializeOwned;
-use tower_http::trace::TraceLayer;
 
 use crate::engine::{Gateway, GatewayBuilder};
 use crate::provision::PoolKey;
@@ -57,6 +56,7 @@ mod relay;
 mod reports;
 mod route;
 mod sync;
+pub mod trace;
 
 pub use crate::pools::{MAX_ENTRIES_PER_PRODUCT, MAX_EXPIRY_DAYS};
 pub use error::ApiError;
@@ -146,7 +146,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(TraceLayer::new_for_http())
+        .layer(trace::layer())
         .with_state(state)
 }
 
@@ -158,6 +158,18 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         Ok(ApiPath(Path::<T>::from_request_parts(parts, state).await?.0))
+    }
+}
+
+/// The query string as `T`, whose rejection is an [`ApiError`] (a JSON 400 naming the problem)
+/// instead of axum's plain-text answer.
+pub(crate) struct ApiQuery<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Ok(ApiQuery(axum::extract::Query::<T>::from_request_parts(parts, state).await?.0))
     }
 }
 

@@ -78,11 +78,7 @@ async fn build(
 ) -> Result<ProvisionedPool, ApiError> {
     let built = state.gateway.pools().build(plan, progress).await?;
     let (record, device_id) = (&built.pool, plan.device_id);
-    state
-        .metrics
-        .provisioned_entries
-        .with_label_values(&[&device_id.to_string()])
-        .inc_by(built.entries as u64);
+    state.metrics.provisioned_entries.inc_by(built.entries as u64);
     Ok(ProvisionedPool {
         pool_id: record.id.to_string(),
         device_id: device_id.to_string(),
