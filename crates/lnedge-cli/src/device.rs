@@ -202,16 +202,6 @@ fn run_repl(simulator: &mut dyn Simulator) -> Result<()> {
     Ok(())
 }
 
-/// The terminal's provisioning, as `GET /v1/deputy/{id}/keys` answers it.
-#[derive(Debug, serde::Deserialize, serde::Serialize)]
-struct DeputyKeysFile {
-    device_id: String,
-    seal_key: String,
-    claim_key: String,
-    sync_key: String,
-    gateway_url: String,
-}
-
 /// Opens the deputy terminal in `--dir`: the keys file (installed from `--keys` on the first
 /// run) and the flash image `deputy.flash`.
 fn open_deputy(
@@ -233,7 +223,8 @@ fn open_deputy(
             keys_path.display()
         )
     })?;
-    let file: DeputyKeysFile = serde_json::from_str(&text).context("the keys file is not valid")?;
+    let file: lnedge_wire::deputy::DeputyKeys =
+        serde_json::from_str(&text).context("the keys file is not valid")?;
     let keys = TerminalKeys {
         device_id: DeviceId(parse_id::<16>(&file.device_id, "device_id")?),
         seal_key: parse_id::<32>(&file.seal_key, "seal_key")?,

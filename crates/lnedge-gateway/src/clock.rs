@@ -41,6 +41,29 @@ impl Clock for ManualClock {
     }
 }
 
+/// Runs `step` now and then every `period` until `stop` turns true (the shape of the engine's
+/// periodic background tasks). A step in progress finishes before the stop is seen.
+pub(crate) async fn every<F, Fut>(
+    period: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut step: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        step().await;
+    }
+}
+
 /// Seconds since the Unix epoch, from the system's clock.
 pub(crate) fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())

@@ -69,16 +69,8 @@ pub async fn expiring_pools(
 
 /// Logs a warning per expiring pool (within [`DEFAULT_WITHIN_DAYS`]) now and every
 /// [`CHECK_INTERVAL`], until `stop` turns true.
-pub async fn warn_loop(store: std::sync::Arc<dyn GatewayStore>, mut stop: watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(CHECK_INTERVAL);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
-        }
+pub async fn warn_loop(store: std::sync::Arc<dyn GatewayStore>, stop: watch::Receiver<bool>) {
+    crate::clock::every(CHECK_INTERVAL, stop, || async {
         let now = crate::clock::now_secs();
         match expiring_pools(store.as_ref(), DEFAULT_WITHIN_DAYS * 86_400, now).await {
             Ok(pools) => {
@@ -95,5 +87,6 @@ pub async fn warn_loop(store: std::sync::Arc<dyn GatewayStore>, mut stop: watch:
             }
             Err(e) => tracing::error!(error = %e, "checking pool expiry"),
         }
-    }
+    })
+    .await;
 }

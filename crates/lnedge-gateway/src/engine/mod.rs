@@ -236,22 +236,15 @@ impl Gateway {
 
     /// Runs [`housekeeping`](Self::housekeeping) every [`HOUSEKEEPING_INTERVAL`] until `stop`
     /// turns true (a background task of [`start`](Self::start)).
-    async fn housekeeping_loop(self, mut stop: watch::Receiver<bool>) {
-        let mut ticker = tokio::time::interval(HOUSEKEEPING_INTERVAL);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = stop.changed() => return,
-            }
-            if *stop.borrow() {
-                return;
-            }
+    async fn housekeeping_loop(self, stop: watch::Receiver<bool>) {
+        crate::clock::every(HOUSEKEEPING_INTERVAL, stop, || async {
             match self.housekeeping().await {
                 Ok(0) => {}
                 Ok(rows) => tracing::info!(rows, "housekeeping: purged expired rows"),
                 Err(e) => tracing::error!(error = %e, "housekeeping: purging expired rows"),
             }
-        }
+        })
+        .await;
     }
 
     /// The fleet registry: enrol, look up, enable and disable devices; their sync keys.
