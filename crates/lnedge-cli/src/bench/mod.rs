@@ -1,10 +1,11 @@
 //! `lnedge bench`: the command and its flags; each measurement lives in its own module.
 //!
 //! Without a mode flag it measures payment latency on the sandbox network (`payment`); `--gateway`,
-//! `--relay`, `--proofs` and `--deputy` pick another bench. Their shared figures are in `stats`.
+//! `--relay`, `--proofs`, `--deputy` and `--hostile` pick another bench. Their shared figures are in `stats`.
 
 mod deputy;
 mod gateway;
+mod hostile;
 mod payment;
 mod proofs;
 mod relay;
@@ -47,6 +48,22 @@ pub(crate) struct BenchArgs {
     /// With --deputy: concurrent wallets (each at its own terminal).
     #[arg(long, default_value_t = 100, requires = "deputy", value_parser = clap::value_parser!(u32).range(1..=2_000))]
     wallets: u32,
+    /// Measure honest device syncs over loopback TCP while an attacker holds idle and
+    /// slowloris connections, on the gateway's listener and on `axum::serve` (no limits).
+    #[arg(long, conflicts_with_all = ["gateway", "relay", "deputy", "proofs"])]
+    hostile: bool,
+    /// With --hostile: idle connections the attacker holds.
+    #[arg(long, default_value_t = 1_000, requires = "hostile", value_parser = clap::value_parser!(u32).range(0..=5_000))]
+    idle: u32,
+    /// With --hostile: slowloris clients.
+    #[arg(long, default_value_t = 100, requires = "hostile", value_parser = clap::value_parser!(u32).range(0..=2_000))]
+    slowloris: u32,
+    /// With --hostile: honest devices syncing meanwhile.
+    #[arg(long, default_value_t = 64, requires = "hostile", value_parser = clap::value_parser!(u32).range(1..=250))]
+    honest: u32,
+    /// With --hostile: syncs per honest device.
+    #[arg(long, default_value_t = 10, requires = "hostile", value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    syncs: u32,
     /// With --deputy: round trips per wallet.
     #[arg(long, default_value_t = 10, requires = "deputy", value_parser = clap::value_parser!(u32).range(1..=1_000))]
     sales_per_wallet: u32,
@@ -73,6 +90,16 @@ fn print_figures(figures: &impl serde::Serialize, json: bool) -> Result<()> {
 
 /// Runs the benchmark the flags pick.
 pub(crate) async fn run(args: BenchArgs) -> Result<()> {
+    if args.hostile {
+        let f = hostile::run(
+            args.idle as usize,
+            args.slowloris as usize,
+            args.honest as usize,
+            args.syncs as usize,
+        )
+        .await?;
+        return print_figures(&f, args.json);
+    }
     if args.proofs {
         let f = proofs::run(args.payments as usize).await?;
         return print_figures(&f, args.json);
