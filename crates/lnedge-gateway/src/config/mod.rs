@@ -477,6 +477,8 @@ pub struct RelayConfig {
     /// [`crate::relay::RelaySettings::payer_invoices`]'s rate (default
     /// [`DEFAULT_PAYER_INVOICES_PER_MINUTE`](crate::relay::DEFAULT_PAYER_INVOICES_PER_MINUTE)).
     pub payer_invoices_per_minute: Option<u32>,
+    /// [`crate::relay::RelaySettings::allow_private_webhooks`] (default off).
+    pub allow_private_webhooks: Option<bool>,
     /// A second node that pays the payees (`[relay.forward_node]`, same keys as `[node]`, data
     /// under `<data_dir>/relay-node`). Required to complete relayed payments when `[node]` is
     /// ldk-node (ADR 0012); without it the relay on ldk-node holds and refunds only.
@@ -499,6 +501,7 @@ impl RelayConfig {
             route_budget_blocks: self.route_budget_blocks.unwrap_or(d.route_budget_blocks),
             invoice_expiry_secs: self.invoice_expiry_secs.unwrap_or(d.invoice_expiry_secs),
             max_attempts: self.max_attempts.unwrap_or(d.max_attempts),
+            allow_private_webhooks: self.allow_private_webhooks.unwrap_or(d.allow_private_webhooks),
             payer_invoices: match self.payer_invoices_per_minute {
                 Some(n) => crate::limits::Budget::per_minute(n),
                 None => d.payer_invoices,

@@ -78,6 +78,10 @@ pub struct RelaySettings {
     pub webhook_timeout: Duration,
     /// Longest pause between webhook retries (they back off exponentially from 1 s).
     pub webhook_max_backoff_secs: u64,
+    /// Whether a payee's webhook may point at this host or its link (loopback, link-local such
+    /// as 169.254.169.254, unspecified addresses, `localhost`). Off: a payee cannot make the
+    /// gateway call its own admin port or a cloud metadata service. On for labs and tests.
+    pub allow_private_webhooks: bool,
     /// Invoices a client may ask for on the open payer route (`POST /v1/payees/{id}/invoices`),
     /// per minute (a token bucket per client shared by every replica, scope `relay-payer`):
     /// each one uses up a committed hash.
@@ -102,6 +106,7 @@ impl Default for RelaySettings {
             pay_timeout: Duration::from_secs(60),
             webhook_timeout: Duration::from_secs(5),
             webhook_max_backoff_secs: 300,
+            allow_private_webhooks: false,
             payer_invoices: crate::limits::Budget::per_minute(DEFAULT_PAYER_INVOICES_PER_MINUTE),
             shared: Arc::default(),
         }
@@ -415,8 +420,15 @@ impl Relay {
         if let Some(url) = url {
             let ok =
                 (url.starts_with("http://") || url.starts_with("https://")) && url.len() <= 2000;
-            if !ok || reqwest::Url::parse(url).is_err() {
-                return Err(invalid("webhook_url", "must be an http(s) URL of at most 2000 bytes"));
+            let parsed = reqwest::Url::parse(url).ok().filter(|_| ok).ok_or_else(|| {
+                invalid("webhook_url", "must be an http(s) URL of at most 2000 bytes")
+            })?;
+            if !self.settings.allow_private_webhooks && parsed.host().is_some_and(private_host) {
+                return Err(invalid(
+                    "webhook_url",
+                    "points at a loopback, link-local or unspecified address; the operator can \
+                     allow that with [relay] allow_private_webhooks",
+                ));
             }
         }
         if !self.store.set_payee_webhook(payee_id, url).await? {
@@ -675,6 +687,29 @@ pub async fn drain_events(node: Arc<dyn LightningBackend>, mut shutdown: watch::
                 tracing::warn!("reading the forwarding node's events, retrying: {e}");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
+        }
+    }
+}
+
+/// Whether a webhook host is this machine or its link: `localhost` (and `*.localhost`),
+/// loopback, link-local (169.254.0.0/16, fe80::/10), unspecified and broadcast addresses, also
+/// as IPv4-mapped IPv6.
+fn private_host(host: url::Host<&str>) -> bool {
+    use std::net::Ipv4Addr;
+    let v4 = |ip: Ipv4Addr| {
+        ip.is_loopback() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast()
+    };
+    match host {
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        url::Host::Ipv4(ip) => v4(ip),
+        url::Host::Ipv6(ip) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+                || ip.to_ipv4_mapped().is_some_and(v4)
         }
     }
 }

@@ -158,3 +158,47 @@ async fn a_hash_another_payee_holds_is_a_409_that_names_nobody() {
     assert_eq!((*status, code(v)), (StatusCode::CONFLICT, "hash_taken"), "{v}");
     assert!(!v.to_string().contains(&payees[0].0), "the holder is not named: {v}");
 }
+
+/// A payee cannot point the gateway's webhook at the gateway's own host or link (found before:
+/// loopback and link-local webhooks were accepted, so a payee could make the gateway call its
+/// admin port or a cloud metadata service).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "sandbox"),
+    ignore = "needs the `sandbox` feature (cargo test --workspace)"
+)]
+async fn webhooks_to_this_host_or_its_link_are_refused() {
+    let (app, _net) = router().await;
+    let body = json!({ "name": "sensor" }).to_string().into_bytes();
+    let (status, v) = call_json(&app, request(Method::POST, "/v1/payees", &admin(), body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["payee_id"].as_str().expect("id").to_owned();
+    let key: [u8; 32] =
+        hex::decode(v["payee_key"].as_str().expect("key")).expect("hex").try_into().expect("32");
+    let path = format!("/v1/payees/{id}/wake");
+    let set = |url: &str| {
+        let body = json!({ "webhook_url": url }).to_string().into_bytes();
+        let ts = now_secs();
+        let headers = [
+            (TIMESTAMP_HEADER, ts.to_string()),
+            (SIGNATURE_HEADER, sign_request(&key, "PUT", &path, ts, &body)),
+        ];
+        request(Method::PUT, &path, &headers, body)
+    };
+    for url in [
+        "http://127.0.0.1:8080/v1/devices",
+        "http://localhost/x",
+        "http://api.localhost/x",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]:8080/",
+        "http://[fe80::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0.0.0.0/",
+    ] {
+        let (status, v) = call_json(&app, set(url)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {v}");
+        assert_eq!(v["error"]["field"], "webhook_url", "{url}: {v}");
+    }
+    let (status, v) = call_json(&app, set("https://sensor.example/wake")).await;
+    assert_eq!(status, StatusCode::OK, "a public host is fine: {v}");
+}
