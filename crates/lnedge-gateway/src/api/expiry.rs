@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::expiry::{expiring_pools, ExpiringPool, DEFAULT_WITHIN_DAYS};
+use crate::expiry::{ExpiringPool, DEFAULT_WITHIN_DAYS};
 
 /// Largest `within_days`.
 pub const MAX_WITHIN_DAYS: u64 = 365;
@@ -59,11 +59,6 @@ pub(crate) async fn expiring(
             }
         },
     };
-    let pools = expiring_pools(
-        state.gateway.store().as_ref(),
-        within_days * 86_400,
-        state.gateway.now_secs(),
-    )
-    .await?;
+    let pools = state.gateway.expiring_pools(within_days * 86_400).await?;
     Ok(Json(ExpiringList { pools: pools.iter().map(ExpiringBody::from).collect() }))
 }

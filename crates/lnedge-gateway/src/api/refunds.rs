@@ -21,7 +21,6 @@ use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use lnedge_proto::proof::attestation_key;
 use lnedge_proto::DeviceId;
 use lnedge_wire::lnurl::{WithdrawRequest, WITHDRAW_REQUEST_TAG};
 use lnedge_wire::refunds::{OpenedRefund, Refund, RefundReport, RefundTotal};
@@ -31,8 +30,8 @@ use super::error::{parse_json, ApiError};
 use super::route::{endpoint, Access, Endpoint};
 use super::{ApiBody, ApiPath, AppState};
 use crate::lnurl::{self, LnurlError, Lud17};
-use crate::refunds::{hex32, lnurl_auth, page, parse_voucher, random_hex, token_hash, RefundError};
-use crate::store::refunds::{AuthOutcome, RefundRecord, RefundState, SessionRecord};
+use crate::refunds::{hex32, page, parse_voucher, IssuedSession, LoginError, RefundError};
+use crate::store::refunds::{AuthOutcome, RefundRecord, RefundState};
 
 /// This module's route table (method, path, access, summary, handler), chained after the core
 /// table by [`routes`](super::routes) and [`app`](super::app).
@@ -195,7 +194,7 @@ async fn voucher_page(
         )
         .into_response();
     }
-    let status = match state.gateway.store().refund(&voucher.payment_hash).await {
+    let status = match state.gateway.refunds().of_payment(&voucher.payment_hash).await {
         Ok(Some(r)) => r.state.as_str(),
         Ok(None) => "not claimed yet",
         Err(e) => return ApiError::from(e).into_response(),
@@ -269,7 +268,7 @@ async fn withdraw_request(State(state): State<AppState>, params: Params) -> Resp
     let Some(k1) = param(&params, "k1").and_then(hex32) else {
         return LnurlError::new("bad_k1", "k1 must be 64 hex digits").into_response();
     };
-    let refund = match state.gateway.store().refund_by_k1(&k1).await {
+    let refund = match state.gateway.refunds().by_k1(&k1).await {
         Ok(Some(r)) => r,
         Ok(None) => return LnurlError::new("unknown_k1", "no refund has this k1").into_response(),
         Err(e) => {
@@ -315,8 +314,7 @@ async fn withdraw_callback(State(state): State<AppState>, params: Params) -> Res
 /// `GET /v1/reports/refunds` (admin): every refund (due ones past expiry are marked expired
 /// first) and totals by state.
 async fn list(State(state): State<AppState>) -> Result<Json<RefundReport>, ApiError> {
-    state.gateway.store().expire_refunds(state.gateway.now_secs()).await?;
-    let refunds = state.gateway.store().refunds().await?;
+    let refunds = state.gateway.refunds().report().await?;
     let mut totals: BTreeMap<String, RefundTotal> = BTreeMap::new();
     for r in &refunds {
         let t = totals.entry(r.state.as_str().to_owned()).or_default();
@@ -350,12 +348,8 @@ async fn attestation(
 ) -> Result<Json<AttestationAnswer>, ApiError> {
     let device: DeviceId = super::devices::parse_device_id("id", &id)?;
     let req: AttestationRequest = parse_json(&body)?;
-    state.gateway.store().set_attestation(device, req.enabled).await?;
-    let attestation_key = req.enabled.then(|| {
-        let key =
-            zeroize::Zeroizing::new(attestation_key(state.gateway.device_master_key(), &device));
-        hex::encode(*key)
-    });
+    let key = state.gateway.refunds().set_attestation(device, req.enabled).await?;
+    let attestation_key = key.map(|key| hex::encode(*key));
     Ok(Json(AttestationAnswer {
         device_id: device.to_string(),
         attestation: req.enabled,
@@ -462,16 +456,8 @@ async fn create_session(
             "the invoice is genuine but its payment is not settled (or not recorded yet)",
         ));
     }
-    let (_, token) = random_hex();
-    let now = state.gateway.now_secs();
-    let session = SessionRecord {
-        token_hash: token_hash(&token),
-        subject: format!("payment:{}", hex::encode(p.payment_hash)),
-        payment_hash: Some(p.payment_hash),
-        created_at: now,
-        expires_at: now.saturating_add(state.gateway.settings().refunds.session_ttl_secs),
-    };
-    state.gateway.store().issue_payment_session(&session).await?;
+    let IssuedSession { token, record: session } =
+        state.gateway.refunds().issue_payment_session(p.payment_hash).await?;
     Ok((
         StatusCode::CREATED,
         Json(NewSession {
@@ -499,17 +485,12 @@ async fn current_session(
                 "an `Authorization: Bearer <session token>` header is required",
             )
         })?;
-    let session = state
-        .gateway
-        .store()
-        .session(&token_hash(token), state.gateway.now_secs())
-        .await?
-        .ok_or_else(|| {
-            ApiError::unauthorized(
-                "no_session",
-                "no live session for this token (not logged in yet, expired or revoked)",
-            )
-        })?;
+    let session = state.gateway.refunds().session(token).await?.ok_or_else(|| {
+        ApiError::unauthorized(
+            "no_session",
+            "no live session for this token (not logged in yet, expired or revoked)",
+        )
+    })?;
     Ok(Json(SessionAnswer {
         subject: session.subject,
         payment_hash: session.payment_hash.map(hex::encode),
@@ -560,13 +541,7 @@ async fn auth_callback(State(state): State<AppState>, params: Params) -> Respons
     let Some(k1) = hex32(k1) else {
         return LnurlError::new("bad_k1", "k1 must be 64 hex digits").into_response();
     };
-    let linking_key = match lnurl_auth::verify(&k1, sig, key) {
-        Ok(k) => k,
-        Err(e) => return LnurlError::new("bad_signature", e.to_string()).into_response(),
-    };
-    let now = state.gateway.now_secs();
-    let until = now.saturating_add(state.gateway.settings().refunds.session_ttl_secs);
-    match state.gateway.store().complete_auth(&k1, &linking_key.to_string(), now, until).await {
+    match state.gateway.refunds().complete_login(&k1, sig, key).await {
         Ok(AuthOutcome::Completed) => super::error::lnurl_ok(),
         Ok(AuthOutcome::Unknown) => {
             LnurlError::new("unknown_k1", "no login challenge has this k1").into_response()
@@ -577,7 +552,8 @@ async fn auth_callback(State(state): State<AppState>, params: Params) -> Respons
         Ok(AuthOutcome::Expired) => {
             LnurlError::new("k1_expired", "this login challenge expired").into_response()
         }
-        Err(e) => {
+        Err(LoginError::BadSignature(e)) => LnurlError::new("bad_signature", e).into_response(),
+        Err(LoginError::Store(e)) => {
             tracing::error!(error = %e, "LNURL-auth: the store failed");
             LnurlError::new("internal", "try again").into_response()
         }

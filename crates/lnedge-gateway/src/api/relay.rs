@@ -29,7 +29,7 @@ use super::error::{parse_json, ApiError};
 use super::route::{endpoint, Access, Endpoint};
 use super::{ApiBody, ApiPath, AppState};
 use crate::relay::{PayeeAuthError, Relay, RelayError};
-use crate::store::relay::{RelayFilter, RelayPayment};
+use crate::store::relay::RelayPayment;
 
 /// This module's route table (method, path, access, summary, handler), chained after the core
 /// table by [`routes`](super::routes) and [`app`](super::app).
@@ -282,11 +282,8 @@ async fn show(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<PayeeView>, ApiError> {
     let relay = state.gateway.relay();
-    let payee = relay.payee(&id).await?;
-    let unused = state.gateway.store().unused_hash_count(&id).await?;
-    let filter = RelayFilter { payee_id: Some(id.clone()), active_only: false };
+    let (payee, unused, payments) = relay.payee_view(&id).await?;
     let height = relay.height().await?;
-    let payments = state.gateway.store().relay_payments(&filter).await?;
     Ok(Json(PayeeView {
         payee_id: payee.id,
         name: payee.name,
@@ -301,7 +298,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<RelayList>, ApiError
     let relay = state.gateway.relay();
     let height = relay.height().await?;
     let s = relay.settings();
-    let payments = state.gateway.store().relay_payments(&RelayFilter::default()).await?;
+    let payments = relay.payments().await?;
     let forward_node = match &state.gateway.relay_forward_node() {
         Some(node) => {
             let info = node.info().await.map_err(crate::relay::RelayError::from)?;

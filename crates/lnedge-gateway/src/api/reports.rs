@@ -9,7 +9,7 @@ use lnedge_wire::reports::{FiatAmount, Quote, SalesReport, SalesRow};
 use super::error::ApiError;
 use super::AppState;
 use crate::accounting::sales_csv;
-use crate::reconcile::{sales_report, SaleOrigin, SaleRow, SalesTotals};
+use crate::reconcile::{SaleOrigin, SaleRow, SalesTotals};
 
 fn row(r: &SaleRow) -> SalesRow {
     let (pool_id, index, product, deputy_counter) = match r.origin {
@@ -46,14 +46,14 @@ fn row(r: &SaleRow) -> SalesRow {
 pub(crate) async fn sales(
     State(state): State<AppState>,
 ) -> Result<Json<SalesReport<SalesTotals>>, ApiError> {
-    let rows = sales_report(state.gateway.store().as_ref()).await?;
+    let rows = state.gateway.sales_report().await?;
     let totals = SalesTotals::of(&rows);
     Ok(Json(SalesReport { rows: rows.iter().map(row).collect(), totals }))
 }
 
 /// `GET /v1/reports/sales.csv` → the same rows as CSV (`text/csv`).
 pub(crate) async fn sales_csv_file(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let rows = sales_report(state.gateway.store().as_ref()).await?;
+    let rows = state.gateway.sales_report().await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),

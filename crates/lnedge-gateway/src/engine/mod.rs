@@ -247,6 +247,27 @@ impl Gateway {
         .await;
     }
 
+    /// Whether the store answers (a point lookup by primary key, the cheapest query every
+    /// store has); the health check.
+    pub async fn health(&self) -> Result<(), crate::store::StoreError> {
+        self.parts.store.device(lnedge_proto::DeviceId([0; 16])).await.map(|_| ())
+    }
+
+    /// The sales report's rows: every payment with its pool entry, amounts and refund state.
+    pub async fn sales_report(
+        &self,
+    ) -> Result<Vec<crate::reconcile::SaleRow>, crate::store::StoreError> {
+        crate::reconcile::sales_report(self.parts.store.as_ref()).await
+    }
+
+    /// Pools of enabled devices that expire within `within_secs` with unused entries left.
+    pub async fn expiring_pools(
+        &self,
+        within_secs: u64,
+    ) -> Result<Vec<crate::expiry::ExpiringPool>, crate::store::StoreError> {
+        crate::expiry::expiring_pools(self.parts.store.as_ref(), within_secs, self.now_secs()).await
+    }
+
     /// The fleet registry: enrol, look up, enable and disable devices; their sync keys.
     pub fn fleet(&self) -> crate::fleet::Fleet<'_> {
         crate::fleet::Fleet::new(&self.parts)

@@ -24,10 +24,12 @@ pub mod lnurl_auth;
 pub mod page;
 pub(crate) mod payout;
 pub(crate) mod proof;
+pub mod sessions;
 
 pub use error::RefundError;
 pub use payout::{parse_voucher, OpenedRefund};
 pub use proof::{ProofFailure, VerifiedProof};
+pub use sessions::{IssuedSession, LoginError};
 
 /// The operator's settings of this feature (part of the [`GatewaySettings`](crate::engine::GatewaySettings)).
 #[derive(Debug, Clone)]

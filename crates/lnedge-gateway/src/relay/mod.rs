@@ -394,6 +394,24 @@ impl Relay {
     }
 
     /// A payee, or [`RelayError::UnknownPayee`].
+    /// The operator's view of a payee: its record, how many committed hashes are unused, and
+    /// all its relay payments.
+    pub async fn payee_view(
+        &self,
+        payee_id: &str,
+    ) -> Result<(PayeeRecord, u64, Vec<RelayPayment>), RelayError> {
+        let payee = self.payee(payee_id).await?;
+        let unused = self.store.unused_hash_count(payee_id).await?;
+        let filter = RelayFilter { payee_id: Some(payee_id.to_owned()), active_only: false };
+        Ok((payee, unused, self.store.relay_payments(&filter).await?))
+    }
+
+    /// Every relay payment (the operator's list).
+    pub async fn payments(&self) -> Result<Vec<RelayPayment>, RelayError> {
+        Ok(self.store.relay_payments(&RelayFilter::default()).await?)
+    }
+
+    /// A payee's record, or [`RelayError::UnknownPayee`].
     pub async fn payee(&self, payee_id: &str) -> Result<PayeeRecord, RelayError> {
         self.store
             .payee(payee_id)
