@@ -24,6 +24,7 @@ extern crate alloc;
 mod ids;
 pub use ids::{DeviceId, PoolId};
 
+pub mod boltcard;
 pub mod deputy;
 pub mod envelope;
 pub mod ledger;
