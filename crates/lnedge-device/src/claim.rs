@@ -43,6 +43,7 @@ fn claim_of(envelope: Envelope<'_>) -> Result<Claim, ClaimParseError> {
         Envelope::RefundVoucher(_) => Err(ClaimParseError::NotAClaim("refund voucher")),
         Envelope::PoolTopUp(_) => Err(ClaimParseError::NotAClaim("pool top-up")),
         Envelope::DeputyClaim(_) => Err(ClaimParseError::NotAClaim("deputy sale claim")),
+        Envelope::PayerToken(_) => Err(ClaimParseError::NotAClaim("payer token")),
     }
 }
 

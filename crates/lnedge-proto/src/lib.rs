@@ -28,5 +28,6 @@ pub mod boltcard;
 pub mod deputy;
 pub mod envelope;
 pub mod ledger;
+pub mod payer;
 pub mod pool;
 pub mod proof;

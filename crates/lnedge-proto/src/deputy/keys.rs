@@ -43,7 +43,7 @@ const CLAIM_LABEL: &[u8] = b"lnedge/deputy/claim";
 const PREIMAGE_LABEL: &[u8] = b"lnedge/deputy/preimage";
 
 /// The device's root key (gateway only).
-fn root(master: &[u8; 32], device: &DeviceId) -> [u8; 32] {
+pub(crate) fn root(master: &[u8; 32], device: &DeviceId) -> [u8; 32] {
     hmac(master, &[ROOT_LABEL, &device.0])
 }
 

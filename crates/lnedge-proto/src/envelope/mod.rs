@@ -11,6 +11,7 @@
 //! | `0x03` | [`RefundVoucher`] | device id (16) ‖ pool id (8) ‖ entry index (u32) ‖ payment hash (32) ‖ amount msat (u64) ‖ counter (u32) |
 //! | `0x04` | [`PoolTopUp`] | length (u32) ‖ pool bytes (length) |
 //! | `0x10` | [`DeputyClaim`] | device id (16) ‖ sale counter (u64) ‖ claim tag (16) |
+//! | `0x20` | [`PayerToken`] | an invoice-bound payer token ([`crate::payer`], 118 bytes) |
 //!
 //! Encodings of an envelope:
 //! * raw bytes: [`Envelope::decode`] (zero-copy, no alloc), [`Envelope::encode_into`],
@@ -25,6 +26,7 @@
 use core::fmt;
 
 pub use crate::deputy::claim::{DeputyClaim, DEPUTY_CLAIM_LEN};
+pub use crate::payer::PayerToken;
 use crate::{DeviceId, PoolId};
 
 pub mod ndef;
@@ -61,9 +63,12 @@ pub mod type_byte {
     pub const POOL_TOP_UP: u8 = 0x04;
     /// [`DeputyClaim`](super::DeputyClaim): a deputy sale's claim (PROTOCOLS.md §2, D1 step 4).
     pub const DEPUTY_CLAIM: u8 = 0x10;
-    /// Reserved, not implemented: payer authorization token (PROTOCOLS.md §3).
+    /// [`PayerToken`](crate::payer::PayerToken): an invoice-bound payer token (PROTOCOLS.md §3).
     pub const PAYER_AUTHORIZATION: u8 = 0x20;
 }
+
+/// Length of a payer token envelope: type byte ‖ token.
+pub const PAYER_TOKEN_ENVELOPE_LEN: usize = 1 + crate::payer::TOKEN_LEN;
 
 /// Length of a claim envelope without context: type byte ‖ preimage.
 pub const CLAIM_LEN: usize = 1 + 32;
@@ -153,6 +158,8 @@ pub enum Envelope<'a> {
     PoolTopUp(PoolTopUp<'a>),
     /// A deputy sale's claim (type `0x10`).
     DeputyClaim(DeputyClaim),
+    /// An invoice-bound payer token (type `0x20`), its tag not checked yet.
+    PayerToken(PayerToken),
 }
 
 /// Why an envelope could not be decoded or encoded.
@@ -324,6 +331,14 @@ impl<'a> Envelope<'a> {
                 })();
                 fields.map(Envelope::DeputyClaim).ok_or(wrong_length(DEPUTY_CLAIM_LEN))
             }
+            type_byte::PAYER_AUTHORIZATION => {
+                if bytes.len() != PAYER_TOKEN_ENVELOPE_LEN {
+                    return Err(wrong_length(PAYER_TOKEN_ENVELOPE_LEN));
+                }
+                PayerToken::parse(payload)
+                    .map(Envelope::PayerToken)
+                    .map_err(|_| wrong_length(PAYER_TOKEN_ENVELOPE_LEN))
+            }
             other => Err(EnvelopeError::UnknownType(other)),
         }
     }
@@ -336,6 +351,7 @@ impl<'a> Envelope<'a> {
             Envelope::RefundVoucher(_) => type_byte::REFUND_VOUCHER,
             Envelope::PoolTopUp(_) => type_byte::POOL_TOP_UP,
             Envelope::DeputyClaim(_) => type_byte::DEPUTY_CLAIM,
+            Envelope::PayerToken(_) => type_byte::PAYER_AUTHORIZATION,
         }
     }
 
@@ -346,6 +362,7 @@ impl<'a> Envelope<'a> {
             Envelope::Claim(Claim { context: Some(_), .. }) => Ok(CLAIM_WITH_CONTEXT_LEN),
             Envelope::RefundVoucher(_) => Ok(REFUND_VOUCHER_LEN),
             Envelope::DeputyClaim(_) => Ok(DEPUTY_CLAIM_LEN),
+            Envelope::PayerToken(_) => Ok(PAYER_TOKEN_ENVELOPE_LEN),
             Envelope::PoolTopUp(p) => {
                 let len = p.pool.len();
                 if u32::try_from(len).is_err() {
@@ -393,6 +410,9 @@ impl<'a> Envelope<'a> {
                 w.put(&c.counter.to_be_bytes())?;
                 w.put(&c.tag)?;
             }
+            Envelope::PayerToken(t) => {
+                w.put(&t.to_bytes())?;
+            }
         }
         Ok(w.pos)
     }
@@ -413,6 +433,7 @@ impl<'a> Envelope<'a> {
             Envelope::RefundVoucher(v) => Some(Envelope::RefundVoucher(v)),
             Envelope::PoolTopUp(_) => None,
             Envelope::DeputyClaim(c) => Some(Envelope::DeputyClaim(c)),
+            Envelope::PayerToken(t) => Some(Envelope::PayerToken(t)),
         }
     }
 }

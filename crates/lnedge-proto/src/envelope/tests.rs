@@ -55,6 +55,17 @@ fn samples(big: &[u8]) -> Vec<Envelope<'_>> {
         Envelope::PoolTopUp(PoolTopUp { pool: &[] }),
         Envelope::PoolTopUp(PoolTopUp { pool: POOL_SMALL }),
         Envelope::PoolTopUp(PoolTopUp { pool: big }),
+        Envelope::PayerToken(
+            crate::payer::Authorization {
+                device_id: DeviceId([0xA0; 16]),
+                counter: 7,
+                payment_hash: [0x42; 32],
+                amount_msat: 2_500_000,
+                payee: [0x02; 33],
+                expires_at: 1_800_000_000,
+            }
+            .sign(&crate::payer::PayerKey([9; 32])),
+        ),
     ]
 }
 
@@ -105,7 +116,7 @@ fn known_answer_bytes() {
 #[test]
 fn decode_errors_are_typed() {
     assert_eq!(Envelope::decode(&[]), Err(EnvelopeError::Empty));
-    for t in [0x00, 0x05, 0x0f, 0x11, type_byte::PAYER_AUTHORIZATION, 0x80, 0xff] {
+    for t in [0x00, 0x05, 0x0f, 0x11, 0x21, 0x80, 0xff] {
         assert_eq!(Envelope::decode(&[t, 1, 2]), Err(EnvelopeError::UnknownType(t)));
     }
     assert_eq!(
