@@ -56,15 +56,7 @@ fn samples(big: &[u8]) -> Vec<Envelope<'_>> {
         Envelope::PoolTopUp(PoolTopUp { pool: POOL_SMALL }),
         Envelope::PoolTopUp(PoolTopUp { pool: big }),
         Envelope::PayerToken(
-            crate::payer::Authorization {
-                device_id: DeviceId([0xA0; 16]),
-                counter: 7,
-                payment_hash: [0x42; 32],
-                amount_msat: 2_500_000,
-                payee: [0x02; 33],
-                expires_at: 1_800_000_000,
-            }
-            .sign(&crate::payer::PayerKey([9; 32])),
+            crate::payer::tests::authorization().sign(&crate::payer::PayerKey([9; 32])),
         ),
     ]
 }

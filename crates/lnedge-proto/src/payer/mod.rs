@@ -236,4 +236,4 @@ impl Authorization {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

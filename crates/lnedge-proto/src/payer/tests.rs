@@ -10,7 +10,8 @@ use super::*;
 
 const MASTER: [u8; 32] = [0x11; 32];
 
-fn authorization() -> Authorization {
+/// A sample authorization (also the envelope tests' sample token).
+pub(crate) fn authorization() -> Authorization {
     Authorization {
         device_id: DeviceId([0xA0; 16]),
         counter: 7,
