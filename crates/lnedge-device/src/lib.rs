@@ -28,6 +28,7 @@ pub mod deputy;
 pub mod flash;
 pub mod ledger;
 pub mod machine;
+pub mod payer;
 pub mod simulator;
 pub mod voucher;
 
