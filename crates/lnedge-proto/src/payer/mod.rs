@@ -235,5 +235,8 @@ impl Authorization {
     }
 }
 
+#[doc(hidden)]
+pub mod fuzz;
+
 #[cfg(test)]
 pub(crate) mod tests;
