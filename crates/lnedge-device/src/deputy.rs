@@ -38,7 +38,7 @@ use lnedge_proto::envelope::{self, ndef, Envelope};
 use lnedge_proto::DeviceId;
 
 use crate::claim::ClaimInput;
-use crate::flash::{Flash, FlashError};
+use crate::flash::{program_all, Flash, FlashError};
 
 #[cfg(test)]
 #[path = "deputy_tests.rs"]
@@ -161,18 +161,6 @@ impl<F: Flash> std::fmt::Debug for DeputyTerminal<F> {
 fn slot_offset(counter: u64) -> Option<usize> {
     let index = usize::try_from(counter.checked_sub(1)?).ok()?;
     SLOTS_AT.checked_add(index.checked_mul(SLOT_LEN)?)
-}
-
-/// Programs `bytes` at `offset`, then reads them back.
-fn program_all<F: Flash>(flash: &mut F, offset: usize, bytes: &[u8]) -> Result<(), FlashError> {
-    for (i, b) in bytes.iter().enumerate() {
-        let at = offset + i;
-        flash.program(at, *b)?;
-        if flash.read_byte(at)? != *b {
-            return Err(FlashError::OutOfRange { offset: at, len: flash.len() });
-        }
-    }
-    Ok(())
 }
 
 impl<F: Flash> DeputyTerminal<F> {

@@ -114,6 +114,24 @@ pub trait Flash {
     fn program(&mut self, offset: usize, value: u8) -> Result<(), FlashError>;
 }
 
+/// Programs `bytes` at `offset` one byte at a time, reading each back: a write the flash did
+/// not keep (a bit that would have to go from 0 to 1) is an error, not a silent difference.
+/// The counters of the deputy terminal and the payer device are written this way before
+/// anything is shown.
+pub(crate) fn program_all<F: Flash>(
+    flash: &mut F,
+    offset: usize,
+    bytes: &[u8],
+) -> Result<(), FlashError> {
+    for (at, b) in (offset..).zip(bytes) {
+        flash.program(at, *b)?;
+        if flash.read_byte(at)? != *b {
+            return Err(FlashError::OutOfRange { offset: at, len: flash.len() });
+        }
+    }
+    Ok(())
+}
+
 /// Power-cut bookkeeping shared by both flashes.
 #[derive(Clone, Debug, Default)]
 struct Fault {

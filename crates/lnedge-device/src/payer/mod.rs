@@ -25,7 +25,7 @@ use lnedge_proto::payer::{Authorization, PayerKey, PayerToken};
 use lnedge_proto::proof::preimage_matches;
 use lnedge_proto::DeviceId;
 
-use crate::flash::{Flash, FlashError};
+use crate::flash::{program_all, Flash, FlashError};
 
 const MAGIC: &[u8; 8] = b"LNEDGEPY";
 const HEADER_LEN: usize = 25;
@@ -114,16 +114,6 @@ impl<F: Flash> std::fmt::Debug for PayerDevice<F> {
             .field("counter", &self.counter)
             .finish_non_exhaustive()
     }
-}
-
-fn program_all<F: Flash>(flash: &mut F, offset: usize, bytes: &[u8]) -> Result<(), FlashError> {
-    for (at, b) in (offset..).zip(bytes) {
-        flash.program(at, *b)?;
-        if flash.read_byte(at)? != *b {
-            return Err(FlashError::OutOfRange { offset: at, len: flash.len() });
-        }
-    }
-    Ok(())
 }
 
 fn slot_at(counter: u32) -> usize {

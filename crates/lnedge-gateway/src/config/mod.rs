@@ -308,11 +308,16 @@ impl GatewayConfig {
         Ok(())
     }
 
+    /// `trusted_proxies` parsed (CIDR blocks; a bad entry is named).
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        server::parse_trusted_proxies(&self.trusted_proxies)
+            .map_err(|message| ConfigError::Invalid { key: "trusted_proxies", message })
+    }
+
     /// Checks the configuration as a whole.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate()?;
-        server::parse_trusted_proxies(&self.trusted_proxies)
-            .map_err(|message| ConfigError::Invalid { key: "trusted_proxies", message })?;
+        self.trusted_proxy_nets()?;
         match &self.admin_token {
             None => {
                 return Err(ConfigError::Invalid {

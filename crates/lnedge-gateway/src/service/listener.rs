@@ -24,7 +24,7 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use lnedge_wire::error::ErrorBody;
@@ -32,7 +32,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
-use crate::api::BODY_LIMIT_BYTES;
+use crate::api::{ApiError, BODY_LIMIT_BYTES};
 use crate::config::server::ServerLimits;
 
 /// What a refused connection reads before it is closed: a JSON 503 (the API's error body).
@@ -130,35 +130,37 @@ pub async fn serve_http(
 /// [`BODY_LIMIT_BYTES`] (413 above), so a handler never waits on a slow client.
 async fn read_body_within(timeout: Duration, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
-    let bytes =
-        match tokio::time::timeout(timeout, axum::body::to_bytes(body, BODY_LIMIT_BYTES)).await {
-            Ok(Ok(bytes)) => bytes,
-            Ok(Err(e)) => {
-                let too_large = std::error::Error::source(&e)
-                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-                return if too_large {
-                    error(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
-                        format!("the request body is larger than {BODY_LIMIT_BYTES} bytes"),
-                    )
-                } else {
-                    error(StatusCode::BAD_REQUEST, "bad_body", format!("reading the body: {e}"))
-                };
-            }
-            Err(_) => {
-                return error(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "request_timeout",
-                    format!("the request body did not arrive within {} s", timeout.as_secs()),
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, BODY_LIMIT_BYTES)).await;
+    let bytes = match read {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            return close(if too_large {
+                // The same answer as the handlers' own body limit (`api::ApiBody`).
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "the request body is over the size limit",
                 )
-            }
-        };
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_body", format!("reading the body: {e}"))
+            });
+        }
+        Err(_) => {
+            return close(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!("the request body did not arrive within {} s", timeout.as_secs()),
+            ))
+        }
+    };
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
-fn error(status: StatusCode, code: &str, message: String) -> Response {
-    let mut response = (status, Json(ErrorBody::new(code, message, None))).into_response();
+/// The API's JSON error, with the connection closed after it (the body was not read whole).
+fn close(error: ApiError) -> Response {
+    let mut response = error.into_response();
     response
         .headers_mut()
         .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));

@@ -53,14 +53,12 @@ pub enum ServeError {
 }
 
 /// Opens the configured store: PostgreSQL when `database_url` is set, else SQLite under
-/// `data_dir`.
+/// `data_dir` (created private by [`SqliteStore::open`]; [`serve`] checks the whole data
+/// directory once before, with [`prepare_data_dir`]).
 pub async fn open_store(config: &GatewayConfig) -> Result<Arc<dyn GatewayStore>, ServeError> {
     Ok(match &config.database_url {
         Some(url) => Arc::new(PostgresStore::connect(url).await?),
-        None => {
-            prepare_data_dir(config)?;
-            Arc::new(SqliteStore::open(&config.data_dir.join("gateway.sqlite3"))?)
-        }
+        None => Arc::new(SqliteStore::open(&config.data_dir.join("gateway.sqlite3"))?),
     })
 }
 
@@ -212,8 +210,7 @@ pub async fn serve(
         .relay_forward_node(relay_forward_node)
         .build();
     gateway.start();
-    let trusted_proxies = crate::config::server::parse_trusted_proxies(&config.trusted_proxies)
-        .map_err(|message| ConfigError::Invalid { key: "trusted_proxies", message })?;
+    let trusted_proxies = config.trusted_proxy_nets()?;
     let state = AppState {
         trusted_proxies: trusted_proxies.into(),
         ..AppState::with_gateway(gateway.clone(), config.admin_token.clone().unwrap_or_default())

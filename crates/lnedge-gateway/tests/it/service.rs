@@ -2,18 +2,12 @@
 //! its nodes started, the HTTP service answering, a clean stop; bad configurations refused before
 //! anything starts.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use lnedge_gateway::config::GatewayConfig;
 use lnedge_gateway::service::serve;
 
 const TOKEN: &str = "0123456789abcdef0123";
-
-fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr")
-}
 
 /// Sandbox owner node and a sandbox forwarding node for the relay: the service starts both,
 /// the operator's view names the forwarding node, and the service stops on request.
@@ -24,7 +18,7 @@ fn free_addr() -> SocketAddr {
 )]
 async fn the_service_starts_with_a_relay_forwarding_node_and_stops_cleanly() {
     let dir = tempfile::tempdir().expect("dir");
-    let addr = free_addr();
+    let addr = crate::support::free_addr();
     let config = GatewayConfig::from_toml(&format!(
         "listen = \"{addr}\"\ndata_dir = \"{}\"\nadmin_token = \"{TOKEN}\"\n\
          [node]\nkind = \"sandbox\"\n[relay]\npayer_invoices_per_minute = 7\n\
@@ -91,7 +85,7 @@ async fn bad_relay_forwarding_node_configurations_are_refused() {
     for (node, forward, expected) in cases {
         let config = GatewayConfig::from_toml(&format!(
             "listen = \"{}\"\ndata_dir = \"{}\"\nadmin_token = \"{TOKEN}\"\n[node]\n{node}[relay.forward_node]\n{forward}",
-            free_addr(),
+            crate::support::free_addr(),
             dir.path().display()
         ))
         .expect("parses");
@@ -109,7 +103,7 @@ async fn a_sandbox_node_needs_the_sandbox_feature() {
     let dir = tempfile::tempdir().expect("dir");
     let config = GatewayConfig::from_toml(&format!(
         "listen = \"{}\"\ndata_dir = \"{}\"\nadmin_token = \"{TOKEN}\"\n[node]\nkind = \"sandbox\"\n",
-        free_addr(),
+        crate::support::free_addr(),
         dir.path().display()
     ))
     .expect("parses");

@@ -30,6 +30,13 @@ pub(crate) async fn serve_with_url(make: impl FnOnce(&str) -> Router) -> (String
     (url, task)
 }
 
+/// A loopback address with a port that was free a moment ago (for services that bind it
+/// themselves, such as `service::serve`).
+pub(crate) fn free_addr() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr")
+}
+
 /// Seconds since the Unix epoch (the test's clock, for signed timestamps).
 pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())

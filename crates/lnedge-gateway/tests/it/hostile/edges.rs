@@ -5,34 +5,15 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use lnedge_gateway::api::{app, AppState};
-use lnedge_gateway::provision::PoolKey;
-use lnedge_gateway::store::sqlite::SqliteStore;
-use lnedge_gateway::GatewayBuilder;
-use lnedge_node::sandbox::SandboxNetwork;
+use axum::http::{Method, Request, StatusCode};
 use serde_json::json;
 
+use super::{admin, request, router};
 use crate::support::{call_bytes, call_json};
 
-const TOKEN: &str = "0123456789abcdef0123";
-
-async fn router() -> (axum::Router, SandboxNetwork) {
-    let net = SandboxNetwork::new().await.expect("sandbox");
-    let owner = net.add_node("owner").await.expect("owner");
-    let store = Arc::new(SqliteStore::in_memory().expect("store"));
-    let gateway = GatewayBuilder::new(store, owner, Arc::new(PoolKey::generate()), [4; 32]).build();
-    (app(AppState::with_gateway(gateway, TOKEN)), net)
-}
-
-fn admin(method: &str, uri: &str, body: Option<serde_json::Value>) -> Request<Body> {
-    Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .header("content-type", "application/json")
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .expect("request")
+/// An operator's request with an optional JSON body.
+fn admin_call(method: Method, uri: &str, body: Option<serde_json::Value>) -> Request<Body> {
+    request(method, uri, &admin(), body.map_or_else(Vec::new, |b| b.to_string().into_bytes()))
 }
 
 /// A log sink the test can read.
@@ -57,7 +38,7 @@ impl Write for Captured {
     ignore = "needs the `sandbox` feature (cargo test --workspace)"
 )]
 async fn secrets_in_query_strings_never_reach_the_log() {
-    let (app, _net) = router().await;
+    let (app, _net) = router([4; 32]).await;
     let captured = Captured::default();
     let sink = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -91,15 +72,15 @@ async fn secrets_in_query_strings_never_reach_the_log() {
     ignore = "needs the `sandbox` feature (cargo test --workspace)"
 )]
 async fn metrics_name_no_device() {
-    let (app, _net) = router().await;
+    let (app, _net) = router([4; 32]).await;
     let device = "00000000000000000000000000c0ffee";
     let enrol = json!({ "device_id": device, "name": "m",
         "products": [{ "id": 1, "description": "a", "price_msat": 1000 }] });
-    let (status, v) = call_json(&app, admin("POST", "/v1/devices", Some(enrol))).await;
+    let (status, v) = call_json(&app, admin_call(Method::POST, "/v1/devices", Some(enrol))).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     let provision = json!({ "entries_per_product": 2, "expiry_days": 30 });
     let uri = format!("/v1/devices/{device}/pools");
-    let (status, v) = call_json(&app, admin("POST", &uri, Some(provision))).await;
+    let (status, v) = call_json(&app, admin_call(Method::POST, &uri, Some(provision))).await;
     assert!(status.is_success(), "{v}");
     let (status, body) =
         call_bytes(&app, Request::get("/metrics").body(Body::empty()).expect("request")).await;
@@ -116,8 +97,9 @@ async fn metrics_name_no_device() {
     ignore = "needs the `sandbox` feature (cargo test --workspace)"
 )]
 async fn a_bad_query_string_is_a_json_error() {
-    let (app, _net) = router().await;
-    let (status, v) = call_json(&app, admin("GET", "/v1/deputy/sales?limit=many", None)).await;
+    let (app, _net) = router([4; 32]).await;
+    let (status, v) =
+        call_json(&app, admin_call(Method::GET, "/v1/deputy/sales?limit=many", None)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(v["error"]["code"], "invalid_query", "{v}");
     assert!(v["error"]["message"].as_str().is_some_and(|m| m.contains("limit")), "{v}");

@@ -2,7 +2,6 @@
 //! service's user (refund `k1` values in the gateway's database, the node store's preimages, the
 //! keys). Found before the fix: the data dir was 0755 and both databases 0644.
 
-use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
@@ -14,11 +13,6 @@ use lnedge_node::private_fs::mode_of;
 
 fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
-fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr")
 }
 
 /// A new SQLite store is private from its first byte: the database, its WAL and its SHM file.
@@ -56,7 +50,7 @@ async fn an_open_data_dir_is_made_private_at_start() {
     set_mode(&data.join("notes"), 0o755);
     set_mode(&data.join("notes/readme"), 0o644);
 
-    let addr = free_addr();
+    let addr = crate::support::free_addr();
     let config = GatewayConfig::from_toml(&format!(
         "listen = \"{addr}\"\ndata_dir = \"{}\"\nadmin_token = \"0123456789abcdef0123\"\n\
          [node]\nkind = \"sandbox\"\n",

@@ -3,49 +3,20 @@
 //! were accepted, a payee committing another payee's hash got a 500 whose log named the hash,
 //! and sync answered 404 before checking the signature (a device-existence oracle).
 
-use std::sync::Arc;
-
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
-use lnedge_gateway::api::{app, AppState};
-use lnedge_gateway::provision::PoolKey;
-use lnedge_gateway::store::sqlite::SqliteStore;
-use lnedge_gateway::GatewayBuilder;
-use lnedge_node::sandbox::SandboxNetwork;
+use axum::http::{Method, StatusCode};
 use lnedge_proto::DeviceId;
 use lnedge_wire::keys::device_sync_key;
 use lnedge_wire::sign::{sign_body, sign_request};
 use lnedge_wire::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use serde_json::{json, Value};
 
+use super::{admin, request, router};
 use crate::support::{call_json, now_secs};
 
-const TOKEN: &str = "0123456789abcdef0123";
 const MASTER: [u8; 32] = [0x5a; 32];
-
-fn request(method: Method, uri: &str, headers: &[(&str, String)], body: Vec<u8>) -> Request<Body> {
-    let mut r =
-        Request::builder().method(method).uri(uri).header("content-type", "application/json");
-    for (name, value) in headers {
-        r = r.header(*name, value);
-    }
-    r.body(Body::from(body)).expect("request")
-}
-
-fn admin() -> Vec<(&'static str, String)> {
-    vec![("authorization", format!("Bearer {TOKEN}"))]
-}
 
 fn code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or_default()
-}
-
-async fn router() -> (axum::Router, SandboxNetwork) {
-    let net = SandboxNetwork::new().await.expect("sandbox");
-    let owner = net.add_node("owner").await.expect("owner");
-    let store = Arc::new(SqliteStore::in_memory().expect("store"));
-    let gateway = GatewayBuilder::new(store, owner, Arc::new(PoolKey::generate()), MASTER).build();
-    (app(AppState::with_gateway(gateway, TOKEN)), net)
 }
 
 async fn enrol(app: &axum::Router, device: &str, products: Value) -> (StatusCode, Value) {
@@ -68,7 +39,7 @@ async fn sync(app: &axum::Router, device: &str, key_of: &str, body: &Value) -> (
     ignore = "needs the `sandbox` feature (cargo test --workspace)"
 )]
 async fn out_of_range_numbers_are_refused_with_the_field_named() {
-    let (app, _net) = router().await;
+    let (app, _net) = router(MASTER).await;
     let huge = u64::MAX;
     let cases = [
         (json!([{ "id": 1, "description": "a", "price_msat": huge }]), "products[0].price_msat"),
@@ -105,7 +76,7 @@ async fn out_of_range_numbers_are_refused_with_the_field_named() {
     ignore = "needs the `sandbox` feature (cargo test --workspace)"
 )]
 async fn sync_checks_the_signature_before_saying_whether_a_device_exists() {
-    let (app, _net) = router().await;
+    let (app, _net) = router(MASTER).await;
     let known = "0000000000000000000000000000000a";
     let (status, _) =
         enrol(&app, known, json!([{ "id": 1, "description": "a", "price_msat": 1000 }])).await;
@@ -128,7 +99,7 @@ async fn sync_checks_the_signature_before_saying_whether_a_device_exists() {
     ignore = "needs the `sandbox` feature (cargo test --workspace)"
 )]
 async fn a_hash_another_payee_holds_is_a_409_that_names_nobody() {
-    let (app, _net) = router().await;
+    let (app, _net) = router(MASTER).await;
     let mut payees = Vec::new();
     for name in ["first", "second"] {
         let body = json!({ "name": name }).to_string().into_bytes();
@@ -168,7 +139,7 @@ async fn a_hash_another_payee_holds_is_a_409_that_names_nobody() {
     ignore = "needs the `sandbox` feature (cargo test --workspace)"
 )]
 async fn webhooks_to_this_host_or_its_link_are_refused() {
-    let (app, _net) = router().await;
+    let (app, _net) = router(MASTER).await;
     let body = json!({ "name": "sensor" }).to_string().into_bytes();
     let (status, v) = call_json(&app, request(Method::POST, "/v1/payees", &admin(), body)).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");

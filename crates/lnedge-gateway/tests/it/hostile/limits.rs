@@ -6,16 +6,11 @@
 //! Every wait is on an event (a read that ends, a server that returns) with a generous deadline.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use lnedge_gateway::accounting::FixedRates;
 use lnedge_gateway::api::{app, AppState};
-use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::service::listener::serve_http;
 use lnedge_gateway::service::ServerLimits;
-use lnedge_gateway::store::sqlite::SqliteStore;
-use lnedge_gateway::GatewayBuilder;
 use lnedge_node::sandbox::SandboxNetwork;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -38,17 +33,12 @@ async fn start(limits: ServerLimits) -> Server {
 
 /// The gateway's API on a loopback port, served with `limits`, trusting `proxies`.
 pub(super) async fn start_behind(limits: ServerLimits, proxies: &[&str]) -> Server {
-    let net = SandboxNetwork::new().await.expect("sandbox network");
-    let owner = net.add_node("owner").await.expect("owner node");
-    let store = Arc::new(SqliteStore::in_memory().expect("store"));
-    let gateway = GatewayBuilder::new(store, owner, Arc::new(PoolKey::generate()), [7; 32])
-        .rates(Arc::new(FixedRates::new([("EUR".to_owned(), 60_000.0)])))
-        .build();
+    let (gateway, net) = super::sandbox_gateway([7; 32]).await;
     let proxies: Vec<String> = proxies.iter().map(|p| p.to_string()).collect();
     let trusted = lnedge_gateway::config::server::parse_trusted_proxies(&proxies).expect("proxies");
     let router = app(AppState {
         trusted_proxies: trusted.into(),
-        ..AppState::with_gateway(gateway, "0123456789abcdef0123")
+        ..AppState::with_gateway(gateway, super::TOKEN)
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
