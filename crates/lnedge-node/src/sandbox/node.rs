@@ -31,6 +31,7 @@ use lightning_net_tokio::SocketDescriptor;
 use tokio::sync::{watch, Notify};
 
 use super::chain::{BlockSink, FixedFees, MemoryStore, SimChain, TracingLogger};
+use super::peer_message::PeerMessageHandler;
 use crate::error::BackendError;
 use crate::store::BackendStore;
 
@@ -77,7 +78,7 @@ pub(crate) type PeerManagerT = PeerManager<
     Arc<GossipSync>,
     IgnoringMessageHandler,
     Arc<Logger>,
-    IgnoringMessageHandler,
+    Arc<PeerMessageHandler>,
     Arc<KeysManager>,
     Arc<ChainMonitorT>,
 >;
@@ -106,6 +107,8 @@ pub struct SandboxNode {
     pub(crate) channel_manager: Arc<ChannelManager>,
     pub(crate) graph: Arc<Graph>,
     pub(crate) peer_manager: Arc<PeerManagerT>,
+    /// The peer manager's custom message handler (see [`SandboxNode::send_peer_message`]).
+    pub(crate) peer_messages: Arc<PeerMessageHandler>,
     pub(crate) store: Arc<BackendStore>,
     pub(crate) listen_addr: SocketAddr,
     /// Woken whenever an outgoing payment resolves.
@@ -283,12 +286,13 @@ impl SandboxNode {
             let gossip = Arc::new(P2PGossipSync::new(graph.clone(), utxo, logger.clone()));
             let mut ephemeral = [0u8; 32];
             ephemeral.copy_from_slice(&keys.get_secure_random_bytes());
+            let peer_messages = PeerMessageHandler::new();
             let peer_manager = Arc::new(PeerManager::new(
                 MessageHandler {
                     chan_handler: channel_manager.clone(),
                     route_handler: gossip,
                     onion_message_handler: IgnoringMessageHandler {},
-                    custom_message_handler: IgnoringMessageHandler {},
+                    custom_message_handler: peer_messages.clone(),
                     send_only_message_handler: chain_monitor.clone(),
                 },
                 now.as_secs() as u32,
@@ -304,6 +308,7 @@ impl SandboxNode {
                 channel_manager,
                 graph: graph.clone(),
                 peer_manager,
+                peer_messages,
                 store: store.clone(),
                 listen_addr,
                 payment_resolved: Notify::new(),

@@ -2,4 +2,5 @@
 
 mod conformance;
 mod ldk_regtest;
+mod peer_messages;
 mod sandbox;
