@@ -26,6 +26,7 @@ pub mod expiry;
 pub mod fleet;
 pub mod limits;
 pub mod lnurl;
+pub mod payers;
 pub mod pools;
 pub mod provision;
 pub mod rates_http;

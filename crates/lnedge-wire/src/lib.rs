@@ -15,7 +15,9 @@
 //! * [`pools`]: pool provisioning answers and provisioning jobs;
 //! * [`deputy`]: a deputy terminal's keys and the operator's list of deputy sales;
 //! * [`refunds`]: an opened refund and the refunds report;
-//! * [`reports`]: the sales report.
+//! * [`reports`]: the sales report;
+//! * [`payers`]: Bolt Cards (issuing, the programmer app's JSON, wipe) and payer devices
+//!   (enrolment, invoice-bound token payments).
 //!
 //! Nothing here does I/O: bodies are bytes, times are arguments.
 
@@ -23,6 +25,7 @@ pub mod deputy;
 pub mod error;
 pub mod keys;
 pub mod lnurl;
+pub mod payers;
 pub mod pools;
 pub mod refunds;
 pub mod relay;

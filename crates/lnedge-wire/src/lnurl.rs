@@ -125,6 +125,10 @@ pub struct WithdrawRequest {
     pub min_withdrawable: u64,
     /// Largest amount withdrawable, in millisatoshis (`maxWithdrawable`).
     pub max_withdrawable: u64,
+    /// The Bolt Card PIN extension (`pinLimit`): from this amount (millisatoshis) up, the
+    /// callback needs `&pin=`. Absent when no PIN is asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_limit: Option<u64>,
 }
 
 #[cfg(test)]
@@ -174,6 +178,7 @@ mod tests {
                    {"tag": "aes", "description": "d", "ciphertext": "c", "iv": "i"}})
         );
         let withdraw = WithdrawRequest {
+            pin_limit: None,
             tag: WITHDRAW_REQUEST_TAG.into(),
             callback: "https://gw/w".into(),
             k1: "00".into(),

@@ -206,6 +206,7 @@ impl From<StoreError> for ApiError {
             StoreError::DuplicateDevice(_) => Self::new(S::CONFLICT, "duplicate_device", msg),
             StoreError::DuplicatePool(_) => Self::new(S::CONFLICT, "duplicate_pool", msg),
             StoreError::HashTaken => Self::new(S::CONFLICT, "hash_taken", msg),
+            StoreError::UidTaken => Self::new(S::CONFLICT, "uid_taken", msg),
             StoreError::Conflict => Self::new(
                 S::SERVICE_UNAVAILABLE,
                 "busy",

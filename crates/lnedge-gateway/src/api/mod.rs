@@ -50,6 +50,7 @@ mod expiry;
 pub mod jobs;
 pub mod metrics;
 mod ops;
+mod payers;
 mod pools;
 mod refunds;
 mod relay;

@@ -252,6 +252,7 @@ pub(crate) fn all_endpoints() -> Vec<Endpoint> {
     all.extend(super::refunds::endpoints());
     all.extend(super::deputy::endpoints());
     all.extend(super::relay::endpoints());
+    all.extend(super::payers::endpoints());
     all
 }
 

@@ -291,6 +291,7 @@ async fn withdraw_request(State(state): State<AppState>, params: Params) -> Resp
         default_description: format!("Refund of a failed vend ({} sat)", refund.amount_msat / 1000),
         min_withdrawable: refund.amount_msat,
         max_withdrawable: refund.amount_msat,
+        pin_limit: None,
     })
     .into_response()
 }

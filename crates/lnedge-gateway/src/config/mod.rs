@@ -29,6 +29,7 @@
 //! esplora = "https://blockstream.info/api"   # or electrum = "…" or bitcoind_rpc = "user:pass@host:port"
 //! ```
 
+pub mod payers;
 pub mod server;
 
 use std::collections::BTreeMap;
@@ -162,6 +163,9 @@ pub struct GatewayConfig {
     /// The async relay's settings (`[relay]`, see [`RelayConfig`]).
     #[serde(default)]
     pub relay: RelayConfig,
+    /// Bolt Cards and payer devices (`[payers]`, see [`payers::PayersConfig`]).
+    #[serde(default)]
+    pub payers: payers::PayersConfig,
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` headers name the client (CIDR
     /// blocks or addresses). Empty (the default): the socket's peer is the client and those
     /// headers are ignored.
@@ -263,6 +267,7 @@ impl Default for GatewayConfig {
             deputy: DeputyConfig::default(),
             node: default_node(),
             relay: Default::default(),
+            payers: Default::default(),
             trusted_proxies: Vec::new(),
             server: Default::default(),
         }
@@ -317,6 +322,7 @@ impl GatewayConfig {
     /// Checks the configuration as a whole.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate()?;
+        self.payers.validate()?;
         self.trusted_proxy_nets()?;
         match &self.admin_token {
             None => {

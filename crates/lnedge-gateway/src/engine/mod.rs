@@ -53,6 +53,8 @@ pub struct GatewaySettings {
     pub deputy: DeputySettings,
     /// The async relay.
     pub relay: RelaySettings,
+    /// Cards and payer devices.
+    pub payers: crate::payers::PayerSettings,
 }
 
 /// The background tasks of a started gateway.
@@ -176,6 +178,12 @@ impl GatewayBuilder {
         self
     }
 
+    /// The cards' and payer devices' settings.
+    pub fn payers(mut self, payers: crate::payers::PayerSettings) -> Self {
+        self.settings.payers = payers;
+        self
+    }
+
     /// The node that pays the relay's payees, when it is not the owner's (ADR 0012).
     pub fn relay_forward_node(mut self, node: Option<Arc<dyn LightningBackend>>) -> Self {
         self.relay_forward_node = node;
@@ -227,11 +235,17 @@ impl Gateway {
         crate::limits::RateLimits::new(&self.parts)
     }
 
+    /// Cards and payer devices: issuing, taps, tokens, limits.
+    pub fn payers(&self) -> crate::payers::Payers<'_> {
+        crate::payers::Payers::new(&self.parts)
+    }
+
     /// Deletes what open routes left behind and nobody needs any more: expired LNURL-auth
-    /// challenges and sessions, and rate-limit buckets untouched for an hour. Answers how many
-    /// rows went. Idempotent, so every replica may run it.
+    /// challenges and sessions, rate-limit buckets untouched for an hour, and card tap sessions
+    /// expired an hour ago. Answers how many rows went. Idempotent, so every replica may run it.
     pub async fn housekeeping(&self) -> Result<u64, crate::store::StoreError> {
-        Ok(self.refunds().purge_expired_auth().await? + self.limits().purge().await?)
+        let taps = self.payers().purge_taps().await?;
+        Ok(self.refunds().purge_expired_auth().await? + self.limits().purge().await? + taps)
     }
 
     /// Runs [`housekeeping`](Self::housekeeping) every [`HOUSEKEEPING_INTERVAL`] until `stop`

@@ -203,6 +203,7 @@ pub async fn serve(
             ..Default::default()
         },
         relay: config.relay.settings(),
+        payers: config.payers.settings(),
     };
     let gateway = GatewayBuilder::new(store, owner, Arc::new(pool_key), device_master_key)
         .rates(rate_source(&config))

@@ -25,6 +25,7 @@ pub(crate) mod codec;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod conformance;
 pub mod deputy;
+pub mod payers;
 pub mod postgres;
 pub mod rate;
 pub mod refunds;
@@ -32,6 +33,7 @@ pub mod relay;
 pub mod sqlite;
 
 pub use deputy::{BeginSale, ClaimMark, DeputySaleRecord, DeputyStatus, DeputyStore};
+pub use payers::PayerStore;
 pub use rate::{RateBucket, RateStore};
 pub use refunds::RefundStore;
 pub use relay::RelayStore;
@@ -188,6 +190,9 @@ pub enum StoreError {
     /// must not learn about another).
     #[error("a payment hash in this request is already committed")]
     HashTaken,
+    /// A card UID is already bound to another payer.
+    #[error("this card UID is already bound to another card")]
+    UidTaken,
     /// The database's schema is newer than this build understands.
     #[error("the database schema is version {found}, newer than this build's {supported}")]
     SchemaTooNew {
@@ -202,9 +207,11 @@ pub enum StoreError {
 }
 
 /// The gateway's storage. Each feature's storage is a supertrait in its own module
-/// ([`RefundStore`], [`DeputyStore`], [`RelayStore`], [`RateStore`]).
+/// ([`RefundStore`], [`DeputyStore`], [`RelayStore`], [`RateStore`], [`PayerStore`]).
 #[async_trait]
-pub trait GatewayStore: RefundStore + DeputyStore + RelayStore + RateStore + Send + Sync {
+pub trait GatewayStore:
+    RefundStore + DeputyStore + RelayStore + RateStore + PayerStore + Send + Sync
+{
     /// The implementation's name (`sqlite`, `postgres`).
     fn name(&self) -> &'static str;
 

@@ -72,6 +72,18 @@ pub fn verify(
     p: &[u8; 16],
     c: &[u8; 8],
 ) -> Result<SunReading, SunError> {
+    let reading = decrypt(k1, p)?;
+    let [c0, c1, c2, _] = reading.counter.to_le_bytes();
+    if !bool::from(mac(k2, &reading.uid, &[c0, c1, c2]).ct_eq(c)) {
+        return Err(SunError::BadMac);
+    }
+    Ok(reading)
+}
+
+/// Decrypts `p` with `k1` (shared by every card of an issuer) and answers the UID and counter
+/// it claims, **not authenticated yet**: the server looks the card up by this UID, derives its
+/// `k2` and then calls [`verify`]. Nothing may be decided on an unverified reading.
+pub fn decrypt(k1: &[u8; 16], p: &[u8; 16]) -> Result<SunReading, SunError> {
     // CBC with a zero IV over a single block is the block cipher itself.
     let mut block = (*p).into();
     Aes128::new(k1.into()).decrypt_block(&mut block);
@@ -80,11 +92,10 @@ pub fn verify(
     if tag != PICC_TAG {
         return Err(SunError::NotPiccData);
     }
-    let uid = [u0, u1, u2, u3, u4, u5, u6];
-    if !bool::from(mac(k2, &uid, &[c0, c1, c2]).ct_eq(c)) {
-        return Err(SunError::BadMac);
-    }
-    Ok(SunReading { uid, counter: u32::from_le_bytes([c0, c1, c2, 0]) })
+    Ok(SunReading {
+        uid: [u0, u1, u2, u3, u4, u5, u6],
+        counter: u32::from_le_bytes([c0, c1, c2, 0]),
+    })
 }
 
 /// Makes the `(p, c)` a card with keys `k1`, `k2` and `uid` shows at tap `counter` (24 bits;

@@ -19,6 +19,7 @@
 //! starting together migrate once.
 
 mod deputy;
+mod payers;
 mod rate;
 mod refunds;
 mod relay;
@@ -44,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_deputy.sql"),
     include_str!("migrations/0004_relay.sql"),
     include_str!("migrations/0005_rate.sql"),
+    include_str!("migrations/0006_payers.sql"),
 ];
 
 /// The advisory lock key migrations hold (ASCII "lnedgemg").

@@ -6,6 +6,7 @@
 //! (`migrations/NNNN_name.sql`) tracked with `PRAGMA user_version`.
 
 mod deputy;
+mod payers;
 mod rate;
 mod refunds;
 mod relay;
@@ -29,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_deputy.sql"),
     include_str!("migrations/0004_relay.sql"),
     include_str!("migrations/0005_rate.sql"),
+    include_str!("migrations/0006_payers.sql"),
 ];
 
 /// How long a writer waits for another process's lock on the file.
