@@ -23,6 +23,7 @@
 //! A device never opens a network socket. See `docs/protocols/ledger.md` for the encoding and
 //! the crash rules.
 
+pub mod card;
 pub mod claim;
 pub mod deputy;
 pub mod flash;

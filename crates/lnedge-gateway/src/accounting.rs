@@ -113,7 +113,7 @@ fn csv_field(text: &str) -> String {
 /// exact decimals, and the fiat value at the rate of payment time with 2 decimals.
 pub fn sales_csv(rows: &[SaleRow]) -> String {
     let mut out = String::from(
-        "device_id,pool_id,entry,product,payment_hash,status,paid_at,amount_msat,amount_sat,amount_btc,fiat_currency,fiat_amount,rate_per_btc,rate_source,kind,deputy_counter\r\n",
+        "device_id,pool_id,entry,product,payment_hash,status,paid_at,amount_msat,amount_sat,amount_btc,fiat_currency,fiat_amount,rate_per_btc,rate_source,kind,deputy_counter,payer_counter\r\n",
     );
     for row in rows {
         let (currency, fiat, rate, source) = match (&row.quote, row.fiat_amount()) {
@@ -133,10 +133,13 @@ pub fn sales_csv(rows: &[SaleRow]) -> String {
             SaleOrigin::Deputy { counter } => {
                 (String::new(), String::new(), String::new(), counter.to_string())
             }
+            SaleOrigin::Card { .. } | SaleOrigin::Token { .. } => {
+                (String::new(), String::new(), String::new(), String::new())
+            }
         };
         let _ = write!(
             out,
-            "{},{},{},{},{},{},{},{},{}.{:03},{},{},{},{},{},{},{}\r\n",
+            "{},{},{},{},{},{},{},{},{}.{:03},{},{},{},{},{},{},{},{}\r\n",
             row.device_id,
             pool_id,
             index,
@@ -154,6 +157,7 @@ pub fn sales_csv(rows: &[SaleRow]) -> String {
             csv_field(&source),
             row.origin.kind(),
             counter,
+            row.origin.payer_counter().map(|c| c.to_string()).unwrap_or_default(),
         );
     }
     out
@@ -229,7 +233,7 @@ mod tests {
             ),
             "{line}"
         );
-        assert!(line.ends_with("\"https://rates.example/a,b\",pool,"), "{line}");
+        assert!(line.ends_with("\"https://rates.example/a,b\",pool,,"), "{line}");
         let deputy = SaleRow {
             device_id: DeviceId([0xab; 16]),
             origin: SaleOrigin::Deputy { counter: 42 },
@@ -243,7 +247,7 @@ mod tests {
         let line = csv.split("\r\n").nth(1).expect("row");
         assert!(line.starts_with(&format!("{},,,,", DeviceId([0xab; 16]))), "{line}");
         assert!(
-            line.ends_with(",delivered,1700000001,7000,7.000,0.00000007000,,,,,deputy,42"),
+            line.ends_with(",delivered,1700000001,7000,7.000,0.00000007000,,,,,deputy,42,"),
             "{line}"
         );
     }

@@ -7,6 +7,7 @@ use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};
 
 use crate::store::deputy::DeputyStatus;
+use crate::store::payers::{PayerKind, PayerPaymentState};
 use crate::store::refunds::RefundState;
 use crate::store::{EntryRecord, FiatQuote, GatewayStore, PaymentRecord, StoreError};
 
@@ -28,6 +29,8 @@ pub enum SaleStatus {
     PaidNotClaimed,
     /// The device says claimed, the node has no payment: must never happen. Alert.
     ClaimedNotPaid,
+    /// Money out: the owner's node paid a merchant for a card or a payer device.
+    Spent,
 }
 
 impl SaleStatus {
@@ -41,6 +44,7 @@ impl SaleStatus {
             SaleStatus::OutcomeUnknown => "outcome_unknown",
             SaleStatus::PaidNotClaimed => "paid_not_claimed",
             SaleStatus::ClaimedNotPaid => "claimed_not_paid",
+            SaleStatus::Spent => "spent",
         }
     }
 }
@@ -62,6 +66,16 @@ pub enum SaleOrigin {
         /// The terminal's sale counter.
         counter: u64,
     },
+    /// Money out: a Bolt Card's payment (`docs/cards.md`); the row's device is the card.
+    Card {
+        /// The tap's counter.
+        counter: u32,
+    },
+    /// Money out: a payer device's token payment (`docs/tokens.md`); the row's device is it.
+    Token {
+        /// The token's counter.
+        counter: u32,
+    },
 }
 
 impl SaleOrigin {
@@ -70,6 +84,16 @@ impl SaleOrigin {
         match self {
             SaleOrigin::Pool { .. } => "pool",
             SaleOrigin::Deputy { .. } => "deputy",
+            SaleOrigin::Card { .. } => "card",
+            SaleOrigin::Token { .. } => "token",
+        }
+    }
+
+    /// A card's or token's counter (money out).
+    pub fn payer_counter(&self) -> Option<u32> {
+        match self {
+            SaleOrigin::Card { counter } | SaleOrigin::Token { counter } => Some(*counter),
+            _ => None,
         }
     }
 }
@@ -128,11 +152,13 @@ pub fn with_refund(status: SaleStatus, refund: Option<RefundState>) -> SaleStatu
     }
 }
 
-/// Sums of a set of sales: amount received, row count, rows by status.
+/// Sums of a set of sales: amount received, amount spent, row count, rows by status.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Total {
     /// Millisatoshis received.
     pub amount_msat: u64,
+    /// Millisatoshis paid out for cards and payer devices (rows `spent`).
+    pub spent_msat: u64,
     /// Rows counted.
     pub rows: u64,
     /// Rows by status (`delivered`, `refund_due`, …).
@@ -141,7 +167,11 @@ pub struct Total {
 
 impl Total {
     fn add(&mut self, r: &SaleRow) {
-        self.amount_msat = self.amount_msat.saturating_add(r.amount_msat);
+        if r.status == SaleStatus::Spent {
+            self.spent_msat = self.spent_msat.saturating_add(r.amount_msat);
+        } else {
+            self.amount_msat = self.amount_msat.saturating_add(r.amount_msat);
+        }
         self.rows += 1;
         *self.by_status.entry(r.status.as_str()).or_default() += 1;
     }
@@ -170,7 +200,7 @@ impl SalesTotals {
             t.by_device.entry(r.device_id.to_string()).or_default().add(r);
             let product = match r.origin {
                 SaleOrigin::Pool { product, .. } => product.to_string(),
-                SaleOrigin::Deputy { .. } => "deputy".to_owned(),
+                other => other.kind().to_owned(),
             };
             t.by_product.entry(format!("{}/{product}", r.device_id)).or_default().add(r);
         }
@@ -179,7 +209,8 @@ impl SalesTotals {
 }
 
 /// Every paid or claimed pool entry and every paid deputy sale of every device, reconciled,
-/// ordered by device, then pool and index, then deputy counter.
+/// ordered by device, then pool and index, then deputy counter; then every paid card and payer
+/// device payment (money out, status `spent`), oldest first.
 pub async fn sales_report(store: &dyn GatewayStore) -> Result<Vec<SaleRow>, StoreError> {
     let payments: HashMap<[u8; 32], PaymentRecord> =
         store.payments().await?.into_iter().map(|p| (p.payment_hash, p)).collect();
@@ -226,6 +257,23 @@ pub async fn sales_report(store: &dyn GatewayStore) -> Result<Vec<SaleRow>, Stor
                 quote: sale.quote,
             });
         }
+    }
+    for paid in store.payer_payments(None, u32::MAX).await? {
+        if paid.state != PayerPaymentState::Paid {
+            continue;
+        }
+        rows.push(SaleRow {
+            device_id: paid.payer_id,
+            origin: match paid.kind {
+                PayerKind::Card => SaleOrigin::Card { counter: paid.counter },
+                PayerKind::Device => SaleOrigin::Token { counter: paid.counter },
+            },
+            payment_hash: paid.payment_hash,
+            status: SaleStatus::Spent,
+            amount_msat: paid.amount_msat,
+            paid_at: paid.settled_at,
+            quote: None,
+        });
     }
     Ok(rows)
 }

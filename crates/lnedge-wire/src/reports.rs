@@ -20,7 +20,7 @@ pub struct SalesReport<T = serde_json::Value> {
 pub struct SalesRow {
     /// The device (32 hex characters).
     pub device_id: String,
-    /// `pool` or `deputy`.
+    /// `pool`, `deputy`, `card` or `token`.
     pub kind: String,
     /// The pool (16 hex characters).
     pub pool_id: Option<String>,
@@ -30,6 +30,10 @@ pub struct SalesRow {
     pub product: Option<u16>,
     /// The terminal's sale counter.
     pub deputy_counter: Option<u64>,
+    /// A card's tap or a payer device's token counter (kinds `card` and `token`: money out,
+    /// status `spent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_counter: Option<u32>,
     /// The payment hash (hex).
     pub payment_hash: String,
     /// The reconciled status (`delivered`, `refund_due`, `paid_not_claimed`…).
@@ -79,6 +83,7 @@ mod tests {
             index: None,
             product: None,
             deputy_counter: Some(3),
+            payer_counter: None,
             payment_hash: "ff".into(),
             status: "delivered".into(),
             amount_msat: 1000,

@@ -17,6 +17,7 @@ fn row(r: &SaleRow) -> SalesRow {
             (Some(pool_id.to_string()), Some(index), Some(product), None)
         }
         SaleOrigin::Deputy { counter } => (None, None, None, Some(counter)),
+        SaleOrigin::Card { .. } | SaleOrigin::Token { .. } => (None, None, None, None),
     };
     SalesRow {
         device_id: r.device_id.to_string(),
@@ -25,6 +26,7 @@ fn row(r: &SaleRow) -> SalesRow {
         index,
         product,
         deputy_counter,
+        payer_counter: r.origin.payer_counter(),
         payment_hash: hex::encode(r.payment_hash),
         status: r.status.as_str().to_owned(),
         amount_msat: r.amount_msat,

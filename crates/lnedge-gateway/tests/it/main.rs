@@ -9,6 +9,7 @@ mod expiry;
 mod hostile;
 mod jobs;
 mod ldk_relay;
+mod payers;
 mod pool_e2e;
 mod rates_http;
 mod refunds;

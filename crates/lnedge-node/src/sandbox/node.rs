@@ -21,7 +21,7 @@ use lightning::routing::scoring::{
     ProbabilisticScorer, ProbabilisticScoringDecayParameters, ProbabilisticScoringFeeParameters,
 };
 use lightning::sign::{EntropySource, InMemorySigner, KeysManager, NodeSigner};
-use lightning::util::config::UserConfig;
+use lightning::util::config::{MaxDustHTLCExposure, UserConfig};
 use lightning::util::persist::{
     read_channel_monitors, KVStoreSync, CHANNEL_MANAGER_PERSISTENCE_KEY,
     CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE, CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
@@ -145,6 +145,11 @@ fn user_config() -> UserConfig {
     config.channel_handshake_limits.force_announced_channel_preference = false;
     config.channel_handshake_limits.max_minimum_depth = 6;
     config.accept_forwards_to_priv_channels = true;
+    // Concurrent small payments: on these non-anchor channels every HTLC below ~2 310 sat counts
+    // as dust against LDK's default exposure limit (10 000 × the 253 sat/kW floor = 2 530 sat),
+    // so a second small HTLC could not leave while one was in flight ("no route"). The sandbox
+    // holds test money only; 500 000 sat lets dozens of card taps and tokens pay at once.
+    config.channel_config.max_dust_htlc_exposure = MaxDustHTLCExposure::FixedLimitMsat(500_000_000);
     config
 }
 

@@ -2,6 +2,7 @@
 //! feature's storage trait is implemented in its own file here.
 
 mod deputy;
+mod payers;
 mod rate;
 mod refunds;
 mod relay;
