@@ -28,6 +28,8 @@ use lnedge_proto::DeviceId;
 
 pub mod cards;
 mod error;
+#[cfg(feature = "sandbox")]
+pub mod peer;
 pub(crate) mod spend;
 pub mod tap;
 pub mod token;

@@ -222,7 +222,16 @@ pub async fn serve(
         .map_err(|source| ServeError::Http { addr: config.listen, source })?;
     tracing::info!(addr = %config.listen, "lnedge gateway listening");
     warn_if_descriptors_are_short(&config.server);
+    // On the sandbox, tokens also arrive as peer messages (45001) at the owner's node.
+    let (stop_peer, peer_stopped) = tokio::sync::watch::channel(false);
+    #[cfg(feature = "sandbox")]
+    if let Some(node) = sandbox.as_ref().and_then(|net| net.node(Role::Owner.names().1).ok()) {
+        tokio::spawn(crate::payers::peer::serve(gateway.clone(), node, peer_stopped));
+    }
+    #[cfg(not(feature = "sandbox"))]
+    drop(peer_stopped);
     listener::serve_http(listener, app(state), config.server.clone(), shutdown).await;
+    let _ = stop_peer.send(true);
     gateway.shutdown().await;
     Ok(())
 }

@@ -237,6 +237,7 @@ impl Authorization {
 
 #[doc(hidden)]
 pub mod fuzz;
+pub mod peer;
 
 #[cfg(test)]
 pub(crate) mod tests;

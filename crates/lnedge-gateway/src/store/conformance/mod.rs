@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod deputy;
+pub mod payers;
 pub mod rate;
 pub mod refunds;
 pub mod relay;
@@ -39,6 +40,7 @@ pub async fn run_all(store: &dyn GatewayStore) {
     deputy::run_all(store).await;
     relay::run_all(store).await;
     rate::run_all(store).await;
+    payers::run_all(store).await;
 }
 
 /// A fresh random device id.

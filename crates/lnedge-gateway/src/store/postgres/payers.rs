@@ -120,7 +120,7 @@ impl PayerStore for PostgresStore {
                          counter = $9, per_payment_msat = $10, per_day_msat = $11,
                          pin_limit_msat = $12, pin_hash = $13, pin_failures = $14, day = $15,
                          day_spent_msat = $16, created_at = $17, version = $18
-                     WHERE id = $1 AND version = $18 - 1",
+                     WHERE id = $1 AND version = $18::BIGINT - 1",
                     &values,
                 )
                 .await
@@ -213,7 +213,7 @@ impl PayerStore for PostgresStore {
             .execute(
                 "UPDATE payer_payments SET fee_msat = $2, state = $3, failure = $4,
                      settled_at = $5, version = $6
-                 WHERE payment_hash = $1 AND version = $6 - 1",
+                 WHERE payment_hash = $1 AND version = $6::BIGINT - 1",
                 &[&r.payment_hash, &r.fee_msat, &r.state, &r.failure, &r.settled_at, &r.version],
             )
             .await

@@ -5,6 +5,8 @@
 
 mod card_attacks;
 mod cards;
+mod peer;
+mod replicas;
 
 mod token_attacks;
 mod tokens;
