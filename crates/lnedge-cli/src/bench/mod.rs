@@ -1,11 +1,12 @@
 //! `lnedge bench`: the command and its flags; each measurement lives in its own module.
 //!
 //! Without a mode flag it measures payment latency on the sandbox network (`payment`); `--gateway`,
-//! `--relay`, `--proofs`, `--deputy` and `--hostile` pick another bench. Their shared figures are in `stats`.
+//! `--relay`, `--proofs`, `--deputy`, `--hostile` and `--payers` pick another bench. Their shared figures are in `stats`.
 
 mod deputy;
 mod gateway;
 mod hostile;
+mod payers;
 mod payment;
 mod proofs;
 mod relay;
@@ -64,6 +65,16 @@ pub(crate) struct BenchArgs {
     /// With --hostile: syncs per honest device.
     #[arg(long, default_value_t = 10, requires = "hostile", value_parser = clap::value_parser!(u32).range(1..=1_000))]
     syncs: u32,
+    /// Measure devices that pay instead: Bolt Card tap to paid and token to paid over 2 hops,
+    /// with the bare payment as the peer.
+    #[arg(long, conflicts_with_all = ["gateway", "relay", "deputy", "proofs", "hostile"])]
+    payers: bool,
+    /// With --payers: merchants paying at once (each its own card and payer device).
+    #[arg(long, default_value_t = 64, requires = "payers", value_parser = clap::value_parser!(u32).range(1..=500))]
+    merchants: u32,
+    /// With --payers: payments per merchant and scenario.
+    #[arg(long, default_value_t = 10, requires = "payers", value_parser = clap::value_parser!(u32).range(1..=100))]
+    payments_per_merchant: u32,
     /// With --deputy: round trips per wallet.
     #[arg(long, default_value_t = 10, requires = "deputy", value_parser = clap::value_parser!(u32).range(1..=1_000))]
     sales_per_wallet: u32,
@@ -98,6 +109,10 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
             args.syncs as usize,
         )
         .await?;
+        return print_figures(&f, args.json);
+    }
+    if args.payers {
+        let f = payers::run(args.merchants as usize, args.payments_per_merchant as usize).await?;
         return print_figures(&f, args.json);
     }
     if args.proofs {
