@@ -10,11 +10,21 @@ use axum::http::{Request, Uri};
 use tower_http::trace::{MakeSpan, TraceLayer};
 
 /// Query parameters whose values are never logged.
-pub const SECRET_PARAMS: &[&str] = &["k1", "preimage", "token", "secret", "sig"];
+/// A card's `pin`, and a card reading's `p` and `c` (a reading refused unused could be replayed
+/// once the card pays again) are secret too.
+pub const SECRET_PARAMS: &[&str] = &["k1", "preimage", "token", "secret", "sig", "pin", "p", "c"];
 
-/// `uri`'s path and query with the value of every [`SECRET_PARAMS`] parameter replaced by `***`.
+/// Paths whose last segment is a secret (a card's one-time programming code).
+pub const SECRET_PATH_PREFIXES: &[&str] = &["/v1/cards/program/"];
+
+/// `uri`'s path and query with the value of every [`SECRET_PARAMS`] parameter, and the secret
+/// segment of a [`SECRET_PATH_PREFIXES`] path, replaced by `***`.
 pub fn redacted(uri: &Uri) -> String {
-    let Some(query) = uri.query() else { return uri.path().to_owned() };
+    let path = match SECRET_PATH_PREFIXES.iter().find(|p| uri.path().starts_with(*p)) {
+        Some(prefix) => format!("{prefix}***"),
+        None => uri.path().to_owned(),
+    };
+    let Some(query) = uri.query() else { return path };
     let query: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
@@ -24,7 +34,7 @@ pub fn redacted(uri: &Uri) -> String {
             _ => pair.to_owned(),
         })
         .collect();
-    format!("{}?{}", uri.path(), query.join("&"))
+    format!("{path}?{}", query.join("&"))
 }
 
 /// The span of one request: method and redacted URI.
@@ -57,6 +67,12 @@ mod tests {
         assert_eq!(redacted(&uri), "/v1/deputy/claim?invoice=lnbc1&preimage=***");
         let uri: Uri = "/healthz".parse().unwrap();
         assert_eq!(redacted(&uri), "/healthz");
+        let uri: Uri = "/v1/card/callback?k1=ab&pr=lnbc1&pin=1234".parse().unwrap();
+        assert_eq!(redacted(&uri), "/v1/card/callback?k1=***&pr=lnbc1&pin=***");
+        let uri: Uri = "/v1/card?p=0011&c=2233".parse().unwrap();
+        assert_eq!(redacted(&uri), "/v1/card?p=***&c=***");
+        let uri: Uri = "/v1/cards/program/00112233445566778899aabbccddeeff".parse().unwrap();
+        assert_eq!(redacted(&uri), "/v1/cards/program/***");
         let uri: Uri = "/x?flag&k1".parse().unwrap();
         assert_eq!(redacted(&uri), "/x?flag&k1", "a name without a value has nothing to hide");
     }

@@ -229,6 +229,8 @@ impl Payers<'_> {
     pub async fn program(&self, code: &str, uid: &[u8; 7]) -> Result<CardProgramming, PayerError> {
         let hash = code_hash(code)?;
         let now = self.gateway.now_secs();
+        // The highest key version a wiped earlier entry of this chip used.
+        let mut floor = 0u32;
         loop {
             let card =
                 self.gateway.store().payer_by_program_code(&hash).await?.ok_or_else(|| {
@@ -258,7 +260,7 @@ impl Payers<'_> {
             let next = PayerRecord {
                 state: PayerState::Active,
                 uid: Some(*uid),
-                key_version: card.key_version.saturating_add(1),
+                key_version: card.key_version.max(floor).saturating_add(1),
                 counter: None,
                 version: card.version.saturating_add(1),
                 ..card
@@ -267,16 +269,40 @@ impl Payers<'_> {
                 Ok(()) => {}
                 Err(StoreError::Conflict) => continue,
                 Err(StoreError::UidTaken) => {
+                    // A wiped card gives its chip back: the UID may be programmed again.
+                    if let Some(version) = self.release_wiped_uid(uid).await? {
+                        floor = floor.max(version);
+                        continue;
+                    }
                     return Err(PayerError::refused(
                         "uid_taken",
                         "this card is programmed for another entry; wipe that one first",
-                    ))
+                    ));
                 }
                 Err(e) => return Err(e.into()),
             }
             tracing::info!(card = %next.id, version = next.key_version, "card programmed");
             let keys = self.keys_of(uid, next.key_version);
             return Ok(CardProgramming { uid: *uid, version: next.key_version, keys, card: next });
+        }
+    }
+
+    /// Unbinds `uid` from the wiped card that holds it and answers that card's key version (the
+    /// new entry's keys must be of a higher version, or readings made before the wipe would
+    /// verify again); `None` when the holder is not wiped.
+    async fn release_wiped_uid(&self, uid: &[u8; 7]) -> Result<Option<u32>, PayerError> {
+        let Some(holder) = self.gateway.store().payer_by_uid(uid).await? else {
+            return Ok(Some(0)); // released meanwhile: try again
+        };
+        if holder.state != PayerState::Wiped {
+            return Ok(None);
+        }
+        let version = holder.key_version;
+        let released =
+            PayerRecord { uid: None, version: holder.version.saturating_add(1), ..holder };
+        match self.gateway.store().put_payer(&released).await {
+            Ok(()) | Err(StoreError::Conflict) => Ok(Some(version)),
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -165,6 +165,25 @@ async fn disable_enable_and_wipe() {
             .await;
     assert_eq!((status, &again["error"]["code"]), (StatusCode::FORBIDDEN, &json!("payer_wiped")));
 
+    // The wiped chip can be issued again (a new entry, new keys, a fresh counter).
+    let uid = hex::encode(card.uid());
+    let (status, reissued) =
+        call(&w.router, post("/v1/cards", json!({"name": "Reissued", "uid": uid}), true)).await;
+    assert_eq!(status, StatusCode::CREATED, "{reissued}");
+    let p = &reissued["programming"];
+    let mut fresh = SimulatedCard::programmed(
+        &uid,
+        p["k1"].as_str().expect("k1"),
+        p["k2"].as_str().expect("k2"),
+        "lnurlw://gateway.test/v1/card",
+    )
+    .expect("card");
+    assert_eq!(w.tap(&mut fresh).await["tag"], "withdrawRequest");
+    assert_eq!(reissued["card"]["key_version"], 2, "above the wiped entry's version");
+    // A reading made before the wipe (old keys, a higher counter) does not verify any more.
+    let (p_old, c_old) = card.reading_at(50);
+    assert_lnurl_error(&w.tap_with(&p_old, &c_old).await, "bad_mac");
+
     // Admin routes need the admin token; bad ids and bodies name the field.
     let (status, _) = call(&w.router, get("/v1/cards", false)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
