@@ -242,9 +242,15 @@ impl Gateway {
 
     /// Deletes what open routes left behind and nobody needs any more: expired LNURL-auth
     /// challenges and sessions, rate-limit buckets untouched for an hour, and card tap sessions
-    /// expired an hour ago. Answers how many rows went. Idempotent, so every replica may run it.
+    /// expired an hour ago; and settles card and token payments whose outcome was unknown when
+    /// sent, from what the owner node now knows. Answers how many rows went (purged). Idempotent,
+    /// so every replica may run it.
     pub async fn housekeeping(&self) -> Result<u64, crate::store::StoreError> {
         let taps = self.payers().purge_taps().await?;
+        let settled = self.payers().resolve_pending().await?;
+        if settled > 0 {
+            tracing::info!(settled, "housekeeping: settled pending card and token payments");
+        }
         Ok(self.refunds().purge_expired_auth().await? + self.limits().purge().await? + taps)
     }
 

@@ -126,6 +126,12 @@ impl<'a> Payers<'a> {
         Ok(self.gateway.store().payer_payments(payer, limit).await?)
     }
 
+    /// Settles the payments whose outcome was unknown when sent (see `spend::resolve_pending`);
+    /// answers how many settled. Run by the gateway's housekeeping.
+    pub async fn resolve_pending(&self) -> Result<u64, crate::store::StoreError> {
+        spend::resolve_pending(self.gateway).await
+    }
+
     /// Housekeeping: deletes tap sessions that expired over an hour ago; answers how many.
     pub async fn purge_taps(&self) -> Result<u64, crate::store::StoreError> {
         let before = self.gateway.now_secs().saturating_sub(3_600);

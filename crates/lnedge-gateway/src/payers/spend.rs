@@ -300,3 +300,48 @@ pub(crate) fn check_kind(p: &PayerRecord, kind: PayerKind) -> Result<(), PayerEr
         Err(PayerError::not_found("unknown_payer", format!("{} is not a {}", p.id, kind.as_str())))
     }
 }
+
+/// Settles payments left `pending` (their outcome was unknown when they were sent) from what
+/// the owner's node now knows: paid → `paid`; failed → `failed` and the reservation released;
+/// still in flight or unknown to the node → left for the next round. Answers how many settled.
+pub(crate) async fn resolve_pending(gateway: &Arc<Parts>) -> Result<u64, StoreError> {
+    let mut settled = 0;
+    for mut payment in gateway.store().payer_payments(None, u32::MAX).await? {
+        if payment.state != PayerPaymentState::Pending {
+            continue;
+        }
+        let hash = lnedge_node::PaymentHash(payment.payment_hash);
+        let status = match gateway.owner().payment_status(hash).await {
+            Ok(Some(status)) => status,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "resolving pending payer payments: the node did not answer");
+                return Ok(settled);
+            }
+        };
+        payment.version = payment.version.saturating_add(1);
+        payment.settled_at = Some(gateway.now_secs());
+        match status {
+            lnedge_node::PaymentStatus::Pending => continue,
+            lnedge_node::PaymentStatus::Succeeded(outcome) => {
+                payment.state = PayerPaymentState::Paid;
+                payment.fee_msat = outcome.fee_paid_msat;
+            }
+            lnedge_node::PaymentStatus::Failed { reason } => {
+                payment.state = PayerPaymentState::Failed;
+                payment.failure = Some(reason);
+            }
+        }
+        match gateway.store().put_payer_payment(&payment).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => continue, // another replica settled it
+            Err(e) => return Err(e),
+        }
+        if payment.state == PayerPaymentState::Failed {
+            let day = payment.created_at / DAY_SECS;
+            release(gateway, payment.payer_id, payment.amount_msat, day).await;
+        }
+        settled += 1;
+    }
+    Ok(settled)
+}

@@ -6,6 +6,7 @@
 mod card_attacks;
 mod cards;
 mod peer;
+mod pending;
 mod replicas;
 
 mod token_attacks;
