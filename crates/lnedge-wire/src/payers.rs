@@ -91,16 +91,32 @@ pub struct CardProgramming {
     pub lnurlw_base: String,
     /// `Y`: the card is programmed to hide its UID (random UID).
     pub uid_privacy: String,
-    /// K0 (application master key), hex.
+    /// K0…K4.
+    #[serde(flatten)]
+    pub keys: CardKeysHex,
+}
+
+/// A card's five application keys, hex, with the field names the programmer apps read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardKeysHex {
+    /// K0 (application master key).
     pub k0: String,
-    /// K1 (SDM meta read: decrypts `p`), hex.
+    /// K1 (SDM meta read: decrypts `p`; the issuer's, shared by every card).
     pub k1: String,
-    /// K2 (SDM file read: `c`'s MAC key), hex.
+    /// K2 (SDM file read: `c`'s MAC key).
     pub k2: String,
-    /// K3, hex.
+    /// K3.
     pub k3: String,
-    /// K4, hex.
+    /// K4.
     pub k4: String,
+}
+
+impl CardKeysHex {
+    /// The five keys as hex.
+    pub fn from_keys(keys: &[[u8; 16]; 5]) -> Self {
+        let [k0, k1, k2, k3, k4] = keys.map(hex::encode);
+        CardKeysHex { k0, k1, k2, k3, k4 }
+    }
 }
 
 /// The answer of the deeplink flow's keys request (`POST <program url>` with `{"UID"}`), in
@@ -160,16 +176,9 @@ pub struct CardWipe {
     pub uid: String,
     /// The key version.
     pub version: u32,
-    /// K0, hex.
-    pub k0: String,
-    /// K1, hex.
-    pub k1: String,
-    /// K2, hex.
-    pub k2: String,
-    /// K3, hex.
-    pub k3: String,
-    /// K4, hex.
-    pub k4: String,
+    /// K0…K4.
+    #[serde(flatten)]
+    pub keys: CardKeysHex,
 }
 
 /// `POST /v1/cards/{id}/wipe`'s answer.

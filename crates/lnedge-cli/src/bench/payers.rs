@@ -207,7 +207,7 @@ pub(crate) async fn run(merchants: usize, per_merchant: usize) -> Result<PayerFi
         .await?;
         let p = issued.programming.context("the card was not programmed")?;
         let uid = issued.card.uid.context("no uid")?;
-        cards.push(SimulatedCard::programmed(&uid, &p.k1, &p.k2, &p.lnurlw_base)?);
+        cards.push(SimulatedCard::programmed(&uid, &p.keys.k1, &p.keys.k2, &p.lnurlw_base)?);
         let mut body = limit.clone();
         body["name"] = format!("Bench car {i}").into();
         let enrolled: EnrolledDevice = parse(

@@ -21,12 +21,11 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use lnedge_proto::boltcard::CardKeys;
 use lnedge_wire::lnurl::{WithdrawRequest, WITHDRAW_REQUEST_TAG};
 use lnedge_wire::payers::{
-    CardProgramming, CardWipe, DeeplinkKeys, DeeplinkRequest, EnrolDevice, EnrolledDevice,
-    IssueCard, IssuedCard, PayToken, Payer, PayerList, PayerPayment, PayerPayments, SetEnabled,
-    SetLimits, WipedCard, PROGRAMMING_PROTOCOL, PROGRAMMING_VERSION,
+    CardKeysHex, CardProgramming, CardWipe, DeeplinkKeys, DeeplinkRequest, EnrolDevice,
+    EnrolledDevice, IssueCard, IssuedCard, PayToken, Payer, PayerList, PayerPayment, PayerPayments,
+    SetEnabled, SetLimits, WipedCard, PROGRAMMING_PROTOCOL, PROGRAMMING_VERSION,
 };
 
 use super::devices::parse_device_id;
@@ -223,15 +222,10 @@ fn lnurlw_base(state: &AppState) -> Result<String, ApiError> {
     })
 }
 
-fn key_hex(keys: &CardKeys) -> [String; 5] {
-    keys.k.map(hex::encode)
-}
-
 fn programming_body(
     state: &AppState,
     p: &crate::payers::CardProgramming,
 ) -> Result<CardProgramming, ApiError> {
-    let [k0, k1, k2, k3, k4] = key_hex(&p.keys);
     Ok(CardProgramming {
         protocol_name: PROGRAMMING_PROTOCOL.to_owned(),
         protocol_version: PROGRAMMING_VERSION,
@@ -239,11 +233,7 @@ fn programming_body(
         id: p.card.id.to_string(),
         lnurlw_base: lnurlw_base(state)?,
         uid_privacy: "Y".to_owned(),
-        k0,
-        k1,
-        k2,
-        k3,
-        k4,
+        keys: CardKeysHex::from_keys(&p.keys.k),
     })
 }
 
@@ -317,18 +307,11 @@ async fn wipe(
         Some(w) => w.card.clone(),
         None => payers.get(id).await?,
     };
-    let wipe = wiped.map(|w| {
-        let [k0, k1, k2, k3, k4] = key_hex(&w.keys);
-        CardWipe {
-            action: "wipe".to_owned(),
-            uid: hex::encode(w.uid),
-            version: w.version,
-            k0,
-            k1,
-            k2,
-            k3,
-            k4,
-        }
+    let wipe = wiped.map(|w| CardWipe {
+        action: "wipe".to_owned(),
+        uid: hex::encode(w.uid),
+        version: w.version,
+        keys: CardKeysHex::from_keys(&w.keys.k),
     });
     Ok(Json(WipedCard { card: payer_body(&card, state.gateway.now_secs()), wipe }))
 }
@@ -343,7 +326,7 @@ async fn program(
     let uid = parse_uid(&req.uid).map_err(|_| ApiError::field("UID", "14 hex digits (7 bytes)"))?;
     let lnurlw = lnurlw_base(&state)?;
     let programmed = state.gateway.payers().program(&code, &uid).await?;
-    let [k0, k1, k2, k3, k4] = key_hex(&programmed.keys);
+    let CardKeysHex { k0, k1, k2, k3, k4 } = CardKeysHex::from_keys(&programmed.keys.k);
     Ok(Json(DeeplinkKeys { lnurlw, k0, k1, k2, k3, k4 }))
 }
 

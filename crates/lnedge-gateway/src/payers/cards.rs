@@ -148,7 +148,50 @@ fn code_hash(code: &str) -> Result<[u8; 32], PayerError> {
     Ok(Sha256::digest(bytes).into())
 }
 
+/// A new payer record: pending, no UID, no PIN, nothing spent, version 1.
+fn new_payer(
+    id: DeviceId,
+    kind: PayerKind,
+    name: String,
+    (per_payment_msat, per_day_msat): (u64, u64),
+    now: u64,
+) -> PayerRecord {
+    PayerRecord {
+        id,
+        kind,
+        name,
+        state: PayerState::Pending,
+        uid: None,
+        key_version: 0,
+        program_code_hash: None,
+        program_expires_at: 0,
+        counter: None,
+        per_payment_msat,
+        per_day_msat,
+        pin_limit_msat: None,
+        pin_hash: None,
+        pin_failures: 0,
+        day: 0,
+        day_spent_msat: 0,
+        created_at: now,
+        version: 1,
+    }
+}
+
 impl Payers<'_> {
+    /// The limits asked for, the settings' defaults for those not given, checked.
+    fn limits(
+        &self,
+        per_payment_msat: Option<u64>,
+        per_day_msat: Option<u64>,
+    ) -> Result<(u64, u64), PayerError> {
+        let settings = self.settings();
+        let per_payment = per_payment_msat.unwrap_or(settings.default_per_payment_msat);
+        let per_day = per_day_msat.unwrap_or(settings.default_per_day_msat.max(per_payment));
+        check_limits(per_payment, per_day)?;
+        Ok((per_payment, per_day))
+    }
+
     fn issuer_key(&self) -> [u8; 16] {
         lnedge_wire::keys::boltcard_issuer_key(self.gateway.device_master_key())
     }
@@ -175,10 +218,8 @@ impl Payers<'_> {
     pub async fn issue_card(&self, req: IssueCard) -> Result<IssuedCard, PayerError> {
         let settings = self.settings();
         let name = check_name(&req.name)?;
-        let per_payment_msat = req.per_payment_msat.unwrap_or(settings.default_per_payment_msat);
-        let per_day_msat =
-            req.per_day_msat.unwrap_or(settings.default_per_day_msat.max(per_payment_msat));
-        check_limits(per_payment_msat, per_day_msat)?;
+        let (per_payment_msat, per_day_msat) =
+            self.limits(req.per_payment_msat, req.per_day_msat)?;
         if let Some(pin) = &req.pin {
             check_pin(pin)?;
         } else if req.pin_limit_msat.is_some() {
@@ -188,26 +229,13 @@ impl Payers<'_> {
         let code: [u8; 16] = rand::random();
         let now = self.gateway.now_secs();
         let card = PayerRecord {
-            id,
-            kind: PayerKind::Card,
-            name,
-            state: PayerState::Pending,
-            uid: None,
-            key_version: 0,
             program_code_hash: Some(Sha256::digest(code).into()),
             program_expires_at: now.saturating_add(settings.program_ttl_secs),
-            counter: None,
-            per_payment_msat,
-            per_day_msat,
             pin_limit_msat: req.pin.as_ref().map(|_| req.pin_limit_msat.unwrap_or(0)),
             pin_hash: req.pin.as_deref().map(|pin| {
                 lnedge_wire::keys::card_pin_hash(self.gateway.device_master_key(), &id, pin)
             }),
-            pin_failures: 0,
-            day: 0,
-            day_spent_msat: 0,
-            created_at: now,
-            version: 1,
+            ..new_payer(id, PayerKind::Card, name, (per_payment_msat, per_day_msat), now)
         };
         self.gateway.store().put_payer(&card).await?;
         let program_code = hex::encode(code);
@@ -395,32 +423,12 @@ impl Payers<'_> {
 
     /// Enrols a payer device that signs invoice-bound tokens; answers its token key.
     pub async fn enrol_device(&self, req: NewDevice) -> Result<IssuedDevice, PayerError> {
-        let settings = self.settings();
         let name = check_name(&req.name)?;
-        let per_payment_msat = req.per_payment_msat.unwrap_or(settings.default_per_payment_msat);
-        let per_day_msat =
-            req.per_day_msat.unwrap_or(settings.default_per_day_msat.max(per_payment_msat));
-        check_limits(per_payment_msat, per_day_msat)?;
+        let limits = self.limits(req.per_payment_msat, req.per_day_msat)?;
         let id = req.id.unwrap_or_else(|| DeviceId(rand::random()));
         let device = PayerRecord {
-            id,
-            kind: PayerKind::Device,
-            name,
             state: PayerState::Active,
-            uid: None,
-            key_version: 0,
-            program_code_hash: None,
-            program_expires_at: 0,
-            counter: None,
-            per_payment_msat,
-            per_day_msat,
-            pin_limit_msat: None,
-            pin_hash: None,
-            pin_failures: 0,
-            day: 0,
-            day_spent_msat: 0,
-            created_at: self.gateway.now_secs(),
-            version: 1,
+            ..new_payer(id, PayerKind::Device, name, limits, self.gateway.now_secs())
         };
         match self.gateway.store().put_payer(&device).await {
             Ok(()) => {}
