@@ -4,6 +4,7 @@
 //! crates. See the README for the two commands that matter.
 
 mod bench;
+mod card;
 mod demo;
 mod device;
 mod gateway;
@@ -40,9 +41,14 @@ enum Command {
     /// Invoice pools: pre-signed invoices that let an offline device sell without secrets.
     #[command(subcommand)]
     Pool(pool::PoolCommand),
-    /// Device tools: a simulated vending machine that never touches the network.
+    /// Device tools: simulated vending machines, deputy points of sale and payer devices that
+    /// never touch the network.
     #[command(subcommand)]
     Device(device::DeviceCommand),
+    /// Bolt Cards on a running gateway: issue (programming JSON or deeplink, as a QR code),
+    /// list, disable, enable, limits, wipe.
+    #[command(subcommand)]
+    Card(card::CardCommand),
     /// The operator's gateway: fleet, pools, device sync, sales reports (SQLite or PostgreSQL).
     #[command(subcommand)]
     Gateway(gateway::GatewayCommand),
@@ -74,6 +80,7 @@ fn main() -> ExitCode {
             Command::Bench(args) => bench::run(args).await,
             Command::Pool(command) => pool::run(command).await,
             Command::Device(command) => device::run(command).await,
+            Command::Card(command) => card::run(command).await,
             Command::Gateway(command) => gateway::run(command).await,
             Command::Payee(command) => payee::run(command).await,
         }
@@ -105,6 +112,43 @@ mod tests {
         assert!(err.to_string().contains("invalid value 'lots'"), "{err}");
         let err = Cli::try_parse_from(["lnedge", "fly"]).expect_err("unknown command");
         assert!(err.to_string().contains("unrecognized subcommand 'fly'"), "{err}");
+    }
+
+    #[test]
+    fn card_and_payer_flags_are_checked_before_anything_runs() {
+        let base = ["lnedge", "card", "issue", "--gateway", "http://x", "--admin-token", "t"];
+        let err = Cli::try_parse_from(
+            [&base[..], &["--name", "a", "--per-day-sat", "1", "--per-day-msat", "2"]].concat(),
+        )
+        .expect_err("both units");
+        assert!(err.to_string().contains("cannot be used with"), "{err}");
+        let err =
+            Cli::try_parse_from([&base[..], &["--name", "a", "--pin-limit-sat", "5"]].concat())
+                .expect_err("a PIN limit without a PIN");
+        assert!(err.to_string().contains("--pin <PIN>"), "{err}");
+        let err = Cli::try_parse_from([
+            "lnedge",
+            "device",
+            "simulate",
+            "--dir",
+            "d",
+            "--mode",
+            "payer",
+            "--token-lifetime-secs",
+            "0",
+        ])
+        .expect_err("zero lifetime");
+        assert!(err.to_string().contains("--token-lifetime-secs"), "{err}");
+        let ok = Cli::try_parse_from([
+            "lnedge",
+            "device",
+            "simulate",
+            "--state-dir",
+            "d",
+            "--mode",
+            "payer",
+        ]);
+        assert!(ok.is_ok(), "--state-dir is --dir: {ok:?}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `lnedge demo`: the story, told on the sandbox network.
 
 mod deputy;
+mod payers;
 
 use std::time::{Duration, Instant};
 
@@ -38,7 +39,7 @@ pub(crate) struct DemoArgs {
 }
 
 /// How many steps the demo has.
-const STEPS: u32 = 10;
+const STEPS: u32 = 12;
 
 /// Prints the next step's heading, numbered in order of appearance.
 fn step(text: &str) {
@@ -159,6 +160,13 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
 
     step("A sleeping sensor is paid: the gateway holds the payment until it wakes (async relay)");
     relay::story(&net, &payer, &router, &merchant).await?;
+
+    step("A Bolt Card taps a point of sale: the operator's gateway pays the merchant, once");
+    let payers = payers::PayerGateway::start(payer.clone())?;
+    payers.card_story(&merchant).await?;
+
+    step("An offline car unit pays a parking meter with a token bound to the meter's invoice");
+    payers.token_story(&merchant).await?;
 
     step("The merchant restarts; its durable state comes back with it");
     let merchant = net.restart("merchant").await?;

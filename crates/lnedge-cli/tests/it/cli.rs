@@ -4,14 +4,24 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 pub(crate) fn lnedge(args: &[&str], stdin: &str) -> Output {
+    lnedge_env(args, &[], stdin)
+}
+
+/// Runs `lnedge args` with the environment variables `env` and `stdin`; a command that exits
+/// before reading all of its input is no error here (its output says what happened).
+pub(crate) fn lnedge_env(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lnedge"))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("lnedge runs");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    let written = child.stdin.take().expect("stdin").write_all(stdin.as_bytes());
+    if let Err(e) = written {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing stdin: {e}");
+    }
     child.wait_with_output().expect("lnedge finishes")
 }
 
@@ -24,7 +34,7 @@ fn help_reads_well_and_bad_flags_are_named() {
     let out = lnedge(&["--help"], "");
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for word in ["demo", "bench", "pool", "device"] {
+    for word in ["demo", "bench", "pool", "device", "card"] {
         assert!(help.contains(word), "help mentions {word}: {help}");
     }
     let out = lnedge(&["demo", "--frobnicate"], "");

@@ -2,31 +2,13 @@
 //! simulated machine's ledger reaches the gateway signed by `lnedge-device` itself, a wrong key
 //! is refused, and a pool provisioned meanwhile is installed with `--install`.
 
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
 use crate::cli::{lnedge, text};
+use crate::support::serve;
 
 const TOKEN: &str = "device-sync-test-token";
 const DEVICE: &str = "00112233445566778899aabbccddeeff";
-
-/// The gateway process; killed when dropped.
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr")
-}
 
 async fn admin(http: &reqwest::Client, method: &str, url: &str, body: Option<Value>) -> Value {
     let mut request = match method {
@@ -47,35 +29,13 @@ async fn admin(http: &reqwest::Client, method: &str, url: &str, body: Option<Val
 #[test]
 fn a_simulated_machine_syncs_and_tops_up_through_the_cli() {
     let dir = tempfile::tempdir().expect("dir");
-    let addr = free_addr();
-    let config = dir.path().join("lnedge.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"{addr}\"\ndata_dir = \"{}\"\nadmin_token = \"{TOKEN}\"\n[node]\nkind = \"sandbox\"\n",
-            dir.path().join("gw").display()
-        ),
-    )
-    .expect("config");
-    let _gateway = Gateway(
-        Command::new(env!("CARGO_BIN_EXE_lnedge"))
-            .args(["gateway", "serve", "--config", config.to_str().expect("utf-8")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the gateway starts"),
-    );
-    let base = format!("http://{addr}");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let gateway = serve(dir.path(), TOKEN, &runtime);
+    let base = gateway.base.clone();
     let http = reqwest::Client::new();
 
-    // Up (generous: a cold sandbox node on a busy machine), enrol, provision, download.
+    // Enrol, provision, download.
     let (pool_file, owner, sync_key) = runtime.block_on(async {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-        while http.get(format!("{base}/healthz")).send().await.is_err() {
-            assert!(tokio::time::Instant::now() < deadline, "the gateway did not come up");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
         let enrol = json!({"device_id": DEVICE, "name": "cli test",
             "products": [{"id": 1, "description": "cola", "price_msat": 2_500_000}]});
         admin(&http, "POST", &format!("{base}/v1/devices"), Some(enrol)).await;

@@ -1,7 +1,8 @@
 //! `lnedge device simulate`: a vending machine in the terminal. It never opens a socket: the
 //! invoice goes out as a QR code, the payment proof comes back as typed or scanned text, an NFC
 //! NDEF file, or keypad digits. `--mode deputy` runs a deputy point of sale instead: any amount,
-//! an LNURL QR, and the claim the customer's wallet decrypts after paying.
+//! an LNURL QR, and the claim the customer's wallet decrypts after paying. `--mode payer` runs a
+//! device that pays ([`payer`]): a merchant's invoice in, a token bound to it out.
 //!
 //! The simulators and their command loop are `lnedge_device::simulator`; this module parses the
 //! arguments, opens the device's state directory, wires stdin/stdout, draws QR codes in the
@@ -10,7 +11,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use lnedge_device::deputy::{DeputyFlashFile, DeputyTerminal};
 use lnedge_device::simulator::{
@@ -20,10 +21,15 @@ use lnedge_device::{Enrolment, SimulatedMotor, VendingMachine};
 use lnedge_proto::deputy::TerminalKeys;
 use lnedge_proto::DeviceId;
 
+use crate::util::msat_from;
+
+pub(crate) mod payer;
+
 /// `lnedge device …`
 #[derive(Debug, Subcommand)]
 pub(crate) enum DeviceCommand {
-    /// Run a vending machine in the terminal (interactive, or scripted through stdin).
+    /// Run a vending machine, a deputy point of sale or a payer device in the terminal
+    /// (interactive, or scripted through stdin).
     Simulate(SimulateArgs),
     /// Upload a simulated vending machine's ledger to its gateway, signed with the device's
     /// sync key (`GET /v1/devices/{id}/sync-key`); with --install, install the new pools the
@@ -51,11 +57,13 @@ pub(crate) struct SyncArgs {
 /// Options of `lnedge device simulate`.
 #[derive(Debug, Args)]
 pub(crate) struct SimulateArgs {
-    /// The machine's state directory (enrolment, pool, ledger).
-    #[arg(long)]
+    /// The device's state directory (enrolment, pool, ledger; keys and flash).
+    #[arg(long, visible_alias = "state-dir")]
     dir: PathBuf,
-    /// Enrol the machine with this device id (32 hex characters) if it is not enrolled yet.
-    #[arg(long, requires = "owner")]
+    /// Enrol the device with this id (32 hex characters) if it is not enrolled yet: a vending
+    /// machine (with --owner), or a payer device (with --token-key, the `device.id` of
+    /// `POST /v1/payer-devices`).
+    #[arg(long)]
     device: Option<String>,
     /// The owner node id (66 hex characters) the machine accepts pools from (with --device).
     #[arg(long, requires = "device")]
@@ -73,6 +81,28 @@ pub(crate) struct SimulateArgs {
     /// answers them (JSON file), on the first run; kept in --dir afterwards.
     #[arg(long)]
     keys: Option<PathBuf>,
+    /// With --mode payer: the device's token key (64 hex characters), the `token_key` of
+    /// `POST /v1/payer-devices`, on the first run (with --device); kept in --dir afterwards.
+    #[arg(long, env = "LNEDGE_TOKEN_KEY", hide_env_values = true)]
+    token_key: Option<String>,
+    /// With --mode payer: the most one token may authorize, in sat (first run: 100 000; a value
+    /// given later replaces the stored one).
+    #[arg(long, conflicts_with = "per_payment_msat")]
+    per_payment_sat: Option<u64>,
+    /// With --mode payer: the same in msat.
+    #[arg(long)]
+    per_payment_msat: Option<u64>,
+    /// With --mode payer: the most all tokens together may authorize, in sat (first run:
+    /// 500 000).
+    #[arg(long, conflicts_with = "budget_msat")]
+    budget_sat: Option<u64>,
+    /// With --mode payer: the same in msat.
+    #[arg(long)]
+    budget_msat: Option<u64>,
+    /// With --mode payer: how long a token stays valid, in seconds (never past the invoice's
+    /// expiry; the gateway refuses tokens valid longer than its `token_max_lifetime_secs`).
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    token_lifetime_secs: u64,
 }
 
 /// The kinds of simulated device.
@@ -82,6 +112,8 @@ pub(crate) enum Mode {
     Vending,
     /// A deputy point of sale: any amount, LNURL, claim checked offline (holds a key).
     Deputy,
+    /// A device that pays: signs a token bound to a merchant's invoice (holds a token key).
+    Payer,
 }
 
 fn parse_id<const N: usize>(text: &str, what: &str) -> Result<[u8; N]> {
@@ -94,8 +126,8 @@ fn parse_id<const N: usize>(text: &str, what: &str) -> Result<[u8; N]> {
 /// Draws `text` as a QR code with Unicode half blocks (two modules per character cell), light
 /// on dark so phones read it from a dark terminal. QR drawing is the terminal's presentation:
 /// the simulator calls it through [`QrRenderer`] and `lnedge-device` does not depend on a QR
-/// crate.
-fn draw_qr(text: &str) -> std::result::Result<String, BoxError> {
+/// crate. `lnedge card` draws its programming and wipe QR codes with it too.
+pub(crate) fn draw_qr(text: &str) -> std::result::Result<String, BoxError> {
     let code = qrcode::QrCode::new(text.as_bytes())?;
     Ok(code
         .render::<qrcode::render::unicode::Dense1x2>()
@@ -170,9 +202,16 @@ async fn sync(args: SyncArgs) -> Result<()> {
 
 fn simulate(args: SimulateArgs) -> Result<()> {
     let qr = (!args.no_qr).then(|| Box::new(draw_qr) as Box<dyn QrRenderer>);
-    if args.mode == Mode::Deputy {
-        let mut simulator = open_deputy(&args, qr)?;
-        return run_repl(&mut simulator);
+    match args.mode {
+        Mode::Deputy => return run_repl(&mut open_deputy(&args, qr)?),
+        Mode::Payer => return simulate_payer(&args, qr),
+        Mode::Vending => {}
+    }
+    if args.token_key.is_some() {
+        bail!("--token-key is for --mode payer");
+    }
+    if args.device.is_some() && args.owner.is_none() {
+        bail!("a vending machine is enrolled with --device and --owner together");
     }
     let mut machine = match (&args.device, &args.owner) {
         (Some(device), Some(owner)) if !args.dir.join("enrolment.txt").exists() => {
@@ -191,6 +230,26 @@ fn simulate(args: SimulateArgs) -> Result<()> {
         println!("installed pool {id}");
     }
     run_repl(&mut VendingSimulator::new(machine, qr))
+}
+
+/// `--mode payer`: the payer device in `--dir`, fed invoices from stdin.
+fn simulate_payer(args: &SimulateArgs, qr: Option<Box<dyn QrRenderer>>) -> Result<()> {
+    if args.owner.is_some() || args.pool.is_some() || args.keys.is_some() {
+        bail!("--owner, --pool and --keys are not for --mode payer");
+    }
+    let options = payer::PayerOptions {
+        dir: args.dir.clone(),
+        device: args.device.clone(),
+        token_key: args.token_key.clone(),
+        per_payment_msat: msat_from(args.per_payment_sat, args.per_payment_msat, "per-payment")?,
+        budget_msat: msat_from(args.budget_sat, args.budget_msat, "budget")?,
+        lifetime_secs: args.token_lifetime_secs,
+    };
+    let (device, limits) = payer::open(&options)?;
+    let mut simulator = payer::PayerSimulator::new(device, limits, options.lifetime_secs, qr);
+    let stdin = std::io::stdin();
+    let kind = if stdin.is_terminal() { InputKind::Terminal } else { InputKind::Script };
+    payer::run(&mut simulator, stdin.lock(), &mut std::io::stdout().lock(), kind)
 }
 
 /// Runs `simulator` on stdin and stdout: a prompt at a terminal, an echo of each command when
