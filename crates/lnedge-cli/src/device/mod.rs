@@ -207,9 +207,6 @@ fn simulate(args: SimulateArgs) -> Result<()> {
         Mode::Payer => return simulate_payer(&args, qr),
         Mode::Vending => {}
     }
-    if args.token_key.is_some() {
-        bail!("--token-key is for --mode payer");
-    }
     if args.device.is_some() && args.owner.is_none() {
         bail!("a vending machine is enrolled with --device and --owner together");
     }
