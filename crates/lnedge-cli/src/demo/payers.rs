@@ -115,8 +115,8 @@ impl PayerGateway {
         );
         let mut card = SimulatedCard::programmed(
             &uid,
-            &programming.k1,
-            &programming.k2,
+            &programming.keys.k1,
+            &programming.keys.k2,
             &programming.lnurlw_base,
         )?;
 

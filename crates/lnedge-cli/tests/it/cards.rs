@@ -59,9 +59,13 @@ fn cards_are_issued_listed_disabled_enabled_limited_and_wiped_through_the_cli() 
     let id = programming.id.clone();
 
     // The chip taps once (the gateway stores the counter the list shows).
-    let mut chip =
-        SimulatedCard::programmed(UID, &programming.k1, &programming.k2, &programming.lnurlw_base)
-            .expect("chip");
+    let mut chip = SimulatedCard::programmed(
+        UID,
+        &programming.keys.k1,
+        &programming.keys.k2,
+        &programming.lnurlw_base,
+    )
+    .expect("chip");
     let url = chip.tap().expect("tap").replacen("lnurlw://", "http://", 1);
     let request: WithdrawRequest = runtime.block_on(async {
         reqwest::get(&url).await.expect("tap").json().await.expect("withdraw request")
@@ -151,7 +155,7 @@ fn cards_are_issued_listed_disabled_enabled_limited_and_wiped_through_the_cli() 
     assert!(wiped.contains("\"Alice\": wiped; it never pays again"), "{wiped}");
     let wipe: CardWipe = serde_json::from_str(line_after(&wiped, "wipe JSON")).expect("wipe JSON");
     assert_eq!((wipe.action.as_str(), wipe.uid.as_str()), ("wipe", UID));
-    assert_eq!((&wipe.k1, &wipe.k2), (&programming.k1, &programming.k2));
+    assert_eq!((&wipe.keys.k1, &wipe.keys.k2), (&programming.keys.k1, &programming.keys.k2));
     assert!(wiped.contains('█') || wiped.contains('▀'), "the wipe QR: {wiped}");
     let out = card(&["wipe", &festival, "--no-qr"]);
     assert!(text(&out.stdout).contains("never programmed"), "{}", text(&out.stdout));
