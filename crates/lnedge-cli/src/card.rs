@@ -9,7 +9,7 @@
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use lnedge_wire::payers::{
-    IssueCard, IssuedCard, Payer, PayerList, SetEnabled, SetLimits, WipedCard,
+    IssueCard, IssuedCard, Payer, PayerList, PayerPayments, SetEnabled, SetLimits, WipedCard,
 };
 
 use crate::device::draw_qr;
@@ -33,6 +33,24 @@ pub(crate) enum CardCommand {
     /// Wipe a card: it never pays again; prints the wipe JSON (and its QR) the programmer app
     /// resets the chip with.
     Wipe(WipeArgs),
+    /// Payments made for cards and payer devices (newest last): state, amount, fee, counter.
+    Payments(PaymentsArgs),
+}
+
+/// Options of `lnedge card payments`.
+#[derive(Debug, Args)]
+pub(crate) struct PaymentsArgs {
+    #[command(flatten)]
+    gateway: GatewayArgs,
+    /// Only this card's (or payer device's) payments.
+    #[arg(long)]
+    payer: Option<String>,
+    /// At most this many (the newest).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    limit: u32,
+    /// Print the gateway's answer as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Where the gateway is and the operator's admin token.
@@ -40,14 +58,14 @@ pub(crate) enum CardCommand {
 pub(crate) struct GatewayArgs {
     /// The gateway's base URL (`http://127.0.0.1:18080`).
     #[arg(long, env = "LNEDGE_GATEWAY_URL")]
-    gateway: String,
+    pub(crate) gateway: String,
     /// The gateway's admin token (prefer LNEDGE_ADMIN_TOKEN: flags show in `ps`).
     #[arg(long, env = "LNEDGE_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: String,
 }
 
 impl GatewayArgs {
-    fn client(&self) -> AdminClient {
+    pub(crate) fn client(&self) -> AdminClient {
         AdminClient::new(&self.gateway, &self.admin_token)
     }
 }
@@ -153,12 +171,43 @@ pub(crate) async fn run(command: CardCommand) -> Result<()> {
         CardCommand::Enable(args) => set_enabled(args, true).await,
         CardCommand::Limits(args) => limits(args).await,
         CardCommand::Wipe(args) => wipe(args).await,
+        CardCommand::Payments(args) => payments(args).await,
     }
+}
+
+async fn payments(args: PaymentsArgs) -> Result<()> {
+    let mut path = format!("/v1/payers/payments?limit={}", args.limit);
+    if let Some(payer) = &args.payer {
+        path.push_str(&format!("&payer={}", card_id(payer)?));
+    }
+    let list: PayerPayments = args.gateway.client().get(&path).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    println!(
+        "{:<32}  {:<6}  {:>7}  {:<7}  {:>12}  {:>10}  {}",
+        "payer", "kind", "counter", "state", "amount", "fee", "payment hash"
+    );
+    for p in &list.payments {
+        println!(
+            "{:<32}  {:<6}  {:>7}  {:<7}  {:>12}  {:>10}  {}",
+            p.payer_id,
+            p.kind,
+            p.counter,
+            p.state,
+            format!("{} sat", sat(p.amount_msat)),
+            p.fee_msat.map_or_else(|| "-".to_owned(), |f| format!("{f} msat")),
+            p.payment_hash
+        );
+    }
+    println!("{} payment(s)", list.payments.len());
+    Ok(())
 }
 
 /// A card id as the gateway's routes take it: 32 hex characters (checked here so a typo is
 /// named before anything is sent).
-fn card_id(text: &str) -> Result<&str> {
+pub(crate) fn card_id(text: &str) -> Result<&str> {
     let id = text.trim();
     if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         bail!("{id:?} is not a card id (32 hex characters, as `lnedge card list` shows it)");
@@ -257,7 +306,7 @@ fn fit(text: &str, width: usize) -> String {
 }
 
 /// The cards as a table.
-fn table(cards: &[Payer]) -> String {
+pub(crate) fn table(cards: &[Payer]) -> String {
     let mut out = format!(
         "{:<32}  {:<20}  {:<8}  {:<14}  {:>7}  {:>12}  {:>12}  {:>12}\n",
         "id", "name", "state", "uid", "counter", "per payment", "per day", "spent today"

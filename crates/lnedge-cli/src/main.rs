@@ -10,6 +10,7 @@ mod device;
 mod gateway;
 mod http;
 mod payee;
+mod payer;
 mod pool;
 mod util;
 
@@ -49,6 +50,9 @@ enum Command {
     /// list, disable, enable, limits, wipe.
     #[command(subcommand)]
     Card(card::CardCommand),
+    /// Payer devices on a running gateway: enrol one (its token key), list them.
+    #[command(subcommand)]
+    Payer(payer::PayerCommand),
     /// The operator's gateway: fleet, pools, device sync, sales reports (SQLite or PostgreSQL).
     #[command(subcommand)]
     Gateway(gateway::GatewayCommand),
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
             Command::Pool(command) => pool::run(command).await,
             Command::Device(command) => device::run(command).await,
             Command::Card(command) => card::run(command).await,
+            Command::Payer(command) => payer::run(command).await,
             Command::Gateway(command) => gateway::run(command).await,
             Command::Payee(command) => payee::run(command).await,
         }

@@ -24,11 +24,6 @@
 //!          marker 0x00 = fields complete; state 0xFF pending, 0x7F paid, 0x3F synced
 //! ```
 
-use std::fs::{File, OpenOptions};
-use std::io;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-
 use lnedge_proto::deputy::claim::MAX_CODE_TRIES;
 use lnedge_proto::deputy::{
     claim_for, write_lnurl, write_lud17, write_sale_url, Currency, DeputyClaim, DeputyError, Sale,
@@ -410,78 +405,5 @@ impl<F: Flash> DeputyTerminal<F> {
             }
         }
         Ok(())
-    }
-}
-
-/// Flash emulated by a plain file of [`FLASH_LEN`] bytes (created erased): every write is one
-/// byte `pwrite` followed by `fdatasync`, and refuses to set a bit.
-#[derive(Debug)]
-pub struct DeputyFlashFile {
-    path: PathBuf,
-    file: File,
-    len: usize,
-}
-
-impl DeputyFlashFile {
-    /// Opens (creating erased if absent) the image at `path`.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, FlashError> {
-        let path = path.as_ref().to_path_buf();
-        let io = |what: &'static str| {
-            let path = path.clone();
-            move |source: io::Error| FlashError::Io { path, what, source }
-        };
-        if !path.exists() {
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, vec![0xFFu8; FLASH_LEN]).map_err(io("creating"))?;
-            File::open(&tmp).and_then(|f| f.sync_all()).map_err(io("syncing"))?;
-            std::fs::rename(&tmp, &path).map_err(io("renaming into place"))?;
-        }
-        let file = OpenOptions::new().read(true).write(true).open(&path).map_err(io("opening"))?;
-        let len = usize::try_from(file.metadata().map_err(io("reading metadata"))?.len())
-            .unwrap_or(usize::MAX);
-        Ok(DeputyFlashFile { path, file, len })
-    }
-}
-
-impl Flash for DeputyFlashFile {
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn read_all(&mut self) -> Result<Vec<u8>, FlashError> {
-        let mut buf = vec![0u8; self.len];
-        self.file.read_exact_at(&mut buf, 0).map_err(|source| FlashError::Io {
-            path: self.path.clone(),
-            what: "reading",
-            source,
-        })?;
-        Ok(buf)
-    }
-
-    fn read_byte(&mut self, offset: usize) -> Result<u8, FlashError> {
-        if offset >= self.len {
-            return Err(FlashError::OutOfRange { offset, len: self.len });
-        }
-        let mut b = [0u8; 1];
-        self.file.read_exact_at(&mut b, offset as u64).map_err(|source| FlashError::Io {
-            path: self.path.clone(),
-            what: "reading a byte",
-            source,
-        })?;
-        Ok(b[0])
-    }
-
-    fn program(&mut self, offset: usize, value: u8) -> Result<(), FlashError> {
-        let old = self.read_byte(offset)?;
-        if value & !old != 0 {
-            return Err(FlashError::SetsBit { offset, old, new: value });
-        }
-        let io = |source| FlashError::Io { path: self.path.clone(), what: "writing", source };
-        self.file.write_all_at(&[value], offset as u64).map_err(io)?;
-        self.file.sync_data().map_err(|source| FlashError::Io {
-            path: self.path.clone(),
-            what: "syncing",
-            source,
-        })
     }
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::flash::{BitOrder, MemFlash, PowerCut};
+use crate::flash::{BitOrder, FileFlash, MemFlash, PowerCut};
 use lnedge_proto::deputy::preimage_for;
 
 const MASTER: [u8; 32] = [9; 32];
@@ -143,13 +143,17 @@ fn images_of_other_devices_are_refused_and_files_persist() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("deputy.flash");
     let keys = TerminalKeys::derive(&MASTER, D);
-    let mut t =
-        DeputyTerminal::open(keys.clone(), "https://gw", DeputyFlashFile::open(&path).unwrap())
-            .unwrap();
+    let mut t = DeputyTerminal::open(
+        keys.clone(),
+        "https://gw",
+        FileFlash::open(&path, FLASH_LEN).unwrap(),
+    )
+    .unwrap();
     t.new_sale(7, Currency::SAT).unwrap();
     drop(t);
     let mut t =
-        DeputyTerminal::open(keys, "https://gw", DeputyFlashFile::open(&path).unwrap()).unwrap();
+        DeputyTerminal::open(keys, "https://gw", FileFlash::open(&path, FLASH_LEN).unwrap())
+            .unwrap();
     assert_eq!(t.counter(), 1);
     assert_eq!(t.pending().unwrap().map(|s| s.sale.amount), Some(7));
 }

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use lnedge_device::deputy::{DeputyFlashFile, DeputyTerminal};
+use lnedge_device::deputy::{DeputyTerminal, FLASH_LEN as DEPUTY_FLASH_LEN};
+use lnedge_device::flash::FileFlash;
 use lnedge_device::simulator::{
     self, BoxError, DeputySimulator, InputKind, QrRenderer, Simulator, VendingSimulator,
 };
@@ -263,7 +264,7 @@ fn run_repl(simulator: &mut dyn Simulator) -> Result<()> {
 fn open_deputy(
     args: &SimulateArgs,
     qr: Option<Box<dyn QrRenderer>>,
-) -> Result<DeputySimulator<DeputyFlashFile>> {
+) -> Result<DeputySimulator<FileFlash>> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
     let keys_path = args.dir.join("deputy-keys.json");
@@ -287,7 +288,7 @@ fn open_deputy(
         claim_key: parse_id::<32>(&file.claim_key, "claim_key")?,
     };
     let sync_key = parse_id::<32>(&file.sync_key, "sync_key")?;
-    let flash = DeputyFlashFile::open(args.dir.join("deputy.flash"))?;
+    let flash = FileFlash::open(args.dir.join("deputy.flash"), DEPUTY_FLASH_LEN)?;
     let terminal = DeputyTerminal::open(keys, &file.gateway_url, flash)?;
     Ok(DeputySimulator::new(terminal, sync_key, qr))
 }

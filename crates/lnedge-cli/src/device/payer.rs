@@ -9,13 +9,12 @@
 //! only) and `payer.flash` (the device's flash image: counters and issued tokens), so the counter
 //! survives restarts.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, BufRead, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use lnedge_device::flash::{Flash, FlashError};
+use lnedge_device::flash::{FileFlash, Flash};
 use lnedge_device::payer::{PayerDevice, PayerDeviceError, PayerLimits, FLASH_LEN};
 use lnedge_device::simulator::{error_chain, BoxError, InputKind, QrRenderer};
 use lnedge_node::BackendError;
@@ -144,71 +143,6 @@ impl From<PayerDeviceError> for PayerSimError {
     }
 }
 
-/// The device's flash emulated by a file of [`FLASH_LEN`] bytes, created erased: every write is
-/// one byte `pwrite` followed by `fdatasync`, and a write that would set a bit is refused.
-#[derive(Debug)]
-pub(crate) struct PayerFlashFile {
-    path: PathBuf,
-    file: File,
-    len: usize,
-}
-
-impl PayerFlashFile {
-    /// Opens (creating erased if absent) the image at `path`.
-    pub(crate) fn open(path: &Path) -> Result<Self, FlashError> {
-        let io = |what: &'static str| {
-            let path = path.to_path_buf();
-            move |source: io::Error| FlashError::Io { path, what, source }
-        };
-        if !path.exists() {
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, vec![0xFFu8; FLASH_LEN]).map_err(io("creating"))?;
-            File::open(&tmp).and_then(|f| f.sync_all()).map_err(io("syncing"))?;
-            std::fs::rename(&tmp, path).map_err(io("renaming into place"))?;
-        }
-        let file = OpenOptions::new().read(true).write(true).open(path).map_err(io("opening"))?;
-        let len = usize::try_from(file.metadata().map_err(io("reading metadata"))?.len())
-            .unwrap_or(usize::MAX);
-        Ok(PayerFlashFile { path: path.to_path_buf(), file, len })
-    }
-
-    fn io(&self, what: &'static str) -> impl FnOnce(io::Error) -> FlashError + '_ {
-        move |source| FlashError::Io { path: self.path.clone(), what, source }
-    }
-}
-
-impl Flash for PayerFlashFile {
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn read_all(&mut self) -> Result<Vec<u8>, FlashError> {
-        let mut buf = vec![0u8; self.len];
-        self.file.read_exact_at(&mut buf, 0).map_err(self.io("reading"))?;
-        Ok(buf)
-    }
-
-    fn read_byte(&mut self, offset: usize) -> Result<u8, FlashError> {
-        if offset >= self.len {
-            return Err(FlashError::OutOfRange { offset, len: self.len });
-        }
-        let mut b = [0u8; 1];
-        let at = u64::try_from(offset).unwrap_or(u64::MAX);
-        self.file.read_exact_at(&mut b, at).map_err(self.io("reading a byte"))?;
-        Ok(b[0])
-    }
-
-    fn program(&mut self, offset: usize, value: u8) -> Result<(), FlashError> {
-        let old = self.read_byte(offset)?;
-        if value & !old != 0 {
-            return Err(FlashError::SetsBit { offset, old, new: value });
-        }
-        let at = u64::try_from(offset).unwrap_or(u64::MAX);
-        self.file.write_all_at(&[value], at).map_err(self.io("writing"))?;
-        self.file.sync_data().map_err(self.io("syncing"))
-    }
-}
-
 fn hex_array<const N: usize>(text: &str, what: &str) -> Result<[u8; N]> {
     let bytes = hex::decode(text.trim()).with_context(|| format!("{what} is not hex"))?;
     bytes.try_into().map_err(|b: Vec<u8>| {
@@ -233,7 +167,7 @@ fn write_state(path: &Path, state: &PayerState) -> Result<()> {
 /// Opens the payer device in `options.dir`: `payer.json` (written on the first run from
 /// `--device` and `--token-key`; limits given later replace the stored ones) and `payer.flash`.
 /// Answers the device and its limits.
-pub(crate) fn open(options: &PayerOptions) -> Result<(PayerDevice<PayerFlashFile>, PayerLimits)> {
+pub(crate) fn open(options: &PayerOptions) -> Result<(PayerDevice<FileFlash>, PayerLimits)> {
     std::fs::create_dir_all(&options.dir)
         .with_context(|| format!("creating {}", options.dir.display()))?;
     let path = options.dir.join("payer.json");
@@ -283,7 +217,7 @@ pub(crate) fn open(options: &PayerOptions) -> Result<(PayerDevice<PayerFlashFile
         max_per_payment_msat: state.per_payment_msat,
         budget_msat: state.budget_msat,
     };
-    let flash = PayerFlashFile::open(&options.dir.join("payer.flash"))?;
+    let flash = FileFlash::open(options.dir.join("payer.flash"), FLASH_LEN)?;
     let device = PayerDevice::open(device_id, key, limits, flash)
         .with_context(|| format!("opening the payer device in {}", options.dir.display()))?;
     Ok((device, limits))

@@ -162,4 +162,33 @@ fn cards_are_issued_listed_disabled_enabled_limited_and_wiped_through_the_cli() 
     let out = card(&["enable", &id]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("payer_wiped"), "{}", text(&out.stderr));
+
+    // Payer devices: enrolled (the key printed once), listed; `card payments` answers (none
+    // were paid here: the served gateway's node has no channels).
+    let payer = |args: &[&str]| {
+        let mut all = vec!["payer"];
+        all.extend_from_slice(&args[..1]);
+        all.extend_from_slice(&["--gateway", base]);
+        all.extend_from_slice(&args[1..]);
+        lnedge_env(&all, &env, "")
+    };
+    let out = payer(&["enrol", "--name", "Car 7", "--per-payment-sat", "2000"]);
+    let enrolled = text(&out.stdout);
+    assert!(out.status.success(), "{enrolled}{}", text(&out.stderr));
+    assert!(enrolled.contains("\"Car 7\" enrolled: active"), "{enrolled}");
+    let key = enrolled
+        .lines()
+        .find_map(|l| l.strip_prefix("token key "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{enrolled}"));
+    assert_eq!(key.len(), 64, "{enrolled}");
+    let out = payer(&["list"]);
+    assert!(text(&out.stdout).contains("Car 7"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("1 payer device(s)"), "{}", text(&out.stdout));
+    let out = payer(&["enrol", "--name", "", "--id", "zz"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("not a card id"), "{}", text(&out.stderr));
+    let out = card(&["payments"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("0 payment(s)"), "{}", text(&out.stdout));
 }

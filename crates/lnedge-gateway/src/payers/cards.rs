@@ -237,10 +237,36 @@ impl Payers<'_> {
             }),
             ..new_payer(id, PayerKind::Card, name, (per_payment_msat, per_day_msat), now)
         };
+        // A UID another live card holds is refused before anything is stored.
+        if let Some(uid) = &req.uid {
+            if let Some(holder) = self.gateway.store().payer_by_uid(uid).await? {
+                if holder.state != PayerState::Wiped {
+                    return Err(PayerError::refused(
+                        "uid_taken",
+                        "this card is programmed for another entry; wipe that one first",
+                    ));
+                }
+            }
+        }
         self.gateway.store().put_payer(&card).await?;
         let program_code = hex::encode(code);
         let programming = match req.uid {
-            Some(uid) => Some(self.program(&program_code, &uid).await?),
+            Some(uid) => match self.program(&program_code, &uid).await {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    // Lost a race for the UID: the new entry must not stay programmable.
+                    let dead = PayerRecord {
+                        state: PayerState::Wiped,
+                        program_code_hash: None,
+                        version: card.version.saturating_add(1),
+                        ..card
+                    };
+                    if let Err(cleanup) = self.gateway.store().put_payer(&dead).await {
+                        tracing::warn!(card = %id, error = %cleanup, "an issue that failed left a pending card");
+                    }
+                    return Err(e);
+                }
+            },
             None => None,
         };
         let card = match &programming {

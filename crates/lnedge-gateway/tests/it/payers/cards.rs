@@ -113,6 +113,12 @@ async fn the_deeplink_flow_programs_a_blank_card_and_reprogramming_starts_a_new_
         (StatusCode::CONFLICT, &json!("uid_taken")),
         "{dup}"
     );
+    let (_, cards) = call(&w.router, get("/v1/cards", true)).await;
+    assert_eq!(
+        cards["payers"].as_array().map(Vec::len),
+        Some(1),
+        "the refused issue left nothing: {cards}"
+    );
     let (status, bad) = call(&w.router, post(&path, json!({"UID": "0499"}), false)).await;
     assert_eq!((status, &bad["error"]["field"]), (StatusCode::BAD_REQUEST, &json!("UID")));
     let (status, unknown) = call(
