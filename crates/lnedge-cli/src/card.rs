@@ -186,8 +186,8 @@ async fn payments(args: PaymentsArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<32}  {:<6}  {:>7}  {:<7}  {:>12}  {:>10}  {}",
-        "payer", "kind", "counter", "state", "amount", "fee", "payment hash"
+        "{:<32}  {:<6}  {:>7}  {:<7}  {:>12}  {:>10}  payment hash",
+        "payer", "kind", "counter", "state", "amount", "fee"
     );
     for p in &list.payments {
         println!(
