@@ -380,6 +380,9 @@ async fn wipe(args: WipeArgs) -> Result<()> {
             println!("wipe JSON (the Bolt Card programmer app scans it to reset the chip):");
             println!("{json}");
             print_qr(&json, args.no_qr)?;
+            if let Some(link) = &wiped.reset_deeplink {
+                println!("or, on the phone: reset deeplink (one use, with the card) {link}");
+            }
         }
         None => println!("the card was never programmed: there is nothing to reset on the chip"),
     }

@@ -189,6 +189,20 @@ pub struct WipedCard {
     /// The wipe JSON (absent for a card never programmed: it holds no keys of ours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wipe: Option<CardWipe>,
+    /// The reset link (DEEPLINK `reset`'s keys-request-url): one use, with the card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_url: Option<String>,
+    /// `boltcard://reset?url=…`: opens the programmer app on a phone to reset the card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_deeplink: Option<String>,
+}
+
+/// The body the programmer app posts to a reset link (DEEPLINK `reset`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeeplinkResetRequest {
+    /// The card's URL as read from its NDEF (`lnurlw://…?p=…&c=…`).
+    #[serde(rename = "LNURLW")]
+    pub lnurlw: String,
 }
 
 /// `POST /v1/payers/{id}/enabled`.

@@ -4,8 +4,9 @@
 //! | --- | --- | --- |
 //! | `POST /v1/cards` | admin | [`IssueCard`] → 201 [`IssuedCard`] (programming link, deeplink, and the programming JSON when `uid` is given) |
 //! | `GET /v1/cards` | admin | → `{payers: [...]}` (cards) |
-//! | `POST /v1/cards/{id}/wipe` | admin | → [`WipedCard`] (the wipe JSON the programmer app resets the card with) |
+//! | `POST /v1/cards/{id}/wipe` | admin | → [`WipedCard`] (the wipe JSON the programmer app resets the card with, and a one-time reset deeplink) |
 //! | `POST /v1/cards/program/{code}` | programmer app | `{"UID"}` → DEEPLINK `{LNURLW, K0…K4}` |
+//! | `POST /v1/cards/reset/{code}` | programmer app | `{"LNURLW"}` (a wiped card's reading) → DEEPLINK `{LNURLW, K0…K4}`, once |
 //! | `GET /v1/card?p=&c=` | wallet / point of sale | → LUD-03 `withdrawRequest` (with `pinLimit` when the card has a PIN) or a LUD-01 error |
 //! | `GET /v1/card/callback?k1=&pr=[&pin=]` | wallet / point of sale | → `{"status":"OK"}` once paid, or a LUD-01 error |
 //! | `POST /v1/payer-devices` | admin | [`EnrolDevice`] → 201 `{device, token_key}` |
@@ -23,9 +24,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use lnedge_wire::lnurl::{WithdrawRequest, WITHDRAW_REQUEST_TAG};
 use lnedge_wire::payers::{
-    CardKeysHex, CardProgramming, CardWipe, DeeplinkKeys, DeeplinkRequest, EnrolDevice,
-    EnrolledDevice, IssueCard, IssuedCard, PayToken, Payer, PayerList, PayerPayment, PayerPayments,
-    SetEnabled, SetLimits, WipedCard, PROGRAMMING_PROTOCOL, PROGRAMMING_VERSION,
+    CardKeysHex, CardProgramming, CardWipe, DeeplinkKeys, DeeplinkRequest, DeeplinkResetRequest,
+    EnrolDevice, EnrolledDevice, IssueCard, IssuedCard, PayToken, Payer, PayerList, PayerPayment,
+    PayerPayments, SetEnabled, SetLimits, WipedCard, PROGRAMMING_PROTOCOL, PROGRAMMING_VERSION,
 };
 
 use super::devices::parse_device_id;
@@ -57,6 +58,13 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             Access::Open,
             "Bolt Card programmer app: the card's UID in, its keys out (DEEPLINK)",
             program,
+        ),
+        endpoint(
+            "post",
+            "/v1/cards/reset/{code}",
+            Access::Open,
+            "Bolt Card programmer app: a wiped card's reading in, its keys out (DEEPLINK reset)",
+            reset,
         ),
         endpoint(
             "get",
@@ -307,13 +315,28 @@ async fn wipe(
         Some(w) => w.card.clone(),
         None => payers.get(id).await?,
     };
+    let reset_url = wiped
+        .as_ref()
+        .map(|w| public_url(&state).map(|base| format!("{base}/v1/cards/reset/{}", w.reset_code)))
+        .transpose()?;
+    let reset_deeplink = reset_url.as_deref().map(|url| {
+        format!(
+            "boltcard://reset?url={}",
+            url::form_urlencoded::byte_serialize(url.as_bytes()).collect::<String>()
+        )
+    });
     let wipe = wiped.map(|w| CardWipe {
         action: "wipe".to_owned(),
         uid: hex::encode(w.uid),
         version: w.version,
         keys: CardKeysHex::from_keys(&w.keys.k),
     });
-    Ok(Json(WipedCard { card: payer_body(&card, state.gateway.now_secs()), wipe }))
+    Ok(Json(WipedCard {
+        card: payer_body(&card, state.gateway.now_secs()),
+        wipe,
+        reset_url,
+        reset_deeplink,
+    }))
 }
 
 /// `POST /v1/cards/program/{code}` (the programmer app, DEEPLINK `program`).
@@ -327,6 +350,32 @@ async fn program(
     let lnurlw = lnurlw_base(&state)?;
     let programmed = state.gateway.payers().program(&code, &uid).await?;
     let CardKeysHex { k0, k1, k2, k3, k4 } = CardKeysHex::from_keys(&programmed.keys.k);
+    Ok(Json(DeeplinkKeys { lnurlw, k0, k1, k2, k3, k4 }))
+}
+
+/// `POST /v1/cards/reset/{code}` (the programmer app, DEEPLINK `reset`).
+async fn reset(
+    State(state): State<AppState>,
+    ApiPath(code): ApiPath<String>,
+    ApiBody(body): ApiBody,
+) -> Result<Json<DeeplinkKeys>, ApiError> {
+    let req: DeeplinkResetRequest = parse_json(&body)?;
+    let (mut p, mut c) = (None, None);
+    if let Some((_, query)) = req.lnurlw.split_once('?') {
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match name.as_ref() {
+                "p" => p = Some(value.into_owned()),
+                "c" => c = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+    }
+    let (Some(p), Some(c)) = (p, c) else {
+        return Err(ApiError::field("LNURLW", "the card's URL with its p= and c="));
+    };
+    let lnurlw = lnurlw_base(&state)?;
+    let keys = state.gateway.payers().reset(&code, &p, &c).await?;
+    let CardKeysHex { k0, k1, k2, k3, k4 } = CardKeysHex::from_keys(&keys.keys.k);
     Ok(Json(DeeplinkKeys { lnurlw, k0, k1, k2, k3, k4 }))
 }
 

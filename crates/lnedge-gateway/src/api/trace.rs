@@ -15,7 +15,7 @@ use tower_http::trace::{MakeSpan, TraceLayer};
 pub const SECRET_PARAMS: &[&str] = &["k1", "preimage", "token", "secret", "sig", "pin", "p", "c"];
 
 /// Paths whose last segment is a secret (a card's one-time programming code).
-pub const SECRET_PATH_PREFIXES: &[&str] = &["/v1/cards/program/"];
+pub const SECRET_PATH_PREFIXES: &[&str] = &["/v1/cards/program/", "/v1/cards/reset/"];
 
 /// `uri`'s path and query with the value of every [`SECRET_PARAMS`] parameter, and the secret
 /// segment of a [`SECRET_PATH_PREFIXES`] path, replaced by `***`.
@@ -73,6 +73,8 @@ mod tests {
         assert_eq!(redacted(&uri), "/v1/card?p=***&c=***");
         let uri: Uri = "/v1/cards/program/00112233445566778899aabbccddeeff".parse().unwrap();
         assert_eq!(redacted(&uri), "/v1/cards/program/***");
+        let uri: Uri = "/v1/cards/reset/00112233445566778899aabbccddeeff".parse().unwrap();
+        assert_eq!(redacted(&uri), "/v1/cards/reset/***");
         let uri: Uri = "/x?flag&k1".parse().unwrap();
         assert_eq!(redacted(&uri), "/x?flag&k1", "a name without a value has nothing to hide");
     }

@@ -72,6 +72,8 @@ pub struct WipeKeys {
     pub version: u32,
     /// K0..K4. Secret.
     pub keys: CardKeys,
+    /// The one-time code of the reset link (DEEPLINK `reset`, hex). Secret.
+    pub reset_code: String,
 }
 
 /// What the operator asks for when enrolling a token-signing payer device.
@@ -426,9 +428,16 @@ impl Payers<'_> {
         loop {
             let p = self.get(id).await?;
             super::spend::check_kind(&p, PayerKind::Card)?;
+            // A programmed card gets a one-time reset code (the programmer app's DEEPLINK
+            // `reset`): whoever holds the link *and* the card gets its keys, once.
+            let code: [u8; 16] = rand::random();
             let next = PayerRecord {
                 state: PayerState::Wiped,
-                program_code_hash: None,
+                program_code_hash: p.uid.map(|_| Sha256::digest(code).into()),
+                program_expires_at: self
+                    .gateway
+                    .now_secs()
+                    .saturating_add(self.settings().program_ttl_secs),
                 version: p.version.saturating_add(1),
                 ..p
             };
@@ -442,8 +451,56 @@ impl Payers<'_> {
                 uid,
                 version: next.key_version,
                 keys: self.keys_of(&uid, next.key_version),
+                reset_code: hex::encode(code),
                 card: next.clone(),
             }));
+        }
+    }
+
+    /// The programmer app's reset request (DEEPLINK `reset`): the card's current reading
+    /// (`p`, `c` from its `lnurlw://` URL) posted to the reset link of a wiped card answers the
+    /// keys to reset it with — once, and only for a reading that verifies as that card's.
+    pub async fn reset(&self, code: &str, p: &str, c: &str) -> Result<WipeKeys, PayerError> {
+        let hash = code_hash(code)?;
+        let p = super::tap::fixed_hex::<16>("p", p)?;
+        let c = super::tap::fixed_hex::<8>("c", c)?;
+        loop {
+            let card = self
+                .gateway
+                .store()
+                .payer_by_program_code(&hash)
+                .await?
+                .filter(|card| card.state == PayerState::Wiped)
+                .ok_or_else(|| PayerError::not_found("unknown_code", "no such reset link"))?;
+            if self.gateway.now_secs() >= card.program_expires_at {
+                return Err(PayerError::refused("code_expired", "this reset link expired"));
+            }
+            let (Some(uid), Some(k2)) = (card.uid, self.card_k2(&card)) else {
+                return Err(PayerError::refused("card_not_programmed", "nothing to reset"));
+            };
+            let reading = boltcard::verify(&self.issuer_k1(), &k2, &p, &c).map_err(|_| {
+                PayerError::refused("bad_mac", "this reading is not the wiped card's")
+            })?;
+            if reading.uid != uid {
+                return Err(PayerError::refused("bad_mac", "this reading is not the wiped card's"));
+            }
+            let used = PayerRecord {
+                program_code_hash: None,
+                version: card.version.saturating_add(1),
+                ..card
+            };
+            match self.gateway.store().put_payer(&used).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            return Ok(WipeKeys {
+                uid,
+                version: used.key_version,
+                keys: self.keys_of(&uid, used.key_version),
+                reset_code: String::new(),
+                card: used,
+            });
         }
     }
 

@@ -30,7 +30,10 @@ pub struct OpenedTap {
     pub expires_at: u64,
 }
 
-fn fixed_hex<const N: usize>(field: &'static str, text: &str) -> Result<[u8; N], PayerError> {
+pub(crate) fn fixed_hex<const N: usize>(
+    field: &'static str,
+    text: &str,
+) -> Result<[u8; N], PayerError> {
     let bytes = hex::decode(text.trim())
         .map_err(|_| PayerError::invalid(field, format!("{} hex digits", N * 2)))?;
     <[u8; N]>::try_from(bytes.as_slice())

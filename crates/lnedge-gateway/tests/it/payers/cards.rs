@@ -165,6 +165,33 @@ async fn disable_enable_and_wipe() {
     .expect("card");
     let (p, c) = check.tap_reading().expect("tap");
     assert_lnurl_error(&w.tap_with(&p, &c).await, "payer_wiped");
+
+    // The DEEPLINK reset: the link and the card's own reading give its keys, once.
+    let reset_url = wiped["reset_url"].as_str().expect("reset url");
+    assert!(wiped["reset_deeplink"]
+        .as_str()
+        .expect("deeplink")
+        .starts_with("boltcard://reset?url="));
+    let path = reset_url.trim_start_matches(PUBLIC_URL).to_owned();
+    let stranger = SimulatedCard::new([1; 7], [2; 16], [3; 16], "lnurlw://x/v1/card");
+    let (sp, sc) = stranger.reading_at(9);
+    let body =
+        |p: &str, c: &str| json!({"LNURLW": format!("lnurlw://gateway.test/v1/card?p={p}&c={c}")});
+    let (status, refused) = call(&w.router, post(&path, body(&sp, &sc), false)).await;
+    assert_eq!(
+        (status, &refused["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("bad_mac")),
+        "{refused}"
+    );
+    let (status, keys) = call(&w.router, post(&path, body(&p, &c), false)).await;
+    assert_eq!(status, StatusCode::OK, "{keys}");
+    assert_eq!((&keys["K1"], &keys["K2"]), (&wipe["k1"], &wipe["k2"]));
+    let (status, again) = call(&w.router, post(&path, body(&p, &c), false)).await;
+    assert_eq!(
+        (status, &again["error"]["code"]),
+        (StatusCode::NOT_FOUND, &json!("unknown_code")),
+        "once"
+    );
     assert_lnurl_error(&w.tap(&mut card).await, "payer_wiped");
     let (status, again) =
         call(&w.router, post(&format!("/v1/payers/{id}/enabled"), json!({"enabled": true}), true))
