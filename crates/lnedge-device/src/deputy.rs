@@ -86,7 +86,8 @@ pub struct ShownSale {
     pub url: String,
     /// LUD-01 `LNURL1…` (upper case: the QR code).
     pub lnurl: String,
-    /// LUD-17 `lnurlp://…` (NFC URI record, deep link).
+    /// The NFC URI record and deep link: LUD-17 `lnurlp://…` where it round-trips for every
+    /// wallet (an `https` gateway, or `http` on `.onion`), else `lightning:LNURL1…`.
     pub lud17: String,
 }
 
@@ -239,8 +240,14 @@ impl<F: Flash> DeputyTerminal<F> {
             .map_err(|_| DeputyTerminalError::UrlTooLong)?;
         let mut lnurl = UrlBuf::<1024>::default();
         write_lnurl(&mut lnurl, url.as_str()).map_err(|_| DeputyTerminalError::UrlTooLong)?;
-        let mut lud17 = UrlBuf::<512>::default();
-        write_lud17(&mut lud17, url.as_str()).map_err(|_| DeputyTerminalError::UrlTooLong)?;
+        // LUD-17 only where every wallet maps it back; else the LNURL itself as a URI.
+        let mut lud17 = UrlBuf::<1024>::default();
+        if lnedge_proto::envelope::lud17_round_trips(url.as_str()) {
+            write_lud17(&mut lud17, url.as_str())
+        } else {
+            core::fmt::Write::write_fmt(&mut lud17, format_args!("lightning:{}", lnurl.as_str()))
+        }
+        .map_err(|_| DeputyTerminalError::UrlTooLong)?;
         Ok(ShownSale {
             sale,
             url: url.as_str().to_owned(),

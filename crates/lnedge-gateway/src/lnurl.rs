@@ -78,10 +78,15 @@ impl Lud17 {
     }
 }
 
-/// Rewrites an `https://` (or `http://`) URL as a LUD-17 link (`lnurlw://host/path?…`).
-/// Wallets put the `https` back (`http` for `.onion` hosts). Returns `None` for any other scheme.
+/// Rewrites an `https://` URL (or an `http://` one of a `.onion` host) as a LUD-17 link
+/// (`lnurlw://host/path?…`): wallets put the `https` back (`http` for `.onion`). `None` for
+/// any other URL — a plain `http://` link would come back as `https://` and fail, so such a
+/// gateway hands out its LUD-01 `LNURL…` only (`lnedge_proto::envelope::lud17_round_trips`).
 pub fn lud17(url: &str, kind: Lud17) -> Option<String> {
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
+    if !lnedge_proto::envelope::lud17_round_trips(url) {
+        return None;
+    }
+    let rest = url.get(url.find("://")? + 3..)?;
     Some(format!("{}://{rest}", kind.scheme()))
 }
 
@@ -137,9 +142,11 @@ mod tests {
             lud17("https://gw.example/r?v=1", Lud17::Withdraw).as_deref(),
             Some("lnurlw://gw.example/r?v=1")
         );
+        assert_eq!(lud17("http://127.0.0.1:8080/p", Lud17::Pay), None, "clients map it to https");
+        assert_eq!(lud17("http://gw.lan/p", Lud17::Pay), None);
         assert_eq!(
-            lud17("http://127.0.0.1:8080/p", Lud17::Pay).as_deref(),
-            Some("lnurlp://127.0.0.1:8080/p")
+            lud17("http://abcdef.onion/p", Lud17::Pay).as_deref(),
+            Some("lnurlp://abcdef.onion/p")
         );
         assert_eq!(lud17("ftp://x", Lud17::Auth), None);
     }

@@ -38,14 +38,14 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         endpoint(
             "get",
             "/v1/deputy/{id}",
-            Access::Open,
+            Access::Wallet,
             "LNURL-pay request of a deputy sale (sealed payload p=)",
             fetch,
         ),
         endpoint(
             "get",
             "/v1/deputy/{id}/callback",
-            Access::Open,
+            Access::Wallet,
             "LNURL-pay callback: the invoice and the AES claim",
             callback,
         ),

@@ -138,6 +138,7 @@ pub fn app(state: AppState) -> Router {
             Access::Admin => e
                 .handler
                 .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin)),
+            Access::Wallet => e.handler.route_layer(middleware::map_response(allow_any_origin)),
             _ => e.handler,
         };
         router = router.route(e.route.path, handler);
@@ -149,6 +150,17 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(trace::layer())
         .with_state(state)
+}
+
+/// LUD-01: an LNURL route's answers (errors too) carry `Access-Control-Allow-Origin: *`, so
+/// that a wallet running in a browser can read them. Only wallet routes get it: the admin and
+/// device routes stay same-origin.
+async fn allow_any_origin(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        axum::http::HeaderValue::from_static("*"),
+    );
+    response
 }
 
 /// `Path` whose rejection is an [`ApiError`] (JSON, 400).

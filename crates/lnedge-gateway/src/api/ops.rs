@@ -185,6 +185,9 @@ fn operation(route: &Route) -> Value {
         Access::PayeeSigned => {
             op["responses"]["401"] = error_response("missing or bad payee signature");
         }
+        Access::Wallet => {
+            op["description"] = json!("An LNURL route (LUD-01): answers carry `Access-Control-Allow-Origin: *`; refusals are LUD-01 `{\"status\":\"ERROR\",\"reason\"}` bodies.");
+        }
         Access::Open | Access::DeviceSigned => {}
     }
     match (method, path) {

@@ -33,7 +33,7 @@ use super::devices::parse_device_id;
 use super::error::{parse_json, ApiError};
 use super::route::{endpoint, Access, Endpoint};
 use super::{ApiBody, ApiPath, AppState};
-use crate::lnurl::{lud17, LnurlError, Lud17};
+use crate::lnurl::LnurlError;
 use crate::payers::cards::parse_uid;
 use crate::payers::spend::spent_today;
 use crate::payers::token::parse_token;
@@ -69,14 +69,14 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         endpoint(
             "get",
             "/v1/card",
-            Access::Open,
+            Access::Wallet,
             "A Bolt Card tap: LNURL-withdraw request (LUD-03) from p and c",
             tap,
         ),
         endpoint(
             "get",
             "/v1/card/callback",
-            Access::Open,
+            Access::Wallet,
             "A Bolt Card tap's callback: pays the invoice",
             tap_callback,
         ),
@@ -222,10 +222,14 @@ fn public_url(state: &AppState) -> Result<&str, ApiError> {
     Ok(url)
 }
 
-/// The base of every card's URL: `lnurlw://<host>/v1/card`.
+/// The base of every card's URL: `lnurlw://<host>/v1/card`. A Bolt Card always carries a
+/// `lnurlw://` link and points of sale fetch it over `https://` (`http://` for `.onion`), so a
+/// gateway whose cards are used by third-party points of sale needs an `https` public URL; an
+/// `http://` one (a test, the sandbox) is written the same way and read back by our own tools.
 fn lnurlw_base(state: &AppState) -> Result<String, ApiError> {
     let url = format!("{}/v1/card", public_url(state)?);
-    lud17(&url, Lud17::Withdraw).ok_or_else(|| {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    rest.map(|rest| format!("lnurlw://{rest}")).ok_or_else(|| {
         ApiError::unprocessable("no_public_url", "public_url must be an http(s) URL")
     })
 }

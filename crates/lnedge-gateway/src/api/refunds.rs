@@ -54,14 +54,14 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         endpoint(
             "get",
             "/v1/refunds/withdraw",
-            Access::Open,
+            Access::Wallet,
             "LNURL-withdraw request of a refund (LUD-03)",
             withdraw_request,
         ),
         endpoint(
             "get",
             "/v1/refunds/withdraw/callback",
-            Access::Open,
+            Access::Wallet,
             "LNURL-withdraw callback: pays the refund",
             withdraw_callback,
         ),
@@ -110,7 +110,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         endpoint(
             "get",
             "/v1/auth/lnurl/callback",
-            Access::Open,
+            Access::Wallet,
             "LNURL-auth callback (wallet signature)",
             auth_callback,
         ),
@@ -276,21 +276,27 @@ async fn withdraw_request(State(state): State<AppState>, params: Params) -> Resp
             return LnurlError::new("internal", "try again").into_response();
         }
     };
-    if refund.state != RefundState::Due || refund.expires_at <= state.gateway.now_secs() {
+    // LUD-03 "zero balance": nothing left to withdraw is a success with 0, not an error, so the
+    // wallet can tell "nothing to withdraw" from a failure; the description says why.
+    let (amount_msat, description) = if refund.state != RefundState::Due
+        || refund.expires_at <= state.gateway.now_secs()
+    {
         let reason = match refund.state {
             RefundState::Paid => "this refund was already paid out",
-            RefundState::Claimed => "this refund was already claimed",
+            RefundState::Claimed => "this refund is being paid out",
             _ => "this refund expired",
         };
-        return LnurlError::new("refund_not_due", reason).into_response();
-    }
+        (0, format!("Nothing to withdraw: {reason}"))
+    } else {
+        (refund.amount_msat, format!("Refund of a failed vend ({} sat)", refund.amount_msat / 1000))
+    };
     Json(WithdrawRequest {
         tag: WITHDRAW_REQUEST_TAG.to_owned(),
         callback: url(&state, "/v1/refunds/withdraw/callback"),
         k1: hex::encode(k1),
-        default_description: format!("Refund of a failed vend ({} sat)", refund.amount_msat / 1000),
-        min_withdrawable: refund.amount_msat,
-        max_withdrawable: refund.amount_msat,
+        default_description: description,
+        min_withdrawable: amount_msat,
+        max_withdrawable: amount_msat,
         pin_limit: None,
     })
     .into_response()

@@ -11,8 +11,11 @@ use super::AppState;
 /// Who may call a route (documented in the OpenAPI document, checked by the API tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone: wallets, browsers, web apps, monitoring.
+    /// Anyone: browsers, web apps, monitoring, points of sale.
     Open,
+    /// A wallet following an LNURL (LUD-01): open, and answered with
+    /// `Access-Control-Allow-Origin: *` so that browser-based wallets can call it.
+    Wallet,
     /// The operator: `Authorization: Bearer <admin token>`.
     Admin,
     /// A device: `X-Lnedge-Signature`, an HMAC of the raw body with the device's derived key.

@@ -1,6 +1,9 @@
 //! LNURL-auth (LUD-04): the wallet signs the 32 raw bytes of the challenge `k1` with its
 //! linking key (LUD-05 derives one per service domain); the signature is DER ECDSA over
-//! secp256k1, the key a 33-byte compressed public key, both hex.
+//! secp256k1, the key a 33-byte compressed public key, both hex. Checked strictly, as the
+//! reference verifiers do: an uncompressed (65-byte) key is refused, and so is a high-S
+//! signature (malleable: the reference verifiers reject it, so a wallet that makes them would
+//! fail elsewhere too; accepting it here would only hide the bug).
 
 use lnedge_node::bitcoin::secp256k1::{ecdsa::Signature, Message, PublicKey, Secp256k1};
 
@@ -11,6 +14,12 @@ pub enum AuthError {
     /// `key` is not a hex compressed public key.
     #[error("key is not a hex-encoded secp256k1 public key")]
     BadKey,
+    /// `key` is an uncompressed (65-byte) public key; LUD-04 asks for the 33-byte form.
+    #[error("key must be a compressed (33-byte) public key, as LUD-04 asks")]
+    UncompressedKey,
+    /// `sig` has a high S value (LUD-04 reference verifiers require low S).
+    #[error("sig has a high S value; sign with low S (BIP 62 / libsecp256k1's default)")]
+    HighS,
     /// `sig` is not hex DER.
     #[error("sig is not a hex DER signature")]
     BadSignatureEncoding,
@@ -19,14 +28,21 @@ pub enum AuthError {
     BadSignature,
 }
 
-/// Verifies `sig` (hex DER) over the raw 32-byte `k1` with `key` (hex). High-S signatures are
-/// normalised first (some wallets produce them; the signature is the same).
+/// Verifies `sig` (hex DER, low S) over the raw 32-byte `k1` with `key` (hex, 33-byte
+/// compressed).
 pub fn verify(k1: &[u8; 32], sig_hex: &str, key_hex: &str) -> Result<PublicKey, AuthError> {
     let key_bytes = hex::decode(key_hex.trim()).map_err(|_| AuthError::BadKey)?;
     let key = PublicKey::from_slice(&key_bytes).map_err(|_| AuthError::BadKey)?;
+    if key_bytes.len() != 33 {
+        return Err(AuthError::UncompressedKey);
+    }
     let sig_bytes = hex::decode(sig_hex.trim()).map_err(|_| AuthError::BadSignatureEncoding)?;
-    let mut sig = Signature::from_der(&sig_bytes).map_err(|_| AuthError::BadSignatureEncoding)?;
-    sig.normalize_s();
+    let sig = Signature::from_der(&sig_bytes).map_err(|_| AuthError::BadSignatureEncoding)?;
+    let mut low = sig;
+    low.normalize_s();
+    if low != sig {
+        return Err(AuthError::HighS);
+    }
     let message = Message::from_digest(*k1);
     Secp256k1::verification_only()
         .verify_ecdsa(&message, &sig, &key)
@@ -52,5 +68,31 @@ mod tests {
         assert_eq!(verify(&other, SIG, KEY), Err(AuthError::BadSignature));
         assert_eq!(verify(&k1, SIG, "02ab"), Err(AuthError::BadKey));
         assert_eq!(verify(&k1, "3044", KEY), Err(AuthError::BadSignatureEncoding));
+    }
+
+    #[test]
+    fn uncompressed_keys_and_high_s_signatures_are_refused() {
+        let k1 = crate::refunds::hex32(K1).expect("k1");
+        let key: PublicKey = KEY.parse().expect("key");
+        let uncompressed = hex::encode(key.serialize_uncompressed());
+        assert_eq!(verify(&k1, SIG, &uncompressed), Err(AuthError::UncompressedKey));
+        // The same signature with S replaced by n − S: valid math, high S.
+        let sig = Signature::from_der(&hex::decode(SIG).expect("hex")).expect("der");
+        let compact = sig.serialize_compact();
+        let n = lnedge_node::bitcoin::secp256k1::constants::CURVE_ORDER;
+        let mut s_high = [0u8; 32];
+        let mut borrow = 0i16;
+        for i in (0..32).rev() {
+            let d = i16::from(n[i]) - i16::from(compact[32 + i]) - borrow;
+            borrow = i16::from(d < 0);
+            s_high[i] = (d + if d < 0 { 256 } else { 0 }) as u8;
+        }
+        let mut high = [0u8; 64];
+        high[..32].copy_from_slice(&compact[..32]);
+        high[32..].copy_from_slice(&s_high);
+        let high = Signature::from_compact(&high).expect("high-S signature parses");
+        assert_ne!(high, sig);
+        let high_hex = hex::encode(high.serialize_der());
+        assert_eq!(verify(&k1, &high_hex, KEY), Err(AuthError::HighS));
     }
 }

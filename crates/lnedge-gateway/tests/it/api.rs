@@ -264,6 +264,18 @@ pub(crate) async fn suite(store: Arc<dyn GatewayStore>) {
             Access::Open => {
                 assert_ne!(bare.status, StatusCode::UNAUTHORIZED, "{method} {path} is open");
                 assert!(doc["paths"][path][method]["security"].is_null());
+                assert!(
+                    bare.headers.get("access-control-allow-origin").is_none(),
+                    "{method} {path} is not an LNURL route: no CORS"
+                );
+            }
+            Access::Wallet => {
+                assert_ne!(bare.status, StatusCode::UNAUTHORIZED, "{method} {path} is open");
+                assert_eq!(
+                    bare.headers.get("access-control-allow-origin").map(|v| v.as_bytes()),
+                    Some(&b"*"[..]),
+                    "LUD-01 CORS on {method} {path}"
+                );
             }
             Access::DeviceSigned | Access::Session | Access::PayeeSigned => {
                 assert_eq!(

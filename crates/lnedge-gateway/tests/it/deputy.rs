@@ -198,11 +198,9 @@ async fn a_terminal_sells_4_20_eur_to_an_lnurl_wallet_and_checks_the_claim() {
     let mut terminal = fx.terminal(fx.device).await;
     let shown = terminal.new_sale(420, eur()).expect("sale");
     assert!(shown.lnurl.starts_with("LNURL1"));
-    // The LUD-17 link maps back to the same URL (http on loopback, as wallets do for tests).
-    assert_eq!(
-        lnedge_proto::envelope::lud17_to_url(&shown.lud17).as_deref(),
-        Some(shown.url.as_str())
-    );
+    // A plain-http gateway gets no LUD-17 link (wallets would map it to https): the NFC link is
+    // the LNURL itself.
+    assert_eq!(shown.lud17, format!("lightning:{}", shown.lnurl));
 
     // The wallet's fetch: 4.20 EUR at 60 000 EUR/BTC is 7 000 sat.
     let pay = fx.get(&shown.url).await;

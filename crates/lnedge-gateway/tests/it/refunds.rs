@@ -303,7 +303,8 @@ async fn jammed_motor_refund_is_paid_to_the_customer_node_with_lnurl_rs() {
     assert_eq!(answer["amount_msat"], PRICE_MSAT);
     let lnurl_text = answer["lnurl"].as_str().expect("lnurl");
     assert!(lnurl_text.starts_with("LNURL1"), "{lnurl_text}");
-    assert!(answer["lnurlw"].as_str().expect("lnurlw").starts_with("lnurlw://127.0.0.1:"));
+    // A plain-http gateway hands out no LUD-17 link: wallets would map it back to https.
+    assert!(answer["lnurlw"].is_null(), "{answer}");
 
     // The wallet side: lnurl-rs decodes the LNURL, fetches the withdraw request, withdraws.
     let client = lnurl::AsyncClient::from_client(reqwest::Client::new());
@@ -320,6 +321,14 @@ async fn jammed_motor_refund_is_paid_to_the_customer_node_with_lnurl_rs() {
 
     w.wait_refund(&sale.payment_hash(), RefundState::Paid).await;
     assert_eq!(received(&w.customer, &invoice).await, Some(PRICE_MSAT), "sats back in the wallet");
+    // LUD-03 "zero balance": fetched again, the paid refund is a withdrawRequest of 0, not an
+    // error, and its description says why.
+    let again = client.make_request(&decoded.url).await.expect("withdraw request again");
+    let lnurl::LnUrlResponse::LnUrlWithdrawResponse(again) = again else {
+        panic!("not a withdraw request: {again:?}");
+    };
+    assert_eq!((again.min_withdrawable, again.max_withdrawable), (Some(0), 0));
+    assert!(again.default_description.contains("already paid out"), "{again:?}");
 
     // The operator sees it.
     let (status, report) = admin_get(&w.router, "/v1/reports/refunds").await;

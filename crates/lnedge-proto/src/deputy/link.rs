@@ -64,8 +64,8 @@ pub fn write_lnurl<W: Write>(w: &mut W, url: &str) -> Result<(), DeputyError> {
         .map_err(|_| DeputyError::BufferTooSmall)
 }
 
-/// Writes `url` (`https://…`, or `http://…` for onion and loopback hosts) as a LUD-17
-/// `lnurlp://…` link.
+/// Writes `url` as a LUD-17 `lnurlp://…` link. Only for a URL where that round-trips
+/// ([`lud17_round_trips`](crate::envelope::lud17_round_trips)): callers check first.
 pub fn write_lud17<W: Write>(w: &mut W, url: &str) -> fmt::Result {
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).unwrap_or(url);
     write!(w, "lnurlp://{rest}")

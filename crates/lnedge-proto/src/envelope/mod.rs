@@ -39,8 +39,8 @@ pub mod fuzz;
 mod tests;
 
 pub use text::{
-    decode_text, parse_keypad_claim, KeypadCode, KeypadError, Lud17Error, TextCase, TextError,
-    TEXT_MAX_ENVELOPE_LEN,
+    decode_text, lud17_round_trips, parse_keypad_claim, KeypadCode, KeypadError, Lud17Error,
+    TextCase, TextError, TEXT_MAX_ENVELOPE_LEN,
 };
 #[cfg(feature = "alloc")]
 pub use text::{lud17_to_url, refund_lnurlw, refund_url};

@@ -630,3 +630,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn lud17_is_only_written_where_every_wallet_maps_it_back() {
+    use crate::envelope::lud17_round_trips;
+    assert!(lud17_round_trips("https://gw.example/v1/deputy/ab?p=x"));
+    assert!(lud17_round_trips("HTTPS://gw.example/"));
+    assert!(lud17_round_trips("http://abcdefghij.onion/r"));
+    assert!(!lud17_round_trips("http://127.0.0.1:8080/r"), "clients map it to https");
+    assert!(!lud17_round_trips("http://gw.lan/r"));
+    assert!(!lud17_round_trips("/v1/auth/lnurl"), "a relative URL is no link at all");
+    assert!(!lud17_round_trips(""));
+}

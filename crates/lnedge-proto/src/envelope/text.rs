@@ -398,6 +398,24 @@ impl std::error::Error for Lud17Error {}
 
 #[cfg(feature = "alloc")]
 /// The host of the authority that starts `rest` (after `scheme://`), without port or userinfo.
+/// Whether `url` can be written as a LUD-17 link (`lnurlw://`, `lnurlp://`, `keyauth://`) that
+/// every LUD-17 client maps back to `url`: `https://`, or `http://` for a `.onion` host. A
+/// plain `http://` URL cannot (clients put `https://` back), so it is handed out as a LUD-01
+/// `LNURL…` only.
+pub fn lud17_round_trips(url: &str) -> bool {
+    if url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")) {
+        return true;
+    }
+    let Some(rest) =
+        url.get(7..).filter(|_| url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://")))
+    else {
+        return false;
+    };
+    let h = host_of(rest).trim_end_matches('.');
+    h.len() >= 6
+        && h.get(h.len().saturating_sub(6)..).is_some_and(|t| t.eq_ignore_ascii_case(".onion"))
+}
+
 fn host_of(rest: &str) -> &str {
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = rest.get(..end).unwrap_or(rest);
