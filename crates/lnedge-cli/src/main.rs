@@ -24,7 +24,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "lnedge", version, about, long_about = None, arg_required_else_help = true)]
 struct Cli {
     /// Log filter (tracing syntax), e.g. `info` or `lnedge_node=debug,ldk=info`.
-    #[arg(long, global = true, env = "LNEDGE_LOG", default_value = "error")]
+    #[arg(long, global = true, env = "LNEDGE_LOG", default_value = "warn,ldk=error")]
     log: String,
 
     #[command(subcommand)]

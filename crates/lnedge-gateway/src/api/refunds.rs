@@ -149,20 +149,24 @@ where
     }
 }
 
-/// An absolute URL of this gateway: [`AppState::public_url`], or when that is empty the origin
-/// of the refund URL base (`https://gw.example/v1/refunds` → `https://gw.example`).
-fn url(state: &AppState, path: &str) -> String {
-    let base = if state.gateway.settings().public_url.is_empty() {
-        state
-            .gateway
-            .settings()
-            .refund_url_base
-            .trim_end_matches('/')
-            .trim_end_matches("/v1/refunds")
+/// An absolute URL of this gateway: `public_url`, or when that is empty the origin of the refund
+/// URL base (`https://gw.example/v1/refunds` → `https://gw.example`). Without either there is no
+/// URL a wallet could reach: 422 `no_public_url`, never a relative link.
+fn url(state: &AppState, path: &str) -> Result<String, ApiError> {
+    let settings = state.gateway.settings();
+    let base = if settings.public_url.is_empty() {
+        settings.refund_url_base.trim_end_matches('/').trim_end_matches("/v1/refunds")
     } else {
-        state.gateway.settings().public_url.trim_end_matches('/')
+        settings.public_url.trim_end_matches('/')
     };
-    format!("{base}{path}")
+    if !(base.starts_with("https://") || base.starts_with("http://")) {
+        return Err(ApiError::unprocessable(
+            "no_public_url",
+            "the gateway has no public_url: set public_url (or LNEDGE_PUBLIC_URL) to the URL \
+             wallets reach it at, e.g. https://pay.example.com",
+        ));
+    }
+    Ok(format!("{base}{path}"))
 }
 
 // ---- refunds ------------------------------------------------------------------------------
@@ -187,7 +191,10 @@ async fn voucher_page(
         Err(e) => return ApiError::from(e).into_response(),
     };
     if !wants_html {
-        let page = url(&state, &format!("/v1/refunds?{query}"));
+        let page = match url(&state, &format!("/v1/refunds?{query}")) {
+            Ok(page) => page,
+            Err(e) => return LnurlError::new(e.code, e.message).into_response(),
+        };
         return LnurlError::new(
             "proof_required",
             format!("open {page} in a browser to prove your payment, then withdraw"),
@@ -242,6 +249,7 @@ async fn claim(
     let ApiBody(body) =
         <ApiBody as axum::extract::FromRequest<AppState>>::from_request(request, &state).await?;
     let req: ClaimRequest = parse_json(&body)?;
+    url(&state, "")?; // no refund is opened that no wallet could withdraw
     let (voucher, mut tag) = parse_voucher(&req.voucher)?;
     if let Some(a) = &req.attestation {
         tag = Some(hex::decode(a.trim()).map_err(|_| ApiError::field("attestation", "not hex"))?);
@@ -253,7 +261,7 @@ async fn claim(
     )
     .await?;
     let k1 = hex::encode(opened.k1);
-    let withdraw_url = url(&state, &format!("/v1/refunds/withdraw?k1={k1}"));
+    let withdraw_url = url(&state, &format!("/v1/refunds/withdraw?k1={k1}"))?;
     Ok(Json(OpenedRefund {
         refund: refund(&opened.refund),
         k1,
@@ -290,9 +298,13 @@ async fn withdraw_request(State(state): State<AppState>, params: Params) -> Resp
     } else {
         (refund.amount_msat, format!("Refund of a failed vend ({} sat)", refund.amount_msat / 1000))
     };
+    let callback = match url(&state, "/v1/refunds/withdraw/callback") {
+        Ok(callback) => callback,
+        Err(e) => return LnurlError::new(e.code, e.message).into_response(),
+    };
     Json(WithdrawRequest {
         tag: WITHDRAW_REQUEST_TAG.to_owned(),
-        callback: url(&state, "/v1/refunds/withdraw/callback"),
+        callback,
         k1: hex::encode(k1),
         default_description: description,
         min_withdrawable: amount_msat,
@@ -515,6 +527,7 @@ async fn auth_challenge(
     request: Request,
 ) -> Result<Json<AuthChallenge>, ApiError> {
     let client = client_of(&state, &request);
+    url(&state, "")?; // no challenge is spent on a link no wallet could follow
     let issued = state.gateway.refunds().issue_auth_challenge(&client).await.map_err(|e| {
         ApiError::limited(
             e,
@@ -523,7 +536,7 @@ async fn auth_challenge(
         )
     })?;
     let (k1_hex, token, expires_at) = (hex::encode(issued.k1), issued.token, issued.expires_at);
-    let callback = url(&state, &format!("/v1/auth/lnurl/callback?tag=login&k1={k1_hex}"));
+    let callback = url(&state, &format!("/v1/auth/lnurl/callback?tag=login&k1={k1_hex}"))?;
     Ok(Json(AuthChallenge {
         k1: k1_hex,
         lnurl: lnurl::encode(&callback),

@@ -191,6 +191,13 @@ pub async fn serve(
         }
     };
 
+    if config.public_url.is_empty() {
+        tracing::warn!(
+            "public_url is not set: refunds, LNURL-auth, deputy terminals and Bolt Cards are refused \
+             with no_public_url until it is (wallets need an absolute URL); set public_url or \
+             LNEDGE_PUBLIC_URL"
+        );
+    }
     let settings = GatewaySettings {
         public_url: config.public_url.trim_end_matches('/').to_owned(),
         refund_url_base: config.refund_url_base.clone(),

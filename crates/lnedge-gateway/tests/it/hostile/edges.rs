@@ -104,3 +104,49 @@ async fn a_bad_query_string_is_a_json_error() {
     assert_eq!(v["error"]["code"], "invalid_query", "{v}");
     assert!(v["error"]["message"].as_str().is_some_and(|m| m.contains("limit")), "{v}");
 }
+
+/// Without a public URL there is no link a wallet could follow: LNURL-auth and deputy keys are
+/// refused with `no_public_url` (never a relative `/v1/…` link), and nothing is spent for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_public_url_means_no_relative_lnurls() {
+    use lnedge_gateway::api::{app, AppState};
+    let net = lnedge_node::sandbox::SandboxNetwork::new().await.expect("sandbox");
+    let owner = net.add_node("owner").await.expect("owner");
+    let store = Arc::new(lnedge_gateway::store::sqlite::SqliteStore::in_memory().expect("store"));
+    let gateway = lnedge_gateway::GatewayBuilder::new(
+        store,
+        owner,
+        Arc::new(lnedge_gateway::provision::PoolKey::generate()),
+        [4; 32],
+    )
+    .build();
+    let router = app(AppState::with_gateway(gateway, super::TOKEN));
+    let (status, body) =
+        call_json(&router, Request::get("/v1/auth/lnurl").body(Body::empty()).expect("req")).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("no_public_url")),
+        "{body}"
+    );
+    assert!(body["error"]["message"].as_str().expect("message").contains("public_url"));
+    let device = "00112233445566778899aabbccddeeff";
+    let (status, _) = call_json(
+        &router,
+        admin_call(
+            Method::POST,
+            "/v1/devices",
+            Some(json!({"device_id": device, "name": "T", "products": []})),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) =
+        call_json(&router, admin_call(Method::GET, &format!("/v1/deputy/{device}/keys"), None))
+            .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("no_public_url")),
+        "{body}"
+    );
+    net.shutdown().await;
+}

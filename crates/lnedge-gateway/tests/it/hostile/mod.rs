@@ -28,7 +28,12 @@ async fn sandbox_gateway(master: [u8; 32]) -> (Gateway, SandboxNetwork) {
     let net = SandboxNetwork::new().await.expect("sandbox");
     let owner = net.add_node("owner").await.expect("owner");
     let store = Arc::new(SqliteStore::in_memory().expect("store"));
-    (GatewayBuilder::new(store, owner, Arc::new(PoolKey::generate()), master).build(), net)
+    (
+        GatewayBuilder::new(store, owner, Arc::new(PoolKey::generate()), master)
+            .public_url("https://gw.test")
+            .build(),
+        net,
+    )
 }
 
 /// The API of [`sandbox_gateway`], called in process.

@@ -26,6 +26,7 @@ async fn replicas(
         .map(|store| {
             GatewayBuilder::new(store, owner.clone(), key.clone(), [3; 32])
                 .clock(clock.clone())
+                .public_url("https://gw.test")
                 .build()
         })
         .collect();
