@@ -74,7 +74,11 @@ impl<F: Flash> DeputySimulator<F> {
         writeln!(out, "sale {}: {}", shown.sale.counter, DisplayAmount::new(amount, currency))?;
         writeln!(out, "lnurl {}", shown.lnurl)?;
         writeln!(out, "nfc   {}", shown.lud17)?;
-        writeln!(out, "scan with any LNURL wallet, then `claim <text>` or `key <8 digits>`")?;
+        writeln!(
+            out,
+            "scan with an LNURL wallet that shows LUD-10 (aes) success actions (most do; one \
+             that does not refuses to pay, per LUD-09), then `claim <text>` or `key <8 digits>`"
+        )?;
         Ok(())
     }
 

@@ -34,6 +34,16 @@ async fn replayed_and_stale_payloads_are_refused() {
     assert_eq!(code_of(&fx.get(&second.url).await), "already_paid");
     let callback = second.url.replace("?p=", "/callback?p=") + "&amount=3333000";
     assert_eq!(code_of(&fx.get(&callback).await), "already_paid");
+
+    // A sale already fetched before a newer one stays payable (a customer mid-payment is not
+    // cut off by the next customer's sale), once.
+    let third = terminal.new_sale(300, eur()).expect("sale");
+    assert_eq!(fx.get(&third.url).await["tag"], "payRequest");
+    let fourth = terminal.new_sale(400, eur()).expect("sale");
+    assert_eq!(fx.get(&fourth.url).await["tag"], "payRequest");
+    assert_eq!(fx.get(&third.url).await["tag"], "payRequest", "fetched first: still payable");
+    fx.wallet_pays(&third).await;
+    assert_eq!(code_of(&fx.get(&third.url).await), "already_paid");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
