@@ -34,10 +34,12 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the whole story on an in-process Lightning network (no node, no bitcoind, no
-    /// database to set up): a two-hop payment, hold invoices settled and cancelled, an offline
-    /// vending machine selling from a pool of pre-signed invoices.
+    /// database to set up), in 12 steps: payments and hold invoices, an offline vending machine
+    /// and its refund, a deputy terminal, a sleeping sensor paid through the relay, a Bolt Card
+    /// and an offline car paying, a restart, and what bad input gets.
     Demo(demo::DemoArgs),
-    /// Measure payment latency on the sandbox network and print the figures.
+    /// Measure on the sandbox network and print the figures: payments (default), the gateway,
+    /// the relay, proofs, deputy sales, a hostile network, devices that pay.
     Bench(bench::BenchArgs),
     /// Invoice pools: pre-signed invoices that let an offline device sell without secrets.
     #[command(subcommand)]
