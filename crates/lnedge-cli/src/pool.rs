@@ -156,7 +156,16 @@ async fn provision_cmd(args: ProvisionArgs) -> Result<()> {
     if args.out.exists() {
         bail!("{} exists; refusing to overwrite a pool file", args.out.display());
     }
+    let created = !args.pool_key.exists();
     let key = PoolKey::load_or_create(&args.pool_key)?;
+    if created {
+        // Say so: a secret appeared on disk (in the current directory by default).
+        eprintln!(
+            "note: created the pool key {} (secret: every pool preimage derives from it; keep it, \
+             or pass --pool-key to put it elsewhere)",
+            args.pool_key.display()
+        );
+    }
     let plan = PoolPlan {
         device_id: args.device,
         pool_id: args.pool_id.unwrap_or_else(|| PoolId(rand::random())),
