@@ -11,6 +11,14 @@ pub const WITHDRAW_REQUEST_TAG: &str = "withdrawRequest";
 /// The `tag` of a LUD-10 [`AesSuccessAction`].
 pub const AES_TAG: &str = "aes";
 
+/// `url` with `name=value` appended as a wallet appends a callback's parameters (LUD-03,
+/// LUD-06): after `?` when the URL has no query yet, else after `&`. `value` is written as is
+/// (pass it URL-safe).
+pub fn with_param(url: &str, name: &str, value: impl std::fmt::Display) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{name}={value}")
+}
+
 /// The `status` of a LUD-01 answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Status {
@@ -135,6 +143,18 @@ pub struct WithdrawRequest {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn callback_parameters_go_after_question_mark_or_ampersand() {
+        assert_eq!(
+            with_param("https://gw/cb/abc", "amount", 7000),
+            "https://gw/cb/abc?amount=7000"
+        );
+        assert_eq!(
+            with_param("https://gw/cb?p=x", "amount", 7000),
+            "https://gw/cb?p=x&amount=7000"
+        );
+    }
 
     #[test]
     fn status_answers_are_lud01() {

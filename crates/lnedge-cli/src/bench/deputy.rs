@@ -59,7 +59,7 @@ async fn wallet(
         let shown = terminal.new_sale(420, Currency::parse("EUR")?)?;
         let started = Instant::now();
         let pay: PayRequest = parse(client.get(&shown.url).send().await?, "fetch").await?;
-        let callback = format!("{}&amount={}", pay.callback, pay.min_sendable);
+        let callback = lnedge_wire::lnurl::with_param(&pay.callback, "amount", pay.min_sendable);
         let _: PayCallback = parse(client.get(callback).send().await?, "callback").await?;
         samples.push(started.elapsed());
     }

@@ -78,7 +78,7 @@ pub(super) async fn deputy_story(payer: &SandboxNode, merchant: Arc<SandboxNode>
         "      wallet fetches it: pay exactly {} sat (4.20 EUR at 60 000 EUR/BTC, rate recorded)",
         group(amount_msat / 1000)
     );
-    let callback = format!("{}&amount={amount_msat}", pay.callback);
+    let callback = lnedge_wire::lnurl::with_param(&pay.callback, "amount", amount_msat);
     let answer: PayCallback = get(&router, &callback).await?;
     let invoice = lnedge_node::parse_invoice(&answer.pr)?;
     let outcome = payer.pay(pay_request(&invoice)).await?;

@@ -4,7 +4,7 @@
 //! | route | answer |
 //! | --- | --- |
 //! | `GET /v1/deputy/{id}?p=<sealed>` | LUD-06 payRequest, fixed amount (min = max); LUD-01 errors (HTTP 200): `bad_device`, `unknown_device`, `device_disabled`, `bad_payload`, `not_authentic`, `stale_counter`, `counter_reused`, `already_paid`, `sale_expired`, `rate_unavailable`, `amount_out_of_range` |
-//! | `GET /v1/deputy/{id}/callback?p=<sealed>&amount=<msat>` | `{pr, routes: [], successAction: {tag: "aes", description, ciphertext, iv}}`; also `unknown_sale`, `wrong_amount`, `lightning_node_failed` |
+//! | `GET /v1/deputy/{id}/callback/<sealed>?amount=<msat>` (the payRequest's callback; `…/callback?p=<sealed>&amount=` also works) | `{pr, routes: [], successAction: {tag: "aes", description, ciphertext, iv}}`; also `unknown_sale`, `wrong_amount`, `lightning_node_failed` |
 //! | `GET /v1/deputy/claim?invoice=&preimage=` | LUD-09 fallback: `{status: "OK", code, claim, text}` for a paid deputy invoice and its preimage |
 //! | `POST /v1/deputy/{id}/sync` | terminal's report `{claimed: [counter…]}` + `X-Lnedge-Signature` → `{claimed, already_claimed, not_paid, unknown}` |
 //! | `GET /v1/deputy/{id}/keys` | admin: `{device_id, seal_key, claim_key, sync_key, gateway_url}` (hex) for an enrolled device, to write into the terminal |
@@ -48,6 +48,13 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             Access::Wallet,
             "LNURL-pay callback: the invoice and the AES claim",
             callback,
+        ),
+        endpoint(
+            "get",
+            "/v1/deputy/{id}/callback/{p}",
+            Access::Wallet,
+            "LNURL-pay callback with the sale in the path (what the payRequest names)",
+            callback_in_path,
         ),
         endpoint(
             "get",
@@ -138,7 +145,9 @@ async fn fetch(
         let base = base_url(&state, &headers)?;
         Ok::<_, LnurlError>(PayRequest {
             tag: lud::PAY_REQUEST_TAG.to_owned(),
-            callback: format!("{base}/v1/deputy/{device}/callback?p={p}"),
+            // The sale in the path, not the query: some clients (httpx-based ones) replace the
+            // callback's query string when they add `amount`, instead of appending to it.
+            callback: format!("{base}/v1/deputy/{device}/callback/{p}"),
             min_sendable: opened.record.amount_msat,
             max_sendable: opened.record.amount_msat,
             metadata: opened.metadata,
@@ -149,6 +158,15 @@ async fn fetch(
         Ok(body) => Json(body).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// `GET /v1/deputy/{id}/callback/{p}?amount=`: [`callback`] with the sale in the path.
+async fn callback_in_path(
+    state: State<AppState>,
+    ApiPath((id, p)): ApiPath<(String, String)>,
+    Query(query): Query<SaleQuery>,
+) -> Response {
+    callback(state, ApiPath(id), Query(SaleQuery { p: Some(p), amount: query.amount })).await
 }
 
 /// `GET /v1/deputy/{id}/callback?p=&amount=`: the invoice, with the claim in a LUD-10 AES

@@ -156,6 +156,12 @@ fn operation(route: &Route) -> Value {
     if path.contains("{pool_id}") {
         params.push(json!({ "name": "pool_id", "in": "path", "required": true, "description": "pool id, 16 hex characters", "schema": { "type": "string", "pattern": "^[0-9a-fA-F]{16}$" } }));
     }
+    if path.contains("{p}") {
+        params.push(json!({ "name": "p", "in": "path", "required": true, "description": "a deputy sale's sealed payload (base64url), as the payRequest's callback names it", "schema": { "type": "string" } }));
+    }
+    if path.contains("{code}") {
+        params.push(json!({ "name": "code", "in": "path", "required": true, "description": "a card's one-time programming or reset code (32 hex characters; secret)", "schema": { "type": "string", "pattern": "^[0-9a-fA-F]{32}$" } }));
+    }
     if path.contains("{job_id}") {
         params.push(json!({ "name": "job_id", "in": "path", "required": true, "description": "job id from a 202 provisioning answer", "schema": { "type": "string" } }));
     }

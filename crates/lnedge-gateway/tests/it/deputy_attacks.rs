@@ -81,8 +81,11 @@ async fn a_tampered_amount_is_refused() {
     // The genuine payload, then a callback asking to pay less.
     let pay = fx.get(&shown.url).await;
     let amount = pay["minSendable"].as_u64().expect("amount");
-    let callback =
-        format!("{}&amount={}", pay["callback"].as_str().expect("callback"), amount - 1000);
+    let callback = lnedge_wire::lnurl::with_param(
+        pay["callback"].as_str().expect("callback"),
+        "amount",
+        amount - 1000,
+    );
     assert_eq!(code_of(&fx.get(&callback).await), "wrong_amount");
 }
 

@@ -7,6 +7,7 @@ mod deputy;
 mod deputy_attacks;
 mod expiry;
 mod hostile;
+mod interop_py;
 mod jobs;
 mod ldk_relay;
 mod payers;
