@@ -33,6 +33,7 @@ pub mod rates_http;
 pub mod reconcile;
 pub mod refunds;
 pub mod relay;
+pub mod sandbox_wallet;
 pub mod service;
 pub mod store;
 pub mod sync;

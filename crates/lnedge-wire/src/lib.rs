@@ -17,7 +17,8 @@
 //! * [`refunds`]: an opened refund and the refunds report;
 //! * [`reports`]: the sales report;
 //! * [`payers`]: Bolt Cards (issuing, the programmer app's JSON, wipe) and payer devices
-//!   (enrolment, invoice-bound token payments).
+//!   (enrolment, invoice-bound token payments);
+//! * [`sandbox_wallet`]: the sandbox wallet's routes (`lnedge wallet pay|withdraw|login`).
 //!
 //! Nothing here does I/O: bodies are bytes, times are arguments.
 
@@ -30,6 +31,7 @@ pub mod pools;
 pub mod refunds;
 pub mod relay;
 pub mod reports;
+pub mod sandbox_wallet;
 pub mod sign;
 pub mod sync;
 

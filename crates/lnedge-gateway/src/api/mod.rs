@@ -26,6 +26,7 @@
 //! | `GET /v1/pools/expiring?within_days=N` | (1–365, default 7) → `{pools: [{device_id, pool_id, expires_at, expires_in_secs, unused_entries}]}` of enabled devices, expiring within N days with unused entries; 400 `within_days` |
 //! | `GET /v1/reports/sales` | → `{rows: [...], totals: {amount_msat, rows, by_status, by_device: {id: {…}}, by_product: {"id/product" or "id/deputy": {…}}}}`; rows are pool entries and deputy sales (`kind`) |
 //! | `GET /v1/reports/sales.csv` | → [`sales_csv`](crate::accounting::sales_csv) (`text/csv`) |
+//! | `POST /v1/sandbox/wallet/pay`, `/withdraw`, `/login` | sandbox only (see [`sandbox_wallet_routes`]): the sandbox wallet pays, withdraws, logs in |
 //! | `GET /healthz`, `/metrics`, `/openapi.json` | → `{status, store}` (503 if the store fails), Prometheus text, OpenAPI 3.1 |
 
 use std::sync::Arc;
@@ -56,6 +57,7 @@ mod refunds;
 mod relay;
 mod reports;
 mod route;
+mod sandbox_wallet;
 mod sync;
 pub mod trace;
 
@@ -86,6 +88,9 @@ pub struct AppState {
     /// Reverse proxies whose forwarding headers name the client (`trusted_proxies`; see
     /// `api/client.rs`). Empty: the socket's peer is the client.
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// The sandbox wallet (`node.kind = "sandbox"` only): when present, [`app`] also routes
+    /// `/v1/sandbox/wallet/…` ([`sandbox_wallet_routes`]).
+    pub sandbox_wallet: Option<Arc<crate::sandbox_wallet::SandboxWallet>>,
 }
 
 impl AppState {
@@ -97,6 +102,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             jobs: Default::default(),
             trusted_proxies: Arc::new([]),
+            sandbox_wallet: None,
         }
     }
 
@@ -133,7 +139,11 @@ impl std::fmt::Debug for AppState {
 /// [`Access::Admin`] route.
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new();
-    for e in ops::all_endpoints() {
+    let mut endpoints = ops::all_endpoints();
+    if state.sandbox_wallet.is_some() {
+        endpoints.extend(sandbox_wallet::endpoints());
+    }
+    for e in endpoints {
         let handler = match e.route.access {
             Access::Admin => e
                 .handler
@@ -161,6 +171,12 @@ async fn allow_any_origin(mut response: axum::response::Response) -> axum::respo
         axum::http::HeaderValue::from_static("*"),
     );
     response
+}
+
+/// The sandbox wallet's routes, which [`app`] adds to [`routes`] only when
+/// [`AppState::sandbox_wallet`] is set (they are not in the OpenAPI document).
+pub fn sandbox_wallet_routes() -> impl Iterator<Item = Route> {
+    sandbox_wallet::endpoints().into_iter().map(|e| e.route)
 }
 
 /// `Path` whose rejection is an [`ApiError`] (JSON, 400).

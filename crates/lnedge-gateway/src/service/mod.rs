@@ -163,6 +163,35 @@ async fn start_node(
     }
 }
 
+/// Capacity of the sandbox wallet's channel to the owner's node, in sat; half of it is pushed
+/// to the owner so that both can pay.
+#[cfg(feature = "sandbox")]
+const SANDBOX_WALLET_CHANNEL_SAT: u64 = 2_000_000;
+
+/// Starts the sandbox wallet: a customer's node `wallet` on the sandbox network with an
+/// announced channel to the owner's node (half pushed to the owner), usable and gossiped; its
+/// LUD-05 seed is kept in `data_dir/sandbox-wallet.key`.
+#[cfg(feature = "sandbox")]
+async fn start_sandbox_wallet(
+    config: &GatewayConfig,
+    net: &lnedge_node::sandbox::SandboxNetwork,
+) -> Result<Arc<crate::sandbox_wallet::SandboxWallet>, ServeError> {
+    let owner = net.node(Role::Owner.names().1)?;
+    let wallet = net.add_node("wallet").await?;
+    net.open_channel(&wallet, &owner, SANDBOX_WALLET_CHANNEL_SAT, SANDBOX_WALLET_CHANNEL_SAT * 500)
+        .await?;
+    net.wait_for_gossip().await?;
+    let seed = load_or_create_secret(&config.data_dir.join("sandbox-wallet.key"))?;
+    tracing::warn!(
+        wallet_node = %wallet.node_id(),
+        channel_sat = SANDBOX_WALLET_CHANNEL_SAT,
+        "sandbox mode: a sandbox wallet (a customer's node with a channel to the owner's node, \
+         half of it pushed to the owner) answers POST /v1/sandbox/wallet/pay, /withdraw and \
+         /login (admin token; `lnedge wallet …`); these routes exist only in sandbox mode"
+    );
+    Ok(Arc::new(crate::sandbox_wallet::SandboxWallet::new(wallet, seed)))
+}
+
 /// Runs the gateway until `shutdown` completes.
 pub async fn serve(
     config: GatewayConfig,
@@ -219,8 +248,16 @@ pub async fn serve(
         .build();
     gateway.start();
     let trusted_proxies = config.trusted_proxy_nets()?;
+    #[cfg(feature = "sandbox")]
+    let sandbox_wallet = match sandbox.as_ref() {
+        Some(net) => Some(start_sandbox_wallet(&config, net).await?),
+        None => None,
+    };
+    #[cfg(not(feature = "sandbox"))]
+    let sandbox_wallet = None;
     let state = AppState {
         trusted_proxies: trusted_proxies.into(),
+        sandbox_wallet,
         ..AppState::with_gateway(gateway.clone(), config.admin_token.clone().unwrap_or_default())
     };
 
