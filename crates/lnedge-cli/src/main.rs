@@ -13,6 +13,7 @@ mod payee;
 mod payer;
 mod pool;
 mod util;
+mod wallet;
 
 use std::process::ExitCode;
 
@@ -61,6 +62,10 @@ enum Command {
     /// The payee side of the async relay: register, commit hashes, set the wake-up webhook.
     #[command(subcommand)]
     Payee(payee::PayeeCommand),
+    /// The sandbox wallet of a gateway in sandbox mode: pay an invoice or LNURL-pay, withdraw
+    /// an LNURL-withdraw, log in with LNURL-auth, from a shell.
+    #[command(subcommand)]
+    Wallet(wallet::WalletCommand),
 }
 
 fn main() -> ExitCode {
@@ -90,6 +95,7 @@ fn main() -> ExitCode {
             Command::Payer(command) => payer::run(command).await,
             Command::Gateway(command) => gateway::run(command).await,
             Command::Payee(command) => payee::run(command).await,
+            Command::Wallet(command) => wallet::run(command).await,
         }
     });
     match result {

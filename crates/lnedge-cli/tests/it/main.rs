@@ -6,3 +6,4 @@ mod demo;
 mod device_sync;
 mod payer_sim;
 mod support;
+mod wallet;

@@ -29,12 +29,22 @@ fn free_addr() -> SocketAddr {
 /// own address) and waits until it answers `/healthz` (generous: a cold sandbox node on a busy
 /// machine).
 pub(crate) fn serve(dir: &Path, token: &str, runtime: &tokio::runtime::Runtime) -> Gateway {
+    serve_with(dir, token, runtime, "")
+}
+
+/// [`serve`] with `extra` appended to the configuration (TOML tables such as `[rates]`).
+pub(crate) fn serve_with(
+    dir: &Path,
+    token: &str,
+    runtime: &tokio::runtime::Runtime,
+    extra: &str,
+) -> Gateway {
     let addr = free_addr();
     let config = dir.join("lnedge.toml");
     std::fs::write(
         &config,
         format!(
-            "listen = \"{addr}\"\npublic_url = \"http://{addr}\"\ndata_dir = \"{}\"\nadmin_token = \"{token}\"\n[node]\nkind = \"sandbox\"\n",
+            "listen = \"{addr}\"\npublic_url = \"http://{addr}\"\ndata_dir = \"{}\"\nadmin_token = \"{token}\"\n[node]\nkind = \"sandbox\"\n{extra}",
             dir.join("gw").display()
         ),
     )
