@@ -487,3 +487,62 @@ fn app_state_of(store: &Arc<dyn GatewayStore>, net: &SandboxNetwork) -> AppState
         TOKEN,
     )
 }
+
+/// The sandbox wallet's routes are routed only when the state has a wallet, need the admin
+/// token, are not in the OpenAPI document, and refuse bad input with the usual error body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_wallet_routes_exist_only_with_a_wallet() {
+    use lnedge_gateway::sandbox_wallet::SandboxWallet;
+    let net = SandboxNetwork::new().await.expect("sandbox network");
+    net.add_node("owner").await.expect("owner node");
+    let wallet = net.add_node("wallet").await.expect("wallet node");
+    let store: Arc<dyn GatewayStore> =
+        Arc::new(lnedge_gateway::store::sqlite::SqliteStore::in_memory().expect("sqlite"));
+    let auth = ("authorization", "Bearer test-admin-token");
+    let pay = |app: Router, headers: Vec<(&'static str, &'static str)>, body: Value| async move {
+        send(&app, Method::POST, "/v1/sandbox/wallet/pay", &headers, body.to_string().into_bytes())
+            .await
+    };
+    let without = app(app_state_of(&store, &net));
+    let r = pay(without, vec![auth, JSON_CT], json!({"invoice": "hello"})).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "not_found"));
+    assert!(lnedge_gateway::api::routes().all(|r| !r.path.starts_with("/v1/sandbox/")));
+    let document = lnedge_gateway::api::openapi_document().to_string();
+    assert!(!document.contains("/v1/sandbox/"), "not in the OpenAPI document");
+    assert!(lnedge_gateway::api::sandbox_wallet_routes()
+        .all(|r| r.summary.starts_with("Sandbox only") && r.access == Access::Admin));
+
+    let with = app(AppState {
+        sandbox_wallet: Some(Arc::new(SandboxWallet::new(
+            wallet,
+            zeroize::Zeroizing::new([1; 32]),
+        ))),
+        ..app_state_of(&store, &net)
+    });
+    let r = pay(with.clone(), vec![JSON_CT], json!({"invoice": "hello"})).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::UNAUTHORIZED, "missing_token"));
+    let r = pay(with.clone(), vec![auth, JSON_CT], json!({"invoice": "hello"})).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "invalid_field"));
+    assert_eq!(r.json()["error"]["field"], "invoice", "{}", r.json());
+    let r = pay(with.clone(), vec![auth, JSON_CT], json!({"invoice": "lnbcrt1garbage"})).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "invalid_field"));
+    let r = send(
+        &with,
+        Method::POST,
+        "/v1/sandbox/wallet/withdraw",
+        &[auth, JSON_CT],
+        json!({"lnurl": "http://127.0.0.1:1/nothing"}).to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_GATEWAY, "service_unreachable"));
+    let r = send(
+        &with,
+        Method::POST,
+        "/v1/sandbox/wallet/login",
+        &[auth, JSON_CT],
+        json!({"lnurl": "http://127.0.0.1:1/auth?tag=withdraw&k1=00"}).to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "invalid_field"));
+    net.shutdown().await;
+}
