@@ -1,7 +1,9 @@
 //! `lnedge wallet …` against a running `lnedge gateway serve` in sandbox mode: the sandbox
 //! wallet logs in with the gateway's LNURL-auth, pays a deputy sale's LNURL-pay (LUD-10
 //! message decrypted) and a BOLT 11 invoice of the owner's node, withdraws a Bolt Card tap
-//! (the owner pays the wallet); bad input gives a clear error and a non-zero exit.
+//! (the owner pays the wallet); bad input gives a clear error and a non-zero exit. And a vend
+//! with a refund: a pool invoice of the simulated machine paid, the vend jammed, the refund
+//! withdrawn.
 
 use std::time::Duration;
 
@@ -163,4 +165,128 @@ fn the_sandbox_wallet_logs_in_pays_and_withdraws_through_the_cli() {
     let out = wallet(&["login", &sale.lnurl]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("not an LNURL-auth link"), "{}", text(&out.stderr));
+}
+
+/// The line of `out` that starts with `prefix`, without it.
+fn after<'a>(out: &'a str, prefix: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.trim_start().strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} in: {out}"))
+        .trim()
+}
+
+/// A vend with a refund, from a shell: the simulated machine offers a pool invoice, the sandbox
+/// wallet pays it, the vend jams, the machine syncs its ledger, the customer claims the refund
+/// with the voucher and the wallet withdraws it.
+#[test]
+fn the_sandbox_wallet_pays_a_pool_invoice_and_withdraws_the_refund_of_a_failed_vend() {
+    const DEVICE: &str = "99887766554433221100ffeeddccbbaa";
+    let dir = tempfile::tempdir().expect("dir");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let gateway = serve_with(dir.path(), TOKEN, &runtime, "");
+    let base = gateway.base.clone();
+    let env = [("LNEDGE_ADMIN_TOKEN", TOKEN), ("LNEDGE_GATEWAY_URL", base.as_str())];
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http");
+    let admin = |method: &str, path: &str, body: Option<Value>| -> Value {
+        runtime.block_on(async {
+            let url = format!("{base}{path}");
+            let mut request =
+                if method == "POST" { http.post(&url) } else { http.get(&url) }.bearer_auth(TOKEN);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let response = request.send().await.expect("send");
+            let status = response.status();
+            let body: Value = response.json().await.expect("json");
+            assert!(status.is_success(), "{method} {path} → {status}: {body}");
+            body
+        })
+    };
+
+    // Enrol, provision, download the pool.
+    admin(
+        "POST",
+        "/v1/devices",
+        Some(serde_json::json!({"device_id": DEVICE, "name": "Lobby",
+            "products": [{"id": 1, "description": "Cola", "price_msat": 2_500_000}]})),
+    );
+    let pool = admin(
+        "POST",
+        &format!("/v1/devices/{DEVICE}/pools"),
+        Some(serde_json::json!({"entries_per_product": 2, "expiry_days": 30})),
+    );
+    let bytes = runtime.block_on(async {
+        let url = format!("{base}{}", pool["file"].as_str().expect("file"));
+        http.get(url).bearer_auth(TOKEN).send().await.expect("file").bytes().await.expect("bytes")
+    });
+    let pool_path = dir.path().join("pool.bin");
+    std::fs::write(&pool_path, &bytes).expect("pool file");
+    let owner = pool["owner_node_id"].as_str().expect("owner").to_owned();
+    let sync_key = admin("GET", &format!("/v1/devices/{DEVICE}/sync-key"), None)["sync_key"]
+        .as_str()
+        .expect("sync key")
+        .to_owned();
+    let machine = dir.path().join("machine");
+    let machine_s = machine.to_str().expect("utf-8");
+    let simulate = |stdin: &str| {
+        let out = lnedge_env(
+            &[
+                "device",
+                "simulate",
+                "--dir",
+                machine_s,
+                "--device",
+                DEVICE,
+                "--owner",
+                &owner,
+                "--pool",
+                pool_path.to_str().expect("utf-8"),
+                "--no-qr",
+            ],
+            &[],
+            stdin,
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+
+    // The machine offers an invoice; the wallet pays it.
+    let shown = simulate("buy 1\nquit\n");
+    let invoice = after(&shown, "invoice ").split(": ").nth(1).expect("bolt11").to_owned();
+    let out = lnedge_env(&["wallet", "pay", &invoice], &env, "");
+    let paid = text(&out.stdout);
+    assert!(out.status.success(), "{paid}{}", text(&out.stderr));
+    assert!(paid.contains("paid 2 500 sat for the invoice"), "{paid}");
+    let preimage = after(&paid, "preimage").to_owned();
+
+    // The vend jams: a refund voucher. The machine syncs its ledger.
+    let vend = simulate(&format!("jam\nclaim {preimage}\nquit\n"));
+    let voucher = after(&vend, "refund voucher:").to_owned();
+    let out = lnedge_env(
+        &["device", "sync", "--dir", machine_s, "--gateway", &base, "--sync-key", &sync_key],
+        &[],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // The customer claims the refund (voucher and proof of payment) and withdraws it.
+    let refund = runtime.block_on(async {
+        let response = http
+            .post(format!("{base}/v1/refunds/claim"))
+            .json(
+                &serde_json::json!({"voucher": voucher, "invoice": invoice, "preimage": preimage}),
+            )
+            .send()
+            .await
+            .expect("claim");
+        let status = response.status();
+        let body: Value = response.json().await.expect("json");
+        assert!(status.is_success(), "claim → {status}: {body}");
+        body
+    });
+    let out =
+        lnedge_env(&["wallet", "withdraw", refund["lnurl"].as_str().expect("lnurl")], &env, "");
+    let took = text(&out.stdout);
+    assert!(out.status.success(), "{took}{}", text(&out.stderr));
+    assert!(took.contains("withdrew 2 500 sat into the sandbox wallet"), "{took}");
 }
