@@ -131,7 +131,7 @@ async fn start_node(
         NodeConfig::Sandbox => {
             use lnedge_node::sandbox::SandboxNetwork;
             if sandbox.is_none() {
-                tracing::warn!("node.kind = sandbox: an in-process test network; nothing it signs can be paid from outside");
+                tracing::warn!("node.kind = sandbox: an in-process test network; nothing it signs can be paid from outside this process (the sandbox wallet can: `lnedge wallet`)");
                 *sandbox = Some(SandboxNetwork::in_dir(&config.data_dir.join("sandbox")).await?);
             }
             let net = sandbox.as_ref().expect("just set");
