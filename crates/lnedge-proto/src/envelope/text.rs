@@ -396,8 +396,6 @@ impl fmt::Display for Lud17Error {
 #[cfg(feature = "std")]
 impl std::error::Error for Lud17Error {}
 
-#[cfg(feature = "alloc")]
-/// The host of the authority that starts `rest` (after `scheme://`), without port or userinfo.
 /// Whether `url` can be written as a LUD-17 link (`lnurlw://`, `lnurlp://`, `keyauth://`) that
 /// every LUD-17 client maps back to `url`: `https://`, or `http://` for a `.onion` host. A
 /// plain `http://` URL cannot (clients put `https://` back), so it is handed out as a LUD-01
@@ -416,6 +414,7 @@ pub fn lud17_round_trips(url: &str) -> bool {
         && h.get(h.len().saturating_sub(6)..).is_some_and(|t| t.eq_ignore_ascii_case(".onion"))
 }
 
+/// The host of the authority that starts `rest` (after `scheme://`), without port or userinfo.
 fn host_of(rest: &str) -> &str {
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = rest.get(..end).unwrap_or(rest);
