@@ -399,16 +399,26 @@ async fn tap(State(state): State<AppState>, params: Params) -> Response {
         Err(e) => return LnurlError::new(e.code, e.message).into_response(),
     };
     match state.gateway.payers().tap(p, c).await {
-        Ok(opened) => Json(WithdrawRequest {
-            tag: WITHDRAW_REQUEST_TAG.to_owned(),
-            callback,
-            k1: hex::encode(opened.k1),
-            default_description: format!("{} (Bolt Card)", opened.card.name),
-            min_withdrawable: crate::payers::tap::MIN_WITHDRAWABLE_MSAT,
-            max_withdrawable: opened.max_withdrawable_msat,
-            pin_limit: opened.card.pin_limit_msat,
-        })
-        .into_response(),
+        Ok(opened) => {
+            let spent = opened.max_withdrawable_msat == 0;
+            Json(WithdrawRequest {
+                tag: WITHDRAW_REQUEST_TAG.to_owned(),
+                callback,
+                k1: hex::encode(opened.k1),
+                default_description: if spent {
+                    format!(
+                        "{} (Bolt Card): today's limit is spent; it pays again tomorrow (UTC)",
+                        opened.card.name
+                    )
+                } else {
+                    format!("{} (Bolt Card)", opened.card.name)
+                },
+                min_withdrawable: if spent { 0 } else { crate::payers::tap::MIN_WITHDRAWABLE_MSAT },
+                max_withdrawable: opened.max_withdrawable_msat,
+                pin_limit: opened.card.pin_limit_msat,
+            })
+            .into_response()
+        }
         Err(e) => lnurl_error(e, "card tap"),
     }
 }

@@ -24,7 +24,8 @@ pub struct OpenedTap {
     pub k1: [u8; 32],
     /// The card (its counter now the reading's).
     pub card: PayerRecord,
-    /// The most the wallet may withdraw now (per-payment limit and what is left of the day).
+    /// The most the wallet may withdraw now (per-payment limit and what is left of the day);
+    /// 0 when the day's limit is spent (LUD-03 "zero balance": no session was opened).
     pub max_withdrawable_msat: u64,
     /// When the session stops working.
     pub expires_at: u64,
@@ -90,13 +91,12 @@ impl Payers<'_> {
         };
         let now = self.gateway.now_secs();
         let max_withdrawable_msat = spend::available_msat(&card, now);
-        if max_withdrawable_msat < MIN_WITHDRAWABLE_MSAT {
-            return Err(PayerError::refused(
-                "over_daily_limit",
-                "this card's daily limit is spent; it pays again tomorrow (UTC)",
-            ));
-        }
         let secret: [u8; 32] = rand::random();
+        if max_withdrawable_msat < MIN_WITHDRAWABLE_MSAT {
+            // LUD-03 "zero balance": a success with nothing to withdraw, not an error; no
+            // session is opened (its k1 is never stored, so a callback with it is refused).
+            return Ok(OpenedTap { k1: secret, card, max_withdrawable_msat: 0, expires_at: now });
+        }
         let expires_at = now.saturating_add(self.settings().tap_ttl_secs);
         store
             .insert_tap(&TapRecord {

@@ -88,7 +88,20 @@ async fn per_payment_and_daily_limits_hold() {
         "over_daily_limit",
     );
     assert_eq!(w.tap_and_pay(&mut card, 3_000_000).await["status"], "OK");
-    assert_lnurl_error(&w.tap(&mut card).await, "over_daily_limit");
+    // LUD-03 "zero balance": nothing left today is a withdrawRequest of 0, saying why; its k1
+    // opens nothing.
+    let spent = w.tap(&mut card).await;
+    assert_eq!(
+        (&spent["minWithdrawable"], &spent["maxWithdrawable"]),
+        (&json!(0), &json!(0)),
+        "{spent}"
+    );
+    assert!(spent["defaultDescription"].as_str().expect("description").contains("limit is spent"));
+    let late = w.invoice(Some(1_000)).await;
+    assert_lnurl_error(
+        &w.callback(spent["k1"].as_str().expect("k1"), &late, None).await,
+        "unknown_k1",
+    );
     // The operator raises the limit: it pays again.
     let (status, body) = call(
         &w.router,
