@@ -53,6 +53,34 @@ pub(crate) struct PaymentsArgs {
     json: bool,
 }
 
+/// The limits of a new card or payer device, in sat or msat; the gateway's defaults for those
+/// not given.
+#[derive(Debug, Args)]
+pub(crate) struct NewLimits {
+    /// Per-payment limit in sat (the gateway's default when absent).
+    #[arg(long, conflicts_with = "per_payment_msat")]
+    per_payment_sat: Option<u64>,
+    /// Per-payment limit in msat.
+    #[arg(long)]
+    per_payment_msat: Option<u64>,
+    /// Daily limit in sat (the gateway's default when absent).
+    #[arg(long, conflicts_with = "per_day_msat")]
+    per_day_sat: Option<u64>,
+    /// Daily limit in msat.
+    #[arg(long)]
+    per_day_msat: Option<u64>,
+}
+
+impl NewLimits {
+    /// (per payment, per day) in msat, each `None` when not given.
+    pub(crate) fn msat(&self) -> Result<(Option<u64>, Option<u64>)> {
+        Ok((
+            msat_from(self.per_payment_sat, self.per_payment_msat, "per-payment")?,
+            msat_from(self.per_day_sat, self.per_day_msat, "per-day")?,
+        ))
+    }
+}
+
 /// Where the gateway is and the operator's admin token.
 #[derive(Debug, Args)]
 pub(crate) struct GatewayArgs {
@@ -78,18 +106,8 @@ pub(crate) struct IssueArgs {
     /// The operator's name for the card (`Alice`, `Festival card 17`).
     #[arg(long)]
     name: String,
-    /// Per-payment limit in sat (the gateway's default when absent).
-    #[arg(long, conflicts_with = "per_payment_msat")]
-    per_payment_sat: Option<u64>,
-    /// Per-payment limit in msat.
-    #[arg(long)]
-    per_payment_msat: Option<u64>,
-    /// Daily limit in sat (the gateway's default when absent).
-    #[arg(long, conflicts_with = "per_day_msat")]
-    per_day_sat: Option<u64>,
-    /// Daily limit in msat.
-    #[arg(long)]
-    per_day_msat: Option<u64>,
+    #[command(flatten)]
+    limits: NewLimits,
     /// A PIN of 4 to 8 digits the wallet or point of sale asks for (prefer LNEDGE_CARD_PIN).
     #[arg(long, env = "LNEDGE_CARD_PIN", hide_env_values = true)]
     pin: Option<String>,
@@ -240,10 +258,11 @@ fn print_qr(text: &str, no_qr: bool) -> Result<()> {
 }
 
 async fn issue(args: IssueArgs) -> Result<()> {
+    let (per_payment_msat, per_day_msat) = args.limits.msat()?;
     let request = IssueCard {
         name: args.name.clone(),
-        per_payment_msat: msat_from(args.per_payment_sat, args.per_payment_msat, "per-payment")?,
-        per_day_msat: msat_from(args.per_day_sat, args.per_day_msat, "per-day")?,
+        per_payment_msat,
+        per_day_msat,
         pin: args.pin.clone(),
         pin_limit_msat: msat_from(args.pin_limit_sat, args.pin_limit_msat, "pin-limit")?,
         uid: args.uid.clone(),

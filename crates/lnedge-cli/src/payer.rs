@@ -8,8 +8,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use lnedge_wire::payers::{EnrolDevice, EnrolledDevice, PayerList};
 
-use crate::card::{table, GatewayArgs};
-use crate::util::msat_from;
+use crate::card::{table, GatewayArgs, NewLimits};
 
 /// `lnedge payer …`
 #[derive(Debug, Subcommand)]
@@ -31,18 +30,8 @@ pub(crate) struct EnrolArgs {
     /// Its id (32 hex characters); a random one when absent.
     #[arg(long)]
     id: Option<String>,
-    /// Per-payment limit in sat.
-    #[arg(long, conflicts_with = "per_payment_msat")]
-    per_payment_sat: Option<u64>,
-    /// Per-payment limit in msat.
-    #[arg(long)]
-    per_payment_msat: Option<u64>,
-    /// Daily limit in sat.
-    #[arg(long, conflicts_with = "per_day_msat")]
-    per_day_sat: Option<u64>,
-    /// Daily limit in msat.
-    #[arg(long)]
-    per_day_msat: Option<u64>,
+    #[command(flatten)]
+    limits: NewLimits,
     /// Print the gateway's answer as JSON.
     #[arg(long)]
     json: bool,
@@ -67,11 +56,12 @@ pub(crate) async fn run(command: PayerCommand) -> Result<()> {
 }
 
 async fn enrol(args: EnrolArgs) -> Result<()> {
+    let (per_payment_msat, per_day_msat) = args.limits.msat()?;
     let request = EnrolDevice {
         name: args.name.clone(),
         id: args.id.as_deref().map(crate::card::card_id).transpose()?.map(str::to_owned),
-        per_payment_msat: msat_from(args.per_payment_sat, args.per_payment_msat, "per-payment")?,
-        per_day_msat: msat_from(args.per_day_sat, args.per_day_msat, "per-day")?,
+        per_payment_msat,
+        per_day_msat,
     };
     let enrolled: EnrolledDevice =
         args.gateway.client().send("POST", "/v1/payer-devices", Some(&request)).await?;

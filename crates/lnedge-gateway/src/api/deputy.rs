@@ -327,13 +327,7 @@ async fn keys(
 ) -> Result<Json<DeputyKeys>, ApiError> {
     let device = parse_device_id("id", &id)?;
     state.gateway.fleet().device(device).await?;
-    if state.gateway.settings().public_url.is_empty() {
-        return Err(ApiError::unprocessable(
-            "no_public_url",
-            "a deputy terminal builds its LNURLs from the gateway's public_url: set public_url \
-             (or LNEDGE_PUBLIC_URL) first, e.g. https://pay.example.com",
-        ));
-    }
+    super::public_url(&state, "a deputy terminal builds its LNURLs from it")?;
     let keys = state.gateway.deputy().terminal_keys(device);
     let sync_key =
         zeroize::Zeroizing::new(device_sync_key(state.gateway.device_master_key(), &device));

@@ -162,6 +162,22 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The gateway's public URL (no trailing `/`), which every link handed to a wallet is built
+/// from; without one, 422 `no_public_url` saying what needed it (never a relative link).
+pub(crate) fn public_url<'a>(state: &'a AppState, needed_for: &str) -> Result<&'a str, ApiError> {
+    let url = state.gateway.settings().public_url.trim_end_matches('/');
+    if url.is_empty() {
+        return Err(ApiError::unprocessable(
+            "no_public_url",
+            format!(
+                "the gateway has no public_url ({needed_for}): set public_url (or \
+                 LNEDGE_PUBLIC_URL) to the URL wallets reach it at, e.g. https://pay.example.com"
+            ),
+        ));
+    }
+    Ok(url)
+}
+
 /// LUD-01: an LNURL route's answers (errors too) carry `Access-Control-Allow-Origin: *`, so
 /// that a wallet running in a browser can read them. Only wallet routes get it: the admin and
 /// device routes stay same-origin.

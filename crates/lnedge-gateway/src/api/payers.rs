@@ -32,7 +32,7 @@ use lnedge_wire::payers::{
 use super::devices::parse_device_id;
 use super::error::{parse_json, ApiError};
 use super::route::{endpoint, Access, Endpoint};
-use super::{ApiBody, ApiPath, AppState};
+use super::{public_url, ApiBody, ApiPath, AppState};
 use crate::lnurl::LnurlError;
 use crate::payers::cards::parse_uid;
 use crate::payers::spend::spent_today;
@@ -210,24 +210,12 @@ fn payment_body(p: &PayerPaymentRecord) -> PayerPayment {
     }
 }
 
-/// The gateway's public URL, required by everything a card reads.
-fn public_url(state: &AppState) -> Result<&str, ApiError> {
-    let url = state.gateway.settings().public_url.as_str();
-    if url.is_empty() {
-        return Err(ApiError::unprocessable(
-            "no_public_url",
-            "set public_url in the gateway's configuration: cards are programmed with it",
-        ));
-    }
-    Ok(url)
-}
-
 /// The base of every card's URL: `lnurlw://<host>/v1/card`. A Bolt Card always carries a
 /// `lnurlw://` link and points of sale fetch it over `https://` (`http://` for `.onion`), so a
 /// gateway whose cards are used by third-party points of sale needs an `https` public URL; an
 /// `http://` one (a test, the sandbox) is written the same way and read back by our own tools.
 fn lnurlw_base(state: &AppState) -> Result<String, ApiError> {
-    let url = format!("{}/v1/card", public_url(state)?);
+    let url = format!("{}/v1/card", public_url(state, "cards are programmed with it")?);
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
     rest.map(|rest| format!("lnurlw://{rest}")).ok_or_else(|| {
         ApiError::unprocessable("no_public_url", "public_url must be an http(s) URL")
@@ -255,7 +243,7 @@ async fn issue(
     ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<IssuedCard>), ApiError> {
     let req: IssueCard = parse_json(&body)?;
-    let base = public_url(&state)?.to_owned();
+    let base = public_url(&state, "cards are programmed with it")?.to_owned();
     let uid = req.uid.as_deref().map(parse_uid).transpose()?;
     let issued = state
         .gateway
@@ -321,7 +309,10 @@ async fn wipe(
     };
     let reset_url = wiped
         .as_ref()
-        .map(|w| public_url(&state).map(|base| format!("{base}/v1/cards/reset/{}", w.reset_code)))
+        .map(|w| {
+            public_url(&state, "a wiped card's reset link")
+                .map(|base| format!("{base}/v1/cards/reset/{}", w.reset_code))
+        })
         .transpose()?;
     let reset_deeplink = reset_url.as_deref().map(|url| {
         format!(
@@ -394,7 +385,7 @@ async fn tap(State(state): State<AppState>, params: Params) -> Response {
     let (Some(p), Some(c)) = (param(&params, "p"), param(&params, "c")) else {
         return LnurlError::new("missing_parameter", "p and c are required").into_response();
     };
-    let callback = match public_url(&state) {
+    let callback = match public_url(&state, "a card's withdraw callback") {
         Ok(base) => format!("{base}/v1/card/callback"),
         Err(e) => return LnurlError::new(e.code, e.message).into_response(),
     };

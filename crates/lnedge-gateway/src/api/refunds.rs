@@ -153,19 +153,17 @@ where
 /// URL base (`https://gw.example/v1/refunds` → `https://gw.example`). Without either there is no
 /// URL a wallet could reach: 422 `no_public_url`, never a relative link.
 fn url(state: &AppState, path: &str) -> Result<String, ApiError> {
-    let settings = state.gateway.settings();
-    let base = if settings.public_url.is_empty() {
-        settings.refund_url_base.trim_end_matches('/').trim_end_matches("/v1/refunds")
+    let fallback = state
+        .gateway
+        .settings()
+        .refund_url_base
+        .trim_end_matches('/')
+        .trim_end_matches("/v1/refunds");
+    let base = if fallback.starts_with("https://") || fallback.starts_with("http://") {
+        super::public_url(state, "wallets follow this link").unwrap_or(fallback)
     } else {
-        settings.public_url.trim_end_matches('/')
+        super::public_url(state, "wallets follow this link")?
     };
-    if !(base.starts_with("https://") || base.starts_with("http://")) {
-        return Err(ApiError::unprocessable(
-            "no_public_url",
-            "the gateway has no public_url: set public_url (or LNEDGE_PUBLIC_URL) to the URL \
-             wallets reach it at, e.g. https://pay.example.com",
-        ));
-    }
     Ok(format!("{base}{path}"))
 }
 

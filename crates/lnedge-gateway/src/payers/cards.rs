@@ -369,8 +369,7 @@ impl Payers<'_> {
         id: DeviceId,
         enabled: bool,
     ) -> Result<PayerRecord, PayerError> {
-        loop {
-            let p = self.get(id).await?;
+        self.update(id, |p| {
             let state = match (p.state, enabled) {
                 (PayerState::Wiped, _) => {
                     return Err(PayerError::refused("payer_wiped", "a wiped card never pays again"))
@@ -384,18 +383,13 @@ impl Payers<'_> {
                 (_, true) => PayerState::Active,
                 (_, false) => PayerState::Disabled,
             };
-            let next = PayerRecord {
+            Ok(PayerRecord {
                 state,
                 pin_failures: if enabled { 0 } else { p.pin_failures },
-                version: p.version.saturating_add(1),
-                ..p
-            };
-            match self.gateway.store().put_payer(&next).await {
-                Ok(()) => return Ok(next),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
+                ..p.clone()
+            })
+        })
+        .await
     }
 
     /// Changes a payer's limits.
@@ -406,55 +400,35 @@ impl Payers<'_> {
         per_day_msat: u64,
     ) -> Result<PayerRecord, PayerError> {
         check_limits(per_payment_msat, per_day_msat)?;
-        loop {
-            let p = self.get(id).await?;
-            let next = PayerRecord {
-                per_payment_msat,
-                per_day_msat,
-                version: p.version.saturating_add(1),
-                ..p
-            };
-            match self.gateway.store().put_payer(&next).await {
-                Ok(()) => return Ok(next),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        self.update(id, |p| Ok(PayerRecord { per_payment_msat, per_day_msat, ..p.clone() })).await
     }
 
     /// Wipes a card: it never pays again, and the answer holds the keys the programmer app
     /// resets it with (none for a card never programmed).
     pub async fn wipe(&self, id: DeviceId) -> Result<Option<WipeKeys>, PayerError> {
-        loop {
-            let p = self.get(id).await?;
-            super::spend::check_kind(&p, PayerKind::Card)?;
-            // A programmed card gets a one-time reset code (the programmer app's DEEPLINK
-            // `reset`): whoever holds the link *and* the card gets its keys, once.
-            let code: [u8; 16] = rand::random();
-            let next = PayerRecord {
-                state: PayerState::Wiped,
-                program_code_hash: p.uid.map(|_| Sha256::digest(code).into()),
-                program_expires_at: self
-                    .gateway
-                    .now_secs()
-                    .saturating_add(self.settings().program_ttl_secs),
-                version: p.version.saturating_add(1),
-                ..p
-            };
-            match self.gateway.store().put_payer(&next).await {
-                Ok(()) => {}
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            tracing::info!(card = %id, "card wiped");
-            return Ok(next.uid.map(|uid| WipeKeys {
-                uid,
-                version: next.key_version,
-                keys: self.keys_of(&uid, next.key_version),
-                reset_code: hex::encode(code),
-                card: next.clone(),
-            }));
-        }
+        // A programmed card gets a one-time reset code (the programmer app's DEEPLINK `reset`):
+        // whoever holds the link *and* the card gets its keys, once.
+        let code: [u8; 16] = rand::random();
+        let expires_at = self.gateway.now_secs().saturating_add(self.settings().program_ttl_secs);
+        let wiped = self
+            .update(id, |p| {
+                super::spend::check_kind(p, PayerKind::Card)?;
+                Ok(PayerRecord {
+                    state: PayerState::Wiped,
+                    program_code_hash: p.uid.map(|_| Sha256::digest(code).into()),
+                    program_expires_at: expires_at,
+                    ..p.clone()
+                })
+            })
+            .await?;
+        tracing::info!(card = %id, "card wiped");
+        Ok(wiped.uid.map(|uid| WipeKeys {
+            uid,
+            version: wiped.key_version,
+            keys: self.keys_of(&uid, wiped.key_version),
+            reset_code: hex::encode(code),
+            card: wiped.clone(),
+        }))
     }
 
     /// The programmer app's reset request (DEEPLINK `reset`): the card's current reading

@@ -117,6 +117,26 @@ impl<'a> Payers<'a> {
         })
     }
 
+    /// Reads payer `id`, applies `change` (which may refuse) and writes the result by
+    /// compare-and-set (the version is set here), reading again after a lost race. Answers the
+    /// record as written.
+    pub(crate) async fn update(
+        &self,
+        id: DeviceId,
+        change: impl Fn(&PayerRecord) -> Result<PayerRecord, PayerError>,
+    ) -> Result<PayerRecord, PayerError> {
+        loop {
+            let current = self.get(id).await?;
+            let next =
+                PayerRecord { version: current.version.saturating_add(1), ..change(&current)? };
+            match self.gateway.store().put_payer(&next).await {
+                Ok(()) => return Ok(next),
+                Err(crate::store::StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// The payments of `payer` (everyone's with `None`), oldest first, the newest `limit`.
     pub async fn payments(
         &self,

@@ -29,6 +29,9 @@ use crate::store::StoreError;
 /// the same payer was counted; 50 taps at once need a few dozen).
 const MAX_ROUNDS: usize = 256;
 
+/// Pending payments settled per housekeeping round (the rest wait for the next one).
+const PENDING_BATCH: u32 = 1_000;
+
 /// Seconds in a UTC day.
 const DAY_SECS: u64 = 86_400;
 
@@ -306,10 +309,7 @@ pub(crate) fn check_kind(p: &PayerRecord, kind: PayerKind) -> Result<(), PayerEr
 /// still in flight or unknown to the node → left for the next round. Answers how many settled.
 pub(crate) async fn resolve_pending(gateway: &Arc<Parts>) -> Result<u64, StoreError> {
     let mut settled = 0;
-    for mut payment in gateway.store().payer_payments(None, u32::MAX).await? {
-        if payment.state != PayerPaymentState::Pending {
-            continue;
-        }
+    for mut payment in gateway.store().pending_payer_payments(PENDING_BATCH).await? {
         let hash = lnedge_node::PaymentHash(payment.payment_hash);
         let status = match gateway.owner().payment_status(hash).await {
             Ok(Some(status)) => status,

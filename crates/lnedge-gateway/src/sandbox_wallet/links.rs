@@ -19,18 +19,10 @@ pub(crate) fn strip_lightning(text: &str) -> &str {
     }
 }
 
-/// Whether `host` is this machine (the sandbox gateway listens on plain HTTP there).
-fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 /// The URL a link points to: `LNURL1…` (LUD-01, also as a `?lightning=` fallback parameter),
-/// `lnurlp://` / `lnurlw://` / `keyauth://` (LUD-17: `https`, or `http` for `.onion` hosts and,
-/// in this sandbox wallet, loopback hosts), or an `https://` / `http://` URL as is.
+/// `lnurlp://` / `lnurlw://` / `lnurlc://` / `keyauth://` (LUD-17 through
+/// `lnedge_proto::envelope::lud17_to_url`: `https`, or `http` for `.onion` and loopback hosts),
+/// or an `https://` / `http://` URL as is.
 pub(crate) fn resolve(link: &str, field: &'static str) -> Result<Url, WalletError> {
     let text = strip_lightning(link);
     if text.is_empty() {
@@ -41,23 +33,11 @@ pub(crate) fn resolve(link: &str, field: &'static str) -> Result<Url, WalletErro
             .map_err(|e| WalletError::invalid(field, format!("not a valid LNURL: {e}")))?;
         return parse(&url, field);
     }
-    let lower = text.to_ascii_lowercase();
-    for scheme in ["lnurlp://", "lnurlw://", "keyauth://"] {
-        if lower.starts_with(scheme) {
-            let rest = &text[scheme.len()..];
-            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-                if port.chars().all(|c| c.is_ascii_digit()) {
-                    h
-                } else {
-                    host
-                }
-            });
-            let plain = host.ends_with(".onion") || is_loopback(host);
-            let scheme = if plain { "http" } else { "https" };
-            return parse(&format!("{scheme}://{rest}"), field);
-        }
+    // LUD-17, with the loopback convention lnedge's own servers use (one rule for the project).
+    if let Some(url) = lnedge_proto::envelope::lud17_to_url(text) {
+        return parse(&url, field);
     }
+    let lower = text.to_ascii_lowercase();
     if lower.starts_with("https://") || lower.starts_with("http://") {
         let url = parse(text, field)?;
         // LUD-01 fallback: `https://service.com?lightning=LNURL1…`.

@@ -256,6 +256,13 @@ pub trait PayerStore: Send + Sync {
         payment_hash: &[u8; 32],
     ) -> Result<Option<PayerPaymentRecord>, StoreError>;
 
+    /// The payments still `pending`, oldest first, at most `limit` of them (what housekeeping
+    /// settles: an indexed read, not a scan of every payment ever made).
+    async fn pending_payer_payments(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<PayerPaymentRecord>, StoreError>;
+
     /// The payments of `payer` (every payer's with `None`), oldest first, at most `limit`
     /// newest of them.
     async fn payer_payments(

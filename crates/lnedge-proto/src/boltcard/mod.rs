@@ -18,7 +18,7 @@ pub mod keys;
 pub mod sun;
 
 pub use keys::{card_id, card_keys, issuer_k1, CardKeys};
-pub use sun::{decrypt, read, verify, SunError, SunReading};
+pub use sun::{check_mac, decrypt, read, verify, SunError, SunReading};
 
 #[cfg(test)]
 mod tests;

@@ -115,6 +115,8 @@ pub async fn payments_are_recorded_once(store: &dyn GatewayStore) {
         version: 1,
     };
     store.insert_payer_payment(&first).await.expect("insert");
+    let pending = store.pending_payer_payments(u32::MAX).await.expect("pending");
+    assert!(pending.contains(&first), "a pending payment is listed as pending");
     assert!(
         matches!(store.insert_payer_payment(&first).await, Err(StoreError::HashTaken)),
         "an invoice is paid at most once"
@@ -127,6 +129,8 @@ pub async fn payments_are_recorded_once(store: &dyn GatewayStore) {
         ..first.clone()
     };
     store.put_payer_payment(&paid).await.expect("finish");
+    let pending = store.pending_payer_payments(u32::MAX).await.expect("pending");
+    assert!(pending.iter().all(|p| p.payment_hash != first.payment_hash), "paid: not pending");
     let stale = PayerPaymentRecord { state: PayerPaymentState::Failed, ..paid.clone() };
     assert!(matches!(store.put_payer_payment(&stale).await, Err(StoreError::Conflict)));
     assert_eq!(store.payer_payment(&first.payment_hash).await.expect("read"), Some(paid.clone()));

@@ -236,6 +236,24 @@ impl PayerStore for PostgresStore {
         row.as_ref().map(payers::payment).transpose()
     }
 
+    async fn pending_payer_payments(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<PayerPaymentRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payer_payments WHERE state = 'pending'
+                     ORDER BY created_at, payment_hash LIMIT $1"
+                ),
+                &[&i64::from(limit)],
+            )
+            .await
+            .map_err(|e| pg("listing pending payer payments", e))?;
+        rows.iter().map(payers::payment).collect()
+    }
+
     async fn payer_payments(
         &self,
         payer: Option<DeviceId>,

@@ -263,6 +263,25 @@ impl PayerStore for SqliteStore {
         .await
     }
 
+    async fn pending_payer_payments(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<PayerPaymentRecord>, StoreError> {
+        self.run(move |conn| {
+            query_all(
+                conn,
+                &format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payer_payments WHERE state = 'pending'
+                     ORDER BY created_at, payment_hash LIMIT ?1"
+                ),
+                params![i64::from(limit)],
+                "listing pending payer payments",
+                |r| payers::payment(r),
+            )
+        })
+        .await
+    }
+
     async fn payer_payments(
         &self,
         payer: Option<DeviceId>,

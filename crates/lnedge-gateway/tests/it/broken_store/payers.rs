@@ -42,6 +42,9 @@ impl PayerStore for BrokenStore {
     async fn payer_payment(&self, _: &[u8; 32]) -> Result<Option<PayerPaymentRecord>, StoreError> {
         broken()
     }
+    async fn pending_payer_payments(&self, _: u32) -> Result<Vec<PayerPaymentRecord>, StoreError> {
+        broken()
+    }
     async fn payer_payments(
         &self,
         _: Option<DeviceId>,

@@ -44,3 +44,4 @@ CREATE TABLE payer_payments (
     version BIGINT NOT NULL
 );
 CREATE INDEX payer_payments_by_payer ON payer_payments (payer_id, created_at);
+CREATE INDEX payer_payments_by_state ON payer_payments (state, created_at);
