@@ -11,7 +11,9 @@
 //!   invoice directly, with the same concurrency: what the gateway adds is the difference.
 //!
 //! The merchant's invoices are made before the clock starts (that is the merchant node's work,
-//! the same in every scenario). Each merchant has its own card and its own payer device.
+//! the same in every scenario). Each merchant has its own card and its own payer device. The
+//! scenarios alternate: in each round every merchant pays once in each, the order rotating
+//! from round to round, so load drifting on the machine touches all three alike.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -138,7 +140,7 @@ async fn tokens(
     base: String,
     mut device: PayerDevice<MemFlash>,
     invoices: Vec<String>,
-) -> Result<Vec<Duration>> {
+) -> Result<(PayerDevice<MemFlash>, Vec<Duration>)> {
     let mut samples = Vec::with_capacity(invoices.len());
     for invoice in invoices {
         let parsed = parse_invoice(&invoice)?;
@@ -155,7 +157,7 @@ async fn tokens(
         }
         samples.push(started.elapsed());
     }
-    Ok(samples)
+    Ok((device, samples))
 }
 
 /// One merchant's bare payments (the peer).
@@ -244,29 +246,53 @@ pub(crate) async fn run(merchants: usize, per_merchant: usize) -> Result<PayerFi
         card.tap()?; // the warm-up tap's counter, so the measured taps start after it
     }
 
-    let mut work = Vec::new();
-    for card in &cards {
-        work.push((card.clone(), invoices(&merchant, per_merchant).await?));
-    }
-    let c = client.clone();
-    let (samples, wall) = concurrently(work, |(card, inv)| taps(c.clone(), card, inv)).await?;
-    results.push(scenario("card_tap_to_paid", samples, wall));
-
-    let mut work = Vec::new();
-    for device in devices {
-        work.push((device, invoices(&merchant, per_merchant).await?));
-    }
+    // Alternating rounds: in each, every merchant pays once in each scenario, the scenarios'
+    // order rotating from round to round, so a drift of the machine's load touches all three.
+    let mut samples: [Vec<Duration>; 3] = Default::default();
+    let mut walls = [Duration::ZERO; 3];
     let (c, b) = (client.clone(), base.clone());
-    let (samples, wall) =
-        concurrently(work, |(device, inv)| tokens(c.clone(), b.clone(), device, inv)).await?;
-    results.push(scenario("token_to_paid", samples, wall));
-
-    let mut work = Vec::new();
-    for _ in 0..merchants {
-        work.push(invoices(&merchant, per_merchant).await?);
+    for round in 0..per_merchant {
+        for k in 0..3 {
+            let which = (round + k) % 3;
+            let mut fresh = Vec::with_capacity(merchants);
+            for _ in 0..merchants {
+                fresh.push(invoices(&merchant, 1).await?);
+            }
+            let started = Instant::now();
+            match which {
+                0 => {
+                    let work: Vec<_> = cards.iter().cloned().zip(fresh).collect();
+                    let (s, _) =
+                        concurrently(work, |(card, inv)| taps(c.clone(), card, inv)).await?;
+                    samples[0].extend(s);
+                    for card in cards.iter_mut() {
+                        card.tap()?; // the counter this round used
+                    }
+                }
+                1 => {
+                    let tasks: Vec<_> = devices
+                        .drain(..)
+                        .zip(fresh)
+                        .map(|(d, inv)| tokio::spawn(tokens(c.clone(), b.clone(), d, inv)))
+                        .collect();
+                    for task in tasks {
+                        let (device, s) = task.await??;
+                        devices.push(device);
+                        samples[1].extend(s);
+                    }
+                }
+                _ => {
+                    let (s, _) = concurrently(fresh, |inv| bare(owner.clone(), inv)).await?;
+                    samples[2].extend(s);
+                }
+            }
+            walls[which] += started.elapsed();
+        }
     }
-    let (samples, wall) = concurrently(work, |inv| bare(owner.clone(), inv)).await?;
-    results.push(scenario("bare_payment_2_hops", samples, wall));
+    let [cards_s, tokens_s, bare_s] = samples;
+    results.push(scenario("card_tap_to_paid", cards_s, walls[0]));
+    results.push(scenario("token_to_paid", tokens_s, walls[1]));
+    results.push(scenario("bare_payment_2_hops", bare_s, walls[2]));
 
     server.abort();
     net.shutdown().await;
