@@ -1,13 +1,22 @@
 //! `lnedge payee`: the payee side of the async relay (register, commit hashes, set the wake-up
-//! webhook, see what waits). Completing a held payment needs the payee's own Lightning node:
-//! that is the `lnedge_payee::PayeeAgent` library (used by `lnedge demo`).
+//! webhook, see what waits, claim). Completing a held payment needs the payee's own Lightning
+//! node: a real payee runs the `lnedge_payee::PayeeAgent` library with its node (as
+//! `lnedge demo` does); `lnedge payee claim` runs the same agent with the sandbox wallet of a
+//! gateway in sandbox mode standing in for that node, so the whole relay can be tried from a
+//! shell.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use async_trait::async_trait;
 use clap::{Args, Subcommand};
-use lnedge_payee::{PayeeClient, PreimageFile};
+use lnedge_node::BackendError;
+use lnedge_payee::{PayeeAgent, PayeeClient, PayeeNode, PreimageFile};
+use lnedge_wire::sandbox_wallet::{InvoiceBody, Invoiced, INVOICE_PATH};
 use serde::{Deserialize, Serialize};
+
+use crate::http::AdminClient;
 
 /// `lnedge payee …`.
 #[derive(Debug, Subcommand)]
@@ -53,6 +62,55 @@ pub(crate) enum PayeeCommand {
         #[command(flatten)]
         state: StateArg,
     },
+    /// Sandbox only: claim every held payment whose preimage is in the preimage file, with
+    /// invoices of the gateway's sandbox wallet standing in for the payee's own node.
+    Claim {
+        #[command(flatten)]
+        state: StateArg,
+        /// The preimage file written by `commit`.
+        #[arg(long, default_value = "payee-preimages.json")]
+        preimages: PathBuf,
+        /// The gateway's admin token (the sandbox wallet's routes need it).
+        #[arg(long, env = "LNEDGE_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: String,
+    },
+}
+
+/// The sandbox wallet of a gateway in sandbox mode as the payee's node
+/// (`POST /v1/sandbox/wallet/invoice`).
+struct SandboxWalletNode {
+    gateway: String,
+    client: AdminClient,
+}
+
+#[async_trait]
+impl PayeeNode for SandboxWalletNode {
+    fn name(&self) -> String {
+        format!("the sandbox wallet at {}", self.gateway)
+    }
+
+    async fn invoice(
+        &self,
+        preimage: [u8; 32],
+        amount_msat: u64,
+        description: &str,
+        expiry_secs: u32,
+    ) -> Result<String, BackendError> {
+        let body = InvoiceBody {
+            preimage: hex::encode(preimage),
+            amount_msat,
+            description: description.to_owned(),
+            expiry_secs: Some(expiry_secs),
+        };
+        let answer: Invoiced =
+            self.client.send("POST", INVOICE_PATH, Some(&body)).await.map_err(|e| {
+                BackendError::Node(format!(
+                    "{}: {e:#} (`lnedge payee claim` needs a gateway with node.kind = \"sandbox\")",
+                    self.name()
+                ))
+            })?;
+        Ok(answer.invoice)
+    }
 }
 
 /// The payee's state file.
@@ -71,6 +129,11 @@ struct State {
 }
 
 fn load(path: &Path) -> anyhow::Result<PayeeClient> {
+    Ok(load_state(path)?.1)
+}
+
+/// The state file's gateway URL and the client.
+fn load_state(path: &Path) -> anyhow::Result<(String, PayeeClient)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the payee state file {}", path.display()))?;
     let state: State = serde_json::from_str(&text)
@@ -79,7 +142,7 @@ fn load(path: &Path) -> anyhow::Result<PayeeClient> {
         .ok()
         .and_then(|k| k.try_into().ok())
         .with_context(|| format!("{}: payee_key is not 64 hex characters", path.display()))?;
-    Ok(PayeeClient::new(&state.gateway, &state.payee_id, key))
+    Ok((state.gateway.clone(), PayeeClient::new(&state.gateway, &state.payee_id, key)))
 }
 
 /// Writes a new file readable by its owner only.
@@ -137,6 +200,30 @@ pub(crate) async fn run(command: PayeeCommand) -> anyhow::Result<()> {
         PayeeCommand::Pending { state } => {
             let client = load(&state.path)?;
             println!("{}", serde_json::to_string_pretty(&client.pending().await?)?);
+        }
+        PayeeCommand::Claim { state, preimages, admin_token } => {
+            let (gateway, client) = load_state(&state.path)?;
+            if !preimages.exists() {
+                bail!(
+                    "{}: no such preimage file (`lnedge payee commit` writes it)",
+                    preimages.display()
+                );
+            }
+            let file = PreimageFile::open(&preimages)?;
+            let node =
+                SandboxWalletNode { client: AdminClient::new(&gateway, &admin_token), gateway };
+            let agent = PayeeAgent::with_node(client, file, Arc::new(node));
+            let report = agent.wake_once().await?;
+            println!(
+                "{} held payments claimed, {} already being forwarded, {} for hashes without a preimage here",
+                report.claimed, report.in_flight, report.unknown
+            );
+            for refusal in &report.refused {
+                println!("refused: {refusal}");
+            }
+            if !report.refused.is_empty() {
+                bail!("the gateway refused {} claims", report.refused.len());
+            }
         }
     }
     Ok(())

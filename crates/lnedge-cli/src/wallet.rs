@@ -12,8 +12,8 @@
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use lnedge_wire::sandbox_wallet::{
-    LoggedIn, LoginBody, Paid, PaidKind, PayBody, WithdrawBody, Withdrawn, LOGIN_PATH, PAY_PATH,
-    WITHDRAW_PATH,
+    InvoiceBody, Invoiced, LoggedIn, LoginBody, Paid, PaidKind, PayBody, WithdrawBody, Withdrawn,
+    INVOICE_PATH, LOGIN_PATH, PAY_PATH, WITHDRAW_PATH,
 };
 
 use crate::card::GatewayArgs;
@@ -32,6 +32,29 @@ pub(crate) enum WalletCommand {
     /// Log in with an LNURL-auth link (LNURL1…, keyauth://, http(s) URL with tag=login): the
     /// sandbox wallet signs with its linking key for the service's domain.
     Login(LoginArgs),
+    /// Print a BOLT 11 invoice of the sandbox wallet's node (a merchant to pay, from a Bolt
+    /// Card's point of sale or a payer device's token); the preimage is made here and printed
+    /// with `--json`.
+    Invoice(InvoiceArgs),
+}
+
+/// Options of `lnedge wallet invoice`.
+#[derive(Debug, Args)]
+pub(crate) struct InvoiceArgs {
+    #[command(flatten)]
+    gateway: GatewayArgs,
+    /// The amount in sat.
+    #[arg(long, conflicts_with = "amount_msat", required_unless_present = "amount_msat")]
+    amount_sat: Option<u64>,
+    /// The amount in msat.
+    #[arg(long)]
+    amount_msat: Option<u64>,
+    /// The invoice's description.
+    #[arg(long, default_value = "sandbox wallet")]
+    description: String,
+    /// Print the invoice, its payment hash and its preimage as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Options of `lnedge wallet pay`.
@@ -85,6 +108,7 @@ pub(crate) async fn run(command: WalletCommand) -> Result<()> {
         WalletCommand::Pay(args) => pay(args).await,
         WalletCommand::Withdraw(args) => withdraw(args).await,
         WalletCommand::Login(args) => login(args).await,
+        WalletCommand::Invoice(args) => invoice(args).await,
     }
 }
 
@@ -160,5 +184,35 @@ async fn login(args: LoginArgs) -> Result<()> {
     }
     let action = done.action.as_deref().unwrap_or("login");
     println!("logged in to {} ({action}) as linking key {}", done.domain, done.linking_key);
+    Ok(())
+}
+
+async fn invoice(args: InvoiceArgs) -> Result<()> {
+    let Some(amount_msat) = msat_from(args.amount_sat, args.amount_msat, "invoice")? else {
+        anyhow::bail!("say how much: --amount-sat or --amount-msat");
+    };
+    let preimage: [u8; 32] = rand::random();
+    let body = InvoiceBody {
+        preimage: hex::encode(preimage),
+        amount_msat,
+        description: args.description,
+        expiry_secs: None,
+    };
+    let made: Invoiced = args
+        .gateway
+        .client()
+        .send("POST", INVOICE_PATH, Some(&body))
+        .await
+        .map_err(sandbox_hint)?;
+    if args.json {
+        let value = serde_json::json!({
+            "invoice": made.invoice,
+            "payment_hash": made.payment_hash,
+            "preimage": body.preimage,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!("{}", made.invoice);
+    }
     Ok(())
 }

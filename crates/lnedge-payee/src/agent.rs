@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use lnedge_node::{InvoiceDescription, InvoiceParams, LightningBackend, PaymentPreimage};
+use async_trait::async_trait;
+use lnedge_node::{
+    BackendError, InvoiceDescription, InvoiceParams, LightningBackend, PaymentPreimage,
+};
 use tokio::sync::Mutex;
 
 use crate::client::{ClientError, PayeeClient};
@@ -36,11 +39,57 @@ pub struct WakeReport {
     pub refused: Vec<String>,
 }
 
+/// What the agent needs of the payee's own node: an invoice for a preimage the payee holds.
+/// Any [`LightningBackend`] is one ([`PayeeAgent::new`]); `lnedge payee claim` uses the
+/// sandbox wallet of a gateway in sandbox mode.
+#[async_trait]
+pub trait PayeeNode: Send + Sync {
+    /// What the node is, for logs (`sandbox`, `ldk-node`, `sandbox wallet at …`).
+    fn name(&self) -> String;
+
+    /// A BOLT 11 invoice for `preimage` (its hash is the payment hash), `amount_msat`,
+    /// `description`, payable for `expiry_secs`. The same preimage again gives an invoice for
+    /// the same hash (never a second payment).
+    async fn invoice(
+        &self,
+        preimage: [u8; 32],
+        amount_msat: u64,
+        description: &str,
+        expiry_secs: u32,
+    ) -> Result<String, BackendError>;
+}
+
+/// A [`LightningBackend`] as the payee's node.
+struct BackendNode(Arc<dyn LightningBackend>);
+
+#[async_trait]
+impl PayeeNode for BackendNode {
+    fn name(&self) -> String {
+        self.0.backend_name().to_owned()
+    }
+
+    async fn invoice(
+        &self,
+        preimage: [u8; 32],
+        amount_msat: u64,
+        description: &str,
+        expiry_secs: u32,
+    ) -> Result<String, BackendError> {
+        let params = InvoiceParams {
+            amount_msat: Some(amount_msat),
+            description: InvoiceDescription::Direct(description.to_owned()),
+            expiry_secs,
+            min_final_cltv_expiry_delta: None,
+        };
+        Ok(self.0.create_invoice(PaymentPreimage(preimage), params).await?.to_string())
+    }
+}
+
 /// The payee agent: a client, the preimage file, and the payee's own node.
 pub struct PayeeAgent {
     client: PayeeClient,
     preimages: Mutex<PreimageFile>,
-    node: Arc<dyn LightningBackend>,
+    node: Arc<dyn PayeeNode>,
     invoice_expiry_secs: u32,
 }
 
@@ -48,7 +97,7 @@ impl std::fmt::Debug for PayeeAgent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PayeeAgent")
             .field("client", &self.client)
-            .field("node", &self.node.backend_name())
+            .field("node", &self.node.name())
             .finish_non_exhaustive()
     }
 }
@@ -59,6 +108,15 @@ impl PayeeAgent {
         client: PayeeClient,
         preimages: PreimageFile,
         node: Arc<dyn LightningBackend>,
+    ) -> Self {
+        Self::with_node(client, preimages, Arc::new(BackendNode(node)))
+    }
+
+    /// An agent whose node is any [`PayeeNode`].
+    pub fn with_node(
+        client: PayeeClient,
+        preimages: PreimageFile,
+        node: Arc<dyn PayeeNode>,
     ) -> Self {
         PayeeAgent { client, preimages: Mutex::new(preimages), node, invoice_expiry_secs: 3600 }
     }
@@ -97,14 +155,16 @@ impl PayeeAgent {
                 report.unknown = report.unknown.saturating_add(1);
                 continue;
             };
-            let params = InvoiceParams {
-                amount_msat: Some(payment.claim_amount_msat),
-                description: InvoiceDescription::Direct(payment.description.clone()),
-                expiry_secs: self.invoice_expiry_secs,
-                min_final_cltv_expiry_delta: None,
-            };
-            let invoice = self.node.create_invoice(PaymentPreimage(preimage), params).await?;
-            match self.client.claim(&invoice.to_string()).await {
+            let invoice = self
+                .node
+                .invoice(
+                    preimage,
+                    payment.claim_amount_msat,
+                    &payment.description,
+                    self.invoice_expiry_secs,
+                )
+                .await?;
+            match self.client.claim(&invoice).await {
                 Ok(_) => report.claimed = report.claimed.saturating_add(1),
                 Err(ClientError::Refused { body, .. }) => report.refused.push(body),
                 Err(e) => return Err(e.into()),

@@ -17,6 +17,6 @@ pub mod agent;
 pub mod client;
 pub mod preimages;
 
-pub use agent::{AgentError, PayeeAgent, WakeReport};
+pub use agent::{AgentError, PayeeAgent, PayeeNode, WakeReport};
 pub use client::{register, ClientError, PayeeClient};
 pub use preimages::{PreimageError, PreimageFile};

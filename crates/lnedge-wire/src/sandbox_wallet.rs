@@ -7,6 +7,7 @@
 //! | `POST /v1/sandbox/wallet/pay` | [`PayBody`] → [`Paid`] |
 //! | `POST /v1/sandbox/wallet/withdraw` | [`WithdrawBody`] → [`Withdrawn`] |
 //! | `POST /v1/sandbox/wallet/login` | [`LoginBody`] → [`LoggedIn`] |
+//! | `POST /v1/sandbox/wallet/invoice` | [`InvoiceBody`] → [`Invoiced`] |
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,8 @@ pub const PAY_PATH: &str = "/v1/sandbox/wallet/pay";
 pub const WITHDRAW_PATH: &str = "/v1/sandbox/wallet/withdraw";
 /// Path of the login route.
 pub const LOGIN_PATH: &str = "/v1/sandbox/wallet/login";
+/// Path of the invoice route (the payee side of the async relay, from a shell).
+pub const INVOICE_PATH: &str = "/v1/sandbox/wallet/invoice";
 
 /// `POST /v1/sandbox/wallet/pay`: what to pay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +120,31 @@ pub struct LoggedIn {
     /// The LNURL's `action` (`login`, `register`, `link`, `auth`), if it had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
+}
+
+/// `POST /v1/sandbox/wallet/invoice`: an invoice of the sandbox wallet's node for a preimage
+/// the caller holds: how `lnedge payee claim` completes a relayed payment in sandbox mode, the
+/// sandbox wallet standing in for the payee's own node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceBody {
+    /// The preimage (64 hex digits); the invoice's payment hash is its SHA-256.
+    pub preimage: String,
+    /// The amount in millisatoshis (at least 1).
+    pub amount_msat: u64,
+    /// The invoice's description.
+    pub description: String,
+    /// How long the invoice stays payable, in seconds (default 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_secs: Option<u32>,
+}
+
+/// The answer of `POST /v1/sandbox/wallet/invoice`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invoiced {
+    /// The BOLT 11 invoice.
+    pub invoice: String,
+    /// Its payment hash (hex).
+    pub payment_hash: String,
 }
 
 #[cfg(test)]

@@ -164,3 +164,30 @@ fn provision_inspect_and_run_a_simulated_machine() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("pool refused"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn payee_claim_names_what_is_missing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let state = dir.path().join("payee.json");
+    let state_s = state.to_str().expect("utf-8");
+    let env = [("LNEDGE_ADMIN_TOKEN", "an-admin-token-of-enough-length")];
+    let out = lnedge_env(&["payee", "claim", "--state", state_s], &env, "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("reading the payee state file") && err.contains("payee.json"), "{err}");
+
+    std::fs::write(
+        &state,
+        r#"{"gateway":"http://127.0.0.1:9","payee_id":"ab","payee_key":"00000000000000000000000000000000000000000000000000000000000000aa"}"#,
+    )
+    .expect("state");
+    let missing = dir.path().join("nope.json");
+    let out = lnedge_env(
+        &["payee", "claim", "--state", state_s, "--preimages", missing.to_str().expect("utf-8")],
+        &env,
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("nope.json: no such preimage file"), "{err}");
+}

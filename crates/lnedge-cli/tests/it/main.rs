@@ -4,6 +4,7 @@ mod cards;
 mod cli;
 mod demo;
 mod device_sync;
+mod docs;
 mod payer_sim;
 mod support;
 mod wallet;

@@ -7,6 +7,7 @@
 //! | `POST /v1/sandbox/wallet/pay` | `{invoice, amount_msat?}` → `{kind, amount_msat, fee_msat?, payment_hash, preimage, invoice, success_action?}` |
 //! | `POST /v1/sandbox/wallet/withdraw` | `{lnurl, pin?}` → `{amount_msat, payment_hash, description}` |
 //! | `POST /v1/sandbox/wallet/login` | `{lnurl}` → `{domain, linking_key, action?}` |
+//! | `POST /v1/sandbox/wallet/invoice` | `{preimage, amount_msat, description, expiry_secs?}` → `{invoice, payment_hash}` |
 //!
 //! Errors: 400 `invalid_field` (not an invoice, not an LNURL, no amount), 422
 //! `wrong_lnurl_kind` (e.g. a payRequest given to withdraw), `service_refused` (a LUD-01
@@ -20,8 +21,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use lnedge_node::BackendError;
 use lnedge_wire::sandbox_wallet::{
-    LoggedIn, LoginBody, Paid, PayBody, WithdrawBody, Withdrawn, LOGIN_PATH, PAY_PATH,
-    WITHDRAW_PATH,
+    InvoiceBody, Invoiced, LoggedIn, LoginBody, Paid, PayBody, WithdrawBody, Withdrawn,
+    INVOICE_PATH, LOGIN_PATH, PAY_PATH, WITHDRAW_PATH,
 };
 
 use super::error::{parse_json, ApiError};
@@ -53,6 +54,13 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             Access::Admin,
             "Sandbox only: the sandbox wallet answers an LNURL-auth login (admin)",
             login,
+        ),
+        endpoint(
+            "post",
+            INVOICE_PATH,
+            Access::Admin,
+            "Sandbox only: an invoice of the sandbox wallet's node for a preimage the caller holds (the relay's payee side; admin)",
+            invoice,
         ),
     ]
 }
@@ -114,4 +122,18 @@ async fn login(
 ) -> Result<Json<LoggedIn>, ApiError> {
     let body: LoginBody = parse_json(&body)?;
     Ok(Json(wallet(&state)?.login(&body.lnurl).await?))
+}
+
+/// `POST /v1/sandbox/wallet/invoice`.
+async fn invoice(
+    State(state): State<AppState>,
+    ApiBody(body): ApiBody,
+) -> Result<Json<Invoiced>, ApiError> {
+    let body: InvoiceBody = parse_json(&body)?;
+    let wallet = wallet(&state)?;
+    Ok(Json(
+        wallet
+            .invoice(&body.preimage, body.amount_msat, &body.description, body.expiry_secs)
+            .await?,
+    ))
 }

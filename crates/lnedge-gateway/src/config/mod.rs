@@ -148,7 +148,8 @@ pub struct GatewayConfig {
     /// are built from. Empty: derived from `refund_url_base`, else from each request's `Host`.
     #[serde(default)]
     pub public_url: String,
-    /// Base URL of the refund endpoint, written into pools.
+    /// Base URL of the refund endpoint, written into pools (the refund QR). Empty:
+    /// `<public_url>/v1/refunds` when `public_url` is set.
     #[serde(default)]
     pub refund_url_base: String,
     /// How long a refund of a failed vend stays claimable, in days (docs/refunds.md).

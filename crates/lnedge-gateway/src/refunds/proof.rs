@@ -128,18 +128,29 @@ pub(crate) async fn verify(
                     "the invoice's payment secret is not the one issued for this payment".into(),
                 );
             }
-            let payment = store.recorded_payment(&payment_hash).await?;
-            proof.paid = payment.is_some();
-            proof.paid_at = payment.as_ref().map(|p| p.paid_at);
-            proof.received_msat = payment.map(|p| p.amount_msat);
-        }
-        None => {
-            let st = gateway.owner().invoice_state(PaymentHash(payment_hash)).await;
-            if let Ok(InvoiceState::Settled { amount_msat }) = st {
-                proof.paid = true;
-                proof.received_msat = Some(amount_msat);
+            match store.recorded_payment(&payment_hash).await? {
+                Some(payment) => {
+                    proof.paid = true;
+                    proof.paid_at = Some(payment.paid_at);
+                    proof.received_msat = Some(payment.amount_msat);
+                }
+                // Settled on the node but not yet recorded by the watcher (it records within
+                // moments): the node is the source of truth, so a customer who proves the
+                // payment the moment the wallet shows it paid is not told "not paid".
+                None => node_settled(gateway, payment_hash, &mut proof).await,
             }
         }
+        None => node_settled(gateway, payment_hash, &mut proof).await,
     }
     Ok(proof)
+}
+
+/// Marks `proof` paid with the amount received when the owner's node reports the invoice of
+/// `payment_hash` settled (an unreachable node leaves it unpaid: the caller may retry).
+async fn node_settled(gateway: &Parts, payment_hash: [u8; 32], proof: &mut VerifiedProof) {
+    let state = gateway.owner().invoice_state(PaymentHash(payment_hash)).await;
+    if let Ok(InvoiceState::Settled { amount_msat }) = state {
+        proof.paid = true;
+        proof.received_msat = Some(amount_msat);
+    }
 }

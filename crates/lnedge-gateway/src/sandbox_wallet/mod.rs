@@ -24,7 +24,7 @@ use lnedge_node::{
     PayRequest, PaymentPreimage,
 };
 use lnedge_wire::lnurl::{PayRequest as LnurlPayRequest, WithdrawRequest};
-use lnedge_wire::sandbox_wallet::{LoggedIn, Paid, PaidKind, SuccessAction, Withdrawn};
+use lnedge_wire::sandbox_wallet::{Invoiced, LoggedIn, Paid, PaidKind, SuccessAction, Withdrawn};
 use serde::Deserialize;
 use url::Url;
 use zeroize::Zeroizing;
@@ -344,6 +344,41 @@ impl SandboxWallet {
         callback.query_pairs_mut().append_pair("sig", &sig).append_pair("key", &linking_key);
         self.expect_ok(&callback).await?;
         Ok(LoggedIn { domain, linking_key, action: param("action") })
+    }
+
+    /// An invoice of the wallet's node for `preimage_hex` (64 hex digits), `amount_msat` and
+    /// `description`: the payee side of the async relay from a shell (`lnedge payee claim`),
+    /// the sandbox wallet standing in for the payee's own node. The same preimage gives the
+    /// same invoice again (the node's contract), so a repeated claim is harmless.
+    pub async fn invoice(
+        &self,
+        preimage_hex: &str,
+        amount_msat: u64,
+        description: &str,
+        expiry_secs: Option<u32>,
+    ) -> Result<Invoiced, WalletError> {
+        let preimage: [u8; 32] = hex::decode(preimage_hex.trim())
+            .ok()
+            .and_then(|p| p.try_into().ok())
+            .ok_or_else(|| WalletError::invalid("preimage", "not 64 hex digits"))?;
+        if amount_msat == 0 {
+            return Err(WalletError::invalid("amount_msat", "must be at least 1"));
+        }
+        let expiry_secs = expiry_secs.unwrap_or(3600);
+        if !(60..=7 * 86_400).contains(&expiry_secs) {
+            return Err(WalletError::invalid("expiry_secs", "must be 60 to 604800"));
+        }
+        let params = InvoiceParams {
+            amount_msat: Some(amount_msat),
+            description: InvoiceDescription::Direct(description.to_owned()),
+            expiry_secs,
+            min_final_cltv_expiry_delta: None,
+        };
+        let invoice = self.node.create_invoice(PaymentPreimage(preimage), params).await?;
+        Ok(Invoiced {
+            payment_hash: hex::encode(invoice.payment_hash().as_byte_array()),
+            invoice: invoice.to_string(),
+        })
     }
 
     /// GETs `url` as an LNURL request of the kind tagged `tag`.

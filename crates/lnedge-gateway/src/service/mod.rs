@@ -230,7 +230,7 @@ pub async fn serve(
     }
     let settings = GatewaySettings {
         public_url: config.public_url.trim_end_matches('/').to_owned(),
-        refund_url_base: config.refund_url_base.clone(),
+        refund_url_base: refund_url_base(&config.refund_url_base, &config.public_url),
         accounting_currency: config.accounting_currency.clone(),
         deputy: crate::deputy::DeputySettings::default()
             .with_quote_expiry_secs(config.deputy.quote_expiry_secs)
@@ -299,5 +299,31 @@ fn warn_if_descriptors_are_short(limits: &ServerLimits) {
             "the open-file limit is below server.max_connections + {RESERVE}: raise it (ulimit -n, \
              LimitNOFILE=) or lower server.max_connections"
         );
+    }
+}
+
+/// The refund endpoint written into pools: `refund_url_base` if set, else
+/// `<public_url>/v1/refunds` (so a machine's refund QR is the `https://` page a phone camera
+/// opens), else empty (machines show the bare `LNEDGE1…` voucher).
+fn refund_url_base(configured: &str, public_url: &str) -> String {
+    match (configured.trim(), public_url.trim().trim_end_matches('/')) {
+        ("", "") => String::new(),
+        ("", public) => format!("{public}/v1/refunds"),
+        (configured, _) => configured.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod refund_base_tests {
+    use super::refund_url_base;
+
+    #[test]
+    fn the_refund_base_defaults_to_the_public_url() {
+        assert_eq!(refund_url_base("", "https://pay.example/"), "https://pay.example/v1/refunds");
+        assert_eq!(
+            refund_url_base("https://r.example/x", "https://pay.example"),
+            "https://r.example/x"
+        );
+        assert_eq!(refund_url_base("", ""), "");
     }
 }

@@ -9,6 +9,7 @@ use lnedge_gateway::api::app;
 use lnedge_node::bitcoin::bip32::Xpriv;
 use lnedge_node::bitcoin::secp256k1::{Message, Secp256k1};
 use lnedge_node::bitcoin::NetworkKind;
+use lnedge_node::{InvoiceDescription, InvoiceParams, LightningBackend, PaymentPreimage};
 use serde_json::{json, Value};
 
 use crate::refunds::{call, post, world};
@@ -24,15 +25,32 @@ fn bearer(uri: &str, token: &str) -> Request<Body> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_recovers_a_session_and_only_the_latest_token_lives() {
     let mut w = world().await;
-    let sale = w.buy(false).await;
-    let proof = json!({"invoice": sale.bolt11, "preimage": hex::encode(sale.preimage)});
-    // Paid, but not recorded by the gateway yet: no session.
-    let (status, body) = call(&w.router, post("/v1/sessions", proof.clone(), false)).await;
+    // An invoice of the owner's node that nobody paid: a genuine proof, but no session.
+    let unpaid: [u8; 32] = rand::random();
+    let params = InvoiceParams {
+        amount_msat: Some(1_000_000),
+        description: InvoiceDescription::Direct("Level pack".into()),
+        expiry_secs: 3600,
+        min_final_cltv_expiry_delta: None,
+    };
+    let invoice = w.owner.create_invoice(PaymentPreimage(unpaid), params).await.expect("invoice");
+    let unpaid_proof = json!({"invoice": invoice.to_string(), "preimage": hex::encode(unpaid)});
+    let (status, body) = call(&w.router, post("/v1/sessions", unpaid_proof.clone(), false)).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (StatusCode::PAYMENT_REQUIRED, Some("not_paid")),
         "{body}"
     );
+    let (_, receipt) = call(&w.router, post("/v1/proofs/verify", unpaid_proof, false)).await;
+    assert_eq!((receipt["valid"].as_bool(), receipt["paid"].as_bool()), (Some(true), Some(false)));
+
+    let sale = w.buy(false).await;
+    let proof = json!({"invoice": sale.bolt11, "preimage": hex::encode(sale.preimage)});
+    // Settled on the node but not recorded by the gateway yet: the node is asked, so the
+    // receipt says paid (no time recorded yet).
+    let (status, receipt) = call(&w.router, post("/v1/proofs/verify", proof.clone(), false)).await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    assert_eq!((receipt["paid"].as_bool(), receipt["paid_at"].as_u64()), (Some(true), None));
     w.record_payments(1).await;
 
     let (status, receipt) = call(&w.router, post("/v1/proofs/verify", proof.clone(), false)).await;
@@ -40,6 +58,7 @@ async fn a_payment_recovers_a_session_and_only_the_latest_token_lives() {
     assert_eq!(receipt["description"], "Cola");
     assert_eq!(receipt["payee"], w.owner.node_id().to_string());
     assert_eq!(receipt["paid"], true);
+    assert!(receipt["paid_at"].as_u64().is_some(), "recorded: {receipt}");
 
     let (status, first) = call(&w.router, post("/v1/sessions", proof.clone(), false)).await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
