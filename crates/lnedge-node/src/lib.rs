@@ -17,6 +17,7 @@ pub mod backend;
 pub mod error;
 pub mod event;
 pub mod ldk;
+pub mod lnd;
 pub mod private_fs;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

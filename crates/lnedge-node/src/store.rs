@@ -44,6 +44,11 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,
         handled INTEGER NOT NULL DEFAULT 0
     );",
+    // 2: resume points of a node's update streams (LND's add_index / settle_index)
+    "CREATE TABLE cursors (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );",
 ];
 
 /// A stored invoice.
@@ -446,6 +451,65 @@ impl BackendStore {
             }
             notified.await;
         }
+    }
+
+    /// A stream's resume point `name` (0 when never set).
+    pub fn cursor(&self, name: &str) -> Result<u64, BackendError> {
+        let conn = self.lock();
+        let value: Option<i64> = conn
+            .query_row("SELECT value FROM cursors WHERE name = ?1", params![name], |r| r.get(0))
+            .optional()
+            .map_err(db_err)?;
+        Ok(value.map_or(0, |v| v as u64))
+    }
+
+    /// Moves the resume point `name` forward to `value` (never back).
+    pub fn advance_cursor(&self, name: &str, value: u64) -> Result<(), BackendError> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO cursors (name, value) VALUES (?1, ?2)
+             ON CONFLICT(name) DO UPDATE SET value = MAX(value, ?2)",
+            params![name, value as i64],
+        )
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// The invoices not resolved yet (open or held), with whether each is a hold invoice: what
+    /// a backend re-reads from its node after missing updates.
+    pub fn unresolved_invoices(&self) -> Result<Vec<(PaymentHash, bool)>, BackendError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT payment_hash, hold FROM invoices WHERE state IN ('open', 'held')
+                 ORDER BY payment_hash",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (hash, hold) = row.map_err(db_err)?;
+            out.push((PaymentHash(parse_32(&hash).map_err(BackendError::Storage)?), hold));
+        }
+        Ok(out)
+    }
+
+    /// The outgoing payments whose outcome is not recorded yet.
+    pub fn pending_payments(&self) -> Result<Vec<PaymentHash>, BackendError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT payment_hash FROM payments WHERE state = 'pending' ORDER BY payment_hash",
+            )
+            .map_err(db_err)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db_err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(PaymentHash(parse_32(&row.map_err(db_err)?).map_err(BackendError::Storage)?));
+        }
+        Ok(out)
     }
 
     /// Acknowledges an event.

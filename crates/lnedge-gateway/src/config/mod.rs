@@ -24,7 +24,8 @@
 //! max_age_secs = 60         # reuse a currency's quote this long
 //!
 //! [node]             # the owner's node
-//! kind = "ldk"       # "ldk" (embedded ldk-node) or "sandbox" (in-process test network)
+//! kind = "ldk"       # "ldk" (embedded ldk-node), "lnd" (your LND: rest_url, tls_cert, macaroon)
+//!                    # or "sandbox" (in-process test network)
 //! network = "bitcoin"
 //! esplora = "https://blockstream.info/api"   # or electrum = "…" or bitcoind_rpc = "user:pass@host:port"
 //! ```
@@ -61,6 +62,17 @@ pub enum NodeConfig {
     },
     /// A throwaway in-process sandbox network (trying the gateway; nothing survives).
     Sandbox,
+    /// The operator's LND, through its REST gateway (docs/backends.md); the backend's own
+    /// store (invoices created through lnedge, the event queue) lives under `<data_dir>/node`.
+    Lnd {
+        /// `https://host:port`: LND's `restlisten`.
+        rest_url: String,
+        /// LND's `tls.cert` (PEM).
+        tls_cert: PathBuf,
+        /// A macaroon file: `admin.macaroon`, or one baked with the permissions
+        /// docs/backends.md lists.
+        macaroon: PathBuf,
+    },
 }
 
 impl NodeConfig {

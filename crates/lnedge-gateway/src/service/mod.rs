@@ -102,6 +102,16 @@ enum Role {
 }
 
 impl Role {
+    /// The configuration key `key` (written for `[node]`) in this role's section.
+    fn key(self, key: &'static str) -> &'static str {
+        match (self, key) {
+            (Role::RelayForward, "node.rest_url") => "relay.forward_node.rest_url",
+            (Role::RelayForward, "node.tls_cert") => "relay.forward_node.tls_cert",
+            (Role::RelayForward, "node.macaroon") => "relay.forward_node.macaroon",
+            _ => key,
+        }
+    }
+
     /// (data directory under `data_dir`, sandbox node name, alias)
     fn names(self) -> (&'static str, &'static str, &'static str) {
         match self {
@@ -159,6 +169,22 @@ async fn start_node(
             ldk.listen_addr = *listen;
             ldk.alias = alias.into();
             Ok(Arc::new(LdkBackend::start(ldk).await?))
+        }
+        NodeConfig::Lnd { rest_url, tls_cert, macaroon } => {
+            let lnd = lnedge_node::lnd::LndConfig {
+                rest_url: rest_url.clone(),
+                tls_cert: tls_cert.clone(),
+                macaroon: macaroon.clone(),
+                data_dir: config.data_dir.join(dir),
+            };
+            match lnedge_node::lnd::LndBackend::connect(lnd).await {
+                Ok(backend) => Ok(Arc::new(backend)),
+                // A bad URL, certificate or macaroon: name the key of this node's section.
+                Err(lnedge_node::BackendError::InvalidInput { what, detail }) => {
+                    Err(ConfigError::Invalid { key: role.key(what), message: detail }.into())
+                }
+                Err(e) => Err(e.into()),
+            }
         }
     }
 }

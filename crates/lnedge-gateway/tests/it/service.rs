@@ -110,3 +110,77 @@ async fn a_sandbox_node_needs_the_sandbox_feature() {
     let err = serve(config, std::future::pending()).await.expect_err("refused");
     assert!(err.to_string().contains("node.kind"), "{err}");
 }
+
+/// `node.kind = "lnd"` against `lnedge-testnodes`' LND server: the service starts on it and a
+/// pool is provisioned with invoices signed by that LND; a wrong macaroon, certificate or URL
+/// is refused at start with its key named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_runs_on_lnd_and_names_bad_credentials() {
+    use lnedge_testnodes::lnd::LndNetwork;
+    let dir = tempfile::tempdir().expect("dir");
+    let network = LndNetwork::new();
+    let lnd = network.start_node("operator").await.expect("lnd");
+    let (cert, macaroon) = lnd.write_credentials(&dir.path().join("lnd")).expect("credentials");
+    let config_with = |rest_url: &str, cert: &std::path::Path, macaroon: &std::path::Path| {
+        GatewayConfig::from_toml(&format!(
+            "listen = \"{}\"\ndata_dir = \"{}\"\nadmin_token = \"{TOKEN}\"\n\
+             [node]\nkind = \"lnd\"\nrest_url = \"{rest_url}\"\ntls_cert = \"{}\"\nmacaroon = \"{}\"\n",
+            crate::support::free_addr(),
+            dir.path().join("gw").display(),
+            cert.display(),
+            macaroon.display()
+        ))
+        .expect("config")
+    };
+    let wrong_macaroon = dir.path().join("wrong.macaroon");
+    std::fs::write(&wrong_macaroon, [7u8; 32]).expect("write");
+    let other = network.start_node("other").await.expect("other");
+    let (other_cert, _) = other.write_credentials(&dir.path().join("other")).expect("credentials");
+    for (config, key) in [
+        (config_with(&lnd.url(), &cert, &wrong_macaroon), "node.macaroon"),
+        (config_with(&lnd.url(), &other_cert, &macaroon), "node.tls_cert"),
+        (config_with("http://127.0.0.1:1", &cert, &macaroon), "node.rest_url"),
+    ] {
+        let err = serve(config, std::future::pending()).await.expect_err("refused");
+        assert!(err.to_string().contains(key), "{key}: {err}");
+    }
+
+    let config = config_with(&lnd.url(), &cert, &macaroon);
+    let addr = config.listen;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let service = tokio::spawn(serve(config, async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    let started = tokio::time::Instant::now();
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(!service.is_finished(), "the service ended early: {:?}", service.await);
+        assert!(started.elapsed() < Duration::from_secs(60), "the service did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let device = "0123456789abcdef0123456789abcdef";
+    let enrolled = http
+        .post(format!("{base}/v1/devices"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"device_id": device, "name": "Lobby",
+            "products": [{"id": 1, "description": "Cola", "price_msat": 2_500_000}]}))
+        .send()
+        .await
+        .expect("enrol");
+    assert!(enrolled.status().is_success(), "{}", enrolled.status());
+    let pool: serde_json::Value = http
+        .post(format!("{base}/v1/devices/{device}/pools"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"entries_per_product": 3, "expiry_days": 30}))
+        .send()
+        .await
+        .expect("pool")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(pool["owner_node_id"], lnd.node_id().to_string(), "{pool}");
+    stop.send(()).expect("stop");
+    let ended = tokio::time::timeout(Duration::from_secs(30), service).await;
+    ended.expect("stops within 30 s").expect("join").expect("a clean stop");
+}

@@ -2,5 +2,6 @@
 
 mod conformance;
 mod ldk_regtest;
+mod lnd;
 mod peer_messages;
 mod sandbox;
