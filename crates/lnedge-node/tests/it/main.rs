@@ -4,4 +4,6 @@ mod conformance;
 mod ldk_regtest;
 mod lnd;
 mod peer_messages;
+#[cfg(feature = "real-lnd")]
+mod real_lnd;
 mod sandbox;
