@@ -18,7 +18,8 @@ use lnedge_node::LightningBackend;
 use crate::conformance::{self, Harness};
 
 fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set (see scripts/check-backend.sh)"))
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set (see scripts/check-backend.sh)"))
 }
 
 fn config(prefix: &str, dir: &std::path::Path) -> LndConfig {
