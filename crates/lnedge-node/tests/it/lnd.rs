@@ -224,3 +224,24 @@ async fn bad_credentials_name_their_key_at_start() {
         "node.rest_url",
     );
 }
+
+/// LND cancels an open invoice when it expires (its invoice expiry watcher); for a hold invoice
+/// the backend reports it, and it can no longer be settled or paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_hold_invoice_that_expires_is_reported_cancelled() {
+    let h = LndHarness::new().await;
+    let preimage = fresh_preimage("expires-open");
+    let hash = hash_of(&preimage);
+    let mut p = params(3_000, "brief");
+    p.expiry_secs = 1;
+    h.backend.create_hold_invoice(hash, p).await.expect("hold");
+    expect_event(
+        &*h.backend,
+        "InvoiceCancelled at expiry",
+        |e| matches!(e, BackendEvent::InvoiceCancelled { payment_hash } if *payment_hash == hash),
+    )
+    .await;
+    assert_eq!(h.backend.invoice_state(hash).await.expect("state"), InvoiceState::Cancelled);
+    let err = h.backend.settle_hold_invoice(preimage).await.expect_err("expired");
+    assert!(matches!(err, BackendError::WrongInvoiceState { state: "cancelled", .. }), "{err}");
+}

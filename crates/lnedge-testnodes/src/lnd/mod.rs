@@ -11,9 +11,10 @@
 //! every open stream (a network blip), [`FakeLnd::stop`] / [`FakeLnd::start`] restart the
 //! server on the same port and state.
 //!
-//! What it does not model: channels and their balances, multi-hop routing, fees (always 0),
-//! AMP, keysend, route hints, invoices expiring while open (LND cancels them; here they only
-//! refuse HTLCs).
+//! What it models of LND's own behaviour: open invoices cancelled at expiry (the invoice expiry
+//! watcher), accepted hold invoices cancelled near HTLC expiry, the 3-block padding. What it
+//! does not model: channels and their balances, multi-hop routing, fees (always 0), AMP,
+//! keysend, route hints.
 
 pub mod api;
 pub mod state;
@@ -40,6 +41,8 @@ pub struct LndNetwork {
 pub(crate) struct Net {
     pub(crate) height: u32,
     pub(crate) nodes: HashMap<PublicKey, Node>,
+    /// Whether the expiry watcher runs.
+    watching: bool,
 }
 
 /// What `SendPaymentV2` asks for.
@@ -81,7 +84,14 @@ impl LndNetwork {
     pub async fn start_node(&self, alias: &str) -> std::io::Result<FakeLnd> {
         let node = Node::new(alias);
         let (node_id, macaroon_hex) = (node.node_id(), node.macaroon_hex.clone());
-        self.lock().nodes.insert(node_id, node);
+        let start_watcher = {
+            let mut net = self.lock();
+            net.nodes.insert(node_id, node);
+            !std::mem::replace(&mut net.watching, true)
+        };
+        if start_watcher {
+            self.watch_expiry();
+        }
         let identity = tls::Identity::generate()?;
         let mut lnd = FakeLnd {
             network: self.clone(),
@@ -94,6 +104,23 @@ impl LndNetwork {
         };
         lnd.start().await?;
         Ok(lnd)
+    }
+
+    /// LND's invoice expiry watcher: open invoices are cancelled once their expiry has passed
+    /// (checked every 200 ms while the network exists).
+    fn watch_expiry(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let mut net = inner.lock().unwrap_or_else(|p| p.into_inner());
+                let now = state::now_secs();
+                for node in net.nodes.values_mut() {
+                    node.expire_open(now);
+                }
+            }
+        });
     }
 
     /// Mines `n` blocks. LND cancels an accepted hold invoice once the chain is within

@@ -359,6 +359,19 @@ impl Node {
         Ok(payers)
     }
 
+    /// Cancels the open invoices whose expiry has passed (LND's invoice expiry watcher).
+    pub fn expire_open(&mut self, now: u64) {
+        let expired: Vec<[u8; 32]> = self
+            .invoices
+            .iter()
+            .filter(|i| i.state == InvoiceState::Open && i.creation_date + i.expiry <= now)
+            .map(|i| i.hash)
+            .collect();
+        for hash in expired {
+            let _ = self.cancel(&hash);
+        }
+    }
+
     /// Records a payment's new state and tells its watchers.
     pub fn set_payment(&mut self, hash: [u8; 32], state: PaymentState) {
         if let Some(p) = self.payments.get_mut(&hash) {
