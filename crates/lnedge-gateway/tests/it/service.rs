@@ -111,9 +111,9 @@ async fn a_sandbox_node_needs_the_sandbox_feature() {
     assert!(err.to_string().contains("node.kind"), "{err}");
 }
 
-/// `node.kind = "lnd"` against `lnedge-testnodes`' LND server: the service starts on it and a
-/// pool is provisioned with invoices signed by that LND; a wrong macaroon, certificate or URL
-/// is refused at start with its key named.
+/// `node.kind = "lnd"` against `lnedge-testnodes`' LND server: the service starts on it, a pool
+/// is provisioned with invoices signed by that LND, a customer's LND pays one and the sale is
+/// booked; a wrong macaroon, certificate or URL is refused at start with its key named.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_runs_on_lnd_and_names_bad_credentials() {
     use lnedge_testnodes::lnd::LndNetwork;
@@ -180,6 +180,60 @@ async fn the_service_runs_on_lnd_and_names_bad_credentials() {
         .await
         .expect("json");
     assert_eq!(pool["owner_node_id"], lnd.node_id().to_string(), "{pool}");
+
+    // A customer's LND pays the pool's first invoice; the gateway's watcher, fed by the LND
+    // backend's event queue, books the sale.
+    let file = http
+        .get(format!("{base}{}", pool["file"].as_str().expect("file")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("file")
+        .bytes()
+        .await
+        .expect("bytes");
+    let parsed = lnedge_proto::pool::Pool::parse(&file).expect("pool");
+    let mut bolt11 = String::new();
+    parsed.entry(0).expect("entry 0").write_bolt11(&mut bolt11).expect("bolt11");
+    let customer_lnd = network.start_node("customer").await.expect("customer");
+    let (ccert, cmac) =
+        customer_lnd.write_credentials(&dir.path().join("customer")).expect("creds");
+    let customer = lnedge_node::lnd::LndBackend::connect(lnedge_node::lnd::LndConfig {
+        rest_url: customer_lnd.url(),
+        tls_cert: ccert,
+        macaroon: cmac,
+        data_dir: dir.path().join("customer-backend"),
+    })
+    .await
+    .expect("customer backend");
+    use lnedge_node::LightningBackend;
+    customer
+        .pay(lnedge_node::PayRequest {
+            invoice: lnedge_node::parse_invoice(&bolt11).expect("invoice"),
+            amount_msat: None,
+            max_fee_msat: 10_000,
+            timeout: Duration::from_secs(60),
+            max_total_cltv_expiry_delta: None,
+        })
+        .await
+        .expect("the customer pays");
+    let started = tokio::time::Instant::now();
+    loop {
+        let report: serde_json::Value = http
+            .get(format!("{base}/v1/reports/sales"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("report")
+            .json()
+            .await
+            .expect("json");
+        if report["totals"]["amount_msat"].as_u64() == Some(2_500_000) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the sale was not booked: {report}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     stop.send(()).expect("stop");
     let ended = tokio::time::timeout(Duration::from_secs(30), service).await;
     ended.expect("stops within 30 s").expect("join").expect("a clean stop");
