@@ -123,28 +123,38 @@ impl LndBackend {
         self.adopt(&hash, preimage.as_ref(), &params, &bolt11)
     }
 
-    /// Waits for the outcome of a payment LND already has (`TrackPaymentV2`), at most `timeout`.
+    /// Waits for the outcome of a payment LND already has (`TrackPaymentV2`), at most `timeout`;
+    /// a stream that breaks is opened again until then. Still unknown at the end: a task keeps
+    /// following it and the caller gets `Timeout`.
     async fn await_payment(
         &self,
         hash: PaymentHash,
         timeout: std::time::Duration,
     ) -> Result<PaymentOutcome, BackendError> {
         let path = format!("/v2/router/track/{}", super::rest::b64_url(&hash.0));
-        let followed = tokio::time::timeout(timeout, pump::follow(&self.rest, &path, None, hash));
-        match followed.await {
-            Ok(Ok(Some(event))) => pump::resolve(&self.store, event),
-            Ok(Err(RestError::Lnd { status: 404, .. })) => {
-                let reason = "not_initiated".to_owned();
-                pump::resolve(
-                    &self.store,
-                    crate::BackendEvent::PaymentFailed { payment_hash: hash, reason },
-                )
-            }
-            Ok(Ok(None)) | Ok(Err(_)) | Err(_) => {
-                tokio::spawn(pump::track(self.rest.clone(), self.store.clone(), hash));
-                Err(PayFailure::Timeout { timeout_secs: timeout.as_secs() }.into())
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, pump::follow(&self.rest, &path, None, hash)).await {
+                Ok(Ok(Some(event))) => return pump::resolve(&self.store, event),
+                Ok(Err(RestError::Lnd { status: 404, .. })) => {
+                    let reason = "not_initiated".to_owned();
+                    let failed = crate::BackendEvent::PaymentFailed { payment_hash: hash, reason };
+                    return pump::resolve(&self.store, failed);
+                }
+                Err(_) => break,
+                // The stream ended or broke before the outcome: follow it again.
+                Ok(Ok(None)) | Ok(Err(_)) => {
+                    let pause = std::time::Duration::from_millis(250).min(left);
+                    tokio::time::sleep(pause).await;
+                    if tokio::time::Instant::now() >= deadline {
+                        break;
+                    }
+                }
             }
         }
+        tokio::spawn(pump::track(self.rest.clone(), self.store.clone(), hash));
+        Err(PayFailure::Timeout { timeout_secs: timeout.as_secs() }.into())
     }
 }
 
@@ -263,15 +273,17 @@ impl LightningBackend for LndBackend {
         if let Some(limit) = request.max_total_cltv_expiry_delta {
             body["cltv_limit"] = json!(limit);
         }
+        let started = tokio::time::Instant::now();
         let sent = tokio::time::timeout(
             request.timeout,
             pump::follow(&self.rest, "/v2/router/send", Some(&body), hash),
         )
         .await;
+        let left = request.timeout.saturating_sub(started.elapsed());
         match sent {
             Ok(Ok(Some(event))) => pump::resolve(&self.store, event),
             Ok(Err(e)) if says(&e, ALREADY_PAID) || says(&e, IN_FLIGHT) => {
-                self.await_payment(hash, request.timeout).await
+                self.await_payment(hash, left).await
             }
             Ok(Err(e @ RestError::Lnd { .. })) => {
                 // LND refused before sending anything: a final failure of this attempt.
@@ -280,8 +292,11 @@ impl LightningBackend for LndBackend {
                 let _ = pump::resolve(&self.store, failed);
                 Err(e.into())
             }
-            // The stream broke, or the wait ran out: LND may still be paying. Follow it.
-            Ok(Ok(None)) | Ok(Err(_)) | Err(_) => {
+            // The stream broke (a network blip, LND restarting): LND may still be paying, or
+            // may never have started. Follow it for the rest of the wait.
+            Ok(Ok(None)) | Ok(Err(_)) => self.await_payment(hash, left).await,
+            // The wait ran out: a task keeps following it.
+            Err(_) => {
                 tokio::spawn(pump::track(self.rest.clone(), self.store.clone(), hash));
                 Err(PayFailure::Timeout { timeout_secs: request.timeout.as_secs() }.into())
             }

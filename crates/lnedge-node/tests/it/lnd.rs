@@ -18,7 +18,7 @@ use crate::conformance::{self, expect_event, fresh_preimage, hash_of, params, Ha
 struct LndHarness {
     network: LndNetwork,
     merchant: FakeLnd,
-    _payer_node: FakeLnd,
+    payer_node: FakeLnd,
     backend: Arc<LndBackend>,
     payer: Arc<LndBackend>,
     dir: tempfile::TempDir,
@@ -47,7 +47,7 @@ impl LndHarness {
         let payer = Arc::new(
             LndBackend::connect(config(&payer_node, dir.path(), "payer")).await.expect("payer"),
         );
-        LndHarness { network, merchant, _payer_node: payer_node, backend, payer, dir }
+        LndHarness { network, merchant, payer_node, backend, payer, dir }
     }
 
     fn merchant_config(&self) -> LndConfig {
@@ -244,4 +244,25 @@ async fn an_open_hold_invoice_that_expires_is_reported_cancelled() {
     assert_eq!(h.backend.invoice_state(hash).await.expect("state"), InvoiceState::Cancelled);
     let err = h.backend.settle_hold_invoice(preimage).await.expect_err("expired");
     assert!(matches!(err, BackendError::WrongInvoiceState { state: "cancelled", .. }), "{err}");
+}
+
+/// The payer's LND drops every stream (a blip) while its payment is held downstream: the
+/// backend follows the payment again (`TrackPaymentV2`) and still returns its outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_survives_its_stream_breaking() {
+    let mut h = LndHarness::new().await;
+    let preimage = fresh_preimage("pay-blip");
+    let hash = hash_of(&preimage);
+    let invoice = h.backend.create_hold_invoice(hash, params(13_000, "blip")).await.expect("hold");
+    let (pay, _) = conformance::pay_and_hold(h.payer.clone(), &*h.backend, &invoice).await;
+    h.payer_node.cut_streams().await.expect("blip");
+    h.payer_node.cut_streams().await.expect("another");
+    assert!(!pay.is_finished(), "still waiting for the outcome: {:?}", pay.await);
+    h.backend.settle_hold_invoice(preimage).await.expect("settle");
+    let outcome = pay.await.expect("join").expect("the payer learns the outcome");
+    assert_eq!(outcome.preimage, preimage);
+    assert!(matches!(
+        h.payer.payment_status(hash).await.expect("status"),
+        Some(lnedge_node::PaymentStatus::Succeeded(_))
+    ));
 }
