@@ -89,6 +89,13 @@ fn start_error(config: &LndConfig, e: RestError) -> BackendError {
             "node.rest_url",
             format!("cannot reach LND at {}: {text}", config.rest_url),
         ),
+        RestError::Lnd { .. } if e.not_ready() => BackendError::invalid(
+            "node.rest_url",
+            format!(
+                "LND at {} is not ready: {text} (unlock its wallet: lncli unlock)",
+                config.rest_url
+            ),
+        ),
         RestError::Lnd { .. }
             if lower.contains("macaroon") || lower.contains("verification failed") =>
         {

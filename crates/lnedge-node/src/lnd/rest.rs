@@ -48,10 +48,23 @@ impl std::fmt::Display for RestError {
     }
 }
 
+/// LND's answers while it cannot serve yet: its wallet is locked, or it is starting. Retrying
+/// later helps, so these are [`BackendError::Unavailable`].
+const NOT_READY: [&str; 3] =
+    ["wallet locked", "server is still in the process of starting", "waiting to start"];
+
+impl RestError {
+    /// Whether LND said it is not ready (locked, starting): a later retry can succeed.
+    pub(crate) fn not_ready(&self) -> bool {
+        self.lnd_message().is_some_and(|m| NOT_READY.iter().any(|n| m.contains(n)))
+    }
+}
+
 impl From<RestError> for BackendError {
     fn from(e: RestError) -> Self {
         match e {
             RestError::Transport(_) => BackendError::Unavailable(e.to_string()),
+            RestError::Lnd { .. } if e.not_ready() => BackendError::Unavailable(e.to_string()),
             RestError::Lnd { .. } | RestError::Decode(_) => BackendError::Node(e.to_string()),
         }
     }

@@ -266,3 +266,32 @@ async fn a_payment_survives_its_stream_breaking() {
         Some(lnedge_node::PaymentStatus::Succeeded(_))
     ));
 }
+
+/// An LND whose wallet is locked (after its own restart, before `lncli unlock`) answers
+/// "wallet locked": the backend reports it as unavailable (retry later), not as a refusal, and
+/// works again once unlocked; starting against a locked LND says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_lnd_is_unavailable_until_unlocked() {
+    let h = LndHarness::new().await;
+    h.merchant.set_locked(true);
+    let err = h
+        .backend
+        .create_invoice(fresh_preimage("locked"), params(1_000, "locked"))
+        .await
+        .expect_err("locked");
+    assert!(matches!(err, BackendError::Unavailable(_)), "{err}");
+    assert_eq!(err.kind(), lnedge_node::ErrorKind::Transient);
+    let start = LndBackend::connect(h.merchant_config()).await.expect_err("locked at start");
+    assert!(
+        matches!(&start, BackendError::InvalidInput { what: "node.rest_url", detail } if detail.contains("wallet locked")),
+        "{start}"
+    );
+    h.merchant.set_locked(false);
+    let preimage = fresh_preimage("unlocked");
+    let invoice =
+        h.backend.create_invoice(preimage, params(1_000, "unlocked")).await.expect("invoice");
+    assert_eq!(
+        h.payer.pay(conformance::pay_request(&invoice)).await.expect("paid").preimage,
+        preimage
+    );
+}

@@ -73,6 +73,9 @@ fn authorize(ctx: &Ctx, headers: &HeaderMap) -> Result<(), LndError> {
         return Err(LndError::unknown("expected 1 macaroon, got 0"));
     };
     let net = ctx.network.lock();
+    if net.nodes.get(&ctx.node).is_some_and(|n| n.locked) {
+        return Err(LndError::unknown(super::state::ERR_LOCKED));
+    }
     let expected = net.nodes.get(&ctx.node).map(|n| n.macaroon_hex.clone()).unwrap_or_default();
     if hex::decode(given).is_err() {
         return Err(LndError::unknown("unable to decode macaroon: encoding/hex: invalid byte"));

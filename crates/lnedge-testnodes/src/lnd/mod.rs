@@ -339,6 +339,13 @@ impl FakeLnd {
         Ok((cert, macaroon))
     }
 
+    /// Locks (`true`) or unlocks the node's wallet, as after an LND restart before `lncli unlock`.
+    pub fn set_locked(&self, locked: bool) {
+        if let Some(node) = self.network.lock().nodes.get_mut(&self.node_id) {
+            node.locked = locked;
+        }
+    }
+
     /// Starts (again) serving on the same port, with the same state.
     pub async fn start(&mut self) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);

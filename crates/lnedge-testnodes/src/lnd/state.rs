@@ -138,6 +138,9 @@ pub struct Node {
     pub alias: String,
     /// The macaroon it accepts, hex.
     pub macaroon_hex: String,
+    /// Whether its wallet is locked (LND then answers every RPC but the unlocker's with
+    /// [`ERR_LOCKED`]).
+    pub locked: bool,
     /// Invoices, in `add_index` order (index = add_index − 1).
     pub invoices: Vec<Invoice>,
     /// Last `settle_index` given.
@@ -192,6 +195,8 @@ pub const ERR_ALREADY_CANCELED: &str = "invoice already canceled";
 pub const ERR_ALREADY_PAID: &str = "invoice is already paid";
 /// `channeldb.ErrPaymentInFlight`.
 pub const ERR_IN_FLIGHT: &str = "payment is in transition";
+/// What LND answers while its wallet is locked.
+pub const ERR_LOCKED: &str = "wallet locked, unlock it to enable full RPC access";
 /// `channeldb.ErrPaymentNotInitiated`.
 pub const ERR_NOT_INITIATED: &str = "payment isn't initiated";
 
@@ -233,6 +238,7 @@ impl Node {
             },
             alias: alias.to_owned(),
             macaroon_hex: hex::encode(rand::random::<[u8; 32]>()),
+            locked: false,
             invoices: Vec::new(),
             settle_seq: 0,
             payments: HashMap::new(),
