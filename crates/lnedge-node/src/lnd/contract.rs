@@ -25,6 +25,10 @@ const DUPLICATE: &str = "invoice with payment hash already exists";
 const ALREADY_PAID: &str = "invoice is already paid";
 const IN_FLIGHT: &str = "payment is in transition";
 
+fn str_of_state(invoice: &Value) -> &str {
+    super::rest::str_of(invoice, "state")
+}
+
 fn says(e: &RestError, what: &str) -> bool {
     e.lnd_message().is_some_and(|m| m.contains(what))
 }
@@ -115,7 +119,18 @@ impl LndBackend {
         let bolt11 = match self.rest.post(path, &body).await {
             Ok(answer) => super::rest::str_of(&answer, "payment_request").to_owned(),
             Err(e) if says(&e, DUPLICATE) => {
+                // LND has an invoice for this hash that the store does not: lnedge's own from
+                // before a crash (same kind and amount: adopt it), or someone else's (refuse).
                 let known = self.lookup(&hash).await?;
+                let amount_msat = super::rest::u64_of(&known, "value_msat");
+                let known_preimage = super::rest::bytes32_of(&known, "r_preimage");
+                let same_kind = match preimage {
+                    Some(p) => known_preimage == Some(p.0),
+                    None => known_preimage.is_none() && str_of_state(&known) != "SETTLED",
+                };
+                if !same_kind || amount_msat != params.amount_msat.unwrap_or(0) {
+                    return Err(BackendError::DuplicatePaymentHash(hash));
+                }
                 super::rest::str_of(&known, "payment_request").to_owned()
             }
             Err(e) => return Err(e.into()),

@@ -295,3 +295,34 @@ async fn a_locked_lnd_is_unavailable_until_unlocked() {
         preimage
     );
 }
+
+/// An invoice LND already has for a hash, made by someone else (here: another lnedge backend
+/// with its own store on the same node), is adopted only when it is the same kind and amount;
+/// otherwise creating one is refused as a duplicate hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invoice_already_on_lnd_is_adopted_only_when_it_matches() {
+    let h = LndHarness::new().await;
+    let mut other_config = h.merchant_config();
+    other_config.data_dir = h.dir.path().join("other-backend");
+    let other = LndBackend::connect(other_config).await.expect("other backend");
+    let preimage = fresh_preimage("foreign");
+    let theirs = other.create_invoice(preimage, params(1_000, "theirs")).await.expect("theirs");
+    let err = h
+        .backend
+        .create_invoice(preimage, params(2_000, "ours"))
+        .await
+        .expect_err("another amount");
+    assert!(matches!(err, BackendError::DuplicatePaymentHash(_)), "{err}");
+    let err = h
+        .backend
+        .create_hold_invoice(hash_of(&preimage), params(1_000, "ours"))
+        .await
+        .expect_err("another kind");
+    assert!(matches!(err, BackendError::DuplicatePaymentHash(_)), "{err}");
+    let adopted = h
+        .backend
+        .create_invoice(preimage, params(1_000, "theirs"))
+        .await
+        .expect("same kind and amount: adopted");
+    assert_eq!(adopted, theirs);
+}
