@@ -116,10 +116,6 @@ fn shell_blocks(file: &str, text: &str) -> Result<Vec<Block>, String> {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
 /// A directory holding `lnedge` (the binary under test) and the `cargo` shim.
 fn shim_dir(root: &Path) -> PathBuf {
     let dir = root.join("bin");
@@ -156,7 +152,7 @@ fn kill_group(pgid: u32) {
 /// Runs one file's blocks as one script; `Err` holds its output.
 fn run_file(blocks: &[&Block], bin: &Path) -> Result<Duration, String> {
     let work = tempfile::tempdir().expect("work dir");
-    let port = free_port().to_string();
+    let port = crate::support::free_addr().port().to_string();
     let mut script = String::from(
         "set -euo pipefail\n\
          trap 'rc=$?; set +e; p=$(jobs -p); [ -z \"$p\" ] || kill $p 2>/dev/null; wait; exit $rc' EXIT\n",

@@ -20,7 +20,8 @@ impl Drop for Gateway {
     }
 }
 
-fn free_addr() -> SocketAddr {
+/// A loopback address with a port free right now.
+pub(crate) fn free_addr() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr")
 }

@@ -39,8 +39,7 @@ fn bad(key: &'static str, path: &Path, problem: impl std::fmt::Display) -> Backe
 impl LndConfig {
     /// Checks the URL and reads the certificate and the macaroon; each error names its key.
     pub(crate) fn credentials(&self) -> Result<Credentials, BackendError> {
-        let url = url_ok(&self.rest_url)?;
-        let _ = url;
+        check_url(&self.rest_url)?;
         let cert_pem =
             std::fs::read(&self.tls_cert).map_err(|e| bad("node.tls_cert", &self.tls_cert, e))?;
         if !String::from_utf8_lossy(&cert_pem).contains("-----BEGIN CERTIFICATE-----") {
@@ -71,7 +70,7 @@ impl LndConfig {
 }
 
 /// `rest_url` must be an `https://host:port` URL (LND serves REST over TLS only).
-fn url_ok(rest_url: &str) -> Result<&str, BackendError> {
+fn check_url(rest_url: &str) -> Result<(), BackendError> {
     let rest = rest_url.strip_prefix("https://").ok_or_else(|| {
         BackendError::invalid(
             "node.rest_url",
@@ -81,5 +80,5 @@ fn url_ok(rest_url: &str) -> Result<&str, BackendError> {
     if rest.trim_end_matches('/').is_empty() || rest.contains(char::is_whitespace) {
         return Err(BackendError::invalid("node.rest_url", format!("{rest_url:?}: no host")));
     }
-    Ok(rest_url)
+    Ok(())
 }

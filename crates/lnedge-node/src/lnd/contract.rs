@@ -25,14 +25,6 @@ const DUPLICATE: &str = "invoice with payment hash already exists";
 const ALREADY_PAID: &str = "invoice is already paid";
 const IN_FLIGHT: &str = "payment is in transition";
 
-fn str_of_state(invoice: &Value) -> &str {
-    super::rest::str_of(invoice, "state")
-}
-
-fn says(e: &RestError, what: &str) -> bool {
-    e.lnd_message().is_some_and(|m| m.contains(what))
-}
-
 /// The request body fields of an invoice (`AddInvoice` / `AddHoldInvoice`).
 fn invoice_body(params: &InvoiceParams) -> Value {
     let mut body = json!({"expiry": params.expiry_secs.to_string()});
@@ -118,7 +110,7 @@ impl LndBackend {
         };
         let bolt11 = match self.rest.post(path, &body).await {
             Ok(answer) => super::rest::str_of(&answer, "payment_request").to_owned(),
-            Err(e) if says(&e, DUPLICATE) => {
+            Err(e) if e.says(DUPLICATE) => {
                 // LND has an invoice for this hash that the store does not: lnedge's own from
                 // before a crash (same kind and amount: adopt it), or someone else's (refuse).
                 let known = self.lookup(&hash).await?;
@@ -126,7 +118,10 @@ impl LndBackend {
                 let known_preimage = super::rest::bytes32_of(&known, "r_preimage");
                 let same_kind = match preimage {
                     Some(p) => known_preimage == Some(p.0),
-                    None => known_preimage.is_none() && str_of_state(&known) != "SETTLED",
+                    None => {
+                        known_preimage.is_none()
+                            && super::rest::str_of(&known, "state") != "SETTLED"
+                    }
                 };
                 if !same_kind || amount_msat != params.amount_msat.unwrap_or(0) {
                     return Err(BackendError::DuplicatePaymentHash(hash));
@@ -146,16 +141,14 @@ impl LndBackend {
         hash: PaymentHash,
         timeout: std::time::Duration,
     ) -> Result<PaymentOutcome, BackendError> {
-        let path = format!("/v2/router/track/{}", super::rest::b64_url(&hash.0));
+        let path = pump::track_path(&hash);
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match tokio::time::timeout(left, pump::follow(&self.rest, &path, None, hash)).await {
                 Ok(Ok(Some(event))) => return pump::resolve(&self.store, event),
                 Ok(Err(RestError::Lnd { status: 404, .. })) => {
-                    let reason = "not_initiated".to_owned();
-                    let failed = crate::BackendEvent::PaymentFailed { payment_hash: hash, reason };
-                    return pump::resolve(&self.store, failed);
+                    return pump::resolve(&self.store, pump::not_initiated(hash));
                 }
                 Err(_) => break,
                 // The stream ended or broke before the outcome: follow it again.
@@ -226,9 +219,9 @@ impl LightningBackend for LndBackend {
         self.store.record_preimage(&hash, &preimage)?;
         match self.rest.post("/v2/invoices/settle", &json!({"preimage": b64(&preimage.0)})).await {
             Ok(_) => {}
-            Err(e) if says(&e, ALREADY_SETTLED) => {}
-            Err(e) if says(&e, ALREADY_CANCELED) => return Err(wrong("cancelled")),
-            Err(e) if says(&e, STILL_OPEN) => return Err(wrong("open")),
+            Err(e) if e.says(ALREADY_SETTLED) => {}
+            Err(e) if e.says(ALREADY_CANCELED) => return Err(wrong("cancelled")),
+            Err(e) if e.says(STILL_OPEN) => return Err(wrong("open")),
             Err(e) => return Err(e.into()),
         }
         // Record the settlement now (the stream reports it too; the store keeps it once).
@@ -252,7 +245,7 @@ impl LightningBackend for LndBackend {
         }
         match self.rest.post("/v2/invoices/cancel", &json!({"payment_hash": b64(&hash.0)})).await {
             Ok(_) => {}
-            Err(e) if says(&e, ALREADY_SETTLED) => return Err(settled),
+            Err(e) if e.says(ALREADY_SETTLED) => return Err(settled),
             Err(e) => return Err(e.into()),
         }
         self.current_state(&hash, true).await.map(|_| ())
@@ -297,7 +290,7 @@ impl LightningBackend for LndBackend {
         let left = request.timeout.saturating_sub(started.elapsed());
         match sent {
             Ok(Ok(Some(event))) => pump::resolve(&self.store, event),
-            Ok(Err(e)) if says(&e, ALREADY_PAID) || says(&e, IN_FLIGHT) => {
+            Ok(Err(e)) if e.says(ALREADY_PAID) || e.says(IN_FLIGHT) => {
                 self.await_payment(hash, left).await
             }
             Ok(Err(e @ RestError::Lnd { .. })) => {

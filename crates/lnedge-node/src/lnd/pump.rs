@@ -196,9 +196,20 @@ pub(crate) async fn follow(
     Ok(None)
 }
 
+/// `TrackPaymentV2`'s path for `hash` (base64url in the path, as the gateway reads bytes).
+pub(crate) fn track_path(hash: &PaymentHash) -> String {
+    format!("/v2/router/track/{}", super::rest::b64_url(&hash.0))
+}
+
+/// The failure recorded when LND says it never started a payment (`payment isn't
+/// initiated`, HTTP 404 on `TrackPaymentV2`): nothing was sent.
+pub(crate) fn not_initiated(hash: PaymentHash) -> BackendEvent {
+    BackendEvent::PaymentFailed { payment_hash: hash, reason: "not_initiated".to_owned() }
+}
+
 /// Follows the payment of `hash` with `TrackPaymentV2` until its outcome is recorded (a task).
 pub(crate) async fn track(rest: Rest, store: Arc<BackendStore>, hash: PaymentHash) {
-    let path = format!("/v2/router/track/{}", super::rest::b64_url(&hash.0));
+    let path = track_path(&hash);
     let mut pause = Duration::from_millis(100);
     loop {
         match follow(&rest, &path, None, hash).await {
@@ -208,9 +219,7 @@ pub(crate) async fn track(rest: Rest, store: Arc<BackendStore>, hash: PaymentHas
             }
             Ok(None) => {}
             Err(RestError::Lnd { status: 404, .. }) => {
-                // LND never started it (`payment isn't initiated`): nothing was sent.
-                let reason = "not_initiated".to_owned();
-                let _ = resolve(&store, BackendEvent::PaymentFailed { payment_hash: hash, reason });
+                let _ = resolve(&store, not_initiated(hash));
                 return;
             }
             Err(e) => tracing::warn!(payment_hash = %hash, error = %e, "tracking a payment on LND"),

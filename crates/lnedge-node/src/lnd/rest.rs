@@ -26,6 +26,11 @@ pub(crate) enum RestError {
     Decode(String),
 }
 
+/// LND's answers while it cannot serve yet: its wallet is locked, or it is starting. Retrying
+/// later helps, so these are [`BackendError::Unavailable`].
+const NOT_READY: [&str; 3] =
+    ["wallet locked", "server is still in the process of starting", "waiting to start"];
+
 impl RestError {
     /// LND's message, when it answered one.
     pub(crate) fn lnd_message(&self) -> Option<&str> {
@@ -33,6 +38,16 @@ impl RestError {
             RestError::Lnd { message, .. } => Some(message),
             _ => None,
         }
+    }
+
+    /// Whether LND answered a message containing `what` (one of its documented strings).
+    pub(crate) fn says(&self, what: &str) -> bool {
+        self.lnd_message().is_some_and(|m| m.contains(what))
+    }
+
+    /// Whether LND said it is not ready (locked, starting): a later retry can succeed.
+    pub(crate) fn not_ready(&self) -> bool {
+        NOT_READY.iter().any(|n| self.says(n))
     }
 }
 
@@ -45,18 +60,6 @@ impl std::fmt::Display for RestError {
             }
             RestError::Decode(m) => write!(f, "LND's answer is not what its API describes: {m}"),
         }
-    }
-}
-
-/// LND's answers while it cannot serve yet: its wallet is locked, or it is starting. Retrying
-/// later helps, so these are [`BackendError::Unavailable`].
-const NOT_READY: [&str; 3] =
-    ["wallet locked", "server is still in the process of starting", "waiting to start"];
-
-impl RestError {
-    /// Whether LND said it is not ready (locked, starting): a later retry can succeed.
-    pub(crate) fn not_ready(&self) -> bool {
-        self.lnd_message().is_some_and(|m| NOT_READY.iter().any(|n| m.contains(n)))
     }
 }
 

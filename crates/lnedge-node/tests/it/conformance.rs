@@ -27,6 +27,27 @@ pub(crate) trait Harness: Send {
     async fn restart_backend(&mut self);
 }
 
+/// Calls `$callback! { <args> <every scenario>, }`: the one list of conformance scenarios, so
+/// that a scenario added here runs on every backend (each file shapes its own tests).
+macro_rules! with_scenarios {
+    ($callback:ident!($($args:tt)*)) => {
+        $callback! {
+            $($args)*
+            chosen_preimage_invoice_is_paid,
+            invoice_creation_is_idempotent,
+            hold_then_settle,
+            hold_then_cancel,
+            hold_deadline_is_respected,
+            long_hold_invoice_holds_long,
+            pay_failures_are_typed,
+            expired_invoice_is_refused,
+            events_survive_restart,
+            held_htlc_survives_restart,
+        }
+    };
+}
+pub(crate) use with_scenarios;
+
 /// Timeout for anything that should happen promptly.
 const STEP: Duration = Duration::from_secs(60);
 

@@ -50,18 +50,7 @@ macro_rules! conformance_tests {
     )*};
 }
 
-conformance_tests!(
-    chosen_preimage_invoice_is_paid,
-    invoice_creation_is_idempotent,
-    hold_then_settle,
-    hold_then_cancel,
-    hold_deadline_is_respected,
-    long_hold_invoice_holds_long,
-    pay_failures_are_typed,
-    expired_invoice_is_refused,
-    events_survive_restart,
-    held_htlc_survives_restart,
-);
+conformance::with_scenarios!(conformance_tests!());
 
 /// A payment crosses two hops: the router forwards it and earns a fee, balances move.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

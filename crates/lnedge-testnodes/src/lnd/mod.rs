@@ -367,8 +367,7 @@ impl FakeLnd {
     /// network blip would, and keeps serving.
     pub async fn cut_streams(&mut self) -> std::io::Result<()> {
         self.stop();
-        // Give the accept loop a moment to let go of the port before binding it again.
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // `start` binds the same port again, retrying while the old listener lets go of it.
         self.start().await
     }
 }

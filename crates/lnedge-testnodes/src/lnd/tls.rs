@@ -84,15 +84,18 @@ pub(crate) async fn serve(
     Ok(bound)
 }
 
-/// Binds `addr`, retrying for a while when restarting on a port just released.
+/// Binds `addr`, retrying (for up to 30 s, generous on a busy machine) while the listener of a
+/// previous start still holds the port.
 async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let mut tries = 0;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => return Ok(l),
-            Err(e) if tries < 100 && e.kind() == std::io::ErrorKind::AddrInUse => {
-                tries += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
             Err(e) => return Err(e),
         }
