@@ -5,6 +5,7 @@
 //!
 //! * `sandbox` (cargo feature `sandbox`): an in-process network of real LDK nodes connected over loopback TCP, with a
 //!   simulated chain. The embedded default for `lnedge demo`, the tests and the benchmarks.
+//! * [`lnd`] and [`cln`]: the operator's own LND or Core Lightning.
 //! * [`ldk`]: embedded [ldk-node](https://docs.rs/ldk-node) with an esplora, electrum or
 //!   bitcoind chain source: the production node for operators who don't run their own.
 //!
@@ -14,6 +15,7 @@
 //! for everything that holds a secret.
 
 pub mod backend;
+pub mod cln;
 pub mod error;
 pub mod event;
 pub mod ldk;

@@ -8,5 +8,8 @@
 //! the suite against one).
 //!
 //! * [`lnd`]: LND's REST gateway (`lnrpc`, `invoicesrpc`, `routerrpc`) over TLS with a macaroon.
+//! * [`cln`]: Core Lightning's `lightning-rpc` socket, hosting lnedge's real plugin
+//!   (`lnedge-cln-hold`) over the plugin protocol.
 
+pub mod cln;
 pub mod lnd;

@@ -1,5 +1,6 @@
 //! Integration tests of lnedge-node: one binary, one module per concern.
 
+mod cln;
 mod conformance;
 mod ldk_regtest;
 mod lnd;
