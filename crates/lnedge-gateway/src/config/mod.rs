@@ -24,7 +24,8 @@
 //! max_age_secs = 60         # reuse a currency's quote this long
 //!
 //! [node]             # the owner's node
-//! kind = "ldk"       # "ldk" (embedded ldk-node), "lnd" (your LND: rest_url, tls_cert, macaroon)
+//! kind = "ldk"       # "ldk" (embedded ldk-node), "lnd" (your LND: rest_url, tls_cert, macaroon),
+//!                     # "cln" (your Core Lightning running lnedge-cln-hold: rpc_file)
 //!                    # or "sandbox" (in-process test network)
 //! network = "bitcoin"
 //! esplora = "https://blockstream.info/api"   # or electrum = "…" or bitcoind_rpc = "user:pass@host:port"
@@ -72,6 +73,13 @@ pub enum NodeConfig {
         /// A macaroon file: `admin.macaroon`, or one baked with the permissions
         /// docs/backends.md lists.
         macaroon: PathBuf,
+    },
+    /// The operator's Core Lightning, over its JSON-RPC socket, running lnedge's plugin
+    /// `lnedge-cln-hold` (docs/backends.md); the backend's own store lives under
+    /// `<data_dir>/node`.
+    Cln {
+        /// lightningd's `lightning-rpc` socket (`<lightning-dir>/<network>/lightning-rpc`).
+        rpc_file: PathBuf,
     },
 }
 

@@ -108,6 +108,7 @@ impl Role {
             (Role::RelayForward, "node.rest_url") => "relay.forward_node.rest_url",
             (Role::RelayForward, "node.tls_cert") => "relay.forward_node.tls_cert",
             (Role::RelayForward, "node.macaroon") => "relay.forward_node.macaroon",
+            (Role::RelayForward, "node.rpc_file") => "relay.forward_node.rpc_file",
             _ => key,
         }
     }
@@ -177,15 +178,28 @@ async fn start_node(
                 macaroon: macaroon.clone(),
                 data_dir: config.data_dir.join(dir),
             };
-            match lnedge_node::lnd::LndBackend::connect(lnd).await {
-                Ok(backend) => Ok(Arc::new(backend)),
-                // A bad URL, certificate or macaroon: name the key of this node's section.
-                Err(lnedge_node::BackendError::InvalidInput { what, detail }) => {
-                    Err(ConfigError::Invalid { key: role.key(what), message: detail }.into())
-                }
-                Err(e) => Err(e.into()),
-            }
+            let backend = lnedge_node::lnd::LndBackend::connect(lnd).await;
+            backend.map(|b| Arc::new(b) as Arc<dyn LightningBackend>).map_err(|e| named(role, e))
         }
+        NodeConfig::Cln { rpc_file } => {
+            let cln = lnedge_node::cln::ClnConfig {
+                rpc_file: rpc_file.clone(),
+                data_dir: config.data_dir.join(dir),
+            };
+            let backend = lnedge_node::cln::ClnBackend::connect(cln).await;
+            backend.map(|b| Arc::new(b) as Arc<dyn LightningBackend>).map_err(|e| named(role, e))
+        }
+    }
+}
+
+/// A start-up error of the operator's own node: a bad URL, certificate, macaroon or socket
+/// names the key of this node's section.
+fn named(role: Role, e: lnedge_node::BackendError) -> ServeError {
+    match e {
+        lnedge_node::BackendError::InvalidInput { what, detail } => {
+            ConfigError::Invalid { key: role.key(what), message: detail }.into()
+        }
+        e => e.into(),
     }
 }
 

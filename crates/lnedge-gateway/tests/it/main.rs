@@ -10,7 +10,7 @@ mod hostile;
 mod interop_py;
 mod jobs;
 mod ldk_relay;
-mod lnd_relay;
+mod own_node_relay;
 mod payers;
 mod pool_e2e;
 mod rates_http;

@@ -145,7 +145,67 @@ async fn the_service_runs_on_lnd_and_names_bad_credentials() {
         assert!(err.to_string().contains(key), "{key}: {err}");
     }
 
+    let customer_lnd = network.start_node("customer").await.expect("customer");
+    let (ccert, cmac) =
+        customer_lnd.write_credentials(&dir.path().join("customer")).expect("creds");
+    let customer = lnedge_node::lnd::LndBackend::connect(lnedge_node::lnd::LndConfig {
+        rest_url: customer_lnd.url(),
+        tls_cert: ccert,
+        macaroon: cmac,
+        data_dir: dir.path().join("customer-backend"),
+    })
+    .await
+    .expect("customer backend");
     let config = config_with(&lnd.url(), &cert, &macaroon);
+    serves_and_books_a_sale(config, lnd.node_id(), &customer).await;
+}
+
+/// The gateway on Core Lightning (`node.kind = "cln"`, lnedge-testnodes' lightningd stand-in
+/// with the real lnedge-cln-hold plugin): a missing socket and a lightningd without the plugin
+/// stop it at start naming `node.rpc_file`; the right one serves and books a sale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_runs_on_cln_and_names_a_bad_socket() {
+    use lnedge_testnodes::cln::ClnNetwork;
+    let dir = tempfile::Builder::new().prefix("cln").tempdir_in("/tmp").expect("dir");
+    let network = ClnNetwork::new();
+    let cln = network.start_node("operator", &dir.path().join("op"), true).await.expect("cln");
+    let bare = network.start_node("bare", &dir.path().join("bare"), false).await.expect("bare");
+    let config_with = |rpc_file: &std::path::Path| {
+        GatewayConfig::from_toml(&format!(
+            "listen = \"{}\"\ndata_dir = \"{}\"\nadmin_token = \"{TOKEN}\"\n\
+             [node]\nkind = \"cln\"\nrpc_file = \"{}\"\n",
+            crate::support::free_addr(),
+            dir.path().join("gw").display(),
+            rpc_file.display()
+        ))
+        .expect("config")
+    };
+    for (rpc_file, needle) in [
+        (dir.path().join("nowhere/lightning-rpc"), "No such file"),
+        (bare.rpc_file(), "important-plugin="),
+    ] {
+        let err = serve(config_with(&rpc_file), std::future::pending()).await.expect_err("refused");
+        let text = err.to_string();
+        assert!(text.contains("node.rpc_file") && text.contains(needle), "{text}");
+    }
+    let customer_cln =
+        network.start_node("customer", &dir.path().join("cu"), true).await.expect("customer");
+    let customer = lnedge_node::cln::ClnBackend::connect(lnedge_node::cln::ClnConfig {
+        rpc_file: customer_cln.rpc_file(),
+        data_dir: dir.path().join("customer-backend"),
+    })
+    .await
+    .expect("customer backend");
+    serves_and_books_a_sale(config_with(&cln.rpc_file()), cln.node_id(), &customer).await;
+}
+
+/// Runs the gateway on `config` (the operator's own node `owner`), provisions a pool signed by
+/// it, has `customer` pay its first invoice, waits for the sale to be booked, stops cleanly.
+async fn serves_and_books_a_sale(
+    config: GatewayConfig,
+    owner: lnedge_node::bitcoin::secp256k1::PublicKey,
+    customer: &dyn lnedge_node::LightningBackend,
+) {
     let addr = config.listen;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let service = tokio::spawn(serve(config, async move {
@@ -179,9 +239,9 @@ async fn the_service_runs_on_lnd_and_names_bad_credentials() {
         .json()
         .await
         .expect("json");
-    assert_eq!(pool["owner_node_id"], lnd.node_id().to_string(), "{pool}");
+    assert_eq!(pool["owner_node_id"], owner.to_string(), "{pool}");
 
-    // A customer's LND pays the pool's first invoice; the gateway's watcher, fed by the LND
+    // A customer's node pays the pool's first invoice; the gateway's watcher, fed by the
     // backend's event queue, books the sale.
     let file = http
         .get(format!("{base}{}", pool["file"].as_str().expect("file")))
@@ -195,18 +255,6 @@ async fn the_service_runs_on_lnd_and_names_bad_credentials() {
     let parsed = lnedge_proto::pool::Pool::parse(&file).expect("pool");
     let mut bolt11 = String::new();
     parsed.entry(0).expect("entry 0").write_bolt11(&mut bolt11).expect("bolt11");
-    let customer_lnd = network.start_node("customer").await.expect("customer");
-    let (ccert, cmac) =
-        customer_lnd.write_credentials(&dir.path().join("customer")).expect("creds");
-    let customer = lnedge_node::lnd::LndBackend::connect(lnedge_node::lnd::LndConfig {
-        rest_url: customer_lnd.url(),
-        tls_cert: ccert,
-        macaroon: cmac,
-        data_dir: dir.path().join("customer-backend"),
-    })
-    .await
-    .expect("customer backend");
-    use lnedge_node::LightningBackend;
     customer
         .pay(lnedge_node::PayRequest {
             invoice: lnedge_node::parse_invoice(&bolt11).expect("invoice"),

@@ -5,6 +5,6 @@ mod conformance;
 mod ldk_regtest;
 mod lnd;
 mod peer_messages;
-#[cfg(feature = "real-lnd")]
-mod real_lnd;
+#[cfg(any(feature = "real-lnd", feature = "real-cln"))]
+mod real_node;
 mod sandbox;

@@ -127,7 +127,10 @@ mod cln {
     impl RealBackend for ClnBackend {
         type Config = ClnConfig;
         fn config(prefix: &str, dir: &Path) -> ClnConfig {
-            ClnConfig { rpc_file: env(&format!("{prefix}_RPC_FILE")).into(), data_dir: dir.to_owned() }
+            ClnConfig {
+                rpc_file: env(&format!("{prefix}_RPC_FILE")).into(),
+                data_dir: dir.to_owned(),
+            }
         }
         async fn connect(config: ClnConfig) -> Self {
             ClnBackend::connect(config).await.expect("CLN backend")
