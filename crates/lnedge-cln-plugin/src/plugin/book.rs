@@ -19,6 +19,9 @@ use crate::wire::{InvoiceRecord, InvoiceRequest, RecordState};
 /// Blocks before a held HTLC's expiry at which the plugin cancels its invoice (fails the HTLCs
 /// back) by itself, so the channel never has to go on chain for it.
 pub const FAILBACK_BLOCKS: u32 = 12;
+/// Seconds an incomplete multi-part payment is held before its parts are failed back with
+/// `mpp_timeout` (BOLT 4 and lightningd: 60 s).
+pub const MPP_TIMEOUT_SECS: u64 = 60;
 /// The final CLTV delta of an invoice that asks for none: CLN's `cltv-final` default.
 pub const DEFAULT_CLTV: u16 = 18;
 
@@ -250,6 +253,23 @@ impl Book {
         }
     }
 
+    /// Drops the parts of an incomplete multi-part payment whose part `key` started the MPP
+    /// timeout that ran out: `true` when the set is still incomplete and holds that part (their
+    /// hook calls are to be failed with `mpp_timeout`). A set that completed, or a later set on
+    /// the same hash, is left alone.
+    pub fn drop_partial(&mut self, hash: &str, key: &str) -> bool {
+        let partial = self
+            .entries
+            .get(hash)
+            .is_some_and(|e| e.state == RecordState::Open && e.htlcs.iter().any(|h| h.key == key));
+        if partial {
+            if let Some(entry) = self.touch(hash) {
+                entry.htlcs.clear();
+            }
+        }
+        partial
+    }
+
     /// `lnedge-settle`: the preimage of a held hold invoice. `Ok(true)` when it changed.
     pub fn settle(&mut self, hash: &str, preimage: &str) -> Result<bool, Refusal> {
         let entry = self.entries.get(hash).filter(|e| e.request.preimage.is_none());
@@ -391,6 +411,10 @@ mod tests {
         part.total_msat = Some(1_000);
         assert_eq!(book.on_htlc("aa", &part, 10), (Decision::Hold, true));
         assert_eq!(book.get("aa").map(|e| e.state), Some(RecordState::Open), "not all parts yet");
+        assert!(book.drop_partial("aa", "k1"), "the MPP timeout drops a lone part");
+        assert!(!book.drop_partial("aa", "k1"));
+        assert_eq!(book.on_htlc("aa", &part, 10), (Decision::Hold, true), "a new first part");
+        assert!(!book.drop_partial("aa", "k0"), "an older timer leaves a new set alone");
         let mut rest = htlc("k2", 600, 140);
         rest.total_msat = Some(1_000);
         assert_eq!(book.on_htlc("aa", &rest, 10), (Decision::Hold, true));

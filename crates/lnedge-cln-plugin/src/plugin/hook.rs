@@ -6,8 +6,9 @@ use cln_plugin::Plugin;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::book::{Decision, Incoming};
+use super::book::{Decision, Incoming, MPP_TIMEOUT_SECS};
 use super::{now, State};
+use crate::wire::RecordState;
 
 /// `htlc_accepted`'s payload, the fields the plugin reads.
 #[derive(Debug, Deserialize)]
@@ -47,12 +48,29 @@ fn proceed() -> Value {
 }
 
 /// Fails an HTLC back with `incorrect_or_unknown_payment_details` (BOLT 4: PERM|15, with the
-/// HTLC's amount and the current height; amount 0 here, as the plugin answers for all parts).
-pub(super) fn fail(height: u32) -> Value {
+/// HTLC's amount and the current height).
+pub(super) fn fail(amount_msat: u64, height: u32) -> Value {
     let mut message = vec![0x40, 0x0f];
-    message.extend_from_slice(&0u64.to_be_bytes());
+    message.extend_from_slice(&amount_msat.to_be_bytes());
     message.extend_from_slice(&height.to_be_bytes());
     json!({"result": "fail", "failure_message": hex::encode(message)})
+}
+
+/// Fails back the parts of a multi-part payment still incomplete [`MPP_TIMEOUT_SECS`] after its
+/// part `key` arrived, with `mpp_timeout` (BOLT 4: 23), as lightningd does for its own invoices.
+async fn mpp_timeout(state: State, hash: String, key: String) {
+    tokio::time::sleep(std::time::Duration::from_secs(MPP_TIMEOUT_SECS)).await;
+    let mut guard = state.book().await;
+    let Some(book) = guard.as_mut() else { return };
+    if book.drop_partial(&hash, &key) {
+        if let Some(entry) = book.get(&hash).cloned() {
+            if let Err(e) = state.persist(&entry).await {
+                tracing::warn!(payment_hash = %hash, error = %e, "recording an MPP timeout");
+            }
+            state.changed(entry.updated_index);
+        }
+        state.release(&hash, |_| json!({"result": "fail", "failure_message": "0017"}));
+    }
 }
 
 /// The hook.
@@ -90,23 +108,41 @@ pub(super) async fn htlc_accepted(p: Plugin<State>, payload: Value) -> anyhow::R
                 if let Err(e) = state.persist(&entry).await {
                     // Undecided on disk: refuse rather than take money the books may forget.
                     tracing::warn!(payment_hash = %hash, error = %e, "cannot record an HTLC: failing it back");
-                    return Ok(fail(state.height()));
+                    return Ok(fail(htlc.amount_msat, state.height()));
                 }
                 state.changed(entry.updated_index);
             }
         }
         match decision {
             Decision::NotOurs => return Ok(proceed()),
-            Decision::Fail => return Ok(fail(state.height())),
+            Decision::Fail => return Ok(fail(htlc.amount_msat, state.height())),
             Decision::Resolve(preimage) => {
                 let answer = json!({"result": "resolve", "payment_key": preimage});
-                state.release(&hash, &answer);
+                state.release(&hash, |_| answer.clone());
                 return Ok(answer);
             }
             // Registered under the book's lock, so a settle or cancel that follows finds it.
-            Decision::Hold => state.wait_on(&hash, &htlc.key),
+            Decision::Hold => {
+                let partial = book.get(&hash).is_some_and(|e| e.state == RecordState::Open);
+                if partial {
+                    tokio::spawn(mpp_timeout(state.clone(), hash.clone(), htlc.key.clone()));
+                }
+                state.wait_on(&hash, &htlc.key, htlc.amount_msat)
+            }
         }
     };
     tracing::debug!(payment_hash = %hash, key = %htlc.key, "holding an HTLC");
-    Ok(waiting.await.unwrap_or_else(|_| fail(state.height())))
+    Ok(waiting.await.unwrap_or_else(|_| fail(htlc.amount_msat, state.height())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_carry_bolt4s_incorrect_or_unknown_payment_details() {
+        let answer = fail(5_000, 0x0102_0304);
+        assert_eq!(answer["result"], "fail");
+        assert_eq!(answer["failure_message"], "400f000000000000138801020304");
+    }
 }

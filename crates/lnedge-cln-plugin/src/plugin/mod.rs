@@ -35,6 +35,9 @@ const STORE_KEY: [&str; 2] = ["lnedge-cln-hold", "invoices"];
 /// What a held HTLC's hook call is eventually answered with.
 type Answer = Value;
 
+/// Hook calls waiting, by payment hash: `(HTLC key, its amount, answer)`.
+type Waiters = HashMap<String, Vec<(String, u64, oneshot::Sender<Answer>)>>;
+
 /// The plugin's shared state.
 #[derive(Clone)]
 struct State {
@@ -50,8 +53,8 @@ struct Inner {
     /// A connection to lightningd's RPC socket.
     rpc: Mutex<Option<ClnRpc>>,
     rpc_path: StdMutex<Option<std::path::PathBuf>>,
-    /// Hook calls waiting on a hash: `(HTLC key, answer)`.
-    waiters: StdMutex<HashMap<String, Vec<(String, oneshot::Sender<Answer>)>>>,
+    /// Hook calls waiting on a hash.
+    waiters: StdMutex<Waiters>,
     height: StdMutex<u32>,
     network: StdMutex<String>,
 }
@@ -199,21 +202,27 @@ impl State {
         });
     }
 
-    /// Answers every hook call waiting on `hash`.
-    fn release(&self, hash: &str, answer: &Answer) {
+    /// Answers every hook call waiting on `hash` (`answer` of each HTLC's amount).
+    fn release(&self, hash: &str, answer: impl Fn(u64) -> Answer) {
         let waiting = self.inner.waiters.lock().ok().and_then(|mut w| w.remove(hash));
-        for (_, tx) in waiting.unwrap_or_default() {
-            let _ = tx.send(answer.clone());
+        for (_, amount_msat, tx) in waiting.unwrap_or_default() {
+            let _ = tx.send(answer(amount_msat));
         }
     }
 
+    /// Fails back every hook call waiting on `hash`.
+    fn fail_all(&self, hash: &str) {
+        let height = self.height();
+        self.release(hash, |amount_msat| hook::fail(amount_msat, height));
+    }
+
     /// Registers a hook call that waits on `hash`.
-    fn wait_on(&self, hash: &str, key: &str) -> oneshot::Receiver<Answer> {
+    fn wait_on(&self, hash: &str, key: &str, amount_msat: u64) -> oneshot::Receiver<Answer> {
         let (tx, rx) = oneshot::channel();
         if let Ok(mut waiters) = self.inner.waiters.lock() {
             let list = waiters.entry(hash.to_owned()).or_default();
-            list.retain(|(k, _)| k != key);
-            list.push((key.to_owned(), tx));
+            list.retain(|(k, _, _)| k != key);
+            list.push((key.to_owned(), amount_msat, tx));
         }
         rx
     }
@@ -276,7 +285,8 @@ async fn settle(p: Plugin<State>, params: Value) -> anyhow::Result<Value> {
         // On disk before any HTLC is settled with it.
         state.persist(&entry).await?;
         state.changed(entry.updated_index);
-        state.release(&hash, &json!({"result": "resolve", "payment_key": request.preimage}));
+        let answer = json!({"result": "resolve", "payment_key": request.preimage});
+        state.release(&hash, |_| answer.clone());
     }
     Ok(serde_json::to_value(entry.record())?)
 }
@@ -294,7 +304,7 @@ async fn cancel(p: Plugin<State>, params: Value) -> anyhow::Result<Value> {
     if changed {
         state.persist(&entry).await?;
         state.changed(entry.updated_index);
-        state.release(&hash, &hook::fail(state.height()));
+        state.fail_all(&hash);
     }
     Ok(serde_json::to_value(entry.record())?)
 }
@@ -351,7 +361,7 @@ async fn block_added(p: Plugin<State>, params: Value) -> anyhow::Result<()> {
             tracing::info!(payment_hash = %hash, height, "cancelling an lnedge invoice near its HTLCs' expiry (or past its own)");
             state.persist(&entry).await?;
             state.changed(entry.updated_index);
-            state.release(&hash, &hook::fail(height as u32));
+            state.fail_all(&hash);
         }
     }
     Ok(())

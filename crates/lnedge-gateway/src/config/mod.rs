@@ -573,6 +573,23 @@ mod tests {
     }
 
     #[test]
+    fn the_operators_core_lightning_is_a_socket_path() {
+        let config = GatewayConfig::from_toml(&format!(
+            "admin_token = \"{TOKEN}\"\n[node]\nkind = \"cln\"\nrpc_file = \"/ln/bitcoin/lightning-rpc\"\n"
+        ))
+        .expect("parses");
+        config.validate().expect("valid");
+        assert_eq!(config.node, NodeConfig::Cln { rpc_file: "/ln/bitcoin/lightning-rpc".into() });
+        let err = GatewayConfig::from_toml("[node]\nkind = \"cln\"\n").expect_err("no socket");
+        assert!(err.contains("missing field `rpc_file`"), "{err}");
+        let err = GatewayConfig::from_toml(
+            "[node]\nkind = \"cln\"\nrpc_file = \"/x\"\nmacaroon = \"/y\"\n",
+        )
+        .expect_err("an LND key");
+        assert!(err.contains("unknown field `macaroon`"), "{err}");
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let err = GatewayConfig::from_toml("listn = \"x\"").expect_err("typo");
         assert!(err.contains("unknown field `listn`"), "{err}");
