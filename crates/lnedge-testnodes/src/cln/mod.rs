@@ -68,7 +68,7 @@ impl ClnNetwork {
         std::fs::create_dir_all(dir)?;
         let node = Arc::new(NodeShared::new(alias, dir.to_path_buf(), with_plugin));
         self.lock().nodes.insert(node.id, node.clone());
-        let mut cln = FakeCln { network: self.clone(), node, stop: None };
+        let mut cln = FakeCln { network: self.clone(), node, server: None };
         cln.start().await?;
         Ok(cln)
     }
@@ -204,7 +204,8 @@ fn resolve(payee: &NodeShared, key: &str, answer: &Value) {
 pub struct FakeCln {
     network: ClnNetwork,
     node: Arc<NodeShared>,
-    stop: Option<watch::Sender<bool>>,
+    /// The socket server: its stop signal and its task (which ends once every connection has).
+    server: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
 }
 
 impl FakeCln {
@@ -221,12 +222,7 @@ impl FakeCln {
     /// Starts lightningd (again, after [`stop`](Self::stop)): serves the socket, starts the
     /// plugin, replays the pending HTLCs to it.
     pub async fn start(&mut self) -> std::io::Result<()> {
-        let path = self.rpc_file();
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path)?;
-        let (stop, stopped) = watch::channel(false);
-        tokio::spawn(serve(listener, self.network.clone(), self.node.clone(), stopped));
-        self.stop = Some(stop);
+        self.listen()?;
         if self.node.with_plugin {
             let host = Host::start(&self.node.dir, "regtest").await?;
             *self.node.host.lock().await = Some(Arc::new(host));
@@ -238,29 +234,38 @@ impl FakeCln {
         Ok(())
     }
 
+    /// Serves the socket (again).
+    fn listen(&mut self) -> std::io::Result<()> {
+        let path = self.rpc_file();
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path)?;
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(serve(listener, self.network.clone(), self.node.clone(), stopped));
+        self.server = Some((stop, task));
+        Ok(())
+    }
+
+    /// Closes the socket and every connection, and returns once none answers any more.
+    async fn close(&mut self) {
+        if let Some((stop, task)) = self.server.take() {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
+        let _ = std::fs::remove_file(self.rpc_file());
+    }
+
     /// Stops lightningd: the socket closes with every connection, the plugin stops. The state
     /// (datastore, payments, HTLCs not resolved) stays, as on disk and in the channels.
     pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(true);
-        }
+        self.close().await;
         *self.node.host.lock().await = None;
-        let _ = std::fs::remove_file(self.rpc_file());
     }
 
     /// Closes every open RPC connection (a long `lnedge-waitupdates` or `xpay` among them) and
     /// keeps serving: what a client sees when the socket breaks.
     pub async fn cut_connections(&mut self) -> std::io::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(true);
-        }
-        let path = self.rpc_file();
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path)?;
-        let (stop, stopped) = watch::channel(false);
-        tokio::spawn(serve(listener, self.network.clone(), self.node.clone(), stopped));
-        self.stop = Some(stop);
-        Ok(())
+        self.close().await;
+        self.listen()
     }
 
     /// The node's count of HTLCs offered to it and not resolved.
@@ -271,7 +276,7 @@ impl FakeCln {
 
 impl Drop for FakeCln {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
+        if let Some((stop, _)) = self.server.take() {
             let _ = stop.send(true);
         }
     }
@@ -283,31 +288,28 @@ async fn serve(
     node: Arc<NodeShared>,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        let stop = stopped.clone();
         tokio::select! {
-            _ = stopped.wait_for(|s| *s) => return,
+            _ = stopped.wait_for(|s| *s) => break,
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                tokio::spawn(connection(stream, network.clone(), node.clone(), stop));
+                connections.spawn(connection(stream, network.clone(), node.clone()));
             }
         }
     }
+    // Every connection ends before `stop` returns: nothing answers after lightningd stopped.
+    connections.shutdown().await;
 }
 
 /// One client connection: requests answered in order (cln-rpc waits for each answer).
-async fn connection(
-    mut stream: UnixStream,
-    network: ClnNetwork,
-    node: Arc<NodeShared>,
-    mut stopped: watch::Receiver<bool>,
-) {
+async fn connection(mut stream: UnixStream, network: ClnNetwork, node: Arc<NodeShared>) {
     let mut frames = Frames::default();
     let mut buf = vec![0u8; 1 << 14];
     loop {
-        let n = tokio::select! {
-            _ = stopped.wait_for(|s| *s) => return,
-            read = stream.read(&mut buf) => match read { Ok(0) | Err(_) => return, Ok(n) => n },
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
         };
         for request in frames.push(&buf[..n]) {
             let answer = match request {
@@ -319,12 +321,7 @@ async fn connection(
                     let method =
                         request.get("method").and_then(Value::as_str).unwrap_or("").to_owned();
                     let params = request.get("params").cloned().unwrap_or_else(|| json!({}));
-                    let call = dispatch(&network, node.clone(), &method, params);
-                    let result = tokio::select! {
-                        _ = stopped.wait_for(|s| *s) => return,
-                        r = call => r,
-                    };
-                    match result {
+                    match dispatch(&network, node.clone(), &method, params).await {
                         Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
                         Err(e) => {
                             let mut error = json!({"code": e.code, "message": e.message});
