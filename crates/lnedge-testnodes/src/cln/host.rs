@@ -47,6 +47,8 @@ pub(crate) struct Host {
     /// The notifications it subscribed to.
     pub(crate) subscriptions: HashSet<String>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The plugin's process, when it runs as one (killed when the host is dropped).
+    _child: Option<tokio::process::Child>,
 }
 
 impl Drop for Host {
@@ -57,58 +59,65 @@ impl Drop for Host {
     }
 }
 
+/// Which plugin a node's lightningd runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    /// None: lnedge's methods are unknown commands, every HTLC is left to lightningd.
+    None,
+    /// `lnedge-cln-hold`'s code in this process, on pipes ([`lnedge_cln_plugin::run_embedded`]).
+    Embedded,
+    /// A plugin binary (e.g. the built `lnedge-cln-hold`), started as lightningd starts its
+    /// plugins: a child process speaking on its stdin and stdout.
+    Binary(std::path::PathBuf),
+}
+
 impl Host {
     /// Starts the plugin and does the handshake; `lightning_dir` holds the `lightning-rpc`
-    /// socket, already served.
-    pub(crate) async fn start(lightning_dir: &Path, network: &str) -> std::io::Result<Host> {
-        let (host_end, plugin_end) = tokio::io::duplex(1 << 16);
-        let (plugin_read, plugin_write) = tokio::io::split(plugin_end);
-        let (mut host_read, mut host_write) = tokio::io::split(host_end);
-        let plugin = tokio::spawn(async move {
-            if let Err(e) = lnedge_cln_plugin::run_embedded(plugin_read, plugin_write).await {
-                tracing::debug!(error = %e, "the plugin stopped");
+    /// socket, already served. `None` for [`PluginSource::None`].
+    pub(crate) async fn start(
+        lightning_dir: &Path,
+        network: &str,
+        source: &PluginSource,
+    ) -> std::io::Result<Option<Host>> {
+        let mut child = None;
+        let (out, calls, tasks) = match source {
+            PluginSource::None => return Ok(None),
+            PluginSource::Embedded => {
+                let (host_end, plugin_end) = tokio::io::duplex(1 << 16);
+                let (plugin_read, plugin_write) = tokio::io::split(plugin_end);
+                let (host_read, host_write) = tokio::io::split(host_end);
+                let plugin = tokio::spawn(async move {
+                    if let Err(e) = lnedge_cln_plugin::run_embedded(plugin_read, plugin_write).await
+                    {
+                        tracing::debug!(error = %e, "the plugin stopped");
+                    }
+                });
+                let (out, calls, mut tasks) = pipes(host_read, host_write);
+                tasks.push(plugin);
+                (out, calls, tasks)
             }
-        });
-        let (out, mut outgoing) = mpsc::unbounded_channel::<String>();
-        let writer = tokio::spawn(async move {
-            while let Some(text) = outgoing.recv().await {
-                let frame = format!("{text}\n\n");
-                if host_write.write_all(frame.as_bytes()).await.is_err() {
-                    return;
-                }
-            }
-        });
-        let calls: Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>> = Arc::default();
-        let answers = calls.clone();
-        let reader = tokio::spawn(async move {
-            let mut frames = Frames::default();
-            let mut buf = vec![0u8; 1 << 14];
-            loop {
-                let n = match host_read.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => n,
+            PluginSource::Binary(path) => {
+                let mut process = tokio::process::Command::new(path)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .kill_on_drop(true)
+                    .spawn()?;
+                let (Some(stdin), Some(stdout)) = (process.stdin.take(), process.stdout.take())
+                else {
+                    return Err(std::io::Error::other("the plugin's stdio is not piped"));
                 };
-                for message in frames.push(&buf[..n]) {
-                    let Ok(message) = message else { continue };
-                    // Responses carry our numeric ids; the rest are notifications (`log`, …).
-                    let Some(id) = message.get("id").and_then(Value::as_u64) else { continue };
-                    if message.get("method").is_some() {
-                        continue;
-                    }
-                    let waiting = answers.lock().ok().and_then(|mut c| c.remove(&id));
-                    if let Some(tx) = waiting {
-                        let _ = tx.send(message);
-                    }
-                }
+                child = Some(process);
+                pipes(stdout, stdin)
             }
-        });
+        };
         let mut host = Host {
             out,
             calls,
             next_id: AtomicU64::new(1),
             methods: HashSet::new(),
             subscriptions: HashSet::new(),
-            tasks: vec![plugin, writer, reader],
+            tasks,
+            _child: child,
         };
         let manifest = host.request("getmanifest", json!({})).await?;
         let manifest = manifest.get("result").cloned().unwrap_or_default();
@@ -144,7 +153,7 @@ impl Host {
         if answer.get("error").is_some() {
             return Err(std::io::Error::other(format!("plugin refused init: {answer}")));
         }
-        Ok(host)
+        Ok(Some(host))
     }
 
     /// Sends a request and waits for the plugin's whole answer (`result` or `error`).
@@ -178,6 +187,54 @@ impl Host {
             let _ = self.out.send(message.to_string());
         }
     }
+}
+
+/// The calls waiting for the plugin's answer, by id.
+type Calls = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
+
+/// Frames messages to the plugin on `write` and matches its answers on `read` to their calls.
+fn pipes<R, W>(
+    mut read: R,
+    mut write: W,
+) -> (mpsc::UnboundedSender<String>, Calls, Vec<tokio::task::JoinHandle<()>>)
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+    W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (out, mut outgoing) = mpsc::unbounded_channel::<String>();
+    let writer = tokio::spawn(async move {
+        while let Some(text) = outgoing.recv().await {
+            let frame = format!("{text}\n\n");
+            if write.write_all(frame.as_bytes()).await.is_err() || write.flush().await.is_err() {
+                return;
+            }
+        }
+    });
+    let calls: Calls = Arc::default();
+    let answers = calls.clone();
+    let reader = tokio::spawn(async move {
+        let mut frames = Frames::default();
+        let mut buf = vec![0u8; 1 << 14];
+        loop {
+            let n = match read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            for message in frames.push(&buf[..n]) {
+                let Ok(message) = message else { continue };
+                // Responses carry our numeric ids; the rest are notifications (`log`, …).
+                let Some(id) = message.get("id").and_then(Value::as_u64) else { continue };
+                if message.get("method").is_some() {
+                    continue;
+                }
+                let waiting = answers.lock().ok().and_then(|mut c| c.remove(&id));
+                if let Some(tx) = waiting {
+                    let _ = tx.send(message);
+                }
+            }
+        }
+    });
+    (out, calls, vec![writer, reader])
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
+pub use host::PluginSource;
 use host::{Frames, Host};
 use node::{NodeShared, PayStatus, Pending, RpcError};
 
@@ -57,16 +58,28 @@ impl ClnNetwork {
         self.lock().height
     }
 
-    /// Adds a node whose lightning-dir is `dir` (the socket is `dir/lightning-rpc`), runs the
-    /// plugin when `with_plugin`, and starts serving.
+    /// Adds a node whose lightning-dir is `dir` (the socket is `dir/lightning-rpc`), runs
+    /// lnedge's plugin in-process when `with_plugin` (none otherwise), and starts serving.
     pub async fn start_node(
         &self,
         alias: &str,
         dir: &Path,
         with_plugin: bool,
     ) -> std::io::Result<FakeCln> {
+        let plugin = if with_plugin { PluginSource::Embedded } else { PluginSource::None };
+        self.start_node_with(alias, dir, plugin).await
+    }
+
+    /// [`start_node`](Self::start_node) with the plugin named: none, in-process, or a binary
+    /// run as a child process on stdio as lightningd runs its plugins.
+    pub async fn start_node_with(
+        &self,
+        alias: &str,
+        dir: &Path,
+        plugin: PluginSource,
+    ) -> std::io::Result<FakeCln> {
         std::fs::create_dir_all(dir)?;
-        let node = Arc::new(NodeShared::new(alias, dir.to_path_buf(), with_plugin));
+        let node = Arc::new(NodeShared::new(alias, dir.to_path_buf(), plugin));
         self.lock().nodes.insert(node.id, node.clone());
         let mut cln = FakeCln { network: self.clone(), node, server: None };
         cln.start().await?;
@@ -169,7 +182,7 @@ async fn offer(payee: Arc<NodeShared>, key: String) {
         None => return,
     };
     let host = payee.host.lock().await.clone();
-    if !payee.with_plugin {
+    if payee.plugin == PluginSource::None {
         resolve(&payee, &key, &json!({"result": "continue"}));
         return;
     }
@@ -223,8 +236,7 @@ impl FakeCln {
     /// plugin, replays the pending HTLCs to it.
     pub async fn start(&mut self) -> std::io::Result<()> {
         self.listen()?;
-        if self.node.with_plugin {
-            let host = Host::start(&self.node.dir, "regtest").await?;
+        if let Some(host) = Host::start(&self.node.dir, "regtest", &self.node.plugin).await? {
             *self.node.host.lock().await = Some(Arc::new(host));
             let keys: Vec<String> = self.node.state().pending.keys().cloned().collect();
             for key in keys {

@@ -86,7 +86,7 @@ pub(crate) struct NodeShared {
     pub(crate) id: PublicKey,
     pub(crate) alias: String,
     pub(crate) dir: PathBuf,
-    pub(crate) with_plugin: bool,
+    pub(crate) plugin: super::PluginSource,
     state: Mutex<NodeState>,
     pub(crate) host: tokio::sync::Mutex<Option<Arc<Host>>>,
 }
@@ -99,7 +99,7 @@ pub(crate) fn now_secs() -> u64 {
 }
 
 impl NodeShared {
-    pub(crate) fn new(alias: &str, dir: PathBuf, with_plugin: bool) -> Self {
+    pub(crate) fn new(alias: &str, dir: PathBuf, plugin: super::PluginSource) -> Self {
         let key = loop {
             if let Ok(key) = SecretKey::from_slice(&rand::random::<[u8; 32]>()) {
                 break key;
@@ -111,7 +111,7 @@ impl NodeShared {
             id,
             alias: alias.to_owned(),
             dir,
-            with_plugin,
+            plugin,
             state: Mutex::new(NodeState::default()),
             host: tokio::sync::Mutex::new(None),
         }
