@@ -88,7 +88,19 @@ impl PaymentWatcher {
 
     /// Runs until `shutdown` turns true: reads events, records pool payments, acknowledges.
     /// Transient failures are retried after a pause; nothing is acknowledged before it is stored.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        self.run_waking(shutdown, None).await
+    }
+
+    /// [`run`](Self::run), and wakes the relay's driver for the hash of every invoice event
+    /// (held, settled, cancelled): the relay then asks the node about that payment at once
+    /// instead of on its next full pass (issue #17). The relay still reads the node's state,
+    /// never the event itself (ADR 0010).
+    pub async fn run_waking(
+        self,
+        mut shutdown: watch::Receiver<bool>,
+        relay: Option<Arc<crate::relay::Schedule>>,
+    ) {
         loop {
             let queued = tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => return,
@@ -102,6 +114,16 @@ impl PaymentWatcher {
                     continue;
                 }
             };
+            if let Some(schedule) = &relay {
+                match &queued.event {
+                    BackendEvent::InvoiceHeld { payment_hash, .. }
+                    | BackendEvent::InvoiceSettled { payment_hash, .. }
+                    | BackendEvent::InvoiceCancelled { payment_hash } => {
+                        schedule.wake(payment_hash.0)
+                    }
+                    _ => {}
+                }
+            }
             match self.handle(&queued.event).await {
                 Ok(handled) => {
                     tracing::debug!(event = ?queued.event, ?handled, "node event");

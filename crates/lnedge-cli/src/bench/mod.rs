@@ -1,7 +1,7 @@
 //! `lnedge bench`: the command and its flags; each measurement lives in its own module.
 //!
 //! Without a mode flag it measures payment latency on the sandbox network (`payment`); `--gateway`,
-//! `--relay`, `--proofs`, `--deputy`, `--hostile` and `--payers` pick another bench. Their shared figures are in `stats`.
+//! `--relay`, `--relay-driver`, `--proofs`, `--deputy`, `--hostile` and `--payers` pick another bench. Their shared figures are in `stats`.
 
 mod deputy;
 mod gateway;
@@ -10,6 +10,7 @@ mod payers;
 mod payment;
 mod proofs;
 mod relay;
+mod relay_driver;
 mod stats;
 
 use anyhow::Result;
@@ -37,6 +38,13 @@ pub(crate) struct BenchArgs {
     /// proofs of each kind).
     #[arg(long, conflicts_with_all = ["gateway", "relay", "deputy"])]
     proofs: bool,
+    /// Measure one pass of the relay's driver with many payments held instead: the full pass
+    /// (every payment checked with the node) against a pass with nothing due.
+    #[arg(long, conflicts_with_all = ["gateway", "relay", "deputy", "proofs", "hostile", "payers"])]
+    relay_driver: bool,
+    /// With --relay-driver: how many held payments the store holds.
+    #[arg(long, default_value_t = 10_000, requires = "relay_driver", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    held_records: u32,
     /// With --relay: how many payments are held at once.
     #[arg(long, default_value_t = 100, requires = "relay", value_parser = clap::value_parser!(u32).range(1..=5_000))]
     held: u32,
@@ -109,6 +117,10 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
             args.syncs as usize,
         )
         .await?;
+        return print_figures(&f, args.json);
+    }
+    if args.relay_driver {
+        let f = relay_driver::run(args.held_records as usize).await?;
         return print_figures(&f, args.json);
     }
     if args.payers {

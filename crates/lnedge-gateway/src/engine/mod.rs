@@ -344,9 +344,12 @@ impl Gateway {
             return;
         }
         let (stop, stop_rx) = watch::channel(false);
-        tasks.loops.push(tokio::spawn(self.watcher().run(stop_rx.clone())));
-        // The relay polls the node; the watcher keeps the event queue (ADR 0010).
-        tasks.loops.push(tokio::spawn(self.relay().run(stop_rx.clone())));
+        // The watcher keeps the event queue (ADR 0010) and wakes the relay's driver for the
+        // hashes it sees events of; the relay then asks the node.
+        let relay = self.relay();
+        let watcher = self.watcher().run_waking(stop_rx.clone(), Some(relay.schedule()));
+        tasks.loops.push(tokio::spawn(watcher));
+        tasks.loops.push(tokio::spawn(relay.run(stop_rx.clone())));
         if let Some(forward) = self.relay_forward_node() {
             tasks
                 .loops

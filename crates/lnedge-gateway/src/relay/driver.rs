@@ -18,13 +18,19 @@ use lnedge_node::{
     parse_invoice, BackendError, InvoiceState, PaymentHash, PaymentPreimage, PaymentStatus,
 };
 
+use super::schedule::Plan;
 use super::{now_secs, Relay, RelayError};
 use crate::store::relay::{RelayFilter, RelayPayment, RelayState};
 
-/// What one [`Relay::tick`] did.
+/// A payment whose step failed is looked at again after this many seconds.
+fn retry_soon() -> Plan {
+    Plan { at_secs: Some(now_secs() + 1), at_height: None }
+}
+
+/// What one [`Relay::tick`] or [`Relay::pass`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TickReport {
-    /// Active payments looked at.
+    /// Payments looked at.
     pub active: u32,
     /// Payments moved to another state.
     pub moved: u32,
@@ -33,36 +39,116 @@ pub struct TickReport {
 }
 
 impl Relay {
-    /// One pass over every payment that is not final.
+    /// A full pass: every payment that is not final, each checked with the node; the schedule
+    /// is planned again from what the store says.
     pub async fn tick(&self) -> Result<TickReport, RelayError> {
         let height = self.height().await?;
         let filter = RelayFilter { payee_id: None, active_only: true };
+        let schedule = self.schedule();
+        let payments = self.store.relay_payments(&filter).await?;
+        schedule.clear();
         let mut report = TickReport::default();
-        for payment in self.store.relay_payments(&filter).await? {
+        for payment in payments {
             report.active = report.active.saturating_add(1);
             let before = payment.state;
+            let hash = payment.payment_hash;
             match self.drive(payment.clone(), height).await {
-                Ok(after) if after != before => report.moved = report.moved.saturating_add(1),
-                Ok(_) => {}
-                // Another writer (the payment task, a request) moved it first: re-read next time.
-                Err(RelayError::Conflict(_)) => {}
+                Ok(after) if after != before => {
+                    report.moved = report.moved.saturating_add(1);
+                    schedule.wake(hash);
+                }
+                Ok(_) => schedule.plan(hash, self.plan_for(&payment).await?),
+                // Another writer (the payment task, a request) moved it first: look again.
+                Err(RelayError::Conflict(_)) => schedule.wake(hash),
                 Err(e) => {
                     report.errors = report.errors.saturating_add(1);
-                    tracing::warn!(hash = %hex::encode(payment.payment_hash), "relay step: {e}");
+                    tracing::warn!(hash = %hex::encode(hash), "relay step: {e}");
+                    schedule.plan(hash, retry_soon());
                 }
             }
         }
         Ok(report)
     }
 
+    /// A pass over what the schedule says is due at `height` (woken, or planned before now):
+    /// costs what changed, not what is held.
+    pub async fn pass(&self, height: u32) -> Result<TickReport, RelayError> {
+        let mut report = TickReport::default();
+        for hash in self.schedule().take_due(now_secs(), height) {
+            report.active = report.active.saturating_add(1);
+            let before = self.store.relay_payment(&hash).await?.map(|p| p.state);
+            match self.drive_at(&hash, height).await {
+                Ok(after) if after != before => report.moved = report.moved.saturating_add(1),
+                Ok(_) | Err(RelayError::Conflict(_)) => {}
+                Err(e) => {
+                    report.errors = report.errors.saturating_add(1);
+                    tracing::warn!(hash = %hex::encode(hash), "relay step: {e}");
+                    self.schedule().plan(hash, retry_soon());
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// When the driver must look at `payment` again if nothing wakes it before.
+    async fn plan_for(&self, payment: &RelayPayment) -> Result<Plan, RelayError> {
+        let shared = &self.settings.shared;
+        let hash = payment.payment_hash;
+        Ok(match payment.state {
+            // Held or failed back on the node: the watcher wakes it. The invoice's expiry (or,
+            // with no invoice issued, the minute it is given) ends it otherwise.
+            RelayState::Offered => {
+                let at = if payment.bolt11.is_empty() {
+                    payment.created_at.saturating_add(61)
+                } else {
+                    payment.expires_at
+                };
+                Plan { at_secs: Some(at), at_height: None }
+            }
+            RelayState::Held => {
+                let held_at = payment.held_at.unwrap_or(payment.created_at);
+                let mut at = held_at.saturating_add(self.settings.max_hold_secs);
+                let webhook =
+                    self.store.payee(&payment.payee_id).await?.and_then(|p| p.webhook_url);
+                if webhook.is_some() && !payment.notified && !shared.notifying.contains(&hash) {
+                    // Due now, yet not being delivered: every webhook slot was busy. Next second.
+                    at = at.min(payment.next_notify_at.max(now_secs() + 1));
+                }
+                let at_height = payment
+                    .claim_deadline_height
+                    .map(|d| d.saturating_sub(self.settings.cancel_margin_blocks));
+                Plan { at_secs: Some(at), at_height }
+            }
+            // Being paid by this process: its task drives it when the payment ends. Otherwise
+            // (another process's, or one sent before a restart) ask the node every second.
+            RelayState::Forwarding if shared.paying.contains(&hash) => Plan::default(),
+            RelayState::Forwarding => Plan { at_secs: Some(now_secs() + 1), at_height: None },
+            _ => Plan::default(),
+        })
+    }
+
     /// Drives one payment (re-read from the store) one step on.
     pub async fn drive_hash(&self, hash: &[u8; 32]) -> Result<Option<RelayState>, RelayError> {
+        let height = self.height().await?;
+        self.drive_at(hash, height).await
+    }
+
+    /// Drives one payment (re-read from the store) one step on at `height`, and plans its next
+    /// look.
+    async fn drive_at(
+        &self,
+        hash: &[u8; 32],
+        height: u32,
+    ) -> Result<Option<RelayState>, RelayError> {
         let Some(payment) = self.store.relay_payment(hash).await? else { return Ok(None) };
         if payment.state.is_final() {
             return Ok(Some(payment.state));
         }
-        let height = self.height().await?;
-        self.drive(payment, height).await.map(Some)
+        let result = self.drive(payment, height).await;
+        if let Some(now) = self.store.relay_payment(hash).await? {
+            self.schedule().plan(*hash, self.plan_for(&now).await?);
+        }
+        result.map(Some)
     }
 
     /// Stores `next` (compare-and-set); a lost race is not an error: the next tick re-reads.

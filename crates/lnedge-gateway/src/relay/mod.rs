@@ -13,10 +13,13 @@
 //! that is not final from the store and the node, so a restart at any step continues where the
 //! previous process stopped. The relay learns what happened on the node by asking it
 //! (`invoice_state`, `payment_status`), not from the node's event queue, which stays the payment
-//! watcher's alone (ADR 0010).
+//! watcher's alone (ADR 0010); the watcher only *wakes* the relay for a hash it saw an event of.
+//! Between full passes the driver runs [`Relay::pass`]: only the payments its [`Schedule`] says
+//! are due (issue #17).
 
 mod driver;
 mod notify;
+pub mod schedule;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -34,6 +37,7 @@ use crate::store::{GatewayStore, StoreError};
 
 pub use driver::TickReport;
 pub use notify::MAX_CONCURRENT_WEBHOOKS;
+pub use schedule::{Plan, Schedule};
 
 /// Default of `[relay] payer_invoices_per_minute`.
 pub const DEFAULT_PAYER_INVOICES_PER_MINUTE: u32 = 30;
@@ -70,8 +74,12 @@ pub struct RelaySettings {
     /// Downstream attempts per payment (a failed attempt returns the payment to held while
     /// attempts and time remain; then it is cancelled).
     pub max_attempts: u32,
-    /// How often the driver re-checks every active payment.
+    /// How often the driver reads the chain height (one node call) and runs a pass of what is
+    /// due; woken payments are looked at at once, whatever this is.
     pub poll_interval: Duration,
+    /// How often the driver re-checks every active payment with the node (a full pass: what
+    /// another replica changed, or an event this process never saw, is found within it).
+    pub full_pass_interval: Duration,
     /// How long one downstream payment attempt may take before the driver takes over.
     pub pay_timeout: Duration,
     /// Timeout of one webhook delivery.
@@ -102,7 +110,8 @@ impl Default for RelaySettings {
             route_budget_blocks: 72,
             invoice_expiry_secs: 3_600,
             max_attempts: 3,
-            poll_interval: Duration::from_millis(250),
+            poll_interval: Duration::from_secs(1),
+            full_pass_interval: Duration::from_secs(30),
             pay_timeout: Duration::from_secs(60),
             webhook_timeout: Duration::from_secs(5),
             webhook_max_backoff_secs: 300,
@@ -167,6 +176,8 @@ pub(crate) struct Shared {
     webhook_slots: Arc<tokio::sync::Semaphore>,
     /// The background tasks: payments and deliveries (aborted by [`Relay::abort`]).
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// When to look at each payment again.
+    schedule: Arc<Schedule>,
 }
 
 impl Default for Shared {
@@ -176,6 +187,7 @@ impl Default for Shared {
             notifying: InFlight::default(),
             webhook_slots: Arc::new(tokio::sync::Semaphore::new(notify::MAX_CONCURRENT_WEBHOOKS)),
             tasks: Mutex::default(),
+            schedule: Arc::default(),
         }
     }
 }
@@ -671,15 +683,54 @@ impl Relay {
         self.settings.shared.notifying.clear();
     }
 
-    /// Runs [`tick`](Self::tick) every `poll_interval` until `shutdown` turns true.
+    /// This process's schedule: [`Schedule::wake`] makes the driver look at a hash at once (the
+    /// payment watcher calls it for every invoice event of the node).
+    pub fn schedule(&self) -> Arc<Schedule> {
+        self.settings.shared.schedule.clone()
+    }
+
+    /// Runs until `shutdown` turns true: a full [`tick`](Self::tick) at start and every
+    /// `full_pass_interval`; in between, a [`pass`](Self::pass) of what is due whenever a
+    /// payment is woken, a planned time comes, or (every `poll_interval`) the height is read.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        use tokio::time::Instant;
+        let mut next_full = Instant::now();
+        let mut next_height = Instant::now();
+        let mut height = None;
+        let schedule = self.schedule();
         loop {
-            if let Err(e) = self.tick().await {
-                tracing::warn!("relay tick failed, retrying: {e}");
+            let now = Instant::now();
+            if now >= next_full {
+                match self.tick().await {
+                    Ok(_) => next_full = now + self.settings.full_pass_interval,
+                    Err(e) => {
+                        tracing::warn!("relay full pass failed, retrying: {e}");
+                        next_full = now + self.settings.poll_interval;
+                    }
+                }
             }
+            if now >= next_height {
+                match self.height().await {
+                    Ok(h) => height = Some(h),
+                    Err(e) => tracing::warn!("relay: reading the height failed: {e}"),
+                }
+                next_height = now + self.settings.poll_interval;
+            }
+            if let Some(height) = height {
+                if let Err(e) = self.pass(height).await {
+                    tracing::warn!("relay pass failed, retrying: {e}");
+                }
+            }
+            let until_plan = schedule
+                .next_secs()
+                .map(|t| Duration::from_secs(t.saturating_sub(now_secs())))
+                .unwrap_or(Duration::MAX);
+            let planned = Instant::now().checked_add(until_plan).unwrap_or(next_full);
+            let wake_at = next_full.min(next_height).min(planned);
             tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => return,
-                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                _ = schedule.woken() => {}
+                _ = tokio::time::sleep_until(wake_at) => {}
             }
         }
     }

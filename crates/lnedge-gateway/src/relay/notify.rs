@@ -34,7 +34,7 @@ impl Relay {
             return Ok(()); // a delivery for this payment is in flight
         }
         let Ok(permit) = Arc::clone(&shared.webhook_slots).try_acquire_owned() else {
-            // Every slot is busy: the next pass tries again.
+            // Every slot is busy: the driver plans another look in a second.
             shared.notifying.done(&payment.payment_hash);
             return Ok(());
         };
@@ -47,6 +47,8 @@ impl Relay {
             }
             relay.settings.shared.notifying.done(&hash);
             drop(permit);
+            // Plan the next look from what the delivery recorded (its backoff).
+            relay.settings.shared.schedule.wake(hash);
         });
         shared.track(task.abort_handle());
         Ok(())

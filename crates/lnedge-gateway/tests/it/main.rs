@@ -20,6 +20,7 @@ mod refunds_sessions;
 mod relay;
 mod relay_api;
 mod relay_restart;
+mod relay_wake;
 mod replicas;
 mod service;
 mod store;
