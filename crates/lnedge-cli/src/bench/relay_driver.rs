@@ -2,7 +2,8 @@
 //! held (issue #17), in the same run: the **full pass** (every active payment read from the
 //! store and checked with the node — what the driver did every 250 ms before it was woken by
 //! events, and still does every `full_pass_interval`) against the **pass with nothing due**
-//! (what it does whenever it wakes and nothing changed).
+//! (what it does whenever it wakes and nothing changed), and the pass with one payment woken
+//! (what an event costs).
 //!
 //! The payments are real: hold invoices of a sandbox node (real LDK) offered through the relay
 //! and recorded as held in the gateway's SQLite store, with deadlines far ahead; no HTLCs are
@@ -40,6 +41,11 @@ pub(crate) struct DriverFigures {
     idle_passes: usize,
     idle_pass_p50_us: f64,
     idle_pass_p99_us: f64,
+    /// Passes with one payment woken (an event about it: read from the store, checked with
+    /// the node, planned again), and their cost.
+    woken_passes: usize,
+    woken_pass_p50_us: f64,
+    woken_pass_p99_us: f64,
     /// The full pass over the idle pass (p50 / p50).
     ratio: f64,
 }
@@ -89,8 +95,17 @@ pub(crate) async fn run(held: usize) -> Result<DriverFigures> {
         idle.push(t.elapsed());
         anyhow::ensure!(report.active == 0, "something was due: {report:?}");
     }
+    let schedule = relay.schedule();
+    let mut woken = Vec::new();
+    for i in 0..1_000 {
+        schedule.wake(hashes[(i * 7_919) % held]);
+        let t = Instant::now();
+        let report = relay.pass(height).await?;
+        woken.push(t.elapsed());
+        anyhow::ensure!(report.active == 1 && report.moved == 0, "{report:?}");
+    }
     net.shutdown().await;
-    let (f, i) = (Summary::of(&mut full), Summary::of(&mut idle));
+    let (f, i, w) = (Summary::of(&mut full), Summary::of(&mut idle), Summary::of(&mut woken));
     Ok(DriverFigures {
         tool: "lnedge bench --relay-driver",
         build: stats::build(),
@@ -103,6 +118,9 @@ pub(crate) async fn run(held: usize) -> Result<DriverFigures> {
         idle_passes: i.count,
         idle_pass_p50_us: stats::us(i.p50),
         idle_pass_p99_us: stats::us(i.p99),
+        woken_passes: w.count,
+        woken_pass_p50_us: stats::us(w.p50),
+        woken_pass_p99_us: stats::us(w.p99),
         ratio: (f.p50.as_secs_f64() / i.p50.as_secs_f64().max(1e-9)).round(),
     })
 }

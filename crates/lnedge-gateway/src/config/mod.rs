@@ -511,6 +511,8 @@ pub struct RelayConfig {
     pub payer_invoices_per_minute: Option<u32>,
     /// [`crate::relay::RelaySettings::allow_private_webhooks`] (default off).
     pub allow_private_webhooks: Option<bool>,
+    /// [`crate::relay::RelaySettings::full_pass_interval`] in seconds (default 30, at least 1).
+    pub full_pass_secs: Option<u64>,
     /// A second node that pays the payees (`[relay.forward_node]`, same keys as `[node]`, data
     /// under `<data_dir>/relay-node`). Required to complete relayed payments when `[node]` is
     /// ldk-node (ADR 0012); without it the relay on ldk-node holds and refunds only.
@@ -534,6 +536,10 @@ impl RelayConfig {
             invoice_expiry_secs: self.invoice_expiry_secs.unwrap_or(d.invoice_expiry_secs),
             max_attempts: self.max_attempts.unwrap_or(d.max_attempts),
             allow_private_webhooks: self.allow_private_webhooks.unwrap_or(d.allow_private_webhooks),
+            full_pass_interval: self
+                .full_pass_secs
+                .map(|s| std::time::Duration::from_secs(s.max(1)))
+                .unwrap_or(d.full_pass_interval),
             payer_invoices: match self.payer_invoices_per_minute {
                 Some(n) => crate::limits::Budget::per_minute(n),
                 None => d.payer_invoices,
