@@ -87,7 +87,7 @@ pub(crate) struct RelayFigures {
 }
 
 /// The process's resident set size (Linux), in KiB.
-fn rss_kib() -> Option<u64> {
+pub(super) fn rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()

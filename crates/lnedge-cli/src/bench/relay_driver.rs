@@ -33,6 +33,10 @@ pub(crate) struct DriverFigures {
     held_payments: usize,
     /// Seconds to offer and record them (setup, for scale).
     setup_secs: f64,
+    /// Resident memory of the whole process (sandbox node included) before the payments were
+    /// offered, and after the full passes (the schedule planned for all of them), in MiB.
+    rss_before_mib: Option<f64>,
+    rss_held_mib: Option<f64>,
     /// Full passes measured, and their cost.
     full_passes: usize,
     full_pass_p50_ms: f64,
@@ -58,6 +62,7 @@ pub(crate) async fn run(held: usize) -> Result<DriverFigures> {
     let store: Arc<dyn GatewayStore> = Arc::new(SqliteStore::open(&dir.path().join("gw.sqlite3"))?);
     let relay =
         Relay::new(store.clone(), gateway.clone(), rand::random(), RelaySettings::default());
+    let rss_before = super::relay::rss_kib();
     let setup = Instant::now();
     let (payee, _) = relay.register("sensors").await?;
     let hashes: Vec<[u8; 32]> = (0..held)
@@ -88,6 +93,7 @@ pub(crate) async fn run(held: usize) -> Result<DriverFigures> {
         full.push(t.elapsed());
         anyhow::ensure!(report.active as usize == held && report.moved == 0, "{report:?}");
     }
+    let rss_held = super::relay::rss_kib();
     let mut idle = Vec::new();
     for _ in 0..10_000 {
         let t = Instant::now();
@@ -112,6 +118,8 @@ pub(crate) async fn run(held: usize) -> Result<DriverFigures> {
         cores: stats::cores(),
         held_payments: held,
         setup_secs: (setup_secs * 10.0).round() / 10.0,
+        rss_before_mib: rss_before.map(|k| (k as f64 / 102.4).round() / 10.0),
+        rss_held_mib: rss_held.map(|k| (k as f64 / 102.4).round() / 10.0),
         full_passes: f.count,
         full_pass_p50_ms: stats::ms(f.p50),
         full_pass_max_ms: stats::ms(f.max),
