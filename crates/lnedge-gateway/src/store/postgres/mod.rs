@@ -509,30 +509,25 @@ impl GatewayStore for PostgresStore {
                 StoreError::UnknownDevice(device)
             });
         }
-        let update = tx
-            .prepare(
-                "UPDATE entries SET state = $4, state_rank = $5
-                 WHERE pool_id = $1 AND idx = $2 AND state = $3",
-            )
-            .await
-            .map_err(|e| pg("preparing entry update", e))?;
-        for e in &commit.changes {
-            let n = tx
+        // Every entry in one statement (one round trip, issue #17): each row moves only if it
+        // is still in the state the caller read; fewer rows than changes is a lost race.
+        if !commit.changes.is_empty() {
+            let pools: Vec<&[u8]> = commit.changes.iter().map(|e| &e.pool_id.0[..]).collect();
+            let indexes: Vec<i64> = commit.changes.iter().map(|e| i64::from(e.index)).collect();
+            let from: Vec<i16> = commit.changes.iter().map(|e| state_code(e.from)).collect();
+            let to: Vec<i16> = commit.changes.iter().map(|e| state_code(e.to)).collect();
+            let ranks: Vec<i16> = commit.changes.iter().map(|e| i16::from(e.to.rank())).collect();
+            let moved = tx
                 .execute(
-                    &update,
-                    &[
-                        &&e.pool_id.0[..],
-                        &i64::from(e.index),
-                        &state_code(e.from),
-                        &state_code(e.to),
-                        &i16::from(e.to.rank()),
-                    ],
+                    "UPDATE entries AS e SET state = u.to_state, state_rank = u.to_rank
+                     FROM UNNEST($1::bytea[], $2::bigint[], $3::smallint[], $4::smallint[],
+                                 $5::smallint[]) AS u(pool_id, idx, from_state, to_state, to_rank)
+                     WHERE e.pool_id = u.pool_id AND e.idx = u.idx AND e.state = u.from_state",
+                    &[&pools, &indexes, &from, &to, &ranks],
                 )
                 .await
-                .map_err(|err| {
-                    pg(&format!("updating entry {} of pool {}", e.index, e.pool_id), err)
-                })?;
-            if n == 0 {
+                .map_err(|err| pg(&format!("updating {} entries of {device}", pools.len()), err))?;
+            if moved != commit.changes.len() as u64 {
                 // Dropping the transaction rolls the counter back too.
                 return Err(StoreError::Conflict);
             }
