@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};
 
-use crate::store::deputy::DeputyStatus;
+use crate::store::deputy::{DeputySaleRecord, DeputyStatus};
 use crate::store::payers::{PayerKind, PayerPaymentState};
 use crate::store::refunds::RefundState;
 use crate::store::{EntryRecord, FiatQuote, GatewayStore, PaymentRecord, StoreError};
@@ -216,39 +216,47 @@ pub async fn sales_report(store: &dyn GatewayStore) -> Result<Vec<SaleRow>, Stor
         store.payments().await?.into_iter().map(|p| (p.payment_hash, p)).collect();
     let refunds: HashMap<[u8; 32], RefundState> =
         store.refunds().await?.into_iter().map(|r| (r.payment_hash, r.state)).collect();
+    // Five queries whatever the fleet's size (issue #17): payments, refunds, every entry with its
+    // device, every deputy sale (grouped here by device id, the order `devices()` gives; a device
+    // with neither has no rows), the payers' payments.
+    let mut by_device: BTreeMap<DeviceId, (Vec<EntryRecord>, Vec<DeputySaleRecord>)> =
+        BTreeMap::new();
+    for (device, entry) in store.entries_by_device().await? {
+        by_device.entry(device).or_default().0.push(entry);
+    }
+    for sale in store.deputy_sales(None, u32::MAX).await? {
+        by_device.entry(sale.device_id).or_default().1.push(sale);
+    }
     let mut rows = Vec::new();
-    for device in store.devices().await? {
-        for pool in store.pools(device.id).await? {
-            for entry in store.entries(pool.id).await? {
-                let payment = payments.get(&entry.payment_hash);
-                if let Some(status) = classify(&entry, payment) {
-                    let status = match payment {
-                        Some(_) => with_refund(status, refunds.get(&entry.payment_hash).copied()),
-                        None => status, // nothing was paid, so nothing can have been refunded
-                    };
-                    rows.push(SaleRow {
-                        device_id: device.id,
-                        origin: SaleOrigin::Pool {
-                            pool_id: pool.id,
-                            index: entry.index,
-                            product: entry.product,
-                        },
-                        payment_hash: entry.payment_hash,
-                        status,
-                        amount_msat: payment.map_or(0, |p| p.amount_msat),
-                        paid_at: payment.map(|p| p.paid_at),
-                        quote: payment.and_then(|p| p.quote.clone()),
-                    });
-                }
+    for (device_id, (entries, mut deputy)) in by_device {
+        for entry in entries {
+            let payment = payments.get(&entry.payment_hash);
+            if let Some(status) = classify(&entry, payment) {
+                let status = match payment {
+                    Some(_) => with_refund(status, refunds.get(&entry.payment_hash).copied()),
+                    None => status, // nothing was paid, so nothing can have been refunded
+                };
+                rows.push(SaleRow {
+                    device_id,
+                    origin: SaleOrigin::Pool {
+                        pool_id: entry.pool_id,
+                        index: entry.index,
+                        product: entry.product,
+                    },
+                    payment_hash: entry.payment_hash,
+                    status,
+                    amount_msat: payment.map_or(0, |p| p.amount_msat),
+                    paid_at: payment.map(|p| p.paid_at),
+                    quote: payment.and_then(|p| p.quote.clone()),
+                });
             }
         }
         // Deputy sales: paid ones, in counter order after the device's pools.
-        let mut deputy = store.deputy_sales(Some(device.id), u32::MAX).await?;
         deputy.sort_by_key(|sale| sale.counter);
         for sale in deputy {
             let Some(status) = deputy_status(sale.status) else { continue };
             rows.push(SaleRow {
-                device_id: device.id,
+                device_id,
                 origin: SaleOrigin::Deputy { counter: sale.counter },
                 payment_hash: sale.payment_hash,
                 status,

@@ -262,6 +262,19 @@ pub trait GatewayStore:
     /// The entries of a pool, by index.
     async fn entries(&self, pool: PoolId) -> Result<Vec<EntryRecord>, StoreError>;
 
+    /// Every entry of every pool with the pool's device: by device id, then as
+    /// [`pools`](Self::pools) orders a device's pools, then by index. The sales report's read:
+    /// SQLite and PostgreSQL answer it in one query (issue #17); this default asks pool by pool.
+    async fn entries_by_device(&self) -> Result<Vec<(DeviceId, EntryRecord)>, StoreError> {
+        let mut out = Vec::new();
+        for device in self.devices().await? {
+            for pool in self.pools(device.id).await? {
+                out.extend(self.entries(pool.id).await?.into_iter().map(|e| (device.id, e)));
+            }
+        }
+        Ok(out)
+    }
+
     /// The entry whose invoice has this payment hash.
     async fn entry_by_hash(
         &self,

@@ -30,6 +30,7 @@ pub async fn run_all(store: &dyn GatewayStore) {
     duplicate_and_unknown_device(store).await;
     seq_allocation(store).await;
     pools_and_entries(store).await;
+    entries_by_device_in_report_order(store).await;
     sync_forward_and_idempotent(store).await;
     sync_replay(store).await;
     sync_regressions(store).await;
@@ -266,6 +267,28 @@ pub async fn pools_and_entries(store: &dyn GatewayStore) {
         store.entry_by_hash(&dup_entries[0].payment_hash).await.unwrap().is_none(),
         "[{s}] no entry of the refused pool was stored"
     );
+}
+
+/// `entries_by_device` (one query in SQLite and PostgreSQL) answers exactly what asking device
+/// by device, pool by pool does, in the same order.
+pub async fn entries_by_device_in_report_order(store: &dyn GatewayStore) {
+    let s = store.name();
+    for _ in 0..2 {
+        let device = enrol(store).await;
+        let (newer, newer_entries) = sample_pool(device, 9_000, 4);
+        let (older, older_entries) = sample_pool(device, 8_000, 3);
+        store.insert_pool(&newer, &newer_entries).await.unwrap();
+        store.insert_pool(&older, &older_entries).await.unwrap();
+    }
+    let mut asked = Vec::new();
+    for device in store.devices().await.unwrap() {
+        for pool in store.pools(device.id).await.unwrap() {
+            let entries = store.entries(pool.id).await.unwrap();
+            asked.extend(entries.into_iter().map(|e| (device.id, e)));
+        }
+    }
+    assert!(asked.len() >= 14, "[{s}] the sample is there");
+    assert_eq!(store.entries_by_device().await.unwrap(), asked, "[{s}] entries_by_device");
 }
 
 /// Forward moves apply; the same batch again (with a new counter) is all `unchanged`.

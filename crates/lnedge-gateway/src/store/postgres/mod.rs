@@ -266,7 +266,15 @@ async fn snapshot(
         .map_err(|e| pg("starting transaction", e))
 }
 
+/// Every entry with its pool's device, in report order (one query).
+const ENTRIES_BY_DEVICE: &str =
+    "SELECT e.pool_id, e.idx, e.product, e.seq, e.payment_hash, e.amount_msat, e.state,
+                    p.device_id
+             FROM entries e JOIN pools p ON p.id = e.pool_id
+             ORDER BY p.device_id, p.created_at, p.ord, e.idx";
+
 #[async_trait]
+
 impl GatewayStore for PostgresStore {
     fn name(&self) -> &'static str {
         "postgres"
@@ -472,6 +480,13 @@ impl GatewayStore for PostgresStore {
             .await
             .map_err(|e| pg(&format!("reading entries of pool {pool}"), e))?;
         decode_all(&rows, codec::entry)
+    }
+
+    async fn entries_by_device(&self) -> Result<Vec<(DeviceId, EntryRecord)>, StoreError> {
+        let client = self.client().await?;
+        let rows =
+            client.query(ENTRIES_BY_DEVICE, &[]).await.map_err(|e| pg("reading every entry", e))?;
+        decode_all(&rows, |r| Ok((r.device_id("device_id")?, codec::entry(r)?)))
     }
 
     async fn entry_by_hash(

@@ -276,7 +276,15 @@ impl SqliteStore {
     }
 }
 
+/// Every entry with its pool's device, in report order (one query).
+const ENTRIES_BY_DEVICE: &str =
+    "SELECT e.pool_id, e.idx, e.product, e.seq, e.payment_hash, e.amount_msat, e.state,
+                    p.device_id
+             FROM entries e JOIN pools p ON p.id = e.pool_id
+             ORDER BY p.device_id, p.created_at, p.ord, e.idx";
+
 #[async_trait]
+
 impl GatewayStore for SqliteStore {
     fn name(&self) -> &'static str {
         "sqlite"
@@ -476,6 +484,15 @@ impl GatewayStore for SqliteStore {
                 &format!("reading entries of pool {pool}"),
                 |r| codec::entry(r),
             )
+        })
+        .await
+    }
+
+    async fn entries_by_device(&self) -> Result<Vec<(DeviceId, EntryRecord)>, StoreError> {
+        self.run(move |conn| {
+            query_all(conn, ENTRIES_BY_DEVICE, [], "reading every entry", |r| {
+                Ok((r.device_id("device_id")?, codec::entry(r)?))
+            })
         })
         .await
     }
