@@ -121,13 +121,12 @@ async fn read_products(
     client: &impl GenericClient,
     id: &DeviceId,
 ) -> Result<Vec<ProductRecord>, StoreError> {
+    let sql =
+        format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE device_id = $1 ORDER BY position");
+    let statement =
+        client.prepare_cached(&sql).await.map_err(|e| pg("preparing the products query", e))?;
     let rows = client
-        .query(
-            &format!(
-                "SELECT {PRODUCT_COLUMNS} FROM products WHERE device_id = $1 ORDER BY position"
-            ),
-            &[&&id.0[..]],
-        )
+        .query(&statement, &[&&id.0[..]])
         .await
         .map_err(|e| pg(&format!("reading products of {id}"), e))?;
     decode_all(&rows, codec::product)
@@ -274,7 +273,6 @@ const ENTRIES_BY_DEVICE: &str =
              ORDER BY p.device_id, p.created_at, p.ord, e.idx";
 
 #[async_trait]
-
 impl GatewayStore for PostgresStore {
     fn name(&self) -> &'static str {
         "postgres"
@@ -309,11 +307,11 @@ impl GatewayStore for PostgresStore {
         let mut client = self.client().await?;
         // One snapshot for the device and its products.
         let tx = snapshot(&mut client).await?;
+        let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1");
+        let statement =
+            tx.prepare_cached(&sql).await.map_err(|e| pg("preparing the device query", e))?;
         let row = tx
-            .query_opt(
-                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1"),
-                &[&&id.0[..]],
-            )
+            .query_opt(&statement, &[&&id.0[..]])
             .await
             .map_err(|e| pg(&format!("reading device {id}"), e))?;
         match row {
@@ -472,11 +470,11 @@ impl GatewayStore for PostgresStore {
 
     async fn entries(&self, pool: PoolId) -> Result<Vec<EntryRecord>, StoreError> {
         let client = self.client().await?;
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE pool_id = $1 ORDER BY idx");
+        let statement =
+            client.prepare_cached(&sql).await.map_err(|e| pg("preparing the entries query", e))?;
         let rows = client
-            .query(
-                &format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE pool_id = $1 ORDER BY idx"),
-                &[&&pool.0[..]],
-            )
+            .query(&statement, &[&&pool.0[..]])
             .await
             .map_err(|e| pg(&format!("reading entries of pool {pool}"), e))?;
         decode_all(&rows, codec::entry)
@@ -510,11 +508,14 @@ impl GatewayStore for PostgresStore {
         let counter = to_i64(commit.counter, "sync counter")?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| pg("starting transaction", e))?;
-        let moved = tx
-            .execute(
+        let counter_update = tx
+            .prepare_cached(
                 "UPDATE devices SET last_sync_counter = $3 WHERE id = $1 AND last_sync_counter = $2",
-                &[&&device.0[..], &last, &counter],
             )
+            .await
+            .map_err(|e| pg("preparing the sync counter update", e))?;
+        let moved = tx
+            .execute(&counter_update, &[&&device.0[..], &last, &counter])
             .await
             .map_err(|e| pg(&format!("storing sync counter of {device}"), e))?;
         if moved == 0 {
@@ -532,14 +533,17 @@ impl GatewayStore for PostgresStore {
             let from: Vec<i16> = commit.changes.iter().map(|e| state_code(e.from)).collect();
             let to: Vec<i16> = commit.changes.iter().map(|e| state_code(e.to)).collect();
             let ranks: Vec<i16> = commit.changes.iter().map(|e| i16::from(e.to.rank())).collect();
-            let moved = tx
-                .execute(
+            let entries_update = tx
+                .prepare_cached(
                     "UPDATE entries AS e SET state = u.to_state, state_rank = u.to_rank
                      FROM UNNEST($1::bytea[], $2::bigint[], $3::smallint[], $4::smallint[],
                                  $5::smallint[]) AS u(pool_id, idx, from_state, to_state, to_rank)
                      WHERE e.pool_id = u.pool_id AND e.idx = u.idx AND e.state = u.from_state",
-                    &[&pools, &indexes, &from, &to, &ranks],
                 )
+                .await
+                .map_err(|e| pg("preparing the entries update", e))?;
+            let moved = tx
+                .execute(&entries_update, &[&pools, &indexes, &from, &to, &ranks])
                 .await
                 .map_err(|err| pg(&format!("updating {} entries of {device}", pools.len()), err))?;
             if moved != commit.changes.len() as u64 {

@@ -47,8 +47,11 @@ impl RefundStore for PostgresStore {
 
     async fn pool_by_id(&self, id: PoolId) -> Result<Option<PoolRecord>, StoreError> {
         let client = self.client().await?;
+        let sql = format!("SELECT {POOL_COLUMNS} FROM pools WHERE id = $1");
+        let statement =
+            client.prepare_cached(&sql).await.map_err(|e| pg("preparing the pool query", e))?;
         let row = client
-            .query_opt(&format!("SELECT {POOL_COLUMNS} FROM pools WHERE id = $1"), &[&&id.0[..]])
+            .query_opt(&statement, &[&&id.0[..]])
             .await
             .map_err(|e| pg(&format!("reading pool {id}"), e))?;
         row.as_ref().map(codec::pool).transpose()
