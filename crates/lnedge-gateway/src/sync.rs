@@ -181,9 +181,9 @@ pub async fn apply_reports(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let record = store.device(device).await?.ok_or(SyncError::UnknownDevice(device))?;
-        if counter <= record.last_sync_counter {
-            return Err(SyncError::Replayed { counter, last: record.last_sync_counter });
+        let last = store.sync_counter(device).await?.ok_or(SyncError::UnknownDevice(device))?;
+        if counter <= last {
+            return Err(SyncError::Replayed { counter, last });
         }
         let mut pools = BTreeMap::new();
         for r in reports {
@@ -200,7 +200,7 @@ pub async fn apply_reports(
             };
             pools.insert(r.pool_id, read);
         }
-        let (commit, outcome) = plan(device, record.last_sync_counter, counter, reports, &pools)?;
+        let (commit, outcome) = plan(device, last, counter, reports, &pools)?;
         match store.commit_sync(&commit).await {
             Ok(()) => return Ok(outcome),
             Err(StoreError::Conflict) if attempt < MAX_ATTEMPTS => {

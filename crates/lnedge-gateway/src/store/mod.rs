@@ -227,6 +227,13 @@ pub trait GatewayStore:
     /// A device, with its products.
     async fn device(&self, id: DeviceId) -> Result<Option<DeviceRecord>, StoreError>;
 
+    /// A device's last applied sync counter (`None`: no such device): what a sync reads of the
+    /// device. PostgreSQL answers it in one prepared query (issue #17); this default reads the
+    /// whole record.
+    async fn sync_counter(&self, id: DeviceId) -> Result<Option<u64>, StoreError> {
+        Ok(self.device(id).await?.map(|d| d.last_sync_counter))
+    }
+
     /// Every device, ordered by id.
     async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;
 

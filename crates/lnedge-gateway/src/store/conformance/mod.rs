@@ -30,12 +30,13 @@ pub async fn run_all(store: &dyn GatewayStore) {
     duplicate_and_unknown_device(store).await;
     seq_allocation(store).await;
     pools_and_entries(store).await;
-    entries_by_device_in_report_order(store).await;
     sync_forward_and_idempotent(store).await;
     sync_replay(store).await;
     sync_regressions(store).await;
     sync_all_or_nothing(store).await;
     sync_commit_compares_and_swaps(store).await;
+    // After the syncs, so that counters other than 0 are compared too.
+    entries_by_device_in_report_order(store).await;
     payments(store).await;
     refunds::run_all(store).await;
     deputy::run_all(store).await;
@@ -270,7 +271,7 @@ pub async fn pools_and_entries(store: &dyn GatewayStore) {
 }
 
 /// `entries_by_device` (one query in SQLite and PostgreSQL) answers exactly what asking device
-/// by device, pool by pool does, in the same order.
+/// by device, pool by pool does, in the same order; `sync_counter` what `device` says.
 pub async fn entries_by_device_in_report_order(store: &dyn GatewayStore) {
     let s = store.name();
     for _ in 0..2 {
@@ -282,13 +283,21 @@ pub async fn entries_by_device_in_report_order(store: &dyn GatewayStore) {
     }
     let mut asked = Vec::new();
     for device in store.devices().await.unwrap() {
+        assert_eq!(
+            store.sync_counter(device.id).await.unwrap(),
+            Some(device.last_sync_counter),
+            "[{s}] sync_counter"
+        );
         for pool in store.pools(device.id).await.unwrap() {
             let entries = store.entries(pool.id).await.unwrap();
             asked.extend(entries.into_iter().map(|e| (device.id, e)));
         }
     }
     assert!(asked.len() >= 14, "[{s}] the sample is there");
+    let devices = store.devices().await.unwrap();
+    assert!(devices.iter().any(|d| d.last_sync_counter > 0), "[{s}] a synced device is compared");
     assert_eq!(store.entries_by_device().await.unwrap(), asked, "[{s}] entries_by_device");
+    assert_eq!(store.sync_counter(new_device_id()).await.unwrap(), None, "[{s}] no such device");
 }
 
 /// Forward moves apply; the same batch again (with a new counter) is all `unchanged`.

@@ -334,6 +334,19 @@ impl GatewayStore for PostgresStore {
         Ok(out)
     }
 
+    async fn sync_counter(&self, id: DeviceId) -> Result<Option<u64>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached("SELECT last_sync_counter FROM devices WHERE id = $1")
+            .await
+            .map_err(|e| pg("preparing the sync counter query", e))?;
+        let row = client
+            .query_opt(&statement, &[&&id.0[..]])
+            .await
+            .map_err(|e| pg(&format!("reading the sync counter of {id}"), e))?;
+        row.map(|r| r.u64("last_sync_counter")).transpose()
+    }
+
     async fn set_device_enabled(&self, id: DeviceId, enabled: bool) -> Result<(), StoreError> {
         let client = self.client().await?;
         let n = client
