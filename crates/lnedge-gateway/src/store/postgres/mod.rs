@@ -327,11 +327,27 @@ impl GatewayStore for PostgresStore {
             .query(&format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY id"), &[])
             .await
             .map_err(|e| pg("reading devices", e))?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            out.push(device_from_row(&tx, row).await?);
+        // Every device's products in one query, not one per device (issue #17).
+        let product_rows = tx
+            .query(
+                &format!(
+                    "SELECT device_id, {PRODUCT_COLUMNS} FROM products ORDER BY device_id, position"
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| pg("reading products", e))?;
+        let mut products: std::collections::HashMap<DeviceId, Vec<ProductRecord>> =
+            std::collections::HashMap::new();
+        for row in &product_rows {
+            products.entry(row.device_id("device_id")?).or_default().push(codec::product(row)?);
         }
-        Ok(out)
+        rows.iter()
+            .map(|row| {
+                let head = codec::device(row, Vec::new())?;
+                Ok(DeviceRecord { products: products.remove(&head.id).unwrap_or_default(), ..head })
+            })
+            .collect()
     }
 
     async fn sync_counter(&self, id: DeviceId) -> Result<Option<u64>, StoreError> {
