@@ -146,6 +146,10 @@ pub async fn devices_and_products(store: &dyn GatewayStore) {
     let ours: Vec<_> = all.iter().filter(|d| d.id == a || d.id == b).collect();
     assert_eq!(ours.len(), 2, "[{s}] devices() lists both new devices");
     assert!(ours.iter().any(|d| d.id == b && d.products.is_empty()), "[{s}] B has no products");
+    assert!(
+        ours.iter().any(|d| d.id == a && d.products == sample_products()),
+        "[{s}] devices() gives A its products, in order"
+    );
 
     store.set_device_enabled(a, false).await.unwrap();
     assert!(!store.device(a).await.unwrap().unwrap().enabled, "[{s}] disabled");
