@@ -520,10 +520,15 @@ impl Relay {
         };
         payment.bolt11 = invoice.to_string();
         payment.updated_at = now_secs();
-        self.store
+        let stored = self
+            .store
             .update_relay_payment(&payment)
             .await?
-            .ok_or_else(|| RelayError::Conflict(hex::encode(payment.payment_hash)))
+            .ok_or_else(|| RelayError::Conflict(hex::encode(payment.payment_hash)))?;
+        // Held: the node's event wakes the driver. Never paid: look again at its expiry.
+        let at_expiry = Plan { at_secs: Some(stored.expires_at), at_height: None };
+        self.schedule().plan(stored.payment_hash, at_expiry);
+        Ok(stored)
     }
 
     /// The payee's payments that are held or being forwarded.

@@ -74,3 +74,21 @@ async fn the_driver_is_woken_by_events_claims_and_blocks_not_by_polling() {
     watching.await.expect("watcher stops");
     driving.await.expect("driver stops");
 }
+
+/// An invoice nobody pays is ended at its expiry by the schedule alone (the full pass is an
+/// hour away, and no event ever comes for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpaid_offer_expires_on_time_without_a_full_pass() {
+    let w = World::new().await;
+    let mut settings = RelaySettings::default();
+    settings.full_pass_interval = Duration::from_secs(3_600);
+    settings.invoice_expiry_secs = 2;
+    let relay = Relay::new(w.store(), w.gateway.clone(), w.master, settings);
+    let payee = Payee::enrol(&relay, 1).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let driving = tokio::spawn(relay.clone().run(stopped));
+    let offer = relay.offer(&payee.id, AMOUNT_MSAT, "nobody pays").await.expect("offer");
+    until_stored(&relay, &offer.payment_hash, RelayState::Expired).await;
+    stop.send(true).expect("stop");
+    driving.await.expect("driver stops");
+}
