@@ -6,7 +6,7 @@
 //! sensor's hash (1 hop); the relay sees it held, the (awake) sensor claims at once, the gateway
 //! pays the sensor (1 hop) and settles: from the payer's `pay` to its preimage. The relay is
 //! driven by a tight tick loop here (1 ms), so the figure is the relay's own cost, not a polling
-//! interval (the service polls every 250 ms by default).
+//! interval (the service is woken by the node's held event: ADR 0019).
 
 use std::collections::HashMap;
 use std::sync::Arc;
