@@ -100,6 +100,23 @@ impl StoredPayment {
             StoredPayment::Failed { reason } => crate::PaymentStatus::Failed { reason },
         }
     }
+
+    /// How the payment of `payment_hash` ended, as `pay` answers it (a failure decoded with
+    /// [`PayFailure::from_code`](crate::PayFailure::from_code)); `None` while pending.
+    pub fn finished(
+        self,
+        payment_hash: PaymentHash,
+    ) -> Option<Result<crate::PaymentOutcome, BackendError>> {
+        match self {
+            StoredPayment::Pending => None,
+            StoredPayment::Succeeded { preimage, fee_paid_msat } => {
+                Some(Ok(crate::PaymentOutcome { payment_hash, preimage, fee_paid_msat }))
+            }
+            StoredPayment::Failed { reason } => {
+                Some(Err(crate::PayFailure::from_code(&reason).into()))
+            }
+        }
+    }
 }
 
 /// The backend store. Cheap to share behind an `Arc`.
@@ -377,6 +394,23 @@ impl BackendStore {
         )
         .map_err(db_err)?;
         Ok(())
+    }
+
+    /// Records a finished payment's event (once) and answers it as `pay` does.
+    pub fn resolve_payment(
+        &self,
+        event: BackendEvent,
+    ) -> Result<crate::PaymentOutcome, BackendError> {
+        self.payment_resolved(&event)?;
+        match event {
+            BackendEvent::PaymentSucceeded { payment_hash, preimage, fee_paid_msat } => {
+                Ok(crate::PaymentOutcome { payment_hash, preimage, fee_paid_msat })
+            }
+            BackendEvent::PaymentFailed { reason, .. } => {
+                Err(crate::PayFailure::from_code(&reason).into())
+            }
+            _ => Err(BackendError::Storage("not a payment event".into())),
+        }
     }
 
     /// Records the outcome of a payment and queues its event, once.

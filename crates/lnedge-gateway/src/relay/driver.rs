@@ -76,9 +76,10 @@ impl Relay {
         let mut report = TickReport::default();
         for hash in self.schedule().take_due(now_secs(), height) {
             report.active = report.active.saturating_add(1);
-            let before = self.store.relay_payment(&hash).await?.map(|p| p.state);
             match self.drive_at(&hash, height).await {
-                Ok(after) if after != before => report.moved = report.moved.saturating_add(1),
+                Ok(Some((before, after))) if after != before => {
+                    report.moved = report.moved.saturating_add(1)
+                }
                 Ok(_) | Err(RelayError::Conflict(_)) => {}
                 Err(e) => {
                     report.errors = report.errors.saturating_add(1);
@@ -130,25 +131,26 @@ impl Relay {
     /// Drives one payment (re-read from the store) one step on.
     pub async fn drive_hash(&self, hash: &[u8; 32]) -> Result<Option<RelayState>, RelayError> {
         let height = self.height().await?;
-        self.drive_at(hash, height).await
+        Ok(self.drive_at(hash, height).await?.map(|(_, after)| after))
     }
 
     /// Drives one payment (re-read from the store) one step on at `height`, and plans its next
-    /// look.
+    /// look; its state before and after.
     async fn drive_at(
         &self,
         hash: &[u8; 32],
         height: u32,
-    ) -> Result<Option<RelayState>, RelayError> {
+    ) -> Result<Option<(RelayState, RelayState)>, RelayError> {
         let Some(payment) = self.store.relay_payment(hash).await? else { return Ok(None) };
-        if payment.state.is_final() {
-            return Ok(Some(payment.state));
+        let before = payment.state;
+        if before.is_final() {
+            return Ok(Some((before, before)));
         }
         let result = self.drive(payment, height).await;
         if let Some(now) = self.store.relay_payment(hash).await? {
             self.schedule().plan(*hash, self.plan_for(&now).await?);
         }
-        result.map(Some)
+        result.map(|after| Some((before, after)))
     }
 
     /// Stores `next` (compare-and-set); a lost race is not an error: the next tick re-reads.

@@ -152,7 +152,7 @@ impl ClnBackend {
                     None => return pump::track(rpc, store, hash).await,
                 },
             };
-            let _ = pump::resolve(&store, event);
+            let _ = store.resolve_payment(event);
         });
         let outcome = tokio::time::timeout(request.timeout, async {
             let _ = task.await;
@@ -160,17 +160,12 @@ impl ClnBackend {
         })
         .await;
         match outcome {
-            Ok(Ok(Some(StoredPayment::Succeeded { preimage, fee_paid_msat }))) => {
-                Ok(PaymentOutcome { payment_hash: hash, preimage, fee_paid_msat })
-            }
-            Ok(Ok(Some(StoredPayment::Failed { reason }))) => {
-                Err(BackendError::Payment(PayFailure::from_code(&reason)))
-            }
             Ok(Err(e)) => Err(e),
-            // Still pending, or the wait ran out: the task (or `track`) records the outcome.
-            Ok(Ok(_)) | Err(_) => {
+            Ok(Ok(stored)) => stored.and_then(|p| p.finished(hash)).unwrap_or_else(|| {
+                // Still pending: the task (or `track`) records the outcome.
                 Err(PayFailure::Timeout { timeout_secs: request.timeout.as_secs() }.into())
-            }
+            }),
+            Err(_) => Err(PayFailure::Timeout { timeout_secs: request.timeout.as_secs() }.into()),
         }
     }
 
@@ -183,14 +178,8 @@ impl ClnBackend {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut tracker = None;
         loop {
-            match self.store.payment(&hash)? {
-                Some(StoredPayment::Succeeded { preimage, fee_paid_msat }) => {
-                    return Ok(PaymentOutcome { payment_hash: hash, preimage, fee_paid_msat })
-                }
-                Some(StoredPayment::Failed { reason }) => {
-                    return Err(BackendError::Payment(PayFailure::from_code(&reason)))
-                }
-                _ => {}
+            if let Some(finished) = self.store.payment(&hash)?.and_then(|p| p.finished(hash)) {
+                return finished;
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(PayFailure::Timeout { timeout_secs: timeout.as_secs() }.into());

@@ -18,8 +18,8 @@ use lnedge_cln_plugin::wire::{self, InvoiceRecord, RecordState, WaitRequest, Wai
 use serde_json::{json, Value};
 
 use super::rpc::{CallError, Rpc};
-use crate::backend::{InvoiceState, PaymentOutcome};
-use crate::error::{BackendError, PayFailure};
+use crate::backend::InvoiceState;
+use crate::error::BackendError;
 use crate::event::BackendEvent;
 use crate::store::BackendStore;
 
@@ -113,23 +113,6 @@ pub(crate) fn failure_code(e: &CallError) -> Option<String> {
     Some(code.to_owned())
 }
 
-/// Records a finished payment; the caller's answer.
-pub(crate) fn resolve(
-    store: &BackendStore,
-    event: BackendEvent,
-) -> Result<PaymentOutcome, BackendError> {
-    store.payment_resolved(&event)?;
-    match event {
-        BackendEvent::PaymentSucceeded { payment_hash, preimage, fee_paid_msat } => {
-            Ok(PaymentOutcome { payment_hash, preimage, fee_paid_msat })
-        }
-        BackendEvent::PaymentFailed { reason, .. } => {
-            Err(BackendError::Payment(PayFailure::from_code(&reason)))
-        }
-        _ => Err(BackendError::Storage("not a payment event".into())),
-    }
-}
-
 /// What `listpays` says of the payment of `hash`: `Some(event)` once it ended, `None` while
 /// pending; a payment lightningd does not know was never started.
 pub(crate) async fn lookup_payment(
@@ -173,7 +156,7 @@ pub(crate) async fn track(rpc: Rpc, store: Arc<BackendStore>, hash: PaymentHash)
     loop {
         match lookup_payment(&rpc, hash).await {
             Ok(Some(event)) => {
-                let _ = resolve(&store, event);
+                let _ = store.resolve_payment(event);
                 return;
             }
             Ok(None) => {}

@@ -146,9 +146,9 @@ impl LndBackend {
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match tokio::time::timeout(left, pump::follow(&self.rest, &path, None, hash)).await {
-                Ok(Ok(Some(event))) => return pump::resolve(&self.store, event),
+                Ok(Ok(Some(event))) => return self.store.resolve_payment(event),
                 Ok(Err(RestError::Lnd { status: 404, .. })) => {
-                    return pump::resolve(&self.store, pump::not_initiated(hash));
+                    return self.store.resolve_payment(pump::not_initiated(hash));
                 }
                 Err(_) => break,
                 // The stream ended or broke before the outcome: follow it again.
@@ -289,7 +289,7 @@ impl LightningBackend for LndBackend {
         .await;
         let left = request.timeout.saturating_sub(started.elapsed());
         match sent {
-            Ok(Ok(Some(event))) => pump::resolve(&self.store, event),
+            Ok(Ok(Some(event))) => self.store.resolve_payment(event),
             Ok(Err(e)) if e.says(ALREADY_PAID) || e.says(IN_FLIGHT) => {
                 self.await_payment(hash, left).await
             }
@@ -297,7 +297,7 @@ impl LightningBackend for LndBackend {
                 // LND refused before sending anything: a final failure of this attempt.
                 let reason = e.lnd_message().unwrap_or_default().to_owned();
                 let failed = crate::BackendEvent::PaymentFailed { payment_hash: hash, reason };
-                let _ = pump::resolve(&self.store, failed);
+                let _ = self.store.resolve_payment(failed);
                 Err(e.into())
             }
             // The stream broke (a network blip, LND restarting): LND may still be paying, or

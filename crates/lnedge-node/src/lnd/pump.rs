@@ -18,8 +18,8 @@ use lightning_types::payment::{PaymentHash, PaymentPreimage};
 use serde_json::Value;
 
 use super::rest::{bytes32_of, str_of, u64_of, Rest, RestError};
-use crate::backend::{InvoiceState, PaymentOutcome};
-use crate::error::{BackendError, PayFailure};
+use crate::backend::InvoiceState;
+use crate::error::BackendError;
 use crate::event::BackendEvent;
 use crate::store::BackendStore;
 
@@ -163,23 +163,6 @@ pub(crate) fn failure_code(reason: &str) -> &str {
     }
 }
 
-/// Records a finished payment; the caller's answer.
-pub(crate) fn resolve(
-    store: &BackendStore,
-    event: BackendEvent,
-) -> Result<PaymentOutcome, BackendError> {
-    store.payment_resolved(&event)?;
-    match event {
-        BackendEvent::PaymentSucceeded { payment_hash, preimage, fee_paid_msat } => {
-            Ok(PaymentOutcome { payment_hash, preimage, fee_paid_msat })
-        }
-        BackendEvent::PaymentFailed { reason, .. } => {
-            Err(BackendError::Payment(PayFailure::from_code(&reason)))
-        }
-        _ => Err(BackendError::Storage("not a payment event".into())),
-    }
-}
-
 /// Reads a payment stream until the payment ends; `Ok(None)` if the stream ended first.
 pub(crate) async fn follow(
     rest: &Rest,
@@ -214,12 +197,12 @@ pub(crate) async fn track(rest: Rest, store: Arc<BackendStore>, hash: PaymentHas
     loop {
         match follow(&rest, &path, None, hash).await {
             Ok(Some(event)) => {
-                let _ = resolve(&store, event);
+                let _ = store.resolve_payment(event);
                 return;
             }
             Ok(None) => {}
             Err(RestError::Lnd { status: 404, .. }) => {
-                let _ = resolve(&store, not_initiated(hash));
+                let _ = store.resolve_payment(not_initiated(hash));
                 return;
             }
             Err(e) => tracing::warn!(payment_hash = %hash, error = %e, "tracking a payment on LND"),

@@ -69,14 +69,10 @@ impl SandboxNode {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.payment_resolved.notified();
-            match self.store.payment(&payment_hash)? {
-                Some(StoredPayment::Succeeded { preimage, fee_paid_msat }) => {
-                    return Ok(PaymentOutcome { payment_hash, preimage, fee_paid_msat })
-                }
-                Some(StoredPayment::Failed { reason }) => {
-                    return Err(PayFailure::from_code(&reason).into())
-                }
-                Some(StoredPayment::Pending) | None => {}
+            if let Some(finished) =
+                self.store.payment(&payment_hash)?.and_then(|p| p.finished(payment_hash))
+            {
+                return finished;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return Err(PayFailure::Timeout { timeout_secs: timeout.as_secs() }.into());
