@@ -18,6 +18,7 @@ pub mod backend;
 pub mod cln;
 pub mod error;
 pub mod event;
+pub mod group_commit;
 pub mod ldk;
 pub mod lnd;
 pub mod private_fs;

@@ -3,18 +3,20 @@
 //!
 //! One SQLite file per backend (`lnedge-backend.sqlite3` in its data directory). Every state
 //! change and the event it produces are written in one transaction, so a crash can lose neither
-//! half. Implementations share this so that they all honour the same contract.
+//! half. Implementations share this so that they all honour the same contract. The connection
+//! lives on a group-committing writer thread ([`crate::group_commit`]): calls that arrive
+//! together share one transaction and one fsync, and each is answered after the commit.
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use lightning_types::payment::{PaymentHash, PaymentPreimage};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Savepoint};
 use tokio::sync::Notify;
 
 use crate::backend::{InvoiceParams, InvoiceState};
 use crate::error::BackendError;
 use crate::event::{parse_32, BackendEvent, EventId, QueuedEvent};
+use crate::group_commit::{GroupCommit, GroupCommitError};
 
 /// File name of the store inside a backend's data directory.
 pub const STORE_FILE: &str = "lnedge-backend.sqlite3";
@@ -122,12 +124,18 @@ impl StoredPayment {
 /// The backend store. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct BackendStore {
-    conn: Mutex<Connection>,
+    writer: GroupCommit,
     new_event: Notify,
 }
 
 fn db_err(e: rusqlite::Error) -> BackendError {
     BackendError::Storage(e.to_string())
+}
+
+impl From<GroupCommitError> for BackendError {
+    fn from(e: GroupCommitError) -> Self {
+        BackendError::Storage(e.to_string())
+    }
 }
 
 /// A key that identifies invoice parameters (for idempotent creation).
@@ -161,15 +169,20 @@ impl BackendStore {
         crate::private_fs::create_file(&dir.join(STORE_FILE)).map_err(private)?;
         let conn = Connection::open(dir.join(STORE_FILE)).map_err(db_err)?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;").map_err(db_err)?;
-        Self::migrate(&conn)?;
-        Ok(BackendStore { conn: Mutex::new(conn), new_event: Notify::new() })
+        Self::start(conn)
     }
 
     /// Opens a store that lives in memory only (tests of components above the backend).
     pub fn in_memory() -> Result<Self, BackendError> {
         let conn = Connection::open_in_memory().map_err(db_err)?;
+        Self::start(conn)
+    }
+
+    fn start(conn: Connection) -> Result<Self, BackendError> {
         Self::migrate(&conn)?;
-        Ok(BackendStore { conn: Mutex::new(conn), new_event: Notify::new() })
+        let writer = GroupCommit::start(conn, "lnedge-backend-store")
+            .map_err(|e| BackendError::Storage(format!("starting the store's writer: {e}")))?;
+        Ok(BackendStore { writer, new_event: Notify::new() })
     }
 
     fn migrate(conn: &Connection) -> Result<(), BackendError> {
@@ -182,48 +195,52 @@ impl BackendStore {
         Ok(())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
-        // back), so a poisoned lock is safe to reuse.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// Runs `f` in the writer's next batch; answers after the batch is committed.
+    fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Savepoint<'_>) -> Result<T, BackendError> + Send + 'static,
+    ) -> Result<T, BackendError> {
+        self.writer.call_blocking(f)
     }
 
     /// Looks up an invoice.
     pub fn invoice(&self, hash: &PaymentHash) -> Result<Option<StoredInvoice>, BackendError> {
-        let conn = self.lock();
-        conn.query_row(
-            "SELECT preimage, hold, bolt11, state, amount_msat, claim_deadline_height
+        let hash = *hash;
+        self.call(move |conn| {
+            conn.query_row(
+                "SELECT preimage, hold, bolt11, state, amount_msat, claim_deadline_height
              FROM invoices WHERE payment_hash = ?1",
-            params![hex::encode(hash.0)],
-            |r| {
-                let preimage: Option<String> = r.get(0)?;
-                let state: String = r.get(3)?;
-                Ok((
+                params![hex::encode(hash.0)],
+                |r| {
+                    let preimage: Option<String> = r.get(0)?;
+                    let state: String = r.get(3)?;
+                    Ok((
+                        preimage,
+                        r.get::<_, bool>(1)?,
+                        r.get::<_, String>(2)?,
+                        state,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(db_err)?
+            .map(|(preimage, hold, bolt11, state, amount, deadline)| {
+                let preimage = match preimage {
+                    Some(p) => Some(PaymentPreimage(parse_32(&p).map_err(BackendError::Storage)?)),
+                    None => None,
+                };
+                Ok(StoredInvoice {
+                    payment_hash: hash,
                     preimage,
-                    r.get::<_, bool>(1)?,
-                    r.get::<_, String>(2)?,
-                    state,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            },
-        )
-        .optional()
-        .map_err(db_err)?
-        .map(|(preimage, hold, bolt11, state, amount, deadline)| {
-            let preimage = match preimage {
-                Some(p) => Some(PaymentPreimage(parse_32(&p).map_err(BackendError::Storage)?)),
-                None => None,
-            };
-            Ok(StoredInvoice {
-                payment_hash: *hash,
-                preimage,
-                hold,
-                bolt11,
-                state: state_from_row(&state, amount, deadline),
+                    hold,
+                    bolt11,
+                    state: state_from_row(&state, amount, deadline),
+                })
             })
+            .transpose()
         })
-        .transpose()
     }
 
     /// Looks for an invoice already created for `hash`: `Ok(Some(bolt11))` if one exists with
@@ -234,19 +251,20 @@ impl BackendStore {
         hold: bool,
         params: &InvoiceParams,
     ) -> Result<Option<String>, BackendError> {
-        let conn = self.lock();
-        let row: Option<(String, String)> = conn
-            .query_row(
+        let (hash, key) = (*hash, params_key(hold, params));
+        let row: Option<(String, String)> = self.call(move |conn| {
+            conn.query_row(
                 "SELECT params_key, bolt11 FROM invoices WHERE payment_hash = ?1",
                 params![hex::encode(hash.0)],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
-            .map_err(db_err)?;
+            .map_err(db_err)
+        })?;
         match row {
             None => Ok(None),
-            Some((key, bolt11)) if key == params_key(hold, params) => Ok(Some(bolt11)),
-            Some(_) => Err(BackendError::DuplicatePaymentHash(*hash)),
+            Some((stored, bolt11)) if stored == key => Ok(Some(bolt11)),
+            Some(_) => Err(BackendError::DuplicatePaymentHash(hash)),
         }
     }
 
@@ -258,20 +276,23 @@ impl BackendStore {
         params: &InvoiceParams,
         bolt11: &str,
     ) -> Result<(), BackendError> {
-        let conn = self.lock();
-        conn.execute(
-            "INSERT INTO invoices (payment_hash, preimage, hold, params_key, bolt11, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'open')",
-            params![
-                hex::encode(hash.0),
-                preimage.map(|p| hex::encode(p.0)),
-                preimage.is_none(),
-                params_key(preimage.is_none(), params),
-                bolt11
-            ],
-        )
-        .map_err(db_err)?;
-        Ok(())
+        let values = (
+            hex::encode(hash.0),
+            preimage.map(|p| hex::encode(p.0)),
+            preimage.is_none(),
+            params_key(preimage.is_none(), params),
+            bolt11.to_owned(),
+        );
+        self.call(move |conn| {
+            let (hash, preimage, hold, key, bolt11) = values;
+            conn.execute(
+                "INSERT INTO invoices (payment_hash, preimage, hold, params_key, bolt11, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'open')",
+                params![hash, preimage, hold, key, bolt11],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
     }
 
     /// Remembers the preimage of a hold invoice about to be settled.
@@ -280,13 +301,15 @@ impl BackendStore {
         hash: &PaymentHash,
         preimage: &PaymentPreimage,
     ) -> Result<(), BackendError> {
-        let conn = self.lock();
-        conn.execute(
-            "UPDATE invoices SET preimage = ?2 WHERE payment_hash = ?1",
-            params![hex::encode(hash.0), hex::encode(preimage.0)],
-        )
-        .map_err(db_err)?;
-        Ok(())
+        let (hash, preimage) = (hex::encode(hash.0), hex::encode(preimage.0));
+        self.call(move |conn| {
+            conn.execute(
+                "UPDATE invoices SET preimage = ?2 WHERE payment_hash = ?1",
+                params![hash, preimage],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
     }
 
     /// Moves an invoice to a new state and queues `event` in the same transaction. Returns
@@ -305,65 +328,67 @@ impl BackendStore {
             InvoiceState::Settled { amount_msat } => ("settled", Some(amount_msat as i64), None),
             InvoiceState::Cancelled => ("cancelled", None, None),
         };
-        let mut conn = self.lock();
-        let tx = conn.transaction().map_err(db_err)?;
-        let fresh = match event {
-            Some(event) => insert_event(&tx, event)?,
-            None => true,
-        };
-        if fresh {
-            tx.execute(
-                "UPDATE invoices SET state = ?2, amount_msat = ?3, claim_deadline_height = ?4
-                 WHERE payment_hash = ?1",
-                params![hex::encode(hash.0), name, amount, deadline],
-            )
-            .map_err(db_err)?;
-        }
-        tx.commit().map_err(db_err)?;
-        drop(conn);
-        if fresh && event.is_some() {
+        let (hash, event_row) = (hex::encode(hash.0), event.map(event_row).transpose()?);
+        let queued = event_row.is_some();
+        let fresh = self.call(move |tx| {
+            let fresh = match event_row {
+                Some(row) => insert_event(tx, row)?,
+                None => true,
+            };
+            if fresh {
+                tx.execute(
+                    "UPDATE invoices SET state = ?2, amount_msat = ?3, claim_deadline_height = ?4
+                     WHERE payment_hash = ?1",
+                    params![hash, name, amount, deadline],
+                )
+                .map_err(db_err)?;
+            }
+            Ok(fresh)
+        })?;
+        if fresh && queued {
             self.new_event.notify_waiters();
             self.new_event.notify_one();
         }
         Ok(fresh)
     }
-
     /// The hold invoices whose HTLCs are held now, with their claim deadlines (block heights).
     ///
     /// Backends that must fail held HTLCs back before the deadline by themselves use this to
     /// find them again after a restart.
     pub fn held_invoices(&self) -> Result<Vec<(PaymentHash, Option<u32>)>, BackendError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare(
-                "SELECT payment_hash, claim_deadline_height FROM invoices
+        self.call(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT payment_hash, claim_deadline_height FROM invoices
                  WHERE state = 'held' ORDER BY payment_hash",
-            )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)))
-            .map_err(db_err)?;
-        let mut held = Vec::new();
-        for row in rows {
-            let (hash, deadline) = row.map_err(db_err)?;
-            let hash = PaymentHash(parse_32(&hash).map_err(BackendError::Storage)?);
-            held.push((hash, deadline.and_then(|d| u32::try_from(d).ok())));
-        }
-        Ok(held)
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)))
+                .map_err(db_err)?;
+            let mut held = Vec::new();
+            for row in rows {
+                let (hash, deadline) = row.map_err(db_err)?;
+                let hash = PaymentHash(parse_32(&hash).map_err(BackendError::Storage)?);
+                held.push((hash, deadline.and_then(|d| u32::try_from(d).ok())));
+            }
+            Ok(held)
+        })
     }
 
     /// The recorded state of an outgoing payment.
     pub fn payment(&self, hash: &PaymentHash) -> Result<Option<StoredPayment>, BackendError> {
-        let conn = self.lock();
         type Row = (String, Option<String>, Option<i64>, Option<String>);
-        let row: Option<Row> = conn
-            .query_row(
+        let hash = hex::encode(hash.0);
+        let row: Option<Row> = self.call(move |conn| {
+            conn.query_row(
                 "SELECT state, preimage, fee_paid_msat, failure FROM payments WHERE payment_hash = ?1",
-                params![hex::encode(hash.0)],
+                params![hash],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()
-            .map_err(db_err)?;
+            .map_err(db_err)
+        })?;
         Ok(match row {
             None => None,
             Some((state, preimage, fee, failure)) => Some(match (state.as_str(), preimage) {
@@ -379,21 +404,24 @@ impl BackendStore {
 
     /// Records that a payment was sent (replacing an earlier failure, which may be retried).
     pub fn payment_started(&self, hash: &PaymentHash) -> Result<(), BackendError> {
-        let conn = self.lock();
-        // Keep the earlier failure's event in the queue, but let the retry's failure be queued.
-        conn.execute(
-            "UPDATE events SET dedup_key = dedup_key || ':' || id WHERE dedup_key = ?1",
-            params![format!("pay_failed:{hash}")],
-        )
-        .map_err(db_err)?;
-        conn.execute(
-            "INSERT INTO payments (payment_hash, state) VALUES (?1, 'pending')
-             ON CONFLICT(payment_hash) DO UPDATE SET state = 'pending', failure = NULL
-             WHERE state = 'failed'",
-            params![hex::encode(hash.0)],
-        )
-        .map_err(db_err)?;
-        Ok(())
+        let (failed_key, hash) = (format!("pay_failed:{hash}"), hex::encode(hash.0));
+        self.call(move |conn| {
+            // Keep the earlier failure's event in the queue, but let the retry's failure be
+            // queued.
+            conn.execute(
+                "UPDATE events SET dedup_key = dedup_key || ':' || id WHERE dedup_key = ?1",
+                params![failed_key],
+            )
+            .map_err(db_err)?;
+            conn.execute(
+                "INSERT INTO payments (payment_hash, state) VALUES (?1, 'pending')
+                 ON CONFLICT(payment_hash) DO UPDATE SET state = 'pending', failure = NULL
+                 WHERE state = 'failed'",
+                params![hash],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
     }
 
     /// Records a finished payment's event (once) and answers it as `pay` does.
@@ -424,32 +452,33 @@ impl BackendStore {
             }
             _ => return Err(BackendError::Storage("not a payment event".into())),
         };
-        let mut conn = self.lock();
-        let tx = conn.transaction().map_err(db_err)?;
-        // A retried payment may fail, then succeed; only a success is final.
-        let already_succeeded: bool = tx
-            .query_row(
-                "SELECT state = 'succeeded' FROM payments WHERE payment_hash = ?1",
-                params![hex::encode(hash.0)],
-                |r| r.get(0),
+        let (hash, row) = (hex::encode(hash.0), event_row(event)?);
+        let fee = fee.map(|f| f as i64);
+        let fresh = self.call(move |tx| {
+            // A retried payment may fail, then succeed; only a success is final.
+            let already_succeeded: bool = tx
+                .query_row(
+                    "SELECT state = 'succeeded' FROM payments WHERE payment_hash = ?1",
+                    params![hash],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?
+                .unwrap_or(false);
+            if already_succeeded {
+                return Ok(false);
+            }
+            let fresh = insert_event(tx, row)?;
+            tx.execute(
+                "INSERT INTO payments (payment_hash, state, preimage, fee_paid_msat, failure)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(payment_hash) DO UPDATE SET state = ?2, preimage = ?3,
+                     fee_paid_msat = ?4, failure = ?5",
+                params![hash, state, preimage, fee, failure],
             )
-            .optional()
-            .map_err(db_err)?
-            .unwrap_or(false);
-        if already_succeeded {
-            return Ok(false);
-        }
-        let fresh = insert_event(&tx, event)?;
-        tx.execute(
-            "INSERT INTO payments (payment_hash, state, preimage, fee_paid_msat, failure)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(payment_hash) DO UPDATE SET state = ?2, preimage = ?3,
-                 fee_paid_msat = ?4, failure = ?5",
-            params![hex::encode(hash.0), state, preimage, fee.map(|f| f as i64), failure],
-        )
-        .map_err(db_err)?;
-        tx.commit().map_err(db_err)?;
-        drop(conn);
+            .map_err(db_err)?;
+            Ok(fresh)
+        })?;
         if fresh {
             self.new_event.notify_waiters();
             self.new_event.notify_one();
@@ -459,15 +488,15 @@ impl BackendStore {
 
     /// The oldest unacknowledged event, if any.
     pub fn peek_event(&self) -> Result<Option<QueuedEvent>, BackendError> {
-        let conn = self.lock();
-        let row: Option<(i64, String)> = conn
-            .query_row(
+        let row: Option<(i64, String)> = self.call(|conn| {
+            conn.query_row(
                 "SELECT id, body FROM events WHERE handled = 0 ORDER BY id LIMIT 1",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
-            .map_err(db_err)?;
+            .map_err(db_err)
+        })?;
         row.map(|(id, body)| {
             let event = serde_json::from_str(&body)
                 .map_err(|e| BackendError::Storage(format!("event {id} is unreadable: {e}")))?;
@@ -489,81 +518,95 @@ impl BackendStore {
 
     /// A stream's resume point `name` (0 when never set).
     pub fn cursor(&self, name: &str) -> Result<u64, BackendError> {
-        let conn = self.lock();
-        let value: Option<i64> = conn
-            .query_row("SELECT value FROM cursors WHERE name = ?1", params![name], |r| r.get(0))
-            .optional()
-            .map_err(db_err)?;
+        let name = name.to_owned();
+        let value: Option<i64> = self.call(move |conn| {
+            conn.query_row("SELECT value FROM cursors WHERE name = ?1", params![name], |r| r.get(0))
+                .optional()
+                .map_err(db_err)
+        })?;
         Ok(value.map_or(0, |v| v as u64))
     }
 
     /// Moves the resume point `name` forward to `value` (never back).
     pub fn advance_cursor(&self, name: &str, value: u64) -> Result<(), BackendError> {
-        let conn = self.lock();
-        conn.execute(
-            "INSERT INTO cursors (name, value) VALUES (?1, ?2)
-             ON CONFLICT(name) DO UPDATE SET value = MAX(value, ?2)",
-            params![name, value as i64],
-        )
-        .map_err(db_err)?;
-        Ok(())
+        let name = name.to_owned();
+        self.call(move |conn| {
+            conn.execute(
+                "INSERT INTO cursors (name, value) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET value = MAX(value, ?2)",
+                params![name, value as i64],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
     }
 
     /// The invoices not resolved yet (open or held), with whether each is a hold invoice: what
     /// a backend re-reads from its node after missing updates.
     pub fn unresolved_invoices(&self) -> Result<Vec<(PaymentHash, bool)>, BackendError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare(
-                "SELECT payment_hash, hold FROM invoices WHERE state IN ('open', 'held')
+        self.call(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT payment_hash, hold FROM invoices WHERE state IN ('open', 'held')
                  ORDER BY payment_hash",
-            )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))
-            .map_err(db_err)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (hash, hold) = row.map_err(db_err)?;
-            out.push((PaymentHash(parse_32(&hash).map_err(BackendError::Storage)?), hold));
-        }
-        Ok(out)
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))
+                .map_err(db_err)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (hash, hold) = row.map_err(db_err)?;
+                out.push((PaymentHash(parse_32(&hash).map_err(BackendError::Storage)?), hold));
+            }
+            Ok(out)
+        })
     }
 
     /// The outgoing payments whose outcome is not recorded yet.
     pub fn pending_payments(&self) -> Result<Vec<PaymentHash>, BackendError> {
-        let conn = self.lock();
-        let mut stmt = conn
+        self.call(|conn| {
+            let mut stmt = conn
             .prepare(
                 "SELECT payment_hash FROM payments WHERE state = 'pending' ORDER BY payment_hash",
             )
             .map_err(db_err)?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db_err)?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(PaymentHash(parse_32(&row.map_err(db_err)?).map_err(BackendError::Storage)?));
-        }
-        Ok(out)
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db_err)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(PaymentHash(
+                    parse_32(&row.map_err(db_err)?).map_err(BackendError::Storage)?,
+                ));
+            }
+            Ok(out)
+        })
     }
 
     /// Acknowledges an event.
     pub fn event_handled(&self, id: EventId) -> Result<(), BackendError> {
-        let conn = self.lock();
-        conn.execute("UPDATE events SET handled = 1 WHERE id = ?1", params![id.0 as i64])
-            .map_err(db_err)?;
-        Ok(())
+        self.call(move |conn| {
+            conn.execute("UPDATE events SET handled = 1 WHERE id = ?1", params![id.0 as i64])
+                .map_err(db_err)?;
+            Ok(())
+        })
     }
 }
 
-fn insert_event(
-    tx: &rusqlite::Transaction<'_>,
-    event: &BackendEvent,
-) -> Result<bool, BackendError> {
+/// An event as its queue row: its deduplication key and its JSON body.
+fn event_row(event: &BackendEvent) -> Result<(String, String), BackendError> {
     let body = serde_json::to_string(event).map_err(|e| BackendError::Storage(e.to_string()))?;
+    Ok((event.dedup_key(), body))
+}
+
+/// Queues an event row unless one with its key was queued before; `true` if queued now.
+fn insert_event(
+    tx: &Connection,
+    (dedup_key, body): (String, String),
+) -> Result<bool, BackendError> {
     let n = tx
         .execute(
             "INSERT INTO events (dedup_key, body) VALUES (?1, ?2) ON CONFLICT(dedup_key) DO NOTHING",
-            params![event.dedup_key(), body],
+            params![dedup_key, body],
         )
         .map_err(db_err)?;
     Ok(n == 1)

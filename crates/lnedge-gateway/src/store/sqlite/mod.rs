@@ -1,7 +1,9 @@
 //! The SQLite store: one file under the gateway's data directory (the default).
 //!
-//! One connection behind a mutex, used from `spawn_blocking`; WAL journal, `synchronous=FULL`,
-//! foreign keys on. Every write runs in one `BEGIN IMMEDIATE` transaction, so a second process
+//! One connection on a group-committing writer thread ([`lnedge_node::group_commit`], ADR 0020):
+//! calls that arrive together run one after the other in one `BEGIN IMMEDIATE` transaction, each
+//! in its own savepoint, and are answered after its single commit. WAL journal,
+//! `synchronous=FULL`, foreign keys on: an acknowledged write is on disk, and a second process
 //! on the same file waits for the lock instead of interleaving. Migrations are stepwise SQL files
 //! (`migrations/NNNN_name.sql`) tracked with `PRAGMA user_version`.
 
@@ -12,11 +14,12 @@ mod refunds;
 mod relay;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use lnedge_node::group_commit::{GroupCommit, GroupCommitError};
 use lnedge_proto::{DeviceId, PoolId};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Savepoint, TransactionBehavior};
 
 use super::{
     DeviceRecord, EntryRecord, GatewayStore, PaymentRecord, PoolRecord, ProductRecord, StoreError,
@@ -39,7 +42,13 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The SQLite implementation of [`GatewayStore`]. Cheap to share behind an `Arc`.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    writer: Arc<GroupCommit>,
+}
+
+impl From<GroupCommitError> for StoreError {
+    fn from(e: GroupCommitError) -> Self {
+        StoreError::Backend(e.to_string())
+    }
 }
 
 fn backend(context: &str, e: impl std::fmt::Display) -> StoreError {
@@ -125,7 +134,7 @@ fn read_products(conn: &Connection, id: &DeviceId) -> Result<Vec<ProductRecord>,
 }
 
 fn write_products(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     id: &DeviceId,
     products: &[ProductRecord],
 ) -> Result<(), StoreError> {
@@ -183,13 +192,14 @@ fn device_exists(conn: &Connection, id: &DeviceId) -> Result<bool, StoreError> {
         .map_err(|e| backend("looking up device", e))
 }
 
-fn begin(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
-    conn.transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| backend("starting transaction", e))
+/// Starts a call's all-or-nothing unit of work (a savepoint inside the batch's transaction).
+fn begin<'a>(conn: &'a mut Savepoint<'_>) -> Result<Savepoint<'a>, StoreError> {
+    conn.savepoint().map_err(|e| backend("starting a savepoint", e))
 }
 
-fn commit(tx: rusqlite::Transaction<'_>) -> Result<(), StoreError> {
-    tx.commit().map_err(|e| backend("committing", e))
+/// Keeps what the unit of work did; it is stored when the batch commits, before the answer.
+fn commit(tx: Savepoint<'_>) -> Result<(), StoreError> {
+    tx.commit().map_err(|e| backend("releasing a savepoint", e))
 }
 
 impl SqliteStore {
@@ -232,14 +242,18 @@ impl SqliteStore {
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
             .map_err(|e| backend("setting pragmas", e))?;
         Self::migrate(&mut conn)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+        let writer = GroupCommit::start(conn, "lnedge-sqlite")
+            .map_err(|e| backend("starting the database writer thread", e))?;
+        Ok(SqliteStore { writer: Arc::new(writer) })
     }
 
     /// The schema version this build writes.
     pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
     fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-        let tx = begin(conn)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| backend("starting the migration", e))?;
         let version: i64 = tx
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| backend("reading schema version", e))?;
@@ -255,24 +269,17 @@ impl SqliteStore {
             tx.execute_batch(&format!("PRAGMA user_version = {to}"))
                 .map_err(|e| backend(&format!("recording schema {to}"), e))?;
         }
-        commit(tx)
+        tx.commit().map_err(|e| backend("committing the migration", e))
     }
 
-    /// Runs `f` on the connection in the blocking pool.
+    /// Runs `f` in the writer's next batch (its own savepoint; reads see every earlier call)
+    /// and answers after the batch is committed.
     async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut Savepoint<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock cannot leave SQLite inconsistent (an open
-            // transaction rolls back when dropped), so a poisoned lock is safe to reuse.
-            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| backend("sqlite worker task", e))?
+        self.writer.call(f).await
     }
 }
 
@@ -319,19 +326,12 @@ impl GatewayStore for SqliteStore {
     }
 
     async fn device(&self, id: DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
-        self.run(move |conn| {
-            let tx = conn.transaction().map_err(|e| backend("starting transaction", e))?;
-            Ok(read_devices(&tx, "WHERE id = ?1", params![&id.0[..]])?.pop())
-        })
-        .await
+        self.run(move |conn| Ok(read_devices(conn, "WHERE id = ?1", params![&id.0[..]])?.pop()))
+            .await
     }
 
     async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
-        self.run(move |conn| {
-            let tx = conn.transaction().map_err(|e| backend("starting transaction", e))?;
-            read_devices(&tx, "ORDER BY id", [])
-        })
-        .await
+        self.run(move |conn| read_devices(conn, "ORDER BY id", [])).await
     }
 
     async fn set_device_enabled(&self, id: DeviceId, enabled: bool) -> Result<(), StoreError> {
