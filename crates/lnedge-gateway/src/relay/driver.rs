@@ -45,8 +45,10 @@ impl Relay {
         let height = self.height().await?;
         let filter = RelayFilter { payee_id: None, active_only: true };
         let schedule = self.schedule();
-        let payments = self.store.relay_payments(&filter).await?;
+        // Cleared before the read: a plan made after it (an offer made meanwhile) is kept, and
+        // the plans made from this read never postpone it (`plan_no_later`).
         schedule.clear();
+        let payments = self.store.relay_payments(&filter).await?;
         let mut report = TickReport::default();
         for payment in payments {
             report.active = report.active.saturating_add(1);
@@ -57,7 +59,7 @@ impl Relay {
                     report.moved = report.moved.saturating_add(1);
                     schedule.wake(hash);
                 }
-                Ok(_) => schedule.plan(hash, self.plan_for(&payment).await?),
+                Ok(_) => schedule.plan_no_later(hash, self.plan_for(&payment).await?),
                 // Another writer (the payment task, a request) moved it first: look again.
                 Err(RelayError::Conflict(_)) => schedule.wake(hash),
                 Err(e) => {

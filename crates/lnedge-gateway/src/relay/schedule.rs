@@ -80,6 +80,28 @@ impl Schedule {
         inner.plans.insert(hash, plan);
     }
 
+    /// Like [`plan`](Self::plan), but never later than a plan `hash` already has (each of the
+    /// time and the height the earlier of both). For plans made from a read that may be older
+    /// than a plan made meanwhile (the full pass): an early look costs a read, a late one a
+    /// payment left waiting.
+    pub fn plan_no_later(&self, hash: [u8; 32], plan: Plan) {
+        let earlier = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let inner = self.lock();
+        let merged = match inner.plans.get(&hash) {
+            Some(old) => Plan {
+                at_secs: earlier(old.at_secs, plan.at_secs),
+                at_height: earlier(old.at_height.map(u64::from), plan.at_height.map(u64::from))
+                    .and_then(|h| u32::try_from(h).ok()),
+            },
+            None => plan,
+        };
+        drop(inner);
+        self.plan(hash, merged);
+    }
+
     /// Forgets everything (before a full pass plans every payment again).
     pub fn clear(&self) {
         let mut inner = self.lock();
@@ -132,6 +154,21 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plan_from_an_older_read_never_postpones_a_newer_one() {
+        let s = Schedule::default();
+        let hash = [7; 32];
+        // The offer plans its expiry; a full pass that read the record before the invoice was
+        // stored plans a minute later: the expiry stands.
+        s.plan(hash, Plan { at_secs: Some(102), at_height: None });
+        s.plan_no_later(hash, Plan { at_secs: Some(161), at_height: Some(50) });
+        assert_eq!(s.take_due(101, 49), Vec::<[u8; 32]>::new());
+        assert_eq!(s.take_due(102, 0), vec![hash], "due at the earlier time");
+        // Without an earlier plan it is an ordinary plan.
+        s.plan_no_later(hash, Plan { at_secs: Some(161), at_height: Some(50) });
+        assert_eq!(s.take_due(0, 50), vec![hash], "due at the height");
+    }
 
     #[test]
     fn only_what_is_due_is_taken_and_then_forgotten() {
