@@ -83,9 +83,14 @@ pub(crate) struct BenchArgs {
     /// With --payers: payments per merchant and scenario.
     #[arg(long, default_value_t = 10, requires = "payers", value_parser = clap::value_parser!(u32).range(1..=100))]
     payments_per_merchant: u32,
-    /// With --deputy: round trips per wallet.
-    #[arg(long, default_value_t = 10, requires = "deputy", value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    /// With --deputy: round trips per wallet (with --serve-for-load: sale URLs per wallet).
+    #[arg(long, default_value_t = 10, requires = "deputy", value_parser = clap::value_parser!(u32).range(1..=200_000))]
     sales_per_wallet: u32,
+    /// With --deputy: measure nothing; serve the bench's gateway for an outside load generator
+    /// and write each wallet's sale URLs and the target's settings into this directory
+    /// (`scripts/bench-vs-lnbits.sh` uses it). Serves until killed.
+    #[arg(long, requires = "deputy")]
+    serve_for_load: Option<std::path::PathBuf>,
 }
 
 fn at_least_10(text: &str) -> Result<u32, String> {
@@ -131,7 +136,14 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
         let f = proofs::run(args.payments as usize).await?;
         return print_figures(&f, args.json);
     }
+    if let Some(out) = &args.serve_for_load {
+        return deputy::serve_for_load(args.wallets as usize, args.sales_per_wallet as usize, out)
+            .await;
+    }
     if args.deputy {
+        if args.sales_per_wallet > 1_000 {
+            anyhow::bail!("--sales-per-wallet above 1000 is for --serve-for-load only");
+        }
         let f = deputy::run(args.wallets as usize, args.sales_per_wallet as usize).await?;
         return print_figures(&f, args.json);
     }
