@@ -16,11 +16,16 @@
 //!   every call of the batch that ran is answered with that error and none of their effects
 //!   remain; calls that had not run yet go first into the next batch.
 //!
+//! Reads need not wait for a batch: [`Readers`] are read-only connections to the same file
+//! (WAL lets them read while the writer writes) that see exactly what is committed — so a read
+//! sees every write acknowledged before it was sent, and nothing that may still roll back.
+//!
 //! ADR 0020 records the decision.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
+use std::path::Path;
+use std::sync::{mpsc, Mutex};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, Savepoint, TransactionBehavior};
@@ -48,6 +53,62 @@ pub enum GroupCommitError {
     /// The writer thread has stopped (the store is being dropped).
     #[error("the database writer has stopped")]
     Stopped,
+    /// A read could not start or end its read transaction.
+    #[error("reading: {0}")]
+    Read(String),
+}
+
+/// Read-only connections to a file that a [`GroupCommit`] writes (WAL journal): a read runs on
+/// the caller's thread in its own read transaction (one consistent snapshot of what is
+/// committed), on whichever connection is free.
+pub struct Readers {
+    conns: Vec<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readers").field("connections", &self.conns.len()).finish()
+    }
+}
+
+impl Readers {
+    /// Opens `count` (at least one) connections to `path` that refuse to write
+    /// (`PRAGMA query_only`), each waiting up to `busy_timeout` for a lock.
+    pub fn open(
+        path: &Path,
+        count: usize,
+        busy_timeout: std::time::Duration,
+    ) -> rusqlite::Result<Self> {
+        let conns = (0..count.max(1))
+            .map(|_| {
+                let conn = Connection::open(path)?;
+                conn.busy_timeout(busy_timeout)?;
+                conn.execute_batch("PRAGMA query_only = 1;")?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Readers { conns })
+    }
+
+    /// Runs `f` in a read transaction on a free connection (or waits for the first).
+    pub fn read<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<GroupCommitError>,
+    {
+        // A panic while holding a connection cannot leave it inside a transaction (the
+        // transaction rolls back when dropped), so a poisoned lock is safe to reuse.
+        let guard = self
+            .conns
+            .iter()
+            .find_map(|c| c.try_lock().ok())
+            .unwrap_or_else(|| self.conns[0].lock().unwrap_or_else(|p| p.into_inner()));
+        let tx = guard
+            .unchecked_transaction()
+            .map_err(|e| E::from(GroupCommitError::Read(e.to_string())))?;
+        let value = f(&tx)?;
+        tx.commit().map_err(|e| E::from(GroupCommitError::Read(e.to_string())))?;
+        Ok(value)
+    }
 }
 
 /// A connection served by a group-committing writer thread. Dropping it lets the thread finish

@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use crate::backend::{InvoiceParams, InvoiceState};
 use crate::error::BackendError;
 use crate::event::{parse_32, BackendEvent, EventId, QueuedEvent};
-use crate::group_commit::{GroupCommit, GroupCommitError};
+use crate::group_commit::{GroupCommit, GroupCommitError, Readers};
 
 /// File name of the store inside a backend's data directory.
 pub const STORE_FILE: &str = "lnedge-backend.sqlite3";
@@ -125,6 +125,8 @@ impl StoredPayment {
 #[derive(Debug)]
 pub struct BackendStore {
     writer: GroupCommit,
+    /// Reads on the caller's thread, never waiting for a batch; `None` in memory.
+    readers: Option<Readers>,
     new_event: Notify,
 }
 
@@ -169,7 +171,11 @@ impl BackendStore {
         crate::private_fs::create_file(&dir.join(STORE_FILE)).map_err(private)?;
         let conn = Connection::open(dir.join(STORE_FILE)).map_err(db_err)?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;").map_err(db_err)?;
-        Self::start(conn)
+        let mut store = Self::start(conn)?;
+        let readers = Readers::open(&dir.join(STORE_FILE), 2, std::time::Duration::from_secs(10))
+            .map_err(db_err)?;
+        store.readers = Some(readers);
+        Ok(store)
     }
 
     /// Opens a store that lives in memory only (tests of components above the backend).
@@ -182,7 +188,7 @@ impl BackendStore {
         Self::migrate(&conn)?;
         let writer = GroupCommit::start(conn, "lnedge-backend-store")
             .map_err(|e| BackendError::Storage(format!("starting the store's writer: {e}")))?;
-        Ok(BackendStore { writer, new_event: Notify::new() })
+        Ok(BackendStore { writer, readers: None, new_event: Notify::new() })
     }
 
     fn migrate(conn: &Connection) -> Result<(), BackendError> {
@@ -203,10 +209,22 @@ impl BackendStore {
         self.writer.call_blocking(f)
     }
 
+    /// Runs the read `f` on a read-only connection, on this thread (what is committed: every
+    /// write answered before); through the writer for an in-memory store.
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, BackendError> + Send + 'static,
+    ) -> Result<T, BackendError> {
+        match &self.readers {
+            Some(readers) => readers.read(f),
+            None => self.writer.call_blocking(move |sp| f(sp)),
+        }
+    }
+
     /// Looks up an invoice.
     pub fn invoice(&self, hash: &PaymentHash) -> Result<Option<StoredInvoice>, BackendError> {
         let hash = *hash;
-        self.call(move |conn| {
+        self.read(move |conn| {
             conn.query_row(
                 "SELECT preimage, hold, bolt11, state, amount_msat, claim_deadline_height
              FROM invoices WHERE payment_hash = ?1",
@@ -252,7 +270,7 @@ impl BackendStore {
         params: &InvoiceParams,
     ) -> Result<Option<String>, BackendError> {
         let (hash, key) = (*hash, params_key(hold, params));
-        let row: Option<(String, String)> = self.call(move |conn| {
+        let row: Option<(String, String)> = self.read(move |conn| {
             conn.query_row(
                 "SELECT params_key, bolt11 FROM invoices WHERE payment_hash = ?1",
                 params![hex::encode(hash.0)],
@@ -356,7 +374,7 @@ impl BackendStore {
     /// Backends that must fail held HTLCs back before the deadline by themselves use this to
     /// find them again after a restart.
     pub fn held_invoices(&self) -> Result<Vec<(PaymentHash, Option<u32>)>, BackendError> {
-        self.call(|conn| {
+        self.read(|conn| {
             let mut stmt = conn
                 .prepare(
                     "SELECT payment_hash, claim_deadline_height FROM invoices
@@ -380,7 +398,7 @@ impl BackendStore {
     pub fn payment(&self, hash: &PaymentHash) -> Result<Option<StoredPayment>, BackendError> {
         type Row = (String, Option<String>, Option<i64>, Option<String>);
         let hash = hex::encode(hash.0);
-        let row: Option<Row> = self.call(move |conn| {
+        let row: Option<Row> = self.read(move |conn| {
             conn.query_row(
                 "SELECT state, preimage, fee_paid_msat, failure FROM payments WHERE payment_hash = ?1",
                 params![hash],
@@ -488,7 +506,7 @@ impl BackendStore {
 
     /// The oldest unacknowledged event, if any.
     pub fn peek_event(&self) -> Result<Option<QueuedEvent>, BackendError> {
-        let row: Option<(i64, String)> = self.call(|conn| {
+        let row: Option<(i64, String)> = self.read(|conn| {
             conn.query_row(
                 "SELECT id, body FROM events WHERE handled = 0 ORDER BY id LIMIT 1",
                 [],
@@ -519,7 +537,7 @@ impl BackendStore {
     /// A stream's resume point `name` (0 when never set).
     pub fn cursor(&self, name: &str) -> Result<u64, BackendError> {
         let name = name.to_owned();
-        let value: Option<i64> = self.call(move |conn| {
+        let value: Option<i64> = self.read(move |conn| {
             conn.query_row("SELECT value FROM cursors WHERE name = ?1", params![name], |r| r.get(0))
                 .optional()
                 .map_err(db_err)
@@ -544,7 +562,7 @@ impl BackendStore {
     /// The invoices not resolved yet (open or held), with whether each is a hold invoice: what
     /// a backend re-reads from its node after missing updates.
     pub fn unresolved_invoices(&self) -> Result<Vec<(PaymentHash, bool)>, BackendError> {
-        self.call(|conn| {
+        self.read(|conn| {
             let mut stmt = conn
                 .prepare(
                     "SELECT payment_hash, hold FROM invoices WHERE state IN ('open', 'held')
@@ -565,7 +583,7 @@ impl BackendStore {
 
     /// The outgoing payments whose outcome is not recorded yet.
     pub fn pending_payments(&self) -> Result<Vec<PaymentHash>, BackendError> {
-        self.call(|conn| {
+        self.read(|conn| {
             let mut stmt = conn
             .prepare(
                 "SELECT payment_hash FROM payments WHERE state = 'pending' ORDER BY payment_hash",

@@ -201,3 +201,37 @@ fn call_blocking_serves_threads_without_a_runtime() {
     }
     assert_eq!(f.writer.call_blocking(keys), Ok((0..8).collect::<Vec<_>>()));
 }
+
+#[test]
+fn readers_see_what_is_committed_and_never_wait_for_a_batch() {
+    let f = fixture();
+    let readers =
+        Readers::open(&f.dir.path().join("t.sqlite"), 2, std::time::Duration::from_secs(10))
+            .expect("readers");
+    let read_keys = || {
+        readers.read(|conn| {
+            let mut stmt = conn.prepare("SELECT k FROM t ORDER BY k").map_err(db)?;
+            let rows = stmt.query_map([], |r| r.get(0)).map_err(db)?;
+            rows.collect::<Result<Vec<i64>, _>>().map_err(db)
+        })
+    };
+    assert_eq!(f.writer.call_blocking(insert(1)), Ok(()));
+    // A batch that has written but not committed (its call is still running).
+    let (started, has_started) = std::sync::mpsc::channel();
+    let (go, wait_for_go) = std::sync::mpsc::channel::<()>();
+    let writer = Arc::clone(&f.writer);
+    let holder = std::thread::spawn(move || {
+        writer.call_blocking(move |sp| {
+            sp.execute("INSERT INTO t (k) VALUES (2)", []).map_err(db)?;
+            started.send(()).expect("test alive");
+            wait_for_go.recv().map_err(|_| TestError::Own)
+        })
+    });
+    has_started.recv().expect("the batch runs");
+    assert_eq!(read_keys(), Ok(vec![1]), "the read answers now, without the uncommitted row");
+    go.send(()).expect("holder waits");
+    assert_eq!(holder.join().expect("holder"), Ok(()));
+    assert_eq!(read_keys(), Ok(vec![1, 2]), "an acknowledged write is seen by the next read");
+    let refused = readers.read(|conn| conn.execute("DELETE FROM t", []).map_err(db));
+    assert!(matches!(refused, Err(TestError::Db(_))), "readers cannot write: {refused:?}");
+}

@@ -196,7 +196,7 @@ impl DeputyStore for SqliteStore {
         device: Option<DeviceId>,
         limit: u32,
     ) -> Result<Vec<DeputySaleRecord>, StoreError> {
-        self.run(move |conn| {
+        self.read_many(move |conn| {
             let id = device.map(|d| d.0.to_vec());
             query_all(
                 conn,

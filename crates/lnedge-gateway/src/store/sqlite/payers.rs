@@ -80,7 +80,7 @@ impl PayerStore for SqliteStore {
     }
 
     async fn payers(&self) -> Result<Vec<PayerRecord>, StoreError> {
-        self.run(move |conn| {
+        self.read_many(move |conn| {
             query_all(
                 conn,
                 &format!("SELECT {PAYER_COLUMNS} FROM payers ORDER BY created_at, id"),
@@ -267,7 +267,7 @@ impl PayerStore for SqliteStore {
         &self,
         limit: u32,
     ) -> Result<Vec<PayerPaymentRecord>, StoreError> {
-        self.run(move |conn| {
+        self.read_many(move |conn| {
             query_all(
                 conn,
                 &format!(
@@ -288,7 +288,7 @@ impl PayerStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<PayerPaymentRecord>, StoreError> {
         let payer = payer.map(|p| hex::encode(p.0));
-        self.run(move |conn| {
+        self.read_many(move |conn| {
             let mut rows = query_all(
                 conn,
                 &format!(

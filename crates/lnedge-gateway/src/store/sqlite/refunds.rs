@@ -200,7 +200,7 @@ impl RefundStore for SqliteStore {
     }
 
     async fn refunds(&self) -> Result<Vec<RefundRecord>, StoreError> {
-        self.run(move |conn| {
+        self.read_many(move |conn| {
             query_all(
                 conn,
                 &format!("SELECT {REFUND_COLUMNS} FROM refunds ORDER BY created_at, payment_hash"),

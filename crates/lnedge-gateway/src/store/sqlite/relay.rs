@@ -192,7 +192,7 @@ impl RelayStore for SqliteStore {
 
     async fn relay_payments(&self, filter: &RelayFilter) -> Result<Vec<RelayPayment>, StoreError> {
         let filter = filter.clone();
-        self.run(move |conn| {
+        self.read_many(move |conn| {
             query_all(
                 conn,
                 &format!(
