@@ -32,6 +32,9 @@ const TOKEN: &str = "bench-admin-token-0123456789";
 #[derive(Debug, Serialize)]
 pub(crate) struct GatewayFigures {
     store: &'static str,
+    /// PostgreSQL connections (absent for SQLite).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pg_connections: Option<usize>,
     devices: usize,
     entries_per_device: usize,
     sync_requests: usize,
@@ -56,12 +59,19 @@ async fn admin(
 }
 
 /// Runs the gateway benchmark with `devices` concurrent devices.
-pub(crate) async fn run(database_url: Option<&str>, devices: usize) -> Result<GatewayFigures> {
+/// `pg_connections`: the PostgreSQL pool's size (with `database_url`).
+pub(crate) async fn run(
+    database_url: Option<&str>,
+    pg_connections: usize,
+    devices: usize,
+) -> Result<GatewayFigures> {
     let dir = tempfile::tempdir()?;
     let store: Arc<dyn GatewayStore> = match database_url {
-        Some(url) => {
-            Arc::new(PostgresStore::connect(url).await.context("connecting to PostgreSQL")?)
-        }
+        Some(url) => Arc::new(
+            PostgresStore::connect_with(url, pg_connections)
+                .await
+                .context("connecting to PostgreSQL")?,
+        ),
         None => Arc::new(SqliteStore::open(&dir.path().join("bench.sqlite3"))?),
     };
     let net = SandboxNetwork::new().await?;
@@ -144,6 +154,7 @@ pub(crate) async fn run(database_url: Option<&str>, devices: usize) -> Result<Ga
 
     Ok(GatewayFigures {
         store: store.name(),
+        pg_connections: database_url.map(|_| pg_connections),
         devices,
         entries_per_device,
         sync_requests,

@@ -31,6 +31,10 @@ pub(crate) struct BenchArgs {
     /// With --gateway: PostgreSQL URL (SQLite in a temporary directory when absent).
     #[arg(long, requires = "gateway")]
     database_url: Option<String>,
+    /// With --database-url: the PostgreSQL pool's size (the gateway's
+    /// `database_max_connections`).
+    #[arg(long, default_value_t = 8, requires = "database_url", value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pg_connections: u32,
     /// Measure the async relay instead: overhead on a direct payment, many held payments.
     #[arg(long, conflicts_with = "gateway")]
     relay: bool,
@@ -152,7 +156,12 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
         return print_figures(&f, args.json);
     }
     if args.gateway {
-        let f = gateway::run(args.database_url.as_deref(), args.devices as usize).await?;
+        let f = gateway::run(
+            args.database_url.as_deref(),
+            args.pg_connections as usize,
+            args.devices as usize,
+        )
+        .await?;
         return print_figures(&f, args.json);
     }
     payment::run(args.payments).await?.print(args.json)

@@ -5,6 +5,7 @@
 //! listen = "127.0.0.1:8080"
 //! data_dir = "/var/lib/lnedge"                # SQLite database, keys, the embedded node
 //! database_url = "postgres://lnedge@db/lnedge" # optional: PostgreSQL instead of SQLite
+//! database_max_connections = 8                 # PostgreSQL connections of this replica
 //! admin_token = "…"                            # or LNEDGE_ADMIN_TOKEN
 //! accounting_currency = "EUR"                  # optional: books in this currency
 //! public_url = "https://pay.example.com"       # how wallets reach this gateway (LNURL links, callbacks)
@@ -152,6 +153,10 @@ pub struct GatewayConfig {
     /// PostgreSQL URL; SQLite under `data_dir` when absent.
     #[serde(default)]
     pub database_url: Option<String>,
+    /// Most PostgreSQL connections this replica opens (1 to 1,000; docs/gateway.md, "Storage",
+    /// says how to size it). Ignored with SQLite.
+    #[serde(default = "default_database_max_connections")]
+    pub database_max_connections: u32,
     /// Bearer token of the admin API.
     #[serde(default)]
     pub admin_token: Option<String>,
@@ -233,6 +238,10 @@ fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
 
+fn default_database_max_connections() -> u32 {
+    crate::store::postgres::DEFAULT_MAX_CONNECTIONS as u32
+}
+
 fn default_data_dir() -> PathBuf {
     PathBuf::from(".lnedge-gateway")
 }
@@ -278,6 +287,7 @@ impl Default for GatewayConfig {
             listen: default_listen(),
             data_dir: default_data_dir(),
             database_url: None,
+            database_max_connections: default_database_max_connections(),
             admin_token: None,
             accounting_currency: None,
             rates: BTreeMap::new(),
@@ -309,7 +319,8 @@ impl GatewayConfig {
         toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())
     }
 
-    /// Applies `LNEDGE_LISTEN`, `LNEDGE_DATA_DIR`, `LNEDGE_DATABASE_URL`, `LNEDGE_ADMIN_TOKEN`,
+    /// Applies `LNEDGE_LISTEN`, `LNEDGE_DATA_DIR`, `LNEDGE_DATABASE_URL`,
+    /// `LNEDGE_DATABASE_MAX_CONNECTIONS`, `LNEDGE_ADMIN_TOKEN`,
     /// `LNEDGE_ACCOUNTING_CURRENCY` and `LNEDGE_PUBLIC_URL` from `env` (pass `std::env::vars()`).
     pub fn apply_env(
         &mut self,
@@ -325,6 +336,13 @@ impl GatewayConfig {
                 }
                 "LNEDGE_DATA_DIR" => self.data_dir = PathBuf::from(value),
                 "LNEDGE_DATABASE_URL" => self.database_url = Some(value),
+                "LNEDGE_DATABASE_MAX_CONNECTIONS" => {
+                    self.database_max_connections =
+                        value.parse().map_err(|e| ConfigError::Invalid {
+                            key: "LNEDGE_DATABASE_MAX_CONNECTIONS",
+                            message: format!("{value:?} is not a number of connections ({e})"),
+                        })?
+                }
                 "LNEDGE_ADMIN_TOKEN" => self.admin_token = Some(value),
                 "LNEDGE_ACCOUNTING_CURRENCY" => self.accounting_currency = Some(value),
                 "LNEDGE_PUBLIC_URL" => self.public_url = value,
@@ -385,6 +403,12 @@ impl GatewayConfig {
             return Err(ConfigError::Invalid {
                 key: "deputy.max_amount_msat",
                 message: "0 would refuse every sale".into(),
+            });
+        }
+        if !(1..=1_000).contains(&self.database_max_connections) {
+            return Err(ConfigError::Invalid {
+                key: "database_max_connections",
+                message: format!("{} is not between 1 and 1000", self.database_max_connections),
             });
         }
         if let Some(url) = &self.database_url {
@@ -622,6 +646,18 @@ mod tests {
         let mut c = GatewayConfig { admin_token: Some(TOKEN.into()), ..Default::default() };
         c.database_url = Some("mysql://x".into());
         assert!(c.validate().expect_err("mysql").to_string().starts_with("invalid database_url"));
+        let mut c = GatewayConfig { admin_token: Some(TOKEN.into()), ..Default::default() };
+        c.database_max_connections = 0;
+        let e = c.validate().expect_err("no connections").to_string();
+        assert!(e.contains("database_max_connections") && e.contains("between 1 and 1000"), "{e}");
+        let mut c = GatewayConfig::default();
+        let bad = c.apply_env([("LNEDGE_DATABASE_MAX_CONNECTIONS".into(), "many".into())]);
+        assert!(bad
+            .expect_err("not a number")
+            .to_string()
+            .contains("LNEDGE_DATABASE_MAX_CONNECTIONS"));
+        c.apply_env([("LNEDGE_DATABASE_MAX_CONNECTIONS".into(), "32".into())]).expect("32");
+        assert_eq!(c.database_max_connections, 32);
     }
 
     #[test]

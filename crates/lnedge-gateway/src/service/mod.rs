@@ -57,7 +57,9 @@ pub enum ServeError {
 /// directory once before, with [`prepare_data_dir`]).
 pub async fn open_store(config: &GatewayConfig) -> Result<Arc<dyn GatewayStore>, ServeError> {
     Ok(match &config.database_url {
-        Some(url) => Arc::new(PostgresStore::connect(url).await?),
+        Some(url) => Arc::new(
+            PostgresStore::connect_with(url, config.database_max_connections as usize).await?,
+        ),
         None => Arc::new(SqliteStore::open(&config.data_dir.join("gateway.sqlite3"))?),
     })
 }

@@ -51,8 +51,8 @@ const MIGRATIONS: &[&str] = &[
 /// The advisory lock key migrations hold (ASCII "lnedgemg").
 const MIGRATION_LOCK: i64 = 0x6c6e_6564_6765_6d67;
 
-/// Connections per store (per gateway replica).
-const POOL_SIZE: usize = 8;
+/// Connections per store (per gateway replica) unless configured (`database_max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 8;
 
 /// The PostgreSQL implementation of [`GatewayStore`]. Cheap to clone (the pool is shared).
 #[derive(Clone)]
@@ -190,6 +190,11 @@ impl PostgresStore {
     ///
     /// Fails with [`StoreError::SchemaTooNew`] if a newer build migrated the database.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// [`connect`](Self::connect) with at most `max_connections` connections (at least one).
+    pub async fn connect_with(url: &str, max_connections: usize) -> Result<Self, StoreError> {
         let config: tokio_postgres::Config =
             url.parse().map_err(|e| pg("parsing the PostgreSQL URL", e))?;
         let manager = Manager::from_config(
@@ -198,7 +203,7 @@ impl PostgresStore {
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(max_connections.max(1))
             .build()
             .map_err(|e| StoreError::Backend(format!("building the connection pool: {e}")))?;
         let store = PostgresStore { pool };
