@@ -112,55 +112,62 @@ fn csv_field(text: &str) -> String {
 /// The books as CSV (RFC 4180): one row per reconciled sale, amounts in msat, sat and BTC with
 /// exact decimals, and the fiat value at the rate of payment time with 2 decimals.
 pub fn sales_csv(rows: &[SaleRow]) -> String {
-    let mut out = String::from(
-        "device_id,pool_id,entry,product,payment_hash,status,paid_at,amount_msat,amount_sat,amount_btc,fiat_currency,fiat_amount,rate_per_btc,rate_source,kind,deputy_counter,payer_counter\r\n",
-    );
+    let mut out = String::from(SALES_CSV_HEADER);
     for row in rows {
-        let (currency, fiat, rate, source) = match (&row.quote, row.fiat_amount()) {
-            (Some(q), Some((_, amount))) => (
-                q.currency.clone(),
-                format!("{amount:.2}"),
-                format!("{:.2}", q.rate_per_btc),
-                q.source.clone(),
-            ),
-            _ => (String::new(), String::new(), String::new(), String::new()),
-        };
-        let hash: String = row.payment_hash.iter().map(|b| format!("{b:02x}")).collect();
-        let (pool_id, index, product, counter) = match row.origin {
-            SaleOrigin::Pool { pool_id, index, product } => {
-                (pool_id.to_string(), index.to_string(), product.to_string(), String::new())
-            }
-            SaleOrigin::Deputy { counter } => {
-                (String::new(), String::new(), String::new(), counter.to_string())
-            }
-            SaleOrigin::Card { .. } | SaleOrigin::Token { .. } => {
-                (String::new(), String::new(), String::new(), String::new())
-            }
-        };
-        let _ = write!(
-            out,
-            "{},{},{},{},{},{},{},{},{}.{:03},{},{},{},{},{},{},{},{}\r\n",
-            row.device_id,
-            pool_id,
-            index,
-            product,
-            hash,
-            row.status.as_str(),
-            row.paid_at.map(|t| t.to_string()).unwrap_or_default(),
-            row.amount_msat,
-            row.amount_msat / 1000,
-            row.amount_msat % 1000,
-            btc_string(row.amount_msat),
-            csv_field(&currency),
-            fiat,
-            rate,
-            csv_field(&source),
-            row.origin.kind(),
-            counter,
-            row.origin.payer_counter().map(|c| c.to_string()).unwrap_or_default(),
-        );
+        write_sales_csv_row(&mut out, row);
     }
     out
+}
+
+/// The header line of [`sales_csv`] (with its CRLF).
+pub const SALES_CSV_HEADER: &str = "device_id,pool_id,entry,product,payment_hash,status,paid_at,amount_msat,amount_sat,amount_btc,fiat_currency,fiat_amount,rate_per_btc,rate_source,kind,deputy_counter,payer_counter\r\n";
+
+/// Appends one row of [`sales_csv`] (with its CRLF) to `out`: for writing the books a chunk at
+/// a time.
+pub fn write_sales_csv_row(out: &mut String, row: &SaleRow) {
+    let (currency, fiat, rate, source) = match (&row.quote, row.fiat_amount()) {
+        (Some(q), Some((_, amount))) => (
+            q.currency.clone(),
+            format!("{amount:.2}"),
+            format!("{:.2}", q.rate_per_btc),
+            q.source.clone(),
+        ),
+        _ => (String::new(), String::new(), String::new(), String::new()),
+    };
+    let hash: String = row.payment_hash.iter().map(|b| format!("{b:02x}")).collect();
+    let (pool_id, index, product, counter) = match row.origin {
+        SaleOrigin::Pool { pool_id, index, product } => {
+            (pool_id.to_string(), index.to_string(), product.to_string(), String::new())
+        }
+        SaleOrigin::Deputy { counter } => {
+            (String::new(), String::new(), String::new(), counter.to_string())
+        }
+        SaleOrigin::Card { .. } | SaleOrigin::Token { .. } => {
+            (String::new(), String::new(), String::new(), String::new())
+        }
+    };
+    let _ = write!(
+        out,
+        "{},{},{},{},{},{},{},{},{}.{:03},{},{},{},{},{},{},{},{}\r\n",
+        row.device_id,
+        pool_id,
+        index,
+        product,
+        hash,
+        row.status.as_str(),
+        row.paid_at.map(|t| t.to_string()).unwrap_or_default(),
+        row.amount_msat,
+        row.amount_msat / 1000,
+        row.amount_msat % 1000,
+        btc_string(row.amount_msat),
+        csv_field(&currency),
+        fiat,
+        rate,
+        csv_field(&source),
+        row.origin.kind(),
+        counter,
+        row.origin.payer_counter().map(|c| c.to_string()).unwrap_or_default(),
+    );
 }
 
 #[cfg(test)]

@@ -1,14 +1,18 @@
 //! Reconciliation: what devices say happened (their ledgers, at sync) against what the owner's
 //! node says was paid.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};
 
-use crate::store::deputy::{DeputySaleRecord, DeputyStatus};
+use crate::store::deputy::DeputyStatus;
 use crate::store::payers::{PayerKind, PayerPaymentState};
+use tokio::sync::mpsc;
+
 use crate::store::refunds::RefundState;
+use crate::store::report::ReportRecord;
 use crate::store::{EntryRecord, FiatQuote, GatewayStore, PaymentRecord, StoreError};
 
 /// The reconciled status of one pool entry.
@@ -212,65 +216,80 @@ impl SalesTotals {
 /// ordered by device, then pool and index, then deputy counter; then every paid card and payer
 /// device payment (money out, status `spent`), oldest first.
 pub async fn sales_report(store: &dyn GatewayStore) -> Result<Vec<SaleRow>, StoreError> {
-    let payments: HashMap<[u8; 32], PaymentRecord> =
-        store.payments().await?.into_iter().map(|p| (p.payment_hash, p)).collect();
-    let refunds: HashMap<[u8; 32], RefundState> =
-        store.refunds().await?.into_iter().map(|r| (r.payment_hash, r.state)).collect();
-    // Five queries whatever the fleet's size (issue #17): payments, refunds, every entry with its
-    // device, every deputy sale (grouped here by device id, the order `devices()` gives; a device
-    // with neither has no rows), the payers' payments.
-    let mut by_device: BTreeMap<DeviceId, (Vec<EntryRecord>, Vec<DeputySaleRecord>)> =
-        BTreeMap::new();
-    for (device, entry) in store.entries_by_device().await? {
-        by_device.entry(device).or_default().0.push(entry);
-    }
-    for sale in store.deputy_sales(None, u32::MAX).await? {
-        by_device.entry(sale.device_id).or_default().1.push(sale);
-    }
+    let (out, mut records) = mpsc::channel(RECORDS_IN_FLIGHT);
     let mut rows = Vec::new();
-    for (device_id, (entries, mut deputy)) in by_device {
-        for entry in entries {
-            let payment = payments.get(&entry.payment_hash);
-            if let Some(status) = classify(&entry, payment) {
-                let status = match payment {
-                    Some(_) => with_refund(status, refunds.get(&entry.payment_hash).copied()),
-                    None => status, // nothing was paid, so nothing can have been refunded
-                };
-                rows.push(SaleRow {
-                    device_id,
-                    origin: SaleOrigin::Pool {
-                        pool_id: entry.pool_id,
-                        index: entry.index,
-                        product: entry.product,
-                    },
-                    payment_hash: entry.payment_hash,
-                    status,
-                    amount_msat: payment.map_or(0, |p| p.amount_msat),
-                    paid_at: payment.map(|p| p.paid_at),
-                    quote: payment.and_then(|p| p.quote.clone()),
-                });
+    let collecting = async {
+        while let Some(record) = records.recv().await {
+            rows.extend(sale_row(record));
+        }
+    };
+    let (read, ()) = tokio::join!(store.report_records(out), collecting);
+    read?;
+    Ok(rows)
+}
+
+/// How many records or rows are in flight between the store and the report's reader.
+const RECORDS_IN_FLIGHT: usize = 512;
+
+/// [`sales_report`] as rows read while the store reads them: with a store that streams its
+/// records (SQLite) memory stays flat however large the books. The last item is the error, if
+/// the store failed part-way. Dropping the receiver stops the read.
+pub fn sales_rows(store: Arc<dyn GatewayStore>) -> mpsc::Receiver<Result<SaleRow, StoreError>> {
+    let (rows_out, rows) = mpsc::channel(RECORDS_IN_FLIGHT);
+    tokio::spawn(async move {
+        let (out, mut records) = mpsc::channel(RECORDS_IN_FLIGHT);
+        let forward_to = rows_out.clone();
+        let forwarding = async move {
+            while let Some(record) = records.recv().await {
+                if let Some(row) = sale_row(record) {
+                    if forward_to.send(Ok(row)).await.is_err() {
+                        break; // the reader is gone; dropping `records` stops the store
+                    }
+                }
             }
+        };
+        let (read, ()) = tokio::join!(store.report_records(out), forwarding);
+        if let Err(e) = read {
+            let _ = rows_out.send(Err(e)).await;
+        }
+    });
+    rows
+}
+
+/// The row of one record, if it is a sale of the books (or an anomaly they must show).
+pub fn sale_row(record: ReportRecord) -> Option<SaleRow> {
+    match record {
+        ReportRecord::Entry { device_id, entry, payment, refund } => {
+            let status = classify(&entry, payment.as_ref())?;
+            let status = match payment {
+                Some(_) => with_refund(status, refund),
+                None => status, // nothing was paid, so nothing can have been refunded
+            };
+            Some(SaleRow {
+                device_id,
+                origin: SaleOrigin::Pool {
+                    pool_id: entry.pool_id,
+                    index: entry.index,
+                    product: entry.product,
+                },
+                payment_hash: entry.payment_hash,
+                status,
+                amount_msat: payment.as_ref().map_or(0, |p| p.amount_msat),
+                paid_at: payment.as_ref().map(|p| p.paid_at),
+                quote: payment.and_then(|p| p.quote),
+            })
         }
         // Deputy sales: paid ones, in counter order after the device's pools.
-        deputy.sort_by_key(|sale| sale.counter);
-        for sale in deputy {
-            let Some(status) = deputy_status(sale.status) else { continue };
-            rows.push(SaleRow {
-                device_id,
-                origin: SaleOrigin::Deputy { counter: sale.counter },
-                payment_hash: sale.payment_hash,
-                status,
-                amount_msat: sale.amount_msat,
-                paid_at: sale.paid_at,
-                quote: sale.quote,
-            });
-        }
-    }
-    for paid in store.payer_payments(None, u32::MAX).await? {
-        if paid.state != PayerPaymentState::Paid {
-            continue;
-        }
-        rows.push(SaleRow {
+        ReportRecord::Deputy(sale) => Some(SaleRow {
+            device_id: sale.device_id,
+            origin: SaleOrigin::Deputy { counter: sale.counter },
+            payment_hash: sale.payment_hash,
+            status: deputy_status(sale.status)?,
+            amount_msat: sale.amount_msat,
+            paid_at: sale.paid_at,
+            quote: sale.quote,
+        }),
+        ReportRecord::Payer(paid) => (paid.state == PayerPaymentState::Paid).then_some(SaleRow {
             device_id: paid.payer_id,
             origin: match paid.kind {
                 PayerKind::Card => SaleOrigin::Card { counter: paid.counter },
@@ -281,9 +300,8 @@ pub async fn sales_report(store: &dyn GatewayStore) -> Result<Vec<SaleRow>, Stor
             amount_msat: paid.amount_msat,
             paid_at: paid.settled_at,
             quote: None,
-        });
+        }),
     }
-    Ok(rows)
 }
 
 /// A deputy sale's status in the books: not paid → not a sale; paid but the terminal has not

@@ -1,7 +1,7 @@
 //! `lnedge bench`: the command and its flags; each measurement lives in its own module.
 //!
 //! Without a mode flag it measures payment latency on the sandbox network (`payment`); `--gateway`,
-//! `--relay`, `--relay-driver`, `--proofs`, `--deputy`, `--hostile` and `--payers` pick another bench. Their shared figures are in `stats`.
+//! `--relay`, `--relay-driver`, `--proofs`, `--deputy`, `--hostile`, `--payers` and `--report` pick another bench. Their shared figures are in `stats`.
 
 mod deputy;
 mod gateway;
@@ -11,6 +11,7 @@ mod payment;
 mod proofs;
 mod relay;
 mod relay_driver;
+mod report;
 mod stats;
 
 use anyhow::Result;
@@ -90,6 +91,13 @@ pub(crate) struct BenchArgs {
     /// With --deputy: round trips per wallet (with --serve-for-load: sale URLs per wallet).
     #[arg(long, default_value_t = 10, requires = "deputy", value_parser = clap::value_parser!(u32).range(1..=200_000))]
     sales_per_wallet: u32,
+    /// Measure the sales report instead: --rows paid sales on SQLite, streamed as CSV against
+    /// built in memory (JSON), with the peak RSS each adds.
+    #[arg(long, conflicts_with_all = ["gateway", "relay", "deputy", "proofs", "hostile", "payers", "relay_driver"])]
+    report: bool,
+    /// With --report: paid sales in the books.
+    #[arg(long, default_value_t = 100_000, requires = "report", value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    rows: u32,
     /// With --deputy: measure nothing; serve the bench's gateway for an outside load generator
     /// and write each wallet's sale URLs and the target's settings into this directory
     /// (`scripts/bench-vs-lnbits.sh` uses it). Serves until killed.
@@ -126,6 +134,10 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
             args.syncs as usize,
         )
         .await?;
+        return print_figures(&f, args.json);
+    }
+    if args.report {
+        let f = report::run(args.rows as usize).await?;
         return print_figures(&f, args.json);
     }
     if args.relay_driver {

@@ -1,5 +1,6 @@
 //! Sales reports: reconciled rows as JSON (with totals) or CSV.
 
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -8,8 +9,9 @@ use lnedge_wire::reports::{FiatAmount, Quote, SalesReport, SalesRow};
 
 use super::error::ApiError;
 use super::AppState;
-use crate::accounting::sales_csv;
+use crate::accounting::{write_sales_csv_row, SALES_CSV_HEADER};
 use crate::reconcile::{SaleOrigin, SaleRow, SalesTotals};
+use crate::store::StoreError;
 
 fn row(r: &SaleRow) -> SalesRow {
     let (pool_id, index, product, deputy_counter) = match r.origin {
@@ -53,15 +55,40 @@ pub(crate) async fn sales(
     Ok(Json(SalesReport { rows: rows.iter().map(row).collect(), totals }))
 }
 
-/// `GET /v1/reports/sales.csv` → the same rows as CSV (`text/csv`).
-pub(crate) async fn sales_csv_file(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let rows = state.gateway.sales_report().await?;
-    Ok((
+/// `GET /v1/reports/sales.csv` → the same rows as CSV (`text/csv`), streamed: written a chunk
+/// at a time while the store reads them, so memory stays flat however large the books (on
+/// SQLite). A store failure part-way cuts the download short (logged): a client never gets a
+/// complete-looking file that is not.
+pub(crate) async fn sales_csv_file(State(state): State<AppState>) -> Response {
+    let rows = state.gateway.sales_rows();
+    let header = futures_util::stream::once(std::future::ready(Ok::<_, StoreError>(
+        Bytes::from_static(SALES_CSV_HEADER.as_bytes()),
+    )));
+    let body = futures_util::stream::unfold(Some(rows), |rows| async move {
+        let mut rows = rows?;
+        let mut chunk = String::with_capacity(CSV_CHUNK_BYTES + 512);
+        while chunk.len() < CSV_CHUNK_BYTES {
+            match rows.recv().await {
+                Some(Ok(row)) => write_sales_csv_row(&mut chunk, &row),
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "sales report: the store failed part-way; the CSV download is cut short");
+                    return Some((Err(e), None));
+                }
+                None if chunk.is_empty() => return None,
+                None => return Some((Ok(Bytes::from(chunk)), None)),
+            }
+        }
+        Some((Ok(Bytes::from(chunk)), Some(rows)))
+    });
+    (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
             (header::CONTENT_DISPOSITION, "attachment; filename=\"sales.csv\""),
         ],
-        sales_csv(&rows),
+        Body::from_stream(futures_util::StreamExt::chain(header, body)),
     )
-        .into_response())
+        .into_response()
 }
+
+/// About how many bytes of CSV go out at a time.
+const CSV_CHUNK_BYTES: usize = 64 * 1024;

@@ -280,6 +280,15 @@ impl Gateway {
         crate::reconcile::sales_report(self.parts.store.as_ref()).await
     }
 
+    /// [`sales_report`](Self::sales_report) as rows read while the store reads them (flat
+    /// memory on SQLite); the last item is the error if the store failed part-way.
+    pub fn sales_rows(
+        &self,
+    ) -> tokio::sync::mpsc::Receiver<Result<crate::reconcile::SaleRow, crate::store::StoreError>>
+    {
+        crate::reconcile::sales_rows(self.parts.store.clone())
+    }
+
     /// Pools of enabled devices that expire within `within_secs` with unused entries left.
     pub async fn expiring_pools(
         &self,

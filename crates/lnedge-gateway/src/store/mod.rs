@@ -30,6 +30,7 @@ pub mod postgres;
 pub mod rate;
 pub mod refunds;
 pub mod relay;
+pub mod report;
 pub mod sqlite;
 
 pub use deputy::{BeginSale, ClaimMark, DeputySaleRecord, DeputyStatus, DeputyStore};
@@ -280,6 +281,17 @@ pub trait GatewayStore:
             }
         }
         Ok(out)
+    }
+
+    /// Sends the sales report's records into `out` in report order (see
+    /// [`report::collect_report_records`]) and returns once all are sent or `out`'s receiver is
+    /// gone. A store that can read them with one cursor sends them as it reads, so memory stays
+    /// flat however large the books (SQLite); this default reads them all first (PostgreSQL).
+    async fn report_records(
+        &self,
+        out: tokio::sync::mpsc::Sender<report::ReportRecord>,
+    ) -> Result<(), StoreError> {
+        report::collect_report_records(self, &out).await
     }
 
     /// The entry whose invoice has this payment hash.

@@ -188,6 +188,42 @@ pub(crate) fn check_entries(pool: &PoolRecord, entries: &[EntryRecord]) -> Resul
     }
 }
 
+/// A row's columns named with a prefix (`pay_amount_msat` read as `amount_msat`): one table's
+/// columns of a joined query, decoded by that table's codec.
+pub(crate) struct Prefixed<'a, R>(pub &'a R, pub &'static str);
+
+impl<R: Columns> Columns for Prefixed<'_, R> {
+    fn int_or_null(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        self.0.int_or_null(&format!("{}{column}", self.1))
+    }
+    fn bytes_or_null(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.bytes_or_null(&format!("{}{column}", self.1))
+    }
+    fn text_or_null(&self, column: &str) -> Result<Option<String>, StoreError> {
+        self.0.text_or_null(&format!("{}{column}", self.1))
+    }
+    fn real_or_null(&self, column: &str) -> Result<Option<f64>, StoreError> {
+        self.0.real_or_null(&format!("{}{column}", self.1))
+    }
+    fn flag(&self, column: &str) -> Result<bool, StoreError> {
+        self.0.flag(&format!("{}{column}", self.1))
+    }
+}
+
+/// `columns` (a `*_COLUMNS` list) of `table` as `table.c AS <prefix>c, …`; with `table`
+/// `None`, as `NULL AS <prefix>c, …` (the other side of a `UNION ALL`).
+pub(crate) fn aliased(table: Option<&str>, columns: &str, prefix: &str) -> String {
+    columns
+        .split(',')
+        .map(str::trim)
+        .map(|c| match table {
+            Some(t) => format!("{t}.{c} AS {prefix}{c}"),
+            None => format!("NULL AS {prefix}{c}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The columns [`entry`] reads, for `SELECT`s and `INSERT`s.
 pub(crate) const ENTRY_COLUMNS: &str =
     "pool_id, idx, product, seq, payment_hash, amount_msat, state";

@@ -18,6 +18,7 @@ use lnedge_proto::{DeviceId, PoolId};
 
 use lnedge_wire::sync::SyncReport;
 
+use super::report::{collect_report_records, ReportRecord};
 use super::{
     EntryChange, EntryRecord, FiatQuote, GatewayStore, PaymentRecord, PoolRecord, Price,
     ProductRecord, StoreError, SyncCommit,
@@ -43,6 +44,70 @@ pub async fn run_all(store: &dyn GatewayStore) {
     relay::run_all(store).await;
     rate::run_all(store).await;
     payers::run_all(store).await;
+    // Last: over everything the scenarios before left (payments, refunds, deputy sales, payers).
+    report_records_in_report_order(store).await;
+}
+
+async fn report_records(store: &dyn GatewayStore, streamed: bool) -> Vec<ReportRecord> {
+    let (out, mut records) = tokio::sync::mpsc::channel(4);
+    let reading = async move {
+        let mut all = Vec::new();
+        while let Some(record) = records.recv().await {
+            all.push(record);
+        }
+        all
+    };
+    let sending = async move {
+        if streamed {
+            store.report_records(out).await
+        } else {
+            collect_report_records(store, &out).await
+        }
+    };
+    let (sent, all) = tokio::join!(sending, reading);
+    sent.unwrap_or_else(|e| panic!("[{}] report records: {e}", store.name()));
+    all
+}
+
+/// `report_records` (one cursor in SQLite) sends exactly what the five queries of the default
+/// read, in the same order; a reader that stops early stops it without an error.
+pub async fn report_records_in_report_order(store: &dyn GatewayStore) {
+    let s = store.name();
+    // A paid entry (with a quote) and an unpaid one of their own.
+    let (_, _, entries) = device_with_pool(store, 2).await;
+    let paid = PaymentRecord {
+        payment_hash: entries[0].payment_hash,
+        amount_msat: entries[0].amount_msat,
+        paid_at: 1_700_000_500,
+        quote: Some(FiatQuote {
+            currency: "EUR".into(),
+            rate_per_btc: 61_000.0,
+            source: "t".into(),
+        }),
+    };
+    assert!(store.record_payment(&paid).await.unwrap(), "[{s}] recording the sample payment");
+    let refund = refunds::sample_refund(1_700_000_600, 1_800_000_000);
+    let refund = super::refunds::RefundRecord { payment_hash: paid.payment_hash, ..refund };
+    store.open_refund(&refund).await.unwrap_or_else(|e| panic!("[{s}] opening a refund: {e}"));
+    let streamed = report_records(store, true).await;
+    let collected = report_records(store, false).await;
+    type Is = fn(&ReportRecord) -> bool;
+    let kinds: [(&str, Is); 5] = [
+        ("a paid entry", |r| matches!(r, ReportRecord::Entry { payment: Some(_), .. })),
+        ("an unpaid entry", |r| matches!(r, ReportRecord::Entry { payment: None, .. })),
+        ("a refunded entry", |r| matches!(r, ReportRecord::Entry { refund: Some(_), .. })),
+        ("a deputy sale", |r| matches!(r, ReportRecord::Deputy(_))),
+        ("a payer's payment", |r| matches!(r, ReportRecord::Payer(_))),
+    ];
+    for (kind, is) in kinds {
+        assert!(streamed.iter().any(is), "[{s}] the sample has {kind}");
+    }
+    assert_eq!(streamed.len(), collected.len(), "[{s}] as many records");
+    assert!(streamed == collected, "[{s}] the same records in the same order");
+    let (out, mut records) = tokio::sync::mpsc::channel(1);
+    let first = async move { records.recv().await };
+    let (sent, first) = tokio::join!(store.report_records(out), first);
+    assert!(sent.is_ok() && first.is_some(), "[{s}] a reader that stops early stops the read");
 }
 
 /// A fresh random device id.

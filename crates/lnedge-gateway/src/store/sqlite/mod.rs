@@ -15,6 +15,7 @@ mod payers;
 mod rate;
 mod refunds;
 mod relay;
+mod report;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -620,6 +621,13 @@ impl GatewayStore for SqliteStore {
             Ok(n == 1)
         })
         .await
+    }
+
+    async fn report_records(
+        &self,
+        out: tokio::sync::mpsc::Sender<crate::store::report::ReportRecord>,
+    ) -> Result<(), StoreError> {
+        self.read_many(move |conn| report::send_records(conn, &out)).await
     }
 
     async fn payments(&self) -> Result<Vec<PaymentRecord>, StoreError> {
