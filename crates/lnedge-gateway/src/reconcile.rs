@@ -232,7 +232,7 @@ pub async fn sales_report(store: &dyn GatewayStore) -> Result<Vec<SaleRow>, Stor
 const RECORDS_IN_FLIGHT: usize = 512;
 
 /// [`sales_report`] as rows read while the store reads them: with a store that streams its
-/// records (SQLite) memory stays flat however large the books. The last item is the error, if
+/// records (SQLite, PostgreSQL) memory stays flat however large the books. The last item is the error, if
 /// the store failed part-way. Dropping the receiver stops the read.
 pub fn sales_rows(store: Arc<dyn GatewayStore>) -> mpsc::Receiver<Result<SaleRow, StoreError>> {
     let (rows_out, rows) = mpsc::channel(RECORDS_IN_FLIGHT);

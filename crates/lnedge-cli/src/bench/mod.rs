@@ -19,6 +19,7 @@ use clap::Args;
 
 /// Options of `lnedge bench`.
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("gateway_or_report").args(["gateway", "report"]).multiple(false))]
 pub(crate) struct BenchArgs {
     /// Payments measured per scenario (after 20 warm-up payments).
     #[arg(long, default_value_t = 200, value_parser = at_least_10)]
@@ -29,8 +30,9 @@ pub(crate) struct BenchArgs {
     /// Measure the gateway instead: concurrent device syncs and the sales report.
     #[arg(long)]
     gateway: bool,
-    /// With --gateway: PostgreSQL URL (SQLite in a temporary directory when absent).
-    #[arg(long, requires = "gateway")]
+    /// With --gateway or --report: PostgreSQL URL (SQLite in a temporary directory when
+    /// absent).
+    #[arg(long, requires = "gateway_or_report")]
     database_url: Option<String>,
     /// With --database-url: the PostgreSQL pool's size (the gateway's
     /// `database_max_connections`).
@@ -137,7 +139,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
         return print_figures(&f, args.json);
     }
     if args.report {
-        let f = report::run(args.rows as usize).await?;
+        let f = report::run(args.database_url.as_deref(), args.rows as usize).await?;
         return print_figures(&f, args.json);
     }
     if args.relay_driver {

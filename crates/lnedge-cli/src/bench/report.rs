@@ -1,5 +1,5 @@
-//! `lnedge bench --report --rows N`: the sales report of N paid sales on SQLite (a temporary
-//! file), through the gateway's router: streamed as CSV (`/v1/reports/sales.csv`, read a frame
+//! `lnedge bench --report --rows N [--database-url URL]`: the sales report of N paid sales on
+//! SQLite (a temporary file) or PostgreSQL, through the gateway's router: streamed as CSV (`/v1/reports/sales.csv`, read a frame
 //! at a time and dropped) against built in memory (`/v1/reports/sales`, JSON with totals), with
 //! the peak RSS each adds (the kernel's high-water mark, reset before each).
 
@@ -12,6 +12,7 @@ use axum::http::Request;
 use http_body_util::BodyExt;
 use lnedge_gateway::api::{app, AppState};
 use lnedge_gateway::provision::PoolKey;
+use lnedge_gateway::store::postgres::PostgresStore;
 use lnedge_gateway::store::sqlite::SqliteStore;
 use lnedge_gateway::store::{
     EntryRecord, GatewayStore, PaymentRecord, PoolRecord, Price, ProductRecord,
@@ -104,10 +105,15 @@ async fn drain(router: &axum::Router, uri: &str) -> Result<u64> {
 }
 
 /// Runs the benchmark with `rows` paid sales.
-pub(crate) async fn run(rows: usize) -> Result<ReportFigures> {
+/// With `database_url`, on PostgreSQL (a fresh database is best: the report reads it all).
+pub(crate) async fn run(database_url: Option<&str>, rows: usize) -> Result<ReportFigures> {
     let dir = tempfile::tempdir()?;
-    let store: Arc<dyn GatewayStore> =
-        Arc::new(SqliteStore::open(&dir.path().join("report.sqlite3"))?);
+    let store: Arc<dyn GatewayStore> = match database_url {
+        Some(url) => {
+            Arc::new(PostgresStore::connect(url).await.context("connecting to PostgreSQL")?)
+        }
+        None => Arc::new(SqliteStore::open(&dir.path().join("report.sqlite3"))?),
+    };
     let filling = Instant::now();
     let device = DeviceId(rand::random());
     let coffee = ProductRecord { id: 1, description: "Coffee".into(), price: Price::Msat(150_000) };
@@ -169,7 +175,7 @@ pub(crate) async fn run(rows: usize) -> Result<ReportFigures> {
     Ok(ReportFigures {
         scenario: "sales_report_csv_streamed_vs_json_in_memory",
         build: stats::build(),
-        store: "sqlite",
+        store: store.name(),
         rows,
         fill_secs,
         rss_before_mib,

@@ -56,8 +56,8 @@ pub(crate) async fn sales(
 }
 
 /// `GET /v1/reports/sales.csv` → the same rows as CSV (`text/csv`), streamed: written a chunk
-/// at a time while the store reads them, so memory stays flat however large the books (on
-/// SQLite). A store failure part-way cuts the download short (logged): a client never gets a
+/// at a time while the store reads them, so memory stays flat however large the books. A
+/// store failure part-way cuts the download short (logged): a client never gets a
 /// complete-looking file that is not.
 pub(crate) async fn sales_csv_file(State(state): State<AppState>) -> Response {
     let rows = state.gateway.sales_rows();

@@ -281,7 +281,7 @@ impl Gateway {
     }
 
     /// [`sales_report`](Self::sales_report) as rows read while the store reads them (flat
-    /// memory on SQLite); the last item is the error if the store failed part-way.
+    /// memory on SQLite and PostgreSQL); the last item is the error if the store failed part-way.
     pub fn sales_rows(
         &self,
     ) -> tokio::sync::mpsc::Receiver<Result<crate::reconcile::SaleRow, crate::store::StoreError>>

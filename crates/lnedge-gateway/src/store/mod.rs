@@ -285,8 +285,9 @@ pub trait GatewayStore:
 
     /// Sends the sales report's records into `out` in report order (see
     /// [`report::collect_report_records`]) and returns once all are sent or `out`'s receiver is
-    /// gone. A store that can read them with one cursor sends them as it reads, so memory stays
-    /// flat however large the books (SQLite); this default reads them all first (PostgreSQL).
+    /// gone. SQLite and PostgreSQL read them with one query and send them as they read, so
+    /// memory stays flat however large the books; this default (for other stores) reads them
+    /// all first.
     async fn report_records(
         &self,
         out: tokio::sync::mpsc::Sender<report::ReportRecord>,

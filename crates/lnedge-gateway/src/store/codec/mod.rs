@@ -12,6 +12,7 @@ pub(crate) mod payers;
 pub(crate) mod rate;
 pub(crate) mod refunds;
 pub(crate) mod relay;
+pub(crate) mod report;
 
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};

@@ -23,6 +23,7 @@ mod payers;
 mod rate;
 mod refunds;
 mod relay;
+mod report;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -519,6 +520,13 @@ impl GatewayStore for PostgresStore {
         let rows =
             client.query(ENTRIES_BY_DEVICE, &[]).await.map_err(|e| pg("reading every entry", e))?;
         decode_all(&rows, |r| Ok((r.device_id("device_id")?, codec::entry(r)?)))
+    }
+
+    async fn report_records(
+        &self,
+        out: tokio::sync::mpsc::Sender<crate::store::report::ReportRecord>,
+    ) -> Result<(), StoreError> {
+        self.send_report_records(&out).await
     }
 
     async fn entry_by_hash(
