@@ -18,6 +18,13 @@ use crate::error::BackendError;
 use crate::event::{parse_32, BackendEvent, EventId, QueuedEvent};
 use crate::group_commit::{GroupCommit, GroupCommitError, Readers};
 
+/// Read-only connections of a store (reads run on their caller's thread: one per core of the
+/// machines it is sized for).
+const READERS: usize = 2;
+
+/// How long a read waits for a lock (a checkpoint, another process).
+const READ_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// File name of the store inside a backend's data directory.
 pub const STORE_FILE: &str = "lnedge-backend.sqlite3";
 
@@ -172,8 +179,8 @@ impl BackendStore {
         let conn = Connection::open(dir.join(STORE_FILE)).map_err(db_err)?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;").map_err(db_err)?;
         let mut store = Self::start(conn)?;
-        let readers = Readers::open(&dir.join(STORE_FILE), 2, std::time::Duration::from_secs(10))
-            .map_err(db_err)?;
+        let readers =
+            Readers::open(&dir.join(STORE_FILE), READERS, READ_BUSY_TIMEOUT).map_err(db_err)?;
         store.readers = Some(readers);
         Ok(store)
     }
