@@ -69,22 +69,28 @@ async fn report_records(store: &dyn GatewayStore, streamed: bool) -> Vec<ReportR
     all
 }
 
-/// `report_records` (one cursor in SQLite) sends exactly what the five queries of the default
+/// The payment of `entry` at `paid_at`, quoted in `currency` at `rate_per_btc` (source "fixed").
+fn payment_of(
+    entry: &EntryRecord,
+    paid_at: u64,
+    currency: &str,
+    rate_per_btc: f64,
+) -> PaymentRecord {
+    PaymentRecord {
+        payment_hash: entry.payment_hash,
+        amount_msat: entry.amount_msat,
+        paid_at,
+        quote: Some(FiatQuote { currency: currency.into(), rate_per_btc, source: "fixed".into() }),
+    }
+}
+
+/// `report_records` (one query in SQLite and PostgreSQL) sends exactly what the five queries of the default
 /// read, in the same order; a reader that stops early stops it without an error.
 pub async fn report_records_in_report_order(store: &dyn GatewayStore) {
     let s = store.name();
     // A paid entry (with a quote) and an unpaid one of their own.
     let (_, _, entries) = device_with_pool(store, 2).await;
-    let paid = PaymentRecord {
-        payment_hash: entries[0].payment_hash,
-        amount_msat: entries[0].amount_msat,
-        paid_at: 1_700_000_500,
-        quote: Some(FiatQuote {
-            currency: "EUR".into(),
-            rate_per_btc: 61_000.0,
-            source: "t".into(),
-        }),
-    };
+    let paid = payment_of(&entries[0], 1_700_000_500, "EUR", 61_000.0);
     assert!(store.record_payment(&paid).await.unwrap(), "[{s}] recording the sample payment");
     let refund = refunds::sample_refund(1_700_000_600, 1_800_000_000);
     let refund = super::refunds::RefundRecord { payment_hash: paid.payment_hash, ..refund };
@@ -657,16 +663,7 @@ pub async fn write_sample(store: &dyn GatewayStore) -> Sample {
     let (device, pool, mut entries) = device_with_pool(store, 4).await;
     apply_reports(store, device, 3, &[report(pool.id, 2, EntryState::Dispensed)]).await.unwrap();
     entries[2].state = EntryState::Dispensed;
-    let payment = PaymentRecord {
-        payment_hash: entries[2].payment_hash,
-        amount_msat: entries[2].amount_msat,
-        paid_at: 1_700_000_200,
-        quote: Some(FiatQuote {
-            currency: "USD".into(),
-            rate_per_btc: 70_000.5,
-            source: "fixed".into(),
-        }),
-    };
+    let payment = payment_of(&entries[2], 1_700_000_200, "USD", 70_000.5);
     assert!(store.record_payment(&payment).await.unwrap());
     let first = store.allocate_seqs(device, 1, 8).await.unwrap();
     Sample { device, pool, entries, payment, next_seq: first + 8 }
