@@ -25,7 +25,7 @@
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Mutex, TryLockError};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, Savepoint, TransactionBehavior};
@@ -100,7 +100,11 @@ impl Readers {
         let guard = self
             .conns
             .iter()
-            .find_map(|c| c.try_lock().ok())
+            .find_map(|c| match c.try_lock() {
+                Ok(guard) => Some(guard),
+                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            })
             .unwrap_or_else(|| self.conns[0].lock().unwrap_or_else(|p| p.into_inner()));
         let tx = guard
             .unchecked_transaction()
