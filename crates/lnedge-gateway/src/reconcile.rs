@@ -216,15 +216,12 @@ impl SalesTotals {
 /// ordered by device, then pool and index, then deputy counter; then every paid card and payer
 /// device payment (money out, status `spent`), oldest first.
 pub async fn sales_report(store: &dyn GatewayStore) -> Result<Vec<SaleRow>, StoreError> {
-    let (out, mut records) = mpsc::channel(RECORDS_IN_FLIGHT);
     let mut rows = Vec::new();
-    let collecting = async {
-        while let Some(record) = records.recv().await {
-            rows.extend(sale_row(record));
-        }
-    };
-    let (read, ()) = tokio::join!(store.report_records(out), collecting);
-    read?;
+    for_each_row(store, |row| {
+        rows.push(row);
+        std::future::ready(true)
+    })
+    .await?;
     Ok(rows)
 }
 
@@ -232,28 +229,42 @@ pub async fn sales_report(store: &dyn GatewayStore) -> Result<Vec<SaleRow>, Stor
 const RECORDS_IN_FLIGHT: usize = 512;
 
 /// [`sales_report`] as rows read while the store reads them: with a store that streams its
-/// records (SQLite, PostgreSQL) memory stays flat however large the books. The last item is the error, if
-/// the store failed part-way. Dropping the receiver stops the read.
+/// records (SQLite, PostgreSQL) memory stays flat however large the books. The last item is
+/// the error, if the store failed part-way. Dropping the receiver stops the read.
 pub fn sales_rows(store: Arc<dyn GatewayStore>) -> mpsc::Receiver<Result<SaleRow, StoreError>> {
     let (rows_out, rows) = mpsc::channel(RECORDS_IN_FLIGHT);
     tokio::spawn(async move {
-        let (out, mut records) = mpsc::channel(RECORDS_IN_FLIGHT);
-        let forward_to = rows_out.clone();
-        let forwarding = async move {
-            while let Some(record) = records.recv().await {
-                if let Some(row) = sale_row(record) {
-                    if forward_to.send(Ok(row)).await.is_err() {
-                        break; // the reader is gone; dropping `records` stops the store
-                    }
-                }
-            }
-        };
-        let (read, ()) = tokio::join!(store.report_records(out), forwarding);
+        let read = for_each_row(store.as_ref(), |row| {
+            let out = rows_out.clone();
+            async move { out.send(Ok(row)).await.is_ok() }
+        })
+        .await;
         if let Err(e) = read {
             let _ = rows_out.send(Err(e)).await;
         }
     });
     rows
+}
+
+/// Reads the report's records from `store` and hands every sale row, in order, to `row`, which
+/// answers whether to go on (when it says no, the store's read stops).
+async fn for_each_row<F, Fut>(store: &dyn GatewayStore, mut row: F) -> Result<(), StoreError>
+where
+    F: FnMut(SaleRow) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let (out, mut records) = mpsc::channel(RECORDS_IN_FLIGHT);
+    let forwarding = async move {
+        while let Some(record) = records.recv().await {
+            if let Some(sale) = sale_row(record) {
+                if !row(sale).await {
+                    break; // dropping `records` stops the store
+                }
+            }
+        }
+    };
+    let (read, ()) = tokio::join!(store.report_records(out), forwarding);
+    read
 }
 
 /// The row of one record, if it is a sale of the books (or an anomaly they must show).

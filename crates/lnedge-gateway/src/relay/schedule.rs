@@ -33,6 +33,21 @@ struct Inner {
 }
 
 impl Inner {
+    /// Replaces `hash`'s plan (an empty plan forgets it).
+    fn set(&mut self, hash: [u8; 32], plan: Plan) {
+        self.unplan(&hash);
+        if plan == Plan::default() {
+            return;
+        }
+        if let Some(t) = plan.at_secs {
+            self.by_time.insert((t, hash));
+        }
+        if let Some(h) = plan.at_height {
+            self.by_height.insert((h, hash));
+        }
+        self.plans.insert(hash, plan);
+    }
+
     fn unplan(&mut self, hash: &[u8; 32]) {
         if let Some(plan) = self.plans.remove(hash) {
             if let Some(t) = plan.at_secs {
@@ -66,40 +81,29 @@ impl Schedule {
     /// Sets when to look at `hash` again (replacing its previous plan); an empty plan forgets it
     /// until it is woken.
     pub fn plan(&self, hash: [u8; 32], plan: Plan) {
-        let mut inner = self.lock();
-        inner.unplan(&hash);
-        if plan == Plan::default() {
-            return;
-        }
-        if let Some(t) = plan.at_secs {
-            inner.by_time.insert((t, hash));
-        }
-        if let Some(h) = plan.at_height {
-            inner.by_height.insert((h, hash));
-        }
-        inner.plans.insert(hash, plan);
+        self.lock().set(hash, plan);
     }
 
     /// Like [`plan`](Self::plan), but never later than a plan `hash` already has (each of the
     /// time and the height the earlier of both). For plans made from a read that may be older
     /// than a plan made meanwhile (the full pass): an early look costs a read, a late one a
-    /// payment left waiting.
+    /// payment left waiting. One lock: no plan made in between is lost.
     pub fn plan_no_later(&self, hash: [u8; 32], plan: Plan) {
-        let earlier = |a: Option<u64>, b: Option<u64>| match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let inner = self.lock();
+        fn earlier<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        }
+        let mut inner = self.lock();
         let merged = match inner.plans.get(&hash) {
             Some(old) => Plan {
                 at_secs: earlier(old.at_secs, plan.at_secs),
-                at_height: earlier(old.at_height.map(u64::from), plan.at_height.map(u64::from))
-                    .and_then(|h| u32::try_from(h).ok()),
+                at_height: earlier(old.at_height, plan.at_height),
             },
             None => plan,
         };
-        drop(inner);
-        self.plan(hash, merged);
+        inner.set(hash, merged);
     }
 
     /// Forgets everything (before a full pass plans every payment again).
