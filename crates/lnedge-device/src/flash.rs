@@ -73,6 +73,9 @@ pub enum FlashError {
     /// Power was lost earlier; the flash must be reopened.
     #[error("power lost; reopen the flash")]
     PowerLost,
+    /// The operation is not one this flash offers (the ledger never erases).
+    #[error("this flash does not support {0}")]
+    Unsupported(&'static str),
 }
 
 /// The order in which a write clears the bits of a byte (the hardware's is unknown).
@@ -113,6 +116,73 @@ pub trait Flash {
     /// Writes `value` at `offset`, which must only clear bits of the byte there.
     fn program(&mut self, offset: usize, value: u8) -> Result<(), FlashError>;
 }
+
+/// Any [`Flash`] seen through the `embedded-storage` NOR-flash traits, so that the no_std core
+/// (`lnedge_device_core`, which the firmware runs too) drives it: byte reads and writes, a
+/// write only clears bits ([`MultiwriteNorFlash`](embedded_storage::nor_flash::MultiwriteNorFlash)),
+/// no erase.
+#[derive(Debug)]
+pub struct Nor<F>(pub F);
+
+/// A [`FlashError`] as an `embedded-storage` error.
+#[derive(Debug)]
+pub struct NorError(pub FlashError);
+
+impl embedded_storage::nor_flash::NorFlashError for NorError {
+    fn kind(&self) -> embedded_storage::nor_flash::NorFlashErrorKind {
+        match self.0 {
+            FlashError::OutOfRange { .. } => {
+                embedded_storage::nor_flash::NorFlashErrorKind::OutOfBounds
+            }
+            _ => embedded_storage::nor_flash::NorFlashErrorKind::Other,
+        }
+    }
+}
+
+impl<F: Flash> embedded_storage::nor_flash::ErrorType for Nor<F> {
+    type Error = NorError;
+}
+
+impl<F: Flash> embedded_storage::nor_flash::ReadNorFlash for Nor<F> {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), NorError> {
+        let at = offset as usize;
+        if let [one] = bytes {
+            *one = self.0.read_byte(at).map_err(NorError)?;
+            return Ok(());
+        }
+        let all = self.0.read_all().map_err(NorError)?;
+        let len = all.len();
+        let src = all
+            .get(at..at.saturating_add(bytes.len()))
+            .ok_or(NorError(FlashError::OutOfRange { offset: at, len }))?;
+        bytes.copy_from_slice(src);
+        Ok(())
+    }
+
+    fn capacity(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl<F: Flash> embedded_storage::nor_flash::NorFlash for Nor<F> {
+    const WRITE_SIZE: usize = 1;
+    const ERASE_SIZE: usize = 1;
+
+    fn erase(&mut self, _from: u32, _to: u32) -> Result<(), NorError> {
+        Err(NorError(FlashError::Unsupported("erase")))
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), NorError> {
+        for (at, b) in (offset as usize..).zip(bytes) {
+            self.0.program(at, *b).map_err(NorError)?;
+        }
+        Ok(())
+    }
+}
+
+impl<F: Flash> embedded_storage::nor_flash::MultiwriteNorFlash for Nor<F> {}
 
 /// Programs `bytes` at `offset` one byte at a time, reading each back: a write the flash did
 /// not keep (a bit that would have to go from 0 to 1) is an error, not a silent difference.

@@ -8,7 +8,9 @@ use lnedge_proto::ledger::{
 };
 use lnedge_proto::PoolId;
 
-use crate::flash::{Flash, FlashError, FlashImage};
+use lnedge_device_core::{FlashLedger, StoreError};
+
+use crate::flash::{Flash, FlashError, FlashImage, Nor, NorError};
 
 /// Errors of [`PersistentLedger`].
 #[derive(Debug, thiserror::Error)]
@@ -54,12 +56,38 @@ pub enum PersistentLedgerError {
 /// The claim ledger of one pool on a [`Flash`]: each transition is one monotone byte write,
 /// read back before the call returns `Ok`. Only after [`claim`](Self::claim) returned `Ok` may
 /// the motor run.
+///
+/// The ledger logic is `lnedge_device_core::FlashLedger`, the same code the firmware runs; this
+/// type adds the file-backed flash, the claims found pending on open, and std errors.
 #[derive(Debug)]
 pub struct PersistentLedger<F> {
-    flash: F,
-    ledger: Ledger<Vec<u8>>,
+    inner: FlashLedger<Nor<F>, Vec<u8>>,
     pending_after_crash: Vec<PendingClaim>,
-    needs_reload: bool,
+}
+
+impl From<StoreError<NorError>> for PersistentLedgerError {
+    fn from(e: StoreError<NorError>) -> Self {
+        match e {
+            StoreError::Ledger(e) => PersistentLedgerError::Ledger(e),
+            StoreError::Read { cause, .. } => PersistentLedgerError::Open(cause.0),
+            StoreError::Write { index, to, offset, cause } => {
+                PersistentLedgerError::Write { index, to, offset: offset as usize, source: cause.0 }
+            }
+            StoreError::Verify { index, offset, expected, found } => {
+                PersistentLedgerError::Verify { index, offset: offset as usize, expected, found }
+            }
+            StoreError::NeedsReload => PersistentLedgerError::NeedsReload,
+            // Neither can happen here (a byte-wide flash, a buffer of the flash's length), but
+            // an error is never dropped: say what it was.
+            StoreError::Geometry { .. } => {
+                PersistentLedgerError::Open(FlashError::Unsupported("this geometry"))
+            }
+            StoreError::Buffer { .. } => PersistentLedgerError::Open(FlashError::Unsupported(
+                "a ledger image of another length",
+            )),
+            _ => PersistentLedgerError::Open(FlashError::Unsupported("an unknown store error")),
+        }
+    }
 }
 
 impl PersistentLedger<FlashImage> {
@@ -77,27 +105,26 @@ impl PersistentLedger<FlashImage> {
 
 impl<F: Flash> PersistentLedger<F> {
     /// Reads the ledger from `flash` (which must hold a ledger image of `pool_id` with `entries`
-    /// entries) and records the claims pending from before ([`pending_after_crash`]).
+    /// entries, and nothing else) and records the claims pending from before
+    /// ([`pending_after_crash`]).
     ///
     /// [`pending_after_crash`]: Self::pending_after_crash
     pub fn from_flash(
-        mut flash: F,
+        flash: F,
         pool_id: PoolId,
         entries: u32,
     ) -> Result<Self, PersistentLedgerError> {
-        let bytes = flash.read_all().map_err(PersistentLedgerError::Open)?;
-        let ledger = Ledger::open_for_pool(bytes, pool_id, entries)?;
-        let pending_after_crash = ledger.pending().collect();
-        Ok(PersistentLedger { flash, ledger, pending_after_crash, needs_reload: false })
+        // The whole flash is the image: a flash of another length is a LengthMismatch.
+        let storage = vec![0u8; flash.len()];
+        let inner = FlashLedger::open(Nor(flash), 0, storage, pool_id, entries)?;
+        let pending_after_crash = inner.pending().collect();
+        Ok(PersistentLedger { inner, pending_after_crash })
     }
 
     /// Re-reads the image from flash (after a failed write) and recomputes the pending claims.
     pub fn reload(&mut self) -> Result<(), PersistentLedgerError> {
-        let header = self.ledger.header();
-        let bytes = self.flash.read_all().map_err(PersistentLedgerError::Open)?;
-        self.ledger = Ledger::open_for_pool(bytes, header.pool_id, header.entries)?;
-        self.pending_after_crash = self.ledger.pending().collect();
-        self.needs_reload = false;
+        self.inner.reload()?;
+        self.pending_after_crash = self.inner.pending().collect();
         Ok(())
     }
 
@@ -110,104 +137,72 @@ impl<F: Flash> PersistentLedger<F> {
 
     /// Claimed entries without an outcome now.
     pub fn pending(&self) -> Vec<PendingClaim> {
-        self.ledger.pending().collect()
+        self.inner.pending().collect()
     }
 
     /// The ledger as last written and verified.
     pub fn ledger(&self) -> &Ledger<Vec<u8>> {
-        &self.ledger
+        self.inner.ledger()
     }
 
     /// The state of entry `index`.
     pub fn state(&self, index: u32) -> Result<EntryState, LedgerError> {
-        self.ledger.state(index)
+        self.inner.state(index)
     }
 
     /// The byte and state of entry `index`.
     pub fn reading(&self, index: u32) -> Result<Reading, LedgerError> {
-        self.ledger.reading(index)
+        self.inner.reading(index)
     }
 
     /// Entries per state.
     pub fn counts(&self) -> Counts {
-        self.ledger.counts()
+        self.inner.counts()
     }
 
     /// The first unused entry in `range`.
     pub fn next_unused(&self, range: Range<u32>) -> Option<u32> {
-        self.ledger.next_unused(range)
+        self.inner.next_unused(range)
     }
 
     /// The flash.
     pub fn flash(&self) -> &F {
-        &self.flash
+        &self.inner.flash().0
     }
 
     /// The flash, e.g. to arm a power cut.
     pub fn flash_mut(&mut self) -> &mut F {
-        &mut self.flash
+        &mut self.inner.flash_mut().0
     }
 
     /// Gives the flash back.
     pub fn into_flash(self) -> F {
-        self.flash
+        self.inner.into_parts().0 .0
     }
 
-    /// Persists `change`: program, read back, compare, then update the in-memory ledger.
-    fn persist(&mut self, change: ChangeSet) -> Result<ChangeSet, PersistentLedgerError> {
-        if change.is_noop() {
-            return Ok(change);
-        }
-        let ChangeSet { index, to, offset, value, .. } = change;
-        self.needs_reload = true;
-        self.flash.program(offset, value).map_err(|source| PersistentLedgerError::Write {
-            index,
-            to,
-            offset,
-            source,
-        })?;
-        let found = self
-            .flash
-            .read_byte(offset)
-            .map_err(|source| PersistentLedgerError::Write { index, to, offset, source })?;
-        if found != value {
-            return Err(PersistentLedgerError::Verify { index, offset, expected: value, found });
-        }
-        self.ledger.apply(&change)?;
-        self.needs_reload = false;
-        Ok(change)
-    }
-
-    fn step(
-        &mut self,
-        op: fn(&Ledger<Vec<u8>>, u32) -> Result<ChangeSet, LedgerError>,
-        index: u32,
-    ) -> Result<ChangeSet, PersistentLedgerError> {
-        if self.needs_reload {
-            return Err(PersistentLedgerError::NeedsReload);
-        }
-        let change = op(&self.ledger, index)?;
-        self.persist(change)
+    /// The core ledger, for the shared vend sequence (`lnedge_device_core::vend`).
+    pub(crate) fn core_mut(&mut self) -> &mut FlashLedger<Nor<F>, Vec<u8>> {
+        &mut self.inner
     }
 
     /// Offers entry `index` (unused → offered; offered again is a no-op).
     pub fn offer(&mut self, index: u32) -> Result<ChangeSet, PersistentLedgerError> {
-        self.step(Ledger::offer, index)
+        Ok(self.inner.offer(index)?)
     }
 
     /// Claims entry `index` (unused or offered → claimed), durably: when this returns `Ok` the
     /// claim is on flash and was read back, and the motor may run.
     pub fn claim(&mut self, index: u32) -> Result<ChangeSet, PersistentLedgerError> {
-        self.step(Ledger::claim, index)
+        Ok(self.inner.claim(index)?)
     }
 
     /// Records that claimed entry `index` was dispensed.
     pub fn dispensed(&mut self, index: u32) -> Result<ChangeSet, PersistentLedgerError> {
-        self.step(Ledger::dispensed, index)
+        Ok(self.inner.dispensed(index)?)
     }
 
     /// Records that the vend of claimed entry `index` failed (refundable).
     pub fn failed(&mut self, index: u32) -> Result<ChangeSet, PersistentLedgerError> {
-        self.step(Ledger::failed, index)
+        Ok(self.inner.failed(index)?)
     }
 }

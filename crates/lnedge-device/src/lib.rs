@@ -24,7 +24,7 @@
 //! the crash rules.
 
 pub mod card;
-pub mod claim;
+pub use lnedge_device_core::claim;
 pub mod deputy;
 pub mod flash;
 pub mod ledger;

@@ -10,16 +10,16 @@
 //! current pool; no secret in it) and `ledger.flash` (the claim ledger). Older pools and their
 //! ledgers move to `archive/<pool id>/` when a new pool is installed.
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use lnedge_device_core::vend::{self, Refusal, VendFailure, Vended};
 use lnedge_proto::ledger::{Counts, EntryState, LedgerError, PendingClaim};
-use lnedge_proto::pool::{payment_hash, Pool, PoolError};
+use lnedge_proto::pool::{Pool, PoolError};
 use lnedge_proto::{DeviceId, PoolId};
 use lnedge_wire::sync::{SignedUpload, SyncRequest};
 
 use crate::claim::{parse_claim, Claim, ClaimInput, ClaimParseError};
-use crate::flash::FlashImage;
+use crate::flash::{FlashImage, NorError};
 use crate::ledger::{PersistentLedger, PersistentLedgerError};
 use crate::voucher::{attested_voucher_text, RefundVoucher};
 
@@ -148,6 +148,9 @@ pub enum VendError {
     /// The ledger on flash failed.
     #[error(transparent)]
     Ledger(PersistentLedgerError),
+    /// Refused by the shared vend rules for a reason this type has no variant of its own for.
+    #[error(transparent)]
+    Refused(Refusal),
 }
 
 // Written by hand (not `#[from]`): the inner error is part of the message, so it must not also
@@ -155,6 +158,33 @@ pub enum VendError {
 impl From<PoolError> for VendError {
     fn from(e: PoolError) -> Self {
         VendError::PoolRefused(e)
+    }
+}
+
+impl From<Refusal> for VendError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::ClaimForAnotherDevice { claim_device, this_device } => {
+                VendError::ClaimForAnotherDevice { claim_device, this_device }
+            }
+            Refusal::ClaimForAnotherPool { claim_pool, this_pool } => {
+                VendError::ClaimForAnotherPool { claim_pool, this_pool }
+            }
+            Refusal::UnknownPayment { pool } => VendError::UnknownPayment { pool },
+            Refusal::UnknownProduct(product) => VendError::UnknownProduct(product),
+            Refusal::SoldOut(product) => VendError::SoldOut(product),
+            // Refusal is non_exhaustive: a new kind is still named, not lost.
+            other => VendError::Refused(other),
+        }
+    }
+}
+
+impl From<VendFailure<NorError>> for VendError {
+    fn from(f: VendFailure<NorError>) -> Self {
+        match f {
+            VendFailure::Refused(r) => r.into(),
+            VendFailure::Store(e) => PersistentLedgerError::from(e).into(),
+        }
     }
 }
 
@@ -386,24 +416,12 @@ impl<D: Dispenser> VendingMachine<D> {
         Ok(self.parts()?.0.pool_id())
     }
 
-    fn product_range(pool: &Pool<'_>, product: u16) -> Option<Range<u32>> {
-        let mut start = 0u32;
-        for p in pool.products() {
-            let end = start.saturating_add(p.entry_count);
-            if p.id == product {
-                return Some(start..end);
-            }
-            start = end;
-        }
-        None
-    }
-
     /// The products on sale and how many invoices each has left.
     pub fn products(&self) -> Result<Vec<ProductInfo>, VendError> {
         let (pool, ledger) = self.parts()?;
         let mut out = Vec::new();
         for p in pool.products() {
-            let range = Self::product_range(&pool, p.id).unwrap_or(0..0);
+            let range = vend::product_range(&pool, p.id).unwrap_or(0..0);
             let available =
                 range.filter(|i| matches!(ledger.state(*i), Ok(EntryState::Unused))).count() as u32;
             out.push(ProductInfo {
@@ -421,11 +439,8 @@ impl<D: Dispenser> VendingMachine<D> {
     pub fn offer(&mut self, product: u16) -> Result<Offer, VendError> {
         let (bytes, ledger) = self.pool.as_mut().ok_or(VendError::NoPool)?;
         let pool = Pool::parse(bytes)?;
-        let range =
-            Self::product_range(&pool, product).ok_or(VendError::UnknownProduct(product))?;
-        let index = ledger.next_unused(range).ok_or(VendError::SoldOut(product))?;
-        let entry = pool.entry(index as usize).ok_or(VendError::SoldOut(product))?;
-        ledger.offer(index)?;
+        let entry = vend::offer(&pool, ledger.core_mut(), product).map_err(VendError::from)?;
+        let index = entry.index() as u32;
         Ok(Offer { index, product, bolt11: entry.bolt11(), amount_msat: entry.amount_msat() })
     }
 
@@ -435,38 +450,18 @@ impl<D: Dispenser> VendingMachine<D> {
         let this_device = self.enrolment.device_id;
         let (bytes, ledger) = self.pool.as_mut().ok_or(VendError::NoPool)?;
         let pool = Pool::parse(bytes)?;
-        if let Some(ctx) = claim.context {
-            // The claim says where it belongs: a precise answer for a wrong machine or pool.
-            if ctx.device_id != this_device {
-                return Err(VendError::ClaimForAnotherDevice {
-                    claim_device: ctx.device_id,
-                    this_device,
-                });
-            }
-            if ctx.pool_id != pool.pool_id() {
-                return Err(VendError::ClaimForAnotherPool {
-                    claim_pool: ctx.pool_id,
-                    this_pool: pool.pool_id(),
-                });
-            }
-        }
-        let hash = payment_hash(&claim.preimage);
-        let entry = pool.find(&hash).ok_or(VendError::UnknownPayment { pool: pool.pool_id() })?;
-        let index = entry.index() as u32;
-        let product = entry.product();
-        ledger.claim(index)?;
-        match self.dispenser.dispense(product) {
-            Ok(()) => {
-                ledger.dispensed(index)?;
-                Ok(VendOutcome::Dispensed { index, product })
-            }
-            Err(DispenseFailure(reason)) => {
-                ledger.failed(index)?;
+        let entry = vend::locate(&pool, this_device, &claim)?;
+        let dispenser = &mut self.dispenser;
+        let vended = vend::vend(ledger.core_mut(), &entry, |product| dispenser.dispense(product))
+            .map_err(PersistentLedgerError::from)?;
+        match vended {
+            Vended::Dispensed { index, product } => Ok(VendOutcome::Dispensed { index, product }),
+            Vended::Failed { index, product, reason: DispenseFailure(reason) } => {
                 let voucher = RefundVoucher {
                     device_id: this_device,
                     pool_id: pool.pool_id(),
                     entry_index: index,
-                    payment_hash: hash,
+                    payment_hash: *entry.payment_hash(),
                     amount_msat: entry.amount_msat().unwrap_or(0),
                     counter: ledger.counts().failed,
                 };

@@ -3,7 +3,8 @@
 //! The wire formats and cryptography of every lnedge mechanism, as a `no_std` sans-I/O library:
 //! time, randomness and bytes are arguments; nothing here reads a clock, a file or a socket. It
 //! builds for bare-metal targets (`thumbv7em-none-eabihf`) without `alloc`; the `alloc` feature
-//! adds builders and owned encoders, `std` (default) adds `std::error::Error` impls.
+//! adds builders and owned encoders, `std` (default) links the standard library. Every error type
+//! implements `core::error::Error`, with or without `std`.
 //!
 //! * [`pool`] — invoice pools: the owner's node pre-signs invoices, the device stores only what
 //!   differs between them and rebuilds each BOLT 11 string byte for byte; it holds no secret.

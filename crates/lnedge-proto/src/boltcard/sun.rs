@@ -39,8 +39,7 @@ impl core::fmt::Display for SunError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for SunError {}
+impl core::error::Error for SunError {}
 
 /// AES-CMAC (NIST SP 800-38B) of `message` under `key`.
 pub(crate) fn cmac(key: &[u8; 16], parts: &[&[u8]]) -> [u8; 16] {

@@ -83,5 +83,4 @@ impl fmt::Display for DeputyError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for DeputyError {}
+impl core::error::Error for DeputyError {}

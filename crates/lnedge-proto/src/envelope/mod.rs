@@ -223,8 +223,7 @@ impl fmt::Display for EnvelopeError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for EnvelopeError {}
+impl core::error::Error for EnvelopeError {}
 
 /// Splits `N` bytes off the front of `bytes`.
 fn take<const N: usize>(bytes: &mut &[u8]) -> Option<[u8; N]> {

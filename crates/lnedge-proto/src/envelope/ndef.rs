@@ -180,8 +180,7 @@ impl fmt::Display for NdefError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for NdefError {}
+impl core::error::Error for NdefError {}
 
 impl From<EnvelopeError> for NdefError {
     fn from(e: EnvelopeError) -> Self {

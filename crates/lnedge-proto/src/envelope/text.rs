@@ -126,8 +126,7 @@ impl fmt::Display for TextError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for TextError {}
+impl core::error::Error for TextError {}
 
 impl From<EnvelopeError> for TextError {
     fn from(e: EnvelopeError) -> Self {
@@ -318,8 +317,7 @@ impl fmt::Display for KeypadError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for KeypadError {}
+impl core::error::Error for KeypadError {}
 
 /// Reads a claim typed on a keypad: 64 hex digits (`0-9`, `A-F`, lower case too), grouped by
 /// any number of spaces or dashes (`1A2B-3C4D …`). The result has no context.
@@ -393,8 +391,7 @@ impl fmt::Display for Lud17Error {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for Lud17Error {}
+impl core::error::Error for Lud17Error {}
 
 /// Whether `url` can be written as a LUD-17 link (`lnurlw://`, `lnurlp://`, `keyauth://`) that
 /// every LUD-17 client maps back to `url`: `https://`, or `http://` for a `.onion` host. A

@@ -158,5 +158,4 @@ impl fmt::Display for LedgerError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for LedgerError {}
+impl core::error::Error for LedgerError {}

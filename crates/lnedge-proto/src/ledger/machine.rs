@@ -286,6 +286,19 @@ impl<S: AsRef<[u8]>> Ledger<S> {
 }
 
 impl<S: AsRef<[u8]> + AsMut<[u8]>> Ledger<S> {
+    /// Fills the image again with what `read` puts there (the flash's bytes, after a write
+    /// that failed part-way) and checks that it is still this ledger: same header, same length.
+    /// If `read` or the check fails the ledger must not be trusted until a `reread` succeeds.
+    pub fn reread<E: From<LedgerError>>(
+        &mut self,
+        read: impl FnOnce(&mut [u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        read(self.image.as_mut())?;
+        let header = Header::decode(self.image.as_ref())?;
+        self.check_pool(header.pool_id, header.entries)?;
+        Ok(())
+    }
+
     /// Applies a change set to the image held in memory (what the flash program does).
     ///
     /// Refuses a change set computed against another byte ([`LedgerError::StaleChangeSet`]) or

@@ -118,8 +118,7 @@ impl fmt::Display for TokenError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for TokenError {}
+impl core::error::Error for TokenError {}
 
 impl Authorization {
     /// The signed body.

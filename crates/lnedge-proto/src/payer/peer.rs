@@ -77,8 +77,7 @@ impl fmt::Display for PeerMessageError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for PeerMessageError {}
+impl core::error::Error for PeerMessageError {}
 
 /// SHA-256 of a token's bytes (how `reject_payment` names it).
 pub fn token_hash(token: &PayerToken) -> [u8; 32] {

@@ -229,8 +229,7 @@ impl fmt::Display for BuildError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for BuildError {}
+impl core::error::Error for BuildError {}
 
 struct DraftEntry {
     hash: [u8; 32],

@@ -173,5 +173,4 @@ impl fmt::Display for PoolError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for PoolError {}
+impl core::error::Error for PoolError {}

@@ -100,8 +100,7 @@ impl fmt::Display for ProofError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for ProofError {}
+impl core::error::Error for ProofError {}
 
 /// `SHA256(preimage) == payment_hash`, compared in constant time.
 pub fn preimage_matches(preimage: &[u8; 32], payment_hash: &[u8; 32]) -> bool {
