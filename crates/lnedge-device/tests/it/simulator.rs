@@ -2,11 +2,7 @@
 //! the transcript out.
 
 use std::io::Write;
-use std::time::Duration;
 
-use bitcoin::hashes::{sha256, Hash};
-use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
-use lightning_invoice::{Currency as InvoiceCurrency, InvoiceBuilder, PaymentSecret};
 use lnedge_device::deputy::{DeputyTerminal, FLASH_LEN};
 use lnedge_device::simulator::{
     self, BoxError, DeputySimulator, InputKind, QrRenderer, Simulator, SimulatorError,
@@ -15,8 +11,10 @@ use lnedge_device::simulator::{
 use lnedge_device::{Enrolment, MemFlash, SimulatedMotor, VendingMachine};
 use lnedge_proto::deputy::{claim_for, Currency, Sale, TerminalKeys};
 use lnedge_proto::envelope::Envelope;
-use lnedge_proto::pool::{derive_preimage, payment_hash, Network, PoolBuilder};
+use lnedge_proto::pool::{derive_preimage, Network, PoolBuilder};
 use lnedge_proto::{DeviceId, PoolId};
+
+use crate::fixtures::{invoice, owner_id};
 
 const DEVICE: DeviceId = DeviceId([0xd1; 16]);
 const POOL_KEY: [u8; 32] = [7; 32];
@@ -35,32 +33,9 @@ fn fake_qr() -> Option<Box<dyn QrRenderer>> {
     Some(Box::new(|text: &str| Ok::<_, BoxError>(format!("[QR {text}]"))))
 }
 
-fn owner() -> SecretKey {
-    SecretKey::from_slice(&[0x42; 32]).expect("key")
-}
-
-/// A regtest invoice for `amount_msat` paying to `preimage`'s hash, signed by the owner.
-fn invoice(description: &str, amount_msat: u64, preimage: &[u8; 32], seq: u32) -> String {
-    let secp = Secp256k1::new();
-    let secret = sha256::Hash::hash(&seq.to_be_bytes()).to_byte_array();
-    InvoiceBuilder::new(InvoiceCurrency::Regtest)
-        .description(description.to_owned())
-        .payment_hash(sha256::Hash::from_byte_array(payment_hash(preimage)))
-        .payment_secret(PaymentSecret(secret))
-        .duration_since_epoch(Duration::from_secs(1_700_000_000))
-        .min_final_cltv_expiry_delta(144)
-        .expiry_time(Duration::from_secs(30 * 24 * 3600))
-        .payee_pub_key(PublicKey::from_secret_key(&secp, &owner()))
-        .basic_mpp()
-        .amount_milli_satoshis(amount_msat)
-        .build_signed(|h| secp.sign_ecdsa_recoverable(h, &owner()))
-        .expect("signed")
-        .to_string()
-}
-
 /// A machine enrolled in `dir` with a pool of four 2 500 sat colas (product 1, seq 0..4).
 fn vending_machine(dir: &std::path::Path) -> VendingMachine<SimulatedMotor> {
-    let owner_id = PublicKey::from_secret_key(&Secp256k1::new(), &owner()).serialize();
+    let owner_id = owner_id();
     let mut builder =
         PoolBuilder::new(PoolId([0, 0, 0, 0, 0, 0, 0, 1]), DEVICE, owner_id, Network::Regtest);
     builder.refund_url_base("https://gw.example/refund");

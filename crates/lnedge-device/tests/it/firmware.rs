@@ -1,0 +1,421 @@
+//! The firmware (`firmware/`, thumbv7em, `lnedge-device-core` inside) run in QEMU's
+//! `mps2-an386` (Cortex-M4), driven over its UART like a host computer or a test jig would.
+//!
+//! The store (enrolment, pool, claim ledger: emulated NOR flash) is a file loaded at boot and
+//! saved when the board is stopped; a **power cut** stops the emulator at whatever instruction
+//! it is on, saves the store as it is at that instant, and kills it.
+//!
+//! Needs `qemu-system-arm` and the firmware build: `bash scripts/firmware.sh build`
+//! (`.ci/run` does both). `LNEDGE_FIRMWARE_ELF` and `QEMU_SYSTEM_ARM` override the paths;
+//! `LNEDGE_FIRMWARE_CUTS` sets the number of power cuts (default 24).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use lnedge_proto::envelope::{Claim, ClaimContext, Envelope, TextCase};
+use lnedge_proto::pool::{derive_preimage, Network, PoolBuilder};
+use lnedge_proto::{DeviceId, PoolId};
+use rand::Rng;
+
+use crate::fixtures::{invoice, owner_id};
+
+const DEVICE: DeviceId = DeviceId([0xf1; 16]);
+const POOL_KEY: [u8; 32] = [3; 32];
+const STORE_LEN: usize = 0x1_0000;
+const STORE_ADDR: &str = "0x100000";
+/// Generous: a loaded 2-core machine runs the emulator slowly, and a deadline only bounds a hang.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+fn firmware_elf() -> PathBuf {
+    let path = std::env::var_os("LNEDGE_FIRMWARE_ELF").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../firmware/target/thumbv7em-none-eabihf/release/lnedge-firmware")
+    });
+    assert!(
+        path.is_file(),
+        "no firmware at {}: build it with `bash scripts/firmware.sh build`",
+        path.display()
+    );
+    path
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The emulated board: UART on stdin/stdout, the QEMU monitor on a unix socket.
+struct Board {
+    child: Child,
+    uart: ChildStdin,
+    lines: Receiver<String>,
+    monitor: UnixStream,
+    store: PathBuf,
+    /// Every UART line since boot.
+    seen: Vec<String>,
+}
+
+impl Board {
+    /// Boots the firmware with the store file as it is and waits for `READY`.
+    fn boot(store: &Path) -> (Board, String) {
+        let dir = store.parent().expect("store dir");
+        let socket = dir.join("monitor.sock");
+        let _ = std::fs::remove_file(&socket);
+        let qemu = std::env::var("QEMU_SYSTEM_ARM").unwrap_or_else(|_| "qemu-system-arm".into());
+        let mut child = Command::new(&qemu)
+            .args(["-machine", "mps2-an386", "-cpu", "cortex-m4", "-display", "none"])
+            .args(["-serial", "stdio", "-icount", "shift=0"])
+            .arg("-monitor")
+            .arg(format!("unix:{},server=on,wait=off", socket.display()))
+            .arg("-kernel")
+            .arg(firmware_elf())
+            .arg("-device")
+            .arg(format!("loader,file={},addr={STORE_ADDR},force-raw=on", store.display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {qemu}: {e} (install qemu-system-arm)"));
+        let uart = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let started = Instant::now();
+        let monitor = loop {
+            match UnixStream::connect(&socket) {
+                Ok(s) => break s,
+                Err(e) if started.elapsed() > DEADLINE => panic!("QEMU monitor: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        let mut board =
+            Board { child, uart, lines, monitor, store: store.to_owned(), seen: Vec::new() };
+        // `PENDING …` lines (claims a cut left without an outcome) come first, READY last.
+        let ready = loop {
+            let line =
+                board.next_line(DEADLINE).unwrap_or_else(|| panic!("no READY: {:?}", board.seen));
+            if line.starts_with("READY vending") {
+                break line;
+            }
+            assert!(line.starts_with("PENDING "), "unexpected boot line {line:?}");
+        };
+        (board, ready)
+    }
+
+    fn send(&mut self, line: &str) {
+        writeln!(self.uart, "{line}").and_then(|()| self.uart.flush()).expect("UART write");
+    }
+
+    fn next_line(&mut self, within: Duration) -> Option<String> {
+        match self.lines.recv_timeout(within) {
+            Ok(line) => {
+                assert_ne!(line.trim(), "PANIC", "the firmware panicked; lines: {:?}", self.seen);
+                self.seen.push(line.clone());
+                Some(line)
+            }
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("the emulator went away; lines so far: {:?}", self.seen)
+            }
+        }
+    }
+
+    /// The next line, which must start with `prefix`.
+    fn expect(&mut self, prefix: &str) -> String {
+        let line = self
+            .next_line(DEADLINE)
+            .unwrap_or_else(|| panic!("no line {prefix:?} within {DEADLINE:?}: {:?}", self.seen));
+        assert!(line.starts_with(prefix), "expected {prefix:?}, got {line:?}");
+        line
+    }
+
+    /// Sends `command` and returns the answer line, which must start with `prefix`.
+    fn ask(&mut self, command: &str, prefix: &str) -> String {
+        self.send(command);
+        self.expect(prefix)
+    }
+
+    fn monitor(&mut self, command: &str) {
+        writeln!(self.monitor, "{command}").expect("monitor write");
+    }
+
+    /// Cuts the power now: the CPU stops at the instruction it is on, the store is saved as it
+    /// is, the emulator is killed. Returns every UART line the board printed.
+    fn power_cut(mut self) -> Vec<String> {
+        self.monitor("stop");
+        self.monitor(&format!("pmemsave {STORE_ADDR} {STORE_LEN} \"{}\"", self.store.display()));
+        // Monitor commands run in order: once the status answers, the store is on disk.
+        self.monitor("info status");
+        let mut answer = Vec::new();
+        let started = Instant::now();
+        self.monitor.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+        while !String::from_utf8_lossy(&answer).contains("VM status: paused") {
+            assert!(started.elapsed() < DEADLINE, "QEMU monitor did not answer");
+            let mut buf = [0u8; 4096];
+            if let Ok(n) = self.monitor.read(&mut buf) {
+                answer.extend_from_slice(&buf[..n]);
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(line);
+        }
+        assert!(!self.seen.iter().any(|l| l.trim() == "PANIC"), "panic: {:?}", self.seen);
+        std::mem::take(&mut self.seen)
+    }
+}
+
+impl Drop for Board {
+    /// A failed test never leaves an emulator running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fresh_store(dir: &Path) -> PathBuf {
+    let store = dir.join("store.bin");
+    std::fs::write(&store, vec![0xFF; STORE_LEN]).expect("store");
+    store
+}
+
+fn preimage(product: u16, seq: u32) -> [u8; 32] {
+    derive_preimage(&POOL_KEY, &DEVICE, product, seq)
+}
+
+/// A pool for `device`: `colas` 2,500 sat colas (product 1) and two 1,000 sat waters
+/// (product 2); returns the pool and its invoices in entry order.
+fn pool(device: DeviceId, colas: u32) -> (Vec<u8>, Vec<String>) {
+    let mut builder =
+        PoolBuilder::new(PoolId([0xb0, 0, 0, 0, 0, 0, 0, 1]), device, owner_id(), Network::Regtest);
+    builder.refund_url_base("https://gw.example/refund");
+    let mut invoices = Vec::new();
+    for (product, count, price, name) in
+        [(1u16, colas, 2_500_000, "cola"), (2, 2, 1_000_000, "water")]
+    {
+        for seq in 0..count {
+            let pre = derive_preimage(&POOL_KEY, &device, product, seq);
+            let inv = invoice(name, price, &pre, seq);
+            builder.add(product, seq, &inv).expect("add");
+            invoices.push(inv);
+        }
+    }
+    (builder.finish().expect("pool"), invoices)
+}
+
+/// A board enrolled as `DEVICE` with `pool(DEVICE, colas)` installed; returns the install line.
+fn enrolled_with_pool(store: &Path, colas: u32) -> (Board, String) {
+    let (mut board, _) = Board::boot(store);
+    board.ask(&format!("ENROL {} {}", hex(&DEVICE.0), hex(&owner_id())), "OK enrolled");
+    let installed = board.ask(&format!("INSTALL {}", hex(&pool(DEVICE, colas).0)), "OK installed");
+    (board, installed)
+}
+
+/// `key=value` from a line.
+fn field(line: &str, key: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
+}
+
+#[test]
+#[ignore = "needs qemu-system-arm and the firmware build (bash scripts/firmware.sh build)"]
+fn the_firmware_enrols_installs_a_signed_pool_vends_and_refuses_a_replay() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = fresh_store(dir.path());
+    let (mut board, ready) = Board::boot(&store);
+    assert_eq!(ready, "READY vending", "a fresh store is not enrolled");
+    board.ask("OFFER 1", "ERR no invoice pool is installed");
+    board.ask("INSTALL 00", "ERR not enrolled: ENROL first");
+    board.ask("ENROL 12 34", "ERR ENROL <device id: 32 hex> <owner node id: 66 hex>");
+    board.ask(&format!("ENROL {} {}", hex(&DEVICE.0), hex(&owner_id())), "OK enrolled");
+    board.ask(&format!("ENROL {} {}", hex(&DEVICE.0), hex(&owner_id())), "ERR already enrolled");
+
+    // Refused pools: a signature changed by one bit, another device's pool, not hex.
+    let (good, invoices) = pool(DEVICE, 4);
+    let mut tampered = good.clone();
+    let at = tampered.len() - 10;
+    tampered[at] ^= 1;
+    board.ask(&format!("INSTALL {}", hex(&tampered)), "ERR pool refused: ");
+    let (other, _) = pool(DeviceId([0xee; 16]), 4);
+    board.ask(&format!("INSTALL {}", hex(&other)), "ERR pool refused: it is for another device");
+    board.ask("INSTALL 0g", "ERR the pool is not hex");
+    board.ask("OFFER 1", "ERR no invoice pool is installed");
+
+    let installed = board
+        .ask(&format!("INSTALL {}", hex(&good)), "OK installed pool=b000000000000001 entries=6");
+    assert!(field(&installed, "verify_instructions") > 0, "{installed}");
+
+    // The offer is the owner's invoice, rebuilt byte for byte from the pool on the device.
+    assert_eq!(board.ask("OFFER 1", "OFFER 0 "), format!("OFFER 0 {}", invoices[0]));
+    assert_eq!(board.ask("OFFER 2", "OFFER 4 "), format!("OFFER 4 {}", invoices[4]));
+    board.ask("OFFER 9", "ERR product 9 is not sold by this machine");
+
+    // A preimage as a wallet shows it: the claim goes to flash, then the motor runs, once.
+    board.ask(&format!("CLAIM {}", hex(&preimage(1, 0))), "MOTOR 1 0");
+    board.expect("VENDED 0 1");
+    board.ask(&format!("CLAIM {}", hex(&preimage(1, 0))), "ERR claim ledger: entry 0 already used");
+    // An lnedge envelope (QR text) with its context; one for another machine is named as such.
+    let claim = |device| Claim {
+        preimage: preimage(2, 1),
+        context: Some(ClaimContext {
+            device_id: device,
+            pool_id: PoolId([0xb0, 0, 0, 0, 0, 0, 0, 1]),
+            entry_index: 5,
+        }),
+    };
+    let text = |device| Envelope::Claim(claim(device)).to_text_case(TextCase::Upper).expect("text");
+    board.ask(
+        &format!("CLAIM {}", text(DeviceId([9; 16]))),
+        "ERR this payment is for machine 09090909",
+    );
+    board.ask(&format!("CLAIM {}", text(DEVICE)), "MOTOR 2 5");
+    board.expect("VENDED 5 2");
+    board.ask(
+        &format!("CLAIM {}", hex(&[0x55; 32])),
+        "ERR this preimage pays no invoice of this machine",
+    );
+    board.ask("CLAIM hello", "ERR not a payment proof: ");
+    board.ask("FROB", "ERR unknown command FROB");
+    let measured = board.ask(&format!("MEASURE {}", hex(&preimage(1, 2))), "MEASURE index=2 ");
+    assert!(field(&measured, "instructions") > 0);
+    board.ask("STATUS", "STATUS unused=3 offered=1 claimed=0 dispensed=2 failed=0");
+    board.power_cut();
+
+    // After a reboot the machine knows itself, its pool and what it sold.
+    let (mut board, ready) = Board::boot(&store);
+    assert_eq!(
+        ready,
+        format!("READY vending device={} pool=b000000000000001 entries=6", hex(&DEVICE.0))
+    );
+    board.ask("STATUS", "STATUS unused=3 offered=1 claimed=0 dispensed=2 failed=0");
+    board.ask(&format!("CLAIM {}", hex(&preimage(1, 0))), "ERR claim ledger: entry 0 already used");
+    board.ask(&format!("CLAIM {}", hex(&preimage(1, 1))), "MOTOR 1 1");
+    board.expect("VENDED 1 1");
+    board.power_cut();
+}
+
+/// What the host saw before a power cut.
+#[derive(Debug, Default)]
+struct Cuts {
+    /// Cut before the motor started (the claim may or may not be on flash).
+    before_motor: u32,
+    /// Cut after the motor started and before the outcome was reported.
+    during_motor: u32,
+    /// Cut after the vend was reported.
+    after_vend: u32,
+    /// Cuts that left the claim on flash without an outcome (pending after reboot).
+    left_pending: u32,
+    /// Cuts after which the claim was not on flash and the customer's second try vended.
+    vended_on_retry: u32,
+}
+
+#[test]
+#[ignore = "needs qemu-system-arm and the firmware build (bash scripts/firmware.sh build)"]
+fn a_power_cut_anywhere_in_a_vend_never_dispenses_twice_and_never_loses_a_claim() {
+    let cuts: u32 =
+        std::env::var("LNEDGE_FIRMWARE_CUTS").ok().and_then(|v| v.parse().ok()).unwrap_or(24);
+    let dir = tempfile::tempdir().expect("dir");
+    let store = fresh_store(dir.path());
+    let (mut board, _) = enrolled_with_pool(&store, cuts + 1);
+    // How long a whole vend takes on this machine now (it varies with the load: the cut points
+    // are drawn from it, so they spread over the vend however fast the emulator runs).
+    let started = Instant::now();
+    board.ask(&format!("CLAIM {}", hex(&preimage(1, 0))), "MOTOR 1 0");
+    board.expect("VENDED 0 1");
+    let vend = started.elapsed();
+    board.power_cut();
+
+    let mut motor_runs = vec![0u32; cuts as usize + 1];
+    motor_runs[0] = 1;
+    // Entries a cut left claimed without an outcome: the operator settles those (vend or refund).
+    let mut pending = vec![false; cuts as usize + 1];
+    let mut seen_cuts = Cuts::default();
+    let mut rng = rand::thread_rng();
+    for index in 1..=cuts {
+        let claim = format!("CLAIM {}", hex(&preimage(1, index)));
+        let (mut board, _) = Board::boot(&store);
+        board.send(&claim);
+        if index % 2 == 0 {
+            // Anywhere in the vend, from before the claim is read to after the outcome.
+            std::thread::sleep(vend.mul_f64(rng.gen_range(0.0..1.3)));
+        } else {
+            // Somewhere after the motor started: between the claim write and the outcome.
+            board.expect(&format!("MOTOR 1 {index}"));
+            std::thread::sleep(vend.mul_f64(rng.gen_range(0.0..0.5)));
+        }
+        let seen = board.power_cut();
+        let motor = seen.contains(&format!("MOTOR 1 {index}"));
+        let vended = seen.contains(&format!("VENDED {index} 1"));
+        if motor {
+            motor_runs[index as usize] += 1;
+        }
+        match (motor, vended) {
+            (false, _) => seen_cuts.before_motor += 1,
+            (true, false) => seen_cuts.during_motor += 1,
+            (true, true) => seen_cuts.after_vend += 1,
+        }
+
+        // Power is back: the claim of a motor run is on flash, and the payment never vends twice.
+        let (mut board, _) = Board::boot(&store);
+        let state_line = board.ask(&format!("STATE {index}"), &format!("STATE {index} "));
+        let state = state_line.split_whitespace().nth(2).expect("state").to_owned();
+        assert_eq!(
+            board.seen.iter().any(|l| l.starts_with(&format!("PENDING {index} "))),
+            state == "claimed",
+            "boot reports a claim pending exactly when it is claimed without an outcome: {:?}",
+            board.seen
+        );
+        if motor {
+            assert!(
+                state == "claimed" || state == "dispensed",
+                "the motor ran for entry {index} but the ledger says {state_line:?} after the cut"
+            );
+        }
+        match state.as_str() {
+            "unused" | "offered" => {
+                board.ask(&claim, &format!("MOTOR 1 {index}"));
+                board.expect(&format!("VENDED {index} 1"));
+                motor_runs[index as usize] += 1;
+                seen_cuts.vended_on_retry += 1;
+            }
+            "claimed" => {
+                seen_cuts.left_pending += 1;
+                pending[index as usize] = true;
+                board.ask(&claim, &format!("ERR claim ledger: entry {index} already used"));
+                // The operator settles it (here: dispensed); the motor is never re-run by itself.
+                board.ask(&format!("RESOLVE {index} dispensed"), "OK resolved");
+            }
+            "dispensed" => {
+                board.ask(&claim, &format!("ERR claim ledger: entry {index} already used"));
+            }
+            other => panic!("entry {index} is {other} after a cut: {state_line}"),
+        }
+        board.power_cut();
+    }
+    let double = motor_runs.iter().filter(|n| **n > 1).count();
+    let never = motor_runs.iter().zip(&pending).filter(|(n, p)| **n == 0 && !**p).count();
+    println!(
+        "{{\"bench\":\"firmware_power_cuts\",\"cuts\":{cuts},\"before_motor\":{},\"during_motor\":{},\"after_vend\":{},\"left_pending\":{},\"vended_on_retry\":{},\"double_dispenses\":{double},\"paid_never_vended_nor_pending\":{never},\"vend_ms\":{}}}",
+        seen_cuts.before_motor,
+        seen_cuts.during_motor,
+        seen_cuts.after_vend,
+        seen_cuts.left_pending,
+        seen_cuts.vended_on_retry,
+        vend.as_millis()
+    );
+    assert_eq!(double, 0, "a payment was vended twice: {motor_runs:?}");
+    assert_eq!(never, 0, "a paid claim was neither vended nor left pending: {motor_runs:?}");
+}

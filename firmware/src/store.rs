@@ -1,0 +1,142 @@
+//! The store: 64 KiB of NOR flash holding the enrolment, the pool and the claim ledger.
+//!
+//! On QEMU's mps2-an386 there is no flash controller, so [`EmuNor`] emulates NOR flash over a
+//! RAM region that the test harness loads before boot and saves after a power cut: an erase
+//! sets 4 KiB sectors to `0xFF`, a write can only clear bits and clears them **one bit per
+//! store**, so a power cut (the emulator stopped at any instruction) can leave a byte half
+//! programmed, as real NOR can. On a real board this file becomes a driver for the MCU's flash
+//! behind the same `embedded-storage` traits.
+//!
+//! ```text
+//! 0x0000  enrolment  "LNFW" ‖ version 1 ‖ mode ‖ 0xFF 0xFF ‖ device id (16) ‖ owner node id (33)
+//! 0x1000  pool       length u32 LE ‖ pool bytes (format v1)            up to 44 KiB - 4
+//! 0xC000  ledger     claim ledger image (docs/protocols/ledger.md)     up to 4 KiB
+//! ```
+
+use core::ptr::{read_volatile, write_volatile};
+
+use embedded_storage::nor_flash::{
+    ErrorType, MultiwriteNorFlash, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
+};
+
+/// Where the store is mapped.
+pub const BASE: usize = 0x0010_0000;
+/// Its size.
+pub const SIZE: u32 = 0x1_0000;
+/// Erase sector.
+pub const SECTOR: u32 = 0x1000;
+/// Enrolment record.
+pub const ENROLMENT: u32 = 0x0000;
+/// Pool slot.
+pub const POOL: u32 = 0x1000;
+/// End of the pool slot.
+pub const POOL_END: u32 = 0xC000;
+/// Claim ledger.
+pub const LEDGER: u32 = 0xC000;
+/// End of the ledger.
+pub const LEDGER_END: u32 = 0xD000;
+
+/// Errors of the emulated flash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmuNorError {
+    /// Outside the store.
+    OutOfBounds,
+    /// An erase not on sector boundaries.
+    NotAligned,
+}
+
+impl NorFlashError for EmuNorError {
+    fn kind(&self) -> NorFlashErrorKind {
+        match self {
+            EmuNorError::OutOfBounds => NorFlashErrorKind::OutOfBounds,
+            EmuNorError::NotAligned => NorFlashErrorKind::NotAligned,
+        }
+    }
+}
+
+/// NOR flash emulated over the store region (see the module docs).
+pub struct EmuNor(());
+
+impl EmuNor {
+    /// The store. There is one; the caller keeps it unique.
+    pub const fn new() -> EmuNor {
+        EmuNor(())
+    }
+
+    fn check(offset: u32, len: usize) -> Result<usize, EmuNorError> {
+        let end = (offset as usize).checked_add(len).ok_or(EmuNorError::OutOfBounds)?;
+        if end > SIZE as usize {
+            return Err(EmuNorError::OutOfBounds);
+        }
+        Ok(BASE + offset as usize)
+    }
+
+    /// The store's bytes `offset..offset+len`, read in place (flash is memory-mapped). Must not
+    /// be held across a write or erase of the same range.
+    pub fn mapped(offset: u32, len: usize) -> Option<&'static [u8]> {
+        let at = Self::check(offset, len).ok()?;
+        // SAFETY: the range lies inside the store region, which nothing else maps; callers
+        // never hold it across a write of the range (the pool slot is written only while no
+        // slice of it exists).
+        Some(unsafe { core::slice::from_raw_parts(at as *const u8, len) })
+    }
+}
+
+impl ErrorType for EmuNor {
+    type Error = EmuNorError;
+}
+
+impl ReadNorFlash for EmuNor {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), EmuNorError> {
+        let at = Self::check(offset, bytes.len())?;
+        for (i, b) in bytes.iter_mut().enumerate() {
+            // SAFETY: inside the store region (checked above).
+            *b = unsafe { read_volatile((at + i) as *const u8) };
+        }
+        Ok(())
+    }
+
+    fn capacity(&self) -> usize {
+        SIZE as usize
+    }
+}
+
+impl NorFlash for EmuNor {
+    const WRITE_SIZE: usize = 1;
+    const ERASE_SIZE: usize = SECTOR as usize;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), EmuNorError> {
+        if from % SECTOR != 0 || to % SECTOR != 0 || to < from {
+            return Err(EmuNorError::NotAligned);
+        }
+        let at = Self::check(from, (to - from) as usize)?;
+        for i in 0..(to - from) as usize {
+            // SAFETY: inside the store region (checked above).
+            unsafe { write_volatile((at + i) as *mut u8, 0xFF) };
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), EmuNorError> {
+        let at = Self::check(offset, bytes.len())?;
+        for (i, new) in bytes.iter().enumerate() {
+            let p = (at + i) as *mut u8;
+            // SAFETY: inside the store region (checked above).
+            let mut byte = unsafe { read_volatile(p) };
+            // One bit per store, low bit first: a cut leaves a partly programmed byte.
+            for bit in 0..8 {
+                let mask = 1u8 << bit;
+                if byte & mask != 0 && new & mask == 0 {
+                    byte &= !mask;
+                    // SAFETY: as above.
+                    unsafe { write_volatile(p, byte) };
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl MultiwriteNorFlash for EmuNor {}
