@@ -184,6 +184,17 @@ impl Drop for Board {
     }
 }
 
+/// Flash (`.vector_table + .text + .rodata + .data`) and static RAM (`.data + .bss + .uninit`)
+/// of the firmware image.
+fn image_sizes(elf: &Path) -> (u64, u64) {
+    use object::{Object, ObjectSection};
+    let data = std::fs::read(elf).expect("firmware image");
+    let file = object::File::parse(&*data).expect("an ELF file");
+    let size = |name| file.section_by_name(name).map_or(0, |s| s.size());
+    let flash = size(".vector_table") + size(".text") + size(".rodata") + size(".data");
+    (flash, size(".data") + size(".bss") + size(".uninit"))
+}
+
 fn fresh_store(dir: &Path) -> PathBuf {
     let store = dir.join("store.bin");
     std::fs::write(&store, vec![0xFF; STORE_LEN]).expect("store");
@@ -292,6 +303,15 @@ fn the_firmware_enrols_installs_a_signed_pool_vends_and_refuses_a_replay() {
     let measured = board.ask(&format!("MEASURE {}", hex(&preimage(1, 2))), "MEASURE index=2 ");
     assert!(field(&measured, "instructions") > 0);
     board.ask("STATUS", "STATUS unused=3 offered=1 claimed=0 dispensed=2 failed=0");
+    let stats = board.ask("STATS", "STATS ");
+    let (flash, static_ram) = image_sizes(&firmware_elf());
+    assert_eq!(field(&stats, "static_ram"), static_ram, "the image and the board agree");
+    println!(
+        "{{\"bench\":\"firmware_vending\",\"flash_bytes\":{flash},\"static_ram_bytes\":{static_ram},\"stack_peak_bytes\":{},\"signature_check_instructions_per_entry\":{},\"claim_verification_instructions\":{}}}",
+        field(&stats, "stack_peak"),
+        field(&installed, "verify_instructions") / 6,
+        field(&measured, "instructions"),
+    );
     board.power_cut();
 
     // After a reboot the machine knows itself, its pool and what it sold.

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The firmware (firmware/: the vending machine for a Cortex-M4F, run in QEMU's mps2-an386).
+#
+#   bash scripts/firmware.sh build    build it (release: opt-level z, LTO); last line: the ELF
+#   bash scripts/firmware.sh qemu     install qemu-system-arm if missing; last line: its path
+#   bash scripts/firmware.sh test     both, then the QEMU suites with their figures (JSON lines)
+#
+# Needs the thumbv7em-none-eabihf rustup target (added if missing) and, for qemu, root for
+# apt-get on a cold run. Everything but the last line goes to stderr.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+TARGET=thumbv7em-none-eabihf
+ELF="$ROOT/firmware/target/$TARGET/release/lnedge-firmware"
+
+log() { printf '[firmware] %s\n' "$*" >&2; }
+die() { printf '[firmware] ERROR: %s\n' "$*" >&2; exit 1; }
+
+build() {
+    rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET" >&2
+    log "cargo build --release (firmware/)"
+    (cd "$ROOT/firmware" && cargo fmt -- --check >&2 && cargo build --release --locked >&2) \
+        || die "the firmware does not build"
+    [[ -f "$ELF" ]] || die "no image at $ELF"
+    echo "$ELF"
+}
+
+qemu() {
+    if ! command -v qemu-system-arm >/dev/null 2>&1; then
+        log "installing qemu-system-arm (Debian)"
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            -o Dpkg::Use-Pty=0 qemu-system-arm >&2
+    fi
+    qemu-system-arm -machine help | grep -q '^mps2-an386' \
+        || die "this qemu-system-arm has no mps2-an386 machine"
+    command -v qemu-system-arm
+}
+
+case "${1:-}" in
+    build) build ;;
+    qemu) qemu ;;
+    test)
+        LNEDGE_FIRMWARE_ELF="$(build | tail -n1)"
+        QEMU_SYSTEM_ARM="$(qemu | tail -n1)"
+        export LNEDGE_FIRMWARE_ELF QEMU_SYSTEM_ARM
+        cd "$ROOT"
+        cargo test -p lnedge-device --test it firmware -- --ignored --nocapture --test-threads=1
+        ;;
+    *) die "usage: $0 build|qemu|test" ;;
+esac
