@@ -10,6 +10,8 @@
 //!   flash, every transition programmed and **read back** before it counts; the claims a power
 //!   cut left pending are found again on open.
 //! * [`claim`] — what a customer presents (QR text, keypad, NFC NDEF) decoded into a claim.
+//! * [`deputy`] — [`deputy::DeputyTerminal`]: the offline point of sale for any amount (sealed
+//!   sale links, claims and 8-digit codes with a lockout counted on flash).
 //! * [`vend`] — the sale: which entry to offer, which entry a claim pays, and the one sequence
 //!   that may run the motor ([`vend::vend`]: claim on flash, read back, motor, outcome).
 //!
@@ -19,6 +21,7 @@
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 
 pub mod claim;
+pub mod deputy;
 pub mod ledger;
 pub mod nor;
 pub mod vend;

@@ -1,6 +1,8 @@
 use super::*;
 use crate::flash::{BitOrder, FileFlash, MemFlash, PowerCut};
-use lnedge_proto::deputy::preimage_for;
+use lnedge_proto::deputy::claim::MAX_CODE_TRIES;
+use lnedge_proto::deputy::{claim_for, preimage_for};
+use lnedge_proto::envelope::{ndef, Envelope};
 
 const MASTER: [u8; 32] = [9; 32];
 const D: DeviceId = DeviceId([0x42; 16]);
