@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The firmware (firmware/: the vending machine for a Cortex-M4F, run in QEMU's mps2-an386).
 #
-#   bash scripts/firmware.sh build    build it (release: opt-level z, LTO); last line: the ELF
+#   bash scripts/firmware.sh build    build both images (release: opt-level z, LTO); last line:
+#                                     the directory holding them (`vending`, `deputy`)
 #   bash scripts/firmware.sh qemu     install qemu-system-arm if missing; last line: its path
 #   bash scripts/firmware.sh test     both, then the QEMU suites with their figures (JSON lines)
 #
@@ -11,7 +12,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TARGET=thumbv7em-none-eabihf
-ELF="$ROOT/firmware/target/$TARGET/release/lnedge-firmware"
+OUT="$ROOT/firmware/target/$TARGET/release"
 
 log() { printf '[firmware] %s\n' "$*" >&2; }
 die() { printf '[firmware] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -21,8 +22,8 @@ build() {
     log "cargo build --release (firmware/)"
     (cd "$ROOT/firmware" && cargo fmt -- --check >&2 && cargo build --release --locked >&2) \
         || die "the firmware does not build"
-    [[ -f "$ELF" ]] || die "no image at $ELF"
-    echo "$ELF"
+    for mode in vending deputy; do [[ -f "$OUT/$mode" ]] || die "no image at $OUT/$mode"; done
+    echo "$OUT"
 }
 
 qemu() {
@@ -41,9 +42,9 @@ case "${1:-}" in
     build) build ;;
     qemu) qemu ;;
     test)
-        LNEDGE_FIRMWARE_ELF="$(build | tail -n1)"
+        LNEDGE_FIRMWARE_DIR="$(build | tail -n1)"
         QEMU_SYSTEM_ARM="$(qemu | tail -n1)"
-        export LNEDGE_FIRMWARE_ELF QEMU_SYSTEM_ARM
+        export LNEDGE_FIRMWARE_DIR QEMU_SYSTEM_ARM
         cd "$ROOT"
         cargo test -p lnedge-device --test it firmware -- --ignored --nocapture --test-threads=1
         ;;

@@ -8,9 +8,14 @@
 //! behind the same `embedded-storage` traits.
 //!
 //! ```text
-//! 0x0000  enrolment  "LNFW" ‖ version 1 ‖ mode ‖ 0xFF 0xFF ‖ device id (16) ‖ owner node id (33)
+//! 0x0000  enrolment  "LNFW" ‖ version 1 ‖ mode ‖ 0xFF 0xFF ‖ the mode's record
+//!         vending:   device id (16) ‖ owner node id (33)
+//!         deputy:    device id (16) ‖ seal key (32) ‖ claim key (32) ‖ URL length ‖ gateway URL
+//! vending:
 //! 0x1000  pool       length u32 LE ‖ pool bytes (format v1)            up to 44 KiB - 4
 //! 0xC000  ledger     claim ledger image (docs/protocols/ledger.md)     up to 4 KiB
+//! deputy:
+//! 0x1000  terminal   lnedge_device_core::deputy layout                 48.3 KiB
 //! ```
 
 use core::ptr::{read_volatile, write_volatile};
@@ -35,6 +40,40 @@ pub const POOL_END: u32 = 0xC000;
 pub const LEDGER: u32 = 0xC000;
 /// End of the ledger.
 pub const LEDGER_END: u32 = 0xD000;
+
+/// Where the deputy terminal's records start.
+pub const DEPUTY: u32 = 0x1000;
+
+const MAGIC: &[u8; 4] = b"LNFW";
+const VERSION: u8 = 1;
+/// Bytes of the enrolment record's header.
+const RECORD_AT: u32 = 8;
+
+/// The enrolment record of `mode` (`b'V'` vending, `b'D'` deputy), `len` bytes after the
+/// header, if the store holds one.
+pub fn enrolment(mode: u8, len: usize) -> Option<&'static [u8]> {
+    let head = EmuNor::mapped(ENROLMENT, RECORD_AT as usize)?;
+    if head.get(..4)? != MAGIC || head.get(4) != Some(&VERSION) || head.get(5) != Some(&mode) {
+        return None;
+    }
+    EmuNor::mapped(ENROLMENT + RECORD_AT, len)
+}
+
+/// Erases the whole store and writes the enrolment `record` of `mode`.
+pub fn enrol(mode: u8, record: &[u8]) -> Result<(), &'static str> {
+    let mut flash = EmuNor::new();
+    let head = [MAGIC[0], MAGIC[1], MAGIC[2], MAGIC[3], VERSION, mode, 0xFF, 0xFF];
+    flash
+        .erase(0, SIZE)
+        .and_then(|()| flash.write(ENROLMENT + RECORD_AT, record))
+        .and_then(|()| flash.write(ENROLMENT, &head))
+        .map_err(|_| "writing the enrolment failed")?;
+    // The header goes last: a cut leaves no enrolment rather than half of one.
+    match enrolment(mode, record.len()) {
+        Some(stored) if stored == record => Ok(()),
+        _ => Err("the enrolment did not read back"),
+    }
+}
 
 /// Errors of the emulated flash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,6 @@ use lnedge_proto::DeviceId;
 
 use crate::board::{self, Ticks, Uart, INSTRUCTIONS_PER_TICK};
 use crate::io::{self, End};
-use crate::stack;
 use crate::store::{self, EmuNor};
 
 /// Most pool entries this build holds (RAM for the ledger copy: 32 + this many bytes).
@@ -38,8 +37,6 @@ impl AsMut<[u8]> for LedgerBuf {
     }
 }
 
-const MAGIC: &[u8; 4] = b"LNFW";
-const VERSION: u8 = 1;
 /// Mode byte of a vending machine's enrolment.
 pub const MODE_VENDING: u8 = b'V';
 const NO_POOL: u32 = u32::MAX;
@@ -61,7 +58,8 @@ pub struct Machine {
     spare: Option<LedgerBuf>,
 }
 
-fn put_err(uart: &mut Uart, what: impl core::fmt::Display) {
+/// `ERR <what>`.
+pub fn put_err(uart: &mut Uart, what: impl core::fmt::Display) {
     let _ = writeln!(uart, "ERR {what}");
 }
 
@@ -75,16 +73,9 @@ fn reason_name(r: PendingReason) -> &'static str {
 }
 
 fn read_enrolment() -> Option<Enrolment> {
-    let rec = EmuNor::mapped(store::ENROLMENT, 57)?;
-    let (head, rest) = rec.split_at(8);
-    if head.get(..4)? != MAGIC
-        || head.get(4) != Some(&VERSION)
-        || head.get(5) != Some(&MODE_VENDING)
-    {
-        return None;
-    }
-    let device: [u8; 16] = rest.get(..16)?.try_into().ok()?;
-    let owner: [u8; 33] = rest.get(16..49)?.try_into().ok()?;
+    let rec = store::enrolment(MODE_VENDING, 49)?;
+    let device: [u8; 16] = rec.get(..16)?.try_into().ok()?;
+    let owner: [u8; 33] = rec.get(16..49)?.try_into().ok()?;
     Some(Enrolment { device_id: DeviceId(device), owner })
 }
 
@@ -228,14 +219,6 @@ impl Machine {
                 io::skip_line(uart, end);
                 self.status(uart);
             }
-            b"STATS" => {
-                io::skip_line(uart, end);
-                uart.write_bytes(b"STATS stack_peak=");
-                io::put_u64(uart, stack::peak() as u64);
-                uart.write_bytes(b" static_ram=");
-                io::put_u64(uart, stack::static_ram() as u64);
-                uart.write_bytes(b"\n");
-            }
             _ => {
                 io::skip_line(uart, end);
                 uart.write_bytes(b"ERR unknown command ");
@@ -255,17 +238,11 @@ impl Machine {
         let (Some(device), Some(owner)) = (device, owner) else {
             return put_err(uart, "ENROL <device id: 32 hex> <owner node id: 66 hex>");
         };
-        let mut flash = EmuNor::new();
-        let mut rec = [0xFFu8; 57];
-        rec[..4].copy_from_slice(MAGIC);
-        rec[4] = VERSION;
-        rec[5] = MODE_VENDING;
-        rec[8..24].copy_from_slice(&device);
-        rec[24..57].copy_from_slice(&owner);
-        let written =
-            flash.erase(0, store::SIZE).and_then(|()| flash.write(store::ENROLMENT, &rec));
-        if written.is_err() {
-            return put_err(uart, "writing the enrolment failed");
+        let mut rec = [0u8; 49];
+        rec[..16].copy_from_slice(&device);
+        rec[16..].copy_from_slice(&owner);
+        if let Err(e) = store::enrol(MODE_VENDING, &rec) {
+            return put_err(uart, e);
         }
         self.enrolment = read_enrolment();
         if self.enrolment.is_none() {

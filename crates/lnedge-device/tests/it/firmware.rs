@@ -6,7 +6,8 @@
 //! it is on, saves the store as it is at that instant, and kills it.
 //!
 //! Needs `qemu-system-arm` and the firmware build: `bash scripts/firmware.sh build`
-//! (`.ci/run` does both). `LNEDGE_FIRMWARE_ELF` and `QEMU_SYSTEM_ARM` override the paths;
+//! (`.ci/run` does both). `LNEDGE_FIRMWARE_DIR` (the images `vending` and `deputy`) and
+//! `QEMU_SYSTEM_ARM` override the paths;
 //! `LNEDGE_FIRMWARE_CUTS` sets the number of power cuts (default 24).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -16,6 +17,9 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use lnedge_proto::deputy::{
+    claim_for, write_sale_url, Currency, DeputyClaim, Sale, ShortCode, TerminalKeys,
+};
 use lnedge_proto::envelope::{Claim, ClaimContext, Envelope, TextCase};
 use lnedge_proto::pool::{derive_preimage, Network, PoolBuilder};
 use lnedge_proto::{DeviceId, PoolId};
@@ -30,11 +34,13 @@ const STORE_ADDR: &str = "0x100000";
 /// Generous: a loaded 2-core machine runs the emulator slowly, and a deadline only bounds a hang.
 const DEADLINE: Duration = Duration::from_secs(120);
 
-fn firmware_elf() -> PathBuf {
-    let path = std::env::var_os("LNEDGE_FIRMWARE_ELF").map(PathBuf::from).unwrap_or_else(|| {
+/// The firmware image of `mode` (`vending` or `deputy`).
+fn firmware_elf(mode: &str) -> PathBuf {
+    let dir = std::env::var_os("LNEDGE_FIRMWARE_DIR").map(PathBuf::from).unwrap_or_else(|| {
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../firmware/target/thumbv7em-none-eabihf/release/lnedge-firmware")
+            .join("../../firmware/target/thumbv7em-none-eabihf/release")
     });
+    let path = dir.join(mode);
     assert!(
         path.is_file(),
         "no firmware at {}: build it with `bash scripts/firmware.sh build`",
@@ -59,8 +65,13 @@ struct Board {
 }
 
 impl Board {
-    /// Boots the firmware with the store file as it is and waits for `READY`.
+    /// Boots the vending firmware with the store file as it is and waits for `READY`.
     fn boot(store: &Path) -> (Board, String) {
+        Self::boot_mode("vending", store)
+    }
+
+    /// Boots the firmware of `mode` with the store file as it is and waits for `READY <mode>`.
+    fn boot_mode(mode: &str, store: &Path) -> (Board, String) {
         let dir = store.parent().expect("store dir");
         let socket = dir.join("monitor.sock");
         let _ = std::fs::remove_file(&socket);
@@ -71,7 +82,7 @@ impl Board {
             .arg("-monitor")
             .arg(format!("unix:{},server=on,wait=off", socket.display()))
             .arg("-kernel")
-            .arg(firmware_elf())
+            .arg(firmware_elf(mode))
             .arg("-device")
             .arg(format!("loader,file={},addr={STORE_ADDR},force-raw=on", store.display()))
             .stdin(Stdio::piped())
@@ -104,7 +115,7 @@ impl Board {
         let ready = loop {
             let line =
                 board.next_line(DEADLINE).unwrap_or_else(|| panic!("no READY: {:?}", board.seen));
-            if line.starts_with("READY vending") {
+            if line.starts_with(&format!("READY {mode}")) {
                 break line;
             }
             assert!(line.starts_with("PENDING "), "unexpected boot line {line:?}");
@@ -304,7 +315,7 @@ fn the_firmware_enrols_installs_a_signed_pool_vends_and_refuses_a_replay() {
     assert!(field(&measured, "instructions") > 0);
     board.ask("STATUS", "STATUS unused=3 offered=1 claimed=0 dispensed=2 failed=0");
     let stats = board.ask("STATS", "STATS ");
-    let (flash, static_ram) = image_sizes(&firmware_elf());
+    let (flash, static_ram) = image_sizes(&firmware_elf("vending"));
     assert_eq!(field(&stats, "static_ram"), static_ram, "the image and the board agree");
     println!(
         "{{\"bench\":\"firmware_vending\",\"flash_bytes\":{flash},\"static_ram_bytes\":{static_ram},\"stack_peak_bytes\":{},\"signature_check_instructions_per_entry\":{},\"claim_verification_instructions\":{}}}",
@@ -438,4 +449,82 @@ fn a_power_cut_anywhere_in_a_vend_never_dispenses_twice_and_never_loses_a_claim(
     );
     assert_eq!(double, 0, "a payment was vended twice: {motor_runs:?}");
     assert_eq!(never, 0, "a paid claim was neither vended nor left pending: {motor_runs:?}");
+}
+
+const MASTER: [u8; 32] = [0x6d; 32];
+const GATEWAY: &str = "https://gw.example";
+
+/// The 8 digits of a code as a keypad sends them.
+fn digits(code: ShortCode) -> String {
+    format!("{:08}", code.0)
+}
+
+#[test]
+#[ignore = "needs qemu-system-arm and the firmware build (bash scripts/firmware.sh build)"]
+fn the_deputy_firmware_sells_takes_a_wrong_then_right_code_and_keeps_its_lockout() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = fresh_store(dir.path());
+    let keys = TerminalKeys::derive(&MASTER, DEVICE);
+    let (mut board, ready) = Board::boot_mode("deputy", &store);
+    assert_eq!(ready, "READY deputy", "a fresh store is not enrolled");
+    board.ask("SALE 2100", "ERR not enrolled: ENROL first");
+    board.ask("ENROL 12", "ERR ENROL <device id: 32 hex>");
+    let enrol = format!(
+        "ENROL {} {} {} {GATEWAY}",
+        hex(&DEVICE.0),
+        hex(&keys.seal_key),
+        hex(&keys.claim_key)
+    );
+    board.ask(&enrol, "OK enrolled");
+    board.ask(&enrol, "ERR already enrolled");
+    board.ask("SALE 0", "ERR sale amount must be positive");
+    board.ask("SALE 5 XX1", "ERR ");
+
+    // The link is the gateway's pay request for this sale, sealed with this terminal's key.
+    let line = board.ask("SALE 2100", "SALE 1 LNURL1");
+    let sale = Sale { device_id: DEVICE, counter: 1, amount: 2100, currency: Currency::SAT };
+    let lnurl = line.split_whitespace().nth(2).expect("lnurl");
+    let (hrp, url) = bitcoin::bech32::decode(lnurl).expect("bech32");
+    assert_eq!(hrp.to_lowercase(), "lnurl");
+    let mut want = String::new();
+    write_sale_url(&mut want, GATEWAY, &DEVICE, &sale.seal(&keys).expect("seal")).expect("url");
+    assert_eq!(String::from_utf8(url).expect("utf-8"), want);
+
+    // A wrong code costs a try; the right one sells; the full claim then finds it paid.
+    let (claim, code) = claim_for(&keys.claim_key, &sale);
+    let wrong = ShortCode((code.0 + 1) % 100_000_000);
+    board.ask(&format!("CODE {}", digits(wrong)), "WRONG 1 tries_left=4");
+    board.ask(&format!("CODE {}", digits(code)), "PAID 1");
+    let claim_text = |c: DeputyClaim| Envelope::DeputyClaim(c).to_text().expect("text");
+    board.ask(&format!("CLAIM {code} {}", claim_text(claim)), "ALREADY-PAID 1");
+    board.ask(&format!("CLAIM {}", hex(&[7; 32])), "ERR not a claim or code: a payment preimage");
+    board.ask("CODE 12", "ERR not a claim or code: expected 8 digits");
+
+    // Five wrong codes lock a sale out, and a reboot does not unlock it.
+    board.ask("SALE 500", "SALE 2 LNURL1");
+    let second = Sale { counter: 2, amount: 500, ..sale };
+    let (claim2, code2) = claim_for(&keys.claim_key, &second);
+    let wrong2 = ShortCode((code2.0 + 1) % 100_000_000);
+    for left in (1..=4).rev() {
+        board.ask(&format!("CODE {}", digits(wrong2)), &format!("WRONG 2 tries_left={left}"));
+    }
+    board.ask(&format!("CODE {}", digits(wrong2)), "LOCKED 2");
+    board.power_cut();
+    let (mut board, ready) = Board::boot_mode("deputy", &store);
+    assert_eq!(ready, format!("READY deputy device={} counter=2", hex(&DEVICE.0)));
+    board.ask(&format!("CODE {}", digits(code2)), "LOCKED 2");
+    // A forged claim is named; the genuine full claim still sells the locked sale.
+    let mut forged = claim2;
+    forged.tag[0] ^= 1;
+    board.ask(&format!("CLAIM {}", claim_text(forged)), "FORGED 2");
+    board.ask(&format!("CLAIM {}", claim_text(claim2)), "PAID 2");
+    board.ask("SALE 100", "SALE 3 LNURL1");
+    let stats = board.ask("STATS", "STATS ");
+    let (flash, static_ram) = image_sizes(&firmware_elf("deputy"));
+    assert_eq!(field(&stats, "static_ram"), static_ram, "the image and the board agree");
+    println!(
+        "{{\"bench\":\"firmware_deputy\",\"flash_bytes\":{flash},\"static_ram_bytes\":{static_ram},\"stack_peak_bytes\":{}}}",
+        field(&stats, "stack_peak"),
+    );
+    board.power_cut();
 }
