@@ -180,41 +180,18 @@ impl Machine {
         Some((Pool::parse(bytes).ok()?, self.enrolment?))
     }
 
-    /// Runs one command (the word is read; `end` says whether arguments follow).
+    /// Runs one command (the word is read; `end` says whether arguments follow). Each command
+    /// has its own function and its own buffers, so that the deep paths (a signature check at
+    /// install, a claim) never carry another command's stack frame.
     pub fn command(&mut self, uart: &mut Uart, ticks: &Ticks, word: &[u8], end: End) {
-        let mut arg = [0u8; 320];
         match word {
-            b"ENROL" => {
-                let Some(rest) = io::read_rest(uart, end, &mut arg) else {
-                    return put_err(uart, "ENROL <device id hex> <owner node id hex>");
-                };
-                self.enrol(uart, rest);
-            }
+            b"ENROL" => self.enrol_line(uart, end),
             b"INSTALL" => self.install(uart, ticks, end),
-            b"OFFER" => {
-                let product = io::read_rest(uart, end, &mut arg).and_then(io::parse_u64);
-                match product.and_then(|p| u16::try_from(p).ok()) {
-                    Some(p) => self.offer(uart, p),
-                    None => put_err(uart, "OFFER <product number>"),
-                }
-            }
-            b"CLAIM" | b"MEASURE" => {
-                let Some(text) = io::read_rest(uart, end, &mut arg) else {
-                    return put_err(uart, "the claim is longer than 320 characters");
-                };
-                let Ok(text) = core::str::from_utf8(text) else {
-                    return put_err(uart, "the claim is not text");
-                };
-                self.claim(uart, ticks, text, word == b"MEASURE");
-            }
-            b"RESOLVE" => {
-                let rest = io::read_rest(uart, end, &mut arg).unwrap_or(&[]);
-                self.resolve(uart, rest);
-            }
-            b"STATE" => {
-                let index = io::read_rest(uart, end, &mut arg).and_then(io::parse_u64);
-                self.state(uart, index.and_then(|i| u32::try_from(i).ok()));
-            }
+            b"OFFER" => self.offer_line(uart, end),
+            b"CLAIM" => self.claim_line(uart, ticks, end, false),
+            b"MEASURE" => self.claim_line(uart, ticks, end, true),
+            b"RESOLVE" => self.resolve_line(uart, end),
+            b"STATE" => self.state_line(uart, end),
             b"STATUS" => {
                 io::skip_line(uart, end);
                 self.status(uart);
@@ -226,6 +203,51 @@ impl Machine {
                 uart.write_bytes(b"\n");
             }
         }
+    }
+
+    #[inline(never)]
+    fn enrol_line(&mut self, uart: &mut Uart, end: End) {
+        let mut arg = [0u8; 120];
+        match io::read_rest(uart, end, &mut arg) {
+            Some(rest) => self.enrol(uart, rest),
+            None => put_err(uart, "ENROL <device id: 32 hex> <owner node id: 66 hex>"),
+        }
+    }
+
+    #[inline(never)]
+    fn offer_line(&mut self, uart: &mut Uart, end: End) {
+        let mut arg = [0u8; 8];
+        let product = io::read_rest(uart, end, &mut arg).and_then(io::parse_u64);
+        match product.and_then(|p| u16::try_from(p).ok()) {
+            Some(p) => self.offer(uart, p),
+            None => put_err(uart, "OFFER <product number>"),
+        }
+    }
+
+    #[inline(never)]
+    fn claim_line(&mut self, uart: &mut Uart, ticks: &Ticks, end: End, measure_only: bool) {
+        let mut arg = [0u8; 320];
+        let Some(text) = io::read_rest(uart, end, &mut arg) else {
+            return put_err(uart, "the claim is longer than 320 characters");
+        };
+        let Ok(text) = core::str::from_utf8(text) else {
+            return put_err(uart, "the claim is not text");
+        };
+        self.claim(uart, ticks, text, measure_only);
+    }
+
+    #[inline(never)]
+    fn resolve_line(&mut self, uart: &mut Uart, end: End) {
+        let mut arg = [0u8; 24];
+        let rest = io::read_rest(uart, end, &mut arg).unwrap_or(&[]);
+        self.resolve(uart, rest);
+    }
+
+    #[inline(never)]
+    fn state_line(&mut self, uart: &mut Uart, end: End) {
+        let mut arg = [0u8; 12];
+        let index = io::read_rest(uart, end, &mut arg).and_then(io::parse_u64);
+        self.state(uart, index.and_then(|i| u32::try_from(i).ok()));
     }
 
     fn enrol(&mut self, uart: &mut Uart, rest: &[u8]) {
@@ -254,6 +276,7 @@ impl Machine {
     /// `INSTALL <pool hex>`: the pool streams into its slot (no RAM copy), then every entry's
     /// signature is checked against the enrolled owner where it lies. The length word is written
     /// last, so a power cut leaves no pool rather than half of one.
+    #[inline(never)]
     fn install(&mut self, uart: &mut Uart, ticks: &Ticks, end: End) {
         let Some(enrolment) = self.enrolment else {
             io::skip_line(uart, end);
@@ -280,7 +303,7 @@ impl Machine {
         }
         let Some(bytes) = pool_bytes(len) else { return put_err(uart, "pool too large") };
         let start = ticks.now();
-        let verified = Pool::parse_verified(bytes, &enrolment.owner);
+        let verified = Pool::parse_owner_verified(bytes, &enrolment.owner);
         let spent = ticks.since(start);
         let pool = match verified {
             Ok(pool) => pool,

@@ -281,6 +281,10 @@ fn tampered_entries_are_named() {
             let at = position(&bad, field) + 5;
             bad[at] ^= 0x10;
             let p = Pool::parse(&bad).unwrap();
+            // The owner-key check names the same entry.
+            let lite = p.verify_owner_signatures().unwrap_err();
+            assert!(lite.to_string().contains(&format!("entry {target}")), "{what}: {lite}");
+            assert!(Pool::parse_owner_verified(&bad, &pool.owner_node_id()).is_err());
             let err = p.verify_signatures().unwrap_err();
             match err {
                 PoolError::SignerMismatch { index }
@@ -294,6 +298,33 @@ fn tampered_entries_are_named() {
             assert!(Pool::parse_verified(&bad, &pool.owner_node_id()).is_err());
         }
     }
+}
+
+#[test]
+fn an_altered_recovery_id_fails_recovery_but_not_the_owner_key_check() {
+    let b = three_products();
+    let pool = Pool::parse(&b.bytes).unwrap();
+    pool.verify_owner_signatures().unwrap();
+    Pool::parse_owner_verified(&b.bytes, &pool.owner_node_id()).unwrap();
+    // The recovery ids follow the signatures of their section; change entry 0's.
+    let last_of_first = pool.products().next().unwrap().entry_count as usize - 1;
+    let recids_at = position(&b.bytes, &pool.entry(last_of_first).unwrap().signature()[..]) + 64;
+    let want = pool.entry(0).unwrap().recovery_id();
+    let bad = (0..8)
+        .find_map(|bit| {
+            let mut bad = b.bytes.clone();
+            bad[recids_at] ^= 1 << bit;
+            let p = Pool::parse(&bad).ok()?;
+            (p.entry(0)?.recovery_id() != want).then_some(bad)
+        })
+        .expect("a bit of entry 0's recovery id");
+    let p = Pool::parse(&bad).unwrap();
+    // Recovery finds another key; the signature still verifies under the owner's (ADR 0021).
+    assert!(matches!(
+        p.verify_signatures(),
+        Err(PoolError::SignerMismatch { index: 0 } | PoolError::InvalidSignature { index: 0 })
+    ));
+    p.verify_owner_signatures().unwrap();
 }
 
 #[test]

@@ -376,6 +376,21 @@ impl<'a> Pool<'a> {
         Ok(pool)
     }
 
+    /// [`Pool::parse`], then refuses a pool whose owner is not `expected_owner` and checks every
+    /// signature against it ([`Pool::verify_owner_signatures`]: one ECDSA verification per
+    /// entry, no key recovery — for microcontrollers).
+    pub fn parse_owner_verified(
+        bytes: &'a [u8],
+        expected_owner: &[u8; 33],
+    ) -> Result<Pool<'a>, PoolError> {
+        let pool = Pool::parse(bytes)?;
+        if pool.owner != *expected_owner {
+            return Err(PoolError::WrongOwner { expected: *expected_owner, found: pool.owner });
+        }
+        pool.verify_owner_signatures()?;
+        Ok(pool)
+    }
+
     /// Format version (first byte).
     pub fn version(&self) -> u8 {
         self.version
@@ -468,6 +483,22 @@ impl<'a> Pool<'a> {
             VerifyingKey::from_sec1_bytes(&self.owner).map_err(|_| PoolError::InvalidOwnerKey)?;
         for e in self.entries() {
             e.check_signer(&owner)?;
+        }
+        Ok(())
+    }
+
+    /// Checks that every entry's signature is low-S and **verifies under the owner's key**: one
+    /// ECDSA verification per entry instead of a key recovery (which computes a square root and
+    /// then verifies as well), about half the work. What it does not check is the recovery id:
+    /// a pool whose recovery ids were altered passes, and wallets would recover another payee
+    /// from those invoices and fail to pay them — a refused sale, never a payment to anyone but
+    /// the owner (a signature that verifies under the owner's key cannot be made without it).
+    /// The firmware uses this (ADR 0021); hosts use [`Pool::verify_signatures`].
+    pub fn verify_owner_signatures(&self) -> Result<(), PoolError> {
+        let owner =
+            VerifyingKey::from_sec1_bytes(&self.owner).map_err(|_| PoolError::InvalidOwnerKey)?;
+        for e in self.entries() {
+            e.verify_signature(&owner)?;
         }
         Ok(())
     }
@@ -683,6 +714,19 @@ impl<'a> Entry<'a> {
         // Writing to a String cannot fail.
         let _ = self.write_bolt11(&mut s);
         s
+    }
+
+    fn verify_signature(&self, owner: &VerifyingKey) -> Result<(), PoolError> {
+        use k256::ecdsa::signature::hazmat::PrehashVerifier;
+        let index = self.index;
+        let sig = Signature::from_slice(self.signature)
+            .map_err(|_| PoolError::InvalidSignature { index })?;
+        if sig.normalize_s().is_some() {
+            return Err(PoolError::HighS { index });
+        }
+        owner
+            .verify_prehash(&self.signing_hash(), &sig)
+            .map_err(|_| PoolError::SignerMismatch { index })
     }
 
     fn check_signer(&self, owner: &VerifyingKey) -> Result<(), PoolError> {
