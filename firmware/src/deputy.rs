@@ -8,7 +8,12 @@ use lnedge_proto::DeviceId;
 use crate::board::{Ticks, Uart};
 use crate::io::{self, End};
 use crate::store::{self, EmuNor};
-use crate::vending::put_err;
+
+/// `ERR <what>`.
+fn put_err(uart: &mut Uart, what: impl core::fmt::Display) {
+    use core::fmt::Write as _;
+    let _ = writeln!(uart, "ERR {what}");
+}
 
 /// Mode byte of a deputy terminal's enrolment.
 pub const MODE_DEPUTY: u8 = b'D';

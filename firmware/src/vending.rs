@@ -1,8 +1,6 @@
 //! Vending mode: enrol, install a pool, offer, claim, vend — every rule from
 //! `lnedge-device-core`, the same code the std runtime and its tests run.
 
-use core::fmt::Write as _;
-
 use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
 use lnedge_device_core::claim::{parse_claim, ClaimInput};
 use lnedge_device_core::ledger::read_header;
@@ -14,6 +12,7 @@ use lnedge_proto::DeviceId;
 
 use crate::board::{self, Ticks, Uart, INSTRUCTIONS_PER_TICK};
 use crate::io::{self, End};
+use crate::say::Say;
 use crate::store::{self, EmuNor};
 
 /// Most pool entries this build holds (RAM for the ledger copy: 32 + this many bytes).
@@ -58,9 +57,9 @@ pub struct Machine {
     spare: Option<LedgerBuf>,
 }
 
-/// `ERR <what>`.
-pub fn put_err(uart: &mut Uart, what: impl core::fmt::Display) {
-    let _ = writeln!(uart, "ERR {what}");
+/// `ERR <what>` (see `say.rs`: no `core::fmt` in this image).
+fn put_err(uart: &mut Uart, what: impl Say) {
+    what.say(uart);
 }
 
 fn reason_name(r: PendingReason) -> &'static str {
@@ -307,7 +306,7 @@ impl Machine {
         let spent = ticks.since(start);
         let pool = match verified {
             Ok(pool) => pool,
-            Err(e) => return put_err(uart, format_args!("pool refused: {e}")),
+            Err(e) => return put_err(uart, e),
         };
         if pool.device_id() != enrolment.device_id {
             return put_err(uart, "pool refused: it is for another device");
@@ -381,7 +380,8 @@ impl Machine {
                 let _ = entry.write_bolt11(uart);
                 uart.write_bytes(b"\n");
             }
-            Err(e) => put_err(uart, e),
+            Err(VendFailure::Refused(r)) => put_err(uart, r),
+            Err(VendFailure::Store(e)) => put_err(uart, e),
         }
     }
 
@@ -392,7 +392,7 @@ impl Machine {
         let start = ticks.now();
         let claim = match parse_claim(ClaimInput::Text(text.trim())) {
             Ok(claim) => claim,
-            Err(e) => return put_err(uart, format_args!("not a payment proof: {e}")),
+            Err(e) => return put_err(uart, e),
         };
         let entry = match vend::locate(&pool, enrolment.device_id, &claim) {
             Ok(entry) => entry,
@@ -429,7 +429,7 @@ impl Machine {
                 io::put_u64(uart, index.into());
                 uart.write_bytes(b" refund due\n");
             }
-            Err(e) => put_err(uart, VendFailure::Store(e)),
+            Err(e) => put_err(uart, e),
         }
     }
 
@@ -447,7 +447,7 @@ impl Machine {
         match done {
             Ok(_) => uart.write_bytes(b"OK resolved\n"),
             Err(e) => {
-                put_err(uart, &e);
+                put_err(uart, e);
                 let _ = ledger.reload();
             }
         }

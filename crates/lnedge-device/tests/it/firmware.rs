@@ -268,9 +268,17 @@ fn the_firmware_enrols_installs_a_signed_pool_vends_and_refuses_a_replay() {
     // Refused pools: a signature changed by one bit, another device's pool, not hex.
     let (good, invoices) = pool(DEVICE, 4);
     let mut tampered = good.clone();
-    let at = tampered.len() - 10;
+    let sig = *lnedge_proto::pool::Pool::parse(&good)
+        .expect("pool")
+        .entry(3)
+        .expect("entry 3")
+        .signature();
+    let at = good.windows(64).position(|w| w == sig).expect("entry 3's signature") + 5;
     tampered[at] ^= 1;
-    board.ask(&format!("INSTALL {}", hex(&tampered)), "ERR pool refused: ");
+    board.ask(
+        &format!("INSTALL {}", hex(&tampered)),
+        "ERR pool refused: entry 3: not signed by the owner",
+    );
     let (other, _) = pool(DeviceId([0xee; 16]), 4);
     board.ask(&format!("INSTALL {}", hex(&other)), "ERR pool refused: it is for another device");
     board.ask("INSTALL 0g", "ERR the pool is not hex");

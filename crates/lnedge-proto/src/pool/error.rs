@@ -89,7 +89,8 @@ pub enum PoolError {
         /// The entry.
         index: usize,
     },
-    /// An entry's signature recovers a key other than the owner node id.
+    /// An entry's signature is not the owner node's: it recovers another key, or does not verify under
+    /// the owner's ([`Pool::verify_owner_signatures`](crate::pool::Pool::verify_owner_signatures)).
     SignerMismatch {
         /// The entry.
         index: usize,
@@ -164,7 +165,7 @@ impl fmt::Display for PoolError {
                 write!(f, "entry {index}: signature is not low-s normalised")
             }
             PoolError::SignerMismatch { index } => {
-                write!(f, "entry {index}: signature does not recover the owner node id")
+                write!(f, "entry {index}: signature is not by the owner node (does not recover or verify under its id)")
             }
             PoolError::WrongOwner { expected, found } => {
                 write!(f, "pool owner {} is not the enrolled owner {}", Hex(found), Hex(expected))
