@@ -15,6 +15,7 @@ pub mod say;
 pub mod stack;
 pub mod store;
 pub mod vending;
+pub mod verify;
 
 use board::{Ticks, Uart};
 use io::End;

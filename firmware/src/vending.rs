@@ -302,7 +302,7 @@ impl Machine {
         }
         let Some(bytes) = pool_bytes(len) else { return put_err(uart, "pool too large") };
         let start = ticks.now();
-        let verified = Pool::parse_owner_verified(bytes, &enrolment.owner);
+        let verified = crate::verify::parse_owner_verified(bytes, &enrolment.owner);
         let spent = ticks.since(start);
         let pool = match verified {
             Ok(pool) => pool,

@@ -537,3 +537,28 @@ fn write_fuzz_seeds() {
         std::fs::write(dir.join(format!("seed{i}")), &b.bytes).unwrap();
     }
 }
+
+#[test]
+fn another_verifier_sees_every_entry_and_its_refusal_names_the_entry() {
+    let b = three_products();
+    let pool = Pool::parse(&b.bytes).unwrap();
+    let owner = k256::ecdsa::VerifyingKey::from_sec1_bytes(&pool.owner_node_id()).unwrap();
+    // A verifier of our own choosing (here k256's, as a device would plug in libsecp256k1's).
+    let k256_verify = |hash: &[u8; 32], sig: &[u8; 64]| {
+        use k256::ecdsa::signature::hazmat::PrehashVerifier;
+        k256::ecdsa::Signature::from_slice(sig)
+            .is_ok_and(|s| owner.verify_prehash(hash, &s).is_ok())
+    };
+    let mut seen = 0;
+    pool.verify_owner_signatures_with(|h, s| {
+        seen += 1;
+        k256_verify(h, s)
+    })
+    .unwrap();
+    assert_eq!(seen, pool.len());
+    let refused = pool.entry(41).unwrap().signing_hash();
+    assert_eq!(
+        pool.verify_owner_signatures_with(|h, s| *h != refused && k256_verify(h, s)),
+        Err(PoolError::SignerMismatch { index: 41 })
+    );
+}

@@ -502,6 +502,24 @@ impl<'a> Pool<'a> {
         }
         Ok(())
     }
+
+    /// [`Pool::verify_owner_signatures`] with another ECDSA verifier: `verify(hash, signature)`
+    /// must return true only if the 64-byte compact `signature` (r ‖ s) is a valid low-S
+    /// signature of the 32-byte `hash` under [`Pool::owner_node_id`] (e.g. libsecp256k1's
+    /// `secp256k1_ecdsa_verify`, which refuses high S). The first entry it refuses is named
+    /// ([`PoolError::SignerMismatch`]). For devices whose stack or flash the default verifier
+    /// does not fit (ADR 0021).
+    pub fn verify_owner_signatures_with(
+        &self,
+        mut verify: impl FnMut(&[u8; 32], &[u8; 64]) -> bool,
+    ) -> Result<(), PoolError> {
+        for e in self.entries() {
+            if !verify(&e.signing_hash(), e.signature) {
+                return Err(PoolError::SignerMismatch { index: e.index });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Walks the product sections of a parsed pool.
