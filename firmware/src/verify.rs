@@ -8,10 +8,7 @@ use secp256k1::{ecdsa::Signature, Message, PublicKey};
 
 /// `Pool::parse_owner_verified` with libsecp256k1's verification.
 pub fn parse_owner_verified<'a>(bytes: &'a [u8], owner: &[u8; 33]) -> Result<Pool<'a>, PoolError> {
-    let pool = Pool::parse(bytes)?;
-    if pool.owner_node_id() != *owner {
-        return Err(PoolError::WrongOwner { expected: *owner, found: pool.owner_node_id() });
-    }
+    let pool = Pool::parse_for_owner(bytes, owner)?;
     let key = PublicKey::from_slice(owner).map_err(|_| PoolError::InvalidOwnerKey)?;
     pool.verify_owner_signatures_with(|hash, sig| {
         let Ok(sig) = Signature::from_compact(sig) else { return false };

@@ -50,6 +50,14 @@ pub enum StoreError<E: core::fmt::Debug> {
         /// The driver's error.
         cause: E,
     },
+    /// Writing a new ledger's header failed.
+    #[error("writing the claim ledger's header at flash offset {offset}: {cause:?}")]
+    Format {
+        /// Flash offset.
+        offset: u32,
+        /// The driver's error.
+        cause: E,
+    },
     /// The flash write of a transition failed (possibly cut: the entry may be partly written).
     #[error("persisting entry {index} as {to} at flash offset {offset}: {cause:?}")]
     Write {
@@ -146,7 +154,7 @@ impl<F: MultiwriteNorFlash, S: AsRef<[u8]> + AsMut<[u8]>> FlashLedger<F, S> {
         for (at, value) in storage.as_ref().iter().take(HEADER_LEN).enumerate() {
             let offset = flash_offset(base, at, entries)?;
             nor::program_byte(&mut flash, offset, *value)
-                .map_err(|cause| StoreError::Read { offset, cause })?;
+                .map_err(|cause| StoreError::Format { offset, cause })?;
         }
         Self::open(flash, base, storage, pool_id, entries)
     }

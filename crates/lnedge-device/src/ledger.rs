@@ -69,7 +69,9 @@ impl From<StoreError<NorError>> for PersistentLedgerError {
     fn from(e: StoreError<NorError>) -> Self {
         match e {
             StoreError::Ledger(e) => PersistentLedgerError::Ledger(e),
-            StoreError::Read { cause, .. } => PersistentLedgerError::Open(cause.0),
+            StoreError::Read { cause, .. } | StoreError::Format { cause, .. } => {
+                PersistentLedgerError::Open(cause.0)
+            }
             StoreError::Write { index, to, offset, cause } => {
                 PersistentLedgerError::Write { index, to, offset: offset as usize, source: cause.0 }
             }

@@ -35,6 +35,7 @@ pub mod voucher;
 
 pub use flash::{BitOrder, Flash, FlashError, FlashImage, MemFlash, PowerCut};
 pub use ledger::{PersistentLedger, PersistentLedgerError};
+pub use lnedge_device_core::vend::Refusal;
 pub use machine::{
     DispenseFailure, Dispenser, Enrolment, Offer, ProductInfo, SimulatedMotor, SyncBatch,
     SyncReport, VendError, VendOutcome, VendingMachine,

@@ -106,37 +106,13 @@ pub enum VendError {
         /// This device.
         this_device: DeviceId,
     },
-    /// The product is not sold here.
-    #[error("product {0} is not sold by this machine")]
-    UnknownProduct(u16),
-    /// Every invoice of the product has been handed out.
-    #[error("product {0} is sold out: the pool needs a top-up")]
-    SoldOut(u16),
     /// The presented bytes are not a claim.
     #[error("not a payment proof: {0}")]
     InvalidClaim(ClaimParseError),
-    /// The claim names another device.
-    #[error("this payment is for machine {claim_device}, not this one ({this_device})")]
-    ClaimForAnotherDevice {
-        /// The device the claim names.
-        claim_device: DeviceId,
-        /// This device.
-        this_device: DeviceId,
-    },
-    /// The claim names another pool of this device.
-    #[error("this payment is for invoice pool {claim_pool}, which this machine does not hold (it holds {this_pool})")]
-    ClaimForAnotherPool {
-        /// The pool the claim names.
-        claim_pool: PoolId,
-        /// The pool this machine holds.
-        this_pool: PoolId,
-    },
-    /// The preimage pays no invoice of this machine's pool.
-    #[error("this preimage pays no invoice of this machine (pool {pool})")]
-    UnknownPayment {
-        /// The machine's pool.
-        pool: PoolId,
-    },
+    /// Refused by the vend rules before anything was written: unknown product, sold out, a
+    /// claim for another machine or pool, a preimage that pays no invoice here.
+    #[error(transparent)]
+    Refused(Refusal),
     /// The payment was already used.
     #[error("this payment was already used (invoice {index} is {state})")]
     AlreadyUsed {
@@ -148,9 +124,6 @@ pub enum VendError {
     /// The ledger on flash failed.
     #[error(transparent)]
     Ledger(PersistentLedgerError),
-    /// Refused by the shared vend rules for a reason this type has no variant of its own for.
-    #[error(transparent)]
-    Refused(Refusal),
 }
 
 // Written by hand (not `#[from]`): the inner error is part of the message, so it must not also
@@ -163,19 +136,7 @@ impl From<PoolError> for VendError {
 
 impl From<Refusal> for VendError {
     fn from(r: Refusal) -> Self {
-        match r {
-            Refusal::ClaimForAnotherDevice { claim_device, this_device } => {
-                VendError::ClaimForAnotherDevice { claim_device, this_device }
-            }
-            Refusal::ClaimForAnotherPool { claim_pool, this_pool } => {
-                VendError::ClaimForAnotherPool { claim_pool, this_pool }
-            }
-            Refusal::UnknownPayment { pool } => VendError::UnknownPayment { pool },
-            Refusal::UnknownProduct(product) => VendError::UnknownProduct(product),
-            Refusal::SoldOut(product) => VendError::SoldOut(product),
-            // Refusal is non_exhaustive: a new kind is still named, not lost.
-            other => VendError::Refused(other),
-        }
+        VendError::Refused(r)
     }
 }
 

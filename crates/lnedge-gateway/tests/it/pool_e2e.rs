@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lnedge_device::claim::ClaimInput;
-use lnedge_device::{Enrolment, SimulatedMotor, VendError, VendOutcome, VendingMachine};
+use lnedge_device::{Enrolment, Refusal, SimulatedMotor, VendError, VendOutcome, VendingMachine};
 use lnedge_gateway::provision::{provision, PoolKey, PoolPlan, Product};
 use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
 use lnedge_node::{parse_invoice, LightningBackend, PayRequest};
@@ -167,7 +167,7 @@ async fn foreign_and_tampered_pools_and_payments_are_refused() {
     let b_invoice = b.entry(0).expect("entry").bolt11();
     let preimage = pay(&w.customer, &b_invoice).await;
     let err = machine.present(ClaimInput::Text(&hex::encode(preimage))).expect_err("pool b");
-    assert!(matches!(err, VendError::UnknownPayment { .. }), "{err}");
+    assert!(matches!(err, VendError::Refused(Refusal::UnknownPayment { .. })), "{err}");
     assert!(err.to_string().contains("pays no invoice of this machine"), "{err}");
     // Claims that say where they belong get precise answers.
     use lnedge_proto::envelope::{Claim, ClaimContext, Envelope};
@@ -177,11 +177,11 @@ async fn foreign_and_tampered_pools_and_payments_are_refused() {
     };
     let other_device = with_context(DeviceId([0x22; 16]), PoolId([2; 8]));
     let err = machine.present(ClaimInput::Text(&other_device)).expect_err("another device");
-    assert!(matches!(err, VendError::ClaimForAnotherDevice { .. }), "{err}");
+    assert!(matches!(err, VendError::Refused(Refusal::ClaimForAnotherDevice { .. })), "{err}");
     assert!(err.to_string().contains("not this one"), "{err}");
     let other_pool = with_context(DEVICE, PoolId([3; 8]));
     let err = machine.present(ClaimInput::Text(&other_pool)).expect_err("another pool");
-    assert!(matches!(err, VendError::ClaimForAnotherPool { .. }), "{err}");
+    assert!(matches!(err, VendError::Refused(Refusal::ClaimForAnotherPool { .. })), "{err}");
     // And an NFC claim for this machine's own invoice works.
     let offer = machine.offer(1).expect("offer");
     let preimage = pay(&w.customer, &offer.bolt11).await;

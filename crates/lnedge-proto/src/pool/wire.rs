@@ -368,10 +368,7 @@ impl<'a> Pool<'a> {
         bytes: &'a [u8],
         expected_owner: &[u8; 33],
     ) -> Result<Pool<'a>, PoolError> {
-        let pool = Pool::parse(bytes)?;
-        if pool.owner != *expected_owner {
-            return Err(PoolError::WrongOwner { expected: *expected_owner, found: pool.owner });
-        }
+        let pool = Pool::parse_for_owner(bytes, expected_owner)?;
         pool.verify_signatures()?;
         Ok(pool)
     }
@@ -383,11 +380,21 @@ impl<'a> Pool<'a> {
         bytes: &'a [u8],
         expected_owner: &[u8; 33],
     ) -> Result<Pool<'a>, PoolError> {
+        let pool = Pool::parse_for_owner(bytes, expected_owner)?;
+        pool.verify_owner_signatures()?;
+        Ok(pool)
+    }
+
+    /// [`Pool::parse`], then refuses a pool whose owner is not `expected_owner`
+    /// ([`PoolError::WrongOwner`]); no signature is checked yet.
+    pub fn parse_for_owner(
+        bytes: &'a [u8],
+        expected_owner: &[u8; 33],
+    ) -> Result<Pool<'a>, PoolError> {
         let pool = Pool::parse(bytes)?;
         if pool.owner != *expected_owner {
             return Err(PoolError::WrongOwner { expected: *expected_owner, found: pool.owner });
         }
-        pool.verify_owner_signatures()?;
         Ok(pool)
     }
 
