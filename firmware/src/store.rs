@@ -11,9 +11,11 @@
 //! 0x0000  enrolment  "LNFW" ‖ version 1 ‖ mode ‖ 0xFF 0xFF ‖ the mode's record
 //!         vending:   device id (16) ‖ owner node id (33)
 //!         deputy:    device id (16) ‖ seal key (32) ‖ claim key (32) ‖ URL length ‖ gateway URL
-//! vending:
-//! 0x1000  pool       length u32 LE ‖ pool bytes (format v1)            up to 44 KiB - 4
-//! 0xC000  ledger     claim ledger image (docs/protocols/ledger.md)     up to 4 KiB
+//! vending: 0x0100..0x1000 the ids of every pool ever installed (8 bytes each, appended)
+//!          two slots, each a pool and its ledger; a new pool goes into the slot not in use
+//! 0x1000  slot 0     +0x0000 install number u32 LE (written last) ‖ length u32 LE ‖ pool bytes
+//!                    +0x6000 the pool's claim ledger (docs/protocols/ledger.md)  up to 4 KiB
+//! 0x8000  slot 1     the same
 //! deputy:
 //! 0x1000  terminal   lnedge_device_core::deputy layout                 48.3 KiB
 //! ```
@@ -32,14 +34,19 @@ pub const SIZE: u32 = 0x1_0000;
 pub const SECTOR: u32 = 0x1000;
 /// Enrolment record.
 pub const ENROLMENT: u32 = 0x0000;
-/// Pool slot.
-pub const POOL: u32 = 0x1000;
-/// End of the pool slot.
-pub const POOL_END: u32 = 0xC000;
-/// Claim ledger.
-pub const LEDGER: u32 = 0xC000;
-/// End of the ledger.
-pub const LEDGER_END: u32 = 0xD000;
+/// The log of installed pool ids (vending): 8 bytes each, appended, never erased but by
+/// `ENROL`.
+pub const INSTALLED: u32 = 0x0100;
+/// End of the log.
+pub const INSTALLED_END: u32 = 0x1000;
+/// Where the two pool slots start.
+pub const SLOTS: [u32; 2] = [0x1000, 0x8000];
+/// Size of a slot: the pool area, then the ledger.
+pub const SLOT_SIZE: u32 = 0x7000;
+/// Offset of the pool bytes in a slot (after the install number and the length).
+pub const SLOT_POOL: u32 = 8;
+/// Offset of the ledger in a slot (the pool area ends there).
+pub const SLOT_LEDGER: u32 = 0x6000;
 
 /// Where the deputy terminal's records start.
 pub const DEPUTY: u32 = 0x1000;

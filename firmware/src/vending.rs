@@ -1,7 +1,7 @@
 //! Vending mode: enrol, install a pool, offer, claim, vend — every rule from
 //! `lnedge-device-core`, the same code the std runtime and its tests run.
 
-use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
+use embedded_storage::nor_flash::NorFlash;
 use lnedge_device_core::claim::{parse_claim, ClaimInput};
 use lnedge_device_core::ledger::read_header;
 use lnedge_device_core::vend::{self, VendFailure, Vended};
@@ -52,9 +52,44 @@ pub struct Enrolment {
 /// The vending machine.
 pub struct Machine {
     enrolment: Option<Enrolment>,
-    pool_len: Option<usize>,
+    /// The slot in use: its pool and (in `ledger`) its claim ledger.
+    active: Option<Slot>,
     ledger: Option<FlashLedger<EmuNor, LedgerBuf>>,
     spare: Option<LedgerBuf>,
+}
+
+/// A pool slot whose install completed (its install number is written).
+#[derive(Clone, Copy)]
+struct Slot {
+    /// 0 or 1.
+    index: usize,
+    /// Install number: the higher one is the pool in use.
+    seq: u32,
+    /// Bytes of the pool.
+    len: usize,
+}
+
+impl Slot {
+    fn base(index: usize) -> u32 {
+        store::SLOTS[index & 1]
+    }
+
+    /// The slot's header, if an install into it completed.
+    fn read(index: usize) -> Option<Slot> {
+        let head = EmuNor::mapped(Self::base(index), store::SLOT_POOL as usize)?;
+        let seq = u32::from_le_bytes(head.get(..4)?.try_into().ok()?);
+        let len = u32::from_le_bytes(head.get(4..8)?.try_into().ok()?);
+        let fits = len <= store::SLOT_LEDGER - store::SLOT_POOL;
+        (seq != NO_POOL && len != NO_POOL && fits).then_some(Slot { index, seq, len: len as usize })
+    }
+
+    fn pool_bytes(&self) -> Option<&'static [u8]> {
+        EmuNor::mapped(Self::base(self.index) + store::SLOT_POOL, self.len)
+    }
+
+    fn ledger_at(&self) -> u32 {
+        Self::base(self.index) + store::SLOT_LEDGER
+    }
 }
 
 /// `ERR <what>` (see `say.rs`: no `core::fmt` in this image).
@@ -78,15 +113,36 @@ fn read_enrolment() -> Option<Enrolment> {
     Some(Enrolment { device_id: DeviceId(device), owner })
 }
 
-fn stored_pool_len() -> Option<usize> {
-    let mut len = [0u8; 4];
-    EmuNor::new().read(store::POOL, &mut len).ok()?;
-    let len = u32::from_le_bytes(len);
-    (len != NO_POOL && len <= store::POOL_END - store::POOL - 4).then_some(len as usize)
+/// Whether pool `id` was ever installed here (the log of installed ids), and where the log's
+/// first free place is.
+fn installed_before(id: &[u8; 8]) -> (bool, Option<u32>) {
+    let mut at = store::INSTALLED;
+    while at < store::INSTALLED_END {
+        match EmuNor::mapped(at, 8) {
+            Some(e) if e.iter().all(|b| *b == 0xFF) => return (false, Some(at)),
+            Some(e) if e == id => return (true, None),
+            Some(_) => at += 8,
+            None => break,
+        }
+    }
+    (false, None)
 }
 
-fn pool_bytes(len: usize) -> Option<&'static [u8]> {
-    EmuNor::mapped(store::POOL + 4, len)
+/// Appends pool `id` to the log of installed ids (unless it is there).
+fn record_installed(id: &[u8; 8]) -> Result<(), &'static str> {
+    match installed_before(id) {
+        (true, _) => Ok(()),
+        (false, Some(at)) => {
+            let written = EmuNor::new().write(at, id).is_ok();
+            match EmuNor::mapped(at, 8) {
+                Some(e) if written && e == id => Ok(()),
+                _ => Err("writing the log of installed pools failed"),
+            }
+        }
+        (false, None) => {
+            Err("this machine has installed as many pools as it can record: re-enrol it")
+        }
+    }
 }
 
 impl Machine {
@@ -96,14 +152,31 @@ impl Machine {
     pub fn boot(uart: &mut Uart, buf: &'static mut [u8; HEADER_LEN + MAX_ENTRIES]) -> Machine {
         let mut m = Machine {
             enrolment: read_enrolment(),
-            pool_len: None,
+            active: None,
             ledger: None,
             spare: Some(LedgerBuf { buf, len: 0 }),
         };
-        if let (Some(enrolment), Some(len)) = (m.enrolment, stored_pool_len()) {
-            match m.open_pool(&enrolment, len) {
-                Ok(()) => m.pool_len = Some(len),
-                Err(e) => put_err(uart, e),
+        // The newest completed install whose ledger opens is the pool in use.
+        let mut slots = [Slot::read(0), Slot::read(1)];
+        if let [Some(a), Some(b)] = slots {
+            if b.seq > a.seq {
+                slots = [Some(b), Some(a)];
+            }
+        }
+        if let Some(enrolment) = m.enrolment {
+            for slot in slots.into_iter().flatten() {
+                match m.open_pool(&enrolment, slot) {
+                    Ok(()) => break,
+                    Err(e) => put_err(uart, e),
+                }
+            }
+            // A cut between an install's commit and its log entry: write the entry now.
+            for slot in slots.into_iter().flatten() {
+                if let Some(pool) = slot.pool_bytes().and_then(|b| Pool::parse(b).ok()) {
+                    if let Err(e) = record_installed(&pool.pool_id().0) {
+                        put_err(uart, e);
+                    }
+                }
             }
         }
         // The claims a power cut left pending come first; READY ends the boot report.
@@ -113,52 +186,66 @@ impl Machine {
             uart.write_bytes(b" device=");
             io::put_hex(uart, &e.device_id.0);
         }
-        if let (Some(len), Some(ledger)) = (m.pool_len, m.ledger.as_ref()) {
+        if let Some(ledger) = m.ledger.as_ref() {
             uart.write_bytes(b" pool=");
             io::put_hex(uart, &ledger.ledger().header().pool_id.0);
             uart.write_bytes(b" entries=");
             io::put_u64(uart, ledger.ledger().entry_count().into());
-            let _ = len;
         }
         uart.write_bytes(b"\n");
         m
     }
 
-    /// Opens the ledger of the stored pool (creating it on an erased ledger sector: a power cut
-    /// between the pool's last write and the ledger's first).
-    fn open_pool(&mut self, enrolment: &Enrolment, len: usize) -> Result<(), &'static str> {
-        let bytes = pool_bytes(len).ok_or("the stored pool is out of the store")?;
-        let pool =
-            Pool::parse(bytes).map_err(|_| "the stored pool does not parse: install it again")?;
-        if pool.owner_node_id() != enrolment.owner || pool.device_id() != enrolment.device_id {
-            return Err("the stored pool is not this machine's: install it again");
+    /// Makes `slot` the pool in use: checks its pool is this machine's and opens its ledger,
+    /// creating it on an erased ledger sector (a power cut between the pool's last write and
+    /// the ledger's first).
+    fn open_pool(&mut self, enrolment: &Enrolment, slot: Slot) -> Result<(), &'static str> {
+        let bytes = slot.pool_bytes().ok_or("a stored pool is out of the store")?;
+        let pool = Pool::parse_for_owner(bytes, &enrolment.owner)
+            .map_err(|_| "a stored pool does not parse or is not the owner's: install it again")?;
+        if pool.device_id() != enrolment.device_id {
+            return Err("a stored pool is for another device: install this machine's");
         }
         let entries = u32::try_from(pool.len()).map_err(|_| "pool too large")?;
-        let mut storage = self.spare.take().ok_or("no ledger buffer")?;
-        storage.len = HEADER_LEN + pool.len();
-        if storage.len > HEADER_LEN + MAX_ENTRIES {
-            self.spare = Some(storage);
+        if pool.len() > MAX_ENTRIES {
             return Err("the pool has more entries than this build holds");
         }
         let mut flash = EmuNor::new();
-        let erased = read_header(&mut flash, store::LEDGER).is_err()
-            && EmuNor::mapped(store::LEDGER, HEADER_LEN)
-                .is_some_and(|h| h.iter().all(|b| *b == 0xFF));
+        let at = slot.ledger_at();
+        let erased = EmuNor::mapped(at, HEADER_LEN).is_some_and(|h| h.iter().all(|b| *b == 0xFF));
+        if !erased {
+            // Checked here, so that `open` below can only fail on a flash read: a refused open
+            // would keep the one ledger buffer.
+            match read_header(&mut flash, at) {
+                Ok(h) if h.pool_id == pool.pool_id() && h.entries == entries => {}
+                _ => {
+                    return Err(
+                        "a claim ledger does not belong to its pool: install the pool again",
+                    )
+                }
+            }
+        }
+        let mut storage = match (self.spare.take(), self.ledger.take()) {
+            (Some(spare), None) => spare,
+            (None, Some(inuse)) => {
+                self.active = None;
+                inuse.into_parts().1
+            }
+            _ => return Err("no ledger buffer: reboot"),
+        };
+        storage.len = HEADER_LEN + pool.len();
         let opened = if erased {
-            FlashLedger::create(flash, store::LEDGER, storage, pool.pool_id(), entries)
+            FlashLedger::create(flash, at, storage, pool.pool_id(), entries)
         } else {
-            FlashLedger::open(flash, store::LEDGER, storage, pool.pool_id(), entries)
+            FlashLedger::open(flash, at, storage, pool.pool_id(), entries)
         };
         match opened {
             Ok(ledger) => {
                 self.ledger = Some(ledger);
+                self.active = Some(slot);
                 Ok(())
             }
-            // The buffer went into the failed open; a fresh one is not to be had: this is a
-            // store that needs a new pool (INSTALL erases and starts again).
-            Err(_) => {
-                Err("the claim ledger does not belong to the stored pool: install the pool again")
-            }
+            Err(_) => Err("the claim ledger cannot be read: reboot"),
         }
     }
 
@@ -175,7 +262,7 @@ impl Machine {
     }
 
     fn pool(&self) -> Option<(Pool<'static>, Enrolment)> {
-        let bytes = pool_bytes(self.pool_len?)?;
+        let bytes = self.active?.pool_bytes()?;
         Some((Pool::parse(bytes).ok()?, self.enrolment?))
     }
 
@@ -191,6 +278,10 @@ impl Machine {
             b"MEASURE" => self.claim_line(uart, ticks, end, true),
             b"RESOLVE" => self.resolve_line(uart, end),
             b"STATE" => self.state_line(uart, end),
+            b"REPORT" => {
+                io::skip_line(uart, end);
+                self.report(uart);
+            }
             b"STATUS" => {
                 io::skip_line(uart, end);
                 self.status(uart);
@@ -272,9 +363,10 @@ impl Machine {
         uart.write_bytes(b"OK enrolled\n");
     }
 
-    /// `INSTALL <pool hex>`: the pool streams into its slot (no RAM copy), then every entry's
-    /// signature is checked against the enrolled owner where it lies. The length word is written
-    /// last, so a power cut leaves no pool rather than half of one.
+    /// `INSTALL <pool hex>`: the pool streams into the slot not in use (no RAM copy), every
+    /// entry's signature is checked against the enrolled owner where it lies, then the slot's
+    /// install number is written — last, so a power cut or a refused pool leaves the pool in
+    /// use as it was. The slot written over held the pool before the one in use.
     #[inline(never)]
     fn install(&mut self, uart: &mut Uart, ticks: &Ticks, end: End) {
         let Some(enrolment) = self.enrolment else {
@@ -285,22 +377,20 @@ impl Machine {
             io::skip_line(uart, end);
             return put_err(uart, "claims are pending: RESOLVE them before a new pool");
         }
-        if let Some(ledger) = self.ledger.take() {
-            let (_, mut storage) = ledger.into_parts();
-            storage.len = 0;
-            self.spare = Some(storage);
-        }
-        self.pool_len = None;
+        let target = self.active.map_or(0, |s| 1 - s.index);
+        let base = Slot::base(target);
         let mut flash = EmuNor::new();
-        if flash.erase(store::POOL, store::LEDGER_END).is_err() {
+        if flash.erase(base, base + store::SLOT_SIZE).is_err() {
             io::skip_line(uart, end);
             return put_err(uart, "erasing the pool slot failed");
         }
-        let (len, bad) = self.receive_pool(uart, end, &mut flash);
+        let (len, bad) = receive_pool(uart, end, &mut flash, base);
         if let Some(bad) = bad {
             return put_err(uart, bad);
         }
-        let Some(bytes) = pool_bytes(len) else { return put_err(uart, "pool too large") };
+        let Some(bytes) = EmuNor::mapped(base + store::SLOT_POOL, len) else {
+            return put_err(uart, "pool too large");
+        };
         let start = ticks.now();
         let verified = crate::verify::parse_owner_verified(bytes, &enrolment.owner);
         let spent = ticks.since(start);
@@ -311,13 +401,34 @@ impl Machine {
         if pool.device_id() != enrolment.device_id {
             return put_err(uart, "pool refused: it is for another device");
         }
-        if flash.write(store::POOL, &(len as u32).to_le_bytes()).is_err() {
-            return put_err(uart, "writing the pool length failed");
+        // A fresh ledger for a pool this machine held would accept its used payments again.
+        if self.pool().map(|(p, _)| p.pool_id()) == Some(pool.pool_id()) {
+            return put_err(uart, "pool refused: it is the pool in use (its ledger stays)");
         }
-        if let Err(e) = self.open_pool(&enrolment, len) {
+        if installed_before(&pool.pool_id().0).0 {
+            return put_err(
+                uart,
+                "pool refused: it was installed before (a top-up needs a new pool id)",
+            );
+        }
+        let seq = self.active.map_or(1, |s| s.seq.saturating_add(1));
+        let committed = flash
+            .write(base + 4, &(len as u32).to_le_bytes())
+            .and_then(|()| flash.write(base, &seq.to_le_bytes()));
+        let Some(slot) = committed.ok().and_then(|()| Slot::read(target)) else {
+            return put_err(uart, "writing the pool slot's header failed");
+        };
+        if let Err(e) = record_installed(&pool.pool_id().0) {
             return put_err(uart, e);
         }
-        self.pool_len = Some(len);
+        let previous = self.active;
+        if let Err(e) = self.open_pool(&enrolment, slot) {
+            put_err(uart, e);
+            if let Some(previous) = previous {
+                let _ = self.open_pool(&enrolment, previous);
+            }
+            return;
+        }
         uart.write_bytes(b"OK installed pool=");
         io::put_hex(uart, &pool.pool_id().0);
         uart.write_bytes(b" entries=");
@@ -327,45 +438,32 @@ impl Machine {
         uart.write_bytes(b"\n");
     }
 
-    /// Streams hex into the pool slot; returns the length and what was wrong, if anything.
-    fn receive_pool(
-        &mut self,
-        uart: &mut Uart,
-        end: End,
-        flash: &mut EmuNor,
-    ) -> (usize, Option<&'static str>) {
-        if end == End::Line {
-            return (0, Some("INSTALL <pool bytes in hex>"));
-        }
-        let capacity = (store::POOL_END - store::POOL - 4) as usize;
-        let (mut len, mut high, mut bad) = (0usize, None::<u8>, None);
-        loop {
-            let c = uart.read_byte();
-            if c == b'\n' || c == b'\r' {
-                break;
+    /// `REPORT`: per slot holding a pool, `REPORT slot=<k> install=<n> pool=<id> ledger=<hex>`
+    /// (the claim ledger image as on flash, for a service tool to sync), the pool in use first,
+    /// then `REPORT end`.
+    #[inline(never)]
+    fn report(&self, uart: &mut Uart) {
+        let first = self.active.map_or(0, |s| s.index);
+        for index in [first, 1 - first] {
+            let Some(slot) = Slot::read(index) else { continue };
+            let Some(pool) = slot.pool_bytes().and_then(|b| Pool::parse(b).ok()) else { continue };
+            uart.write_bytes(b"REPORT slot=");
+            io::put_u64(uart, index as u64);
+            uart.write_bytes(b" install=");
+            io::put_u64(uart, slot.seq.into());
+            uart.write_bytes(b" pool=");
+            io::put_hex(uart, &pool.pool_id().0);
+            uart.write_bytes(b" ledger=");
+            let image = read_header(&mut EmuNor::new(), slot.ledger_at())
+                .ok()
+                .and_then(|h| EmuNor::mapped(slot.ledger_at(), h.image_len()?));
+            match image {
+                Some(image) => io::put_hex(uart, image),
+                None => uart.write_bytes(b"none"),
             }
-            if bad.is_some() {
-                continue;
-            }
-            let Some(v) = io::nibble(c) else {
-                bad = Some("the pool is not hex");
-                continue;
-            };
-            match high.take() {
-                None => high = Some(v),
-                Some(h) if len < capacity => {
-                    if flash.write(store::POOL + 4 + len as u32, &[(h << 4) | v]).is_err() {
-                        bad = Some("writing the pool failed");
-                    }
-                    len += 1;
-                }
-                Some(_) => bad = Some("the pool does not fit this machine's pool slot"),
-            }
+            uart.write_bytes(b"\n");
         }
-        if bad.is_none() && high.is_some() {
-            bad = Some("the pool hex has an odd number of digits");
-        }
-        (len, bad)
+        uart.write_bytes(b"REPORT end\n");
     }
 
     fn offer(&mut self, uart: &mut Uart, product: u16) {
@@ -493,4 +591,45 @@ impl Machine {
         uart.write_bytes(b"\n");
         self.put_pending(uart);
     }
+}
+
+/// Streams hex into the pool area of the slot at `base`; returns the length and what was wrong, if anything.
+fn receive_pool(
+    uart: &mut Uart,
+    end: End,
+    flash: &mut EmuNor,
+    base: u32,
+) -> (usize, Option<&'static str>) {
+    if end == End::Line {
+        return (0, Some("INSTALL <pool bytes in hex>"));
+    }
+    let capacity = (store::SLOT_LEDGER - store::SLOT_POOL) as usize;
+    let (mut len, mut high, mut bad) = (0usize, None::<u8>, None);
+    loop {
+        let c = uart.read_byte();
+        if c == b'\n' || c == b'\r' {
+            break;
+        }
+        if bad.is_some() {
+            continue;
+        }
+        let Some(v) = io::nibble(c) else {
+            bad = Some("the pool is not hex");
+            continue;
+        };
+        match high.take() {
+            None => high = Some(v),
+            Some(h) if len < capacity => {
+                if flash.write(base + store::SLOT_POOL + len as u32, &[(h << 4) | v]).is_err() {
+                    bad = Some("writing the pool failed");
+                }
+                len += 1;
+            }
+            Some(_) => bad = Some("the pool does not fit this machine's pool slot"),
+        }
+    }
+    if bad.is_none() && high.is_some() {
+        bad = Some("the pool hex has an odd number of digits");
+    }
+    (len, bad)
 }

@@ -219,8 +219,13 @@ fn preimage(product: u16, seq: u32) -> [u8; 32] {
 /// A pool for `device`: `colas` 2,500 sat colas (product 1) and two 1,000 sat waters
 /// (product 2); returns the pool and its invoices in entry order.
 fn pool(device: DeviceId, colas: u32) -> (Vec<u8>, Vec<String>) {
-    let mut builder =
-        PoolBuilder::new(PoolId([0xb0, 0, 0, 0, 0, 0, 0, 1]), device, owner_id(), Network::Regtest);
+    numbered_pool(device, colas, 1)
+}
+
+/// [`pool`] with pool id `b0 00 … 00 <number>`.
+fn numbered_pool(device: DeviceId, colas: u32, number: u8) -> (Vec<u8>, Vec<String>) {
+    let id = PoolId([0xb0, 0, 0, 0, 0, 0, 0, number]);
+    let mut builder = PoolBuilder::new(id, device, owner_id(), Network::Regtest);
     builder.refund_url_base("https://gw.example/refund");
     let mut invoices = Vec::new();
     for (product, count, price, name) in
@@ -343,7 +348,71 @@ fn the_firmware_enrols_installs_a_signed_pool_vends_and_refuses_a_replay() {
     board.ask(&format!("CLAIM {}", hex(&preimage(1, 0))), "ERR claim ledger: entry 0 already used");
     board.ask(&format!("CLAIM {}", hex(&preimage(1, 1))), "MOTOR 1 1");
     board.expect("VENDED 1 1");
+
+    // A refused install leaves the pool in use as it was.
+    board.ask("INSTALL 0g", "ERR the pool is not hex");
+    board.ask("STATUS", "STATUS unused=2 offered=1 claimed=0 dispensed=3 failed=0");
+    // A new pool goes beside it; the old one's ledger stays readable for sync until the next.
+    let (second, _) = numbered_pool(DEVICE, 4, 2);
+    board.ask(&format!("INSTALL {}", hex(&second)), "OK installed pool=b000000000000002 entries=6");
+    board.ask("STATUS", "STATUS unused=6 offered=0 claimed=0 dispensed=0 failed=0");
+    board.ask("REPORT", "REPORT slot=1 install=2 pool=b000000000000002 ledger=");
+    let previous = board.expect("REPORT slot=0 install=1 pool=b000000000000001 ledger=");
+    assert!(previous.ends_with("c0c0fffffcc0"), "entries 0, 1, 5 dispensed, 4 offered: {previous}");
+    board.expect("REPORT end");
+    // A pool this machine held never comes back with a fresh ledger (its payments were used),
+    // also once its slot was written over.
+    board.ask(&format!("INSTALL {}", hex(&second)), "ERR pool refused: it is the pool in use");
+    board.ask(&format!("INSTALL {}", hex(&good)), "ERR pool refused: it was installed before");
+    board.ask(&format!("INSTALL {}", hex(&good)), "ERR pool refused: it was installed before");
+    board.ask("STATUS", "STATUS unused=6 offered=0 claimed=0 dispensed=0 failed=0");
     board.power_cut();
+}
+
+#[test]
+#[ignore = "needs qemu-system-arm and the firmware build (bash scripts/firmware.sh build)"]
+fn a_power_cut_during_an_install_leaves_the_pool_in_use_or_the_new_one_never_neither() {
+    let cuts: u32 =
+        std::env::var("LNEDGE_FIRMWARE_CUTS").ok().and_then(|v| v.parse().ok()).unwrap_or(24);
+    let dir = tempfile::tempdir().expect("dir");
+    let store = fresh_store(dir.path());
+    let (mut board, _) = enrolled_with_pool(&store, 2);
+    board.ask(&format!("CLAIM {}", hex(&preimage(1, 0))), "MOTOR 1 0");
+    board.expect("VENDED 0 1");
+    // How long an install of the next pools takes now (their size: 32 colas, 2 waters).
+    let (next, _) = numbered_pool(DEVICE, 32, 2);
+    let started = Instant::now();
+    board.ask(&format!("INSTALL {}", hex(&next)), "OK installed pool=b000000000000002");
+    let install = started.elapsed();
+    board.power_cut();
+
+    let mut in_use = 2u8;
+    let (mut kept, mut replaced) = (0u32, 0u32);
+    let mut rng = rand::thread_rng();
+    for round in 0..cuts {
+        let number = 3 + (round % 250) as u8;
+        let (pool_bytes, _) = numbered_pool(DEVICE, 32, number);
+        let (mut board, _) = Board::boot(&store);
+        board.send(&format!("INSTALL {}", hex(&pool_bytes)));
+        std::thread::sleep(install.mul_f64(rng.gen_range(0.0..1.2)));
+        board.power_cut();
+        let (mut board, ready) = Board::boot(&store);
+        let at = ready.find("pool=").expect("a pool in use") + "pool=".len();
+        let now = u8::from_str_radix(&ready[at + 14..at + 16], 16).expect("pool number");
+        match now {
+            n if n == in_use => kept += 1,
+            n if n == number => replaced += 1,
+            other => panic!(
+                "pool {other:02x} in use after a cut installing {number:02x} over {in_use:02x}"
+            ),
+        }
+        // Whichever it is, it works, and the pool before it is still reported.
+        board.ask("STATUS", "STATUS ");
+        board.ask("REPORT", &format!("REPORT slot="));
+        in_use = now;
+        board.power_cut();
+    }
+    println!("{{\"bench\":\"firmware_install_cuts\",\"cuts\":{cuts},\"kept_the_pool_in_use\":{kept},\"new_pool_in_use\":{replaced},\"install_ms\":{}}}", install.as_millis());
 }
 
 /// What the host saw before a power cut.
