@@ -408,7 +408,7 @@ fn a_power_cut_during_an_install_leaves_the_pool_in_use_or_the_new_one_never_nei
         }
         // Whichever it is, it works, and the pool before it is still reported.
         board.ask("STATUS", "STATUS ");
-        board.ask("REPORT", &format!("REPORT slot="));
+        board.ask("REPORT", "REPORT slot=");
         in_use = now;
         board.power_cut();
     }
