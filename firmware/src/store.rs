@@ -14,7 +14,7 @@
 //! vending: 0x0100..0x1000 the ids of every pool ever installed (8 bytes each, appended)
 //!          two slots, each a pool and its ledger; a new pool goes into the slot not in use
 //! 0x1000  slot 0     +0x0000 install number u32 LE (written last) ‖ length u32 LE ‖ pool bytes
-//!                    +0x6000 the pool's claim ledger (docs/protocols/ledger.md)  up to 4 KiB
+//!                    +0x6C00 the pool's claim ledger (docs/protocols/ledger.md)  up to 1 KiB
 //! 0x8000  slot 1     the same
 //! deputy:
 //! 0x1000  terminal   lnedge_device_core::deputy layout                 48.3 KiB
@@ -45,8 +45,9 @@ pub const SLOTS: [u32; 2] = [0x1000, 0x8000];
 pub const SLOT_SIZE: u32 = 0x7000;
 /// Offset of the pool bytes in a slot (after the install number and the length).
 pub const SLOT_POOL: u32 = 8;
-/// Offset of the ledger in a slot (the pool area ends there).
-pub const SLOT_LEDGER: u32 = 0x6000;
+/// Offset of the ledger in a slot (the pool area ends there): 27 KiB of pool (about 190
+/// entries), 1 KiB of ledger (up to 992 entries).
+pub const SLOT_LEDGER: u32 = 0x6C00;
 
 /// Where the deputy terminal's records start.
 pub const DEPUTY: u32 = 0x1000;

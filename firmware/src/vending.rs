@@ -16,7 +16,7 @@ use crate::say::Say;
 use crate::store::{self, EmuNor};
 
 /// Most pool entries this build holds (RAM for the ledger copy: 32 + this many bytes).
-pub const MAX_ENTRIES: usize = 1024;
+pub const MAX_ENTRIES: usize = 256;
 
 /// The ledger copy's RAM: one static buffer, handed to each ledger with the length it needs.
 pub struct LedgerBuf {
@@ -74,13 +74,16 @@ impl Slot {
         store::SLOTS[index & 1]
     }
 
-    /// The slot's header, if an install into it completed.
+    /// The slot, if an install into it completed and its pool parses. A slot whose erase a
+    /// power cut interrupted (the next install had begun) holds no pool.
     fn read(index: usize) -> Option<Slot> {
         let head = EmuNor::mapped(Self::base(index), store::SLOT_POOL as usize)?;
         let seq = u32::from_le_bytes(head.get(..4)?.try_into().ok()?);
         let len = u32::from_le_bytes(head.get(4..8)?.try_into().ok()?);
         let fits = len <= store::SLOT_LEDGER - store::SLOT_POOL;
-        (seq != NO_POOL && len != NO_POOL && fits).then_some(Slot { index, seq, len: len as usize })
+        let slot = Slot { index, seq, len: len as usize };
+        let parses = Pool::parse(slot.pool_bytes()?).is_ok();
+        (seq != NO_POOL && len != NO_POOL && fits && parses).then_some(slot)
     }
 
     fn pool_bytes(&self) -> Option<&'static [u8]> {

@@ -435,9 +435,11 @@ struct Cuts {
 fn a_power_cut_anywhere_in_a_vend_never_dispenses_twice_and_never_loses_a_claim() {
     let cuts: u32 =
         std::env::var("LNEDGE_FIRMWARE_CUTS").ok().and_then(|v| v.parse().ok()).unwrap_or(24);
+    // A pool holds about 190 entries: every PER_POOL cuts the machine gets the next pool.
+    const PER_POOL: u32 = 100;
     let dir = tempfile::tempdir().expect("dir");
     let store = fresh_store(dir.path());
-    let (mut board, _) = enrolled_with_pool(&store, cuts + 1);
+    let (mut board, _) = enrolled_with_pool(&store, PER_POOL + 1);
     // How long a whole vend takes on this machine now (it varies with the load: the cut points
     // are drawn from it, so they spread over the vend however fast the emulator runs).
     let started = Instant::now();
@@ -446,13 +448,21 @@ fn a_power_cut_anywhere_in_a_vend_never_dispenses_twice_and_never_loses_a_claim(
     let vend = started.elapsed();
     board.power_cut();
 
-    let mut motor_runs = vec![0u32; cuts as usize + 1];
-    motor_runs[0] = 1;
+    // Motor runs and claims left pending, per cut (its entry is `cut % PER_POOL + 1`).
+    let mut motor_runs = vec![0u32; cuts as usize];
     // Entries a cut left claimed without an outcome: the operator settles those (vend or refund).
-    let mut pending = vec![false; cuts as usize + 1];
+    let mut pending = vec![false; cuts as usize];
     let mut seen_cuts = Cuts::default();
     let mut rng = rand::thread_rng();
-    for index in 1..=cuts {
+    for cut in 0..cuts {
+        if cut > 0 && cut % PER_POOL == 0 {
+            let (next, _) = numbered_pool(DEVICE, PER_POOL + 1, (1 + cut / PER_POOL) as u8);
+            let (mut board, _) = Board::boot(&store);
+            board.ask(&format!("INSTALL {}", hex(&next)), "OK installed");
+            board.power_cut();
+        }
+        let index = cut % PER_POOL + 1;
+        let slot = cut as usize;
         let claim = format!("CLAIM {}", hex(&preimage(1, index)));
         let (mut board, _) = Board::boot(&store);
         board.send(&claim);
@@ -468,7 +478,7 @@ fn a_power_cut_anywhere_in_a_vend_never_dispenses_twice_and_never_loses_a_claim(
         let motor = seen.contains(&format!("MOTOR 1 {index}"));
         let vended = seen.contains(&format!("VENDED {index} 1"));
         if motor {
-            motor_runs[index as usize] += 1;
+            motor_runs[slot] += 1;
         }
         match (motor, vended) {
             (false, _) => seen_cuts.before_motor += 1,
@@ -496,12 +506,12 @@ fn a_power_cut_anywhere_in_a_vend_never_dispenses_twice_and_never_loses_a_claim(
             "unused" | "offered" => {
                 board.ask(&claim, &format!("MOTOR 1 {index}"));
                 board.expect(&format!("VENDED {index} 1"));
-                motor_runs[index as usize] += 1;
+                motor_runs[slot] += 1;
                 seen_cuts.vended_on_retry += 1;
             }
             "claimed" => {
                 seen_cuts.left_pending += 1;
-                pending[index as usize] = true;
+                pending[slot] = true;
                 board.ask(&claim, &format!("ERR claim ledger: entry {index} already used"));
                 // The operator settles it (here: dispensed); the motor is never re-run by itself.
                 board.ask(&format!("RESOLVE {index} dispensed"), "OK resolved");
