@@ -404,6 +404,9 @@ impl Machine {
         if pool.device_id() != enrolment.device_id {
             return put_err(uart, "pool refused: it is for another device");
         }
+        if pool.len() > MAX_ENTRIES {
+            return put_err(uart, "pool refused: more entries than this build holds");
+        }
         // A fresh ledger for a pool this machine held would accept its used payments again.
         if self.pool().map(|(p, _)| p.pool_id()) == Some(pool.pool_id()) {
             return put_err(uart, "pool refused: it is the pool in use (its ledger stays)");
