@@ -111,3 +111,15 @@ impl Ticks {
         start.wrapping_sub(self.now()) & 0x00FF_FFFF
     }
 }
+
+extern "C" {
+    fn DefaultHandler();
+}
+
+/// The interrupt vectors of this board: the CMSDK peripherals of the AN386 raise 32 interrupts
+/// (none enabled by this firmware), so the table has 32 entries, not cortex-m-rt's 240 for an
+/// unknown device (960 bytes of flash).
+#[link_section = ".vector_table.interrupts"]
+#[no_mangle]
+#[used]
+pub static __INTERRUPTS: [unsafe extern "C" fn(); 32] = [DefaultHandler; 32];
