@@ -45,7 +45,7 @@ pub const SLOTS: [u32; 2] = [0x1000, 0x8000];
 pub const SLOT_SIZE: u32 = 0x7000;
 /// Offset of the pool bytes in a slot (after the install number and the length).
 pub const SLOT_POOL: u32 = 8;
-/// Offset of the ledger in a slot (the pool area ends there): 27 KiB of pool (about 190
+/// Offset of the ledger in a slot (the pool area ends there): 27 KiB of pool (about 210
 /// entries), 1 KiB of ledger (up to 992 entries).
 pub const SLOT_LEDGER: u32 = 0x6C00;
 

@@ -444,7 +444,7 @@ struct Cuts {
 fn a_power_cut_anywhere_in_a_vend_never_dispenses_twice_and_never_loses_a_claim() {
     let cuts: u32 =
         std::env::var("LNEDGE_FIRMWARE_CUTS").ok().and_then(|v| v.parse().ok()).unwrap_or(24);
-    // A pool holds about 190 entries: every PER_POOL cuts the machine gets the next pool.
+    // A pool slot holds about 210 entries: every PER_POOL cuts the machine gets the next pool.
     const PER_POOL: u32 = 100;
     let dir = tempfile::tempdir().expect("dir");
     let store = fresh_store(dir.path());
