@@ -25,11 +25,7 @@ pub fn read_word<'b>(uart: &mut Uart, buf: &'b mut [u8]) -> (Option<&'b [u8]>, E
         let b = uart.read_byte();
         if b == b' ' || is_newline(b) {
             if len == 0 && !too_long {
-                if b == b' ' {
-                    continue;
-                }
-                // An empty line ends an empty word only once something was asked for.
-                continue;
+                continue; // leading spaces and empty lines
             }
             let end = if b == b' ' { End::Space } else { End::Line };
             return (if too_long { None } else { buf.get(..len) }, end);

@@ -33,7 +33,7 @@ use lnedge_proto::deputy::{
 use lnedge_proto::envelope::{self, ndef, Envelope};
 use lnedge_proto::DeviceId;
 
-use crate::nor;
+use crate::nor::{self, ProgramError};
 
 const MAGIC: &[u8; 8] = b"LNEDGEDP";
 const HEADER_LEN: u32 = 32;
@@ -101,9 +101,6 @@ pub enum TerminalError<E: core::fmt::Debug> {
     /// The sale is not valid (amount 0, bad currency…).
     #[error("{0}")]
     Sale(DeputyError),
-    /// The gateway URL does not fit the link.
-    #[error("the gateway URL is too long for a sale link")]
-    UrlTooLong,
     /// Input that is neither a claim nor an 8-digit code.
     #[error("not a claim or code: {0}")]
     NotAClaim(NotAClaim),
@@ -251,13 +248,13 @@ impl<F: MultiwriteNorFlash> DeputyTerminal<F> {
 
     /// Programs `bytes` at `at`, one byte at a time, each read back.
     fn program(&mut self, at: u32, bytes: &[u8]) -> Result<(), TerminalError<F::Error>> {
-        for (offset, expected) in (self.base + at..).zip(bytes) {
-            let fail = |cause| TerminalError::Flash { offset, cause };
-            nor::program_byte(&mut self.flash, offset, *expected).map_err(fail)?;
-            let found = nor::read_byte(&mut self.flash, offset).map_err(fail)?;
-            if found != *expected {
-                return Err(TerminalError::NotKept { offset, expected: *expected, found });
-            }
+        for (offset, &expected) in (self.base + at..).zip(bytes) {
+            nor::program_verified(&mut self.flash, offset, expected).map_err(|e| match e {
+                ProgramError::Flash(cause) => TerminalError::Flash { offset, cause },
+                ProgramError::NotKept { found } => {
+                    TerminalError::NotKept { offset, expected, found }
+                }
+            })?;
         }
         Ok(())
     }

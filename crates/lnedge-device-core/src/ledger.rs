@@ -16,7 +16,7 @@ use lnedge_proto::ledger::{
 };
 use lnedge_proto::PoolId;
 
-use crate::nor;
+use crate::nor::{self, ProgramError};
 
 /// Errors of a [`FlashLedger`]; `E` is the flash driver's error.
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +95,7 @@ pub fn read_header<F: MultiwriteNorFlash>(
     base: u32,
 ) -> Result<Header, StoreError<F::Error>> {
     let mut bytes = [0u8; HEADER_LEN];
-    flash.read(base, &mut bytes).map_err(|cause| StoreError::Read { offset: base, cause })?;
+    read_into(flash, base, &mut bytes)?;
     Ok(Header::decode(&bytes)?)
 }
 
@@ -239,12 +239,12 @@ impl<F: MultiwriteNorFlash, S: AsRef<[u8]> + AsMut<[u8]>> FlashLedger<F, S> {
         let entries = self.ledger.entry_count();
         let offset = flash_offset(self.base, offset, entries)?;
         self.needs_reload = true;
-        let write = |cause| StoreError::Write { index, to, offset, cause };
-        nor::program_byte(&mut self.flash, offset, value).map_err(write)?;
-        let found = nor::read_byte(&mut self.flash, offset).map_err(write)?;
-        if found != value {
-            return Err(StoreError::Verify { index, offset, expected: value, found });
-        }
+        nor::program_verified(&mut self.flash, offset, value).map_err(|e| match e {
+            ProgramError::Flash(cause) => StoreError::Write { index, to, offset, cause },
+            ProgramError::NotKept { found } => {
+                StoreError::Verify { index, offset, expected: value, found }
+            }
+        })?;
         self.ledger.apply(&change)?;
         self.needs_reload = false;
         Ok(change)

@@ -44,6 +44,31 @@ pub fn program_byte<F: MultiwriteNorFlash>(
     flash.write(start, buf.get(..unit).unwrap_or(&buf))
 }
 
+/// Why [`program_verified`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgramError<E> {
+    /// The driver's write or read failed (a write may be cut: the byte may be partly written).
+    Flash(E),
+    /// The byte read back is not the byte written.
+    NotKept {
+        /// The byte read back.
+        found: u8,
+    },
+}
+
+/// [`program_byte`], then reads the byte back: `Ok` only if the flash holds `value`.
+pub fn program_verified<F: MultiwriteNorFlash>(
+    flash: &mut F,
+    offset: u32,
+    value: u8,
+) -> Result<(), ProgramError<F::Error>> {
+    program_byte(flash, offset, value).map_err(ProgramError::Flash)?;
+    match read_byte(flash, offset).map_err(ProgramError::Flash)? {
+        found if found == value => Ok(()),
+        found => Err(ProgramError::NotKept { found }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,7 +78,6 @@ impl From<TerminalError<NorError>> for DeputyTerminalError {
             TerminalError::WrongImage(device) => DeputyTerminalError::WrongImage(device),
             TerminalError::Full => DeputyTerminalError::Full,
             TerminalError::Sale(e) => DeputyTerminalError::Sale(e),
-            TerminalError::UrlTooLong => DeputyTerminalError::UrlTooLong,
             TerminalError::NotAClaim(why) => DeputyTerminalError::NotAClaim(why.to_string()),
             other => DeputyTerminalError::NotAClaim(other.to_string()),
         }

@@ -113,6 +113,13 @@ pub trait Flash {
     fn read_all(&mut self) -> Result<Vec<u8>, FlashError>;
     /// Reads one byte.
     fn read_byte(&mut self, offset: usize) -> Result<u8, FlashError>;
+    /// Reads `buf.len()` bytes from `offset` (one at a time unless the flash does better).
+    fn read(&mut self, offset: usize, buf: &mut [u8]) -> Result<(), FlashError> {
+        for (at, b) in (offset..).zip(buf.iter_mut()) {
+            *b = self.read_byte(at)?;
+        }
+        Ok(())
+    }
     /// Writes `value` at `offset`, which must only clear bits of the byte there.
     fn program(&mut self, offset: usize, value: u8) -> Result<(), FlashError>;
 }
@@ -147,18 +154,7 @@ impl<F: Flash> embedded_storage::nor_flash::ReadNorFlash for Nor<F> {
     const READ_SIZE: usize = 1;
 
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), NorError> {
-        let at = offset as usize;
-        if let [one] = bytes {
-            *one = self.0.read_byte(at).map_err(NorError)?;
-            return Ok(());
-        }
-        let all = self.0.read_all().map_err(NorError)?;
-        let len = all.len();
-        let src = all
-            .get(at..at.saturating_add(bytes.len()))
-            .ok_or(NorError(FlashError::OutOfRange { offset: at, len }))?;
-        bytes.copy_from_slice(src);
-        Ok(())
+        self.0.read(offset as usize, bytes).map_err(NorError)
     }
 
     fn capacity(&self) -> usize {
@@ -200,6 +196,24 @@ pub(crate) fn program_all<F: Flash>(
         }
     }
     Ok(())
+}
+
+/// Reads `buf.len()` bytes at `offset` of a flash file of `len` bytes.
+fn read_file_at(
+    file: &File,
+    path: &Path,
+    len: usize,
+    offset: usize,
+    buf: &mut [u8],
+) -> Result<(), FlashError> {
+    if offset.checked_add(buf.len()).is_none_or(|end| end > len) {
+        return Err(FlashError::OutOfRange { offset, len });
+    }
+    file.read_exact_at(buf, offset as u64).map_err(|source| FlashError::Io {
+        path: path.to_owned(),
+        what: "reading",
+        source,
+    })
 }
 
 /// Power-cut bookkeeping shared by both flashes.
@@ -304,6 +318,16 @@ impl Flash for MemFlash {
         }
         let len = self.bytes.len();
         self.bytes.get(offset).copied().ok_or(FlashError::OutOfRange { offset, len })
+    }
+
+    fn read(&mut self, offset: usize, buf: &mut [u8]) -> Result<(), FlashError> {
+        if self.fault.dead {
+            return Err(FlashError::PowerLost);
+        }
+        let len = self.bytes.len();
+        let src = offset.checked_add(buf.len()).and_then(|end| self.bytes.get(offset..end));
+        buf.copy_from_slice(src.ok_or(FlashError::OutOfRange { offset, len })?);
+        Ok(())
     }
 
     fn program(&mut self, offset: usize, value: u8) -> Result<(), FlashError> {
@@ -439,6 +463,13 @@ impl Flash for FlashImage {
         Ok(b[0])
     }
 
+    fn read(&mut self, offset: usize, buf: &mut [u8]) -> Result<(), FlashError> {
+        if self.fault.dead {
+            return Err(FlashError::PowerLost);
+        }
+        read_file_at(&self.file, &self.path, self.len, offset, buf)
+    }
+
     fn program(&mut self, offset: usize, value: u8) -> Result<(), FlashError> {
         let old = self.read_byte(offset)?;
         check_monotone(offset, old, value)?;
@@ -513,6 +544,10 @@ impl Flash for FileFlash {
             source,
         })?;
         Ok(b[0])
+    }
+
+    fn read(&mut self, offset: usize, buf: &mut [u8]) -> Result<(), FlashError> {
+        read_file_at(&self.file, &self.path, self.len, offset, buf)
     }
 
     fn program(&mut self, offset: usize, value: u8) -> Result<(), FlashError> {

@@ -486,12 +486,17 @@ impl<'a> Pool<'a> {
     /// Checks that every entry's signature is low-S and recovers the owner node id.
     /// The error names the first failing entry.
     pub fn verify_signatures(&self) -> Result<(), PoolError> {
+        self.check_each(Entry::check_signer)
+    }
+
+    /// Runs `check` on every entry with the owner's key; the first failure is returned.
+    fn check_each(
+        &self,
+        check: fn(&Entry<'a>, &VerifyingKey) -> Result<(), PoolError>,
+    ) -> Result<(), PoolError> {
         let owner =
             VerifyingKey::from_sec1_bytes(&self.owner).map_err(|_| PoolError::InvalidOwnerKey)?;
-        for e in self.entries() {
-            e.check_signer(&owner)?;
-        }
-        Ok(())
+        self.entries().try_for_each(|e| check(&e, &owner))
     }
 
     /// Checks that every entry's signature is low-S and **verifies under the owner's key**: one
@@ -502,12 +507,7 @@ impl<'a> Pool<'a> {
     /// the owner (a signature that verifies under the owner's key cannot be made without it).
     /// The firmware uses this (ADR 0021); hosts use [`Pool::verify_signatures`].
     pub fn verify_owner_signatures(&self) -> Result<(), PoolError> {
-        let owner =
-            VerifyingKey::from_sec1_bytes(&self.owner).map_err(|_| PoolError::InvalidOwnerKey)?;
-        for e in self.entries() {
-            e.verify_signature(&owner)?;
-        }
-        Ok(())
+        self.check_each(Entry::verify_signature)
     }
 
     /// [`Pool::verify_owner_signatures`] with another ECDSA verifier: `verify(hash, signature)`
@@ -741,26 +741,27 @@ impl<'a> Entry<'a> {
         s
     }
 
-    fn verify_signature(&self, owner: &VerifyingKey) -> Result<(), PoolError> {
-        use k256::ecdsa::signature::hazmat::PrehashVerifier;
+    /// The entry's signature, refused if malformed or not low-S.
+    fn low_s_signature(&self) -> Result<Signature, PoolError> {
         let index = self.index;
         let sig = Signature::from_slice(self.signature)
             .map_err(|_| PoolError::InvalidSignature { index })?;
         if sig.normalize_s().is_some() {
             return Err(PoolError::HighS { index });
         }
+        Ok(sig)
+    }
+
+    fn verify_signature(&self, owner: &VerifyingKey) -> Result<(), PoolError> {
+        use k256::ecdsa::signature::hazmat::PrehashVerifier;
         owner
-            .verify_prehash(&self.signing_hash(), &sig)
-            .map_err(|_| PoolError::SignerMismatch { index })
+            .verify_prehash(&self.signing_hash(), &self.low_s_signature()?)
+            .map_err(|_| PoolError::SignerMismatch { index: self.index })
     }
 
     fn check_signer(&self, owner: &VerifyingKey) -> Result<(), PoolError> {
         let index = self.index;
-        let sig = Signature::from_slice(self.signature)
-            .map_err(|_| PoolError::InvalidSignature { index })?;
-        if sig.normalize_s().is_some() {
-            return Err(PoolError::HighS { index });
-        }
+        let sig = self.low_s_signature()?;
         let recid =
             RecoveryId::from_byte(self.recovery_id).ok_or(PoolError::InvalidSignature { index })?;
         let found = VerifyingKey::recover_from_prehash(&self.signing_hash(), &sig, recid)
