@@ -217,7 +217,11 @@ impl LightningBackend for LndBackend {
             InvoiceState::Held { .. } => {}
         }
         self.store.record_preimage(&hash, &preimage)?;
-        match self.rest.post("/v2/invoices/settle", &json!({"preimage": b64(&preimage.0)})).await {
+        match self
+            .rest
+            .post_repeatable("/v2/invoices/settle", &json!({"preimage": b64(&preimage.0)}))
+            .await
+        {
             Ok(_) => {}
             Err(e) if e.says(ALREADY_SETTLED) => {}
             Err(e) if e.says(ALREADY_CANCELED) => return Err(wrong("cancelled")),
@@ -243,7 +247,11 @@ impl LightningBackend for LndBackend {
             InvoiceState::Cancelled => return Ok(()),
             InvoiceState::Open | InvoiceState::Held { .. } => {}
         }
-        match self.rest.post("/v2/invoices/cancel", &json!({"payment_hash": b64(&hash.0)})).await {
+        match self
+            .rest
+            .post_repeatable("/v2/invoices/cancel", &json!({"payment_hash": b64(&hash.0)}))
+            .await
+        {
             Ok(_) => {}
             Err(e) if e.says(ALREADY_SETTLED) => return Err(settled),
             Err(e) => return Err(e.into()),

@@ -137,12 +137,42 @@ impl Rest {
     /// `GET path`.
     pub(crate) async fn get(&self, path: &str) -> Result<Value, RestError> {
         let response = self
-            .request(reqwest::Method::GET, path)
-            .timeout(CALL_TIMEOUT)
-            .send()
-            .await
-            .map_err(transport)?;
+            .send_repeatable(|| self.request(reqwest::Method::GET, path).timeout(CALL_TIMEOUT))
+            .await?;
         Self::answer(response).await
+    }
+
+    /// `POST path` with `body`, for a call LND may receive twice with the same effect (settle
+    /// and cancel of a hold invoice: a second one answers "already settled/canceled", which
+    /// the callers read as done).
+    pub(crate) async fn post_repeatable(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, RestError> {
+        let response = self
+            .send_repeatable(|| {
+                self.request(reqwest::Method::POST, path).timeout(CALL_TIMEOUT).json(body)
+            })
+            .await?;
+        Self::answer(response).await
+    }
+
+    /// Sends a request that may be sent twice, once more when the first try got no answer at
+    /// all: a kept-alive connection that LND closed (a restart, a proxy's idle timeout) can be
+    /// taken from the pool just as it goes, and the request then fails without reaching LND.
+    /// A timeout is not retried (the call may still be running there).
+    async fn send_repeatable(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, RestError> {
+        match build().send().await {
+            Err(e) if !e.is_timeout() && e.status().is_none() => {
+                tracing::debug!(error = %transport(e), "LND call failed without an answer; once more");
+                build().send().await.map_err(transport)
+            }
+            sent => sent.map_err(transport),
+        }
     }
 
     /// `POST path` with `body`.
@@ -260,4 +290,60 @@ pub(crate) fn b64(bytes: &[u8]) -> String {
 /// Bytes for a URL path segment (`TrackPaymentV2`'s hash: base64url).
 pub(crate) fn b64_url(bytes: &[u8]) -> String {
     URL_SAFE.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A plain-HTTP server that reads the first connection's request and closes it unanswered
+    /// (what a kept-alive connection to a restarting LND looks like), then answers `{}` to
+    /// every later request. Returns its URL and the number of connections it accepted.
+    async fn drops_the_first_connection() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>)
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                if n > 0 {
+                    let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                }
+                drop(socket);
+            }
+        });
+        (url, accepted)
+    }
+
+    fn client(base: String) -> Rest {
+        Rest { base, http: reqwest::Client::new(), macaroon_hex: "00".into() }
+    }
+
+    #[tokio::test]
+    async fn a_read_that_got_no_answer_is_sent_once_more() {
+        let (url, accepted) = drops_the_first_connection().await;
+        let answer = client(url).get("/v1/getinfo").await.expect("the second try is answered");
+        assert_eq!(answer, serde_json::json!({}));
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_repeatable_post_is_sent_once_more_and_a_plain_one_is_not() {
+        let (url, accepted) = drops_the_first_connection().await;
+        let body = serde_json::json!({"preimage": "AA=="});
+        let plain = client(url.clone()).post("/v1/invoices", &body).await;
+        assert!(matches!(plain, Err(RestError::Transport(_))), "{plain:?}");
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let (url, accepted) = drops_the_first_connection().await;
+        let settle = client(url).post_repeatable("/v2/invoices/settle", &body).await;
+        assert_eq!(settle.expect("answered"), serde_json::json!({}));
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
 }
