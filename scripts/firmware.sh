@@ -7,8 +7,8 @@
 #   bash scripts/firmware.sh test     both, then the QEMU suites with their figures (JSON lines)
 #
 # Needs the thumbv7em-none-eabihf rustup target (added if missing), gcc-arm-none-eabi (for
-# libsecp256k1's C; installed if missing) and qemu-system-arm (installed if missing): root for
-# apt-get on a cold run. Everything but the last line goes to stderr.
+# micro-ecc's C, vendored in firmware/vendor; installed if missing) and qemu-system-arm
+# (installed if missing): root for apt-get on a cold run. Everything but the last line goes to stderr.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -20,7 +20,7 @@ die() { printf '[firmware] ERROR: %s\n' "$*" >&2; exit 1; }
 
 build() {
     rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET" >&2
-    # libsecp256k1 (the vending image's signature check, ADR 0021) is C: it needs the
+    # micro-ecc (the vending image's signature check, ADR 0021) is C: it needs the
     # bare-metal ARM compiler and newlib's headers.
     if ! command -v arm-none-eabi-gcc >/dev/null 2>&1; then
         log "installing gcc-arm-none-eabi and libnewlib-arm-none-eabi (Debian)"
@@ -28,8 +28,15 @@ build() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
             -o Dpkg::Use-Pty=0 gcc-arm-none-eabi libnewlib-arm-none-eabi >&2
     fi
-    log "cargo build --release (firmware/)"
-    (cd "$ROOT/firmware" && cargo fmt -- --check >&2 && cargo build --release --locked >&2) \
+    log "cargo fmt --check, clippy, build --release (firmware/)"
+    local lint=(true)
+    if cargo clippy --version >/dev/null 2>&1; then
+        lint=(cargo clippy --release --locked -- -D warnings)
+    else
+        log "no clippy on this toolchain: lints skipped"
+    fi
+    (cd "$ROOT/firmware" && cargo fmt -- --check >&2 && "${lint[@]}" >&2 \
+        && cargo build --release --locked >&2) \
         || die "the firmware does not build"
     for mode in vending deputy; do [[ -f "$OUT/$mode" ]] || die "no image at $OUT/$mode"; done
     echo "$OUT"

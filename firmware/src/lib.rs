@@ -11,6 +11,7 @@
 pub mod board;
 pub mod deputy;
 pub mod io;
+pub mod mem;
 pub mod say;
 pub mod stack;
 pub mod store;

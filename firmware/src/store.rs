@@ -105,7 +105,8 @@ impl NorFlashError for EmuNorError {
 pub struct EmuNor(());
 
 impl EmuNor {
-    /// The store. There is one; the caller keeps it unique.
+    /// The store. There is one; the caller keeps it unique (hence no `Default`).
+    #[allow(clippy::new_without_default)]
     pub const fn new() -> EmuNor {
         EmuNor(())
     }
@@ -155,7 +156,7 @@ impl NorFlash for EmuNor {
     const ERASE_SIZE: usize = SECTOR as usize;
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), EmuNorError> {
-        if from % SECTOR != 0 || to % SECTOR != 0 || to < from {
+        if !from.is_multiple_of(SECTOR) || !to.is_multiple_of(SECTOR) || to < from {
             return Err(EmuNorError::NotAligned);
         }
         let at = Self::check(from, (to - from) as usize)?;

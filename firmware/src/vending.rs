@@ -353,6 +353,10 @@ impl Machine {
         let (Some(device), Some(owner)) = (device, owner) else {
             return put_err(uart, "ENROL <device id: 32 hex> <owner node id: 66 hex>");
         };
+        if !crate::verify::is_public_key(&owner) {
+            // Every pool would be refused: say so now, while the operator is at the machine.
+            return put_err(uart, "ENROL: the owner node id is not a public key");
+        }
         let mut rec = [0u8; 49];
         rec[..16].copy_from_slice(&device);
         rec[16..].copy_from_slice(&owner);
@@ -494,7 +498,7 @@ impl Machine {
             return put_err(uart, "no invoice pool is installed: install one first");
         };
         let start = ticks.now();
-        let claim = match parse_claim(ClaimInput::Text(text.trim())) {
+        let claim = match parse_claim(ClaimInput::Text(text.trim_ascii())) {
             Ok(claim) => claim,
             Err(e) => return put_err(uart, e),
         };

@@ -261,6 +261,21 @@ fn enrolled_with_pool(store: &Path, colas: u32) -> (Board, String) {
     (board, installed)
 }
 
+/// n − `s` (n: the order of secp256k1's group), big-endian.
+fn order_minus(s: [u8; 32]) -> [u8; 32] {
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xfe, 0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36,
+        0x41, 0x41,
+    ];
+    let (mut out, mut borrow) = ([0u8; 32], 0i16);
+    for i in (0..32).rev() {
+        let d = i16::from(N[i]) - i16::from(s[i]) - borrow;
+        (out[i], borrow) = (d.rem_euclid(256) as u8, i16::from(d < 0));
+    }
+    out
+}
+
 /// `key=value` from a line.
 fn field(line: &str, key: &str) -> u64 {
     line.split_whitespace()
@@ -279,6 +294,18 @@ fn the_firmware_enrols_installs_a_signed_pool_vends_and_refuses_a_replay() {
     board.ask("OFFER 1", "ERR no invoice pool is installed");
     board.ask("INSTALL 00", "ERR not enrolled: ENROL first");
     board.ask("ENROL 12 34", "ERR ENROL <device id: 32 hex> <owner node id: 66 hex>");
+    // Owner ids that are not keys: a prefix other than 02/03, an x with no point on the curve.
+    let mut no_key = owner_id();
+    no_key[0] = 0x05;
+    let mut no_point = [0u8; 33];
+    no_point[0] = 0x02; // x = 0: 7 has no square root modulo p
+    assert!(bitcoin::secp256k1::PublicKey::from_slice(&no_point).is_err());
+    for bad in [no_key, no_point] {
+        board.ask(
+            &format!("ENROL {} {}", hex(&DEVICE.0), hex(&bad)),
+            "ERR ENROL: the owner node id is not a public key",
+        );
+    }
     board.ask(&format!("ENROL {} {}", hex(&DEVICE.0), hex(&owner_id())), "OK enrolled");
     board.ask(&format!("ENROL {} {}", hex(&DEVICE.0), hex(&owner_id())), "ERR already enrolled");
 
@@ -296,6 +323,18 @@ fn the_firmware_enrols_installs_a_signed_pool_vends_and_refuses_a_replay() {
         &format!("INSTALL {}", hex(&tampered)),
         "ERR pool refused: entry 3: not signed by the owner",
     );
+    // The same signature with S replaced by n − S verifies under the owner's key too; the
+    // device refuses it as every host does (wallets refuse high-S invoices).
+    let mut high_s = good.clone();
+    let s_at = at - 5 + 32;
+    let high = order_minus(high_s[s_at..s_at + 32].try_into().expect("32 bytes"));
+    high_s[s_at..s_at + 32].copy_from_slice(&high);
+    let mut normalized =
+        bitcoin::secp256k1::ecdsa::Signature::from_compact(&high_s[s_at - 32..s_at + 32])
+            .expect("a signature");
+    normalized.normalize_s();
+    assert_eq!(normalized.serialize_compact()[..], sig[..], "n − S is the high form of S");
+    board.ask(&format!("INSTALL {}", hex(&high_s)), "ERR pool refused: entry 3: high-S signature");
     let (other, _) = pool(DeviceId([0xee; 16]), 4);
     board.ask(&format!("INSTALL {}", hex(&other)), "ERR pool refused: it is for another device");
     board.ask("INSTALL 0g", "ERR the pool is not hex");

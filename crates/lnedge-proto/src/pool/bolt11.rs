@@ -298,22 +298,57 @@ pub(crate) fn parse_amount(s: &str) -> Result<Option<u64>, ()> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(());
     }
-    let mut v: u64 = 0;
-    for b in digits.bytes() {
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(b.wrapping_sub(b'0'))))
-            .ok_or(())?;
-    }
     match per_unit {
-        Some(m) => v.checked_mul(m).map(Some).ok_or(()),
-        None if v % 10 == 0 => Ok(Some(v / 10)),
-        None => Err(()),
+        Some(m) => decimal(digits)?.checked_mul(m).map(Some).ok_or(()),
+        // Pico-bitcoin is a tenth of a millisatoshi: the amount must end in 0, and the msat
+        // are the digits before it (no 64-bit division: small devices parse this too).
+        None => match digits.strip_suffix('0') {
+            Some(msat) => decimal(msat).map(Some),
+            None => Err(()),
+        },
     }
+}
+
+/// The value of ASCII decimal digits (checked by the caller); 0 for none; `Err` on overflow.
+fn decimal(digits: &str) -> Result<u64, ()> {
+    digits.bytes().try_fold(0u64, |v, b| {
+        v.checked_mul(10).and_then(|v| v.checked_add(u64::from(b.wrapping_sub(b'0')))).ok_or(())
+    })
 }
 
 /// The amount of an HRP for `prefix` (`lnbc`…), or `Err` if the HRP is not `prefix` + amount.
 pub(crate) fn hrp_amount(hrp: &str, prefix: &str) -> Result<Option<u64>, ()> {
     let rest = hrp.strip_prefix(prefix).ok_or(())?;
     parse_amount(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_amount;
+
+    #[test]
+    fn amounts_in_every_multiplier_and_the_pico_rules() {
+        let cases: [(&str, Result<Option<u64>, ()>); 14] = [
+            ("", Ok(None)),
+            ("1", Ok(Some(100_000_000_000))),
+            ("25m", Ok(Some(2_500_000_000))),
+            ("2500u", Ok(Some(250_000_000))),
+            ("20n", Ok(Some(2_000))),
+            // Pico: a tenth of a msat; the amount must end in 0.
+            ("10p", Ok(Some(1))),
+            ("0p", Ok(Some(0))),
+            ("9678785340p", Ok(Some(967_878_534))),
+            ("15p", Err(())),
+            ("p", Err(())),
+            ("1x", Err(())),
+            ("m", Err(())),
+            ("184467440737095516160p", Err(())), // (u64::MAX + 1) msat: overflows
+            ("18446744073709551615u", Err(())),  // overflows once multiplied
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_amount(text), expected, "{text:?}");
+        }
+        // The largest pico amount: u64::MAX msat, read without multiplying by ten first.
+        assert_eq!(parse_amount("184467440737095516150p"), Ok(Some(u64::MAX)));
+    }
 }

@@ -562,3 +562,44 @@ fn another_verifier_sees_every_entry_and_its_refusal_names_the_entry() {
         Err(PoolError::SignerMismatch { index: 41 })
     );
 }
+
+#[test]
+fn a_high_s_signature_is_refused_before_another_verifier_sees_it() {
+    let b = three_products();
+    let pool = Pool::parse(&b.bytes).unwrap();
+    let e = pool.entry(41).unwrap();
+    let sig = k256::ecdsa::Signature::from_slice(e.signature()).unwrap();
+    // The same signature with S replaced by n − S: valid for any verifier that accepts both.
+    let high =
+        k256::ecdsa::Signature::from_scalars(sig.r().to_bytes(), (-*sig.s()).to_bytes()).unwrap();
+    assert!(high.normalize_s().is_some(), "n − S of a low S is high");
+    let mut bad = b.bytes.clone();
+    let at = position(&bad, e.signature());
+    bad[at..at + 64].copy_from_slice(&high.to_bytes());
+    let p = Pool::parse(&bad).unwrap();
+    assert_eq!(p.verify_owner_signatures_with(|_, _| true), Err(PoolError::HighS { index: 41 }));
+    assert_eq!(p.verify_owner_signatures(), Err(PoolError::HighS { index: 41 }));
+}
+
+#[test]
+fn the_low_s_byte_rule_is_k256s_rule() {
+    use k256::elliptic_curve::ff::PrimeField;
+    let half = k256::Scalar::from_repr(super::wire::HALF_ORDER.into()).unwrap();
+    let one = k256::Scalar::ONE;
+    let mut cases = vec![one, half - one, half, half + one, -one, -half];
+    let mut x = k256::Scalar::from(0x9e37_79b9_7f4a_7c15u64);
+    for _ in 0..200 {
+        x = x * x + one;
+        cases.push(x);
+    }
+    for s in cases {
+        let sig = k256::ecdsa::Signature::from_scalars(half.to_bytes(), s.to_bytes()).unwrap();
+        let bytes: [u8; 64] = sig.to_bytes().into();
+        assert_eq!(
+            super::wire::s_is_low(&bytes),
+            sig.normalize_s().is_none(),
+            "S = {:x?}",
+            s.to_bytes()
+        );
+    }
+}

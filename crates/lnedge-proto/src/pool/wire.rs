@@ -511,22 +511,39 @@ impl<'a> Pool<'a> {
     }
 
     /// [`Pool::verify_owner_signatures`] with another ECDSA verifier: `verify(hash, signature)`
-    /// must return true only if the 64-byte compact `signature` (r ‖ s) is a valid low-S
-    /// signature of the 32-byte `hash` under [`Pool::owner_node_id`] (e.g. libsecp256k1's
-    /// `secp256k1_ecdsa_verify`, which refuses high S). The first entry it refuses is named
-    /// ([`PoolError::SignerMismatch`]). For devices whose stack or flash the default verifier
-    /// does not fit (ADR 0021).
+    /// must return true only if the 64-byte compact `signature` (r ‖ s) is a valid signature
+    /// of the 32-byte `hash` under [`Pool::owner_node_id`]. A high-S signature is refused here
+    /// before `verify` sees it ([`PoolError::HighS`], as [`Pool::verify_owner_signatures`]),
+    /// so a verifier that accepts both forms (micro-ecc's `uECC_verify`) keeps the same rule.
+    /// The first entry refused is named ([`PoolError::SignerMismatch`]). For devices whose
+    /// stack or flash the default verifier does not fit (ADR 0021).
     pub fn verify_owner_signatures_with(
         &self,
         mut verify: impl FnMut(&[u8; 32], &[u8; 64]) -> bool,
     ) -> Result<(), PoolError> {
         for e in self.entries() {
+            if !s_is_low(e.signature) {
+                return Err(PoolError::HighS { index: e.index });
+            }
             if !verify(&e.signing_hash(), e.signature) {
                 return Err(PoolError::SignerMismatch { index: e.index });
             }
         }
         Ok(())
     }
+}
+
+/// Half the order of secp256k1's group, big-endian: a signature's S above it is "high".
+pub(super) const HALF_ORDER: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0x5d, 0x57, 0x6e, 0x73, 0x57, 0xa4, 0x50, 0x1d, 0xdf, 0xe9, 0x2f, 0x46, 0x68, 0x1b, 0x20, 0xa0,
+];
+
+/// Whether the S half of a compact signature (r ‖ s, big-endian) is at most half the group
+/// order (BIP 62's low S, what libsecp256k1 and k256's `normalize_s` call normalized): a
+/// comparison of public bytes, no arithmetic.
+pub(super) fn s_is_low(signature: &[u8; 64]) -> bool {
+    signature[32..] <= HALF_ORDER[..]
 }
 
 /// Walks the product sections of a parsed pool.
