@@ -25,6 +25,7 @@ pub(crate) mod codec;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod conformance;
 pub mod deputy;
+pub mod operators;
 pub mod payers;
 pub mod postgres;
 pub mod rate;
@@ -34,6 +35,7 @@ pub mod report;
 pub mod sqlite;
 
 pub use deputy::{BeginSale, ClaimMark, DeputySaleRecord, DeputyStatus, DeputyStore};
+pub use operators::OperatorStore;
 pub use payers::PayerStore;
 pub use rate::{RateBucket, RateStore};
 pub use refunds::RefundStore;
@@ -194,6 +196,18 @@ pub enum StoreError {
     /// A card UID is already bound to another payer.
     #[error("this card UID is already bound to another card")]
     UidTaken,
+    /// An operator with this name exists.
+    #[error("an operator named {0:?} exists")]
+    OperatorTaken(String),
+    /// This LNURL-auth linking key already belongs to another operator.
+    #[error("this linking key already belongs to another operator")]
+    LinkingKeyTaken,
+    /// No operator with this name.
+    #[error("no operator named {0:?}")]
+    UnknownOperator(String),
+    /// A session with this token hash exists (a token was drawn twice: never in practice).
+    #[error("a session with this token exists")]
+    SessionTaken,
     /// The database's schema is newer than this build understands.
     #[error("the database schema is version {found}, newer than this build's {supported}")]
     SchemaTooNew {
@@ -208,10 +222,11 @@ pub enum StoreError {
 }
 
 /// The gateway's storage. Each feature's storage is a supertrait in its own module
-/// ([`RefundStore`], [`DeputyStore`], [`RelayStore`], [`RateStore`], [`PayerStore`]).
+/// ([`RefundStore`], [`DeputyStore`], [`RelayStore`], [`RateStore`], [`PayerStore`],
+/// [`OperatorStore`]).
 #[async_trait]
 pub trait GatewayStore:
-    RefundStore + DeputyStore + RelayStore + RateStore + PayerStore + Send + Sync
+    RefundStore + DeputyStore + RelayStore + RateStore + PayerStore + OperatorStore + Send + Sync
 {
     /// The implementation's name (`sqlite`, `postgres`).
     fn name(&self) -> &'static str;

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod deputy;
+pub mod operators;
 pub mod payers;
 pub mod rate;
 pub mod refunds;
@@ -44,6 +45,7 @@ pub async fn run_all(store: &dyn GatewayStore) {
     relay::run_all(store).await;
     rate::run_all(store).await;
     payers::run_all(store).await;
+    operators::run_all(store).await;
     // Last: over everything the scenarios before left (payments, refunds, deputy sales, payers).
     report_records_in_report_order(store).await;
 }

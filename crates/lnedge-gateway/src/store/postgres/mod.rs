@@ -19,6 +19,7 @@
 //! starting together migrate once.
 
 mod deputy;
+mod operators;
 mod payers;
 mod rate;
 mod refunds;
@@ -47,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_relay.sql"),
     include_str!("migrations/0005_rate.sql"),
     include_str!("migrations/0006_payers.sql"),
+    include_str!("migrations/0007_operators.sql"),
 ];
 
 /// The advisory lock key migrations hold (ASCII "lnedgemg").

@@ -11,6 +11,7 @@
 //! `PRAGMA user_version`.
 
 mod deputy;
+mod operators;
 mod payers;
 mod rate;
 mod refunds;
@@ -38,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_relay.sql"),
     include_str!("migrations/0005_rate.sql"),
     include_str!("migrations/0006_payers.sql"),
+    include_str!("migrations/0007_operators.sql"),
 ];
 
 /// How long a writer waits for another process's lock on the file.
