@@ -9,6 +9,7 @@ mod demo;
 mod device;
 mod gateway;
 mod http;
+mod operator;
 mod payee;
 mod payer;
 mod pool;
@@ -59,6 +60,9 @@ enum Command {
     /// The operator's gateway: fleet, pools, device sync, sales reports (SQLite or PostgreSQL).
     #[command(subcommand)]
     Gateway(gateway::GatewayCommand),
+    /// The dashboard's accounts: add an operator (admin or viewer), list them.
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
     /// The payee side of the async relay: register, commit hashes, set the wake-up webhook.
     #[command(subcommand)]
     Payee(payee::PayeeCommand),
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
             Command::Card(command) => card::run(command).await,
             Command::Payer(command) => payer::run(command).await,
             Command::Gateway(command) => gateway::run(command).await,
+            Command::Operator(command) => operator::run(command).await,
             Command::Payee(command) => payee::run(command).await,
             Command::Wallet(command) => wallet::run(command).await,
         }

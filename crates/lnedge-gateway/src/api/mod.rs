@@ -43,16 +43,16 @@ use crate::provision::PoolKey;
 use crate::store::GatewayStore;
 
 pub mod auth;
-mod client;
+pub(crate) mod client;
 mod deputy;
-mod devices;
+pub(crate) mod devices;
 pub mod error;
 mod expiry;
 pub mod jobs;
 pub mod metrics;
 mod ops;
 mod payers;
-mod pools;
+pub(crate) mod pools;
 mod refunds;
 mod relay;
 mod reports;
@@ -154,6 +154,7 @@ pub fn app(state: AppState) -> Router {
         router = router.route(e.route.path, handler);
     }
     router
+        .merge(crate::ui::router())
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))

@@ -48,7 +48,15 @@ pub(crate) async fn create(
         let pool = build(&state, &plan, |_, _| {}).await?;
         return Ok((StatusCode::CREATED, Json(Provisioned::Pool(pool))));
     }
-    let job_id = state.jobs.start(total);
+    let job_id = start_job(&state, plan);
+    Ok((StatusCode::ACCEPTED, Json(Provisioned::Job(super::jobs::running(&job_id, total)))))
+}
+
+/// Builds `plan`'s pool in a background task that reports its progress in [`AppState::jobs`]
+/// (the API for large pools, the dashboard for every pool: its progress bar reads the job);
+/// answers the job's id.
+pub(crate) fn start_job(state: &AppState, plan: PoolPlan) -> String {
+    let job_id = state.jobs.start(plan.total_entries());
     let task_state = state.clone();
     let task_job = job_id.clone();
     tokio::spawn(async move {
@@ -60,7 +68,7 @@ pub(crate) async fn create(
         }
         task_state.jobs.finish(&task_job, result);
     });
-    Ok((StatusCode::ACCEPTED, Json(Provisioned::Job(super::jobs::running(&job_id, total)))))
+    job_id
 }
 
 /// Parses a provisioning request and plans it (every refusal happens here).

@@ -240,9 +240,14 @@ impl Gateway {
         crate::payers::Payers::new(&self.parts)
     }
 
+    /// The dashboard's people: operator accounts, sessions, the audit log.
+    pub fn operators(&self) -> crate::operators::Operators<'_> {
+        crate::operators::Operators::new(&self.parts)
+    }
+
     /// Deletes what open routes left behind and nobody needs any more: expired LNURL-auth
-    /// challenges and sessions, rate-limit buckets untouched for an hour, and card tap sessions
-    /// expired an hour ago; and settles card and token payments whose outcome was unknown when
+    /// challenges and sessions, rate-limit buckets untouched for an hour, card tap sessions
+    /// expired an hour ago and expired dashboard sessions; and settles card and token payments whose outcome was unknown when
     /// sent, from what the owner node now knows. Answers how many rows went (purged). Idempotent,
     /// so every replica may run it.
     pub async fn housekeeping(&self) -> Result<u64, crate::store::StoreError> {
@@ -251,7 +256,11 @@ impl Gateway {
         if settled > 0 {
             tracing::info!(settled, "housekeeping: settled pending card and token payments");
         }
-        Ok(self.refunds().purge_expired_auth().await? + self.limits().purge().await? + taps)
+        let dashboard = self.store().purge_operator_sessions(self.now_secs()).await?;
+        Ok(self.refunds().purge_expired_auth().await?
+            + self.limits().purge().await?
+            + taps
+            + dashboard)
     }
 
     /// Runs [`housekeeping`](Self::housekeeping) every [`HOUSEKEEPING_INTERVAL`] until `stop`

@@ -235,6 +235,29 @@ async fn start_sandbox_wallet(
     Ok(Arc::new(crate::sandbox_wallet::SandboxWallet::new(wallet, seed)))
 }
 
+/// Prints where the dashboard is, and how to make its first account when there is none.
+async fn announce_dashboard(gateway: &crate::engine::Gateway, config: &GatewayConfig) {
+    let public = gateway.settings().public_url.trim_end_matches('/');
+    let url = if public.is_empty() {
+        let ip = match config.listen.ip() {
+            ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
+            ip => ip,
+        };
+        format!("http://{}/ui/", std::net::SocketAddr::new(ip, config.listen.port()))
+    } else {
+        format!("{public}/ui/")
+    };
+    println!("dashboard: {url}");
+    if let Ok(operators) = gateway.operators().list().await {
+        if operators.is_empty() {
+            println!(
+                "no operator account yet: create one with `lnedge operator add NAME --role admin` \
+                 (same --data-dir / --database-url)"
+            );
+        }
+    }
+}
+
 /// Runs the gateway until `shutdown` completes.
 pub async fn serve(
     config: GatewayConfig,
@@ -308,6 +331,7 @@ pub async fn serve(
         .await
         .map_err(|source| ServeError::Http { addr: config.listen, source })?;
     tracing::info!(addr = %config.listen, "lnedge gateway listening");
+    announce_dashboard(&gateway, &config).await;
     warn_if_descriptors_are_short(&config.server);
     // On the sandbox, tokens also arrive as peer messages (45001) at the owner's node.
     let (stop_peer, peer_stopped) = tokio::sync::watch::channel(false);

@@ -3,6 +3,7 @@
 mod api;
 mod broken_store;
 mod cycle;
+mod dashboard;
 mod deputy;
 mod deputy_attacks;
 mod expiry;

@@ -1,0 +1,296 @@
+//! The operator's dashboard through the in-process router (no browser: `dashboard_browser.rs`
+//! drives Chromium): logins, sessions, CSRF, roles, escaping, the sales filter and its CSV.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use lnedge_gateway::api::{app, AppState};
+use lnedge_gateway::operators::{add_operator, Role};
+use lnedge_gateway::provision::PoolKey;
+use lnedge_gateway::sample::{self, SampleSale};
+use lnedge_gateway::store::sqlite::SqliteStore;
+use lnedge_gateway::store::GatewayStore;
+use lnedge_node::sandbox::SandboxNetwork;
+use lnedge_proto::ledger::EntryState;
+use lnedge_proto::DeviceId;
+
+use crate::support::now_secs;
+
+pub(crate) const ADMIN: (&str, &str) = ("alice", "correct horse battery staple");
+pub(crate) const VIEWER: (&str, &str) = ("victor", "viewer password 2026");
+
+/// A gateway on a sandbox owner node with an admin and a viewer.
+pub(crate) struct Dash {
+    pub(crate) _net: SandboxNetwork,
+    pub(crate) store: Arc<dyn GatewayStore>,
+    pub(crate) state: AppState,
+    pub(crate) router: Router,
+}
+
+impl Dash {
+    pub(crate) async fn new() -> Dash {
+        let net = SandboxNetwork::new().await.expect("sandbox network");
+        let owner = net.add_node("owner").await.expect("owner node");
+        let store: Arc<dyn GatewayStore> = Arc::new(SqliteStore::in_memory().expect("sqlite"));
+        let state =
+            AppState::new(store.clone(), owner, Arc::new(PoolKey::generate()), [5; 32], "t");
+        for ((name, password), role) in [(ADMIN, Role::Admin), (VIEWER, Role::Viewer)] {
+            add_operator(store.as_ref(), now_secs(), name, role, Some(password), "test")
+                .await
+                .expect("operator");
+        }
+        let router = app(state.clone());
+        Dash { _net: net, store, state, router }
+    }
+}
+
+/// An answer: status, headers, body as text.
+struct Answer {
+    status: StatusCode,
+    location: String,
+    set_cookie: String,
+    body: String,
+}
+
+async fn send(router: &Router, request: Request<Body>) -> Answer {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let response = router.clone().oneshot(request).await.expect("answer");
+    let h = |name| {
+        response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+    };
+    let (status, location, set_cookie) =
+        (response.status(), h(header::LOCATION), h(header::SET_COOKIE));
+    let body = response.into_body().collect().await.expect("body").to_bytes();
+    Answer { status, location, set_cookie, body: String::from_utf8_lossy(&body).into_owned() }
+}
+
+async fn get(router: &Router, uri: &str, cookie: Option<&str>) -> Answer {
+    let mut r = Request::builder().uri(uri);
+    if let Some(c) = cookie {
+        r = r.header(header::COOKIE, c);
+    }
+    send(router, r.body(Body::empty()).expect("request")).await
+}
+
+async fn post(router: &Router, uri: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Answer {
+    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    let mut r = Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        r = r.header(header::COOKIE, c);
+    }
+    send(router, r.body(Body::from(body)).expect("request")).await
+}
+
+/// Logs in; answers the cookie pair (`lnedge_session=…`) and the page's CSRF token.
+async fn login(router: &Router, (name, password): (&str, &str)) -> (String, String) {
+    let a = post(router, "/ui/login", None, &[("name", name), ("password", password)]).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let cookie = a.set_cookie.split(';').next().expect("cookie").to_owned();
+    let page = get(router, "/ui/devices", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    (cookie, csrf_of(&page.body))
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[at..at + 64].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_login_opens_a_session_that_logout_ends() {
+    let d = Dash::new().await;
+    let r = &d.router;
+    let first = get(r, "/ui/", None).await;
+    assert_eq!((first.status, first.location.as_str()), (StatusCode::SEE_OTHER, "/ui/login"));
+    assert_eq!(get(r, "/", None).await.location, "/ui/");
+
+    let wrong =
+        post(r, "/ui/login", None, &[("name", ADMIN.0), ("password", "not it at all")]).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("the name or the password is wrong"), "{}", wrong.body);
+    assert!(wrong.set_cookie.is_empty());
+    let nobody = post(r, "/ui/login", None, &[("name", "mallory"), ("password", ADMIN.1)]).await;
+    assert_eq!(nobody.status, StatusCode::UNAUTHORIZED, "same answer for no such name");
+
+    let ok = post(r, "/ui/login", None, &[("name", ADMIN.0), ("password", ADMIN.1)]).await;
+    assert_eq!((ok.status, ok.location.as_str()), (StatusCode::SEE_OTHER, "/ui/"));
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/ui"] {
+        assert!(ok.set_cookie.contains(attr), "{attr}: {}", ok.set_cookie);
+    }
+    assert!(!ok.set_cookie.contains("Secure"), "plain http here: {}", ok.set_cookie);
+    let cookie = ok.set_cookie.split(';').next().expect("cookie").to_owned();
+    let overview = get(r, "/ui/", Some(&cookie)).await;
+    assert_eq!(overview.status, StatusCode::OK);
+    assert!(overview.body.contains("alice (admin)") && overview.body.contains("Needs attention"));
+    let stored = d.store.operators().await.expect("operators");
+    assert!(stored.iter().all(|o| !o
+        .password_hash
+        .as_deref()
+        .unwrap_or_default()
+        .contains(ADMIN.1)));
+
+    let csrf = csrf_of(&overview.body);
+    let out = post(r, "/ui/logout", Some(&cookie), &[("csrf", &csrf)]).await;
+    assert_eq!((out.status, out.location.as_str()), (StatusCode::SEE_OTHER, "/ui/login"));
+    assert!(out.set_cookie.contains("Max-Age=0"), "{}", out.set_cookie);
+    assert_eq!(get(r, "/ui/", Some(&cookie)).await.location, "/ui/login", "the session ended");
+    let audit = d.state.gateway.operators().audit_log(None, 10).await.expect("audit");
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(&actions[..2], ["logout", "login"], "{actions:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_need_this_sessions_csrf_token_and_viewers_change_nothing() {
+    let d = Dash::new().await;
+    let r = &d.router;
+    let (admin, admin_csrf) = login(r, ADMIN).await;
+    let (viewer, viewer_csrf) = login(r, VIEWER).await;
+    let id = hex::encode([0xd1u8; 16]);
+    let enrol = |csrf: String| {
+        vec![
+            ("csrf", csrf),
+            ("device_id", id.clone()),
+            ("name", "Lobby <b>machine</b>".to_owned()),
+            ("products", "1, Cola, 2500\n2, Water, 1.50 EUR".to_owned()),
+        ]
+    };
+    let without_csrf: Vec<(&str, String)> = enrol(String::new()).into_iter().skip(1).collect();
+    let send_form = |cookie: String, fields: Vec<(&'static str, String)>| async move {
+        let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        post(r, "/ui/devices", Some(&cookie), &refs).await
+    };
+
+    // No token, a forged one, another session's: refused, nothing enrolled.
+    let none = send_form(admin.clone(), without_csrf).await;
+    assert_eq!(none.status, StatusCode::FORBIDDEN);
+    assert!(none.body.contains("CSRF"), "{}", none.body);
+    let forged = send_form(admin.clone(), enrol("00".repeat(32))).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let others = send_form(admin.clone(), enrol(viewer_csrf.clone())).await;
+    assert_eq!(others.status, StatusCode::FORBIDDEN);
+    // A viewer sees no enrolment form, and a crafted POST with their own token is refused.
+    let page = get(r, "/ui/devices", Some(&viewer)).await;
+    assert!(!page.body.contains("id=\"enrol\"") && page.body.contains("victor (viewer)"));
+    let crafted = send_form(viewer.clone(), enrol(viewer_csrf.clone())).await;
+    assert_eq!(crafted.status, StatusCode::FORBIDDEN);
+    assert!(crafted.body.contains("is a viewer"), "{}", crafted.body);
+    assert_eq!(get(r, "/ui/audit", Some(&viewer)).await.status, StatusCode::FORBIDDEN);
+    assert!(d.store.devices().await.expect("devices").is_empty(), "nothing was enrolled");
+
+    // The admin with the token enrols; what the device is called is shown escaped.
+    let done = send_form(admin.clone(), enrol(admin_csrf.clone())).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.location, format!("/ui/devices/{id}"));
+    let device = get(r, &done.location, Some(&admin)).await;
+    assert!(
+        device.body.contains("Lobby &lt;b&gt;machine&lt;&#x2f;b&gt;")
+            || device.body.contains("Lobby &lt;b&gt;machine&lt;/b&gt;"),
+        "{}",
+        device.body
+    );
+    assert!(!device.body.contains("<b>machine"));
+    assert!(device.body.contains("1.50 EUR") && device.body.contains("2,500 sat"));
+    let disable =
+        post(r, &format!("/ui/devices/{id}/disable"), Some(&viewer), &[("csrf", &viewer_csrf)])
+            .await;
+    assert_eq!(disable.status, StatusCode::FORBIDDEN, "a viewer cannot disable");
+    let disable =
+        post(r, &format!("/ui/devices/{id}/disable"), Some(&admin), &[("csrf", &admin_csrf)]).await;
+    assert_eq!(disable.status, StatusCode::SEE_OTHER);
+    assert!(!d.store.devices().await.expect("devices")[0].enabled);
+
+    let audit = get(r, "/ui/audit", Some(&admin)).await;
+    assert!(audit.body.contains("device.disable") && audit.body.contains("device.enrol"));
+    let entries = d.state.gateway.operators().audit_log(None, 20).await.expect("audit");
+    let enrol_entry = entries.iter().find(|e| e.action == "device.enrol").expect("enrol audited");
+    assert_eq!((enrol_entry.actor.as_str(), enrol_entry.target.as_str()), ("alice", id.as_str()));
+    assert!(
+        entries.iter().all(|e| e.actor != "victor" || e.action == "login"),
+        "the viewer changed nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_throttled_per_name() {
+    let d = Dash::new().await;
+    let r = &d.router;
+    for _ in 0..lnedge_gateway::operators::LOGIN_FAILURES_PER_MINUTE {
+        let a =
+            post(r, "/ui/login", None, &[("name", VIEWER.0), ("password", "guess guess guess")])
+                .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    }
+    let right = post(r, "/ui/login", None, &[("name", VIEWER.0), ("password", VIEWER.1)]).await;
+    assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
+    assert!(right.body.contains("too many requests"), "{}", right.body);
+}
+
+/// Sales of two devices over three days: 4 delivered colas on device A yesterday, 2 waters
+/// on device B today, 1 refund due on B today, 1 claimed-not-paid on A.
+pub(crate) async fn seed_sales(store: &dyn GatewayStore, now: u64) -> (DeviceId, DeviceId) {
+    let (a, b) = (DeviceId([0xaa; 16]), DeviceId([0xbb; 16]));
+    sample::enrol(store, a, "Machine A", now - 5 * 86_400).await.expect("a");
+    sample::enrol(store, b, "Machine B", now - 5 * 86_400).await.expect("b");
+    let today = now - now % 86_400;
+    let sale =
+        |product, amount_msat, paid_at, state| SampleSale { product, amount_msat, paid_at, state };
+    let mut on_a = vec![sale(1, 2_500_000, Some(today - 3_600), EntryState::Dispensed); 4];
+    on_a.push(sale(1, 2_500_000, None, EntryState::Dispensed));
+    sample::sell(store, a, now - 86_400, &on_a).await.expect("sell a");
+    let on_b = [
+        sale(2, 1_000_000, Some(today + 60), EntryState::Dispensed),
+        sale(2, 1_000_000, Some(today + 120), EntryState::Dispensed),
+        sale(1, 2_500_000, Some(today + 180), EntryState::Failed),
+    ];
+    sample::sell(store, b, now - 86_400, &on_b).await.expect("sell b");
+    (a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sales_filter_and_its_csv_say_the_same_rows() {
+    let d = Dash::new().await;
+    let r = &d.router;
+    let now = now_secs();
+    let (a, b) = seed_sales(d.store.as_ref(), now).await;
+    let (viewer, _) = login(r, VIEWER).await;
+    let all = get(r, "/ui/sales", Some(&viewer)).await;
+    assert!(all.body.contains("8 rows"), "{}", all.body);
+    let overview = get(r, "/ui/", Some(&viewer)).await;
+    assert!(overview.body.contains("1 claimed but not paid"), "{}", overview.body);
+    assert!(overview.body.contains("id=\"refunds-due\">1<"), "{}", overview.body);
+
+    let filtered = get(r, &format!("/ui/sales?device={b}&status=delivered"), Some(&viewer)).await;
+    assert!(
+        filtered.body.contains("2 rows") && filtered.body.contains("2,000 sat"),
+        "{}",
+        filtered.body
+    );
+    let csv_link = format!("/ui/sales.csv?device={b}&amp;status=delivered");
+    assert!(filtered.body.contains(&csv_link), "{}", filtered.body);
+    let csv = get(r, &format!("/ui/sales.csv?device={b}&status=delivered"), Some(&viewer)).await;
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", csv.body);
+    assert!(lines[1..].iter().all(|l| l.contains(&b.to_string()) && l.contains("delivered")));
+    assert!(!csv.body.contains(&a.to_string()));
+
+    let today = {
+        let t = time::OffsetDateTime::from_unix_timestamp(now as i64).expect("now");
+        format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+    };
+    let by_day = get(r, &format!("/ui/sales.csv?from={today}&to={today}"), Some(&viewer)).await;
+    assert_eq!(by_day.body.lines().count(), 4, "the three paid today: {}", by_day.body);
+
+    for (query, named) in
+        [("device=xyz", "device"), ("status=lost", "status"), ("from=2026-02-30", "from")]
+    {
+        let bad = get(r, &format!("/ui/sales?{query}"), Some(&viewer)).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(bad.body.contains(named), "{query}: {}", bad.body);
+    }
+}
