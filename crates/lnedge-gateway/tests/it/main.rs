@@ -4,6 +4,7 @@ mod api;
 mod broken_store;
 mod cycle;
 mod dashboard;
+mod dashboard_browser;
 mod deputy;
 mod deputy_attacks;
 mod expiry;
