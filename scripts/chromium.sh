@@ -4,8 +4,8 @@
 #   bash scripts/chromium.sh    install Debian's chromium and chromium-driver if chromedriver
 #                               is missing, check both run; last line: the chromedriver path
 #
-# Debian's packages: /usr/bin/chromium (a wrapper script; pass it as goog:chromeOptions.binary)
-# and /usr/bin/chromedriver, same version. Installing needs root for apt-get on a cold run.
+# Debian's packages: /usr/bin/chromedriver, which starts /usr/lib/chromium/chromium itself (no
+# goog:chromeOptions.binary needed), same version as the browser. Installing needs root for apt-get on a cold run.
 # The tests run the browser with --headless=new --no-sandbox --disable-dev-shm-usage (root in
 # a container). Everything but the last line goes to stderr.
 set -euo pipefail

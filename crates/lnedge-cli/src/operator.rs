@@ -19,6 +19,24 @@ pub(crate) enum OperatorCommand {
     Add(AddArgs),
     /// List the operator accounts (name, role, enabled, how they log in).
     List(StoreArgs),
+    /// Link a Lightning wallet to an operator for LNURL-auth logins: its linking key for this
+    /// gateway's domain (LUD-05; the wallet shows it, or see docs/dashboard.md), or `--unlink`.
+    Link(LinkArgs),
+}
+
+/// Options of `lnedge operator link`.
+#[derive(Debug, Args)]
+pub(crate) struct LinkArgs {
+    /// The operator.
+    name: String,
+    /// The wallet's linking key (66 hex characters).
+    #[arg(long, required_unless_present = "unlink", conflicts_with = "unlink")]
+    linking_key: Option<String>,
+    /// Remove the operator's linking key.
+    #[arg(long)]
+    unlink: bool,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 /// Where the gateway keeps its records.
@@ -61,6 +79,7 @@ pub(crate) async fn run(command: OperatorCommand) -> Result<()> {
     match command {
         OperatorCommand::Add(args) => add(args).await,
         OperatorCommand::List(args) => list(args).await,
+        OperatorCommand::Link(args) => link(args).await,
     }
 }
 
@@ -78,6 +97,33 @@ async fn open(args: &StoreArgs) -> Result<std::sync::Arc<dyn lnedge_gateway::sto
     }
     lnedge_gateway::service::prepare_data_dir(&config)?;
     Ok(lnedge_gateway::service::open_store(&config).await?)
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+async fn link(args: LinkArgs) -> Result<()> {
+    let store = open(&args.store).await?;
+    let key = if args.unlink { None } else { args.linking_key.as_deref() };
+    let record = lnedge_gateway::operators::set_linking_key(
+        store.as_ref(),
+        now_secs(),
+        &args.name,
+        key,
+        "cli",
+    )
+    .await?;
+    match record.linking_key {
+        Some(k) => {
+            println!("operator {} logs in with the wallet whose linking key is {k}", record.name)
+        }
+        None => println!("operator {} has no linked wallet", record.name),
+    }
+    Ok(())
 }
 
 fn password() -> Result<String> {

@@ -27,6 +27,18 @@ pub enum OperatorError {
     /// said).
     #[error("the name or the password is wrong, or the account is disabled")]
     BadCredentials,
+    /// The wallet has not signed the LNURL-auth challenge yet (or the challenge expired).
+    #[error("waiting for the wallet to sign the login challenge")]
+    NotSignedYet,
+    /// A wallet signed in with a linking key no enabled operator has.
+    #[error("this wallet's linking key {0} belongs to no enabled operator: an admin links it with `lnedge operator link NAME --linking-key {0}`")]
+    UnknownLinkingKey(String),
+    /// A linking key that is not a 33-byte compressed secp256k1 public key in hex.
+    #[error("a linking key is a 33-byte compressed public key in hex (66 characters); got {0:?}")]
+    InvalidLinkingKey(String),
+    /// The linking key already belongs to another operator.
+    #[error("this linking key already belongs to another operator")]
+    LinkingKeyTaken,
     /// No session, or it ended (logout, expiry, the operator disabled).
     #[error("not logged in (or the session ended): log in again")]
     NoSession,
@@ -59,6 +71,7 @@ impl From<StoreError> for OperatorError {
         match e {
             StoreError::OperatorTaken(name) => OperatorError::NameTaken(name),
             StoreError::UnknownOperator(name) => OperatorError::UnknownOperator(name),
+            StoreError::LinkingKeyTaken => OperatorError::LinkingKeyTaken,
             other => OperatorError::Store(other),
         }
     }

@@ -161,6 +161,57 @@ pub async fn add_operator(
     Ok(record)
 }
 
+/// [`Operators::set_linking_key`] on a store (for `lnedge operator link`). The key is checked
+/// to be a point on secp256k1; the change is a compare-and-set (retried on a lost race) and
+/// audited.
+pub async fn set_linking_key(
+    store: &dyn GatewayStore,
+    now_secs: u64,
+    name: &str,
+    linking_key: Option<&str>,
+    actor: &str,
+) -> Result<OperatorRecord, OperatorError> {
+    let key = match linking_key {
+        Some(k) => {
+            let k = k.trim().to_ascii_lowercase();
+            let valid = k.len() == 66
+                && hex::decode(&k).is_ok_and(|b| {
+                    lnedge_node::bitcoin::secp256k1::PublicKey::from_slice(&b).is_ok()
+                });
+            if !valid {
+                return Err(OperatorError::InvalidLinkingKey(k));
+            }
+            Some(k)
+        }
+        None => None,
+    };
+    for _ in 0..8 {
+        let Some(current) = store.operator(name).await? else {
+            return Err(OperatorError::UnknownOperator(name.to_owned()));
+        };
+        let next =
+            OperatorRecord { linking_key: key.clone(), version: current.version + 1, ..current };
+        match store.put_operator(&next).await {
+            Ok(()) => {
+                let detail = key.as_deref().unwrap_or("unlinked");
+                let entry = AuditRecord {
+                    id: 0,
+                    at: now_secs,
+                    actor: actor.to_owned(),
+                    action: "operator.link".into(),
+                    target: name.to_owned(),
+                    detail: detail.to_owned(),
+                };
+                store.append_audit(&entry).await?;
+                return Ok(next);
+            }
+            Err(crate::store::StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(OperatorError::Store(crate::store::StoreError::Conflict))
+}
+
 impl<'a> Operators<'a> {
     pub(crate) fn new(gateway: &'a Arc<Parts>) -> Self {
         Operators { gateway }
@@ -234,6 +285,45 @@ impl<'a> Operators<'a> {
                 Err(OperatorError::BadCredentials)
             }
         }
+    }
+
+    /// Logs in with LNURL-auth (LUD-04): `auth_token` is the token of a login challenge
+    /// (`gateway.refunds().issue_auth_challenge`) that a wallet has signed; its linking key must
+    /// be an enabled operator's. [`OperatorError::NotSignedYet`] while the wallet has not signed.
+    pub async fn login_lnurl(&self, auth_token: &str) -> Result<NewSession, OperatorError> {
+        let signed = crate::refunds::Refunds::new(self.gateway).session(auth_token).await?;
+        let Some(key) = signed.as_ref().and_then(|s| s.subject.strip_prefix("lnurl-auth:")) else {
+            return Err(OperatorError::NotSignedYet);
+        };
+        match self.gateway.store().operator_by_linking_key(key).await? {
+            Some(op) if op.enabled => {
+                let session = self.open(&op).await?;
+                self.audit(&op.name, "login", "", "lnurl-auth").await?;
+                Ok(session)
+            }
+            _ => {
+                tracing::info!(linking_key = %key, "dashboard LNURL-auth login of no operator");
+                Err(OperatorError::UnknownLinkingKey(key.to_owned()))
+            }
+        }
+    }
+
+    /// Links the wallet whose LNURL-auth linking key is `linking_key` (hex, 33-byte compressed)
+    /// to operator `name`, or unlinks it with `None`; `actor` is who did it.
+    pub async fn set_linking_key(
+        &self,
+        name: &str,
+        linking_key: Option<&str>,
+        actor: &str,
+    ) -> Result<OperatorRecord, OperatorError> {
+        set_linking_key(
+            self.gateway.store().as_ref(),
+            self.gateway.now_secs(),
+            name,
+            linking_key,
+            actor,
+        )
+        .await
     }
 
     /// Opens a session for `operator` (after a login it passed).

@@ -19,6 +19,7 @@
 mod actions;
 mod chart;
 mod filter;
+mod lnurl_login;
 mod pages;
 mod render;
 mod session;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
         .route("/ui/", get(pages::overview))
         .route("/ui/login", get(actions::login_page).post(actions::login))
+        .route("/ui/login/lnurl", get(lnurl_login::wait).post(lnurl_login::start))
         .route("/ui/logout", post(actions::logout))
         .route("/ui/devices", get(pages::devices).post(actions::enrol))
         .route("/ui/devices/{id}", get(pages::device))

@@ -17,6 +17,7 @@ fn templates() -> &'static Environment<'static> {
         for (name, source) in [
             ("base.html", include_str!("templates/base.html")),
             ("login.html", include_str!("templates/login.html")),
+            ("lnurl_login.html", include_str!("templates/lnurl_login.html")),
             ("error.html", include_str!("templates/error.html")),
             ("overview.html", include_str!("templates/overview.html")),
             ("devices.html", include_str!("templates/devices.html")),
@@ -79,10 +80,12 @@ impl IntoResponse for Page<'_> {
 /// The status an operator error answers with.
 fn status_of(e: &OperatorError) -> StatusCode {
     match e {
-        OperatorError::InvalidName(_) | OperatorError::PasswordLength { .. } => {
-            StatusCode::BAD_REQUEST
-        }
-        OperatorError::NameTaken(_) => StatusCode::CONFLICT,
+        OperatorError::InvalidName(_)
+        | OperatorError::PasswordLength { .. }
+        | OperatorError::InvalidLinkingKey(_) => StatusCode::BAD_REQUEST,
+        OperatorError::NameTaken(_) | OperatorError::LinkingKeyTaken => StatusCode::CONFLICT,
+        OperatorError::NotSignedYet => StatusCode::ACCEPTED,
+        OperatorError::UnknownLinkingKey(_) => StatusCode::UNAUTHORIZED,
         OperatorError::UnknownOperator(_) => StatusCode::NOT_FOUND,
         OperatorError::BadCredentials | OperatorError::NoSession => StatusCode::UNAUTHORIZED,
         OperatorError::Forbidden { .. } | OperatorError::BadCsrf => StatusCode::FORBIDDEN,
@@ -206,7 +209,7 @@ mod tests {
         for name in ["base.html", "login.html", "error.html", "overview.html", "devices.html"] {
             assert!(env.get_template(name).is_ok(), "{name}");
         }
-        for name in ["device.html", "job.html", "sales.html", "audit.html"] {
+        for name in ["device.html", "job.html", "sales.html", "audit.html", "lnurl_login.html"] {
             assert!(env.get_template(name).is_ok(), "{name}");
         }
     }

@@ -294,3 +294,132 @@ async fn the_sales_filter_and_its_csv_say_the_same_rows() {
         assert!(bad.body.contains(named), "{query}: {}", bad.body);
     }
 }
+
+/// The LUD-05 linking key (secret, public hex) a wallet with `seed` uses for the domain of the
+/// login LNURL `lnurl_text`, derived with lnurl-rs.
+pub(crate) fn linking_key(
+    lnurl_text: &str,
+    seed: [u8; 32],
+) -> (lnedge_node::bitcoin::secp256k1::SecretKey, String) {
+    use std::str::FromStr;
+
+    use lnedge_node::bitcoin::bip32::{DerivationPath, Xpriv};
+    use lnedge_node::bitcoin::secp256k1::Secp256k1;
+    use lnedge_node::bitcoin::NetworkKind;
+
+    let lnurl = lnurl::lnurl::LnUrl::decode(lnurl_text.to_owned()).expect("LUD-01");
+    let url = url::Url::parse(&lnurl.url).expect("url");
+    let secp = Secp256k1::new();
+    let master = Xpriv::new_master(NetworkKind::Test, &seed).expect("seed");
+    let hashing = master
+        .derive_priv(&secp, &DerivationPath::from_str("m/138'/0").expect("path"))
+        .expect("hashing key");
+    let path =
+        lnurl::get_derivation_path(hashing.private_key.secret_bytes(), &url).expect("LUD-05");
+    let secret = master.derive_priv(&secp, &path).expect("linking key").private_key;
+    (secret, secret.public_key(&secp).to_string())
+}
+
+/// A wallet we did not write (lnurl-rs) answering a login LNURL: it signs `k1` with its LUD-05
+/// linking key for the LNURL's domain ([`linking_key`]) and calls back. Answers the linking key
+/// (hex) and the wallet's view of the answer.
+pub(crate) async fn wallet_login(
+    lnurl_text: &str,
+    seed: [u8; 32],
+) -> (String, lnurl::Response<()>) {
+    use lnedge_node::bitcoin::secp256k1::{Message, Secp256k1};
+
+    let lnurl = lnurl::lnurl::LnUrl::decode(lnurl_text.to_owned()).expect("LUD-01");
+    assert!(lnurl.is_lnurl_auth(), "{lnurl_text}");
+    let url = url::Url::parse(&lnurl.url).expect("url");
+    let k1 = url.query_pairs().find(|(k, _)| k == "k1").expect("k1").1.to_string();
+    let (secret, key_hex) = linking_key(lnurl_text, seed);
+    let secp = Secp256k1::new();
+    let key = secret.public_key(&secp);
+    let k1: [u8; 32] = hex::decode(&k1).expect("hex").try_into().expect("32 bytes");
+    let sig = secp.sign_ecdsa(&Message::from_digest(k1), &secret);
+    let client = lnurl::AsyncClient::from_client(reqwest::Client::new());
+    let reply = client.lnurl_auth(lnurl, sig, key).await.expect("callback");
+    (key_hex, reply)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linked_wallet_logs_in_with_lnurl_auth() {
+    let d = Dash::new().await;
+    let state = d.state.clone();
+    let (base, server) =
+        crate::support::serve_with_url(|url| app(state.reconfigured(|g| g.public_url(url)))).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let cookie_of = |r: &reqwest::Response, name: &str| -> Option<String> {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+    };
+    // Starts a wallet login; answers the auth cookie, the waiting page's path and its LNURL.
+    let start = || async {
+        let r = http.post(format!("{base}/ui/login/lnurl")).send().await.expect("start");
+        assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+        let auth = cookie_of(&r, "lnedge_auth").expect("the challenge's cookie");
+        assert!(!format!("{:?}", r.headers()).contains("lnedge_session"));
+        let page = r.headers()["location"].to_str().expect("location").to_owned();
+        let html =
+            http.get(format!("{base}{page}")).header("cookie", &auth).send().await.expect("page");
+        assert_eq!(html.status(), reqwest::StatusCode::OK, "waiting for the wallet");
+        let html = html.text().await.expect("html");
+        assert!(
+            html.contains("<svg") && html.contains("http-equiv=\"refresh\""),
+            "a QR, reloading"
+        );
+        let at = html.find("id=\"lnurl\">").expect("the LNURL") + 11;
+        let lnurl = html[at..].split('<').next().expect("text").to_owned();
+        (auth, page, lnurl)
+    };
+
+    // A wallet no operator is linked to: refused, naming its key.
+    let (auth, page, lnurl) = start().await;
+    let (stranger, reply) = wallet_login(&lnurl, [3; 32]).await;
+    assert!(matches!(reply, lnurl::Response::Ok(())), "{reply:?}");
+    let r = http.get(format!("{base}{page}")).header("cookie", &auth).send().await.expect("page");
+    assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.expect("html").contains(&stranger));
+
+    // Alice's wallet, once linked, logs her in.
+    let (auth, page, lnurl) = start().await;
+    // The key is per domain (LUD-05): derive it as the wallet will, link it, then sign.
+    let seed = [7u8; 32];
+    let (_, expected_key) = linking_key(&lnurl, seed);
+    d.state
+        .gateway
+        .operators()
+        .set_linking_key(ADMIN.0, Some(&expected_key), "test")
+        .await
+        .expect("link");
+    let r = http.get(format!("{base}{page}")).header("cookie", &auth).send().await.expect("page");
+    assert_eq!(r.status(), reqwest::StatusCode::OK, "not signed yet: still waiting");
+    let (signed_with, reply) = wallet_login(&lnurl, seed).await;
+    assert!(matches!(reply, lnurl::Response::Ok(())), "{reply:?}");
+    assert_eq!(signed_with, expected_key);
+    let r = http.get(format!("{base}{page}")).header("cookie", &auth).send().await.expect("page");
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let session = cookie_of(&r, "lnedge_session").expect("a dashboard session");
+    assert_eq!(
+        cookie_of(&r, "lnedge_auth").as_deref(),
+        Some("lnedge_auth="),
+        "the challenge cookie goes"
+    );
+    let overview =
+        http.get(format!("{base}/ui/")).header("cookie", &session).send().await.expect("overview");
+    assert!(overview.text().await.expect("html").contains("alice (admin)"));
+    let audit = d.state.gateway.operators().audit_log(None, 5).await.expect("audit");
+    assert_eq!((audit[0].action.as_str(), audit[0].detail.as_str()), ("login", "lnurl-auth"));
+    // The waiting page of a challenge started elsewhere is refused.
+    let r = http.get(format!("{base}{page}")).send().await.expect("page");
+    assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST);
+    server.abort();
+}

@@ -10,7 +10,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
-use crate::dashboard::{seed_sales, Dash, ADMIN, VIEWER};
+use crate::dashboard::{linking_key, seed_sales, wallet_login, Dash, ADMIN, VIEWER};
 use crate::support::now_secs;
 
 /// How long a page may take to show what the test waits for (generous: a busy 2-core machine).
@@ -292,13 +292,36 @@ async fn story(c: &Client, base: &str, d: &Dash) {
     let names: Vec<String> =
         d.store.devices().await.expect("devices").into_iter().map(|d| d.name).collect();
     assert!(!names.iter().any(|n| n == "By a viewer"), "{names:?}");
+    c.goto(&format!("{base}/ui/")).await.expect("goto");
+    click(c, "#logout").await;
+
+    // LNURL-auth: alice's wallet (lnurl-rs, LUD-05 keys) is linked to her account; she scans
+    // the login page's QR code and the page logs her in once the wallet has signed.
+    c.wait().at_most(PAGE).for_element(Locator::Css("#lnurl-submit")).await.expect("login page");
+    click(c, "#lnurl-submit").await;
+    let lnurl = text(c, "#lnurl").await;
+    assert!(lnurl.starts_with("LNURL1"), "{lnurl}");
+    c.find(Locator::Css(".qr svg")).await.expect("a QR code");
+    shot(c, "lnurl-login").await;
+    let seed = [0x5e; 32];
+    let (_, key) = linking_key(&lnurl, seed);
+    d.state.gateway.operators().set_linking_key(ADMIN.0, Some(&key), "test").await.expect("link");
+    let (signed, reply) = wallet_login(&lnurl, seed).await;
+    assert!(matches!(reply, lnurl::Response::Ok(())), "{reply:?}");
+    assert_eq!(signed, key);
+    let who = text_when(c, "#who", |t| !t.is_empty()).await;
+    assert!(who.starts_with("alice"), "{who}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs chromium and chromedriver (bash scripts/chromium.sh; run by .ci/run)"]
 async fn an_operator_works_the_dashboard_in_chromium() {
     let d = Dash::new().await;
-    let (base, server) = crate::support::serve(d.router.clone()).await;
+    let state = d.state.clone();
+    let (base, server) = crate::support::serve_with_url(|url| {
+        lnedge_gateway::api::app(state.reconfigured(|g| g.public_url(url)))
+    })
+    .await;
     let driver = Driver::start().await;
     let c = driver.browser().await;
     // The story runs in its own task so that a failed assertion still closes the browser.
