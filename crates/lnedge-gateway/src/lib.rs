@@ -17,6 +17,7 @@
 
 pub mod accounting;
 pub mod api;
+pub mod books;
 pub mod bounds;
 pub mod clock;
 pub mod config;

@@ -84,39 +84,54 @@ pub async fn sell(
 }
 
 /// A fleet of `devices` devices and `sales` delivered sales spread over them and over the
-/// `days` days before `now` (product 1 and 2 in turn); answers the device ids.
+/// `days` days before `now` (product 1 and 2 in turn), written by `writers` tasks at once (the
+/// stores batch concurrent writes); answers the device ids.
 pub async fn fleet(
-    store: &dyn GatewayStore,
+    store: std::sync::Arc<dyn GatewayStore>,
     devices: usize,
     sales: usize,
     days: u64,
     now: u64,
+    writers: usize,
 ) -> Result<Vec<DeviceId>, StoreError> {
     let ids: Vec<DeviceId> = (0..devices).map(|_| DeviceId(rand::random())).collect();
-    for (n, id) in ids.iter().enumerate() {
-        enrol(store, *id, &format!("Machine {n:04}"), now.saturating_sub(days * 86_400)).await?;
-    }
     let per_device = sales.div_ceil(devices.max(1));
-    let mut left = sales;
-    for id in &ids {
-        let n = per_device.min(left);
-        if n == 0 {
-            break;
-        }
-        left -= n;
-        let batch: Vec<SampleSale> = (0..n)
-            .map(|i| {
-                let product = 1 + (i % 2) as u16;
-                let ago = (i as u64 * 7_919) % (days.max(1) * 86_400);
-                SampleSale {
-                    product,
-                    amount_msat: if product == 1 { 2_500_000 } else { 1_000_000 },
-                    paid_at: Some(now.saturating_sub(ago)),
-                    state: EntryState::Dispensed,
+    let since = now.saturating_sub(days * 86_400);
+    let span = days.max(1) * 86_400;
+    let work: Vec<(usize, DeviceId, usize)> = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| (n, *id, per_device.min(sales.saturating_sub(n * per_device))))
+        .collect();
+    let work = std::sync::Arc::new(work);
+    let tasks: Vec<_> = (0..writers.max(1))
+        .map(|w| {
+            let (store, work) = (store.clone(), work.clone());
+            tokio::spawn(async move {
+                for (n, id, count) in work.iter().skip(w).step_by(writers.max(1)) {
+                    enrol(store.as_ref(), *id, &format!("Machine {n:04}"), since).await?;
+                    let batch: Vec<SampleSale> = (0..*count)
+                        .map(|i| {
+                            let product = 1 + (i % 2) as u16;
+                            let ago = ((n * 7_919 + i * 104_729) as u64) % span;
+                            SampleSale {
+                                product,
+                                amount_msat: if product == 1 { 2_500_000 } else { 1_000_000 },
+                                paid_at: Some(now.saturating_sub(ago)),
+                                state: EntryState::Dispensed,
+                            }
+                        })
+                        .collect();
+                    if !batch.is_empty() {
+                        sell(store.as_ref(), *id, since, &batch).await?;
+                    }
                 }
+                Ok::<(), StoreError>(())
             })
-            .collect();
-        sell(store, *id, now.saturating_sub(days * 86_400), &batch).await?;
+        })
+        .collect();
+    for task in tasks {
+        task.await.map_err(|e| StoreError::Backend(format!("a seeding task: {e}")))??;
     }
     Ok(ids)
 }

@@ -1,8 +1,9 @@
 //! `lnedge bench`: the command and its flags; each measurement lives in its own module.
 //!
 //! Without a mode flag it measures payment latency on the sandbox network (`payment`); `--gateway`,
-//! `--relay`, `--relay-driver`, `--proofs`, `--deputy`, `--hostile`, `--payers` and `--report` pick another bench. Their shared figures are in `stats`.
+//! `--relay`, `--relay-driver`, `--proofs`, `--deputy`, `--hostile`, `--payers`, `--report` and `--dashboard` pick another bench. Their shared figures are in `stats`.
 
+mod dashboard;
 mod deputy;
 mod gateway;
 mod hostile;
@@ -19,7 +20,7 @@ use clap::Args;
 
 /// Options of `lnedge bench`.
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("gateway_or_report").args(["gateway", "report"]).multiple(false))]
+#[command(group = clap::ArgGroup::new("gateway_or_report").args(["gateway", "report", "dashboard"]).multiple(false))]
 pub(crate) struct BenchArgs {
     /// Payments measured per scenario (after 20 warm-up payments).
     #[arg(long, default_value_t = 200, value_parser = at_least_10)]
@@ -100,6 +101,19 @@ pub(crate) struct BenchArgs {
     /// With --report: paid sales in the books.
     #[arg(long, default_value_t = 100_000, requires = "report", value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     rows: u32,
+    /// Measure the dashboard instead: the server time of each page with --fleet devices and
+    /// --sales paid sales in the books.
+    #[arg(long, conflicts_with_all = ["relay", "deputy", "proofs", "hostile", "payers", "relay_driver"])]
+    dashboard: bool,
+    /// With --dashboard: devices in the fleet.
+    #[arg(long, default_value_t = 1_000, requires = "dashboard", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    fleet: u32,
+    /// With --dashboard: paid sales in the books.
+    #[arg(long, default_value_t = 100_000, requires = "dashboard", value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
+    sales: u32,
+    /// With --dashboard: loads of each page measured (after three warm-up loads).
+    #[arg(long, default_value_t = 30, requires = "dashboard", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    page_loads: u32,
     /// With --deputy: measure nothing; serve the bench's gateway for an outside load generator
     /// and write each wallet's sale URLs and the target's settings into this directory
     /// (`scripts/bench-vs-lnbits.sh` uses it). Serves until killed.
@@ -140,6 +154,16 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.report {
         let f = report::run(args.database_url.as_deref(), args.rows as usize).await?;
+        return print_figures(&f, args.json);
+    }
+    if args.dashboard {
+        let f = dashboard::run(
+            args.database_url.as_deref(),
+            args.fleet as usize,
+            args.sales as usize,
+            args.page_loads as usize,
+        )
+        .await?;
         return print_figures(&f, args.json);
     }
     if args.relay_driver {

@@ -202,6 +202,7 @@ impl GatewayBuilder {
                 rates: self.rates,
                 clock: self.clock,
                 settings: self.settings,
+                books_cache: Default::default(),
             }),
             tasks: Arc::default(),
         }

@@ -22,6 +22,8 @@ pub struct Parts {
     pub(super) rates: Arc<dyn RateSource>,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) settings: GatewaySettings,
+    /// The dashboard's snapshot of the books (`crate::books`).
+    pub(crate) books_cache: crate::books::BooksCache,
 }
 
 impl std::fmt::Debug for Parts {

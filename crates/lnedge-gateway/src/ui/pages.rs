@@ -54,14 +54,15 @@ fn fiat_text(fiat: &BTreeMap<String, f64>) -> String {
 /// `/ui/`: takings today and this week, what needs the operator, the node.
 pub(crate) async fn overview(State(state): State<AppState>, Operator(me): Operator) -> Response {
     let g = &state.gateway;
-    let rows = match g.sales_report().await {
-        Ok(rows) => rows,
+    let books = match g.books().await {
+        Ok(books) => books,
         Err(e) => return api_error_page(Some(&me), e),
     };
+    let rows = books.rows.as_slice();
     let now = g.now_secs();
     let today = now - now % DAY;
-    let (today_msat, today_n, today_fiat) = takings(&rows, today, today + DAY);
-    let (week_msat, week_n, week_fiat) = takings(&rows, today - 6 * DAY, today + DAY);
+    let (today_msat, today_n, today_fiat) = takings(rows, today, today + DAY);
+    let (week_msat, week_n, week_fiat) = takings(rows, today - 6 * DAY, today + DAY);
     let count = |s: SaleStatus| rows.iter().filter(|r| r.status == s).count();
     let expiring = match g.expiring_pools(7 * DAY).await {
         Ok(p) => p,
@@ -105,6 +106,7 @@ pub(crate) async fn overview(State(state): State<AppState>, Operator(me): Operat
             devices => devices.len(),
             node => node,
             chart => chart,
+            as_of => when(books.taken_at),
         },
     )
     .into_response()
@@ -174,8 +176,8 @@ pub(crate) async fn device(
         },
         Err(e) => return api_error_page(Some(&me), e),
     };
-    let rows = match g.sales_report().await {
-        Ok(rows) => rows.into_iter().filter(|r| r.device_id == id).collect::<Vec<_>>(),
+    let rows = match g.books().await {
+        Ok(books) => books.rows.iter().filter(|r| r.device_id == id).cloned().collect::<Vec<_>>(),
         Err(e) => return api_error_page(Some(&me), e),
     };
     let now = g.now_secs();
@@ -312,24 +314,29 @@ pub(crate) async fn sales(
         Ok(f) => f,
         Err(message) => return message_page(Some(&me), StatusCode::BAD_REQUEST, &message),
     };
-    let rows = match state.gateway.sales_report().await {
-        Ok(rows) => rows.into_iter().filter(|r| filter.matches(r)).collect::<Vec<_>>(),
+    let books = match state.gateway.books().await {
+        Ok(books) => books,
         Err(e) => return api_error_page(Some(&me), e),
     };
+    let rows: Vec<&SaleRow> = books.rows.iter().filter(|r| filter.matches(r)).collect();
     let pages = rows.len().div_ceil(SALES_PAGE_ROWS).max(1);
     let page = filter.page.min(pages);
     let shown: Vec<SaleView> = rows
         .iter()
         .skip((page - 1) * SALES_PAGE_ROWS)
         .take(SALES_PAGE_ROWS)
-        .map(sale_view)
+        .map(|r| sale_view(r))
         .collect();
-    let (total_msat, paid_n, fiat) = takings(&rows, 0, u64::MAX);
-    let paid: Vec<(u64, u64)> = rows
-        .iter()
-        .filter(|r| money_in(r))
-        .map(|r| (r.paid_at.unwrap_or(0), r.amount_msat))
-        .collect();
+    let (mut total_msat, mut paid_n, mut fiat) = (0u64, 0usize, BTreeMap::new());
+    let mut paid: Vec<(u64, u64)> = Vec::new();
+    for r in rows.iter().filter(|r| money_in(r)) {
+        total_msat = total_msat.saturating_add(r.amount_msat);
+        paid_n += 1;
+        paid.push((r.paid_at.unwrap_or(0), r.amount_msat));
+        if let Some((currency, amount)) = r.fiat_amount() {
+            *fiat.entry(currency).or_insert(0.0) += amount;
+        }
+    }
     let chart = match (paid.iter().map(|p| p.0).min(), paid.iter().map(|p| p.0).max()) {
         (Some(first), Some(last)) => {
             let from = filter.from_secs.unwrap_or(first - first % DAY);
@@ -353,7 +360,7 @@ pub(crate) async fn sales(
             devices => devices.iter().map(|d| context! { id => d.id.to_string(), name => d.name }).collect::<Vec<_>>(),
             rows => shown, matched => rows.len(), page => page, pages => pages,
             total => context! { sats => sats(total_msat), count => paid_n, fiat => fiat_text(&fiat) },
-            base => base, chart => chart,
+            base => base, chart => chart, as_of => when(books.taken_at),
         },
     )
     .into_response()
@@ -369,9 +376,10 @@ pub(crate) async fn sales_csv(
         Ok(f) => f,
         Err(message) => return message_page(Some(&me), StatusCode::BAD_REQUEST, &message),
     };
-    match state.gateway.sales_report().await {
-        Ok(rows) => {
-            let rows: Vec<SaleRow> = rows.into_iter().filter(|r| filter.matches(r)).collect();
+    match state.gateway.books().await {
+        Ok(books) => {
+            let rows: Vec<SaleRow> =
+                books.rows.iter().filter(|r| filter.matches(r)).cloned().collect();
             (
                 [
                     (header::CONTENT_TYPE, "text/csv; charset=utf-8"),

@@ -423,3 +423,32 @@ async fn a_linked_wallet_logs_in_with_lnurl_auth() {
     assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST);
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_books_snapshot_is_shared_then_refreshed_in_the_background() {
+    let d = Dash::new().await;
+    let g = &d.state.gateway;
+    let now = now_secs();
+    seed_sales(d.store.as_ref(), now).await;
+    let first = g.books().await.expect("books");
+    assert_eq!(first.rows.len(), 8);
+    let late = SampleSale {
+        product: 1,
+        amount_msat: 1_000,
+        paid_at: Some(now),
+        state: EntryState::Dispensed,
+    };
+    sample::sell(d.store.as_ref(), DeviceId([0xaa; 16]), now, &[late]).await.expect("a later sale");
+    let again = g.books().await.expect("books");
+    assert!(std::sync::Arc::ptr_eq(&first.rows, &again.rows), "a fresh snapshot is shared");
+    // Once it is older than the limit, a read starts a refresh; a later read sees the sale.
+    let deadline = std::time::Instant::now() + lnedge_gateway::books::BOOKS_MAX_AGE * 6;
+    loop {
+        let books = g.books().await.expect("books");
+        if books.rows.len() == 9 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the snapshot was never refreshed");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

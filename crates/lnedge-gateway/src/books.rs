@@ -1,0 +1,110 @@
+//! The books as the dashboard reads them: a snapshot of every reconciled sale
+//! ([`crate::reconcile::sales_report`]) kept in memory and refreshed in the background when it
+//! is older than [`BOOKS_MAX_AGE`], so that a page filters, counts and pages through 100,000
+//! sales in a few milliseconds instead of reading them all from the store on every load.
+//!
+//! * A page is never slower than the snapshot's age allows it to be stale: the first read
+//!   builds the snapshot and waits for it; later reads answer at once with the snapshot they
+//!   find and, when it is older than the limit, start one refresh (never two at a time).
+//! * Every figure of a page and its CSV export comes from one snapshot, so they agree, and the
+//!   page says when the snapshot was taken.
+//! * Per replica and in memory (about 150 bytes a sale). The JSON and CSV reports of the API
+//!   (`/v1/reports/…`) do not use it: they read the store as it is, streamed.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::reconcile::SaleRow;
+use crate::store::StoreError;
+
+/// How old a snapshot may be before a read starts a refresh.
+pub const BOOKS_MAX_AGE: Duration = Duration::from_secs(5);
+
+/// One snapshot of the books.
+#[derive(Debug, Clone)]
+pub struct Books {
+    /// Every reconciled sale, in report order.
+    pub rows: Arc<Vec<SaleRow>>,
+    /// When it was read (seconds since the Unix epoch, the engine's clock).
+    pub taken_at: u64,
+}
+
+#[derive(Default)]
+struct Slot {
+    books: Option<Books>,
+    taken: Option<Instant>,
+    refreshing: bool,
+}
+
+/// The snapshot of one gateway (a part of the engine).
+#[derive(Default)]
+pub struct BooksCache {
+    slot: Mutex<Slot>,
+}
+
+impl std::fmt::Debug for BooksCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BooksCache").finish_non_exhaustive()
+    }
+}
+
+impl BooksCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// What a read finds: the snapshot if any, and whether this read should refresh it.
+    fn look(&self) -> (Option<Books>, bool) {
+        let mut slot = self.lock();
+        let stale = slot.taken.is_none_or(|t| t.elapsed() >= BOOKS_MAX_AGE);
+        let refresh = stale && !slot.refreshing && slot.books.is_some();
+        if refresh {
+            slot.refreshing = true;
+        }
+        (slot.books.clone(), refresh)
+    }
+
+    fn store(&self, books: Option<Books>) {
+        let mut slot = self.lock();
+        if let Some(b) = books {
+            slot.books = Some(b);
+            slot.taken = Some(Instant::now());
+        }
+        slot.refreshing = false;
+    }
+}
+
+impl crate::engine::Gateway {
+    /// The books' snapshot (see the module): read now if there is none yet, else the one held,
+    /// refreshed in the background once older than [`BOOKS_MAX_AGE`].
+    pub async fn books(&self) -> Result<Books, StoreError> {
+        let cache = &self.books_cache;
+        let (held, refresh) = cache.look();
+        match held {
+            Some(books) => {
+                if refresh {
+                    let gateway = self.clone();
+                    tokio::spawn(async move {
+                        let read = gateway.read_books().await;
+                        if let Err(e) = &read {
+                            tracing::warn!(error = %e, "refreshing the dashboard's books");
+                        }
+                        gateway.books_cache.store(read.ok());
+                    });
+                }
+                Ok(books)
+            }
+            None => {
+                let books = self.read_books().await?;
+                cache.store(Some(books.clone()));
+                Ok(books)
+            }
+        }
+    }
+
+    async fn read_books(&self) -> Result<Books, StoreError> {
+        let taken_at = self.now_secs();
+        let rows = self.sales_report().await?;
+        Ok(Books { rows: Arc::new(rows), taken_at })
+    }
+}
