@@ -308,6 +308,22 @@ impl<'a> Operators<'a> {
         }
     }
 
+    /// Links to the session's operator the wallet that signed the LNURL-auth challenge of
+    /// `auth_token` (the operator scanned a QR code while logged in): its linking key, which
+    /// the wallet derives for this gateway's domain, becomes theirs. [`OperatorError::NotSignedYet`]
+    /// while the wallet has not signed.
+    pub async fn link_signed_wallet(
+        &self,
+        session: &Session,
+        auth_token: &str,
+    ) -> Result<OperatorRecord, OperatorError> {
+        let signed = crate::refunds::Refunds::new(self.gateway).session(auth_token).await?;
+        let Some(key) = signed.as_ref().and_then(|s| s.subject.strip_prefix("lnurl-auth:")) else {
+            return Err(OperatorError::NotSignedYet);
+        };
+        self.set_linking_key(&session.operator, Some(key), &session.operator).await
+    }
+
     /// Links the wallet whose LNURL-auth linking key is `linking_key` (hex, 33-byte compressed)
     /// to operator `name`, or unlinks it with `None`; `actor` is who did it.
     pub async fn set_linking_key(

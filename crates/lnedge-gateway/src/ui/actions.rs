@@ -70,7 +70,7 @@ pub(crate) async fn login(
 /// A form that carries only the CSRF token.
 #[derive(Deserialize)]
 pub(crate) struct CsrfForm {
-    csrf: Option<String>,
+    pub(crate) csrf: Option<String>,
 }
 
 /// `POST /ui/logout`: the session ends here and in the browser.

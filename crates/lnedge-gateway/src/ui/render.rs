@@ -18,6 +18,7 @@ fn templates() -> &'static Environment<'static> {
             ("base.html", include_str!("templates/base.html")),
             ("login.html", include_str!("templates/login.html")),
             ("lnurl_login.html", include_str!("templates/lnurl_login.html")),
+            ("account.html", include_str!("templates/account.html")),
             ("error.html", include_str!("templates/error.html")),
             ("overview.html", include_str!("templates/overview.html")),
             ("devices.html", include_str!("templates/devices.html")),
@@ -209,7 +210,14 @@ mod tests {
         for name in ["base.html", "login.html", "error.html", "overview.html", "devices.html"] {
             assert!(env.get_template(name).is_ok(), "{name}");
         }
-        for name in ["device.html", "job.html", "sales.html", "audit.html", "lnurl_login.html"] {
+        for name in [
+            "device.html",
+            "job.html",
+            "sales.html",
+            "audit.html",
+            "lnurl_login.html",
+            "account.html",
+        ] {
             assert!(env.get_template(name).is_ok(), "{name}");
         }
     }

@@ -219,7 +219,11 @@ async fn forms_need_this_sessions_csrf_token_and_viewers_change_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_logins_are_throttled_per_name() {
     let d = Dash::new().await;
-    let r = &d.router;
+    // The engine's clock stands still, so the budget does not refill while the failures are
+    // hashed, however slow this machine is right now; then a minute passes.
+    let clock = std::sync::Arc::new(lnedge_gateway::clock::ManualClock::at(now_secs()));
+    let router = app(d.state.reconfigured(|g| g.clock(clock.clone())));
+    let r = &router;
     for _ in 0..lnedge_gateway::operators::LOGIN_FAILURES_PER_MINUTE {
         let a =
             post(r, "/ui/login", None, &[("name", VIEWER.0), ("password", "guess guess guess")])
@@ -229,6 +233,9 @@ async fn failed_logins_are_throttled_per_name() {
     let right = post(r, "/ui/login", None, &[("name", VIEWER.0), ("password", VIEWER.1)]).await;
     assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
     assert!(right.body.contains("too many requests"), "{}", right.body);
+    clock.advance(60);
+    let later = post(r, "/ui/login", None, &[("name", VIEWER.0), ("password", VIEWER.1)]).await;
+    assert_eq!(later.status, StatusCode::SEE_OTHER, "a minute later the budget is back");
 }
 
 /// Sales of two devices over three days: 4 delivered colas on device A yesterday, 2 waters
@@ -389,17 +396,39 @@ async fn a_linked_wallet_logs_in_with_lnurl_auth() {
     assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
     assert!(r.text().await.expect("html").contains(&stranger));
 
-    // Alice's wallet, once linked, logs her in.
-    let (auth, page, lnurl) = start().await;
-    // The key is per domain (LUD-05): derive it as the wallet will, link it, then sign.
+    // Alice links her wallet from her account page (logged in with her password): the page
+    // shows a challenge, the wallet signs it, and its key becomes hers.
     let seed = [7u8; 32];
-    let (_, expected_key) = linking_key(&lnurl, seed);
-    d.state
-        .gateway
-        .operators()
-        .set_linking_key(ADMIN.0, Some(&expected_key), "test")
+    let (password_session, csrf) = login(&d.router, ADMIN).await;
+    let r = http
+        .post(format!("{base}/ui/account/link"))
+        .header("cookie", &password_session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
         .await
         .expect("link");
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let link_cookie = cookie_of(&r, "lnedge_link").expect("the link challenge's cookie");
+    let link_page = r.headers()["location"].to_str().expect("location").to_owned();
+    let both = format!("{password_session}; {link_cookie}");
+    let html =
+        http.get(format!("{base}{link_page}")).header("cookie", &both).send().await.expect("page");
+    let html = html.text().await.expect("html");
+    let at = html.find("id=\"lnurl\">").expect("the LNURL") + 11;
+    let link_lnurl = html[at..].split('<').next().expect("text").to_owned();
+    let (expected_key, reply) = wallet_login(&link_lnurl, seed).await;
+    assert!(matches!(reply, lnurl::Response::Ok(())), "{reply:?}");
+    let r =
+        http.get(format!("{base}{link_page}")).header("cookie", &both).send().await.expect("page");
+    assert_eq!(r.headers()["location"], "/ui/account");
+    let account =
+        http.get(format!("{base}/ui/account")).header("cookie", &password_session).send().await;
+    assert!(account.expect("account").text().await.expect("html").contains(&expected_key));
+    // The key is per domain (LUD-05): the same wallet signs the login challenge with it.
+    assert_eq!(linking_key(&link_lnurl, seed).1, expected_key);
+
+    // Alice's wallet, now linked, logs her in.
+    let (auth, page, lnurl) = start().await;
     let r = http.get(format!("{base}{page}")).header("cookie", &auth).send().await.expect("page");
     assert_eq!(r.status(), reqwest::StatusCode::OK, "not signed yet: still waiting");
     let (signed_with, reply) = wallet_login(&lnurl, seed).await;

@@ -10,7 +10,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
-use crate::dashboard::{linking_key, seed_sales, wallet_login, Dash, ADMIN, VIEWER};
+use crate::dashboard::{seed_sales, wallet_login, Dash, ADMIN, VIEWER};
 use crate::support::now_secs;
 
 /// How long a page may take to show what the test waits for (generous: a busy 2-core machine).
@@ -249,6 +249,16 @@ async fn story(c: &Client, base: &str, d: &Dash) {
     assert!(audit.contains("device.enrol") && audit.contains("pool.provision"), "{audit}");
     shot(c, "audit").await;
 
+    // Alice links her Lightning wallet (lnurl-rs, LUD-05 keys) from her account page.
+    let seed = [0x5e; 32];
+    click(c, "#who").await;
+    click(c, "#link-submit").await;
+    let link_lnurl = text(c, "#lnurl").await;
+    let (key, reply) = wallet_login(&link_lnurl, seed).await;
+    assert!(matches!(reply, lnurl::Response::Ok(())), "{reply:?}");
+    text_when(c, "#linked", |t| t.contains(&key)).await;
+    shot(c, "account").await;
+
     // A form posted without the CSRF token is refused, and nothing changes.
     c.goto(&format!("{base}/ui/devices")).await.expect("goto");
     fill(c, "#device_name", "Forged").await;
@@ -295,17 +305,14 @@ async fn story(c: &Client, base: &str, d: &Dash) {
     c.goto(&format!("{base}/ui/")).await.expect("goto");
     click(c, "#logout").await;
 
-    // LNURL-auth: alice's wallet (lnurl-rs, LUD-05 keys) is linked to her account; she scans
-    // the login page's QR code and the page logs her in once the wallet has signed.
+    // LNURL-auth: alice's linked wallet; she scans the login page's QR code and the page logs
+    // her in once the wallet has signed.
     c.wait().at_most(PAGE).for_element(Locator::Css("#lnurl-submit")).await.expect("login page");
     click(c, "#lnurl-submit").await;
     let lnurl = text(c, "#lnurl").await;
     assert!(lnurl.starts_with("LNURL1"), "{lnurl}");
     c.find(Locator::Css(".qr svg")).await.expect("a QR code");
     shot(c, "lnurl-login").await;
-    let seed = [0x5e; 32];
-    let (_, key) = linking_key(&lnurl, seed);
-    d.state.gateway.operators().set_linking_key(ADMIN.0, Some(&key), "test").await.expect("link");
     let (signed, reply) = wallet_login(&lnurl, seed).await;
     assert!(matches!(reply, lnurl::Response::Ok(())), "{reply:?}");
     assert_eq!(signed, key);
