@@ -19,6 +19,7 @@
 mod actions;
 mod chart;
 mod filter;
+mod lists;
 mod lnurl_login;
 mod pages;
 mod render;
@@ -55,6 +56,10 @@ pub fn router() -> Router<AppState> {
         .route("/ui/sales", get(pages::sales))
         .route("/ui/sales.csv", get(pages::sales_csv))
         .route("/ui/audit", get(pages::audit))
+        .route("/ui/refunds", get(lists::refunds))
+        .route("/ui/deputy", get(lists::deputy))
+        .route("/ui/relay", get(lists::relay))
+        .route("/ui/cards", get(lists::cards))
         .route("/ui/static/app.css", get(stylesheet))
         .layer(middleware::map_response(security_headers))
 }

@@ -19,6 +19,7 @@ fn templates() -> &'static Environment<'static> {
             ("login.html", include_str!("templates/login.html")),
             ("lnurl_login.html", include_str!("templates/lnurl_login.html")),
             ("account.html", include_str!("templates/account.html")),
+            ("lists.html", include_str!("templates/lists.html")),
             ("error.html", include_str!("templates/error.html")),
             ("overview.html", include_str!("templates/overview.html")),
             ("devices.html", include_str!("templates/devices.html")),

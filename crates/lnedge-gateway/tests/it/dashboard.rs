@@ -481,3 +481,44 @@ async fn the_books_snapshot_is_shared_then_refreshed_in_the_background() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_deputy_sales_relay_and_cards_are_listed() {
+    use lnedge_gateway::store::refunds::{RefundRecord, RefundState};
+    let d = Dash::new().await;
+    let r = &d.router;
+    let (viewer, _) = login(r, VIEWER).await;
+    for (path, table) in [
+        ("/ui/refunds", "refunds"),
+        ("/ui/deputy", "deputy"),
+        ("/ui/relay", "relay"),
+        ("/ui/cards", "cards"),
+    ] {
+        let page = get(r, path, Some(&viewer)).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(page.body.contains(&format!("<table id=\"{table}\">")), "{path}");
+        assert!(page.body.contains("None.") && page.body.contains("0 in all"), "{path}: empty");
+    }
+    let now = now_secs();
+    let (a, _) = seed_sales(d.store.as_ref(), now).await;
+    let refund = RefundRecord {
+        payment_hash: [0x42; 32],
+        device_id: a,
+        pool_id: lnedge_proto::PoolId([0x11; 8]),
+        index: 3,
+        amount_msat: 2_500_000,
+        state: RefundState::Due,
+        attested: true,
+        created_at: now,
+        expires_at: now + 86_400,
+        k1: None,
+        claim_invoice: None,
+        claimed_at: None,
+        paid_at: None,
+        last_error: None,
+    };
+    d.store.open_refund(&refund).await.expect("a refund");
+    let page = get(r, "/ui/refunds", Some(&viewer)).await;
+    assert!(page.body.contains("1 in all") && page.body.contains("2,500 sat"), "{}", page.body);
+    assert!(page.body.contains(&format!("/ui/devices/{a}")) && page.body.contains(">due<"));
+}
