@@ -77,6 +77,21 @@ pub(crate) async fn overview(State(state): State<AppState>, Operator(me): Operat
         .filter(|d| d.enabled && d.last_sync_counter == 0)
         .map(|d| context! { id => d.id.to_string(), name => d.name })
         .collect();
+    // Payments held for offline payees: how many, and the soonest claim deadline (a block).
+    let held: Vec<_> = match g.relay().payments().await {
+        Ok(p) => {
+            p.into_iter().filter(|p| p.state == crate::store::relay::RelayState::Held).collect()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "overview: reading the relay's payments");
+            Vec::new()
+        }
+    };
+    let held_view = context! {
+        count => held.len(),
+        sats => sats(held.iter().map(|p| p.amount_msat).sum()),
+        soonest => held.iter().filter_map(|p| p.claim_deadline_height).min(),
+    };
     let node = match g.owner().info().await {
         Ok(i) => context! { up => true, alias => i.alias, node_id => i.node_id.to_string(),
         network => i.network.to_string(), height => i.block_height },
@@ -103,6 +118,7 @@ pub(crate) async fn overview(State(state): State<AppState>, Operator(me): Operat
                 expired => p.expires_in_secs <= 0,
             }).collect::<Vec<_>>(),
             never_synced => never_synced,
+            held => held_view,
             devices => devices.len(),
             node => node,
             chart => chart,
