@@ -22,6 +22,9 @@ use crate::store::{DeviceRecord, Price};
 /// Seconds in a day.
 const DAY: u64 = 86_400;
 
+/// Most items of one kind the overview lists among its alerts (it says how many more).
+const ALERT_ROWS: usize = 10;
+
 /// Days of sales the overview's and a device page's charts show.
 const CHART_DAYS: u64 = 14;
 
@@ -64,17 +67,16 @@ pub(crate) async fn overview(State(state): State<AppState>, Operator(me): Operat
     let (today_msat, today_n, today_fiat) = takings(rows, today, today + DAY);
     let (week_msat, week_n, week_fiat) = takings(rows, today - 6 * DAY, today + DAY);
     let count = |s: SaleStatus| rows.iter().filter(|r| r.status == s).count();
-    let expiring = match g.expiring_pools(7 * DAY).await {
-        Ok(p) => p,
-        Err(e) => return api_error_page(Some(&me), e),
-    };
+    let expiring = &books.expiring;
     let devices = match g.fleet().devices().await {
         Ok(d) => d,
         Err(e) => return api_error_page(Some(&me), e),
     };
-    let never_synced: Vec<_> = devices
+    let never_synced: Vec<_> =
+        devices.iter().filter(|d| d.enabled && d.last_sync_counter == 0).collect();
+    let never_synced_shown: Vec<_> = never_synced
         .iter()
-        .filter(|d| d.enabled && d.last_sync_counter == 0)
+        .take(ALERT_ROWS)
         .map(|d| context! { id => d.id.to_string(), name => d.name })
         .collect();
     // Payments held for offline payees: how many, and the soonest claim deadline (a block).
@@ -112,12 +114,14 @@ pub(crate) async fn overview(State(state): State<AppState>, Operator(me): Operat
             refunds_due => count(SaleStatus::RefundDue),
             claimed_not_paid => count(SaleStatus::ClaimedNotPaid),
             outcome_unknown => count(SaleStatus::OutcomeUnknown),
-            expiring => expiring.iter().map(|p| context! {
+            expiring_count => expiring.len(),
+            expiring => expiring.iter().take(ALERT_ROWS).map(|p| context! {
                 device => p.device_id.to_string(), pool => p.pool_id.to_string(),
                 expires => when(p.expires_at), unused => p.unused_entries,
                 expired => p.expires_in_secs <= 0,
             }).collect::<Vec<_>>(),
-            never_synced => never_synced,
+            never_synced_count => never_synced.len(),
+            never_synced => never_synced_shown,
             held => held_view,
             devices => devices.len(),
             node => node,

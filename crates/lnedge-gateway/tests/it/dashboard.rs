@@ -471,7 +471,7 @@ async fn the_books_snapshot_is_shared_then_refreshed_in_the_background() {
     let again = g.books().await.expect("books");
     assert!(std::sync::Arc::ptr_eq(&first.rows, &again.rows), "a fresh snapshot is shared");
     // Once it is older than the limit, a read starts a refresh; a later read sees the sale.
-    let deadline = std::time::Instant::now() + lnedge_gateway::books::BOOKS_MAX_AGE * 6;
+    let deadline = std::time::Instant::now() + lnedge_gateway::books::BOOKS_MAX_AGE * 12;
     loop {
         let books = g.books().await.expect("books");
         if books.rows.len() == 9 {
