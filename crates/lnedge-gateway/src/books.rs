@@ -13,8 +13,12 @@
 //! * Per replica and in memory (about 150 bytes a sale). The JSON and CSV reports of the API
 //!   (`/v1/reports/…`) do not use it: they read the store as it is, streamed.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use lnedge_proto::ledger::EntryState;
+use lnedge_proto::DeviceId;
 
 use crate::reconcile::SaleRow;
 use crate::store::StoreError;
@@ -40,6 +44,9 @@ pub struct Books {
     /// [`EXPIRY_HORIZON_SECS`] of `taken_at` (or have expired), soonest first: reading them
     /// walks every device's pools, too slow for every page load of a large fleet.
     pub expiring: Arc<Vec<crate::expiry::ExpiringPool>>,
+    /// Unused pool entries (invoices a device can still offer) per device and product, from
+    /// pools that have not expired.
+    pub unused: Arc<HashMap<DeviceId, BTreeMap<u16, u32>>>,
     /// When it was read (seconds since the Unix epoch, the engine's clock).
     pub taken_at: u64,
 }
@@ -127,6 +134,36 @@ impl crate::engine::Gateway {
         let taken_at = self.now_secs();
         let rows = self.sales_report().await?;
         let expiring = self.expiring_pools(EXPIRY_HORIZON_SECS).await?;
-        Ok(Books { rows: Arc::new(rows), expiring: Arc::new(expiring), taken_at })
+        let unused = self.unused_by_product(taken_at).await?;
+        Ok(Books {
+            rows: Arc::new(rows),
+            expiring: Arc::new(expiring),
+            unused: Arc::new(unused),
+            taken_at,
+        })
+    }
+
+    /// Unused entries of unexpired pools per device and product (one read of every entry and
+    /// one of every pool's expiry).
+    async fn unused_by_product(
+        &self,
+        now: u64,
+    ) -> Result<HashMap<DeviceId, BTreeMap<u16, u32>>, StoreError> {
+        let store = self.store();
+        let mut live = std::collections::HashSet::new();
+        for device in store.devices().await? {
+            for pool in store.pools(device.id).await? {
+                if pool.expires_at > now {
+                    live.insert(pool.id);
+                }
+            }
+        }
+        let mut out: HashMap<DeviceId, BTreeMap<u16, u32>> = HashMap::new();
+        for (device, entry) in store.entries_by_device().await? {
+            if entry.state == EntryState::Unused && live.contains(&entry.pool_id) {
+                *out.entry(device).or_default().entry(entry.product).or_insert(0) += 1;
+            }
+        }
+        Ok(out)
     }
 }

@@ -151,16 +151,35 @@ fn device_row(d: &DeviceRecord) -> minijinja::Value {
     }
 }
 
-/// `/ui/devices`: every device, and (admins) the enrolment form.
+/// `product: count · …` of a device's unused entries (empty when none).
+fn unused_text(unused: Option<&BTreeMap<u16, u32>>) -> String {
+    unused
+        .map(|by| by.iter().map(|(p, n)| format!("{p}: {n}")).collect::<Vec<_>>().join(" · "))
+        .unwrap_or_default()
+}
+
+/// `/ui/devices`: every device with its unused invoices per product, and (admins) the
+/// enrolment form.
 pub(crate) async fn devices(State(state): State<AppState>, Operator(me): Operator) -> Response {
+    let books = match state.gateway.books().await {
+        Ok(b) => b,
+        Err(e) => return api_error_page(Some(&me), e),
+    };
     match state.gateway.fleet().devices().await {
-        Ok(devices) => Page::new(
-            "devices.html",
-            Some(&me),
-            context! { title => "Devices", devices => devices.iter().map(device_row).collect::<Vec<_>>(),
-                       new_id => hex::encode(rand::random::<[u8; 16]>()) },
-        )
-        .into_response(),
+        Ok(devices) => {
+            let rows: Vec<_> = devices
+                .iter()
+                .map(|d| context! { unused => unused_text(books.unused.get(&d.id)), ..device_row(d) })
+                .collect();
+            Page::new(
+                "devices.html",
+                Some(&me),
+                context! { title => "Devices", devices => rows,
+                new_id => hex::encode(rand::random::<[u8; 16]>()),
+                as_of => when(books.taken_at) },
+            )
+            .into_response()
+        }
         Err(e) => api_error_page(Some(&me), e),
     }
 }

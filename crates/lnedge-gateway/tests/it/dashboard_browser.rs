@@ -199,6 +199,18 @@ async fn story(c: &Client, base: &str, d: &Dash) {
     assert!(pools.contains("unused 80"), "{pools}");
     shot(c, "device").await;
 
+    // The fleet lists the device's unused invoices per product (from the books' snapshot, which
+    // is refreshed in the background: reload until it has caught up).
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        c.goto(&format!("{base}/ui/devices")).await.expect("goto");
+        if text(c, "#devices").await.contains("1: 40 · 2: 40") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the devices page never showed the new pool's invoices");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
     // Sales: filter by device and status, the table and the CSV say the same rows.
     c.goto(&format!("{base}/ui/sales")).await.expect("goto");
     c.find(Locator::Css("#f-device"))
