@@ -93,7 +93,11 @@ pub(crate) async fn logout(
 
 /// The CSRF check and the role check of a change, in that order; the refusal page if either
 /// fails.
-fn may_change(me: &Session, csrf: Option<&str>, action: &'static str) -> Option<Response> {
+pub(crate) fn may_change(
+    me: &Session,
+    csrf: Option<&str>,
+    action: &'static str,
+) -> Option<Response> {
     me.check_csrf(csrf)
         .and_then(|()| me.require_admin(action))
         .err()

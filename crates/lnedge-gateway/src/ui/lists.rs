@@ -118,3 +118,135 @@ fn list(
     )
     .into_response()
 }
+
+/// The card issuing form.
+#[derive(serde::Deserialize)]
+pub(crate) struct IssueForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    per_payment_sat: String,
+    #[serde(default)]
+    per_day_sat: String,
+}
+
+/// A limit in sat typed in a form (empty: the gateway's default), in msat.
+fn sat_field(field: &str, text: &str) -> Result<Option<u64>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<u64>()
+        .ok()
+        .and_then(|sat| sat.checked_mul(1_000))
+        .map(Some)
+        .ok_or_else(|| format!("{field}: {text:?} is not an amount in sat"))
+}
+
+/// `POST /ui/cards`: issues a Bolt Card and shows its programming link as a QR code (for the
+/// Bolt Card programmer app), once.
+pub(crate) async fn issue_card(
+    State(state): State<AppState>,
+    Operator(me): Operator,
+    axum::Form(form): axum::Form<IssueForm>,
+) -> Response {
+    use axum::http::StatusCode;
+    if let Some(refused) = super::actions::may_change(&me, form.csrf.as_deref(), "issue a card") {
+        return refused;
+    }
+    let limits = sat_field("per_payment_sat", &form.per_payment_sat)
+        .and_then(|p| Ok((p, sat_field("per_day_sat", &form.per_day_sat)?)));
+    let (per_payment_msat, per_day_msat) = match limits {
+        Ok(l) => l,
+        Err(m) => return super::render::message_page(Some(&me), StatusCode::BAD_REQUEST, &m),
+    };
+    let base = state.gateway.settings().public_url.trim_end_matches('/').to_owned();
+    if base.is_empty() {
+        return super::render::message_page(
+            Some(&me),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "issuing a card needs the gateway's public_url (cards are programmed with it)",
+        );
+    }
+    let request = crate::payers::IssueCard {
+        name: form.name.trim().to_owned(),
+        per_payment_msat,
+        per_day_msat,
+        pin: None,
+        pin_limit_msat: None,
+        uid: None,
+    };
+    match state.gateway.payers().issue_card(request).await {
+        Ok(issued) => {
+            let program_url = format!("{base}/v1/cards/program/{}", issued.program_code);
+            let deeplink = format!(
+                "boltcard://program?url={}",
+                url::form_urlencoded::byte_serialize(program_url.as_bytes()).collect::<String>()
+            );
+            let card = &issued.card;
+            let detail = format!("{:?}, {} per payment", card.name, sats(card.per_payment_msat));
+            if let Err(e) = state
+                .gateway
+                .operators()
+                .audit(&me.operator, "card.issue", &card.id.to_string(), &detail)
+                .await
+            {
+                tracing::error!(error = %e, "the audit log refused an entry");
+            }
+            Page::new(
+                "card_issued.html",
+                Some(&me),
+                context! {
+                    title => "Card issued", name => card.name, id => card.id.to_string(),
+                    deeplink => deeplink.clone(), qr => super::lnurl_login::qr_svg(&deeplink),
+                    expires => when(card.program_expires_at),
+                    per_payment => sats(card.per_payment_msat), per_day => sats(card.per_day_msat),
+                },
+            )
+            .into_response()
+        }
+        Err(e) => api_error_page(Some(&me), e),
+    }
+}
+
+/// `POST /ui/cards/{id}/enable` and `/disable`.
+pub(crate) async fn set_card_enabled(
+    State(state): State<AppState>,
+    Operator(me): Operator,
+    axum::extract::Path((id, action)): axum::extract::Path<(String, String)>,
+    axum::Form(form): axum::Form<super::actions::CsrfForm>,
+) -> Response {
+    let enabled = match action.as_str() {
+        "enable" => true,
+        "disable" => false,
+        _ => {
+            return super::render::message_page(
+                Some(&me),
+                axum::http::StatusCode::NOT_FOUND,
+                "no such action",
+            )
+        }
+    };
+    if let Some(refused) =
+        super::actions::may_change(&me, form.csrf.as_deref(), "enable or disable a card")
+    {
+        return refused;
+    }
+    let id = match crate::api::devices::parse_device_id("id", &id) {
+        Ok(id) => id,
+        Err(e) => return api_error_page(Some(&me), e),
+    };
+    match state.gateway.payers().set_enabled(id, enabled).await {
+        Ok(_) => {
+            let what = if enabled { "card.enable" } else { "card.disable" };
+            if let Err(e) =
+                state.gateway.operators().audit(&me.operator, what, &id.to_string(), "").await
+            {
+                tracing::error!(error = %e, "the audit log refused an entry");
+            }
+            axum::response::Redirect::to("/ui/cards").into_response()
+        }
+        Err(e) => api_error_page(Some(&me), e),
+    }
+}

@@ -138,12 +138,9 @@ fn checked_k1(k1: &str) -> Option<String> {
     (k1.len() == 64 && hex::decode(&k1).is_ok()).then_some(k1)
 }
 
-/// The LNURL of challenge `k1` and its QR code (SVG).
-fn lnurl_and_qr(state: &AppState, k1: &str) -> (String, String) {
-    let public = state.gateway.settings().public_url.trim_end_matches('/');
-    let callback = format!("{public}/v1/auth/lnurl/callback?tag=login&k1={k1}");
-    let lnurl = crate::lnurl::encode(&callback).to_uppercase();
-    let svg = qrcode::QrCode::new(lnurl.as_bytes())
+/// `text` as a QR code (an SVG element, black on white, at least 240 px).
+pub(crate) fn qr_svg(text: &str) -> String {
+    qrcode::QrCode::new(text.as_bytes())
         .map(|code| {
             code.render::<qrcode::render::svg::Color<'_>>()
                 .min_dimensions(240, 240)
@@ -151,7 +148,15 @@ fn lnurl_and_qr(state: &AppState, k1: &str) -> (String, String) {
                 .light_color(qrcode::render::svg::Color("#ffffff"))
                 .build()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The LNURL of challenge `k1` and its QR code (SVG).
+fn lnurl_and_qr(state: &AppState, k1: &str) -> (String, String) {
+    let public = state.gateway.settings().public_url.trim_end_matches('/');
+    let callback = format!("{public}/v1/auth/lnurl/callback?tag=login&k1={k1}");
+    let lnurl = crate::lnurl::encode(&callback).to_uppercase();
+    let svg = qr_svg(&lnurl);
     (lnurl, svg)
 }
 

@@ -59,7 +59,8 @@ pub fn router() -> Router<AppState> {
         .route("/ui/refunds", get(lists::refunds))
         .route("/ui/deputy", get(lists::deputy))
         .route("/ui/relay", get(lists::relay))
-        .route("/ui/cards", get(lists::cards))
+        .route("/ui/cards", get(lists::cards).post(lists::issue_card))
+        .route("/ui/cards/{id}/{action}", post(lists::set_card_enabled))
         .route("/ui/static/app.css", get(stylesheet))
         .layer(middleware::map_response(security_headers))
 }

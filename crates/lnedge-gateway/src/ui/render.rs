@@ -20,6 +20,7 @@ fn templates() -> &'static Environment<'static> {
             ("lnurl_login.html", include_str!("templates/lnurl_login.html")),
             ("account.html", include_str!("templates/account.html")),
             ("lists.html", include_str!("templates/lists.html")),
+            ("card_issued.html", include_str!("templates/card_issued.html")),
             ("error.html", include_str!("templates/error.html")),
             ("overview.html", include_str!("templates/overview.html")),
             ("devices.html", include_str!("templates/devices.html")),

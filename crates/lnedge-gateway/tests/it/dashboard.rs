@@ -522,3 +522,64 @@ async fn refunds_deputy_sales_relay_and_cards_are_listed() {
     assert!(page.body.contains("1 in all") && page.body.contains("2,500 sat"), "{}", page.body);
     assert!(page.body.contains(&format!("/ui/devices/{a}")) && page.body.contains(">due<"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_issues_a_card_with_its_programming_qr_and_disables_it() {
+    let d = Dash::new().await;
+    let router = app(d.state.reconfigured(|g| g.public_url("https://gw.example")));
+    let r = &router;
+    let (admin, csrf) = login(r, ADMIN).await;
+    let (viewer, viewer_csrf) = login(r, VIEWER).await;
+    let form = |csrf: &str| {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("name", "Alice's card".to_owned()),
+            ("per_payment_sat", "5000".to_owned()),
+            ("per_day_sat", "20000".to_owned()),
+        ]
+    };
+    let send = |cookie: String, fields: Vec<(&'static str, String)>| async move {
+        let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        post(r, "/ui/cards", Some(&cookie), &refs).await
+    };
+    assert!(!get(r, "/ui/cards", Some(&viewer)).await.body.contains("id=\"issue-card\""));
+    assert_eq!(send(viewer.clone(), form(&viewer_csrf)).await.status, StatusCode::FORBIDDEN);
+    let bad = send(
+        admin.clone(),
+        vec![("csrf", csrf.clone()), ("name", "x".into()), ("per_payment_sat", "lots".into())],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("per_payment_sat"), "{}", bad.body);
+
+    let issued = send(admin.clone(), form(&csrf)).await;
+    assert_eq!(issued.status, StatusCode::OK, "{}", issued.body);
+    let shown = issued.body.replace("&#x2f;", "/");
+    let link = "boltcard://program?url=https%3A%2F%2Fgw.example%2Fv1%2Fcards%2Fprogram%2F";
+    assert!(shown.contains(link), "{}", issued.body);
+    assert!(issued.body.contains("<svg") && issued.body.contains("5,000 sat"));
+    let cards = d.store.payers().await.expect("payers");
+    assert_eq!(cards.len(), 1);
+    let id = cards[0].id.to_string();
+    let list = get(r, "/ui/cards", Some(&admin)).await;
+    assert!(
+        list.body.contains("Alice&#x27;s card") || list.body.contains("Alice's card"),
+        "{}",
+        list.body
+    );
+    // Not programmed yet: no disable button (the engine refuses until the card is programmed).
+    assert!(!list.body.contains(&format!("/ui/cards/{id}/disable")));
+    let at = shown.find(link).expect("the link") + link.len();
+    let code: String = shown[at..].chars().take_while(char::is_ascii_hexdigit).collect();
+    d.state.gateway.payers().program(&code, &[1, 2, 3, 4, 5, 6, 7]).await.expect("programmed");
+    let list = get(r, "/ui/cards", Some(&admin)).await;
+    assert!(list.body.contains(&format!("/ui/cards/{id}/disable")), "{}", list.body);
+    let off = post(r, &format!("/ui/cards/{id}/disable"), Some(&admin), &[("csrf", &csrf)]).await;
+    assert_eq!(off.status, StatusCode::SEE_OTHER, "{}", off.body);
+    assert_eq!(d.store.payers().await.expect("payers")[0].state.as_str(), "disabled");
+    let audit = d.state.gateway.operators().audit_log(None, 5).await.expect("audit");
+    assert_eq!(
+        (audit[0].action.as_str(), audit[1].action.as_str()),
+        ("card.disable", "card.issue")
+    );
+}
