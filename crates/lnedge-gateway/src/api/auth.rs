@@ -1,4 +1,5 @@
-//! Authentication: the operator's admin token, and per-device HMAC signatures on sync uploads.
+//! Authentication: the operator's admin token (its changes audited as `admin-token`), and
+//! per-device HMAC signatures on sync uploads.
 //!
 //! # Device sync signatures
 //!
@@ -7,6 +8,7 @@
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use sha2::{Digest, Sha256};
@@ -14,6 +16,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::operators::ADMIN_TOKEN_ACTOR;
 
 /// Middleware of the admin routes: `Authorization: Bearer <admin token>`, compared in constant
 /// time (both sides hashed first, so the comparison leaks neither content nor length).
@@ -39,5 +42,18 @@ pub(crate) async fn require_admin(
     if state.admin_token.is_empty() || !bool::from(want.ct_eq(&got)) {
         return Err(ApiError::unauthorized("bad_token", "the admin token is not valid"));
     }
-    Ok(next.run(request).await)
+    let changes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let response = next.run(request).await;
+    // Every change made with the admin token goes to the audit log too (the dashboard's
+    // changes are logged with the operator's name by the dashboard).
+    if changes && response.status().is_success() {
+        let action = format!("api {method}");
+        let detail = response.status().as_u16().to_string();
+        let operators = state.gateway.operators();
+        if let Err(e) = operators.audit(ADMIN_TOKEN_ACTOR, &action, &path, &detail).await {
+            tracing::error!(error = %e, %path, "the audit log refused an API change");
+        }
+    }
+    Ok(response)
 }

@@ -583,3 +583,29 @@ async fn an_admin_issues_a_card_with_its_programming_qr_and_disables_it() {
         ("card.disable", "card.issue")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_with_the_admin_token_are_audited_too() {
+    let d = Dash::new().await;
+    let device = hex::encode([0xe1u8; 16]);
+    let body = serde_json::json!({"device_id": device, "name": "By script",
+        "products": [{"id": 1, "description": "Tea", "price_msat": 900_000}]});
+    let request = Request::builder()
+        .method("POST")
+        .uri("/v1/devices")
+        .header(header::AUTHORIZATION, "Bearer t")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    assert_eq!(send(&d.router, request).await.status, StatusCode::CREATED);
+    let read = Request::builder()
+        .uri("/v1/devices")
+        .header(header::AUTHORIZATION, "Bearer t")
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(send(&d.router, read).await.status, StatusCode::OK);
+    let audit = d.state.gateway.operators().audit_log(None, 10).await.expect("audit");
+    let api: Vec<_> = audit.iter().filter(|e| e.actor == "admin-token").collect();
+    assert_eq!(api.len(), 1, "the change, not the read: {audit:?}");
+    assert_eq!((api[0].action.as_str(), api[0].target.as_str()), ("api POST", "/v1/devices"));
+}
