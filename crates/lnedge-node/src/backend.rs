@@ -11,6 +11,21 @@ use lightning_types::payment::{PaymentHash, PaymentPreimage};
 use crate::error::BackendError;
 use crate::event::{EventId, QueuedEvent};
 
+/// What a node can send and receive over its channels (and holds on chain, when it says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Liquidity {
+    /// Channels open with peers (usable or not).
+    pub channels: u32,
+    /// Of those, the ones that can carry a payment now (peer connected, channel ready).
+    pub usable_channels: u32,
+    /// What the node can send now, summed over its channels, in millisatoshis.
+    pub outbound_msat: u64,
+    /// What it can receive now (inbound liquidity), in millisatoshis.
+    pub inbound_msat: u64,
+    /// Its spendable on-chain balance in satoshis, when the backend reports one.
+    pub onchain_sat: Option<u64>,
+}
+
 /// Facts about the node behind a backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeInfo {
@@ -184,6 +199,12 @@ pub trait LightningBackend: Send + Sync {
 
     /// Node id, network, alias and best block height.
     async fn info(&self) -> Result<NodeInfo, BackendError>;
+
+    /// The node's channels and balances, as an operator's dashboard shows them. Backends that
+    /// cannot tell answer [`BackendError::Unsupported`] (the default).
+    async fn liquidity(&self) -> Result<Liquidity, BackendError> {
+        Err(BackendError::Unsupported { operation: "liquidity", backend: self.backend_name() })
+    }
 
     /// Creates an invoice for `SHA256(preimage)` that the node settles by itself when paid.
     async fn create_invoice(

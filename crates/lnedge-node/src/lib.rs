@@ -28,7 +28,7 @@ pub mod store;
 
 pub use backend::{
     check_pay_request, parse_invoice, InvoiceDescription, InvoiceParams, InvoiceState,
-    LightningBackend, NodeInfo, PayRequest, PaymentOutcome, PaymentStatus,
+    LightningBackend, Liquidity, NodeInfo, PayRequest, PaymentOutcome, PaymentStatus,
 };
 pub use error::{BackendError, ErrorKind, PayFailure};
 pub use event::{BackendEvent, EventId, QueuedEvent};

@@ -94,9 +94,21 @@ pub(crate) async fn overview(State(state): State<AppState>, Operator(me): Operat
         sats => sats(held.iter().map(|p| p.amount_msat).sum()),
         soonest => held.iter().filter_map(|p| p.claim_deadline_height).min(),
     };
+    let liquidity = match g.owner().liquidity().await {
+        Ok(l) => Some(context! {
+            channels => l.channels, usable => l.usable_channels,
+            outbound => sats(l.outbound_msat), inbound => sats(l.inbound_msat),
+            onchain => l.onchain_sat.map(|s| sats(s.saturating_mul(1_000))),
+        }),
+        Err(lnedge_node::BackendError::Unsupported { .. }) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "overview: the node's liquidity");
+            None
+        }
+    };
     let node = match g.owner().info().await {
         Ok(i) => context! { up => true, alias => i.alias, node_id => i.node_id.to_string(),
-        network => i.network.to_string(), height => i.block_height },
+        network => i.network.to_string(), height => i.block_height, liquidity => liquidity },
         Err(e) => context! { up => false, error => e.to_string() },
     };
     let chart = bars_by_day(

@@ -128,6 +128,9 @@ async fn a_password_login_opens_a_session_that_logout_ends() {
     let overview = get(r, "/ui/", Some(&cookie)).await;
     assert_eq!(overview.status, StatusCode::OK);
     assert!(overview.body.contains("alice (admin)") && overview.body.contains("Needs attention"));
+    // The owner node's liquidity (a sandbox node without channels here).
+    assert!(overview.body.contains("id=\"channels\">0 usable of 0<"), "{}", overview.body);
+    assert!(overview.body.contains("id=\"inbound\">0 sat<"), "{}", overview.body);
     let stored = d.store.operators().await.expect("operators");
     assert!(stored.iter().all(|o| !o
         .password_hash

@@ -14,8 +14,8 @@ use lightning_types::payment::{PaymentHash, PaymentPreimage};
 
 use super::{errors, LdkBackend, HOLD_FAILBACK_MARGIN_BLOCKS};
 use crate::backend::{
-    check_pay_request, InvoiceDescription, InvoiceParams, InvoiceState, LightningBackend, NodeInfo,
-    PayRequest, PaymentOutcome,
+    check_pay_request, InvoiceDescription, InvoiceParams, InvoiceState, LightningBackend,
+    Liquidity, NodeInfo, PayRequest, PaymentOutcome,
 };
 use crate::error::{BackendError, PayFailure};
 use crate::event::{BackendEvent, EventId, QueuedEvent};
@@ -162,6 +162,22 @@ impl LightningBackend for LdkBackend {
             network: self.inner.network,
             alias: self.inner.alias.clone(),
             block_height: status.current_best_block.height,
+        })
+    }
+
+    async fn liquidity(&self) -> Result<Liquidity, BackendError> {
+        let node = &self.inner.node;
+        if !node.status().is_running {
+            return Err(BackendError::Unavailable("the ldk-node is not running".into()));
+        }
+        let channels = node.list_channels();
+        Ok(Liquidity {
+            channels: u32::try_from(channels.len()).unwrap_or(u32::MAX),
+            usable_channels: u32::try_from(channels.iter().filter(|c| c.is_usable).count())
+                .unwrap_or(u32::MAX),
+            outbound_msat: channels.iter().map(|c| c.outbound_capacity_msat).sum(),
+            inbound_msat: channels.iter().map(|c| c.inbound_capacity_msat).sum(),
+            onchain_sat: Some(node.list_balances().spendable_onchain_balance_sats),
         })
     }
 

@@ -13,8 +13,8 @@ use lightning_types::payment::{PaymentHash, PaymentPreimage};
 
 use super::node::SandboxNode;
 use crate::backend::{
-    check_pay_request, InvoiceDescription, InvoiceParams, InvoiceState, LightningBackend, NodeInfo,
-    PayRequest, PaymentOutcome,
+    check_pay_request, InvoiceDescription, InvoiceParams, InvoiceState, LightningBackend,
+    Liquidity, NodeInfo, PayRequest, PaymentOutcome,
 };
 use crate::error::{BackendError, PayFailure};
 use crate::event::{BackendEvent, EventId, QueuedEvent};
@@ -93,6 +93,19 @@ impl LightningBackend for SandboxNode {
             network: Network::Regtest,
             alias: self.name().to_owned(),
             block_height: self.channel_manager.current_best_block().height,
+        })
+    }
+
+    async fn liquidity(&self) -> Result<Liquidity, BackendError> {
+        let channels = self.channel_manager.list_channels();
+        Ok(Liquidity {
+            channels: u32::try_from(channels.len()).unwrap_or(u32::MAX),
+            usable_channels: u32::try_from(channels.iter().filter(|c| c.is_usable).count())
+                .unwrap_or(u32::MAX),
+            outbound_msat: channels.iter().map(|c| c.outbound_capacity_msat).sum(),
+            inbound_msat: channels.iter().map(|c| c.inbound_capacity_msat).sum(),
+            // The simulated chain funds channels directly; the sandbox has no on-chain wallet.
+            onchain_sat: None,
         })
     }
 

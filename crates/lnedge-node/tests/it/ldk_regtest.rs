@@ -329,6 +329,12 @@ async fn ldk_specific_checks(h: &LdkHarness) {
         backend.invoice_state(hash).await.expect("state"),
         InvoiceState::Settled { amount_msat: 12_345 }
     );
+    // The dashboard's view of the node: its channel to the payer, inbound liquidity, and an
+    // on-chain balance (ldk-node reports one).
+    let liquidity = backend.liquidity().await.expect("liquidity");
+    assert!(liquidity.channels >= 1 && liquidity.usable_channels >= 1, "{liquidity:?}");
+    assert!(liquidity.inbound_msat > 0, "{liquidity:?}");
+    assert!(liquidity.onchain_sat.is_some(), "{liquidity:?}");
 }
 
 macro_rules! run_scenarios {
