@@ -26,6 +26,23 @@ pub struct Liquidity {
     pub onchain_sat: Option<u64>,
 }
 
+impl Liquidity {
+    /// The sums over `channels`, each `(usable, outbound_msat, inbound_msat)`.
+    pub fn of_channels(
+        channels: impl IntoIterator<Item = (bool, u64, u64)>,
+        onchain_sat: Option<u64>,
+    ) -> Liquidity {
+        let mut l = Liquidity { onchain_sat, ..Liquidity::default() };
+        for (usable, outbound_msat, inbound_msat) in channels {
+            l.channels = l.channels.saturating_add(1);
+            l.usable_channels = l.usable_channels.saturating_add(u32::from(usable));
+            l.outbound_msat = l.outbound_msat.saturating_add(outbound_msat);
+            l.inbound_msat = l.inbound_msat.saturating_add(inbound_msat);
+        }
+        l
+    }
+}
+
 /// Facts about the node behind a backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeInfo {

@@ -116,6 +116,26 @@ fn check_password(password: &str) -> Result<(), OperatorError> {
     Ok(())
 }
 
+/// Appends a change to the audit log of `store`; answers its id.
+async fn append_audit(
+    store: &dyn GatewayStore,
+    at: u64,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> Result<u64, OperatorError> {
+    let entry = AuditRecord {
+        id: 0,
+        at,
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        detail: detail.to_owned(),
+    };
+    Ok(store.append_audit(&entry).await?)
+}
+
 /// Creates an operator in `store` at `now_secs` (the rules of [`Operators::add`], for callers
 /// that have a store but no running gateway: `lnedge operator add`). The name is checked, the
 /// password's length too, then it is hashed; the creation is audited as done by `actor`.
@@ -149,15 +169,7 @@ pub async fn add_operator(
         version: 1,
     };
     store.insert_operator(&record).await?;
-    let entry = AuditRecord {
-        id: 0,
-        at: now_secs,
-        actor: actor.to_owned(),
-        action: "operator.add".into(),
-        target: name.to_owned(),
-        detail: role.as_str().into(),
-    };
-    store.append_audit(&entry).await?;
+    append_audit(store, now_secs, actor, "operator.add", name, role.as_str()).await?;
     Ok(record)
 }
 
@@ -194,15 +206,7 @@ pub async fn set_linking_key(
         match store.put_operator(&next).await {
             Ok(()) => {
                 let detail = key.as_deref().unwrap_or("unlinked");
-                let entry = AuditRecord {
-                    id: 0,
-                    at: now_secs,
-                    actor: actor.to_owned(),
-                    action: "operator.link".into(),
-                    target: name.to_owned(),
-                    detail: detail.to_owned(),
-                };
-                store.append_audit(&entry).await?;
+                append_audit(store, now_secs, actor, "operator.link", name, detail).await?;
                 return Ok(next);
             }
             Err(crate::store::StoreError::Conflict) => continue,
@@ -403,15 +407,8 @@ impl<'a> Operators<'a> {
         target: &str,
         detail: &str,
     ) -> Result<u64, OperatorError> {
-        let entry = AuditRecord {
-            id: 0,
-            at: self.gateway.now_secs(),
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            target: target.to_owned(),
-            detail: detail.to_owned(),
-        };
-        Ok(self.gateway.store().append_audit(&entry).await?)
+        let (store, now) = (self.gateway.store().as_ref(), self.gateway.now_secs());
+        append_audit(store, now, actor, action, target, detail).await
     }
 
     /// Up to `limit` audit entries older than `before_id` (the newest when `None`), newest

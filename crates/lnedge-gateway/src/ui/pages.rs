@@ -54,6 +54,15 @@ fn fiat_text(fiat: &BTreeMap<String, f64>) -> String {
     fiat.iter().map(|(c, a)| format!("{a:.2} {c}")).collect::<Vec<_>>().join(" · ")
 }
 
+/// Paid sales of `rows` by day over the [`CHART_DAYS`] days up to the day starting at `today`.
+fn recent_chart<'a>(rows: impl Iterator<Item = &'a SaleRow>, today: u64) -> Vec<Bar> {
+    bars_by_day(
+        rows.filter(|r| money_in(r)).map(|r| (r.paid_at.unwrap_or(0), r.amount_msat)),
+        today + DAY - CHART_DAYS * DAY,
+        CHART_DAYS,
+    )
+}
+
 /// `/ui/`: takings today and this week, what needs the operator, the node.
 pub(crate) async fn overview(State(state): State<AppState>, Operator(me): Operator) -> Response {
     let g = &state.gateway;
@@ -111,11 +120,7 @@ pub(crate) async fn overview(State(state): State<AppState>, Operator(me): Operat
         network => i.network.to_string(), height => i.block_height, liquidity => liquidity },
         Err(e) => context! { up => false, error => e.to_string() },
     };
-    let chart = bars_by_day(
-        rows.iter().filter(|r| money_in(r)).map(|r| (r.paid_at.unwrap_or(0), r.amount_msat)),
-        today + DAY - CHART_DAYS * DAY,
-        CHART_DAYS,
-    );
+    let chart = recent_chart(rows.iter(), today);
     Page::new(
         "overview.html",
         Some(&me),
@@ -247,11 +252,7 @@ pub(crate) async fn device(
             }
         })
         .collect();
-    let chart = bars_by_day(
-        rows.iter().filter(|r| money_in(r)).map(|r| (r.paid_at.unwrap_or(0), r.amount_msat)),
-        today + DAY - CHART_DAYS * DAY,
-        CHART_DAYS,
-    );
+    let chart = recent_chart(rows.iter(), today);
     Page::new(
         "device.html",
         Some(&me),

@@ -171,14 +171,12 @@ impl LightningBackend for LdkBackend {
             return Err(BackendError::Unavailable("the ldk-node is not running".into()));
         }
         let channels = node.list_channels();
-        Ok(Liquidity {
-            channels: u32::try_from(channels.len()).unwrap_or(u32::MAX),
-            usable_channels: u32::try_from(channels.iter().filter(|c| c.is_usable).count())
-                .unwrap_or(u32::MAX),
-            outbound_msat: channels.iter().map(|c| c.outbound_capacity_msat).sum(),
-            inbound_msat: channels.iter().map(|c| c.inbound_capacity_msat).sum(),
-            onchain_sat: Some(node.list_balances().spendable_onchain_balance_sats),
-        })
+        Ok(Liquidity::of_channels(
+            channels
+                .iter()
+                .map(|c| (c.is_usable, c.outbound_capacity_msat, c.inbound_capacity_msat)),
+            Some(node.list_balances().spendable_onchain_balance_sats),
+        ))
     }
 
     async fn create_invoice(

@@ -98,15 +98,13 @@ impl LightningBackend for SandboxNode {
 
     async fn liquidity(&self) -> Result<Liquidity, BackendError> {
         let channels = self.channel_manager.list_channels();
-        Ok(Liquidity {
-            channels: u32::try_from(channels.len()).unwrap_or(u32::MAX),
-            usable_channels: u32::try_from(channels.iter().filter(|c| c.is_usable).count())
-                .unwrap_or(u32::MAX),
-            outbound_msat: channels.iter().map(|c| c.outbound_capacity_msat).sum(),
-            inbound_msat: channels.iter().map(|c| c.inbound_capacity_msat).sum(),
-            // The simulated chain funds channels directly; the sandbox has no on-chain wallet.
-            onchain_sat: None,
-        })
+        // The simulated chain funds channels directly; the sandbox has no on-chain wallet.
+        Ok(Liquidity::of_channels(
+            channels
+                .iter()
+                .map(|c| (c.is_usable, c.outbound_capacity_msat, c.inbound_capacity_msat)),
+            None,
+        ))
     }
 
     async fn create_invoice(

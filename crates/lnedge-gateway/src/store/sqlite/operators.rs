@@ -26,6 +26,28 @@ fn operator_taken(context: &str, name: &str, e: rusqlite::Error) -> StoreError {
     }
 }
 
+impl SqliteStore {
+    /// The operator whose `column` (`name` or `linking_key`) is `value`.
+    async fn operator_where(
+        &self,
+        column: &'static str,
+        value: &str,
+        what: &'static str,
+    ) -> Result<Option<OperatorRecord>, StoreError> {
+        let value = value.to_owned();
+        self.run(move |conn| {
+            query_opt(
+                conn,
+                &format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE {column} = ?1"),
+                params![value],
+                what,
+                |r| operators::operator(r),
+            )
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl OperatorStore for SqliteStore {
     async fn insert_operator(&self, record: &OperatorRecord) -> Result<(), StoreError> {
@@ -54,34 +76,14 @@ impl OperatorStore for SqliteStore {
     }
 
     async fn operator(&self, name: &str) -> Result<Option<OperatorRecord>, StoreError> {
-        let name = name.to_owned();
-        self.run(move |conn| {
-            query_opt(
-                conn,
-                &format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE name = ?1"),
-                params![name],
-                "reading operator",
-                |r| operators::operator(r),
-            )
-        })
-        .await
+        self.operator_where("name", name, "reading operator").await
     }
 
     async fn operator_by_linking_key(
         &self,
         linking_key: &str,
     ) -> Result<Option<OperatorRecord>, StoreError> {
-        let key = linking_key.to_owned();
-        self.run(move |conn| {
-            query_opt(
-                conn,
-                &format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE linking_key = ?1"),
-                params![key],
-                "reading operator by linking key",
-                |r| operators::operator(r),
-            )
-        })
-        .await
+        self.operator_where("linking_key", linking_key, "reading operator by linking key").await
     }
 
     async fn operators(&self) -> Result<Vec<OperatorRecord>, StoreError> {
