@@ -163,7 +163,7 @@ pub fn plan(
         .filter(|(_, (from, to))| from != to)
         .map(|((pool_id, index), (from, to))| EntryChange { pool_id, index, from, to })
         .collect();
-    Ok((SyncCommit { device, last_counter, counter, changes }, outcome))
+    Ok((SyncCommit { device, last_counter, counter, synced_at: 0, changes }, outcome))
 }
 
 /// Applies `device`'s reports with its sync counter to `store`: reads what they name, decides
@@ -177,6 +177,17 @@ pub async fn apply_reports(
     device: DeviceId,
     counter: u64,
     reports: &[SyncReport],
+) -> Result<SyncOutcome, SyncError> {
+    apply_reports_at(store, device, counter, reports, crate::clock::now_secs()).await
+}
+
+/// [`apply_reports`] at `now` (the engine's clock): the time stored as the device's last sync.
+pub async fn apply_reports_at(
+    store: &dyn GatewayStore,
+    device: DeviceId,
+    counter: u64,
+    reports: &[SyncReport],
+    now: u64,
 ) -> Result<SyncOutcome, SyncError> {
     let mut attempt = 0;
     loop {
@@ -200,7 +211,8 @@ pub async fn apply_reports(
             };
             pools.insert(r.pool_id, read);
         }
-        let (commit, outcome) = plan(device, last, counter, reports, &pools)?;
+        let (mut commit, outcome) = plan(device, last, counter, reports, &pools)?;
+        commit.synced_at = now;
         match store.commit_sync(&commit).await {
             Ok(()) => return Ok(outcome),
             Err(StoreError::Conflict) if attempt < MAX_ATTEMPTS => {
@@ -267,9 +279,9 @@ impl<'a> Sync<'a> {
         if !crate::bounds::storable(request.counter) {
             return Err(SyncError::CounterOutOfRange(request.counter));
         }
+        let (store, now) = (self.gateway.store().as_ref(), self.gateway.now_secs());
         let outcome =
-            apply_reports(self.gateway.store().as_ref(), device, request.counter, &request.reports)
-                .await?;
+            apply_reports_at(store, device, request.counter, &request.reports, now).await?;
         tracing::info!(
             %device,
             counter = request.counter,

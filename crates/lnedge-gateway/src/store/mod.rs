@@ -79,6 +79,8 @@ pub struct DeviceRecord {
     pub products: Vec<ProductRecord>,
     /// Highest sync counter applied so far (0: never synced).
     pub last_sync_counter: u64,
+    /// When the last sync was applied (seconds since the Unix epoch); `None`: never synced.
+    pub last_sync_at: Option<u64>,
     /// When it was enrolled (seconds since the Unix epoch).
     pub created_at: u64,
 }
@@ -165,6 +167,8 @@ pub struct SyncCommit {
     pub last_counter: u64,
     /// The new sync counter.
     pub counter: u64,
+    /// When the sync is applied (seconds since the Unix epoch): the device's `last_sync_at`.
+    pub synced_at: u64,
     /// The entries that move, each at most once.
     pub changes: Vec<EntryChange>,
 }

@@ -22,6 +22,9 @@ use crate::store::{DeviceRecord, Price};
 /// Seconds in a day.
 const DAY: u64 = 86_400;
 
+/// Days without a sync after which the overview names a device.
+const STALE_SYNC_DAYS: u64 = 3;
+
 /// Most items of one kind the overview lists among its alerts (it says how many more).
 const ALERT_ROWS: usize = 10;
 
@@ -81,12 +84,19 @@ pub(crate) async fn overview(State(state): State<AppState>, Operator(me): Operat
         Ok(d) => d,
         Err(e) => return api_error_page(Some(&me), e),
     };
-    let never_synced: Vec<_> =
-        devices.iter().filter(|d| d.enabled && d.last_sync_counter == 0).collect();
+    // Enabled devices that never synced, or not for STALE_SYNC_DAYS.
+    let stale_before = now.saturating_sub(STALE_SYNC_DAYS * DAY);
+    let never_synced: Vec<_> = devices
+        .iter()
+        .filter(|d| d.enabled && d.last_sync_at.is_none_or(|at| at < stale_before))
+        .collect();
     let never_synced_shown: Vec<_> = never_synced
         .iter()
         .take(ALERT_ROWS)
-        .map(|d| context! { id => d.id.to_string(), name => d.name })
+        .map(|d| {
+            context! { id => d.id.to_string(), name => d.name,
+            last => d.last_sync_at.map(when) }
+        })
         .collect();
     // Payments held for offline payees: how many, and the soonest claim deadline (a block).
     let held: Vec<_> = match g.relay().payments().await {
@@ -138,6 +148,7 @@ pub(crate) async fn overview(State(state): State<AppState>, Operator(me): Operat
                 expired => p.expires_in_secs <= 0,
             }).collect::<Vec<_>>(),
             never_synced_count => never_synced.len(),
+            stale_days => STALE_SYNC_DAYS,
             never_synced => never_synced_shown,
             held => held_view,
             devices => devices.len(),
@@ -164,6 +175,7 @@ fn device_row(d: &DeviceRecord) -> minijinja::Value {
     context! {
         id => d.id.to_string(), name => d.name, enabled => d.enabled,
         products => d.products.len(), last_sync => d.last_sync_counter,
+        last_sync_at => d.last_sync_at.map(when),
         created => day(d.created_at),
     }
 }

@@ -612,3 +612,41 @@ async fn changes_made_with_the_admin_token_are_audited_too() {
     assert_eq!(api.len(), 1, "the change, not the read: {audit:?}");
     assert_eq!((api[0].action.as_str(), api[0].target.as_str()), ("api POST", "/v1/devices"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_stopped_syncing_is_named_with_its_last_sync() {
+    use lnedge_wire::keys::device_sync_key;
+    use lnedge_wire::sync::{SignedUpload, SyncRequest};
+    let d = Dash::new().await;
+    let clock = std::sync::Arc::new(lnedge_gateway::clock::ManualClock::at(now_secs()));
+    let router = app(d.state.reconfigured(|g| g.clock(clock.clone())));
+    let r = &router;
+    let (synced, silent) = (DeviceId([0x51; 16]), DeviceId([0x52; 16]));
+    sample::enrol(d.store.as_ref(), synced, "Synced machine", now_secs()).await.expect("enrol");
+    sample::enrol(d.store.as_ref(), silent, "Silent machine", now_secs()).await.expect("enrol");
+    let request = SyncRequest { counter: 1, reports: vec![], want_pool_files: false };
+    let SignedUpload { body, signature } = request.signed(&device_sync_key(&[5; 32], &synced));
+    let upload = Request::builder()
+        .method("POST")
+        .uri(format!("/v1/devices/{synced}/sync"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("x-lnedge-signature", signature)
+        .body(Body::from(body))
+        .expect("request");
+    assert_eq!(send(r, upload).await.status, StatusCode::OK);
+    let (viewer, _) = login(r, VIEWER).await;
+    let overview = get(r, "/ui/", Some(&viewer)).await;
+    assert!(overview.body.contains("Silent machine</a> has never synced"), "{}", overview.body);
+    assert!(!overview.body.contains("Synced machine</a>"), "synced just now: not named");
+    let page = get(r, &format!("/ui/devices/{synced}"), Some(&viewer)).await;
+    assert!(page.body.contains("(counter 1)"), "{}", page.body);
+    // Four days later it has not synced again.
+    clock.advance(4 * 86_400);
+    let (viewer, _) = login(r, VIEWER).await;
+    let overview = get(r, "/ui/", Some(&viewer)).await;
+    assert!(
+        overview.body.contains("Synced machine</a> has not synced for 3 days or more (last "),
+        "{}",
+        overview.body
+    );
+}

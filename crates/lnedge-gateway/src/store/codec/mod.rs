@@ -275,7 +275,8 @@ pub(crate) fn product(row: &impl Columns) -> Result<ProductRecord, StoreError> {
 }
 
 /// The columns [`device`] reads.
-pub(crate) const DEVICE_COLUMNS: &str = "id, name, enabled, last_sync_counter, created_at";
+pub(crate) const DEVICE_COLUMNS: &str =
+    "id, name, enabled, last_sync_counter, last_sync_at, created_at";
 
 /// A `devices` row, with the device's products (read from their own table).
 pub(crate) fn device(
@@ -288,6 +289,7 @@ pub(crate) fn device(
         enabled: row.flag("enabled")?,
         products,
         last_sync_counter: row.u64("last_sync_counter")?,
+        last_sync_at: row.u64_or_null("last_sync_at")?,
         created_at: row.u64("created_at")?,
     })
 }

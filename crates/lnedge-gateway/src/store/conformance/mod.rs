@@ -277,7 +277,13 @@ pub async fn duplicate_and_unknown_device(store: &dyn GatewayStore) {
         Err(SyncError::UnknownDevice(id)) => assert_eq!(id, ghost),
         other => panic!("[{s}] sync of an unknown device: expected UnknownDevice, got {other:?}"),
     }
-    let commit = SyncCommit { device: ghost, last_counter: 0, counter: 1, changes: vec![] };
+    let commit = SyncCommit {
+        device: ghost,
+        last_counter: 0,
+        counter: 1,
+        synced_at: 1_000,
+        changes: vec![],
+    };
     match store.commit_sync(&commit).await {
         Err(StoreError::UnknownDevice(id)) => assert_eq!(id, ghost),
         other => panic!("[{s}] commit_sync(unknown): expected UnknownDevice, got {other:?}"),
@@ -529,10 +535,13 @@ pub async fn sync_commit_compares_and_swaps(store: &dyn GatewayStore) {
         device,
         last_counter: 0,
         counter: 4,
+        synced_at: 1_700_000_444,
         changes: vec![change(0, EntryState::Unused, EntryState::Claimed)],
     };
+    assert_eq!(store.device(device).await.unwrap().unwrap().last_sync_at, None, "[{s}] never");
     store.commit_sync(&first).await.unwrap_or_else(|e| panic!("[{s}] a fresh commit: {e}"));
-    assert_eq!(store.device(device).await.unwrap().unwrap().last_sync_counter, 4, "[{s}]");
+    let synced = store.device(device).await.unwrap().unwrap();
+    assert_eq!((synced.last_sync_counter, synced.last_sync_at), (4, Some(1_700_000_444)), "[{s}]");
 
     // The same commit again: the counter it read (0) is stale.
     match store.commit_sync(&first).await {
@@ -545,6 +554,7 @@ pub async fn sync_commit_compares_and_swaps(store: &dyn GatewayStore) {
         device,
         last_counter: 4,
         counter: 5,
+        synced_at: 1_700_000_555,
         changes: vec![
             change(1, EntryState::Unused, EntryState::Offered),
             change(0, EntryState::Unused, EntryState::Dispensed),
@@ -559,6 +569,7 @@ pub async fn sync_commit_compares_and_swaps(store: &dyn GatewayStore) {
         device,
         last_counter: 4,
         counter: 5,
+        synced_at: 1_700_000_555,
         changes: vec![change(9, EntryState::Unused, EntryState::Offered)],
     };
     match store.commit_sync(&ghost_entry).await {
@@ -580,12 +591,18 @@ pub async fn sync_commit_compares_and_swaps(store: &dyn GatewayStore) {
         device,
         last_counter: 4,
         counter: 5,
+        synced_at: 1_700_000_555,
         changes: vec![
             change(1, EntryState::Unused, EntryState::Offered),
             change(0, EntryState::Claimed, EntryState::Dispensed),
         ],
     };
     store.commit_sync(&fresh).await.unwrap_or_else(|e| panic!("[{s}] after re-reading: {e}"));
+    assert_eq!(
+        store.device(device).await.unwrap().unwrap().last_sync_at,
+        Some(1_700_000_555),
+        "[{s}] the time of the last sync that was stored"
+    );
     assert_eq!(
         states(store, pool.id).await,
         [EntryState::Dispensed, EntryState::Offered, EntryState::Unused],

@@ -49,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_rate.sql"),
     include_str!("migrations/0006_payers.sql"),
     include_str!("migrations/0007_operators.sql"),
+    include_str!("migrations/0008_last_sync_at.sql"),
 ];
 
 /// The advisory lock key migrations hold (ASCII "lnedgemg").
@@ -550,16 +551,18 @@ impl GatewayStore for PostgresStore {
         let device = commit.device;
         let last = to_i64(commit.last_counter, "sync counter")?;
         let counter = to_i64(commit.counter, "sync counter")?;
+        let at = to_i64(commit.synced_at, "synced_at")?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| pg("starting transaction", e))?;
         let counter_update = tx
             .prepare_cached(
-                "UPDATE devices SET last_sync_counter = $3 WHERE id = $1 AND last_sync_counter = $2",
+                "UPDATE devices SET last_sync_counter = $3, last_sync_at = $4
+                 WHERE id = $1 AND last_sync_counter = $2",
             )
             .await
             .map_err(|e| pg("preparing the sync counter update", e))?;
         let moved = tx
-            .execute(&counter_update, &[&&device.0[..], &last, &counter])
+            .execute(&counter_update, &[&&device.0[..], &last, &counter, &at])
             .await
             .map_err(|e| pg(&format!("storing sync counter of {device}"), e))?;
         if moved == 0 {

@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_rate.sql"),
     include_str!("migrations/0006_payers.sql"),
     include_str!("migrations/0007_operators.sql"),
+    include_str!("migrations/0008_last_sync_at.sql"),
 ];
 
 /// How long a writer waits for another process's lock on the file.
@@ -555,14 +556,15 @@ impl GatewayStore for SqliteStore {
         let c = sync.clone();
         let last = to_i64(c.last_counter, "sync counter")?;
         let counter = to_i64(c.counter, "sync counter")?;
+        let at = to_i64(c.synced_at, "synced_at")?;
         self.run(move |conn| {
             let tx = begin(conn)?;
             let device = c.device;
             let moved = tx
                 .execute(
-                    "UPDATE devices SET last_sync_counter = ?3
+                    "UPDATE devices SET last_sync_counter = ?3, last_sync_at = ?4
                      WHERE id = ?1 AND last_sync_counter = ?2",
-                    params![&device.0[..], last, counter],
+                    params![&device.0[..], last, counter, at],
                 )
                 .map_err(|e| backend(&format!("storing sync counter of {device}"), e))?;
             if moved == 0 {
