@@ -210,42 +210,180 @@ pub(crate) async fn issue_card(
     }
 }
 
-/// `POST /ui/cards/{id}/enable` and `/disable`.
-pub(crate) async fn set_card_enabled(
-    State(state): State<AppState>,
-    Operator(me): Operator,
-    axum::extract::Path((id, action)): axum::extract::Path<(String, String)>,
-    axum::Form(form): axum::Form<super::actions::CsrfForm>,
+/// Parses a card id of a path, or the error page.
+fn card_id(me: &crate::operators::Session, id: &str) -> Result<lnedge_proto::DeviceId, Response> {
+    crate::api::devices::parse_device_id("id", id).map_err(|e| api_error_page(Some(me), e))
+}
+
+/// Audits a card change; a failure is logged (the change happened).
+async fn audit_card(
+    state: &AppState,
+    me: &crate::operators::Session,
+    what: &str,
+    id: &str,
+    detail: &str,
+) {
+    if let Err(e) = state.gateway.operators().audit(&me.operator, what, id, detail).await {
+        tracing::error!(error = %e, "the audit log refused an entry");
+    }
+}
+
+async fn set_card_enabled(
+    state: AppState,
+    me: crate::operators::Session,
+    id: String,
+    csrf: Option<String>,
+    enabled: bool,
 ) -> Response {
-    let enabled = match action.as_str() {
-        "enable" => true,
-        "disable" => false,
-        _ => {
-            return super::render::message_page(
-                Some(&me),
-                axum::http::StatusCode::NOT_FOUND,
-                "no such action",
-            )
-        }
-    };
     if let Some(refused) =
-        super::actions::may_change(&me, form.csrf.as_deref(), "enable or disable a card")
+        super::actions::may_change(&me, csrf.as_deref(), "enable or disable a card")
     {
         return refused;
     }
-    let id = match crate::api::devices::parse_device_id("id", &id) {
+    let id = match card_id(&me, &id) {
         Ok(id) => id,
-        Err(e) => return api_error_page(Some(&me), e),
+        Err(page) => return page,
     };
     match state.gateway.payers().set_enabled(id, enabled).await {
         Ok(_) => {
             let what = if enabled { "card.enable" } else { "card.disable" };
-            if let Err(e) =
-                state.gateway.operators().audit(&me.operator, what, &id.to_string(), "").await
-            {
-                tracing::error!(error = %e, "the audit log refused an entry");
-            }
+            audit_card(&state, &me, what, &id.to_string(), "").await;
             axum::response::Redirect::to("/ui/cards").into_response()
+        }
+        Err(e) => api_error_page(Some(&me), e),
+    }
+}
+
+/// `POST /ui/cards/{id}/enable`.
+pub(crate) async fn enable_card(
+    State(state): State<AppState>,
+    Operator(me): Operator,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::Form(form): axum::Form<super::actions::CsrfForm>,
+) -> Response {
+    set_card_enabled(state, me, id, form.csrf, true).await
+}
+
+/// `POST /ui/cards/{id}/disable`.
+pub(crate) async fn disable_card(
+    State(state): State<AppState>,
+    Operator(me): Operator,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::Form(form): axum::Form<super::actions::CsrfForm>,
+) -> Response {
+    set_card_enabled(state, me, id, form.csrf, false).await
+}
+
+/// `GET /ui/cards/{id}`: a card or payer device, and (admins) its limits and the wipe.
+pub(crate) async fn card(
+    State(state): State<AppState>,
+    Operator(me): Operator,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let id = match card_id(&me, &id) {
+        Ok(id) => id,
+        Err(page) => return page,
+    };
+    match state.gateway.payers().get(id).await {
+        Ok(p) => Page::new(
+            "card.html",
+            Some(&me),
+            context! {
+                title => p.name.clone(), id => p.id.to_string(), kind => p.kind.as_str(),
+                state => p.state.as_str(), per_payment_sat => p.per_payment_msat / 1_000,
+                per_day_sat => p.per_day_msat / 1_000, spent_today => sats(p.day_spent_msat),
+                created => when(p.created_at),
+            },
+        )
+        .into_response(),
+        Err(e) => api_error_page(Some(&me), e),
+    }
+}
+
+/// The limits form.
+#[derive(serde::Deserialize)]
+pub(crate) struct LimitsForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    per_payment_sat: String,
+    #[serde(default)]
+    per_day_sat: String,
+}
+
+/// `POST /ui/cards/{id}/limits`.
+pub(crate) async fn card_limits(
+    State(state): State<AppState>,
+    Operator(me): Operator,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::Form(form): axum::Form<LimitsForm>,
+) -> Response {
+    use axum::http::StatusCode;
+    if let Some(refused) =
+        super::actions::may_change(&me, form.csrf.as_deref(), "change a card's limits")
+    {
+        return refused;
+    }
+    let id = match card_id(&me, &id) {
+        Ok(id) => id,
+        Err(page) => return page,
+    };
+    let limits = sat_field("per_payment_sat", &form.per_payment_sat)
+        .and_then(|p| Ok((p, sat_field("per_day_sat", &form.per_day_sat)?)));
+    let (Some(per_payment), Some(per_day)) = (match limits {
+        Ok(l) => l,
+        Err(m) => return super::render::message_page(Some(&me), StatusCode::BAD_REQUEST, &m),
+    }) else {
+        return super::render::message_page(
+            Some(&me),
+            StatusCode::BAD_REQUEST,
+            "per_payment_sat and per_day_sat: both are needed",
+        );
+    };
+    match state.gateway.payers().set_limits(id, per_payment, per_day).await {
+        Ok(_) => {
+            let detail = format!("{} per payment, {} per day", sats(per_payment), sats(per_day));
+            audit_card(&state, &me, "card.limits", &id.to_string(), &detail).await;
+            axum::response::Redirect::to(&format!("/ui/cards/{id}")).into_response()
+        }
+        Err(e) => api_error_page(Some(&me), e),
+    }
+}
+
+/// `POST /ui/cards/{id}/wipe`: the card never pays again; a programmed card's reset link (for
+/// the programmer app, to give the card back its factory keys) is shown once, as a QR code.
+pub(crate) async fn wipe_card(
+    State(state): State<AppState>,
+    Operator(me): Operator,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::Form(form): axum::Form<super::actions::CsrfForm>,
+) -> Response {
+    if let Some(refused) = super::actions::may_change(&me, form.csrf.as_deref(), "wipe a card") {
+        return refused;
+    }
+    let id = match card_id(&me, &id) {
+        Ok(id) => id,
+        Err(page) => return page,
+    };
+    match state.gateway.payers().wipe(id).await {
+        Ok(wiped) => {
+            audit_card(&state, &me, "card.wipe", &id.to_string(), "").await;
+            let base = state.gateway.settings().public_url.trim_end_matches('/').to_owned();
+            let deeplink = wiped.filter(|_| !base.is_empty()).map(|w| {
+                let url = format!("{base}/v1/cards/reset/{}", w.reset_code);
+                format!(
+                    "boltcard://reset?url={}",
+                    url::form_urlencoded::byte_serialize(url.as_bytes()).collect::<String>()
+                )
+            });
+            Page::new(
+                "card_wiped.html",
+                Some(&me),
+                context! {
+                    title => "Card wiped", id => id.to_string(),
+                    qr => deeplink.as_deref().map(super::lnurl_login::qr_svg), deeplink => deeplink,
+                },
+            )
+            .into_response()
         }
         Err(e) => api_error_page(Some(&me), e),
     }

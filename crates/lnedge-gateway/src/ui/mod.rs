@@ -60,7 +60,11 @@ pub fn router() -> Router<AppState> {
         .route("/ui/deputy", get(lists::deputy))
         .route("/ui/relay", get(lists::relay))
         .route("/ui/cards", get(lists::cards).post(lists::issue_card))
-        .route("/ui/cards/{id}/{action}", post(lists::set_card_enabled))
+        .route("/ui/cards/{id}", get(lists::card))
+        .route("/ui/cards/{id}/enable", post(lists::enable_card))
+        .route("/ui/cards/{id}/disable", post(lists::disable_card))
+        .route("/ui/cards/{id}/limits", post(lists::card_limits))
+        .route("/ui/cards/{id}/wipe", post(lists::wipe_card))
         .route("/ui/static/app.css", get(stylesheet))
         .layer(middleware::map_response(security_headers))
 }

@@ -21,6 +21,8 @@ fn templates() -> &'static Environment<'static> {
             ("account.html", include_str!("templates/account.html")),
             ("lists.html", include_str!("templates/lists.html")),
             ("card_issued.html", include_str!("templates/card_issued.html")),
+            ("card.html", include_str!("templates/card.html")),
+            ("card_wiped.html", include_str!("templates/card_wiped.html")),
             ("error.html", include_str!("templates/error.html")),
             ("overview.html", include_str!("templates/overview.html")),
             ("devices.html", include_str!("templates/devices.html")),

@@ -585,6 +585,27 @@ async fn an_admin_issues_a_card_with_its_programming_qr_and_disables_it() {
         (audit[0].action.as_str(), audit[1].action.as_str()),
         ("card.disable", "card.issue")
     );
+
+    // Its page: new limits (a viewer may not), then the wipe with its one-time reset link.
+    let page = get(r, &format!("/ui/cards/{id}"), Some(&viewer)).await;
+    assert!(page.body.contains("disabled") && !page.body.contains("id=\"limits\""));
+    let limits = [("csrf", viewer_csrf.as_str()), ("per_payment_sat", "1"), ("per_day_sat", "2")];
+    let refused = post(r, &format!("/ui/cards/{id}/limits"), Some(&viewer), &limits).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let limits = [("csrf", csrf.as_str()), ("per_payment_sat", "7000"), ("per_day_sat", "30000")];
+    let set = post(r, &format!("/ui/cards/{id}/limits"), Some(&admin), &limits).await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.body);
+    let stored = &d.store.payers().await.expect("payers")[0];
+    assert_eq!((stored.per_payment_msat, stored.per_day_msat), (7_000_000, 30_000_000));
+    let wiped = post(r, &format!("/ui/cards/{id}/wipe"), Some(&admin), &[("csrf", &csrf)]).await;
+    assert_eq!(wiped.status, StatusCode::OK, "{}", wiped.body);
+    let shown = wiped.body.replace("&#x2f;", "/");
+    let reset = "boltcard://reset?url=https%3A%2F%2Fgw.example%2Fv1%2Fcards%2Freset%2F";
+    assert!(shown.contains(reset), "{}", wiped.body);
+    assert_eq!(d.store.payers().await.expect("payers")[0].state.as_str(), "wiped");
+    let audit = d.state.gateway.operators().audit_log(None, 2).await.expect("audit");
+    let last: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(last, ["card.wipe", "card.limits"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
