@@ -210,9 +210,9 @@ pub(crate) async fn issue_card(
     }
 }
 
-/// Parses a card id of a path, or the error page.
-fn card_id(me: &crate::operators::Session, id: &str) -> Result<lnedge_proto::DeviceId, Response> {
-    crate::api::devices::parse_device_id("id", id).map_err(|e| api_error_page(Some(me), e))
+/// Parses a card id of a path.
+fn card_id(id: &str) -> Result<lnedge_proto::DeviceId, crate::api::ApiError> {
+    crate::api::devices::parse_device_id("id", id)
 }
 
 /// Audits a card change; a failure is logged (the change happened).
@@ -240,9 +240,9 @@ async fn set_card_enabled(
     {
         return refused;
     }
-    let id = match card_id(&me, &id) {
+    let id = match card_id(&id) {
         Ok(id) => id,
-        Err(page) => return page,
+        Err(e) => return api_error_page(Some(&me), e),
     };
     match state.gateway.payers().set_enabled(id, enabled).await {
         Ok(_) => {
@@ -280,9 +280,9 @@ pub(crate) async fn card(
     Operator(me): Operator,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Response {
-    let id = match card_id(&me, &id) {
+    let id = match card_id(&id) {
         Ok(id) => id,
-        Err(page) => return page,
+        Err(e) => return api_error_page(Some(&me), e),
     };
     match state.gateway.payers().get(id).await {
         Ok(p) => Page::new(
@@ -323,9 +323,9 @@ pub(crate) async fn card_limits(
     {
         return refused;
     }
-    let id = match card_id(&me, &id) {
+    let id = match card_id(&id) {
         Ok(id) => id,
-        Err(page) => return page,
+        Err(e) => return api_error_page(Some(&me), e),
     };
     let limits = sat_field("per_payment_sat", &form.per_payment_sat)
         .and_then(|p| Ok((p, sat_field("per_day_sat", &form.per_day_sat)?)));
@@ -360,9 +360,9 @@ pub(crate) async fn wipe_card(
     if let Some(refused) = super::actions::may_change(&me, form.csrf.as_deref(), "wipe a card") {
         return refused;
     }
-    let id = match card_id(&me, &id) {
+    let id = match card_id(&id) {
         Ok(id) => id,
-        Err(page) => return page,
+        Err(e) => return api_error_page(Some(&me), e),
     };
     match state.gateway.payers().wipe(id).await {
         Ok(wiped) => {
