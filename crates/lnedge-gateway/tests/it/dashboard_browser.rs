@@ -90,15 +90,37 @@ async fn shot(c: &Client, name: &str) {
     }
 }
 
+/// The text of `css` once the page shows it. Found and read again on failure: a page that
+/// reloads itself (the provisioning and LNURL pages) can replace the element in between.
 async fn text(c: &Client, css: &str) -> String {
-    c.wait()
-        .at_most(PAGE)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css}: {e}"))
-        .text()
-        .await
-        .expect("text")
+    let deadline = Instant::now() + PAGE;
+    loop {
+        let last = match c.find(Locator::Css(css)).await {
+            Ok(el) => match el.text().await {
+                Ok(t) => return t,
+                Err(e) => e.to_string(),
+            },
+            Err(e) => e.to_string(),
+        };
+        assert!(Instant::now() < deadline, "no {css}: {last}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Attribute `name` of `css`, read again on failure like [`text`].
+async fn attr(c: &Client, css: &str, name: &str) -> Option<String> {
+    let deadline = Instant::now() + PAGE;
+    loop {
+        let last = match c.find(Locator::Css(css)).await {
+            Ok(el) => match el.attr(name).await {
+                Ok(v) => return v,
+                Err(e) => e.to_string(),
+            },
+            Err(e) => e.to_string(),
+        };
+        assert!(Instant::now() < deadline, "no {css}[{name}]: {last}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The text of `css` once `ready` accepts it (polled: the page may still be loading).
@@ -172,14 +194,14 @@ async fn story(c: &Client, base: &str, d: &Dash) {
     fill(c, "#device_name", "Station lobby").await;
     fill(c, "#products", "1, Coffee, 1500\n2, Tea, 900").await;
     click(c, "#enrol-submit").await;
-    assert_eq!(text(c, "h1").await, "Station lobby");
+    // The click returns before the next page is there: wait for it, not for any h1.
+    text_when(c, "h1", |t| t == "Station lobby").await;
     assert!(text(c, "#products").await.contains("Coffee"));
 
     // Provision a pool and watch the progress bar finish (the page refreshes itself).
     fill(c, "#entries", "40").await;
     click(c, "#provision-submit").await;
-    let bar = c.wait().at_most(PAGE).for_element(Locator::Css("#progress")).await.expect("bar");
-    assert_eq!(bar.attr("max").await.expect("max").as_deref(), Some("80"));
+    assert_eq!(attr(c, "#progress", "max").await.as_deref(), Some("80"));
     shot(c, "provisioning").await;
     let done = c
         .wait()
@@ -323,7 +345,7 @@ async fn story(c: &Client, base: &str, d: &Dash) {
     click(c, "#lnurl-submit").await;
     let lnurl = text(c, "#lnurl").await;
     assert!(lnurl.starts_with("LNURL1"), "{lnurl}");
-    c.find(Locator::Css(".qr svg")).await.expect("a QR code");
+    assert!(attr(c, ".qr svg", "viewBox").await.is_some(), "a QR code");
     shot(c, "lnurl-login").await;
     let (signed, reply) = wallet_login(&lnurl, seed).await;
     assert!(matches!(reply, lnurl::Response::Ok(())), "{reply:?}");
