@@ -13,13 +13,14 @@
 //! * Per replica and in memory (about 150 bytes a sale). The JSON and CSV reports of the API
 //!   (`/v1/reports/…`) do not use it: they read the store as it is, streamed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lnedge_proto::ledger::EntryState;
-use lnedge_proto::DeviceId;
+use lnedge_proto::{DeviceId, PoolId};
 
+use crate::expiry::Candidate;
 use crate::reconcile::SaleRow;
 use crate::store::StoreError;
 
@@ -133,8 +134,7 @@ impl crate::engine::Gateway {
     async fn read_books(&self) -> Result<Books, StoreError> {
         let taken_at = self.now_secs();
         let rows = self.sales_report().await?;
-        let expiring = self.expiring_pools(EXPIRY_HORIZON_SECS).await?;
-        let unused = self.unused_by_product(taken_at).await?;
+        let (expiring, unused) = self.read_pools(taken_at).await?;
         Ok(Books {
             rows: Arc::new(rows),
             expiring: Arc::new(expiring),
@@ -143,27 +143,38 @@ impl crate::engine::Gateway {
         })
     }
 
-    /// Unused entries of unexpired pools per device and product (one read of every entry and
-    /// one of every pool's expiry).
-    async fn unused_by_product(
+    /// The expiring pools (the rule of [`crate::expiry`]) and the unused entries of live pools
+    /// per device and product, from one walk of the devices' pools and one read of every entry.
+    async fn read_pools(
         &self,
         now: u64,
-    ) -> Result<HashMap<DeviceId, BTreeMap<u16, u32>>, StoreError> {
+    ) -> Result<(Vec<crate::expiry::ExpiringPool>, HashMap<DeviceId, BTreeMap<u16, u32>>), StoreError>
+    {
         let store = self.store();
-        let mut live = std::collections::HashSet::new();
+        let (mut live, mut candidates) = (HashSet::new(), Vec::new());
         for device in store.devices().await? {
             for pool in store.pools(device.id).await? {
                 if pool.expires_at > now {
                     live.insert(pool.id);
                 }
+                candidates.extend(Candidate::of(&device, &pool, EXPIRY_HORIZON_SECS, now));
             }
         }
-        let mut out: HashMap<DeviceId, BTreeMap<u16, u32>> = HashMap::new();
+        let mut unused_by_pool: HashMap<PoolId, usize> = HashMap::new();
+        let mut unused: HashMap<DeviceId, BTreeMap<u16, u32>> = HashMap::new();
         for (device, entry) in store.entries_by_device().await? {
-            if entry.state == EntryState::Unused && live.contains(&entry.pool_id) {
-                *out.entry(device).or_default().entry(entry.product).or_insert(0) += 1;
+            if entry.state != EntryState::Unused {
+                continue;
+            }
+            *unused_by_pool.entry(entry.pool_id).or_insert(0) += 1;
+            if live.contains(&entry.pool_id) {
+                *unused.entry(device).or_default().entry(entry.product).or_insert(0) += 1;
             }
         }
-        Ok(out)
+        let candidates = candidates
+            .into_iter()
+            .map(|c| (c, unused_by_pool.get(&c.pool_id()).copied().unwrap_or(0)))
+            .collect();
+        Ok((crate::expiry::select(candidates, now), unused))
     }
 }

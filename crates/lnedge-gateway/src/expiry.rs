@@ -7,7 +7,7 @@ use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};
 use tokio::sync::watch;
 
-use crate::store::{GatewayStore, StoreError};
+use crate::store::{DeviceRecord, GatewayStore, PoolRecord, StoreError};
 
 /// How often [`warn_loop`] checks.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(3600);
@@ -37,34 +37,63 @@ pub async fn expiring_pools(
     within_secs: u64,
     now: u64,
 ) -> Result<Vec<ExpiringPool>, StoreError> {
-    let horizon = now.saturating_add(within_secs);
-    let mut out = Vec::new();
+    let mut candidates = Vec::new();
     for device in store.devices().await? {
-        if !device.enabled {
-            continue;
-        }
         for pool in store.pools(device.id).await? {
-            if pool.expires_at > horizon {
-                continue;
+            if let Some(c) = Candidate::of(&device, &pool, within_secs, now) {
+                let entries = store.entries(pool.id).await?;
+                let unused = entries.iter().filter(|e| e.state == EntryState::Unused).count();
+                candidates.push((c, unused));
             }
-            let entries = store.entries(pool.id).await?;
-            let unused = entries.iter().filter(|e| e.state == EntryState::Unused).count();
-            if unused == 0 {
-                continue;
-            }
-            let expires_in_secs = i64::try_from(pool.expires_at).unwrap_or(i64::MAX)
-                - i64::try_from(now).unwrap_or(i64::MAX);
-            out.push(ExpiringPool {
-                device_id: device.id,
-                pool_id: pool.id,
-                expires_at: pool.expires_at,
-                expires_in_secs,
-                unused_entries: u32::try_from(unused).unwrap_or(u32::MAX),
-            });
         }
     }
+    Ok(select(candidates, now))
+}
+
+/// A pool that may be expiring (its device enabled, its expiry within the horizon): whether it
+/// is depends on its unused entries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Candidate {
+    device_id: DeviceId,
+    pool_id: PoolId,
+    expires_at: u64,
+}
+
+impl Candidate {
+    /// `pool` of `device` if it is a candidate within `within_secs` of `now`.
+    pub(crate) fn of(
+        device: &DeviceRecord,
+        pool: &PoolRecord,
+        within_secs: u64,
+        now: u64,
+    ) -> Option<Candidate> {
+        (device.enabled && pool.expires_at <= now.saturating_add(within_secs)).then_some(
+            Candidate { device_id: device.id, pool_id: pool.id, expires_at: pool.expires_at },
+        )
+    }
+
+    /// The pool.
+    pub(crate) fn pool_id(&self) -> PoolId {
+        self.pool_id
+    }
+}
+
+/// The candidates with unused entries (`(candidate, unused entries)`), soonest first.
+pub(crate) fn select(candidates: Vec<(Candidate, usize)>, now: u64) -> Vec<ExpiringPool> {
+    let mut out: Vec<ExpiringPool> = candidates
+        .into_iter()
+        .filter(|(_, unused)| *unused > 0)
+        .map(|(c, unused)| ExpiringPool {
+            device_id: c.device_id,
+            pool_id: c.pool_id,
+            expires_at: c.expires_at,
+            expires_in_secs: i64::try_from(c.expires_at).unwrap_or(i64::MAX)
+                - i64::try_from(now).unwrap_or(i64::MAX),
+            unused_entries: u32::try_from(unused).unwrap_or(u32::MAX),
+        })
+        .collect();
     out.sort_by_key(|p| (p.expires_at, p.device_id.0, p.pool_id.0));
-    Ok(out)
+    out
 }
 
 /// Logs a warning per expiring pool (within [`DEFAULT_WITHIN_DAYS`]) now and every

@@ -11,14 +11,10 @@ use anyhow::{bail, Context, Result};
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use http_body_util::BodyExt;
-use lnedge_gateway::api::{app, AppState};
 use lnedge_gateway::operators::{add_operator, Role};
-use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::postgres::PostgresStore;
 use lnedge_gateway::store::sqlite::SqliteStore;
 use lnedge_gateway::store::GatewayStore;
-use lnedge_gateway::GatewayBuilder;
-use lnedge_node::sandbox::SandboxNetwork;
 use serde::Serialize;
 use tower::ServiceExt;
 
@@ -86,12 +82,7 @@ pub(crate) async fn run(
     add_operator(store.as_ref(), now, &name, Role::Admin, Some("bench password 123"), "bench")
         .await?;
 
-    let net = SandboxNetwork::new().await?;
-    let owner = net.add_node("owner").await?;
-    let gateway =
-        GatewayBuilder::new(store.clone(), owner, Arc::new(PoolKey::generate()), rand::random())
-            .build();
-    let router = app(AppState::with_gateway(gateway, "bench"));
+    let (net, router) = super::sandbox_router(store.clone()).await?;
     let form = format!("name={name}&password=bench+password+123");
     let login = Request::builder()
         .method("POST")

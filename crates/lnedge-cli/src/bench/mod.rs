@@ -129,6 +129,20 @@ fn at_least_10(text: &str) -> Result<u32, String> {
     Ok(n)
 }
 
+/// The gateway's router on `store` with a sandbox owner node (the network must outlive it), as
+/// the report and dashboard benches measure it.
+async fn sandbox_router(
+    store: std::sync::Arc<dyn lnedge_gateway::store::GatewayStore>,
+) -> Result<(lnedge_node::sandbox::SandboxNetwork, axum::Router)> {
+    use lnedge_gateway::api::{app, AppState};
+    let net = lnedge_node::sandbox::SandboxNetwork::new().await?;
+    let owner = net.add_node("owner").await?;
+    let pool_key = std::sync::Arc::new(lnedge_gateway::provision::PoolKey::generate());
+    let gateway =
+        lnedge_gateway::GatewayBuilder::new(store, owner, pool_key, rand::random()).build();
+    Ok((net, app(AppState::with_gateway(gateway, "bench"))))
+}
+
 /// Prints a benchmark's figures: pretty JSON, or the same without JSON punctuation.
 fn print_figures(figures: &impl serde::Serialize, json: bool) -> Result<()> {
     let text = serde_json::to_string_pretty(figures)?;

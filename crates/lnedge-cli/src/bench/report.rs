@@ -10,15 +10,11 @@ use anyhow::{Context, Result};
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
-use lnedge_gateway::api::{app, AppState};
-use lnedge_gateway::provision::PoolKey;
 use lnedge_gateway::store::postgres::PostgresStore;
 use lnedge_gateway::store::sqlite::SqliteStore;
 use lnedge_gateway::store::{
     EntryRecord, GatewayStore, PaymentRecord, PoolRecord, Price, ProductRecord,
 };
-use lnedge_gateway::GatewayBuilder;
-use lnedge_node::sandbox::SandboxNetwork;
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};
 use serde::Serialize;
@@ -151,12 +147,7 @@ pub(crate) async fn run(database_url: Option<&str>, rows: usize) -> Result<Repor
     drop(hashes);
     let fill_secs = filling.elapsed().as_secs_f64();
 
-    let net = SandboxNetwork::new().await?;
-    let owner = net.add_node("owner").await?;
-    let gateway =
-        GatewayBuilder::new(store.clone(), owner, Arc::new(PoolKey::generate()), rand::random())
-            .build();
-    let router = app(AppState::with_gateway(gateway, "bench"));
+    let (net, router) = super::sandbox_router(store.clone()).await?;
     let rss_before_mib = status_mib("VmRSS")?;
 
     reset_peak()?;
