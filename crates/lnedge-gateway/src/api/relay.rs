@@ -5,6 +5,7 @@
 //! | `POST /v1/payees` | admin | `{name}` → 201 `{payee_id, payee_key}` (the key is shown once) |
 //! | `GET /v1/payees/{id}` | admin | → `{payee_id, name, webhook_url, unused_hashes, payments: [payment]}` |
 //! | `GET /v1/relay/payments` | admin | → `{current_height, forward_node, settings, payments: [payment]}` (every payment, deadlines and blocks left) |
+//! | `POST /v1/relay/payments/{hash}/cancel` | admin | → `payment` (`cancelled`, or `cancelling` while the node is unreachable); 409 `wrong_state` when forwarding or ended; 404 `unknown_payment` |
 //! | `POST /v1/payees/{id}/hashes` | payee | `{payment_hashes: [hex]}` → `{added, unused}` |
 //! | `PUT /v1/payees/{id}/wake` | payee | `{webhook_url \| null}` → `{payee_id, webhook_url}` |
 //! | `GET /v1/payees/{id}/pending` | payee | → `{current_height, payments: [{payment_hash, state, amount_msat, held_amount_msat, claim_amount_msat, description, claim_deadline_height}]}` |
@@ -58,6 +59,13 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         ),
         endpoint(
             "post",
+            "/v1/relay/payments/{hash}/cancel",
+            Access::Admin,
+            "Cancel a relay payment early: the payer's HTLCs are failed back (admin)",
+            cancel,
+        ),
+        endpoint(
+            "post",
             "/v1/payees/{id}/hashes",
             Access::PayeeSigned,
             "Commit payment hashes whose preimages the payee keeps (payee-signed)",
@@ -101,7 +109,7 @@ impl From<RelayError> for ApiError {
             RelayError::UnknownPayee(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown_payee", message)
             }
-            RelayError::UnknownPayment { .. } => {
+            RelayError::UnknownPayment { .. } | RelayError::NotFound(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown_payment", message)
             }
             RelayError::NoUnusedHash(_) => {
@@ -323,6 +331,17 @@ async fn list(State(state): State<AppState>) -> Result<Json<RelayList>, ApiError
         },
         payments: payments.iter().map(|p| PaymentView::new(p, height)).collect(),
     }))
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    ApiPath(hash): ApiPath<String>,
+) -> Result<Json<PaymentView>, ApiError> {
+    let hash = parse_hash("hash", &hash)?;
+    let relay = state.gateway.relay();
+    let payment = relay.cancel(&hash, crate::operators::ADMIN_TOKEN_ACTOR).await?;
+    let height = relay.height().await?;
+    Ok(Json(PaymentView::new(&payment, height)))
 }
 
 async fn commit(

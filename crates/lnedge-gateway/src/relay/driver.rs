@@ -13,6 +13,7 @@
 //! | forwarding | the payment failed | held again (attempts and time left) or cancel → cancelled |
 //! | forwarding | the payment is pending | wait (its CLTV is bounded by the deadline) |
 //! | forwarding | never sent (crash before `pay`) | send it now, if the CLTV budget allows; else cancel |
+//! | cancelling (an operator's early cancel) | anything | cancel the hold invoice → cancelled |
 
 use lnedge_node::{
     parse_invoice, BackendError, InvoiceState, PaymentHash, PaymentPreimage, PaymentStatus,
@@ -126,6 +127,8 @@ impl Relay {
             // (another process's, or one sent before a restart) ask the node every second.
             RelayState::Forwarding if shared.paying.contains(&hash) => Plan::default(),
             RelayState::Forwarding => Plan { at_secs: Some(now_secs() + 1), at_height: None },
+            // Still cancelling after a look: the node did not answer. Next second.
+            RelayState::Cancelling => retry_soon(),
             _ => Plan::default(),
         })
     }
@@ -208,6 +211,10 @@ impl Relay {
             RelayState::Offered => self.drive_offered(payment).await,
             RelayState::Held => self.drive_held(payment, height).await,
             RelayState::Forwarding => self.drive_forwarding(payment, height).await,
+            RelayState::Cancelling => {
+                let reason = payment.reason.clone().unwrap_or_else(|| "cancelled early".into());
+                self.cancel_upstream(&payment, RelayState::Cancelled, reason).await
+            }
             final_state => Ok(final_state),
         }
     }

@@ -8,7 +8,8 @@
 //! ([`Relay::claim`]); the gateway pays it, learns the preimage from that payment, and settles
 //! the held HTLCs. Only the payee knows the preimage, so the gateway can delay but never steal.
 //!
-//! The state machine (offered → held → forwarding → settled | cancelled | expired) lives in the
+//! The state machine (offered → held → forwarding → settled | cancelled | expired; an operator's
+//! early cancel: offered | held → cancelling → cancelled, [`Relay::cancel`]) lives in the
 //! store ([`RelayStore`](crate::store::RelayStore)); [`Relay::tick`] re-drives every payment
 //! that is not final from the store and the node, so a restart at any step continues where the
 //! previous process stopped. The relay learns what happened on the node by asking it
@@ -17,6 +18,7 @@
 //! Between full passes the driver runs [`Relay::pass`]: only the payments its [`Schedule`] says
 //! are due (issue #17).
 
+mod cancel;
 mod driver;
 mod notify;
 pub mod schedule;
@@ -216,6 +218,9 @@ pub enum RelayError {
         /// The hash (hex).
         hash: String,
     },
+    /// No relay payment has this hash (hex).
+    #[error("no relay payment has hash {0}")]
+    NotFound(String),
     /// The payee has no unused committed hash left.
     #[error("payee {0} has no unused committed hash: it must commit more")]
     NoUnusedHash(String),

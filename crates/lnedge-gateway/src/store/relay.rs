@@ -32,6 +32,9 @@ pub enum RelayState {
     Forwarding,
     /// The payee was paid and the held HTLCs were settled with the preimage.
     Settled,
+    /// An operator cancelled it early: no claim is accepted any more, and the driver fails the
+    /// payer's HTLCs back (→ [`Cancelled`](Self::Cancelled)), also after a crash in between.
+    Cancelling,
     /// Failed back: the payee's payment failed for good, or the operator cancelled.
     Cancelled,
     /// Failed back because a deadline came (claim deadline, maximum hold time, invoice expiry).
@@ -40,11 +43,12 @@ pub enum RelayState {
 
 impl RelayState {
     /// Every state, in order.
-    pub const ALL: [RelayState; 6] = [
+    pub const ALL: [RelayState; 7] = [
         RelayState::Offered,
         RelayState::Held,
         RelayState::Forwarding,
         RelayState::Settled,
+        RelayState::Cancelling,
         RelayState::Cancelled,
         RelayState::Expired,
     ];
@@ -56,6 +60,7 @@ impl RelayState {
             RelayState::Held => "held",
             RelayState::Forwarding => "forwarding",
             RelayState::Settled => "settled",
+            RelayState::Cancelling => "cancelling",
             RelayState::Cancelled => "cancelled",
             RelayState::Expired => "expired",
         }
@@ -73,7 +78,9 @@ impl RelayState {
 
     /// Whether the state machine allows `self → next` (offered → held → forwarding → settled,
     /// forwarding → held after a failed attempt, any non-final state → cancelled | expired,
-    /// except that a payment being forwarded is only cancelled once its payment failed).
+    /// except that a payment being forwarded is only cancelled once its payment failed; an
+    /// operator's early cancel: offered | held → cancelling → cancelled, never while forwarding,
+    /// since the payee may be paid already).
     pub fn may_become(self, next: RelayState) -> bool {
         use RelayState::*;
         matches!(
@@ -82,8 +89,9 @@ impl RelayState {
                 | (Held, Forwarding)
                 | (Forwarding, Held)
                 | (Forwarding, Settled)
-                | (Offered | Held | Forwarding, Cancelled)
+                | (Offered | Held | Forwarding | Cancelling, Cancelled)
                 | (Offered | Held, Expired)
+                | (Offered | Held, Cancelling)
         )
     }
 }
@@ -270,4 +278,24 @@ pub trait RelayStore: Send + Sync {
         &self,
         payment: &RelayPayment,
     ) -> Result<Option<RelayPayment>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RelayState::{self, *};
+
+    #[test]
+    fn an_operator_cancels_only_before_forwarding_and_cancelling_only_ends() {
+        for s in RelayState::ALL {
+            assert_eq!(s.may_become(Cancelling), matches!(s, Offered | Held), "{s} → cancelling");
+            assert_eq!(RelayState::from_name(s.name()), Some(s));
+        }
+        let from_cancelling: Vec<_> =
+            RelayState::ALL.into_iter().filter(|&n| Cancelling.may_become(n)).collect();
+        assert_eq!(from_cancelling, [Cancelled], "a cancelled payment is never claimed again");
+        assert!(!Cancelling.is_final() && Cancelled.is_final());
+        // A claim (held → forwarding) and a cancel (held → cancelling) start from the same state
+        // and version: the store's compare-and-set lets one of them through.
+        assert!(Held.may_become(Forwarding) && !Forwarding.may_become(Cancelling));
+    }
 }

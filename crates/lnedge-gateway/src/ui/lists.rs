@@ -1,5 +1,5 @@
-//! The lists an operator checks on: refunds, deputy sales, relay payments, cards and payer
-//! devices (read-only here; their actions are on the API and `lnedge card …` for now).
+//! The lists an operator checks on: refunds, deputy sales, relay payments (an admin may cancel
+//! a held one early), cards and payer devices (issue, limits, enable/disable, wipe).
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -8,6 +8,7 @@ use minijinja::context;
 use super::render::{api_error_page, sats, when, Page};
 use super::session::Operator;
 use crate::api::AppState;
+use crate::store::relay::RelayState;
 
 /// Most rows a list shows (newest first).
 const LIST_ROWS: usize = 500;
@@ -72,6 +73,8 @@ pub(crate) async fn relay(State(state): State<AppState>, Operator(me): Operator)
         .take(LIST_ROWS)
         .map(|p| {
             context! {
+                hash => hex::encode(p.payment_hash),
+                cancellable => matches!(p.state, RelayState::Offered | RelayState::Held),
                 created => when(p.created_at), payee => p.payee_id, state => p.state.name(),
                 amount => sats(p.amount_msat), description => p.description,
                 held => p.held_at.map(when).unwrap_or_default(),
@@ -81,6 +84,37 @@ pub(crate) async fn relay(State(state): State<AppState>, Operator(me): Operator)
         })
         .collect();
     list(&me, "Relay payments", "relay", payments.len(), rows)
+}
+
+/// `POST /ui/relay/{hash}/cancel`: an admin cancels an offered or held relay payment early;
+/// the payer's HTLCs are failed back ([`crate::relay::Relay::cancel`]).
+pub(crate) async fn cancel_relay(
+    State(state): State<AppState>,
+    Operator(me): Operator,
+    axum::extract::Path(hash): axum::extract::Path<String>,
+    axum::Form(form): axum::Form<super::actions::CsrfForm>,
+) -> Response {
+    if let Some(refused) =
+        super::actions::may_change(&me, form.csrf.as_deref(), "cancel a relay payment")
+    {
+        return refused;
+    }
+    let parsed = hex::decode(hash.trim()).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+    let Some(hash) = parsed else {
+        return super::render::message_page(
+            Some(&me),
+            axum::http::StatusCode::BAD_REQUEST,
+            &format!("hash: {hash:?} is not 64 hex characters"),
+        );
+    };
+    match state.gateway.relay().cancel(&hash, &me.operator).await {
+        Ok(payment) => {
+            let detail = format!("{}, now {}", sats(payment.held_msat()), payment.state);
+            audit_change(&state, &me, "relay.cancel", &hex::encode(hash), &detail).await;
+            axum::response::Redirect::to("/ui/relay").into_response()
+        }
+        Err(e) => api_error_page(Some(&me), e),
+    }
 }
 
 /// `/ui/cards`: Bolt Cards and payer devices with their limits and what they spent today.
@@ -215,8 +249,8 @@ fn card_id(id: &str) -> Result<lnedge_proto::DeviceId, crate::api::ApiError> {
     crate::api::devices::parse_device_id("id", id)
 }
 
-/// Audits a card change; a failure is logged (the change happened).
-async fn audit_card(
+/// Audits a change made from these lists; a failure is logged (the change happened).
+async fn audit_change(
     state: &AppState,
     me: &crate::operators::Session,
     what: &str,
@@ -247,7 +281,7 @@ async fn set_card_enabled(
     match state.gateway.payers().set_enabled(id, enabled).await {
         Ok(_) => {
             let what = if enabled { "card.enable" } else { "card.disable" };
-            audit_card(&state, &me, what, &id.to_string(), "").await;
+            audit_change(&state, &me, what, &id.to_string(), "").await;
             axum::response::Redirect::to("/ui/cards").into_response()
         }
         Err(e) => api_error_page(Some(&me), e),
@@ -342,7 +376,7 @@ pub(crate) async fn card_limits(
     match state.gateway.payers().set_limits(id, per_payment, per_day).await {
         Ok(_) => {
             let detail = format!("{} per payment, {} per day", sats(per_payment), sats(per_day));
-            audit_card(&state, &me, "card.limits", &id.to_string(), &detail).await;
+            audit_change(&state, &me, "card.limits", &id.to_string(), &detail).await;
             axum::response::Redirect::to(&format!("/ui/cards/{id}")).into_response()
         }
         Err(e) => api_error_page(Some(&me), e),
@@ -366,7 +400,7 @@ pub(crate) async fn wipe_card(
     };
     match state.gateway.payers().wipe(id).await {
         Ok(wiped) => {
-            audit_card(&state, &me, "card.wipe", &id.to_string(), "").await;
+            audit_change(&state, &me, "card.wipe", &id.to_string(), "").await;
             let base = state.gateway.settings().public_url.trim_end_matches('/').to_owned();
             let deeplink = wiped.filter(|_| !base.is_empty()).map(|w| {
                 let url = format!("{base}/v1/cards/reset/{}", w.reset_code);

@@ -59,6 +59,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/refunds", get(lists::refunds))
         .route("/ui/deputy", get(lists::deputy))
         .route("/ui/relay", get(lists::relay))
+        .route("/ui/relay/{hash}/cancel", post(lists::cancel_relay))
         .route("/ui/cards", get(lists::cards).post(lists::issue_card))
         .route("/ui/cards/{id}", get(lists::card))
         .route("/ui/cards/{id}/enable", post(lists::enable_card))

@@ -47,14 +47,14 @@ impl Dash {
 }
 
 /// An answer: status, headers, body as text.
-struct Answer {
-    status: StatusCode,
-    location: String,
-    set_cookie: String,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) location: String,
+    pub(crate) set_cookie: String,
+    pub(crate) body: String,
 }
 
-async fn send(router: &Router, request: Request<Body>) -> Answer {
+pub(crate) async fn send(router: &Router, request: Request<Body>) -> Answer {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
     let response = router.clone().oneshot(request).await.expect("answer");
@@ -67,7 +67,7 @@ async fn send(router: &Router, request: Request<Body>) -> Answer {
     Answer { status, location, set_cookie, body: String::from_utf8_lossy(&body).into_owned() }
 }
 
-async fn get(router: &Router, uri: &str, cookie: Option<&str>) -> Answer {
+pub(crate) async fn get(router: &Router, uri: &str, cookie: Option<&str>) -> Answer {
     let mut r = Request::builder().uri(uri);
     if let Some(c) = cookie {
         r = r.header(header::COOKIE, c);
@@ -75,7 +75,7 @@ async fn get(router: &Router, uri: &str, cookie: Option<&str>) -> Answer {
     send(router, r.body(Body::empty()).expect("request")).await
 }
 
-async fn post(router: &Router, uri: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Answer {
+pub(crate) async fn post(router: &Router, uri: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Answer {
     let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
     let mut r = Request::builder()
         .method("POST")
@@ -88,7 +88,7 @@ async fn post(router: &Router, uri: &str, cookie: Option<&str>, form: &[(&str, &
 }
 
 /// Logs in; answers the cookie pair (`lnedge_session=…`) and the page's CSRF token.
-async fn login(router: &Router, (name, password): (&str, &str)) -> (String, String) {
+pub(crate) async fn login(router: &Router, (name, password): (&str, &str)) -> (String, String) {
     let a = post(router, "/ui/login", None, &[("name", name), ("password", password)]).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
     let cookie = a.set_cookie.split(';').next().expect("cookie").to_owned();
@@ -97,7 +97,7 @@ async fn login(router: &Router, (name, password): (&str, &str)) -> (String, Stri
     (cookie, csrf_of(&page.body))
 }
 
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
     html[at..at + 64].to_owned()
 }

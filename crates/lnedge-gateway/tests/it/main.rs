@@ -21,6 +21,7 @@ mod refunds_attacks;
 mod refunds_sessions;
 mod relay;
 mod relay_api;
+mod relay_cancel;
 mod relay_restart;
 mod relay_wake;
 mod replicas;
