@@ -11,5 +11,6 @@
 //! * [`cln`]: Core Lightning's `lightning-rpc` socket, hosting lnedge's real plugin
 //!   (`lnedge-cln-hold`) over the plugin protocol.
 
+pub mod channel;
 pub mod cln;
 pub mod lnd;

@@ -13,7 +13,7 @@ use super::rpc::CallError;
 use super::ClnBackend;
 use crate::backend::{
     check_pay_request, parse_invoice, InvoiceDescription, InvoiceParams, InvoiceState,
-    LightningBackend, NodeInfo, PayRequest, PaymentOutcome, PaymentStatus,
+    LightningBackend, Liquidity, NodeInfo, PayRequest, PaymentOutcome, PaymentStatus,
 };
 use crate::error::{BackendError, PayFailure};
 use crate::event::{BackendEvent, EventId, QueuedEvent};
@@ -208,6 +208,42 @@ impl LightningBackend for ClnBackend {
             alias: info.alias,
             block_height: info.blockheight,
         })
+    }
+
+    /// `listpeerchannels` and `listfunds`: the channels not closed or closing count; a channel
+    /// is usable when its peer is connected and it is `CHANNELD_NORMAL`; what it can send and
+    /// receive are lightningd's own `spendable_msat` / `receivable_msat` (reserves and fees
+    /// already taken off); on chain, the confirmed outputs not reserved.
+    async fn liquidity(&self) -> Result<Liquidity, BackendError> {
+        use cln_rpc::model::responses::{
+            ListfundsOutputsStatus, ListfundsResponse, ListpeerchannelsResponse,
+        };
+        use cln_rpc::primitives::ChannelState;
+        let peers: ListpeerchannelsResponse = self.rpc.call("listpeerchannels", &json!({})).await?;
+        let funds: ListfundsResponse = self.rpc.call("listfunds", &json!({})).await?;
+        let open = |state: ChannelState| {
+            matches!(
+                state,
+                ChannelState::CHANNELD_AWAITING_LOCKIN
+                    | ChannelState::CHANNELD_NORMAL
+                    | ChannelState::CHANNELD_AWAITING_SPLICE
+                    | ChannelState::DUALOPEND_AWAITING_LOCKIN
+            )
+        };
+        let msat = |a: Option<cln_rpc::primitives::Amount>| a.map_or(0, |a| a.msat());
+        let onchain_msat: u64 = funds
+            .outputs
+            .iter()
+            .filter(|o| o.status == ListfundsOutputsStatus::CONFIRMED && !o.reserved)
+            .map(|o| o.amount_msat.msat())
+            .sum();
+        Ok(Liquidity::of_channels(
+            peers.channels.iter().filter(|c| open(c.state)).map(|c| {
+                let usable = c.peer_connected && c.state == ChannelState::CHANNELD_NORMAL;
+                (usable, msat(c.spendable_msat), msat(c.receivable_msat))
+            }),
+            Some(onchain_msat / 1_000),
+        ))
     }
 
     async fn create_invoice(

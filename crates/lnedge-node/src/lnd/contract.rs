@@ -11,7 +11,7 @@ use super::rest::{b64, RestError};
 use super::LndBackend;
 use crate::backend::{
     check_pay_request, parse_invoice, InvoiceDescription, InvoiceParams, InvoiceState,
-    LightningBackend, NodeInfo, PayRequest, PaymentOutcome, PaymentStatus,
+    LightningBackend, Liquidity, NodeInfo, PayRequest, PaymentOutcome, PaymentStatus,
 };
 use crate::error::{BackendError, PayFailure};
 use crate::event::{EventId, QueuedEvent};
@@ -180,6 +180,30 @@ impl LightningBackend for LndBackend {
             alias: super::rest::str_of(&info, "alias").to_owned(),
             block_height: super::rest::u64_of(&info, "block_height") as u32,
         })
+    }
+
+    /// `ListChannels` and `WalletBalance`: per channel, `active` is usable, what it can send is
+    /// `local_balance − local_constraints.chan_reserve_sat` and what it can receive
+    /// `remote_balance − remote_constraints.chan_reserve_sat` (LND's balances are whole sat and
+    /// already leave out the commitment fee); on chain, `confirmed_balance`.
+    async fn liquidity(&self) -> Result<Liquidity, BackendError> {
+        use super::rest::u64_of;
+        let listed = self.rest.get("/v1/channels").await?;
+        let wallet = self.rest.get("/v1/balance/blockchain").await?;
+        let reserve = |c: &Value, side: &str| match c.get(format!("{side}_constraints")) {
+            Some(constraints) => u64_of(constraints, "chan_reserve_sat"),
+            None => u64_of(c, &format!("{side}_chan_reserve_sat")),
+        };
+        let channels = listed.get("channels").and_then(Value::as_array).cloned().unwrap_or_default();
+        Ok(Liquidity::of_channels(
+            channels.iter().map(|c| {
+                let usable = c.get("active").and_then(Value::as_bool).unwrap_or(false);
+                let out = u64_of(c, "local_balance").saturating_sub(reserve(c, "local"));
+                let inb = u64_of(c, "remote_balance").saturating_sub(reserve(c, "remote"));
+                (usable, out.saturating_mul(1_000), inb.saturating_mul(1_000))
+            }),
+            Some(u64_of(&wallet, "confirmed_balance")),
+        ))
     }
 
     async fn create_invoice(

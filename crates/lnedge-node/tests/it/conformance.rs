@@ -33,6 +33,7 @@ macro_rules! with_scenarios {
     ($callback:ident!($($args:tt)*)) => {
         $callback! {
             $($args)*
+            liquidity_follows_a_payment,
             chosen_preimage_invoice_is_paid,
             invoice_creation_is_idempotent,
             hold_then_settle,
@@ -140,6 +141,35 @@ pub(crate) async fn drain_events(backend: &dyn LightningBackend) {
 }
 
 /// An invoice with a caller-chosen preimage settles by itself and releases that preimage.
+/// What the node can send and receive (an operator's dashboard shows it) moves with a payment
+/// it receives: its channel to the payer counts as usable, and after a payment of 20,000 sat
+/// what it can send grew, and what it can receive shrank, by that amount (within 1 %: a real
+/// daemon may fold fee buffers into these figures).
+pub(crate) async fn liquidity_follows_a_payment(h: &mut dyn Harness) {
+    const AMOUNT_MSAT: u64 = 20_000_000;
+    let (backend, payer) = (h.backend(), h.payer());
+    let before = backend.liquidity().await.expect("liquidity");
+    assert!(before.channels >= 1 && before.usable_channels >= 1, "{before:?}");
+    assert!(before.inbound_msat > AMOUNT_MSAT, "room to receive the payment: {before:?}");
+    let preimage = fresh_preimage("liquidity");
+    let invoice =
+        backend.create_invoice(preimage, params(AMOUNT_MSAT, "liquidity")).await.expect("invoice");
+    payer.pay(pay_request(&invoice)).await.expect("payment succeeds");
+    let near = |delta: u64| delta.abs_diff(AMOUNT_MSAT) <= AMOUNT_MSAT / 100;
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        let after = backend.liquidity().await.expect("liquidity");
+        let gained = after.outbound_msat.saturating_sub(before.outbound_msat);
+        let lost = before.inbound_msat.saturating_sub(after.inbound_msat);
+        if near(gained) && near(lost) {
+            assert_eq!(after.channels, before.channels, "{before:?} -> {after:?}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{before:?} -> {after:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub(crate) async fn chosen_preimage_invoice_is_paid(h: &mut dyn Harness) {
     let (backend, payer) = (h.backend(), h.payer());
     let preimage = fresh_preimage("chosen");

@@ -84,33 +84,6 @@ async fn two_hop_payment_routes_through_the_router() {
     net.shutdown().await;
 }
 
-/// What a node can send and receive moves with a payment, as its dashboard shows it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn liquidity_moves_with_a_payment() {
-    let net = SandboxNetwork::new().await.expect("network");
-    let [payer, merchant] = net.line(["payer", "merchant"], 2_000_000).await.expect("line");
-    let before = merchant.liquidity().await.expect("liquidity");
-    assert_eq!((before.channels, before.usable_channels, before.onchain_sat), (1, 1, None));
-    assert!(before.inbound_msat > 0 && before.outbound_msat > 0, "{before:?}");
-    let preimage = conformance::fresh_preimage("liquidity");
-    let invoice = merchant
-        .create_invoice(preimage, conformance::params(25_000_000, "liquidity"))
-        .await
-        .expect("invoice");
-    payer.pay(conformance::pay_request(&invoice)).await.expect("paid");
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let after = merchant.liquidity().await.expect("liquidity");
-        if after.outbound_msat == before.outbound_msat + 25_000_000 {
-            assert_eq!(after.inbound_msat, before.inbound_msat - 25_000_000, "{after:?}");
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{before:?} -> {after:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    net.shutdown().await;
-}
-
 /// Restarting a node of a two-hop line keeps routing working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn router_restart_keeps_the_route() {

@@ -7,11 +7,14 @@
 //! answers, replayed to the plugin after a restart), `block_added` on every block.
 //!
 //! [`ClnNetwork`] is one chain and its nodes; [`FakeCln`] one node. Nodes pay each other over a
-//! direct channel with unlimited liquidity and no fees. What is not modelled: lightningd's own
+//! direct link with unlimited liquidity and no fees, or over the channel a test opened between
+//! them ([`ClnNetwork::open_channel`]: balances that payments move, `listpeerchannels`,
+//! `listfunds`; [`crate::channel`]). What is not modelled: lightningd's own
 //! invoices (`invoice`, `waitanyinvoice`; lnedge does not use them: an HTLC the plugin leaves to
-//! lightningd is refused as unknown), channels, multi-hop routes, MPP splitting by the payer,
+//! lightningd is refused as unknown), multi-hop routes, MPP splitting by the payer,
 //! xpay's shadow CLTV offset, going on chain for an HTLC near expiry.
 
+mod channels;
 mod host;
 mod node;
 
@@ -86,6 +89,57 @@ impl ClnNetwork {
         Ok(cln)
     }
 
+    /// Opens a channel of `capacity_sat` from `opener` to `peer` with `push_sat` on the peer's
+    /// side (both connected, 1 % reserve each); payments between the two go over it.
+    pub fn open_channel(
+        &self,
+        opener: PublicKey,
+        peer: PublicKey,
+        capacity_sat: u64,
+        push_sat: u64,
+    ) -> std::io::Result<()> {
+        let (height, a, b) = {
+            let net = self.lock();
+            let node = |id| net.nodes.get(id).cloned().ok_or(std::io::ErrorKind::NotFound);
+            (net.height, node(&opener)?, node(&peer)?)
+        };
+        if push_sat > capacity_sat {
+            return Err(std::io::Error::other("push_sat exceeds the capacity"));
+        }
+        let chan_id = (u64::from(height) << 40) | u64::from(rand::random::<u16>());
+        let (ours, theirs) =
+            crate::channel::Channel::pair(chan_id, opener, peer, capacity_sat, push_sat);
+        a.state().channels.push(ours);
+        b.state().channels.push(theirs);
+        Ok(())
+    }
+
+    /// Marks the channel between `a` and `b` connected or not.
+    pub fn set_channel_active(&self, a: PublicKey, b: PublicKey, active: bool) {
+        let nodes: Vec<_> = {
+            let net = self.lock();
+            [(a, b), (b, a)].into_iter().filter_map(|(m, o)| Some((net.nodes.get(&m)?.clone(), o))).collect()
+        };
+        for (node, other) in nodes {
+            if let Some(c) = node.state().channels.iter_mut().find(|c| c.remote_pubkey == other) {
+                c.active = active;
+            }
+        }
+    }
+
+    /// Sets `node`'s on-chain wallet (`listfunds` outputs).
+    pub fn set_wallet(&self, node: PublicKey, confirmed_sat: u64, unconfirmed_sat: u64) {
+        if let Some(n) = self.lock().nodes.get(&node).cloned() {
+            n.state().wallet = crate::channel::Wallet { confirmed_sat, unconfirmed_sat };
+        }
+    }
+
+    /// `node`'s channels as it sees them.
+    pub fn channels(&self, node: PublicKey) -> Vec<crate::channel::Channel> {
+        let n = self.lock().nodes.get(&node).cloned();
+        n.map(|n| n.state().channels.clone()).unwrap_or_default()
+    }
+
     /// Mines `n` blocks; each is announced to the plugins (`block_added`).
     pub async fn mine(&self, n: u32) {
         for _ in 0..n {
@@ -123,8 +177,9 @@ impl ClnNetwork {
         };
         let delta = invoice.min_final_cltv_expiry_delta() as u32;
         let max_delay = params.get("maxdelay").and_then(Value::as_u64).map(|d| d as u32);
+        let enough = payer.spendable_to(&payee_id).is_none_or(|s| s >= amount_msat);
         let payee = match payee {
-            Some(p) if max_delay.is_none_or(|m| delta <= m) => p,
+            Some(p) if max_delay.is_none_or(|m| delta <= m) && enough => p,
             _ => {
                 payer.end_pay(hash, PayStatus::Failed);
                 return Err(node::no_route(&payee_id));
@@ -163,6 +218,8 @@ impl ClnNetwork {
         let finished = outcome.wait_for(Option::is_some).await.map(|o| *o);
         match finished {
             Ok(Some(Ok(preimage))) => {
+                payer.settle_with(&payee.id, amount_msat, true);
+                payee.settle_with(&payer.id, amount_msat, false);
                 payer.end_pay(hash, PayStatus::Complete(preimage));
                 payer.xpay_answer(&hash)
             }
@@ -366,6 +423,8 @@ async fn dispatch(
         "listdatastore" => node.listdatastore(&params),
         "deldatastore" => node.deldatastore(&params),
         "listpays" => node.listpays(&params),
+        "listpeerchannels" => node.listpeerchannels(&params),
+        "listfunds" => Ok(node.listfunds()),
         "xpay" => {
             // The payment runs on its own: a caller that hangs up does not stop it.
             let (network, payer) = (network.clone(), node.clone());

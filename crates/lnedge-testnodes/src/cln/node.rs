@@ -77,6 +77,10 @@ pub(crate) struct NodeState {
     pub(crate) pays_index: u64,
     pub(crate) pending: HashMap<String, Pending>,
     pub(crate) next_htlc_id: u64,
+    /// Its channels ([`crate::channel`]).
+    pub(crate) channels: Vec<crate::channel::Channel>,
+    /// Its on-chain wallet.
+    pub(crate) wallet: crate::channel::Wallet,
 }
 
 /// One node: its key, its directory (with the `lightning-rpc` socket), its state and plugin.
@@ -215,6 +219,45 @@ impl NodeShared {
         let (text, generation) =
             removed.ok_or_else(|| RpcError::new(1203, format!("Key does not exist: {key:?}")))?;
         Ok(json!({"key": key, "generation": generation, "string": text}))
+    }
+
+    /// `listpeerchannels` (all peers, or `id`'s).
+    pub(crate) fn listpeerchannels(&self, params: &Value) -> Result<Value, RpcError> {
+        let peer = match params.get("id").and_then(Value::as_str) {
+            Some(id) => Some(PublicKey::from_str(id).map_err(|e| {
+                RpcError::new(JSONRPC2_INVALID_PARAMS, format!("id: should be a node id: {e}"))
+            })?),
+            None => None,
+        };
+        let state = self.state();
+        let channels: Vec<Value> = state
+            .channels
+            .iter()
+            .filter(|c| peer.is_none_or(|p| c.remote_pubkey == p))
+            .map(super::channels::peer_channel_json)
+            .collect();
+        Ok(json!({ "channels": channels }))
+    }
+
+    /// `listfunds`.
+    pub(crate) fn listfunds(&self) -> Value {
+        let state = self.state();
+        super::channels::listfunds_json(&state.channels, &state.wallet)
+    }
+
+    /// What this node can send to `peer` over their channel now (`None`: no channel, the
+    /// unlimited direct link).
+    pub(crate) fn spendable_to(&self, peer: &PublicKey) -> Option<u64> {
+        let state = self.state();
+        let c = state.channels.iter().find(|c| &c.remote_pubkey == peer)?;
+        Some(if c.active { c.spendable_msat() } else { 0 })
+    }
+
+    /// A settled payment of `amt_msat` to (`sent`) or from `peer` moves over their channel.
+    pub(crate) fn settle_with(&self, peer: &PublicKey, amt_msat: u64, sent: bool) {
+        if let Some(c) = self.state().channels.iter_mut().find(|c| &c.remote_pubkey == peer) {
+            c.settle(amt_msat, sent);
+        }
     }
 
     /// `listpays` (by `payment_hash`, or all).

@@ -5,6 +5,8 @@
 //! | route | RPC |
 //! | --- | --- |
 //! | `GET /v1/getinfo` | `Lightning.GetInfo` |
+//! | `GET /v1/channels` | `Lightning.ListChannels` |
+//! | `GET /v1/balance/blockchain` | `Lightning.WalletBalance` |
 //! | `POST /v1/invoices` | `Lightning.AddInvoice` |
 //! | `GET /v1/invoice/{r_hash_str}` | `Lightning.LookupInvoice` (hex hash) |
 //! | `GET /v1/invoices/subscribe?add_index=&settle_index=` | `Lightning.SubscribeInvoices` (stream) |
@@ -48,6 +50,8 @@ pub(crate) fn router(
 ) -> Router {
     Router::new()
         .route("/v1/getinfo", get(getinfo))
+        .route("/v1/channels", get(list_channels))
+        .route("/v1/balance/blockchain", get(wallet_balance))
         .route("/v1/invoices", post(add_invoice))
         .route("/v1/invoice/{r_hash_str}", get(lookup_invoice))
         .route("/v1/invoices/subscribe", get(subscribe_invoices))
@@ -197,6 +201,27 @@ fn payment_json(p: &Payment) -> Value {
     })
 }
 
+async fn list_channels(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, LndError> {
+    authorize(&ctx, &headers)?;
+    let net = ctx.network.lock();
+    let node = net.nodes.get(&ctx.node).ok_or_else(|| LndError::unknown("no node"))?;
+    let channels: Vec<Value> = node.channels.iter().map(super::channels::channel_json).collect();
+    Ok(Json(json!({ "channels": channels })))
+}
+
+async fn wallet_balance(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, LndError> {
+    authorize(&ctx, &headers)?;
+    let net = ctx.network.lock();
+    let node = net.nodes.get(&ctx.node).ok_or_else(|| LndError::unknown("no node"))?;
+    Ok(Json(super::channels::wallet_json(&node.wallet)))
+}
+
 async fn getinfo(State(ctx): State<Ctx>, headers: HeaderMap) -> Result<Json<Value>, LndError> {
     authorize(&ctx, &headers)?;
     let net = ctx.network.lock();
@@ -205,7 +230,7 @@ async fn getinfo(State(ctx): State<Ctx>, headers: HeaderMap) -> Result<Json<Valu
         "version": "0.18.5-beta lnedge-testnodes",
         "identity_pubkey": ctx.node.to_string(),
         "alias": node.alias,
-        "num_active_channels": 1,
+        "num_active_channels": node.channels.iter().filter(|c| c.active).count().max(1),
         "block_height": net.height,
         "synced_to_chain": true,
         "synced_to_graph": true,

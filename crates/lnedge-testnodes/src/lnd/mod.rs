@@ -13,10 +13,11 @@
 //!
 //! What it models of LND's own behaviour: open invoices cancelled at expiry (the invoice expiry
 //! watcher), accepted hold invoices cancelled near HTLC expiry, the 3-block padding. What it
-//! does not model: channels and their balances, multi-hop routing, fees (always 0), AMP,
-//! keysend, route hints.
+//! does not model: multi-hop routing, fees (always 0), AMP, keysend, route hints. Channels with
+//! balances exist between the nodes a test opens them between ([`channels`]).
 
 pub mod api;
+pub mod channels;
 pub mod state;
 mod tls;
 
@@ -43,6 +44,18 @@ pub(crate) struct Net {
     pub(crate) nodes: HashMap<PublicKey, Node>,
     /// Whether the expiry watcher runs.
     watching: bool,
+}
+
+impl Net {
+    /// A settled payment of `amt_msat` from `payer` to `payee` moves over their channel, if
+    /// they have one.
+    fn move_balance(&mut self, payer: PublicKey, payee: PublicKey, amt_msat: u64) {
+        for (me, other, sent) in [(payer, payee, true), (payee, payer, false)] {
+            if let Some(c) = self.nodes.get_mut(&me).and_then(|n| n.channel_with(&other)) {
+                c.settle(amt_msat, sent);
+            }
+        }
+    }
 }
 
 /// What `SendPaymentV2` asks for.
@@ -78,6 +91,55 @@ impl LndNetwork {
     pub fn invoice_state(&self, node: PublicKey, hash: [u8; 32]) -> Option<&'static str> {
         let mut net = self.lock();
         net.nodes.get_mut(&node)?.invoice_mut(&hash).map(|i| i.state.name())
+    }
+
+    /// Opens a channel of `capacity_sat` from `opener` to `peer`, `push_sat` of it on the peer's
+    /// side, both sides active, each keeping LND's default 1 % reserve; returns its `chan_id`.
+    /// Payments between the two go over it from then on ([`channels`]).
+    pub fn open_channel(
+        &self,
+        opener: PublicKey,
+        peer: PublicKey,
+        capacity_sat: u64,
+        push_sat: u64,
+    ) -> Result<u64, LndError> {
+        let mut net = self.lock();
+        if push_sat > capacity_sat {
+            return Err(LndError::invalid("amount pushed to remote peer exceeds the capacity"));
+        }
+        if !net.nodes.contains_key(&opener) || !net.nodes.contains_key(&peer) {
+            return Err(LndError::unknown("no node"));
+        }
+        let chan_id = (u64::from(net.height) << 40) | u64::from(rand::random::<u32>());
+        let (ours, theirs) = channels::Channel::pair(chan_id, opener, peer, capacity_sat, push_sat);
+        for (me, channel) in [(opener, ours), (peer, theirs)] {
+            if let Some(node) = net.nodes.get_mut(&me) {
+                node.channels.push(channel);
+            }
+        }
+        Ok(chan_id)
+    }
+
+    /// Marks the channels between `a` and `b` active or not (a peer went offline).
+    pub fn set_channel_active(&self, a: PublicKey, b: PublicKey, active: bool) {
+        let mut net = self.lock();
+        for (me, other) in [(a, b), (b, a)] {
+            if let Some(c) = net.nodes.get_mut(&me).and_then(|n| n.channel_with(&other)) {
+                c.active = active;
+            }
+        }
+    }
+
+    /// Sets `node`'s on-chain wallet (`WalletBalance`).
+    pub fn set_wallet(&self, node: PublicKey, confirmed_sat: u64, unconfirmed_sat: u64) {
+        if let Some(n) = self.lock().nodes.get_mut(&node) {
+            n.wallet = channels::Wallet { confirmed_sat, unconfirmed_sat };
+        }
+    }
+
+    /// `node`'s channels as it sees them.
+    pub fn channels(&self, node: PublicKey) -> Vec<channels::Channel> {
+        self.lock().nodes.get(&node).map(|n| n.channels.clone()).unwrap_or_default()
     }
 
     /// Adds a node and starts its server on 127.0.0.1 (a free port).
@@ -205,14 +267,24 @@ impl LndNetwork {
         payer_node.payments.insert(hash, payment);
         let final_delta = invoice.min_final_cltv_expiry_delta() as u32 + state::BLOCK_PADDING;
         let payee = invoice.recover_payee_pub_key();
+        let spendable = net
+            .nodes
+            .get_mut(&payer)
+            .and_then(|n| n.channel_with(&payee))
+            .map(|c| if c.active { c.spendable_msat() } else { 0 });
         let outcome = if req.cltv_limit > 0 && final_delta > req.cltv_limit {
             Some(PaymentState::Failed("FAILURE_REASON_NO_ROUTE"))
+        } else if spendable.is_some_and(|s| s < amt_msat) {
+            Some(PaymentState::Failed("FAILURE_REASON_INSUFFICIENT_BALANCE"))
         } else {
             match net.nodes.get_mut(&payee) {
                 None => Some(PaymentState::Failed("FAILURE_REASON_NO_ROUTE")),
                 Some(node) => deliver(node, payer, hash, amt_msat, height, height + final_delta),
             }
         };
+        if let Some(PaymentState::Succeeded(_)) = outcome {
+            net.move_balance(payer, payee, amt_msat);
+        }
         let payer_node = net.nodes.get_mut(&payer).ok_or_else(|| LndError::unknown("no node"))?;
         let _ = payer_node.payment_updates.send(hash);
         if let Some(outcome) = outcome {
@@ -232,7 +304,8 @@ impl LndNetwork {
         let hash = bitcoin::hashes::Hash::to_byte_array(
             <bitcoin::hashes::sha256::Hash as bitcoin::hashes::Hash>::hash(&preimage),
         );
-        for payer in payers {
+        for (payer, amt_msat) in payers {
+            net.move_balance(payer, node, amt_msat);
             if let Some(p) = net.nodes.get_mut(&payer) {
                 p.set_payment(hash, PaymentState::Succeeded(preimage));
             }

@@ -153,6 +153,10 @@ pub struct Node {
     pub invoice_updates: broadcast::Sender<u64>,
     /// Every change of a payment (its hash), for `SendPaymentV2` / `TrackPaymentV2`.
     pub payment_updates: broadcast::Sender<[u8; 32]>,
+    /// Its channels ([`super::channels`]).
+    pub channels: Vec<super::channels::Channel>,
+    /// Its on-chain wallet.
+    pub wallet: super::channels::Wallet,
 }
 
 /// An error as LND's REST gateway sends it: HTTP status, gRPC code, message.
@@ -245,6 +249,8 @@ impl Node {
             pay_seq: 0,
             invoice_updates: broadcast::channel(1024).0,
             payment_updates: broadcast::channel(1024).0,
+            channels: Vec::new(),
+            wallet: super::channels::Wallet::default(),
         }
     }
 
@@ -314,8 +320,8 @@ impl Node {
     }
 
     /// Settles the invoice whose hash `preimage` opens, and the HTLCs; returns the payers to
-    /// tell.
-    pub fn settle(&mut self, preimage: [u8; 32]) -> Result<Vec<PublicKey>, LndError> {
+    /// tell, with the amount of each one's HTLC.
+    pub fn settle(&mut self, preimage: [u8; 32]) -> Result<Vec<(PublicKey, u64)>, LndError> {
         let hash = sha256::Hash::hash(&preimage).to_byte_array();
         let settle_index = self.settle_seq + 1;
         let invoice = self.invoice_mut(&hash).ok_or_else(|| LndError::not_found(ERR_NOT_FOUND))?;
@@ -334,7 +340,7 @@ impl Node {
             if htlc.state == "ACCEPTED" {
                 htlc.state = "SETTLED";
                 invoice.amt_paid_msat += htlc.amt_msat;
-                payers.push(htlc.payer);
+                payers.push((htlc.payer, htlc.amt_msat));
             }
         }
         let add_index = invoice.add_index;
@@ -376,6 +382,11 @@ impl Node {
         for hash in expired {
             let _ = self.cancel(&hash);
         }
+    }
+
+    /// This node's channel with `peer`.
+    pub fn channel_with(&mut self, peer: &PublicKey) -> Option<&mut super::channels::Channel> {
+        self.channels.iter_mut().find(|c| &c.remote_pubkey == peer)
     }
 
     /// Records a payment's new state and tells its watchers.
