@@ -671,3 +671,45 @@ async fn a_device_that_stopped_syncing_is_named_with_its_last_sync() {
         overview.body
     );
 }
+
+/// The overview's node section on an operator's own LND (lnedge-testnodes' LND server): its
+/// channel, what it can send and receive less the reserves, its confirmed on-chain balance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_shows_an_lnd_nodes_channels_and_balances() {
+    use lnedge_node::lnd::{LndBackend, LndConfig};
+    use lnedge_testnodes::lnd::LndNetwork;
+    let dir = tempfile::tempdir().expect("dir");
+    let network = LndNetwork::new();
+    let lnd = network.start_node("operator").await.expect("lnd");
+    let customer = network.start_node("customer").await.expect("customer");
+    // The customer opened 2,000,000 sat to the operator and pushed 500,000 (1 % reserve each).
+    network.open_channel(customer.node_id(), lnd.node_id(), 2_000_000, 500_000).expect("channel");
+    network.set_wallet(lnd.node_id(), 150_000, 0);
+    let (tls_cert, macaroon) = lnd.write_credentials(&dir.path().join("lnd")).expect("creds");
+    let backend = LndBackend::connect(LndConfig {
+        rest_url: lnd.url(),
+        tls_cert,
+        macaroon,
+        data_dir: dir.path().join("backend"),
+    })
+    .await
+    .expect("backend");
+    let store: Arc<dyn GatewayStore> = Arc::new(SqliteStore::in_memory().expect("sqlite"));
+    let state =
+        AppState::new(store.clone(), Arc::new(backend), Arc::new(PoolKey::generate()), [5; 32], "t");
+    add_operator(store.as_ref(), now_secs(), ADMIN.0, Role::Admin, Some(ADMIN.1), "test")
+        .await
+        .expect("operator");
+    let router = app(state);
+    let (cookie, _) = login(&router, ADMIN).await;
+    let page = get(&router, "/ui/", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for shown in [
+        "<dd id=\"channels\">1 usable of 1</dd>",
+        "<dd id=\"outbound\">480,000 sat</dd>",
+        "<dd id=\"inbound\">1,480,000 sat</dd>",
+        "150,000 sat",
+    ] {
+        assert!(page.body.contains(shown), "{shown} in {}", page.body);
+    }
+}
