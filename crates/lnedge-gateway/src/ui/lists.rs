@@ -163,6 +163,21 @@ pub(crate) struct IssueForm {
     per_payment_sat: String,
     #[serde(default)]
     per_day_sat: String,
+    /// A PIN (4 to 8 digits; empty: none). Never echoed, logged or audited.
+    #[serde(default)]
+    pin: String,
+    /// From which amount the PIN is asked (empty: every payment).
+    #[serde(default)]
+    pin_limit_sat: String,
+}
+
+impl std::fmt::Debug for IssueForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssueForm")
+            .field("name", &self.name)
+            .field("pin", &(!self.pin.is_empty()).then_some("<secret>"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A limit in sat typed in a form (empty: the gateway's default), in msat.
@@ -189,12 +204,15 @@ pub(crate) async fn issue_card(
     if let Some(refused) = super::actions::may_change(&me, form.csrf.as_deref(), "issue a card") {
         return refused;
     }
-    let limits = sat_field("per_payment_sat", &form.per_payment_sat)
-        .and_then(|p| Ok((p, sat_field("per_day_sat", &form.per_day_sat)?)));
-    let (per_payment_msat, per_day_msat) = match limits {
+    let limits = sat_field("per_payment_sat", &form.per_payment_sat).and_then(|p| {
+        Ok((p, sat_field("per_day_sat", &form.per_day_sat)?, sat_field("pin_limit_sat", &form.pin_limit_sat)?))
+    });
+    let (per_payment_msat, per_day_msat, pin_limit_msat) = match limits {
         Ok(l) => l,
         Err(m) => return super::render::message_page(Some(&me), StatusCode::BAD_REQUEST, &m),
     };
+    // The engine checks the PIN (4 to 8 digits) and that a PIN limit comes with a PIN.
+    let pin = Some(form.pin.trim().to_owned()).filter(|p| !p.is_empty());
     let base = state.gateway.settings().public_url.trim_end_matches('/').to_owned();
     if base.is_empty() {
         return super::render::message_page(
@@ -207,8 +225,8 @@ pub(crate) async fn issue_card(
         name: form.name.trim().to_owned(),
         per_payment_msat,
         per_day_msat,
-        pin: None,
-        pin_limit_msat: None,
+        pin,
+        pin_limit_msat,
         uid: None,
     };
     match state.gateway.payers().issue_card(request).await {
@@ -219,7 +237,9 @@ pub(crate) async fn issue_card(
                 url::form_urlencoded::byte_serialize(program_url.as_bytes()).collect::<String>()
             );
             let card = &issued.card;
-            let detail = format!("{:?}, {} per payment", card.name, sats(card.per_payment_msat));
+            let pin = if form.pin.trim().is_empty() { "no PIN" } else { "with a PIN" };
+            let detail =
+                format!("{:?}, {} per payment, {pin}", card.name, sats(card.per_payment_msat));
             if let Err(e) = state
                 .gateway
                 .operators()

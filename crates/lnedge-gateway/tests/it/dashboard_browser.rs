@@ -85,8 +85,11 @@ async fn shot(c: &Client, name: &str) {
     let png = c.screenshot().await.expect("screenshot");
     assert!(png.starts_with(b"\x89PNG"), "{name} is not a PNG");
     if let Ok(dir) = std::env::var("LNEDGE_SCREENSHOTS") {
+        // A relative directory is the workspace's (tests run in the crate's directory).
+        let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let dir = workspace.join(dir);
         std::fs::create_dir_all(&dir).expect("screenshot dir");
-        std::fs::write(format!("{dir}/{name}.png"), png).expect("write screenshot");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
     }
 }
 
@@ -378,4 +381,58 @@ async fn an_operator_works_the_dashboard_in_chromium() {
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
     }
+}
+
+/// An admin cancels a payment held for an offline payee from the relay list, in Chromium: the
+/// button is there for the held payment, the page then says `cancelled`, and the payer (a real
+/// LDK node of the sandbox) got its HTLC failed back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromedriver (bash scripts/chromium.sh; run by .ci/run)"]
+async fn an_admin_cancels_a_held_relay_payment_in_chromium() {
+    use crate::relay::{pay, until, Payee, World, AMOUNT_MSAT};
+    use lnedge_gateway::operators::{add_operator, Role};
+    use lnedge_gateway::store::relay::RelayState;
+
+    let w = World::new().await;
+    let store = w.store();
+    let state = lnedge_gateway::api::AppState::new(
+        store.clone(),
+        w.gateway.clone(),
+        std::sync::Arc::new(lnedge_gateway::provision::PoolKey::generate()),
+        w.master,
+        "t",
+    );
+    add_operator(store.as_ref(), now_secs(), ADMIN.0, Role::Admin, Some(ADMIN.1), "test")
+        .await
+        .expect("operator");
+    let relay = state.gateway.relay();
+    let payee = Payee::enrol(&relay, 1).await;
+    let offer = relay.offer(&payee.id, AMOUNT_MSAT, "parking meter 7").await.expect("offer");
+    let paying = pay(&w.payer, &offer.bolt11);
+    until(&relay, &offer.payment_hash, RelayState::Held).await;
+    let (base, server) = crate::support::serve(lnedge_gateway::api::app(state)).await;
+    let driver = Driver::start().await;
+    let c = driver.browser().await;
+    let row = format!("#relay-{}", hex::encode(offer.payment_hash));
+    let outcome = {
+        let (c2, base2, row2) = (c.clone(), base.clone(), row.clone());
+        tokio::spawn(async move {
+            log_in(&c2, &base2, ADMIN).await;
+            c2.goto(&format!("{base2}/ui/relay")).await.expect("goto");
+            assert_eq!(text(&c2, &format!("{row2} .state")).await, "held");
+            shot(&c2, "relay").await;
+            click(&c2, &format!("{row2} button")).await;
+            text_when(&c2, &format!("{row2} .state"), |t| t == "cancelled").await;
+            assert!(absent(&c2, &format!("{row2} button")).await, "no button once cancelled");
+        })
+        .await
+    };
+    let _ = c.close().await;
+    driver.stop().await;
+    server.abort();
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+    assert!(paying.await.expect("join").is_err(), "the payer was refunded");
+    w.net.shutdown().await;
 }
