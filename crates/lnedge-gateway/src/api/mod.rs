@@ -83,7 +83,7 @@ pub struct AppState {
     pub admin_token: String,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
-    /// Background provisioning jobs of this replica (in memory, lost on restart).
+    /// Background provisioning jobs: this replica's in memory, every replica's in the store.
     pub jobs: Arc<Jobs>,
     /// Reverse proxies whose forwarding headers name the client (`trusted_proxies`; see
     /// `api/client.rs`). Empty: the socket's peer is the client.
@@ -96,11 +96,12 @@ pub struct AppState {
 impl AppState {
     /// The HTTP state of `gateway`: fresh metrics, no jobs.
     pub fn with_gateway(gateway: Gateway, admin_token: impl Into<String>) -> Self {
+        let jobs = Arc::new(Jobs::with_store(gateway.store().clone()));
         AppState {
             gateway,
             admin_token: admin_token.into(),
             metrics: Arc::new(Metrics::new()),
-            jobs: Default::default(),
+            jobs,
             trusted_proxies: Arc::new([]),
             sandbox_wallet: None,
         }

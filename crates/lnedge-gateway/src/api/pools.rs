@@ -48,25 +48,41 @@ pub(crate) async fn create(
         let pool = build(&state, &plan, |_, _| {}).await?;
         return Ok((StatusCode::CREATED, Json(Provisioned::Pool(pool))));
     }
-    let job_id = start_job(&state, plan);
+    let job_id = start_job(&state, plan).await;
     Ok((StatusCode::ACCEPTED, Json(Provisioned::Job(super::jobs::running(&job_id, total)))))
 }
 
 /// Builds `plan`'s pool in a background task that reports its progress in [`AppState::jobs`]
-/// (the API for large pools, the dashboard for every pool: its progress bar reads the job);
-/// answers the job's id.
-pub(crate) fn start_job(state: &AppState, plan: PoolPlan) -> String {
+/// (the API for large pools, the dashboard for every pool: its progress bar reads the job),
+/// published to the store so that every replica can show it; answers the job's id.
+pub(crate) async fn start_job(state: &AppState, plan: PoolPlan) -> String {
     let job_id = state.jobs.start(plan.total_entries());
+    state.jobs.publish(&job_id).await;
     let task_state = state.clone();
     let task_job = job_id.clone();
     tokio::spawn(async move {
         let jobs = task_state.jobs.clone();
-        let result =
-            build(&task_state, &plan, |done, total| jobs.progress(&task_job, done, total)).await;
+        let built = build(&task_state, &plan, |done, total| jobs.progress(&task_job, done, total));
+        tokio::pin!(built);
+        let mut tick = tokio::time::interval(super::jobs::PUBLISH_INTERVAL);
+        let mut published = 0;
+        let result = loop {
+            tokio::select! {
+                result = &mut built => break result,
+                _ = tick.tick() => {
+                    let done = jobs.done(&task_job).unwrap_or(0);
+                    if done != published {
+                        published = done;
+                        jobs.publish(&task_job).await;
+                    }
+                }
+            }
+        };
         if let Err(e) = &result {
             tracing::warn!(job = %task_job, pool = %plan.pool_id, error = %e, "provisioning job failed");
         }
-        task_state.jobs.finish(&task_job, result);
+        jobs.finish(&task_job, result);
+        jobs.publish(&task_job).await;
     });
     job_id
 }

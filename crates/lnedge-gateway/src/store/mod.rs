@@ -28,6 +28,7 @@ pub mod deputy;
 pub mod operators;
 pub mod payers;
 pub mod postgres;
+pub mod jobs;
 pub mod rate;
 pub mod refunds;
 pub mod relay;
@@ -37,6 +38,7 @@ pub mod sqlite;
 pub use deputy::{BeginSale, ClaimMark, DeputySaleRecord, DeputyStatus, DeputyStore};
 pub use operators::OperatorStore;
 pub use payers::PayerStore;
+pub use jobs::{JobRecord, JobState, JobStore};
 pub use rate::{RateBucket, RateStore};
 pub use refunds::RefundStore;
 pub use relay::RelayStore;
@@ -230,7 +232,15 @@ pub enum StoreError {
 /// [`OperatorStore`]).
 #[async_trait]
 pub trait GatewayStore:
-    RefundStore + DeputyStore + RelayStore + RateStore + PayerStore + OperatorStore + Send + Sync
+    RefundStore
+    + DeputyStore
+    + RelayStore
+    + RateStore
+    + PayerStore
+    + OperatorStore
+    + JobStore
+    + Send
+    + Sync
 {
     /// The implementation's name (`sqlite`, `postgres`).
     fn name(&self) -> &'static str;

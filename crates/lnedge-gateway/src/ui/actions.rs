@@ -290,7 +290,7 @@ pub(crate) async fn provision(
         Err(e) => return api_error_page(Some(&me), e),
     };
     let detail = format!("pool {}, {} entries, {days} days", plan.pool_id, plan.total_entries());
-    let job = crate::api::pools::start_job(&state, plan);
+    let job = crate::api::pools::start_job(&state, plan).await;
     audit(&state, &me, "pool.provision", &device.to_string(), &detail).await;
     Redirect::to(&format!("/ui/jobs/{job}")).into_response()
 }

@@ -311,13 +311,16 @@ pub(crate) async fn job(
     Operator(me): Operator,
     Path(job_id): Path<String>,
 ) -> Response {
-    let Some(job) = state.jobs.view(&job_id) else {
-        return message_page(
-            Some(&me),
-            StatusCode::NOT_FOUND,
-            "no such provisioning job on this gateway (jobs are kept in memory by the replica \
-             that runs them, and forgotten at a restart)",
-        );
+    let job = match state.jobs.view(&job_id).await {
+        Ok(Some(job)) => job,
+        Ok(None) => {
+            return message_page(
+                Some(&me),
+                StatusCode::NOT_FOUND,
+                "no such provisioning job (finished jobs are kept for a day)",
+            )
+        }
+        Err(e) => return api_error_page(Some(&me), e),
     };
     let percent = (job.done * 100).checked_div(job.total).unwrap_or(100);
     let status = format!("{:?}", job.status).to_lowercase();

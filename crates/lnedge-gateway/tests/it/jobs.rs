@@ -198,3 +198,69 @@ async fn sync_lists_the_pools_the_device_has_not_reported() {
     assert_eq!(hex::decode(pools[0]["hex"].as_str().expect("hex")).expect("hex"), file);
     net.shutdown().await;
 }
+
+/// Two replicas on one database: a job started on one is followed on the other (running, then
+/// done with its pool) — what a load balancer without sticky sessions does to the progress
+/// page; a job whose replica stopped writing is reported failed, `job_lost`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_replica_follows_the_job_and_a_silent_one_is_lost() {
+    use lnedge_gateway::store::jobs::{JobRecord, JobState, JobStore};
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("gateway.sqlite3");
+    let net = SandboxNetwork::new().await.expect("sandbox network");
+    let owner = net.add_node("owner").await.expect("owner node");
+    let pool_key = Arc::new(PoolKey::generate());
+    let replica = |owner: Arc<lnedge_node::sandbox::SandboxNode>| {
+        let store = Arc::new(SqliteStore::open(&path).expect("store"));
+        app(AppState::new(store, owner, pool_key.clone(), MASTER, TOKEN))
+    };
+    let (a, b) = (replica(owner.clone()), replica(owner));
+    let device = DeviceId(rand::random());
+    let products = json!([{"id": 1, "description": "tea", "price_msat": 1_000}]);
+    let enrol = json!({"device_id": device.to_string(), "name": "replicas", "products": products});
+    let (status, _) = admin(&a, "POST", "/v1/devices", Some(enrol)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let uri = format!("/v1/devices/{device}/pools");
+    let (status, body) =
+        admin(&a, "POST", &uri, Some(json!({"entries_per_product": 300, "expiry_days": 30}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&body));
+    let job_uri = json_of(&body)["job"].as_str().expect("job").to_owned();
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen_running = false;
+    let job = loop {
+        let (status, body) = admin(&b, "GET", &job_uri, None).await;
+        assert_eq!(status, StatusCode::OK, "replica b knows a's job: {}", String::from_utf8_lossy(&body));
+        let job = json_of(&body);
+        match job["status"].as_str() {
+            Some("running") => seen_running = true,
+            Some("done") => break job,
+            other => panic!("job {other:?}: {job}"),
+        }
+        assert!(Instant::now() < deadline, "the job did not finish in time: {job}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(seen_running, "b saw it running first");
+    assert_eq!((job["done"].as_u64(), job["pool"]["entries"].as_u64()), (Some(300), Some(300)));
+
+    // A replica that died mid-job: its record stops being written.
+    let store = SqliteStore::open(&path).expect("store");
+    let id = hex::encode([0x77u8; 16]);
+    let then = crate::support::now_secs() - 3_600;
+    let lost = JobRecord {
+        id: id.clone(),
+        state: JobState::Running,
+        done: 17,
+        total: 200,
+        outcome_json: None,
+        created_at: then,
+        updated_at: then,
+    };
+    store.put_job(&lost).await.expect("write");
+    let (status, body) = admin(&b, "GET", &format!("/v1/jobs/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let job = json_of(&body);
+    assert_eq!((job["status"].as_str(), job["done"].as_u64()), (Some("failed"), Some(17)), "{job}");
+    assert_eq!(job["error"]["code"], "job_lost", "{job}");
+    net.shutdown().await;
+}

@@ -8,6 +8,7 @@
 //! so a value out of range is refused the same way by SQLite and PostgreSQL.
 
 pub(crate) mod deputy;
+pub(crate) mod jobs;
 pub(crate) mod operators;
 pub(crate) mod payers;
 pub(crate) mod rate;

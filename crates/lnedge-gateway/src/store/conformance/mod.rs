@@ -10,6 +10,7 @@
 pub mod deputy;
 pub mod operators;
 pub mod payers;
+pub mod jobs;
 pub mod rate;
 pub mod refunds;
 pub mod relay;
@@ -44,6 +45,7 @@ pub async fn run_all(store: &dyn GatewayStore) {
     deputy::run_all(store).await;
     relay::run_all(store).await;
     rate::run_all(store).await;
+    jobs::run_all(store).await;
     payers::run_all(store).await;
     operators::run_all(store).await;
     // Last: over everything the scenarios before left (payments, refunds, deputy sales, payers).

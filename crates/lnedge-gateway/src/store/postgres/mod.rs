@@ -21,6 +21,7 @@
 mod deputy;
 mod operators;
 mod payers;
+mod jobs;
 mod rate;
 mod refunds;
 mod relay;
@@ -50,6 +51,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_payers.sql"),
     include_str!("migrations/0007_operators.sql"),
     include_str!("migrations/0008_last_sync_at.sql"),
+    include_str!("migrations/0009_jobs.sql"),
 ];
 
 /// The advisory lock key migrations hold (ASCII "lnedgemg").

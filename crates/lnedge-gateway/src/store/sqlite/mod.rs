@@ -13,6 +13,7 @@
 mod deputy;
 mod operators;
 mod payers;
+mod jobs;
 mod rate;
 mod refunds;
 mod relay;
@@ -41,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_payers.sql"),
     include_str!("migrations/0007_operators.sql"),
     include_str!("migrations/0008_last_sync_at.sql"),
+    include_str!("migrations/0009_jobs.sql"),
 ];
 
 /// How long a writer waits for another process's lock on the file.

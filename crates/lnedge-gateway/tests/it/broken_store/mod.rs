@@ -2,6 +2,7 @@
 //! feature's storage trait is implemented in its own file here.
 
 mod deputy;
+mod jobs;
 mod operators;
 mod payers;
 mod rate;
