@@ -14,7 +14,7 @@ use lnedge_wire::sign::verify_body;
 use lnedge_wire::sync::{NewPool, SyncReport, SyncRequest, SyncResponse, MAX_REPORTS};
 
 use crate::engine::parts::Parts;
-use crate::store::{DeviceRecord, EntryChange, GatewayStore, StoreError, SyncCommit};
+use crate::store::{EntryChange, GatewayStore, StoreError, SyncCommit};
 
 /// How often [`apply_reports`] reads again after losing a compare-and-swap to a concurrent
 /// sync of the same device before it gives up ([`SyncError::Store`] with
@@ -120,8 +120,7 @@ impl SyncOutcome {
     }
 }
 
-/// A pool as [`plan`] needs it: its owner and its entries' states by index.
-pub type PoolStates = (DeviceId, BTreeMap<u32, EntryState>);
+pub use crate::store::PoolStates;
 
 /// Decides a sync of `device` with `counter` against the states read from the store:
 /// `last_counter` and, per pool the reports name, its owner and its entries' states (`None`: no
@@ -196,21 +195,10 @@ pub async fn apply_reports_at(
         if counter <= last {
             return Err(SyncError::Replayed { counter, last });
         }
-        let mut pools = BTreeMap::new();
-        for r in reports {
-            if pools.contains_key(&r.pool_id) {
-                continue;
-            }
-            let read = match store.pool_by_id(r.pool_id).await? {
-                Some(pool) => {
-                    let entries = store.entries(pool.id).await?;
-                    let states = entries.into_iter().map(|e| (e.index, e.state));
-                    Some((pool.device_id, states.collect()))
-                }
-                None => None,
-            };
-            pools.insert(r.pool_id, read);
-        }
+        let named: Vec<PoolId> = reports.iter().map(|r| r.pool_id).collect();
+        let read = store.pool_states(&named).await?;
+        let pools: BTreeMap<PoolId, Option<PoolStates>> =
+            named.iter().map(|id| (*id, read.get(id).cloned())).collect();
         let (mut commit, outcome) = plan(device, last, counter, reports, &pools)?;
         commit.synced_at = now;
         match store.commit_sync(&commit).await {
@@ -256,14 +244,14 @@ impl<'a> Sync<'a> {
         device: DeviceId,
         body: &[u8],
         signature: Option<&str>,
-    ) -> Result<DeviceRecord, SyncError> {
+    ) -> Result<(), SyncError> {
         self.verify_signature(&device, body, signature)?;
-        let record =
-            self.gateway.store().device(device).await?.ok_or(SyncError::UnknownDevice(device))?;
-        if !record.enabled {
-            return Err(SyncError::DeviceDisabled(device));
+        let enabled = self.gateway.store().device_enabled(device).await?;
+        match enabled {
+            None => Err(SyncError::UnknownDevice(device)),
+            Some(false) => Err(SyncError::DeviceDisabled(device)),
+            Some(true) => Ok(()),
         }
-        Ok(record)
     }
 
     /// Applies an authenticated upload and answers it (the pools to install, with their bytes
@@ -309,17 +297,16 @@ impl<'a> Sync<'a> {
         device: DeviceId,
         with_files: bool,
     ) -> Result<Vec<NewPool>, SyncError> {
-        let store = self.gateway.store();
         let mut fresh = Vec::new();
-        for pool in store.pools(device).await?.into_iter().rev() {
-            let entries = store.entries(pool.id).await?;
-            if entries.iter().any(|e| e.state != EntryState::Unused) {
+        for usage in self.gateway.store().pool_usage(device).await?.into_iter().rev() {
+            if usage.any_used {
                 break;
             }
+            let pool = usage.pool;
             fresh.push(NewPool {
                 pool_id: pool.id.to_string(),
                 file: format!("/v1/devices/{device}/pools/{}/file", pool.id),
-                entries: u32::try_from(entries.len()).unwrap_or(u32::MAX),
+                entries: usage.entries,
                 hex: with_files.then(|| hex::encode(&pool.bytes)),
             });
         }

@@ -17,6 +17,8 @@
 //! * Errors are typed: the caller's mistakes (unknown device, duplicate id, replay) are distinct
 //!   from storage failures ([`StoreError::Backend`]).
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};
@@ -159,6 +161,21 @@ pub struct EntryChange {
     pub to: EntryState,
 }
 
+/// A pool as a sync plans from it ([`GatewayStore::pool_states`]): its owner and its entries'
+/// states by index.
+pub type PoolStates = (DeviceId, BTreeMap<u32, EntryState>);
+
+/// A pool as the sync's top-up reads it ([`GatewayStore::pool_usage`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// The pool.
+    pub pool: PoolRecord,
+    /// How many entries it has.
+    pub entries: u32,
+    /// Whether any entry is not `Unused` (the device has reported the pool).
+    pub any_used: bool,
+}
+
 /// A device's sync as the engine decided it: the counter moves from `last_counter` (what the
 /// caller read) to `counter`, and each entry of `changes` moves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,6 +279,47 @@ pub trait GatewayStore:
     /// whole record.
     async fn sync_counter(&self, id: DeviceId) -> Result<Option<u64>, StoreError> {
         Ok(self.device(id).await?.map(|d| d.last_sync_counter))
+    }
+
+    /// Whether a device is enabled (`None`: no such device): what a sync's authentication
+    /// reads. PostgreSQL answers it in one prepared query; this default reads the whole record.
+    async fn device_enabled(&self, id: DeviceId) -> Result<Option<bool>, StoreError> {
+        Ok(self.device(id).await?.map(|d| d.enabled))
+    }
+
+    /// The owner and the entries' states of each of `pools` that exists (absent: no such
+    /// pool): what a sync plans from. PostgreSQL answers with one query for all of them; this
+    /// default reads each pool and its entries.
+    async fn pool_states(
+        &self,
+        pools: &[PoolId],
+    ) -> Result<BTreeMap<PoolId, PoolStates>, StoreError> {
+        let mut read = BTreeMap::new();
+        for id in pools {
+            if read.contains_key(id) {
+                continue;
+            }
+            if let Some(pool) = self.pool_by_id(*id).await? {
+                let entries = self.entries(pool.id).await?;
+                let states = entries.into_iter().map(|e| (e.index, e.state)).collect();
+                read.insert(*id, (pool.device_id, states));
+            }
+        }
+        Ok(read)
+    }
+
+    /// A device's pools, oldest first, each with how many entries it has and whether any of
+    /// them is not `Unused`: what the sync's top-up reads. PostgreSQL answers with one query;
+    /// this default reads each pool's entries.
+    async fn pool_usage(&self, device: DeviceId) -> Result<Vec<PoolUsage>, StoreError> {
+        let mut usage = Vec::new();
+        for pool in self.pools(device).await? {
+            let entries = self.entries(pool.id).await?;
+            let any_used = entries.iter().any(|e| e.state != EntryState::Unused);
+            let entries = u32::try_from(entries.len()).unwrap_or(u32::MAX);
+            usage.push(PoolUsage { pool, entries, any_used });
+        }
+        Ok(usage)
     }
 
     /// Every device, ordered by id.

@@ -12,6 +12,7 @@ pub mod operators;
 pub mod payers;
 pub mod jobs;
 pub mod rate;
+pub mod sync_reads;
 pub mod refunds;
 pub mod relay;
 
@@ -38,6 +39,7 @@ pub async fn run_all(store: &dyn GatewayStore) {
     sync_regressions(store).await;
     sync_all_or_nothing(store).await;
     sync_commit_compares_and_swaps(store).await;
+    sync_reads::run_all(store).await;
     // After the syncs, so that counters other than 0 are compared too.
     entries_by_device_in_report_order(store).await;
     payments(store).await;

@@ -26,6 +26,7 @@ mod rate;
 mod refunds;
 mod relay;
 mod report;
+mod sync;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -374,6 +375,24 @@ impl GatewayStore for PostgresStore {
         row.map(|r| r.u64("last_sync_counter")).transpose()
     }
 
+    async fn device_enabled(&self, id: DeviceId) -> Result<Option<bool>, StoreError> {
+        self.read_device_enabled(id).await
+    }
+
+    async fn pool_states(
+        &self,
+        pools: &[PoolId],
+    ) -> Result<std::collections::BTreeMap<PoolId, crate::store::PoolStates>, StoreError> {
+        self.read_pool_states(pools).await
+    }
+
+    async fn pool_usage(
+        &self,
+        device: DeviceId,
+    ) -> Result<Vec<crate::store::PoolUsage>, StoreError> {
+        self.read_pool_usage(device).await
+    }
+
     async fn set_device_enabled(&self, id: DeviceId, enabled: bool) -> Result<(), StoreError> {
         let client = self.client().await?;
         let n = client
@@ -550,57 +569,7 @@ impl GatewayStore for PostgresStore {
     }
 
     async fn commit_sync(&self, commit: &SyncCommit) -> Result<(), StoreError> {
-        let device = commit.device;
-        let last = to_i64(commit.last_counter, "sync counter")?;
-        let counter = to_i64(commit.counter, "sync counter")?;
-        let at = to_i64(commit.synced_at, "synced_at")?;
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(|e| pg("starting transaction", e))?;
-        let counter_update = tx
-            .prepare_cached(
-                "UPDATE devices SET last_sync_counter = $3, last_sync_at = $4
-                 WHERE id = $1 AND last_sync_counter = $2",
-            )
-            .await
-            .map_err(|e| pg("preparing the sync counter update", e))?;
-        let moved = tx
-            .execute(&counter_update, &[&&device.0[..], &last, &counter, &at])
-            .await
-            .map_err(|e| pg(&format!("storing sync counter of {device}"), e))?;
-        if moved == 0 {
-            return Err(if device_exists(&tx, &device).await? {
-                StoreError::Conflict
-            } else {
-                StoreError::UnknownDevice(device)
-            });
-        }
-        // Every entry in one statement (one round trip, issue #17): each row moves only if it
-        // is still in the state the caller read; fewer rows than changes is a lost race.
-        if !commit.changes.is_empty() {
-            let pools: Vec<&[u8]> = commit.changes.iter().map(|e| &e.pool_id.0[..]).collect();
-            let indexes: Vec<i64> = commit.changes.iter().map(|e| i64::from(e.index)).collect();
-            let from: Vec<i16> = commit.changes.iter().map(|e| state_code(e.from)).collect();
-            let to: Vec<i16> = commit.changes.iter().map(|e| state_code(e.to)).collect();
-            let ranks: Vec<i16> = commit.changes.iter().map(|e| i16::from(e.to.rank())).collect();
-            let entries_update = tx
-                .prepare_cached(
-                    "UPDATE entries AS e SET state = u.to_state, state_rank = u.to_rank
-                     FROM UNNEST($1::bytea[], $2::bigint[], $3::smallint[], $4::smallint[],
-                                 $5::smallint[]) AS u(pool_id, idx, from_state, to_state, to_rank)
-                     WHERE e.pool_id = u.pool_id AND e.idx = u.idx AND e.state = u.from_state",
-                )
-                .await
-                .map_err(|e| pg("preparing the entries update", e))?;
-            let moved = tx
-                .execute(&entries_update, &[&pools, &indexes, &from, &to, &ranks])
-                .await
-                .map_err(|err| pg(&format!("updating {} entries of {device}", pools.len()), err))?;
-            if moved != commit.changes.len() as u64 {
-                // Dropping the transaction rolls the counter back too.
-                return Err(StoreError::Conflict);
-            }
-        }
-        tx.commit().await.map_err(|e| pg("committing", e))
+        self.write_sync(commit).await
     }
 
     async fn record_payment(&self, payment: &PaymentRecord) -> Result<bool, StoreError> {
