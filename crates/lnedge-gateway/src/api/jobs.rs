@@ -220,11 +220,9 @@ fn stored_view(record: &JobRecord, now: u64) -> JobView {
             ..base
         },
         JobState::Running => base,
-        JobState::Done => JobView {
-            status: JobStatus::Done,
-            pool: serde_json::from_str(outcome).ok(),
-            ..base
-        },
+        JobState::Done => {
+            JobView { status: JobStatus::Done, pool: serde_json::from_str(outcome).ok(), ..base }
+        }
         JobState::Failed => JobView {
             status: JobStatus::Failed,
             error: Some(serde_json::from_str(outcome).unwrap_or_else(|_| ErrorDetail {

@@ -59,7 +59,8 @@ impl Relay {
         if let Err(e) = self.drive_hash(hash).await {
             // Marked: the driver fails the HTLCs back on its next look.
             tracing::warn!(hash = %hex::encode(hash), "failing a cancelled payment back: {e}");
-            self.schedule().plan(*hash, super::Plan { at_secs: Some(now_secs() + 1), at_height: None });
+            self.schedule()
+                .plan(*hash, super::Plan { at_secs: Some(now_secs() + 1), at_height: None });
         }
         Ok(self.store.relay_payment(hash).await?.unwrap_or(marked))
     }

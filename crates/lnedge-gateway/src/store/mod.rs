@@ -27,10 +27,10 @@ pub(crate) mod codec;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod conformance;
 pub mod deputy;
+pub mod jobs;
 pub mod operators;
 pub mod payers;
 pub mod postgres;
-pub mod jobs;
 pub mod rate;
 pub mod refunds;
 pub mod relay;
@@ -38,9 +38,9 @@ pub mod report;
 pub mod sqlite;
 
 pub use deputy::{BeginSale, ClaimMark, DeputySaleRecord, DeputyStatus, DeputyStore};
+pub use jobs::{JobRecord, JobState, JobStore};
 pub use operators::OperatorStore;
 pub use payers::PayerStore;
-pub use jobs::{JobRecord, JobState, JobStore};
 pub use rate::{RateBucket, RateStore};
 pub use refunds::RefundStore;
 pub use relay::RelayStore;

@@ -205,7 +205,11 @@ pub(crate) async fn issue_card(
         return refused;
     }
     let limits = sat_field("per_payment_sat", &form.per_payment_sat).and_then(|p| {
-        Ok((p, sat_field("per_day_sat", &form.per_day_sat)?, sat_field("pin_limit_sat", &form.pin_limit_sat)?))
+        Ok((
+            p,
+            sat_field("per_day_sat", &form.per_day_sat)?,
+            sat_field("pin_limit_sat", &form.pin_limit_sat)?,
+        ))
     });
     let (per_payment_msat, per_day_msat, pin_limit_msat) = match limits {
         Ok(l) => l,

@@ -75,7 +75,12 @@ pub(crate) async fn get(router: &Router, uri: &str, cookie: Option<&str>) -> Ans
     send(router, r.body(Body::empty()).expect("request")).await
 }
 
-pub(crate) async fn post(router: &Router, uri: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Answer {
+pub(crate) async fn post(
+    router: &Router,
+    uri: &str,
+    cookie: Option<&str>,
+    form: &[(&str, &str)],
+) -> Answer {
     let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
     let mut r = Request::builder()
         .method("POST")
@@ -695,8 +700,13 @@ async fn the_overview_shows_an_lnd_nodes_channels_and_balances() {
     .await
     .expect("backend");
     let store: Arc<dyn GatewayStore> = Arc::new(SqliteStore::in_memory().expect("sqlite"));
-    let state =
-        AppState::new(store.clone(), Arc::new(backend), Arc::new(PoolKey::generate()), [5; 32], "t");
+    let state = AppState::new(
+        store.clone(),
+        Arc::new(backend),
+        Arc::new(PoolKey::generate()),
+        [5; 32],
+        "t",
+    );
     add_operator(store.as_ref(), now_secs(), ADMIN.0, Role::Admin, Some(ADMIN.1), "test")
         .await
         .expect("operator");

@@ -230,7 +230,12 @@ async fn another_replica_follows_the_job_and_a_silent_one_is_lost() {
     let mut seen_running = false;
     let job = loop {
         let (status, body) = admin(&b, "GET", &job_uri, None).await;
-        assert_eq!(status, StatusCode::OK, "replica b knows a's job: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "replica b knows a's job: {}",
+            String::from_utf8_lossy(&body)
+        );
         let job = json_of(&body);
         match job["status"].as_str() {
             Some("running") => seen_running = true,

@@ -194,7 +194,8 @@ impl LightningBackend for LndBackend {
             Some(constraints) => u64_of(constraints, "chan_reserve_sat"),
             None => u64_of(c, &format!("{side}_chan_reserve_sat")),
         };
-        let channels = listed.get("channels").and_then(Value::as_array).cloned().unwrap_or_default();
+        let channels =
+            listed.get("channels").and_then(Value::as_array).cloned().unwrap_or_default();
         Ok(Liquidity::of_channels(
             channels.iter().map(|c| {
                 let usable = c.get("active").and_then(Value::as_bool).unwrap_or(false);

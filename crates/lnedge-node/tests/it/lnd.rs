@@ -341,7 +341,8 @@ async fn liquidity_reads_list_channels_and_wallet_balance() {
     assert_eq!(h.backend.liquidity().await.expect("liquidity").onchain_sat, Some(250_000));
 
     let too_much = params(4_950_000_000, "more than the payer can send");
-    let invoice = h.backend.create_invoice(fresh_preimage("too-much"), too_much).await.expect("invoice");
+    let invoice =
+        h.backend.create_invoice(fresh_preimage("too-much"), too_much).await.expect("invoice");
     let refused = h.payer.pay(conformance::pay_request(&invoice)).await;
     assert!(refused.is_err(), "{refused:?}");
     assert_eq!(h.backend.liquidity().await.expect("liquidity").outbound_msat, 4_900_000_000);

@@ -47,21 +47,22 @@ pub(crate) fn peer_channel_json(c: &Channel) -> Value {
 /// `listfunds`: the wallet's outputs (one confirmed, one unconfirmed, when non-zero) and the
 /// channels.
 pub(crate) fn listfunds_json(channels: &[Channel], wallet: &Wallet) -> Value {
-    let outputs: Vec<Value> = [(wallet.confirmed_sat, "confirmed"), (wallet.unconfirmed_sat, "unconfirmed")]
-        .into_iter()
-        .enumerate()
-        .filter(|(_, (sat, _))| *sat > 0)
-        .map(|(i, (sat, status))| {
-            json!({
-                "txid": format!("{:064x}", i + 1),
-                "output": i,
-                "amount_msat": sat * 1_000,
-                "scriptpubkey": "0014".to_owned() + &"11".repeat(20),
-                "status": status,
-                "reserved": false,
+    let outputs: Vec<Value> =
+        [(wallet.confirmed_sat, "confirmed"), (wallet.unconfirmed_sat, "unconfirmed")]
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (sat, _))| *sat > 0)
+            .map(|(i, (sat, status))| {
+                json!({
+                    "txid": format!("{:064x}", i + 1),
+                    "output": i,
+                    "amount_msat": sat * 1_000,
+                    "scriptpubkey": "0014".to_owned() + &"11".repeat(20),
+                    "status": status,
+                    "reserved": false,
+                })
             })
-        })
-        .collect();
+            .collect();
     let channels: Vec<Value> = channels
         .iter()
         .map(|c| {

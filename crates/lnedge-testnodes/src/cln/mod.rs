@@ -118,7 +118,10 @@ impl ClnNetwork {
     pub fn set_channel_active(&self, a: PublicKey, b: PublicKey, active: bool) {
         let nodes: Vec<_> = {
             let net = self.lock();
-            [(a, b), (b, a)].into_iter().filter_map(|(m, o)| Some((net.nodes.get(&m)?.clone(), o))).collect()
+            [(a, b), (b, a)]
+                .into_iter()
+                .filter_map(|(m, o)| Some((net.nodes.get(&m)?.clone(), o)))
+                .collect()
         };
         for (node, other) in nodes {
             if let Some(c) = node.state().channels.iter_mut().find(|c| c.remote_pubkey == other) {

@@ -267,11 +267,13 @@ impl LndNetwork {
         payer_node.payments.insert(hash, payment);
         let final_delta = invoice.min_final_cltv_expiry_delta() as u32 + state::BLOCK_PADDING;
         let payee = invoice.recover_payee_pub_key();
-        let spendable = net
-            .nodes
-            .get_mut(&payer)
-            .and_then(|n| n.channel_with(&payee))
-            .map(|c| if c.active { c.spendable_msat() } else { 0 });
+        let spendable = net.nodes.get_mut(&payer).and_then(|n| n.channel_with(&payee)).map(|c| {
+            if c.active {
+                c.spendable_msat()
+            } else {
+                0
+            }
+        });
         let outcome = if req.cltv_limit > 0 && final_delta > req.cltv_limit {
             Some(PaymentState::Failed("FAILURE_REASON_NO_ROUTE"))
         } else if spendable.is_some_and(|s| s < amt_msat) {

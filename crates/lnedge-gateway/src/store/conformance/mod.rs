@@ -8,13 +8,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod deputy;
+pub mod jobs;
 pub mod operators;
 pub mod payers;
-pub mod jobs;
 pub mod rate;
-pub mod sync_reads;
 pub mod refunds;
 pub mod relay;
+pub mod sync_reads;
 
 use lnedge_proto::ledger::EntryState;
 use lnedge_proto::{DeviceId, PoolId};

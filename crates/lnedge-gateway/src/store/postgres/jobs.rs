@@ -12,7 +12,8 @@ use crate::store::StoreError;
 impl JobStore for PostgresStore {
     async fn put_job(&self, j: &JobRecord) -> Result<bool, StoreError> {
         let (done, total) = (to_i64(j.done, "done")?, to_i64(j.total, "total")?);
-        let (created, updated) = (to_i64(j.created_at, "created_at")?, to_i64(j.updated_at, "updated_at")?);
+        let (created, updated) =
+            (to_i64(j.created_at, "created_at")?, to_i64(j.updated_at, "updated_at")?);
         let client = self.client().await?;
         client
             .execute(

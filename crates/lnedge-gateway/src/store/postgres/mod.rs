@@ -19,9 +19,9 @@
 //! starting together migrate once.
 
 mod deputy;
+mod jobs;
 mod operators;
 mod payers;
-mod jobs;
 mod rate;
 mod refunds;
 mod relay;

@@ -36,7 +36,10 @@ const DIVISION_BY_ZERO: &str = "22012";
 
 impl PostgresStore {
     /// [`GatewayStore::device_enabled`](crate::store::GatewayStore::device_enabled).
-    pub(super) async fn read_device_enabled(&self, id: DeviceId) -> Result<Option<bool>, StoreError> {
+    pub(super) async fn read_device_enabled(
+        &self,
+        id: DeviceId,
+    ) -> Result<Option<bool>, StoreError> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached("SELECT enabled FROM devices WHERE id = $1")
@@ -82,7 +85,10 @@ impl PostgresStore {
     }
 
     /// [`GatewayStore::pool_usage`](crate::store::GatewayStore::pool_usage): one query.
-    pub(super) async fn read_pool_usage(&self, device: DeviceId) -> Result<Vec<PoolUsage>, StoreError> {
+    pub(super) async fn read_pool_usage(
+        &self,
+        device: DeviceId,
+    ) -> Result<Vec<PoolUsage>, StoreError> {
         let client = self.client().await?;
         let sql = format!(
             "SELECT {POOL_COLUMNS},
@@ -91,8 +97,10 @@ impl PostgresStore {
                       AS any_used
              FROM pools AS p WHERE device_id = $1 ORDER BY created_at, ord"
         );
-        let statement =
-            client.prepare_cached(&sql).await.map_err(|e| pg("preparing the pool usage query", e))?;
+        let statement = client
+            .prepare_cached(&sql)
+            .await
+            .map_err(|e| pg("preparing the pool usage query", e))?;
         let rows = client
             .query(&statement, &[&&device.0[..]])
             .await

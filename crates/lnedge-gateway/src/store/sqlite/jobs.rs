@@ -14,7 +14,8 @@ impl JobStore for SqliteStore {
     async fn put_job(&self, job: &JobRecord) -> Result<bool, StoreError> {
         let j = job.clone();
         let (done, total) = (to_i64(j.done, "done")?, to_i64(j.total, "total")?);
-        let (created, updated) = (to_i64(j.created_at, "created_at")?, to_i64(j.updated_at, "updated_at")?);
+        let (created, updated) =
+            (to_i64(j.created_at, "created_at")?, to_i64(j.updated_at, "updated_at")?);
         self.run(move |conn| {
             conn.execute(
                 &format!(

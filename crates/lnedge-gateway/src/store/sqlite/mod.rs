@@ -11,9 +11,9 @@
 //! `PRAGMA user_version`.
 
 mod deputy;
+mod jobs;
 mod operators;
 mod payers;
-mod jobs;
 mod rate;
 mod refunds;
 mod relay;
