@@ -14,6 +14,7 @@ pub mod payers;
 pub mod rate;
 pub mod refunds;
 pub mod relay;
+pub mod sync_batch;
 pub mod sync_reads;
 
 use lnedge_proto::ledger::EntryState;
@@ -40,6 +41,7 @@ pub async fn run_all(store: &dyn GatewayStore) {
     sync_all_or_nothing(store).await;
     sync_commit_compares_and_swaps(store).await;
     sync_reads::run_all(store).await;
+    sync_batch::run_all(store).await;
     // After the syncs, so that counters other than 0 are compared too.
     entries_by_device_in_report_order(store).await;
     payments(store).await;

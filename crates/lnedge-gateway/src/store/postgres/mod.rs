@@ -18,6 +18,7 @@
 //! `schema_version` table, run in one transaction under `pg_advisory_xact_lock` so that replicas
 //! starting together migrate once.
 
+mod batch;
 mod deputy;
 mod jobs;
 mod operators;
@@ -65,6 +66,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 8;
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    /// The device sync's reads and commits, batched across concurrent syncs (`sync.rs`).
+    sync: std::sync::Arc<sync::SyncBatchers>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -213,7 +216,8 @@ impl PostgresStore {
             .max_size(max_connections.max(1))
             .build()
             .map_err(|e| StoreError::Backend(format!("building the connection pool: {e}")))?;
-        let store = PostgresStore { pool };
+        let sync = std::sync::Arc::new(sync::SyncBatchers::spawn(&pool));
+        let store = PostgresStore { pool, sync };
         store.migrate().await?;
         Ok(store)
     }
@@ -363,34 +367,25 @@ impl GatewayStore for PostgresStore {
     }
 
     async fn sync_counter(&self, id: DeviceId) -> Result<Option<u64>, StoreError> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached("SELECT last_sync_counter FROM devices WHERE id = $1")
-            .await
-            .map_err(|e| pg("preparing the sync counter query", e))?;
-        let row = client
-            .query_opt(&statement, &[&&id.0[..]])
-            .await
-            .map_err(|e| pg(&format!("reading the sync counter of {id}"), e))?;
-        row.map(|r| r.u64("last_sync_counter")).transpose()
+        Ok(self.sync.device(&self.pool, id).await?.map(|(_, counter)| counter))
     }
 
     async fn device_enabled(&self, id: DeviceId) -> Result<Option<bool>, StoreError> {
-        self.read_device_enabled(id).await
+        Ok(self.sync.device(&self.pool, id).await?.map(|(enabled, _)| enabled))
     }
 
     async fn pool_states(
         &self,
         pools: &[PoolId],
     ) -> Result<std::collections::BTreeMap<PoolId, crate::store::PoolStates>, StoreError> {
-        self.read_pool_states(pools).await
+        self.sync.pool_states(&self.pool, pools).await
     }
 
     async fn pool_usage(
         &self,
         device: DeviceId,
     ) -> Result<Vec<crate::store::PoolUsage>, StoreError> {
-        self.read_pool_usage(device).await
+        self.sync.pool_usage(&self.pool, device).await
     }
 
     async fn set_device_enabled(&self, id: DeviceId, enabled: bool) -> Result<(), StoreError> {
@@ -569,7 +564,7 @@ impl GatewayStore for PostgresStore {
     }
 
     async fn commit_sync(&self, commit: &SyncCommit) -> Result<(), StoreError> {
-        self.write_sync(commit).await
+        self.sync.commit(&self.pool, commit).await
     }
 
     async fn record_payment(&self, payment: &PaymentRecord) -> Result<bool, StoreError> {
