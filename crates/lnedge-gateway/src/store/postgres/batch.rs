@@ -1,14 +1,15 @@
 //! Concurrent calls of one kind merged into one query (issue #17): what a device sync reads
 //! and its commit, on PostgreSQL, where each statement costs a round trip and the server's CPU
-//! whatever its size. A [`Batcher`] has one worker task: it takes the call waiting (and every
-//! other one queued behind it, at most `max`), runs one query for all of them, and answers each.
-//! While a batch runs, new calls queue for the next — the more calls at once, the larger the
-//! batches, as with SQLite's group commit (ADR 0020).
+//! whatever its size. A [`Batcher`]'s worker tasks each take the call waiting (and every other
+//! one queued behind it, at most `max`), run one query for all of them, and answer each. While
+//! the workers are busy, new calls queue for the next batch — the more calls at once, the
+//! larger the batches, as with SQLite's group commit (ADR 0020).
 //!
 //! The worker is spawned on the runtime that opened the store; if that runtime is gone (the
 //! channel is closed), [`Batcher::call`] answers `None` and the caller runs its query alone.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -22,31 +23,42 @@ pub(super) struct Batcher<K, V> {
 }
 
 impl<K: Send + 'static, V: Send + 'static> Batcher<K, V> {
-    /// Spawns the worker: `run` gets the keys of a batch and answers one result per key, in
-    /// their order.
-    pub(super) fn spawn<F, Fut>(max: usize, run: F) -> Self
+    /// Spawns `workers` workers: each takes the calls waiting (at most `max`) and runs `run`
+    /// for them, which answers one result per key, in their order. More than one worker lets a
+    /// batch be read while the one before is still in flight.
+    pub(super) fn spawn<F, Fut>(workers: usize, max: usize, run: F) -> Self
     where
-        F: Fn(Vec<K>) -> Fut + Send + 'static,
+        F: Fn(Vec<K>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Vec<Result<V, StoreError>>> + Send,
     {
-        let (calls, mut queue) = mpsc::unbounded_channel::<(K, Reply<V>)>();
-        tokio::spawn(async move {
-            while let Some(first) = queue.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < max {
-                    match queue.try_recv() {
-                        Ok(call) => batch.push(call),
-                        Err(_) => break,
+        let (calls, queue) = mpsc::unbounded_channel::<(K, Reply<V>)>();
+        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        let run = Arc::new(run);
+        for _ in 0..workers.max(1) {
+            let (queue, run) = (queue.clone(), run.clone());
+            tokio::spawn(async move {
+                loop {
+                    let batch = {
+                        let mut queue = queue.lock().await;
+                        let Some(first) = queue.recv().await else { return };
+                        let mut batch = vec![first];
+                        while batch.len() < max {
+                            match queue.try_recv() {
+                                Ok(call) => batch.push(call),
+                                Err(_) => break,
+                            }
+                        }
+                        batch
+                    };
+                    let (keys, replies): (Vec<K>, Vec<Reply<V>>) = batch.into_iter().unzip();
+                    let answers = run(keys).await;
+                    debug_assert_eq!(answers.len(), replies.len());
+                    for (reply, answer) in replies.into_iter().zip(answers) {
+                        let _ = reply.send(answer);
                     }
                 }
-                let (keys, replies): (Vec<K>, Vec<Reply<V>>) = batch.into_iter().unzip();
-                let answers = run(keys).await;
-                debug_assert_eq!(answers.len(), replies.len());
-                for (reply, answer) in replies.into_iter().zip(answers) {
-                    let _ = reply.send(answer);
-                }
-            }
-        });
+            });
+        }
         Batcher { calls }
     }
 
@@ -72,13 +84,12 @@ pub(super) fn for_each(e: &StoreError) -> StoreError {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_calls_share_batches_and_each_gets_its_own_answer() {
         let batches = Arc::new(AtomicUsize::new(0));
         let counted = batches.clone();
-        let doubler = Arc::new(Batcher::spawn(64, move |keys: Vec<u32>| {
+        let doubler = Arc::new(Batcher::spawn(2, 64, move |keys: Vec<u32>| {
             counted.fetch_add(1, Ordering::SeqCst);
             async move {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;

@@ -3,10 +3,9 @@
 //! the top-up, the commit — is one statement, and concurrent calls of a kind share it
 //! ([`Batcher`]): a batch of syncs costs four statements, not four per sync.
 //!
-//! The commits of a batch run in one transaction: every device's counter compare-and-swap, and
+//! The commits of a batch run in one statement: every device's counter compare-and-swap, and
 //! each entry's, joined to its device's so that no entry moves when its counter did not. If
-//! any device's entries did not all move (another writer changed one), the whole transaction
-//! is rolled back and each commit of the batch runs alone, in its own statement, where a lost
+//! any device's entries did not all move (another writer changed one), the statement aborts and each commit of the batch runs alone, in its own statement, where a lost
 //! race aborts only itself (so does a batch the database refuses, e.g. a deadlock with
 //! another writer). A device appears once per batch (a second commit of it waits for
 //! the next one), so the compare-and-swaps of a batch never touch the same row.
@@ -23,6 +22,14 @@ use crate::store::{PoolStates, PoolUsage, StoreError, SyncCommit};
 
 /// Most calls in one batch.
 const MAX_BATCH: usize = 256;
+
+/// Workers per kind of read: a batch is read while the one before is in flight.
+const READ_WORKERS: usize = 2;
+
+/// Workers storing batches of commits. Two batches in flight may name one device (its syncs
+/// overlapped); the second waits for the first's row lock and then loses its compare-and-swap,
+/// as two replicas' would.
+const COMMIT_WORKERS: usize = 2;
 
 /// One commit alone, in one statement (one implicit transaction): the counter's
 /// compare-and-swap, then every entry's, joined to it. If fewer entries moved than asked, the
@@ -45,29 +52,37 @@ SELECT (SELECT count(*) FROM dev) AS dev,
                   OR (SELECT count(*) FROM moved) = cardinality($5::bytea[]) THEN 1 ELSE 0 END
          AS complete";
 
-/// The commits of a batch in one statement: per device, whether its counter moved and how
-/// many of its entries did.
+/// The commits of a batch in one statement (one implicit transaction): per device, whether its
+/// counter moved and how many of its entries did. If a device's counter moved but not all its
+/// entries did, the last column divides by zero: the statement aborts and nothing of the batch
+/// is stored.
 const COMMIT_MANY: &str = "
 WITH d AS (
-    SELECT * FROM UNNEST($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[])
-        AS d(id, last, counter, at)
+    SELECT * FROM UNNEST($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
+        AS d(id, last, counter, at, expected)
 ), dev AS (
     UPDATE devices AS x SET last_sync_counter = d.counter, last_sync_at = d.at
     FROM d WHERE x.id = d.id AND x.last_sync_counter = d.last
     RETURNING x.id
 ), moved AS (
     UPDATE entries AS e SET state = u.to_state, state_rank = u.to_rank
-    FROM UNNEST($5::bytea[], $6::bytea[], $7::bigint[], $8::smallint[], $9::smallint[],
-                $10::smallint[]) AS u(dev_id, pool_id, idx, from_state, to_state, to_rank)
+    FROM UNNEST($6::bytea[], $7::bytea[], $8::bigint[], $9::smallint[], $10::smallint[],
+                $11::smallint[]) AS u(dev_id, pool_id, idx, from_state, to_state, to_rank)
          JOIN dev ON dev.id = u.dev_id
     WHERE e.pool_id = u.pool_id AND e.idx = u.idx AND e.state = u.from_state
     RETURNING u.dev_id
+), per AS (
+    SELECT d.id, d.expected, EXISTS (SELECT 1 FROM dev WHERE dev.id = d.id) AS stored,
+           (SELECT count(*) FROM moved WHERE moved.dev_id = d.id) AS moved
+    FROM d
 )
-SELECT d.id, EXISTS (SELECT 1 FROM dev WHERE dev.id = d.id) AS stored,
-       (SELECT count(*) FROM moved WHERE moved.dev_id = d.id) AS moved
-FROM d";
+SELECT id, stored,
+       1 / CASE WHEN bool_and(NOT stored OR moved = expected) OVER () THEN 1 ELSE 0 END
+         AS complete
+FROM per";
 
-/// PostgreSQL's `division_by_zero`: [`COMMIT_ONE`]'s way to say "an entry moved".
+/// PostgreSQL's `division_by_zero`: [`COMMIT_ONE`]'s and [`COMMIT_MANY`]'s way to say "an
+/// entry moved".
 const DIVISION_BY_ZERO: &str = "22012";
 
 /// The batchers of a store's sync path.
@@ -82,13 +97,16 @@ impl SyncBatchers {
     /// Spawns the four workers on `pool`.
     pub(super) fn spawn(pool: &Pool) -> Self {
         let p = pool.clone();
-        let devices = Batcher::spawn(MAX_BATCH, move |ids| device_states(p.clone(), ids));
+        let devices =
+            Batcher::spawn(READ_WORKERS, MAX_BATCH, move |ids| device_states(p.clone(), ids));
         let p = pool.clone();
-        let pools = Batcher::spawn(MAX_BATCH, move |asks| pool_states(p.clone(), asks));
+        let pools =
+            Batcher::spawn(READ_WORKERS, MAX_BATCH, move |asks| pool_states(p.clone(), asks));
         let p = pool.clone();
-        let usage = Batcher::spawn(MAX_BATCH, move |ids| pool_usage(p.clone(), ids));
+        let usage = Batcher::spawn(READ_WORKERS, MAX_BATCH, move |ids| pool_usage(p.clone(), ids));
         let p = pool.clone();
-        let commits = Batcher::spawn(MAX_BATCH, move |batch| commit_all(p.clone(), batch));
+        let commits =
+            Batcher::spawn(COMMIT_WORKERS, MAX_BATCH, move |batch| commit_all(p.clone(), batch));
         SyncBatchers { devices, pools, usage, commits }
     }
 
@@ -354,54 +372,51 @@ enum Retry {
     Failed(StoreError),
 }
 
-/// Commits of distinct devices in one transaction ([`COMMIT_MANY`]).
+/// Commits of distinct devices in one statement ([`COMMIT_MANY`]).
 async fn commit_many<'a>(
     pool: &Pool,
     commits: impl Iterator<Item = &'a SyncCommit> + Clone,
 ) -> Result<Vec<Result<(), StoreError>>, Retry> {
-    let fail = |what: &str, e| Retry::Failed(pg(what, e));
     let mut ids = Vec::new();
-    let (mut lasts, mut counters, mut ats) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut lasts, mut counters, mut ats, mut expected) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut owners: Vec<&[u8]> = Vec::new();
     for c in commits.clone() {
         ids.push(&c.device.0[..]);
         lasts.push(to_i64(c.last_counter, "sync counter").map_err(Retry::Failed)?);
         counters.push(to_i64(c.counter, "sync counter").map_err(Retry::Failed)?);
         ats.push(to_i64(c.synced_at, "synced_at").map_err(Retry::Failed)?);
+        expected.push(c.changes.len() as i64);
         owners.extend(c.changes.iter().map(|_| &c.device.0[..]));
     }
     let (pools, indexes, from, to, ranks) = changes_of(commits.clone());
-    let mut client = client(pool).await.map_err(Retry::Failed)?;
-    let tx = client.transaction().await.map_err(|e| fail("starting a sync batch", e))?;
-    let statement =
-        tx.prepare_cached(COMMIT_MANY).await.map_err(|e| fail("preparing the sync batch", e))?;
-    let rows = tx
-        .query(
-            &statement,
-            &[&ids, &lasts, &counters, &ats, &owners, &pools, &indexes, &from, &to, &ranks],
-        )
+    let client = client(pool).await.map_err(Retry::Failed)?;
+    let statement = client
+        .prepare_cached(COMMIT_MANY)
         .await
-        .map_err(|e| fail("storing a batch of syncs", e))?;
-    let mut outcome: HashMap<DeviceId, (bool, i64)> = HashMap::new();
+        .map_err(|e| Retry::Failed(pg("preparing the sync batch", e)))?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 11] =
+        [&ids, &lasts, &counters, &ats, &expected, &owners, &pools, &indexes, &from, &to, &ranks];
+    let rows = match client.query(&statement, &params).await {
+        Ok(rows) => rows,
+        Err(e) if e.code().is_some_and(|c| c.code() == DIVISION_BY_ZERO) => {
+            return Err(Retry::Alone)
+        }
+        Err(e) => return Err(Retry::Failed(pg("storing a batch of syncs", e))),
+    };
+    let mut stored = std::collections::HashSet::new();
     for row in &rows {
-        let id = row.device_id("id").map_err(Retry::Failed)?;
-        outcome.insert(id, (row.get::<_, bool>("stored"), row.get::<_, i64>("moved")));
-    }
-    let mut results = Vec::new();
-    let mut missed = Vec::new();
-    for c in commits {
-        match outcome.get(&c.device) {
-            Some((true, moved)) if *moved == c.changes.len() as i64 => results.push(Ok(())),
-            Some((true, _)) => return Err(Retry::Alone), // `tx` dropped: rolled back
-            _ => {
-                missed.push((results.len(), c.device));
-                results.push(Err(StoreError::Conflict));
-            }
+        if row.get::<_, bool>("stored") {
+            stored.insert(row.device_id("id").map_err(Retry::Failed)?);
         }
     }
-    tx.commit().await.map_err(|e| fail("committing a sync batch", e))?;
-    for (i, device) in missed {
-        results[i] = Err(lost(&client, device).await);
+    let mut results = Vec::new();
+    for c in commits {
+        results.push(if stored.contains(&c.device) {
+            Ok(())
+        } else {
+            Err(lost(&client, c.device).await)
+        });
     }
     Ok(results)
 }
