@@ -389,9 +389,8 @@ async fn an_operator_works_the_dashboard_in_chromium() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs chromium and chromedriver (bash scripts/chromium.sh; run by .ci/run)"]
 async fn an_admin_cancels_a_held_relay_payment_in_chromium() {
-    use crate::relay::{pay, until, Payee, World, AMOUNT_MSAT};
+    use crate::relay::{held, Payee, World};
     use lnedge_gateway::operators::{add_operator, Role};
-    use lnedge_gateway::store::relay::RelayState;
 
     let w = World::new().await;
     let store = w.store();
@@ -407,9 +406,7 @@ async fn an_admin_cancels_a_held_relay_payment_in_chromium() {
         .expect("operator");
     let relay = state.gateway.relay();
     let payee = Payee::enrol(&relay, 1).await;
-    let offer = relay.offer(&payee.id, AMOUNT_MSAT, "parking meter 7").await.expect("offer");
-    let paying = pay(&w.payer, &offer.bolt11);
-    until(&relay, &offer.payment_hash, RelayState::Held).await;
+    let (offer, paying, _) = held(&w, &relay, &payee, "parking meter 7").await;
     let (base, server) = crate::support::serve(lnedge_gateway::api::app(state)).await;
     let driver = Driver::start().await;
     let c = driver.browser().await;

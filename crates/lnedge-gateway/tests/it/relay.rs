@@ -65,6 +65,20 @@ impl World {
     }
 }
 
+/// An offer of [`AMOUNT_MSAT`] paid by `w`'s payer and held by the relay: the offer, the
+/// payer's payment (waiting), the held payment.
+pub(crate) async fn held(
+    w: &World,
+    relay: &Relay,
+    payee: &Payee,
+    description: &str,
+) -> (RelayPayment, JoinHandle<Result<PaymentOutcome, BackendError>>, RelayPayment) {
+    let offer = relay.offer(&payee.id, AMOUNT_MSAT, description).await.expect("offer");
+    let paying = pay(&w.payer, &offer.bolt11);
+    let held = until(relay, &offer.payment_hash, RelayState::Held).await;
+    (offer, paying, held)
+}
+
 /// A payee with preimages for the hashes it committed.
 pub(crate) struct Payee {
     pub(crate) id: String,
@@ -100,6 +114,22 @@ impl Payee {
         };
         let preimage = PaymentPreimage(self.preimage(&payment.payment_hash));
         node.create_invoice(preimage, params).await.expect("payee invoice")
+    }
+
+    /// Stores `held` as forwarding to an invoice of the payee's node without sending it (as
+    /// after a crash between the two); answers the stored payment.
+    pub(crate) async fn forwarding_unsent(
+        &self,
+        relay: &Relay,
+        node: &dyn LightningBackend,
+        held: &RelayPayment,
+    ) -> RelayPayment {
+        let invoice = self.invoice(node, held).await;
+        let mut forwarding = held.clone();
+        forwarding.state = RelayState::Forwarding;
+        forwarding.claim_bolt11 = Some(invoice.to_string());
+        forwarding.attempts = 1;
+        relay.store().update_relay_payment(&forwarding).await.expect("write").expect("won")
     }
 
     /// The payee wakes: an invoice of its node for the held payment, handed to the relay.
@@ -334,15 +364,8 @@ async fn the_gateway_killed_mid_relay_resumes_without_double_paying() {
     let payee = Payee::enrol(&relay, 2).await;
 
     // Crash 1: forwarding persisted, the payment never sent (a crash between the two).
-    let offer = relay.offer(&payee.id, AMOUNT_MSAT, "r1").await.expect("offer");
-    let paying = pay(&w.payer, &offer.bolt11);
-    let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
-    let invoice = payee.invoice(&*w.sensor, &held).await;
-    let mut forwarding = held.clone();
-    forwarding.state = RelayState::Forwarding;
-    forwarding.claim_bolt11 = Some(invoice.to_string());
-    forwarding.attempts = 1;
-    relay.store().update_relay_payment(&forwarding).await.expect("write").expect("won");
+    let (offer, paying, held) = held(&w, &relay, &payee, "r1").await;
+    payee.forwarding_unsent(&relay, &*w.sensor, &held).await;
     drop(relay);
     let relay = w.relay(w.store(), w.gateway.clone());
     let settled = until(&relay, &offer.payment_hash, RelayState::Settled).await;

@@ -14,7 +14,7 @@ use lnedge_gateway::store::relay::RelayState;
 use lnedge_node::InvoiceState;
 
 use crate::dashboard::{csrf_of, get, login, post, ADMIN, VIEWER};
-use crate::relay::{pay, received, relay_payment, until, Payee, World, AMOUNT_MSAT};
+use crate::relay::{held, pay, received, relay_payment, until, Payee, World, AMOUNT_MSAT};
 use crate::support::now_secs;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,9 +22,7 @@ async fn an_operator_cancels_a_held_payment_and_the_payer_is_refunded() {
     let w = World::new().await;
     let relay = w.relay(w.store(), w.gateway.clone());
     let payee = Payee::enrol(&relay, 2).await;
-    let offer = relay.offer(&payee.id, AMOUNT_MSAT, "held").await.expect("offer");
-    let paying = pay(&w.payer, &offer.bolt11);
-    let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
+    let (offer, paying, held) = held(&w, &relay, &payee, "held").await;
 
     let cancelled = relay.cancel(&offer.payment_hash, "alice").await.expect("cancel");
     assert_eq!(cancelled.state, RelayState::Cancelled, "{cancelled:?}");
@@ -61,16 +59,9 @@ async fn a_payment_being_forwarded_is_not_cancelled_and_still_settles() {
     let w = World::new().await;
     let relay = w.relay(w.store(), w.gateway.clone());
     let payee = Payee::enrol(&relay, 1).await;
-    let offer = relay.offer(&payee.id, AMOUNT_MSAT, "r").await.expect("offer");
-    let paying = pay(&w.payer, &offer.bolt11);
-    let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
+    let (offer, paying, held) = held(&w, &relay, &payee, "r").await;
     // Forwarding persisted, the payment not sent yet (as after a crash between the two).
-    let invoice = payee.invoice(&*w.sensor, &held).await;
-    let mut forwarding = held.clone();
-    forwarding.state = RelayState::Forwarding;
-    forwarding.claim_bolt11 = Some(invoice.to_string());
-    forwarding.attempts = 1;
-    relay.store().update_relay_payment(&forwarding).await.expect("write").expect("won");
+    payee.forwarding_unsent(&relay, &*w.sensor, &held).await;
 
     let refused = relay.cancel(&offer.payment_hash, "alice").await.expect_err("forwarding");
     match &refused {
@@ -93,9 +84,7 @@ async fn a_claim_racing_a_cancel_never_pays_a_refunded_payment() {
     let relay = w.relay(w.store(), w.gateway.clone());
     let payee = Payee::enrol(&relay, 4).await;
     for round in 0..4 {
-        let offer = relay.offer(&payee.id, AMOUNT_MSAT, "race").await.expect("offer");
-        let paying = pay(&w.payer, &offer.bolt11);
-        let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
+        let (offer, paying, held) = held(&w, &relay, &payee, "race").await;
         let invoice = payee.invoice(&*w.sensor, &held).await.to_string();
         let (claimed, cancelled) = tokio::join!(
             relay.claim(&payee.id, &invoice),
@@ -135,9 +124,7 @@ async fn a_cancel_interrupted_before_the_node_is_finished_by_the_driver() {
     let w = World::new().await;
     let relay = w.relay(w.store(), w.gateway.clone());
     let payee = Payee::enrol(&relay, 1).await;
-    let offer = relay.offer(&payee.id, AMOUNT_MSAT, "r").await.expect("offer");
-    let paying = pay(&w.payer, &offer.bolt11);
-    let held = until(&relay, &offer.payment_hash, RelayState::Held).await;
+    let (offer, paying, held) = held(&w, &relay, &payee, "r").await;
     let mut marked = held.clone();
     marked.state = RelayState::Cancelling;
     marked.reason = Some("cancelled early by operator alice".into());
@@ -177,10 +164,8 @@ async fn the_dashboard_and_the_api_cancel_for_admins_only() {
     let relay = state.gateway.relay();
     let router = app(state);
     let payee = Payee::enrol(&relay, 2).await;
-    let offer = relay.offer(&payee.id, AMOUNT_MSAT, "held").await.expect("offer");
+    let (offer, paying, _) = held(&w, &relay, &payee, "held").await;
     let hash = hex::encode(offer.payment_hash);
-    let paying = pay(&w.payer, &offer.bolt11);
-    until(&relay, &offer.payment_hash, RelayState::Held).await;
     let action = format!("/ui/relay/{hash}/cancel");
 
     // A viewer sees no button, and its POST is refused.

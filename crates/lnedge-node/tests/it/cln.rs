@@ -242,35 +242,14 @@ async fn a_missing_socket_or_plugin_names_node_rpc_file() {
     );
 }
 
-/// The dashboard's figures from `listpeerchannels` and `listfunds` (read through cln-rpc's
-/// models): lightningd's spendable and receivable amounts, a disconnected peer's channel counted
-/// but not usable, only confirmed outputs on chain, and a payment above what the channel can
-/// send refused with nothing moved.
+/// The dashboard's figures from `listpeerchannels` and `listfunds`, read through cln-rpc's
+/// models ([`conformance::liquidity_details`]): lightningd's spendable and receivable amounts,
+/// a disconnected peer's channel counted but not usable, only confirmed outputs on chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn liquidity_reads_listpeerchannels_and_listfunds() {
     let h = ClnHarness::new().await;
     let (m, p) = (h.merchant.node_id(), h.payer_node.node_id());
-    let seen = h.backend.liquidity().await.expect("liquidity");
-    // 5,000,000 sat each side, a 100,000 sat reserve each.
-    let expected = lnedge_node::Liquidity {
-        channels: 1,
-        usable_channels: 1,
-        outbound_msat: 4_900_000_000,
-        inbound_msat: 4_900_000_000,
-        onchain_sat: Some(0),
-    };
-    assert_eq!(seen, expected);
-    h.network.set_wallet(m, 250_000, 40_000);
-    assert_eq!(h.backend.liquidity().await.expect("liquidity").onchain_sat, Some(250_000));
-
-    let too_much = conformance::params(4_950_000_000, "more than the payer can send");
-    let invoice =
-        h.backend.create_invoice(fresh_preimage("too-much"), too_much).await.expect("invoice");
-    let refused = h.payer.pay(conformance::pay_request(&invoice)).await;
-    assert!(refused.is_err(), "{refused:?}");
-    assert_eq!(h.backend.liquidity().await.expect("liquidity").outbound_msat, 4_900_000_000);
-
-    h.network.set_channel_active(m, p, false);
-    let offline = h.backend.liquidity().await.expect("liquidity");
-    assert_eq!((offline.channels, offline.usable_channels), (1, 0), "{offline:?}");
+    let set_wallet = |confirmed, unconfirmed| h.network.set_wallet(m, confirmed, unconfirmed);
+    let set_offline = || h.network.set_channel_active(m, p, false);
+    conformance::liquidity_details(&*h.backend, &*h.payer, set_wallet, set_offline).await;
 }

@@ -170,6 +170,41 @@ pub(crate) async fn liquidity_follows_a_payment(h: &mut dyn Harness) {
     }
 }
 
+/// The liquidity figures of a backend whose test server modelled a channel to `payer` of
+/// 10,000,000 sat, half each side, with a 1 % reserve: the balances less the reserves, the
+/// confirmed wallet balance after `set_wallet(250,000 confirmed, 40,000 unconfirmed)`, a
+/// payment above what the payer can send refused with nothing moved, and the channel counted
+/// but not usable after `set_offline`.
+pub(crate) async fn liquidity_details(
+    backend: &dyn LightningBackend,
+    payer: &dyn LightningBackend,
+    set_wallet: impl Fn(u64, u64),
+    set_offline: impl Fn(),
+) {
+    let seen = backend.liquidity().await.expect("liquidity");
+    let expected = lnedge_node::Liquidity {
+        channels: 1,
+        usable_channels: 1,
+        outbound_msat: 4_900_000_000,
+        inbound_msat: 4_900_000_000,
+        onchain_sat: Some(0),
+    };
+    assert_eq!(seen, expected);
+    set_wallet(250_000, 40_000);
+    assert_eq!(backend.liquidity().await.expect("liquidity").onchain_sat, Some(250_000));
+
+    let too_much = params(4_950_000_000, "more than the payer can send");
+    let invoice =
+        backend.create_invoice(fresh_preimage("too-much"), too_much).await.expect("invoice");
+    let refused = payer.pay(pay_request(&invoice)).await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(backend.liquidity().await.expect("liquidity").outbound_msat, 4_900_000_000);
+
+    set_offline();
+    let offline = backend.liquidity().await.expect("liquidity");
+    assert_eq!((offline.channels, offline.usable_channels), (1, 0), "{offline:?}");
+}
+
 pub(crate) async fn chosen_preimage_invoice_is_paid(h: &mut dyn Harness) {
     let (backend, payer) = (h.backend(), h.payer());
     let preimage = fresh_preimage("chosen");

@@ -320,34 +320,14 @@ async fn an_invoice_already_on_lnd_is_adopted_only_when_it_matches() {
     assert_eq!(adopted, theirs);
 }
 
-/// The dashboard's figures from `ListChannels` and `WalletBalance`: balances less each side's
-/// reserve, an inactive channel counted but not usable, the confirmed wallet balance, and a
-/// payment above what the channel can send refused with nothing moved.
+/// The dashboard's figures from `ListChannels` and `WalletBalance`
+/// ([`conformance::liquidity_details`]): balances less each side's reserve, an inactive
+/// channel counted but not usable, the confirmed wallet balance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn liquidity_reads_list_channels_and_wallet_balance() {
     let h = LndHarness::new().await;
     let (m, p) = (h.merchant.node_id(), h.payer_node.node_id());
-    let seen = h.backend.liquidity().await.expect("liquidity");
-    // 5,000,000 sat each side, LND's 1 % reserve (100,000 sat) each.
-    let expected = lnedge_node::Liquidity {
-        channels: 1,
-        usable_channels: 1,
-        outbound_msat: 4_900_000_000,
-        inbound_msat: 4_900_000_000,
-        onchain_sat: Some(0),
-    };
-    assert_eq!(seen, expected);
-    h.network.set_wallet(m, 250_000, 40_000);
-    assert_eq!(h.backend.liquidity().await.expect("liquidity").onchain_sat, Some(250_000));
-
-    let too_much = params(4_950_000_000, "more than the payer can send");
-    let invoice =
-        h.backend.create_invoice(fresh_preimage("too-much"), too_much).await.expect("invoice");
-    let refused = h.payer.pay(conformance::pay_request(&invoice)).await;
-    assert!(refused.is_err(), "{refused:?}");
-    assert_eq!(h.backend.liquidity().await.expect("liquidity").outbound_msat, 4_900_000_000);
-
-    h.network.set_channel_active(m, p, false);
-    let offline = h.backend.liquidity().await.expect("liquidity");
-    assert_eq!((offline.channels, offline.usable_channels), (1, 0), "{offline:?}");
+    let set_wallet = |confirmed, unconfirmed| h.network.set_wallet(m, confirmed, unconfirmed);
+    let set_offline = || h.network.set_channel_active(m, p, false);
+    conformance::liquidity_details(&*h.backend, &*h.payer, set_wallet, set_offline).await;
 }

@@ -201,25 +201,34 @@ fn payment_json(p: &Payment) -> Value {
     })
 }
 
+/// Answers `read` of this node's state, after the macaroon check.
+fn read_node(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    read: impl FnOnce(&super::state::Node) -> Value,
+) -> Result<Json<Value>, LndError> {
+    authorize(ctx, headers)?;
+    let net = ctx.network.lock();
+    let node = net.nodes.get(&ctx.node).ok_or_else(|| LndError::unknown("no node"))?;
+    Ok(Json(read(node)))
+}
+
 async fn list_channels(
     State(ctx): State<Ctx>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, LndError> {
-    authorize(&ctx, &headers)?;
-    let net = ctx.network.lock();
-    let node = net.nodes.get(&ctx.node).ok_or_else(|| LndError::unknown("no node"))?;
-    let channels: Vec<Value> = node.channels.iter().map(super::channels::channel_json).collect();
-    Ok(Json(json!({ "channels": channels })))
+    read_node(&ctx, &headers, |node| {
+        let channels: Vec<Value> =
+            node.channels.iter().map(super::channels::channel_json).collect();
+        json!({ "channels": channels })
+    })
 }
 
 async fn wallet_balance(
     State(ctx): State<Ctx>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, LndError> {
-    authorize(&ctx, &headers)?;
-    let net = ctx.network.lock();
-    let node = net.nodes.get(&ctx.node).ok_or_else(|| LndError::unknown("no node"))?;
-    Ok(Json(super::channels::wallet_json(&node.wallet)))
+    read_node(&ctx, &headers, |node| super::channels::wallet_json(&node.wallet))
 }
 
 async fn getinfo(State(ctx): State<Ctx>, headers: HeaderMap) -> Result<Json<Value>, LndError> {
