@@ -188,10 +188,26 @@ pub async fn apply_reports_at(
     reports: &[SyncReport],
     now: u64,
 ) -> Result<SyncOutcome, SyncError> {
+    apply_reports_from(store, device, counter, reports, now, None).await
+}
+
+/// [`apply_reports_at`], trying first with `known_last`, the device's last counter as read at
+/// its authentication (a stale one only costs a lost compare-and-swap and a read).
+async fn apply_reports_from(
+    store: &dyn GatewayStore,
+    device: DeviceId,
+    counter: u64,
+    reports: &[SyncReport],
+    now: u64,
+    mut known_last: Option<u64>,
+) -> Result<SyncOutcome, SyncError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let last = store.sync_counter(device).await?.ok_or(SyncError::UnknownDevice(device))?;
+        let last = match known_last.take() {
+            Some(last) => last,
+            None => store.sync_counter(device).await?.ok_or(SyncError::UnknownDevice(device))?,
+        };
         if counter <= last {
             return Err(SyncError::Replayed { counter, last });
         }
@@ -209,6 +225,16 @@ pub async fn apply_reports_at(
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// An upload that [`Sync::authenticate`] accepted: its device, and the device's last counter
+/// as read then (what [`Sync::apply`] starts from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Authenticated {
+    /// The device.
+    pub device: DeviceId,
+    /// Its last applied sync counter when it was authenticated.
+    pub last_counter: u64,
 }
 
 /// The device sync of a [`Gateway`](crate::engine::Gateway).
@@ -244,13 +270,12 @@ impl<'a> Sync<'a> {
         device: DeviceId,
         body: &[u8],
         signature: Option<&str>,
-    ) -> Result<(), SyncError> {
+    ) -> Result<Authenticated, SyncError> {
         self.verify_signature(&device, body, signature)?;
-        let enabled = self.gateway.store().device_enabled(device).await?;
-        match enabled {
+        match self.gateway.store().sync_state(device).await? {
             None => Err(SyncError::UnknownDevice(device)),
-            Some(false) => Err(SyncError::DeviceDisabled(device)),
-            Some(true) => Ok(()),
+            Some(state) if !state.enabled => Err(SyncError::DeviceDisabled(device)),
+            Some(state) => Ok(Authenticated { device, last_counter: state.last_sync_counter }),
         }
     }
 
@@ -258,9 +283,10 @@ impl<'a> Sync<'a> {
     /// when asked).
     pub async fn apply(
         &self,
-        device: DeviceId,
+        auth: &Authenticated,
         request: &SyncRequest,
     ) -> Result<SyncResponse, SyncError> {
+        let device = auth.device;
         if request.reports.len() > MAX_REPORTS {
             return Err(SyncError::TooManyReports);
         }
@@ -268,8 +294,10 @@ impl<'a> Sync<'a> {
             return Err(SyncError::CounterOutOfRange(request.counter));
         }
         let (store, now) = (self.gateway.store().as_ref(), self.gateway.now_secs());
+        let (counter, reports) = (request.counter, &request.reports[..]);
         let outcome =
-            apply_reports_at(store, device, request.counter, &request.reports, now).await?;
+            apply_reports_from(store, device, counter, reports, now, Some(auth.last_counter))
+                .await?;
         tracing::info!(
             %device,
             counter = request.counter,

@@ -39,9 +39,9 @@ async fn sync_inner(
 ) -> Result<Json<SyncResponse>, ApiError> {
     let device_id = parse_device_id("id", id)?;
     let sync = state.gateway.sync();
-    sync.authenticate(device_id, body, signature(headers)).await?;
+    let auth = sync.authenticate(device_id, body, signature(headers)).await?;
     let req: SyncRequest = parse_json(body)?;
-    let answer = sync.apply(device_id, &req).await?;
+    let answer = sync.apply(&auth, &req).await?;
     let m = &state.metrics;
     m.sync_entries.with_label_values(&["applied"]).inc_by(answer.applied.into());
     m.sync_entries.with_label_values(&["unchanged"]).inc_by(answer.unchanged.into());

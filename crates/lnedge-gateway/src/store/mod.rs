@@ -161,6 +161,15 @@ pub struct EntryChange {
     pub to: EntryState,
 }
 
+/// What a sync's authentication reads of a device ([`GatewayStore::sync_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncState {
+    /// Whether it may sync.
+    pub enabled: bool,
+    /// Its last applied sync counter.
+    pub last_sync_counter: u64,
+}
+
 /// A pool as a sync plans from it ([`GatewayStore::pool_states`]): its owner and its entries'
 /// states by index.
 pub type PoolStates = (DeviceId, BTreeMap<u32, EntryState>);
@@ -281,10 +290,14 @@ pub trait GatewayStore:
         Ok(self.device(id).await?.map(|d| d.last_sync_counter))
     }
 
-    /// Whether a device is enabled (`None`: no such device): what a sync's authentication
-    /// reads. PostgreSQL answers it in one prepared query; this default reads the whole record.
-    async fn device_enabled(&self, id: DeviceId) -> Result<Option<bool>, StoreError> {
-        Ok(self.device(id).await?.map(|d| d.enabled))
+    /// Whether a device is enabled and its last applied sync counter (`None`: no such device):
+    /// what a sync's authentication reads. PostgreSQL batches it with the other syncs' reads;
+    /// this default reads the whole record.
+    async fn sync_state(&self, id: DeviceId) -> Result<Option<SyncState>, StoreError> {
+        Ok(self
+            .device(id)
+            .await?
+            .map(|d| SyncState { enabled: d.enabled, last_sync_counter: d.last_sync_counter }))
     }
 
     /// The owner and the entries' states of each of `pools` that exists (absent: no such

@@ -1,4 +1,4 @@
-//! Conformance scenarios of what a sync reads ([`GatewayStore::device_enabled`],
+//! Conformance scenarios of what a sync reads ([`GatewayStore::sync_state`],
 //! [`GatewayStore::pool_states`], [`GatewayStore::pool_usage`]): the one-query reads of a
 //! store say what its records say.
 
@@ -6,7 +6,7 @@ use lnedge_proto::ledger::EntryState;
 use lnedge_proto::PoolId;
 
 use super::{device_with_pool, sample_pool};
-use crate::store::{EntryChange, GatewayStore, SyncCommit};
+use crate::store::{EntryChange, GatewayStore, SyncCommit, SyncState};
 
 /// Runs every scenario of this module.
 pub async fn run_all(store: &dyn GatewayStore) {
@@ -34,11 +34,12 @@ pub async fn the_sync_reads_say_what_the_records_say(store: &dyn GatewayStore) {
     };
     store.commit_sync(&commit).await.unwrap_or_else(|e| panic!("[{s}] commit: {e}"));
 
-    assert_eq!(store.device_enabled(device).await.unwrap(), Some(true), "[{s}]");
+    let state = |enabled| Some(SyncState { enabled, last_sync_counter: 1 });
+    assert_eq!(store.sync_state(device).await.unwrap(), state(true), "[{s}]");
     store.set_device_enabled(device, false).await.unwrap();
-    assert_eq!(store.device_enabled(device).await.unwrap(), Some(false), "[{s}]");
+    assert_eq!(store.sync_state(device).await.unwrap(), state(false), "[{s}]");
     let ghost = super::new_device_id();
-    assert_eq!(store.device_enabled(ghost).await.unwrap(), None, "[{s}] unknown device");
+    assert_eq!(store.sync_state(ghost).await.unwrap(), None, "[{s}] unknown device");
 
     let unknown = PoolId([0xee; 8]);
     let read = store.pool_states(&[old.id, unknown, new.id, old.id]).await.unwrap();

@@ -370,8 +370,15 @@ impl GatewayStore for PostgresStore {
         Ok(self.sync.device(&self.pool, id).await?.map(|(_, counter)| counter))
     }
 
-    async fn device_enabled(&self, id: DeviceId) -> Result<Option<bool>, StoreError> {
-        Ok(self.sync.device(&self.pool, id).await?.map(|(enabled, _)| enabled))
+    async fn sync_state(
+        &self,
+        id: DeviceId,
+    ) -> Result<Option<crate::store::SyncState>, StoreError> {
+        let read = self.sync.device(&self.pool, id).await?;
+        Ok(read.map(|(enabled, last_sync_counter)| crate::store::SyncState {
+            enabled,
+            last_sync_counter,
+        }))
     }
 
     async fn pool_states(
