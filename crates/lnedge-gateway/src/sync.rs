@@ -295,9 +295,13 @@ impl<'a> Sync<'a> {
         }
         let (store, now) = (self.gateway.store().as_ref(), self.gateway.now_secs());
         let (counter, reports) = (request.counter, &request.reports[..]);
-        let outcome =
-            apply_reports_from(store, device, counter, reports, now, Some(auth.last_counter))
-                .await?;
+        // The top-up's read runs beside the apply (one step less to wait for): what this sync
+        // reports is added to it below, as if read after the commit.
+        let (outcome, usage) = tokio::join!(
+            apply_reports_from(store, device, counter, reports, now, Some(auth.last_counter)),
+            store.pool_usage(device)
+        );
+        let outcome = outcome?;
         tracing::info!(
             %device,
             counter = request.counter,
@@ -311,36 +315,40 @@ impl<'a> Sync<'a> {
             applied: outcome.applied,
             unchanged: outcome.unchanged,
             ignored_regressions: outcome.ignored_regressions,
-            pools: self.new_pools(device, request.want_pool_files).await?,
+            pools: new_pools(device, usage?, reports, request.want_pool_files),
         })
     }
+}
 
-    /// The device's pools newer than every pool it has ever reported (all of them if it has
-    /// reported none): provisioned but never seen in a sync, so the device should install them.
-    /// A pool counts as reported when any of its entries is not `Unused` in the store (this
-    /// sync's reports are already applied). Pools come from the store oldest first, so the walk
-    /// goes from the newest back to the first reported one.
-    async fn new_pools(
-        &self,
-        device: DeviceId,
-        with_files: bool,
-    ) -> Result<Vec<NewPool>, SyncError> {
-        let mut fresh = Vec::new();
-        for usage in self.gateway.store().pool_usage(device).await?.into_iter().rev() {
-            if usage.any_used {
-                break;
-            }
-            let pool = usage.pool;
-            fresh.push(NewPool {
-                pool_id: pool.id.to_string(),
-                file: format!("/v1/devices/{device}/pools/{}/file", pool.id),
-                entries: usage.entries,
-                hex: with_files.then(|| hex::encode(&pool.bytes)),
-            });
+/// The device's pools newer than every pool it has ever reported (all of them if it has
+/// reported none): provisioned but never seen in a sync, so the device should install them. A
+/// pool counts as reported when any of its entries is not `Unused` — in the store (`usage`, read
+/// beside this sync's commit) or in this sync's `reports` (applied by then: a report above
+/// `Unused` of an unused entry moved it). Pools come oldest first, so the walk goes from the
+/// newest back to the first reported one.
+pub fn new_pools(
+    device: DeviceId,
+    usage: Vec<crate::store::PoolUsage>,
+    reports: &[SyncReport],
+    with_files: bool,
+) -> Vec<NewPool> {
+    let reported =
+        |pool: &PoolId| reports.iter().any(|r| r.pool_id == *pool && r.state != EntryState::Unused);
+    let mut fresh = Vec::new();
+    for usage in usage.into_iter().rev() {
+        if usage.any_used || reported(&usage.pool.id) {
+            break;
         }
-        fresh.reverse();
-        Ok(fresh)
+        let pool = usage.pool;
+        fresh.push(NewPool {
+            pool_id: pool.id.to_string(),
+            file: format!("/v1/devices/{device}/pools/{}/file", pool.id),
+            entries: usage.entries,
+            hex: with_files.then(|| hex::encode(&pool.bytes)),
+        });
     }
+    fresh.reverse();
+    fresh
 }
 
 #[cfg(test)]
@@ -354,6 +362,42 @@ mod tests {
 
     fn report(index: u32, state: EntryState) -> SyncReport {
         SyncReport { pool_id: PoolId([1; 8]), index, state }
+    }
+
+    #[test]
+    fn the_top_up_lists_the_pools_after_the_last_reported_one_counting_this_sync() {
+        let device = DeviceId([7; 16]);
+        let usage = |any_used: [bool; 3]| {
+            (0u8..3)
+                .zip(any_used)
+                .map(|(i, any_used)| crate::store::PoolUsage {
+                    pool: crate::store::PoolRecord {
+                        id: PoolId([i; 8]),
+                        device_id: device,
+                        created_at: u64::from(i),
+                        expires_at: 99,
+                        bytes: vec![i],
+                    },
+                    entries: 20,
+                    any_used,
+                })
+                .collect::<Vec<_>>()
+        };
+        let ids = |fresh: Vec<NewPool>| fresh.into_iter().map(|p| p.pool_id).collect::<Vec<_>>();
+        let id = |i: u8| PoolId([i; 8]).to_string();
+        let on = |pool: u8, state| SyncReport { pool_id: PoolId([pool; 8]), index: 0, state };
+        // Pool 0 reported before: 1 and 2 are new, oldest first.
+        assert_eq!(ids(new_pools(device, usage([true, false, false]), &[], false)), [id(1), id(2)]);
+        // This sync reports pool 1: only 2 is new; reporting 2 leaves none.
+        let sold = [on(1, EntryState::Offered)];
+        assert_eq!(ids(new_pools(device, usage([true, false, false]), &sold, false)), [id(2)]);
+        let sold = [on(2, EntryState::Dispensed)];
+        assert!(new_pools(device, usage([true, false, false]), &sold, false).is_empty());
+        // A report that leaves an entry unused reports nothing; none reported: all are new.
+        let idle = [on(2, EntryState::Unused)];
+        let all = new_pools(device, usage([false; 3]), &idle, true);
+        assert_eq!(ids(all.clone()), [id(0), id(1), id(2)]);
+        assert_eq!(all[2].hex.as_deref(), Some("02"), "the file when asked");
     }
 
     #[test]
