@@ -54,7 +54,7 @@ mod ops;
 mod payers;
 pub(crate) mod pools;
 mod refunds;
-mod relay;
+pub(crate) mod relay;
 mod reports;
 mod route;
 mod sandbox_wallet;

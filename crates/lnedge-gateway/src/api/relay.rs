@@ -166,7 +166,8 @@ fn verify_payee(
         })
 }
 
-fn parse_hash(field: &'static str, text: &str) -> Result<[u8; 32], ApiError> {
+/// A 32-byte hash given as 64 hex characters in `field` (also the dashboard's relay actions).
+pub(crate) fn parse_hash(field: &'static str, text: &str) -> Result<[u8; 32], ApiError> {
     hex::decode(text.trim())
         .ok()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())

@@ -105,7 +105,13 @@ pub(crate) fn may_change(
 }
 
 /// Appends to the audit log; a failure is logged (the change itself happened).
-async fn audit(state: &AppState, me: &Session, action: &str, target: &str, detail: &str) {
+pub(crate) async fn audit(
+    state: &AppState,
+    me: &Session,
+    action: &str,
+    target: &str,
+    detail: &str,
+) {
     if let Err(e) = state.gateway.operators().audit(&me.operator, action, target, detail).await {
         tracing::error!(error = %e, action, target, "the audit log refused an entry");
     }

@@ -99,18 +99,14 @@ pub(crate) async fn cancel_relay(
     {
         return refused;
     }
-    let parsed = hex::decode(hash.trim()).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
-    let Some(hash) = parsed else {
-        return super::render::message_page(
-            Some(&me),
-            axum::http::StatusCode::BAD_REQUEST,
-            &format!("hash: {hash:?} is not 64 hex characters"),
-        );
+    let hash = match crate::api::relay::parse_hash("hash", &hash) {
+        Ok(hash) => hash,
+        Err(e) => return api_error_page(Some(&me), e),
     };
     match state.gateway.relay().cancel(&hash, &me.operator).await {
         Ok(payment) => {
             let detail = format!("{}, now {}", sats(payment.held_msat()), payment.state);
-            audit_change(&state, &me, "relay.cancel", &hex::encode(hash), &detail).await;
+            super::actions::audit(&state, &me, "relay.cancel", &hex::encode(hash), &detail).await;
             axum::response::Redirect::to("/ui/relay").into_response()
         }
         Err(e) => api_error_page(Some(&me), e),
@@ -244,14 +240,8 @@ pub(crate) async fn issue_card(
             let pin = if form.pin.trim().is_empty() { "no PIN" } else { "with a PIN" };
             let detail =
                 format!("{:?}, {} per payment, {pin}", card.name, sats(card.per_payment_msat));
-            if let Err(e) = state
-                .gateway
-                .operators()
-                .audit(&me.operator, "card.issue", &card.id.to_string(), &detail)
-                .await
-            {
-                tracing::error!(error = %e, "the audit log refused an entry");
-            }
+            let id = card.id.to_string();
+            super::actions::audit(&state, &me, "card.issue", &id, &detail).await;
             Page::new(
                 "card_issued.html",
                 Some(&me),
@@ -273,19 +263,6 @@ fn card_id(id: &str) -> Result<lnedge_proto::DeviceId, crate::api::ApiError> {
     crate::api::devices::parse_device_id("id", id)
 }
 
-/// Audits a change made from these lists; a failure is logged (the change happened).
-async fn audit_change(
-    state: &AppState,
-    me: &crate::operators::Session,
-    what: &str,
-    id: &str,
-    detail: &str,
-) {
-    if let Err(e) = state.gateway.operators().audit(&me.operator, what, id, detail).await {
-        tracing::error!(error = %e, "the audit log refused an entry");
-    }
-}
-
 async fn set_card_enabled(
     state: AppState,
     me: crate::operators::Session,
@@ -305,7 +282,7 @@ async fn set_card_enabled(
     match state.gateway.payers().set_enabled(id, enabled).await {
         Ok(_) => {
             let what = if enabled { "card.enable" } else { "card.disable" };
-            audit_change(&state, &me, what, &id.to_string(), "").await;
+            super::actions::audit(&state, &me, what, &id.to_string(), "").await;
             axum::response::Redirect::to("/ui/cards").into_response()
         }
         Err(e) => api_error_page(Some(&me), e),
@@ -400,7 +377,7 @@ pub(crate) async fn card_limits(
     match state.gateway.payers().set_limits(id, per_payment, per_day).await {
         Ok(_) => {
             let detail = format!("{} per payment, {} per day", sats(per_payment), sats(per_day));
-            audit_change(&state, &me, "card.limits", &id.to_string(), &detail).await;
+            super::actions::audit(&state, &me, "card.limits", &id.to_string(), &detail).await;
             axum::response::Redirect::to(&format!("/ui/cards/{id}")).into_response()
         }
         Err(e) => api_error_page(Some(&me), e),
@@ -424,7 +401,7 @@ pub(crate) async fn wipe_card(
     };
     match state.gateway.payers().wipe(id).await {
         Ok(wiped) => {
-            audit_change(&state, &me, "card.wipe", &id.to_string(), "").await;
+            super::actions::audit(&state, &me, "card.wipe", &id.to_string(), "").await;
             let base = state.gateway.settings().public_url.trim_end_matches('/').to_owned();
             let deeplink = wiped.filter(|_| !base.is_empty()).map(|w| {
                 let url = format!("{base}/v1/cards/reset/{}", w.reset_code);

@@ -186,6 +186,11 @@ async fn device_from_row(
     Ok(DeviceRecord { products: read_products(client, &head.id).await?, ..head })
 }
 
+/// A connection of `pool`.
+async fn pooled(pool: &Pool) -> Result<Object, StoreError> {
+    pool.get().await.map_err(|e| StoreError::Backend(format!("connecting to PostgreSQL: {e}")))
+}
+
 async fn device_exists(client: &impl GenericClient, id: &DeviceId) -> Result<bool, StoreError> {
     client
         .query_opt("SELECT 1 FROM devices WHERE id = $1", &[&&id.0[..]])
@@ -226,10 +231,7 @@ impl PostgresStore {
     pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
     async fn client(&self) -> Result<Object, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Backend(format!("connecting to PostgreSQL: {e}")))
+        pooled(&self.pool).await
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -367,14 +369,14 @@ impl GatewayStore for PostgresStore {
     }
 
     async fn sync_counter(&self, id: DeviceId) -> Result<Option<u64>, StoreError> {
-        Ok(self.sync.device(&self.pool, id).await?.map(|(_, counter)| counter))
+        Ok(self.sync.device(id).await?.map(|(_, counter)| counter))
     }
 
     async fn sync_state(
         &self,
         id: DeviceId,
     ) -> Result<Option<crate::store::SyncState>, StoreError> {
-        let read = self.sync.device(&self.pool, id).await?;
+        let read = self.sync.device(id).await?;
         Ok(read.map(|(enabled, last_sync_counter)| crate::store::SyncState {
             enabled,
             last_sync_counter,
@@ -385,14 +387,14 @@ impl GatewayStore for PostgresStore {
         &self,
         pools: &[PoolId],
     ) -> Result<std::collections::BTreeMap<PoolId, crate::store::PoolStates>, StoreError> {
-        self.sync.pool_states(&self.pool, pools).await
+        self.sync.pool_states(pools).await
     }
 
     async fn pool_usage(
         &self,
         device: DeviceId,
     ) -> Result<Vec<crate::store::PoolUsage>, StoreError> {
-        self.sync.pool_usage(&self.pool, device).await
+        self.sync.pool_usage(device).await
     }
 
     async fn set_device_enabled(&self, id: DeviceId, enabled: bool) -> Result<(), StoreError> {
@@ -571,7 +573,7 @@ impl GatewayStore for PostgresStore {
     }
 
     async fn commit_sync(&self, commit: &SyncCommit) -> Result<(), StoreError> {
-        self.sync.commit(&self.pool, commit).await
+        self.sync.commit(commit).await
     }
 
     async fn record_payment(&self, payment: &PaymentRecord) -> Result<bool, StoreError> {

@@ -16,7 +16,7 @@ use deadpool_postgres::Pool;
 use lnedge_proto::{DeviceId, PoolId};
 
 use super::batch::{for_each, Batcher};
-use super::pg;
+use super::{pg, pooled as client};
 use crate::store::codec::{self, state_code, to_i64, Columns, POOL_COLUMNS};
 use crate::store::{PoolStates, PoolUsage, StoreError, SyncCommit};
 
@@ -87,6 +87,8 @@ const DIVISION_BY_ZERO: &str = "22012";
 
 /// The batchers of a store's sync path.
 pub(super) struct SyncBatchers {
+    /// For a call run alone when its worker is gone.
+    pool: Pool,
     devices: Batcher<DeviceId, Option<(bool, u64)>>,
     pools: Batcher<Vec<PoolId>, BTreeMap<PoolId, PoolStates>>,
     usage: Batcher<DeviceId, Vec<PoolUsage>>,
@@ -107,25 +109,20 @@ impl SyncBatchers {
         let p = pool.clone();
         let commits =
             Batcher::spawn(COMMIT_WORKERS, MAX_BATCH, move |batch| commit_all(p.clone(), batch));
-        SyncBatchers { devices, pools, usage, commits }
+        SyncBatchers { pool: pool.clone(), devices, pools, usage, commits }
     }
 
     /// A device's flag and last counter (`None`: no such device).
-    pub(super) async fn device(
-        &self,
-        pool: &Pool,
-        id: DeviceId,
-    ) -> Result<Option<(bool, u64)>, StoreError> {
+    pub(super) async fn device(&self, id: DeviceId) -> Result<Option<(bool, u64)>, StoreError> {
         match self.devices.call(id).await {
             Some(answer) => answer,
-            None => one(device_states(pool.clone(), vec![id]).await),
+            None => one(device_states(self.pool.clone(), vec![id]).await),
         }
     }
 
     /// The states of the pools named.
     pub(super) async fn pool_states(
         &self,
-        pool: &Pool,
         ids: &[PoolId],
     ) -> Result<BTreeMap<PoolId, PoolStates>, StoreError> {
         if ids.is_empty() {
@@ -133,27 +130,23 @@ impl SyncBatchers {
         }
         match self.pools.call(ids.to_vec()).await {
             Some(answer) => answer,
-            None => one(pool_states(pool.clone(), vec![ids.to_vec()]).await),
+            None => one(pool_states(self.pool.clone(), vec![ids.to_vec()]).await),
         }
     }
 
     /// A device's pools with their usage, oldest first.
-    pub(super) async fn pool_usage(
-        &self,
-        pool: &Pool,
-        id: DeviceId,
-    ) -> Result<Vec<PoolUsage>, StoreError> {
+    pub(super) async fn pool_usage(&self, id: DeviceId) -> Result<Vec<PoolUsage>, StoreError> {
         match self.usage.call(id).await {
             Some(answer) => answer,
-            None => one(pool_usage(pool.clone(), vec![id]).await),
+            None => one(pool_usage(self.pool.clone(), vec![id]).await),
         }
     }
 
     /// Stores a sync (see the module).
-    pub(super) async fn commit(&self, pool: &Pool, commit: &SyncCommit) -> Result<(), StoreError> {
+    pub(super) async fn commit(&self, commit: &SyncCommit) -> Result<(), StoreError> {
         match self.commits.call(commit.clone()).await {
             Some(answer) => answer,
-            None => commit_one(pool, commit).await,
+            None => commit_one(&self.pool, commit).await,
         }
     }
 }
@@ -172,10 +165,6 @@ fn answer_each<K, V>(
         Ok(mut answer) => keys.into_iter().map(|k| Ok(answer(k))).collect(),
         Err(e) => keys.iter().map(|_| Err(for_each(&e))).collect(),
     }
-}
-
-async fn client(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
-    pool.get().await.map_err(|e| StoreError::Backend(format!("connecting to PostgreSQL: {e}")))
 }
 
 async fn device_states(
