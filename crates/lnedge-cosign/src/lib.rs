@@ -1,0 +1,26 @@
+//! Two-party ECDSA co-signing of a Lightning channel's funding key between a paying device and
+//! the gateway that runs the channel for it (seed 001, "LNGate"; `docs/adr/0023`).
+//!
+//! - [`keygen`]: the device and the gateway generate a joint secp256k1 key; each keeps a
+//!   [`KeyShare`] and nobody ever holds the whole secret.
+//! - [`sign`]: a signature under the joint key needs both shares; the device contributes its
+//!   share only after its own checks.
+//! - [`channel`] and [`policy`]: what the device reads from a transaction it is asked to sign,
+//!   and the rules it checks before it signs.
+//!
+//! This crate is the one home of what the device and the gateway exchange: both sides' state
+//! machines and every message, encoded with [`encode`] / [`decode`].
+
+pub mod channel;
+pub mod error;
+pub mod keygen;
+pub mod policy;
+mod role;
+mod share;
+pub mod sign;
+mod wire;
+
+pub use error::CosignError;
+pub use role::Role;
+pub use share::KeyShare;
+pub use wire::{decode, encode};

@@ -1,0 +1,113 @@
+//! Key generation and signing between a device and a gateway, message by message.
+
+use bitcoin::secp256k1::{Message, Secp256k1};
+use lnedge_cosign::keygen::{
+    DeviceKeygen, GatewayKeygen, KeygenDone, KeygenFinish, KeygenReply, KeygenStart,
+};
+use lnedge_cosign::sign::{DeviceSigning, GatewaySigning, SignAccept, SignDone, SignFinish, SignOpen};
+use lnedge_cosign::{decode, encode, CosignError, KeyShare, Role};
+
+/// Sends a message "over the link": encodes, counts the bytes, decodes.
+fn carry<T: serde::Serialize + serde::de::DeserializeOwned>(
+    what: &'static str,
+    message: &T,
+    bytes: &mut usize,
+) -> T {
+    let encoded = encode(message);
+    *bytes += encoded.len();
+    decode(what, &encoded).expect("a message decodes as it was encoded")
+}
+
+/// A joint key, generated as device and gateway would: (device share, gateway share, bytes).
+pub(crate) fn joint_key() -> (KeyShare, KeyShare, usize) {
+    let mut bytes = 0;
+    let (device, start) = DeviceKeygen::start();
+    let start: KeygenStart = carry("keygen start", &start, &mut bytes);
+    let (gateway, reply) = GatewayKeygen::reply(start).unwrap();
+    let reply: KeygenReply = carry("keygen reply", &reply, &mut bytes);
+    let (device, finish) = device.finish(reply).unwrap();
+    let finish: KeygenFinish = carry("keygen finish", &finish, &mut bytes);
+    let (gateway_share, done) = gateway.finish(finish).unwrap();
+    let done: KeygenDone = carry("keygen done", &done, &mut bytes);
+    let device_share = device.done(done).unwrap();
+    (device_share, gateway_share, bytes)
+}
+
+/// Runs one signature of `gateway_hash` (gateway side) / `device_hash` (device side).
+fn sign(
+    device: &KeyShare,
+    gateway: &KeyShare,
+    gateway_hash: [u8; 32],
+    device_hash: [u8; 32],
+) -> Result<(bitcoin::secp256k1::ecdsa::Signature, usize), CosignError> {
+    let mut bytes = 0;
+    let (g, open) = GatewaySigning::open(gateway, (), gateway_hash)?;
+    let open: SignOpen<()> = carry("sign open", &open, &mut bytes);
+    let (d, accept) = DeviceSigning::accept(device, &open, device_hash)?;
+    let accept: SignAccept = carry("sign accept", &accept, &mut bytes);
+    let (g, finish) = g.finish(accept)?;
+    let finish: SignFinish = carry("sign finish", &finish, &mut bytes);
+    let (done, device_view) = d.finish(finish)?;
+    let done: SignDone = carry("sign done", &done, &mut bytes);
+    let signature = g.done(done)?;
+    assert_eq!(signature, device_view, "both parties end with the same signature");
+    Ok((signature, bytes))
+}
+
+#[test]
+fn a_joint_key_signs_only_with_both_shares_and_verifies_under_libsecp256k1() {
+    let (device, gateway, keygen_bytes) = joint_key();
+    assert_eq!(device.public_key(), gateway.public_key());
+    assert_eq!(device.role(), Role::Device);
+    assert_eq!(gateway.role(), Role::Gateway);
+    assert!(keygen_bytes > 1_000, "key generation carries the OT setup: {keygen_bytes} B");
+
+    for round in 0u8..3 {
+        let hash = [round.wrapping_mul(37).wrapping_add(1); 32];
+        let (signature, bytes) = sign(&device, &gateway, hash, hash).unwrap();
+        Secp256k1::verification_only()
+            .verify_ecdsa(&Message::from_digest(hash), &signature, &device.public_key())
+            .expect("the joint signature verifies under the joint key");
+        // Low S, as Bitcoin's standardness rules require.
+        let mut normalized = signature;
+        normalized.normalize_s();
+        assert_eq!(normalized, signature);
+        assert!(bytes > 0);
+    }
+}
+
+#[test]
+fn a_device_that_computes_another_hash_makes_the_signature_fail() {
+    let (device, gateway, _) = joint_key();
+    let err = sign(&device, &gateway, [1; 32], [2; 32]).unwrap_err();
+    assert!(matches!(err, CosignError::Aborted(_)), "{err:?}");
+}
+
+#[test]
+fn shares_survive_storage_and_bad_bytes_are_named() {
+    let (device, gateway, _) = joint_key();
+    let stored = device.to_bytes();
+    let device = KeyShare::from_bytes(&stored).unwrap();
+    assert_eq!(device.role(), Role::Device);
+    // The restored share still signs with the gateway's.
+    sign(&device, &gateway, [9; 32], [9; 32]).unwrap();
+    // Its Debug output carries no secret.
+    let shown = format!("{device:?}");
+    assert!(shown.contains("Device") && shown.len() < 200, "{shown}");
+
+    let err = KeyShare::from_bytes(&stored[..stored.len() / 2]).unwrap_err();
+    assert!(err.to_string().contains("key share"), "{err}");
+    let mut future = stored.clone();
+    future[0] = 99;
+    let err = KeyShare::from_bytes(&future).unwrap_err();
+    assert!(err.to_string().contains("version 99"), "{err}");
+    assert!(KeyShare::from_bytes(&[]).is_err());
+}
+
+#[test]
+fn garbage_on_the_link_is_a_named_error() {
+    let Err(err) = decode::<KeygenReply>("keygen reply", &[0xff; 7]) else {
+        panic!("seven 0xff bytes decoded as a keygen reply");
+    };
+    assert!(matches!(err, CosignError::Malformed { what: "keygen reply", .. }), "{err:?}");
+}
