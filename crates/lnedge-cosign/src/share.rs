@@ -92,3 +92,54 @@ pub(crate) fn to_public_key(point: &k256::AffinePoint) -> Result<PublicKey, Cosi
     PublicKey::from_slice(encoded.as_bytes())
         .map_err(|e| CosignError::invalid("joint public key", e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use bitcoin::secp256k1::{Message, Secp256k1, SecretKey};
+    use k256::elliptic_curve::PrimeField;
+
+    use crate::keygen::{DeviceKeygen, GatewayKeygen};
+    use crate::sign::{DeviceSigning, GatewaySigning};
+
+    /// The public keys a BOLT 3 funding script (2 <key> <key> 2 CHECKMULTISIG) accepts.
+    fn script_keys(script: &bitcoin::Script) -> Vec<bitcoin::secp256k1::PublicKey> {
+        script
+            .instructions()
+            .filter_map(|i| i.ok()?.push_bytes().map(|b| b.as_bytes().to_vec()))
+            .filter_map(|bytes| bitcoin::secp256k1::PublicKey::from_slice(&bytes).ok())
+            .collect()
+    }
+
+    #[test]
+    fn the_gateway_alone_cannot_sign_for_the_funding_output() {
+        let (device, start) = DeviceKeygen::start();
+        let (gateway, reply) = GatewayKeygen::reply(start).unwrap();
+        let (device, finish) = device.finish(reply).unwrap();
+        let (gateway, done) = gateway.finish(finish).unwrap();
+        let device = device.done(done).unwrap();
+
+        let bridge = SecretKey::from_slice(&[5; 32]).unwrap().public_key(&Secp256k1::new());
+        let script =
+            lightning::ln::chan_utils::make_funding_redeemscript(&gateway.public_key(), &bridge);
+        let keys = script_keys(&script);
+        assert_eq!(keys.len(), 2);
+        let hash = [0x5a; 32];
+        let message = Message::from_digest(hash);
+        let ctx = Secp256k1::new();
+
+        // The gateway's share used as a key: its own public key is not in the script, and what it
+        // signs verifies under neither key of the script.
+        let share = SecretKey::from_slice(gateway.party().poly_point.to_repr().as_slice()).unwrap();
+        assert!(!keys.contains(&share.public_key(&ctx)));
+        let alone = ctx.sign_ecdsa(&message, &share);
+        assert!(keys.iter().all(|k| ctx.verify_ecdsa(&message, &alone, k).is_err()));
+
+        // With the device's share, the joint signature verifies under the script's joint key.
+        let (g, open) = GatewaySigning::open(&gateway, (), hash).unwrap();
+        let (d, accept) = DeviceSigning::accept(&device, &open, hash).unwrap();
+        let (g, finish) = g.finish(accept).unwrap();
+        let (done, _) = d.finish(finish).unwrap();
+        let joint = g.done(done).unwrap();
+        assert_eq!(keys.iter().filter(|k| ctx.verify_ecdsa(&message, &joint, k).is_ok()).count(), 1);
+    }
+}

@@ -1,4 +1,7 @@
-//! lnedge-cosign's integration tests: whole exchanges between the two parties, every message
-//! through its byte encoding as on the device link.
+//! lnedge-cosign's integration tests: whole exchanges between the two parties (every message
+//! through its byte encoding, as on the device link), and the device's policy against
+//! transactions built by LDK.
 
+mod fixture;
+mod policy;
 mod protocol;
