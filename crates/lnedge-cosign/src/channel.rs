@@ -7,10 +7,13 @@
 //! `chan_utils` (the same code that builds the transactions on the gateway).
 
 use bitcoin::hashes::Hash;
-use bitcoin::secp256k1::PublicKey;
+use bitcoin::secp256k1::{PublicKey, Secp256k1};
 use bitcoin::sighash::{EcdsaSighashType, SighashCache};
 use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction};
 use lightning::ln::chan_utils;
+use lightning::ln::channel_keys::{
+    DelayedPaymentBasepoint, DelayedPaymentKey, RevocationBasepoint, RevocationKey,
+};
 use lightning::types::features::ChannelTypeFeatures;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +40,13 @@ pub struct ChannelTerms {
     pub device_payment_point: PublicKey,
     /// The bridge's payment point (with the device's, it obscures the commitment numbers).
     pub counterparty_payment_point: PublicKey,
+    /// The bridge's revocation basepoint (with the device's per-commitment point, it makes the
+    /// revocation key of the device's own commitments).
+    pub counterparty_revocation_basepoint: PublicKey,
+    /// The device side's delayed payment basepoint (the key of its own commitments' `to_local`).
+    pub device_delayed_basepoint: PublicKey,
+    /// The delay the bridge imposes on the device's `to_local` output (blocks).
+    pub to_self_delay: u16,
     /// Whether the device's side opened (funded) the channel.
     pub device_is_opener: bool,
     /// Whether the channel uses anchor outputs (it changes the script that pays the device).
@@ -124,6 +134,22 @@ impl ChannelTerms {
             outbound_from_broadcaster,
         );
         Ok(obscured ^ factor)
+    }
+
+    /// The `to_local` script of the device's own commitment built on `per_commitment_point`.
+    pub fn own_to_local_script(&self, per_commitment_point: &PublicKey) -> ScriptBuf {
+        let ctx = Secp256k1::new();
+        let revocation = RevocationKey::from_basepoint(
+            &ctx,
+            &RevocationBasepoint(self.counterparty_revocation_basepoint),
+            per_commitment_point,
+        );
+        let delayed = DelayedPaymentKey::from_basepoint(
+            &ctx,
+            &DelayedPaymentBasepoint(self.device_delayed_basepoint),
+            per_commitment_point,
+        );
+        chan_utils::get_revokeable_redeemscript(&revocation, self.to_self_delay, &delayed).to_p2wsh()
     }
 
     /// What `tx` pays to `script`, in satoshis.

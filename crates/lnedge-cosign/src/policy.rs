@@ -7,7 +7,10 @@
 //! - for a bridge commitment: its number does not go back, and the device's balance in it fell
 //!   by no more than what payments the device itself approved still allow (amount + fee cap);
 //! - for the device's own commitment (a force close): it is not revoked — the device alone
-//!   releases revocation secrets ([`ChannelBook::release_secret`]), so it knows;
+//!   releases revocation secrets ([`ChannelBook::release_secret`]), so it knows, and it confirms
+//!   the commitment's number by the `to_local` output built on its own per-commitment point
+//!   (the number's obscuring factor comes from the bridge's payment point, which only the
+//!   gateway vouches for);
 //! - for a cooperative close: it pays the device its balance less at most the fee cap;
 //!
 //! and a payment is approved only within the per-payment limit, the daily budget and the payee
@@ -102,6 +105,13 @@ pub enum Refusal {
         number: u64,
         /// The first commitment not revoked.
         revoked_below: u64,
+    },
+    /// An own commitment without a `to_local` output built on its number's per-commitment point:
+    /// the device cannot tell it is not a revoked one.
+    #[error("own commitment {number} has no to_local output built on its per-commitment point")]
+    UnprovenNumber {
+        /// The number the transaction claims.
+        number: u64,
     },
     /// A revocation of a commitment the device co-signed to broadcast.
     #[error("commitment {number} was co-signed for broadcast: its secret is never released")]
@@ -260,6 +270,13 @@ impl ChannelBook {
         let number = self.terms.commitment_number(tx, true).map_err(Refusal::NotThisChannel)?;
         if number < self.revoked_below {
             return Err(Refusal::Revoked { number, revoked_below: self.revoked_below });
+        }
+        // The number is read with the bridge's payment point, which only the gateway vouches
+        // for: confirm it with the device's own per-commitment point, which a commitment of
+        // another number cannot carry.
+        let to_local = self.terms.own_to_local_script(&self.per_commitment_point(number));
+        if ChannelTerms::paid_to(tx, &to_local) == 0 {
+            return Err(Refusal::UnprovenNumber { number });
         }
         self.broadcast = Some(number);
         self.closed = true;

@@ -137,9 +137,9 @@ mod tests {
         // With the device's share, the joint signature verifies under the script's joint key.
         let (g, open) = GatewaySigning::open(&gateway, (), hash).unwrap();
         let (d, accept) = DeviceSigning::accept(&device, &open, hash).unwrap();
-        let (g, finish) = g.finish(accept).unwrap();
-        let (done, _) = d.finish(finish).unwrap();
-        let joint = g.done(done).unwrap();
+        let (g, finish) = g.finish(&gateway, accept).unwrap();
+        let (done, _) = d.finish(&device, finish).unwrap();
+        let joint = g.done(&gateway, done).unwrap();
         assert_eq!(keys.iter().filter(|k| ctx.verify_ecdsa(&message, &joint, k).is_ok()).count(), 1);
     }
 }

@@ -13,13 +13,15 @@
 //! DKLs23 0.6 has no message-independent presigning to do ahead of time (the hash is bound from
 //! the first round), so a signature costs these two round trips.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use bitcoin::secp256k1::{ecdsa::Signature, Message, PublicKey, Secp256k1 as Ctx};
 use dkls23::protocols::signing::{
-    Broadcast3to4, SignData, TransmitPhase1to2, TransmitPhase2to3,
+    Broadcast3to4, KeepPhase1to2, KeepPhase2to3, SignData, TransmitPhase1to2,
+    TransmitPhase2to3, UniqueKeep1to2, UniqueKeep2to3,
 };
-use dkls23::SignSession;
+use dkls23::protocols::PartyIndex;
 use k256::Secp256k1;
 use serde::{Deserialize, Serialize};
 
@@ -64,105 +66,171 @@ fn sign_data(share: &KeyShare, sign_id: [u8; 32], message_hash: [u8; 32]) -> Sig
     }
 }
 
-/// The gateway's side of one signature.
-pub struct GatewaySigning<'a> {
-    share: &'a KeyShare,
-    session: SignSession<'a, Secp256k1>,
-    message_hash: [u8; 32],
+type Kept1 = (UniqueKeep1to2<Secp256k1>, BTreeMap<PartyIndex, KeepPhase1to2<Secp256k1>>);
+type Kept2 = (UniqueKeep2to3<Secp256k1>, BTreeMap<PartyIndex, KeepPhase2to3<Secp256k1>>);
+
+/// One party's signing session. It owns its state (not the share), so a device can keep it
+/// between two requests of a request/response link; each step takes the share again.
+struct Session {
+    data: SignData,
+    role: crate::Role,
+    joint_key: PublicKey,
 }
 
-impl fmt::Debug for GatewaySigning<'_> {
+impl Session {
+    fn new(share: &KeyShare, sign_id: [u8; 32], message_hash: [u8; 32]) -> Session {
+        Session {
+            data: sign_data(share, sign_id, message_hash),
+            role: share.role(),
+            joint_key: share.public_key(),
+        }
+    }
+
+    fn check_share(&self, share: &KeyShare) -> Result<(), CosignError> {
+        if share.role() != self.role || share.public_key() != self.joint_key {
+            return Err(CosignError::Unexpected("a signing step with another key share"));
+        }
+        Ok(())
+    }
+
+    fn phase1(&self, share: &KeyShare) -> Result<(Kept1, Vec<TransmitPhase1to2>), CosignError> {
+        let (unique, kept, transmit) = share.party().sign_phase1(&self.data)?;
+        Ok(((unique, kept), transmit))
+    }
+
+    fn phase2(
+        &self,
+        share: &KeyShare,
+        kept: Kept1,
+        received: &[TransmitPhase1to2],
+    ) -> Result<(Kept2, Vec<TransmitPhase2to3<Secp256k1>>), CosignError> {
+        self.check_share(share)?;
+        let (unique, kept, transmit) =
+            share.party().sign_phase2(&self.data, kept.0, kept.1, received)?;
+        Ok(((unique, kept), transmit))
+    }
+
+    fn phase3(
+        &self,
+        share: &KeyShare,
+        kept: Kept2,
+        received: &[TransmitPhase2to3<Secp256k1>],
+    ) -> Result<(String, Broadcast3to4<Secp256k1>), CosignError> {
+        self.check_share(share)?;
+        Ok(share.party().sign_phase3(&self.data, kept.0, kept.1, received)?)
+    }
+
+    /// The joint signature from both parties' broadcasts, verified by libsecp256k1.
+    fn phase4(
+        &self,
+        share: &KeyShare,
+        x_coord: &str,
+        broadcasts: &[Broadcast3to4<Secp256k1>],
+    ) -> Result<Signature, CosignError> {
+        self.check_share(share)?;
+        let (s_hex, _) = share.party().sign_phase4(&self.data, x_coord, broadcasts, true)?;
+        let mut compact = [0u8; 64];
+        let (r, s) = compact.split_at_mut(32);
+        hex::decode_to_slice(x_coord, r).map_err(|_| CosignError::BadSignature)?;
+        hex::decode_to_slice(&s_hex, s).map_err(|_| CosignError::BadSignature)?;
+        checked(&self.joint_key, &self.data.message_hash, &compact)
+    }
+}
+
+/// The gateway's side of one signature.
+pub struct GatewaySigning {
+    session: Session,
+    kept: Kept1,
+}
+
+impl fmt::Debug for GatewaySigning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GatewaySigning").finish_non_exhaustive()
     }
 }
 
-impl<'a> GatewaySigning<'a> {
+impl GatewaySigning {
     /// Opens a signature of `message_hash` (which the gateway computed from `request`, as the
     /// device will).
     pub fn open<R>(
-        share: &'a KeyShare,
+        share: &KeyShare,
         request: R,
         message_hash: [u8; 32],
-    ) -> Result<(GatewaySigning<'a>, SignOpen<R>), CosignError> {
+    ) -> Result<(GatewaySigning, SignOpen<R>), CosignError> {
         let sign_id: [u8; 32] = rand::random();
-        let (session, first) =
-            SignSession::new(share.party(), sign_data(share, sign_id, message_hash))?;
-        Ok((GatewaySigning { share, session, message_hash }, SignOpen { sign_id, request, first }))
+        let session = Session::new(share, sign_id, message_hash);
+        let (kept, first) = session.phase1(share)?;
+        Ok((GatewaySigning { session, kept }, SignOpen { sign_id, request, first }))
     }
 
     /// Takes the device's [`SignAccept`]; send the [`SignFinish`].
     pub fn finish(
-        mut self,
+        self,
+        share: &KeyShare,
         accept: SignAccept,
-    ) -> Result<(GatewaySigningLast<'a>, SignFinish), CosignError> {
-        let second = self.session.phase2(&accept.first)?;
-        let broadcast = self.session.phase3(&accept.second)?;
-        let last = GatewaySigningLast {
-            share: self.share,
-            session: self.session,
-            own: broadcast.clone(),
-            message_hash: self.message_hash,
-        };
+    ) -> Result<(GatewaySigningLast, SignFinish), CosignError> {
+        let (kept, second) = self.session.phase2(share, self.kept, &accept.first)?;
+        let (x_coord, broadcast) = self.session.phase3(share, kept, &accept.second)?;
+        let last = GatewaySigningLast { session: self.session, x_coord, own: broadcast.clone() };
         Ok((last, SignFinish { second, broadcast }))
     }
 }
 
 /// The gateway's side of one signature, waiting for the device's [`SignDone`].
-pub struct GatewaySigningLast<'a> {
-    share: &'a KeyShare,
-    session: SignSession<'a, Secp256k1>,
+pub struct GatewaySigningLast {
+    session: Session,
+    x_coord: String,
     own: Broadcast3to4<Secp256k1>,
-    message_hash: [u8; 32],
 }
 
-impl fmt::Debug for GatewaySigningLast<'_> {
+impl fmt::Debug for GatewaySigningLast {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GatewaySigningLast").finish_non_exhaustive()
     }
 }
 
-impl GatewaySigningLast<'_> {
+impl GatewaySigningLast {
     /// Takes the device's [`SignDone`]: the joint signature, checked against the joint key.
-    pub fn done(self, done: SignDone) -> Result<Signature, CosignError> {
-        let signature = self.session.phase4(&[self.own, done.broadcast], true)?;
-        checked(&self.share.public_key(), &self.message_hash, &signature.to_bytes())
+    pub fn done(self, share: &KeyShare, done: SignDone) -> Result<Signature, CosignError> {
+        self.session.phase4(share, &self.x_coord, &[self.own, done.broadcast])
     }
 }
 
-/// The device's side of one signature.
-pub struct DeviceSigning<'a> {
-    share: &'a KeyShare,
-    session: SignSession<'a, Secp256k1>,
-    message_hash: [u8; 32],
+/// The device's side of one signature, between its two answers.
+pub struct DeviceSigning {
+    session: Session,
+    kept: Kept2,
 }
 
-impl fmt::Debug for DeviceSigning<'_> {
+impl fmt::Debug for DeviceSigning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeviceSigning").finish_non_exhaustive()
     }
 }
 
-impl<'a> DeviceSigning<'a> {
+impl DeviceSigning {
     /// Accepts a gateway's [`SignOpen`] for `message_hash`, which the device computed itself
     /// from the request after its policy approved it. The caller must not get here otherwise.
     pub fn accept<R>(
-        share: &'a KeyShare,
+        share: &KeyShare,
         open: &SignOpen<R>,
         message_hash: [u8; 32],
-    ) -> Result<(DeviceSigning<'a>, SignAccept), CosignError> {
-        let (mut session, first) =
-            SignSession::new(share.party(), sign_data(share, open.sign_id, message_hash))?;
-        let second = session.phase2(&open.first)?;
-        Ok((DeviceSigning { share, session, message_hash }, SignAccept { first, second }))
+    ) -> Result<(DeviceSigning, SignAccept), CosignError> {
+        let session = Session::new(share, open.sign_id, message_hash);
+        let (kept, first) = session.phase1(share)?;
+        let (kept, second) = session.phase2(share, kept, &open.first)?;
+        Ok((DeviceSigning { session, kept }, SignAccept { first, second }))
     }
 
     /// Takes the gateway's [`SignFinish`]: the [`SignDone`] to send, and the joint signature
-    /// (the device can check it too, and keep it as a receipt).
-    pub fn finish(mut self, finish: SignFinish) -> Result<(SignDone, Signature), CosignError> {
-        let own = self.session.phase3(&finish.second)?;
-        let signature = self.session.phase4(&[own.clone(), finish.broadcast], true)?;
-        let signature = checked(&self.share.public_key(), &self.message_hash, &signature.to_bytes())?;
+    /// (the device checks it too, and may keep it as a receipt).
+    pub fn finish(
+        self,
+        share: &KeyShare,
+        finish: SignFinish,
+    ) -> Result<(SignDone, Signature), CosignError> {
+        let (x_coord, own) = self.session.phase3(share, self.kept, &finish.second)?;
+        let signature = self.session.phase4(share, &x_coord, &[own.clone(), finish.broadcast])?;
         Ok((SignDone { broadcast: own }, signature))
     }
 }

@@ -73,6 +73,10 @@ impl Channel {
             counterparty_funding_key: bridge.funding_pubkey,
             device_payment_point: holder.payment_point,
             counterparty_payment_point: bridge.payment_point,
+            counterparty_revocation_basepoint: bridge.revocation_basepoint.0,
+            device_delayed_basepoint: holder.delayed_payment_basepoint.0,
+            // The delay the bridge selected applies to the holder's to_local.
+            to_self_delay: 144,
             device_is_opener,
             anchors,
             device_close_script: close_script(),
@@ -122,11 +126,16 @@ impl Channel {
         .clone()
     }
 
-    /// The device's own commitment `number`.
-    pub(crate) fn own_commitment(&self, number: u64, device_sat: u64) -> Transaction {
+    /// The device's own commitment `number`, built on `per_commitment_point`.
+    pub(crate) fn own_commitment(
+        &self,
+        number: u64,
+        per_commitment_point: &PublicKey,
+        device_sat: u64,
+    ) -> Transaction {
         CommitmentTransaction::new(
             INITIAL - number,
-            &key(98),
+            per_commitment_point,
             device_sat,
             FUNDING_SAT - device_sat - 1_000,
             253,

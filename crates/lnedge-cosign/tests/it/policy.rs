@@ -17,7 +17,7 @@ fn the_device_reads_commitment_numbers_and_its_balance_from_ldk_transactions() {
             for number in [0, 1, 77, (1 << 40) + 5] {
                 let bridge = channel.bridge_commitment(number, 400_000, &[]);
                 assert_eq!(channel.terms.commitment_number(&bridge, false).unwrap(), number);
-                let own = channel.own_commitment(number, 400_000);
+                let own = channel.own_commitment(number, &any_key(), 400_000);
                 assert_eq!(channel.terms.commitment_number(&own, true).unwrap(), number);
             }
             let bridge = channel.bridge_commitment(3, 412_345, &[]);
@@ -98,12 +98,17 @@ fn a_revoked_own_commitment_is_never_co_signed() {
         assert_eq!(point, book.per_commitment_point(number));
     }
     for number in [0, 3, 4] {
-        let revoked = channel.own_commitment(number, DEVICE_SAT);
+        let revoked = channel.own_commitment(number, &book.per_commitment_point(number), DEVICE_SAT);
         let err = book.check(&policy, &ChannelSignature::OwnCommitment(revoked)).unwrap_err();
         assert_eq!(err, Refusal::Revoked { number, revoked_below: 5 });
     }
+    // A revoked commitment passed off as a newer number (as if the gateway had lied about the
+    // bridge's payment point, which obscures the numbers) is caught by its to_local output.
+    let revoked = channel.own_commitment(7, &book.per_commitment_point(3), DEVICE_SAT);
+    let err = book.check(&policy, &ChannelSignature::OwnCommitment(revoked)).unwrap_err();
+    assert_eq!(err, Refusal::UnprovenNumber { number: 7 });
     // The current one is co-signed for a force close…
-    let current = channel.own_commitment(5, DEVICE_SAT);
+    let current = channel.own_commitment(5, &book.per_commitment_point(5), DEVICE_SAT);
     book.check(&policy, &ChannelSignature::OwnCommitment(current)).unwrap();
     // …after which its secret is never released (that would hand the bridge everything) and no
     // new state is co-signed.

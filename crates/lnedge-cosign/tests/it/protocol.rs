@@ -45,11 +45,11 @@ fn sign(
     let open: SignOpen<()> = carry("sign open", &open, &mut bytes);
     let (d, accept) = DeviceSigning::accept(device, &open, device_hash)?;
     let accept: SignAccept = carry("sign accept", &accept, &mut bytes);
-    let (g, finish) = g.finish(accept)?;
+    let (g, finish) = g.finish(gateway, accept)?;
     let finish: SignFinish = carry("sign finish", &finish, &mut bytes);
-    let (done, device_view) = d.finish(finish)?;
+    let (done, device_view) = d.finish(device, finish)?;
     let done: SignDone = carry("sign done", &done, &mut bytes);
-    let signature = g.done(done)?;
+    let signature = g.done(gateway, done)?;
     assert_eq!(signature, device_view, "both parties end with the same signature");
     Ok((signature, bytes))
 }
