@@ -58,7 +58,10 @@ pub struct ChannelTerms {
 impl ChannelTerms {
     /// BOLT 3's funding redeem script: 2-of-2 of the joint key and the bridge's key.
     pub fn funding_redeem_script(&self) -> ScriptBuf {
-        chan_utils::make_funding_redeemscript(&self.joint_funding_key, &self.counterparty_funding_key)
+        chan_utils::make_funding_redeemscript(
+            &self.joint_funding_key,
+            &self.counterparty_funding_key,
+        )
     }
 
     /// The funding output's script (P2WSH of the redeem script).
@@ -149,7 +152,8 @@ impl ChannelTerms {
             &DelayedPaymentBasepoint(self.device_delayed_basepoint),
             per_commitment_point,
         );
-        chan_utils::get_revokeable_redeemscript(&revocation, self.to_self_delay, &delayed).to_p2wsh()
+        chan_utils::get_revokeable_redeemscript(&revocation, self.to_self_delay, &delayed)
+            .to_p2wsh()
     }
 
     /// What `tx` pays to `script`, in satoshis.

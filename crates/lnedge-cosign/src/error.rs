@@ -30,6 +30,12 @@ pub enum CosignError {
     /// The joint signature does not verify under the joint key.
     #[error("the joint signature does not verify under the joint key")]
     BadSignature,
+    /// The device refused to co-sign (its policy's reason).
+    #[error("the device refused: {0}")]
+    Refused(String),
+    /// The device link did not carry the request, or the device could not serve it.
+    #[error("device link: {0}")]
+    Link(String),
     /// A transaction or script given for signing is not what a channel signature can be for.
     #[error("invalid {what}: {detail}")]
     Invalid {

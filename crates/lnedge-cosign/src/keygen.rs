@@ -136,7 +136,8 @@ impl KeygenParty {
 
     /// Phase 3, once the other party's commitments are here: reveals this party's proof.
     pub fn reveal(&mut self, peer_commit: KeygenCommit) -> Result<KeygenReveal, CosignError> {
-        let proof = self.own_proof.as_ref().ok_or(CosignError::Unexpected("reveal before commit"))?;
+        let proof =
+            self.own_proof.as_ref().ok_or(CosignError::Unexpected("reveal before commit"))?;
         let (zero, multiplication, derivation) = self.session.phase3()?;
         let reveal = KeygenReveal { proof: proof.proof.clone(), zero, multiplication, derivation };
         self.peer_commit = Some(peer_commit);
@@ -150,7 +151,8 @@ impl KeygenParty {
         let peer = role.peer();
         let own_proof = self.own_proof.ok_or(CosignError::Unexpected("finish before commit"))?;
         let own_commit = self.own_commit.ok_or(CosignError::Unexpected("finish before commit"))?;
-        let peer_commit = self.peer_commit.ok_or(CosignError::Unexpected("finish before reveal"))?;
+        let peer_commit =
+            self.peer_commit.ok_or(CosignError::Unexpected("finish before reveal"))?;
         let own_reveal = self.own_reveal.ok_or(CosignError::Unexpected("finish before reveal"))?;
         let peer_proof = ProofCommitment {
             index: peer.index(),
@@ -200,7 +202,10 @@ impl DeviceKeygen {
     }
 
     /// Takes the gateway's [`KeygenReply`]; send the [`KeygenFinish`] back.
-    pub fn finish(mut self, reply: KeygenReply) -> Result<(DeviceKeygenLast, KeygenFinish), CosignError> {
+    pub fn finish(
+        mut self,
+        reply: KeygenReply,
+    ) -> Result<(DeviceKeygenLast, KeygenFinish), CosignError> {
         let commit = self.party.commit(reply.fragment)?;
         let reveal = self.party.reveal(reply.commit)?;
         Ok((DeviceKeygenLast { party: self.party }, KeygenFinish { commit, reveal }))

@@ -8,12 +8,18 @@
 //! - [`channel`] and [`policy`]: what the device reads from a transaction it is asked to sign,
 //!   and the rules it checks before it signs.
 //!
+//! - [`link`], [`device`] and [`gateway`]: the device link's requests and answers, the device's
+//!   wallet that serves them, and the gateway's co-signer that asks.
+//!
 //! This crate is the one home of what the device and the gateway exchange: both sides' state
 //! machines and every message, encoded with [`encode`] / [`decode`].
 
 pub mod channel;
+pub mod device;
 pub mod error;
+pub mod gateway;
 pub mod keygen;
+pub mod link;
 pub mod policy;
 mod role;
 mod share;

@@ -211,7 +211,10 @@ impl ChannelBook {
             return Err(Refusal::Closed);
         }
         if amount_msat > policy.max_payment_msat {
-            return Err(Refusal::OverPaymentLimit { amount_msat, limit_msat: policy.max_payment_msat });
+            return Err(Refusal::OverPaymentLimit {
+                amount_msat,
+                limit_msat: policy.max_payment_msat,
+            });
         }
         if let Some(payees) = &policy.payees {
             if !payees.contains(payee) {
@@ -237,13 +240,17 @@ impl ChannelBook {
         request: &ChannelSignature,
     ) -> Result<[u8; 32], Refusal> {
         match request {
-            ChannelSignature::BridgeCommitment(tx) => self.check_bridge_commitment(tx),
+            ChannelSignature::BridgeCommitment(tx) => self.check_bridge_commitment(policy, tx),
             ChannelSignature::OwnCommitment(tx) => self.check_own_commitment(tx),
             ChannelSignature::Closing(tx) => self.check_closing(policy, tx),
         }
     }
 
-    fn check_bridge_commitment(&mut self, tx: &Transaction) -> Result<[u8; 32], Refusal> {
+    fn check_bridge_commitment(
+        &mut self,
+        policy: &Policy,
+        tx: &Transaction,
+    ) -> Result<[u8; 32], Refusal> {
         if self.closed {
             return Err(Refusal::Closed);
         }
@@ -256,10 +263,15 @@ impl ChannelBook {
         }
         let balance_sat = ChannelTerms::paid_to(tx, &self.terms.device_payment_script());
         let moves_msat = self.balance_sat.saturating_sub(balance_sat).saturating_mul(1000);
-        if moves_msat > self.allowance_msat {
-            return Err(Refusal::MovesTooMuch { moves_msat, allowance_msat: self.allowance_msat });
+        // The first commitment may take the commitment fee (up to the fee cap) from the opening
+        // balance; every later move needs an approved payment.
+        let opening_msat =
+            if self.last_bridge_commitment.is_none() { policy.fee_cap_msat } else { 0 };
+        let allowance_msat = self.allowance_msat + opening_msat;
+        if moves_msat > allowance_msat {
+            return Err(Refusal::MovesTooMuch { moves_msat, allowance_msat });
         }
-        self.allowance_msat -= moves_msat;
+        self.allowance_msat -= moves_msat - moves_msat.min(opening_msat);
         self.balance_sat = balance_sat;
         self.last_bridge_commitment = Some(number);
         Ok(sighash)
@@ -301,8 +313,7 @@ impl ChannelBook {
     /// The per-commitment point of the device's own commitment `number` (public: the gateway
     /// may ask ahead).
     pub fn per_commitment_point(&self, number: u64) -> PublicKey {
-        let secret = self.secret(number);
-        PublicKey::from_secret_key(&Secp256k1::signing_only(), &secret)
+        commitment_point(&self.commitment_seed, number)
     }
 
     /// Releases the secret of own commitment `number`, which revokes it and every older one:
@@ -316,10 +327,20 @@ impl ChannelBook {
     }
 
     fn secret(&self, number: u64) -> SecretKey {
-        let raw = chan_utils::build_commitment_secret(
-            &self.commitment_seed,
-            INITIAL_COMMITMENT_INDEX - (number & INITIAL_COMMITMENT_INDEX),
-        );
-        SecretKey::from_slice(&raw).expect("a SHA-256 output is a valid key but with negligible odds")
+        commitment_secret(&self.commitment_seed, number)
     }
+}
+
+/// The secret of own commitment `number` (BOLT 3's per-commitment secret from a seed).
+fn commitment_secret(seed: &[u8; 32], number: u64) -> SecretKey {
+    let raw = chan_utils::build_commitment_secret(
+        seed,
+        INITIAL_COMMITMENT_INDEX - (number & INITIAL_COMMITMENT_INDEX),
+    );
+    SecretKey::from_slice(&raw).expect("a SHA-256 output is a valid key but with negligible odds")
+}
+
+/// The per-commitment point of own commitment `number` for a commitment seed.
+pub fn commitment_point(seed: &[u8; 32], number: u64) -> PublicKey {
+    PublicKey::from_secret_key(&Secp256k1::signing_only(), &commitment_secret(seed, number))
 }

@@ -58,8 +58,8 @@ impl KeyShare {
     pub fn from_bytes(bytes: &[u8]) -> Result<KeyShare, CosignError> {
         match bytes.split_first() {
             Some((&SHARE_VERSION, body)) => {
-                let stored: Stored =
-                    postcard::from_bytes(body).map_err(|e| CosignError::malformed("key share", e))?;
+                let stored: Stored = postcard::from_bytes(body)
+                    .map_err(|e| CosignError::malformed("key share", e))?;
                 KeyShare::new(stored.role, stored.party)
             }
             Some((version, _)) => Err(CosignError::malformed(
@@ -140,6 +140,9 @@ mod tests {
         let (g, finish) = g.finish(&gateway, accept).unwrap();
         let (done, _) = d.finish(&device, finish).unwrap();
         let joint = g.done(&gateway, done).unwrap();
-        assert_eq!(keys.iter().filter(|k| ctx.verify_ecdsa(&message, &joint, k).is_ok()).count(), 1);
+        assert_eq!(
+            keys.iter().filter(|k| ctx.verify_ecdsa(&message, &joint, k).is_ok()).count(),
+            1
+        );
     }
 }

@@ -18,8 +18,8 @@ use std::fmt;
 
 use bitcoin::secp256k1::{ecdsa::Signature, Message, PublicKey, Secp256k1 as Ctx};
 use dkls23::protocols::signing::{
-    Broadcast3to4, KeepPhase1to2, KeepPhase2to3, SignData, TransmitPhase1to2,
-    TransmitPhase2to3, UniqueKeep1to2, UniqueKeep2to3,
+    Broadcast3to4, KeepPhase1to2, KeepPhase2to3, SignData, TransmitPhase1to2, TransmitPhase2to3,
+    UniqueKeep1to2, UniqueKeep2to3,
 };
 use dkls23::protocols::PartyIndex;
 use k256::Secp256k1;

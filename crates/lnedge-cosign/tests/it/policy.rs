@@ -36,10 +36,22 @@ fn an_approved_payment_moves_the_state_and_nothing_more_is_co_signed() {
     let policy = policy();
     let mut book = channel.book();
 
+    // The first commitment may take the commitment fee (within the fee cap) from the opening
+    // balance, and no more.
+    let greedy = channel.bridge_commitment(0, DEVICE_SAT - 2_001, &[]);
+    let err = book.check(&policy, &ChannelSignature::BridgeCommitment(greedy)).unwrap_err();
+    assert_eq!(err, Refusal::MovesTooMuch { moves_msat: 2_001_000, allowance_msat: 2_000_000 });
+    let opening = channel.bridge_commitment(0, DEVICE_SAT - 183, &[]);
+    book.check(&policy, &ChannelSignature::BridgeCommitment(opening)).unwrap();
+    let start_sat = DEVICE_SAT - 183;
+
     // Nothing approved: a state that takes 1 sat from the device is refused, and the book stays.
     let before = format!("{book:?}");
     let err = book
-        .check(&policy, &ChannelSignature::BridgeCommitment(channel.bridge_commitment(1, DEVICE_SAT - 1, &[])))
+        .check(
+            &policy,
+            &ChannelSignature::BridgeCommitment(channel.bridge_commitment(1, start_sat - 1, &[])),
+        )
         .unwrap_err();
     assert_eq!(err, Refusal::MovesTooMuch { moves_msat: 1_000, allowance_msat: 0 });
     assert_eq!(format!("{book:?}"), before);
@@ -47,22 +59,22 @@ fn an_approved_payment_moves_the_state_and_nothing_more_is_co_signed() {
     // The device approves 30,000 sat to its payee: the HTLC state and the settled state pass.
     book.approve_payment(&policy, 30_000_000, &payee(), 1).unwrap();
     assert_eq!(book.allowance_msat(), 32_000_000);
-    let with_htlc = channel.bridge_commitment(1, DEVICE_SAT - 30_000, &[30_000_000]);
+    let with_htlc = channel.bridge_commitment(1, start_sat - 30_000, &[30_000_000]);
     let hash = book.check(&policy, &ChannelSignature::BridgeCommitment(with_htlc.clone())).unwrap();
     assert_eq!(hash, channel.terms.sighash(&with_htlc).unwrap());
-    let settled = channel.bridge_commitment(2, DEVICE_SAT - 30_000, &[]);
+    let settled = channel.bridge_commitment(2, start_sat - 30_000, &[]);
     book.check(&policy, &ChannelSignature::BridgeCommitment(settled)).unwrap();
-    assert_eq!(book.balance_sat(), DEVICE_SAT - 30_000);
+    assert_eq!(book.balance_sat(), start_sat - 30_000);
     assert_eq!(book.allowance_msat(), 2_000_000);
 
     // A gateway that now asks for a second 30,000 sat on its own is refused.
-    let theft = channel.bridge_commitment(3, DEVICE_SAT - 60_000, &[30_000_000]);
+    let theft = channel.bridge_commitment(3, start_sat - 60_000, &[30_000_000]);
     let err = book.check(&policy, &ChannelSignature::BridgeCommitment(theft)).unwrap_err();
     assert_eq!(err, Refusal::MovesTooMuch { moves_msat: 30_000_000, allowance_msat: 2_000_000 });
-    assert_eq!(book.balance_sat(), DEVICE_SAT - 30_000, "the refused state moved nothing");
+    assert_eq!(book.balance_sat(), start_sat - 30_000, "the refused state moved nothing");
 
-    // Going back to an older state (one where the device had more) is refused too.
-    let old = channel.bridge_commitment(1, DEVICE_SAT - 30_000, &[]);
+    // Going back to an older state is refused too.
+    let old = channel.bridge_commitment(1, start_sat - 30_000, &[]);
     let err = book.check(&policy, &ChannelSignature::BridgeCommitment(old)).unwrap_err();
     assert_eq!(err, Refusal::OlderState { number: 1, last: 2 });
 }
@@ -98,7 +110,8 @@ fn a_revoked_own_commitment_is_never_co_signed() {
         assert_eq!(point, book.per_commitment_point(number));
     }
     for number in [0, 3, 4] {
-        let revoked = channel.own_commitment(number, &book.per_commitment_point(number), DEVICE_SAT);
+        let revoked =
+            channel.own_commitment(number, &book.per_commitment_point(number), DEVICE_SAT);
         let err = book.check(&policy, &ChannelSignature::OwnCommitment(revoked)).unwrap_err();
         assert_eq!(err, Refusal::Revoked { number, revoked_below: 5 });
     }
@@ -126,7 +139,9 @@ fn a_cooperative_close_pays_the_device_its_balance() {
     // A close that keeps 2,001 sat of the device's balance is above the 2,000 sat fee cap.
     let greedy = channel.closing(DEVICE_SAT - 2_001);
     let err = book.check(&policy, &ChannelSignature::Closing(greedy)).unwrap_err();
-    assert!(matches!(err, Refusal::CloseUnderpays { paid_sat, .. } if paid_sat == DEVICE_SAT - 2_001));
+    assert!(
+        matches!(err, Refusal::CloseUnderpays { paid_sat, .. } if paid_sat == DEVICE_SAT - 2_001)
+    );
     let fair = channel.closing(DEVICE_SAT - 700);
     book.check(&policy, &ChannelSignature::Closing(fair)).unwrap();
     assert_eq!(book.approve_payment(&policy, 1, &payee(), 1).unwrap_err(), Refusal::Closed);

@@ -4,7 +4,9 @@ use bitcoin::secp256k1::{Message, Secp256k1};
 use lnedge_cosign::keygen::{
     DeviceKeygen, GatewayKeygen, KeygenDone, KeygenFinish, KeygenReply, KeygenStart,
 };
-use lnedge_cosign::sign::{DeviceSigning, GatewaySigning, SignAccept, SignDone, SignFinish, SignOpen};
+use lnedge_cosign::sign::{
+    DeviceSigning, GatewaySigning, SignAccept, SignDone, SignFinish, SignOpen,
+};
 use lnedge_cosign::{decode, encode, CosignError, KeyShare, Role};
 
 /// Sends a message "over the link": encodes, counts the bytes, decodes.

@@ -1,0 +1,187 @@
+//! The gateway's side: its share and a link to the device, asking for what LDK's signer needs.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bitcoin::secp256k1::ecdsa::Signature;
+use bitcoin::secp256k1::PublicKey;
+use bitcoin::ScriptBuf;
+
+use crate::channel::ChannelTerms;
+use crate::error::CosignError;
+use crate::link::{DeviceAnswer, DeviceLink, GatewayRequest};
+use crate::policy::ChannelSignature;
+use crate::share::KeyShare;
+use crate::sign::GatewaySigning;
+use crate::{decode, encode};
+
+/// The device's keys for its channel, as it gave them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceChannelKeys {
+    /// The key the bridge's commitments pay the device's balance to.
+    pub payment_point: PublicKey,
+    /// The basepoint of the device's own commitments' `to_local` key.
+    pub delayed_basepoint: PublicKey,
+    /// Where a cooperative close pays the device.
+    pub close_script: ScriptBuf,
+}
+
+/// What the link carried so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Requests sent.
+    pub requests: u64,
+    /// Bytes sent to the device.
+    pub bytes_out: u64,
+    /// Bytes received from the device.
+    pub bytes_in: u64,
+    /// Joint signatures completed.
+    pub signatures: u64,
+}
+
+/// The gateway's co-signer for one device's channel.
+pub struct GatewayCosigner {
+    share: KeyShare,
+    link: Arc<dyn DeviceLink>,
+    requests: AtomicU64,
+    bytes_out: AtomicU64,
+    bytes_in: AtomicU64,
+    signatures: AtomicU64,
+}
+
+impl std::fmt::Debug for GatewayCosigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayCosigner")
+            .field("joint_key", &self.share.public_key())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayCosigner {
+    /// The gateway's share of a joint key and the link to the device holding the other.
+    pub fn new(share: KeyShare, link: Arc<dyn DeviceLink>) -> GatewayCosigner {
+        GatewayCosigner {
+            share,
+            link,
+            requests: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            signatures: AtomicU64::new(0),
+        }
+    }
+
+    /// The joint funding key.
+    pub fn joint_key(&self) -> PublicKey {
+        self.share.public_key()
+    }
+
+    /// What the link carried so far.
+    pub fn stats(&self) -> LinkStats {
+        LinkStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out.load(Ordering::Relaxed),
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            signatures: self.signatures.load(Ordering::Relaxed),
+        }
+    }
+
+    fn call(&self, request: &GatewayRequest) -> Result<DeviceAnswer, CosignError> {
+        let bytes = encode(request);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let answer = self.link.call(&bytes).map_err(|e| CosignError::Link(e.0))?;
+        self.bytes_in.fetch_add(answer.len() as u64, Ordering::Relaxed);
+        match decode::<DeviceAnswer>("device answer", &answer)? {
+            DeviceAnswer::Refused(reason) => {
+                tracing::warn!(%reason, "the device refused");
+                Err(CosignError::Refused(reason))
+            }
+            DeviceAnswer::Failed(reason) => Err(CosignError::Link(reason)),
+            answer => Ok(answer),
+        }
+    }
+
+    /// Asks the device for its keys for the channel.
+    pub fn channel_keys(&self) -> Result<DeviceChannelKeys, CosignError> {
+        match self.call(&GatewayRequest::ChannelKeys)? {
+            DeviceAnswer::ChannelKeys { payment_point, delayed_basepoint, close_script } => {
+                Ok(DeviceChannelKeys { payment_point, delayed_basepoint, close_script })
+            }
+            _ => Err(CosignError::Unexpected("an answer that is not the device's keys")),
+        }
+    }
+
+    /// Sends the channel's terms for the device to pin.
+    pub fn pin_terms(
+        &self,
+        terms: ChannelTerms,
+        opening_balance_sat: u64,
+    ) -> Result<(), CosignError> {
+        match self.call(&GatewayRequest::Terms { terms, opening_balance_sat })? {
+            DeviceAnswer::TermsPinned => Ok(()),
+            _ => Err(CosignError::Unexpected("an answer that is not a pinning")),
+        }
+    }
+
+    /// Co-signs `request`, whose funding-input hash the gateway computed as `sighash`: two
+    /// round trips; the device checks the request against its policy first.
+    pub fn sign(
+        &self,
+        request: ChannelSignature,
+        sighash: [u8; 32],
+    ) -> Result<Signature, CosignError> {
+        let (session, open) = GatewaySigning::open(&self.share, request, sighash)?;
+        let sign_id = open.sign_id;
+        let accept = match self.call(&GatewayRequest::Sign(open))? {
+            DeviceAnswer::Accept(accept) => accept,
+            _ => return Err(CosignError::Unexpected("an answer that is not a signing acceptance")),
+        };
+        let (session, finish) = session.finish(&self.share, accept)?;
+        let done = match self.call(&GatewayRequest::Finish { sign_id, finish })? {
+            DeviceAnswer::Done(done) => done,
+            _ => return Err(CosignError::Unexpected("an answer that is not a signature share")),
+        };
+        let signature = session.done(&self.share, done)?;
+        self.signatures.fetch_add(1, Ordering::Relaxed);
+        Ok(signature)
+    }
+
+    /// The device's per-commitment points for its own commitments `from .. from + count`.
+    pub fn points(&self, from: u64, count: u8) -> Result<Vec<PublicKey>, CosignError> {
+        match self.call(&GatewayRequest::Points { from, count })? {
+            DeviceAnswer::Points(points) => Ok(points),
+            _ => Err(CosignError::Unexpected("an answer that is not points")),
+        }
+    }
+
+    /// Asks the device to revoke own commitment `number`: its secret.
+    pub fn revoke(&self, number: u64) -> Result<[u8; 32], CosignError> {
+        match self.call(&GatewayRequest::Revoke { number })? {
+            DeviceAnswer::Secret(secret) => Ok(secret),
+            _ => Err(CosignError::Unexpected("an answer that is not a secret")),
+        }
+    }
+}
+
+/// A link to a device in the same process (the sandbox, tests and benchmarks).
+pub struct LocalLink {
+    device: std::sync::Mutex<crate::device::DeviceWallet>,
+}
+
+impl LocalLink {
+    /// A link to `device`.
+    pub fn new(device: crate::device::DeviceWallet) -> LocalLink {
+        LocalLink { device: std::sync::Mutex::new(device) }
+    }
+
+    /// Runs `f` on the device (to approve a payment, read its book, or save it).
+    pub fn with_device<R>(&self, f: impl FnOnce(&mut crate::device::DeviceWallet) -> R) -> R {
+        f(&mut self.device.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl DeviceLink for LocalLink {
+    fn call(&self, request: &[u8]) -> Result<Vec<u8>, crate::link::LinkError> {
+        Ok(self.with_device(|device| device.serve(request)))
+    }
+}

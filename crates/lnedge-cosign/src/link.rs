@@ -1,0 +1,89 @@
+//! The device link: what the gateway asks the device and what the device answers, as bytes.
+//!
+//! The transport is a trait ([`DeviceLink`]): an in-process call in the sandbox and the tests,
+//! HTTP or a WebSocket on a real device, BLE or MQTT later. Every message is postcard-encoded
+//! ([`crate::encode`]), so what a payment costs on the link is the length of these bytes.
+
+use bitcoin::secp256k1::PublicKey;
+use bitcoin::ScriptBuf;
+use serde::{Deserialize, Serialize};
+
+use crate::channel::ChannelTerms;
+use crate::policy::ChannelSignature;
+use crate::sign::{SignAccept, SignDone, SignFinish, SignOpen};
+
+/// Gateway → device.
+#[derive(Clone, Serialize, Deserialize)]
+pub enum GatewayRequest {
+    /// The device's keys for a new channel (its payment point, delayed basepoint, close script).
+    ChannelKeys,
+    /// The terms of the channel, sent once before its first signature: the device pins them.
+    Terms {
+        /// The channel's terms.
+        terms: ChannelTerms,
+        /// What the channel's funding gives the device.
+        opening_balance_sat: u64,
+    },
+    /// Opens a co-signature of a channel transaction; the device checks it against its policy.
+    Sign(SignOpen<ChannelSignature>),
+    /// The second round of the co-signature `sign_id`.
+    Finish {
+        /// Which signature.
+        sign_id: [u8; 32],
+        /// The gateway's second message.
+        finish: SignFinish,
+    },
+    /// The per-commitment points of the device's own commitments `from .. from + count`.
+    Points {
+        /// The first commitment number.
+        from: u64,
+        /// How many.
+        count: u8,
+    },
+    /// Revokes own commitment `number`: the device releases its secret.
+    Revoke {
+        /// The commitment to revoke.
+        number: u64,
+    },
+}
+
+/// Device → gateway.
+#[derive(Clone, Serialize, Deserialize)]
+pub enum DeviceAnswer {
+    /// The device's keys for its channel.
+    ChannelKeys {
+        /// The key the bridge's commitments pay the device's balance to.
+        payment_point: PublicKey,
+        /// The basepoint of the device's own commitments' `to_local` key.
+        delayed_basepoint: PublicKey,
+        /// Where a cooperative close pays the device.
+        close_script: ScriptBuf,
+    },
+    /// The terms are pinned.
+    TermsPinned,
+    /// The device's first and second signing messages.
+    Accept(SignAccept),
+    /// The device's share of the signature.
+    Done(SignDone),
+    /// Per-commitment points, in order.
+    Points(Vec<PublicKey>),
+    /// A released per-commitment secret.
+    Secret([u8; 32]),
+    /// The device refused: the reason, for both sides' logs.
+    Refused(String),
+    /// The request could not be served (malformed, unknown signature, protocol abort).
+    Failed(String),
+}
+
+/// Why the link did not carry a request.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("device link: {0}")]
+pub struct LinkError(pub String);
+
+/// A transport to one device: sends a request's bytes, returns the answer's bytes.
+///
+/// It is synchronous because LDK's signer calls are: the gateway calls it off the async workers.
+pub trait DeviceLink: Send + Sync {
+    /// Carries one request to the device and returns its answer.
+    fn call(&self, request: &[u8]) -> Result<Vec<u8>, LinkError>;
+}
