@@ -13,6 +13,7 @@
 
 mod backend;
 mod chain;
+pub mod cosigned;
 mod driver;
 mod network;
 mod node;

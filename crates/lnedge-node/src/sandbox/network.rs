@@ -92,6 +92,7 @@ impl SandboxNetwork {
             data_dir: self.dir.join(name),
             peers: Mutex::new(Vec::new()),
             listen_port: Mutex::new(0),
+            cosign: Default::default(),
         });
         let node = SandboxNode::start(disk.clone(), self.chain.clone()).await?;
         self.lock().insert(name.to_owned(), (disk, node.clone()));
@@ -267,7 +268,11 @@ impl SandboxNetwork {
     /// It does not tick LDK's timers to hurry things along: a channel manager tick also counts
     /// towards LDK's timeouts, and two of them while a peer is answering a commitment update
     /// disconnect that peer.
-    async fn wait(&self, what: &str, done: impl Fn() -> bool) -> Result<(), BackendError> {
+    pub(crate) async fn wait(
+        &self,
+        what: &str,
+        done: impl Fn() -> bool,
+    ) -> Result<(), BackendError> {
         let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
         while !done() {
             if tokio::time::Instant::now() > deadline {

@@ -20,7 +20,7 @@ use lightning::routing::router::DefaultRouter;
 use lightning::routing::scoring::{
     ProbabilisticScorer, ProbabilisticScoringDecayParameters, ProbabilisticScoringFeeParameters,
 };
-use lightning::sign::{EntropySource, InMemorySigner, KeysManager, NodeSigner};
+use lightning::sign::{EntropySource, KeysManager, NodeSigner};
 use lightning::util::config::{MaxDustHTLCExposure, UserConfig};
 use lightning::util::persist::{
     read_channel_monitors, KVStoreSync, CHANNEL_MANAGER_PERSISTENCE_KEY,
@@ -31,13 +31,14 @@ use lightning_net_tokio::SocketDescriptor;
 use tokio::sync::{watch, Notify};
 
 use super::chain::{BlockSink, FixedFees, MemoryStore, SimChain, TracingLogger};
+use super::cosigned::{CosignRegistry, CosignedSigner, NodeKeys};
 use super::peer_message::PeerMessageHandler;
 use crate::error::BackendError;
 use crate::store::BackendStore;
 
 pub(crate) type Logger = TracingLogger;
 pub(crate) type ChainMonitorT = ChainMonitor<
-    InMemorySigner,
+    CosignedSigner,
     Arc<dyn Filter + Send + Sync>,
     Arc<SimChain>,
     Arc<FixedFees>,
@@ -61,7 +62,7 @@ pub(crate) type ChannelManager = lightning::ln::channelmanager::ChannelManager<
     Arc<SimChain>,
     Arc<KeysManager>,
     Arc<KeysManager>,
-    Arc<KeysManager>,
+    Arc<NodeKeys>,
     Arc<FixedFees>,
     Arc<Router>,
     Arc<MessageRouter>,
@@ -93,6 +94,8 @@ pub(crate) struct NodeDisk {
     pub(crate) data_dir: PathBuf,
     pub(crate) peers: Mutex<Vec<(PublicKey, SocketAddr)>>,
     pub(crate) listen_port: Mutex<u16>,
+    /// The node's co-signed channels (see [`super::cosigned`]).
+    pub(crate) cosign: Arc<CosignRegistry>,
 }
 
 /// A running sandbox node.
@@ -134,7 +137,7 @@ impl std::fmt::Debug for SandboxNode {
 /// machine running a debug build is slow to sign.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn user_config() -> UserConfig {
+pub(crate) fn user_config() -> UserConfig {
     let mut config = UserConfig::default();
     config.channel_handshake_config.announce_for_forwarding = true;
     config.channel_handshake_config.minimum_depth = 1;
@@ -172,6 +175,7 @@ impl SandboxNode {
         let logger = Arc::new(TracingLogger { node: disk.name.clone() });
         let fees = Arc::new(FixedFees);
         let keys = Arc::new(KeysManager::new(&disk.seed, now.as_secs(), now.subsec_nanos(), true));
+        let signers = Arc::new(NodeKeys::new(keys.clone(), disk.cosign.clone()));
         let chain_monitor: Arc<ChainMonitorT> = Arc::new(ChainMonitor::new(
             None,
             chain.clone(),
@@ -229,7 +233,7 @@ impl SandboxNode {
                         logger.clone(),
                         keys.clone(),
                         keys.clone(),
-                        keys.clone(),
+                        signers.clone(),
                         user_config(),
                         ChainParameters {
                             network: Network::Regtest,
@@ -240,7 +244,7 @@ impl SandboxNode {
                 }
                 Ok(bytes) => {
                     let mut monitors =
-                        read_channel_monitors(disk.kv.clone(), keys.clone(), keys.clone())
+                        read_channel_monitors(disk.kv.clone(), keys.clone(), signers.clone())
                             .map_err(storage)?;
                     for (hash, monitor) in &mut monitors {
                         let from = height_of(blocks, hash)?;
@@ -260,7 +264,7 @@ impl SandboxNode {
                     let args = ChannelManagerReadArgs::new(
                         keys.clone(),
                         keys.clone(),
-                        keys.clone(),
+                        signers.clone(),
                         fees.clone(),
                         chain_monitor.clone(),
                         chain.clone(),

@@ -2,6 +2,7 @@
 
 mod cln;
 mod conformance;
+mod cosigned;
 mod ldk_regtest;
 mod lnd;
 mod peer_messages;

@@ -1,0 +1,108 @@
+//! The node's signer provider: `KeysManager`, plus the registry of co-signed channels.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bitcoin::ScriptBuf;
+use lightning::ln::script::ShutdownScript;
+use lightning::sign::{KeysManager, SignerProvider};
+use lnedge_cosign::gateway::{DeviceChannelKeys, GatewayCosigner};
+
+use super::signer::CosignedSigner;
+
+/// One co-signed channel's gateway side: the co-signer (share + device link), the device's keys,
+/// and what the device's funding contribution gives it.
+#[derive(Debug)]
+pub struct Cosigned {
+    /// The gateway's share and the link to the device.
+    pub cosigner: Arc<GatewayCosigner>,
+    /// The device's keys for this channel.
+    pub device_keys: DeviceChannelKeys,
+    /// What the channel's funding gives the device (its opening balance).
+    pub opening_balance_sat: u64,
+}
+
+/// The co-signed channels of a node, by LDK `user_channel_id`. It survives node restarts (it
+/// lives with the node's disk); a production gateway keeps it in its store.
+#[derive(Debug, Default)]
+pub struct CosignRegistry {
+    channels: Mutex<HashMap<u128, Arc<Cosigned>>>,
+}
+
+impl CosignRegistry {
+    /// Registers a channel about to be opened with `user_channel_id`.
+    pub fn register(&self, user_channel_id: u128, cosigned: Cosigned) {
+        self.lock().insert(user_channel_id, Arc::new(cosigned));
+    }
+
+    /// The co-signed channel opened with `user_channel_id`, if it is one.
+    pub fn get(&self, user_channel_id: u128) -> Option<Arc<Cosigned>> {
+        self.lock().get(&user_channel_id).cloned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u128, Arc<Cosigned>>> {
+        self.channels.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+thread_local! {
+    /// The close script of the co-signed channel LDK is creating on this thread: LDK asks for
+    /// the channel's keys id, then (same call, same thread) for its upfront shutdown script.
+    static CREATING: RefCell<Option<ScriptBuf>> = const { RefCell::new(None) };
+}
+
+/// The node's signer provider.
+pub struct NodeKeys {
+    inner: Arc<KeysManager>,
+    registry: Arc<CosignRegistry>,
+}
+
+impl std::fmt::Debug for NodeKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeKeys").finish_non_exhaustive()
+    }
+}
+
+impl NodeKeys {
+    /// `KeysManager`'s channels, and the co-signed ones of `registry`.
+    pub fn new(inner: Arc<KeysManager>, registry: Arc<CosignRegistry>) -> NodeKeys {
+        NodeKeys { inner, registry }
+    }
+
+    /// LDK's keys id carries the `user_channel_id` in its last 16 bytes.
+    fn user_channel_id(channel_keys_id: &[u8; 32]) -> u128 {
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&channel_keys_id[16..]);
+        u128::from_be_bytes(bytes)
+    }
+}
+
+impl SignerProvider for NodeKeys {
+    type EcdsaSigner = CosignedSigner;
+
+    fn generate_channel_keys_id(&self, inbound: bool, user_channel_id: u128) -> [u8; 32] {
+        let id = self.inner.generate_channel_keys_id(inbound, user_channel_id);
+        let creating =
+            self.registry.get(user_channel_id).map(|c| c.device_keys.close_script.clone());
+        CREATING.with(|c| *c.borrow_mut() = creating);
+        id
+    }
+
+    fn derive_channel_signer(&self, channel_keys_id: [u8; 32]) -> CosignedSigner {
+        let inner = self.inner.derive_channel_signer(channel_keys_id);
+        let cosigned = self.registry.get(Self::user_channel_id(&channel_keys_id));
+        CosignedSigner::new(inner, cosigned)
+    }
+
+    fn get_destination_script(&self, channel_keys_id: [u8; 32]) -> Result<ScriptBuf, ()> {
+        self.inner.get_destination_script(channel_keys_id)
+    }
+
+    fn get_shutdown_scriptpubkey(&self) -> Result<ShutdownScript, ()> {
+        match CREATING.with(|c| c.borrow_mut().take()) {
+            Some(script) => ShutdownScript::try_from(script).map_err(|_| ()),
+            None => self.inner.get_shutdown_scriptpubkey(),
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Opening a co-signed channel in the sandbox.
+
+use std::sync::Arc;
+
+use lightning::ln::types::ChannelId;
+use lnedge_cosign::gateway::GatewayCosigner;
+
+use super::keys::Cosigned;
+use crate::error::BackendError;
+use crate::sandbox::node::user_config;
+use crate::sandbox::{SandboxNetwork, SandboxNode};
+
+impl SandboxNetwork {
+    /// Opens a private channel of `capacity_sat` from `from` (the gateway's node) to `to` (the
+    /// bridge) whose funding key is the joint key of `cosigner`'s device: the device's keys are
+    /// asked first, and every signature by the funding key needs the device from then on. The
+    /// whole capacity is the device's opening balance. Waits until the channel is usable.
+    pub async fn open_cosigned_channel(
+        &self,
+        from: &SandboxNode,
+        to: &SandboxNode,
+        capacity_sat: u64,
+        cosigner: Arc<GatewayCosigner>,
+    ) -> Result<ChannelId, BackendError> {
+        let asking = cosigner.clone();
+        let device_keys = tokio::task::spawn_blocking(move || asking.channel_keys())
+            .await
+            .map_err(|e| BackendError::Node(format!("asking the device's keys panicked: {e}")))?
+            .map_err(|e| BackendError::Node(format!("the device's keys: {e}")))?;
+        let user_channel_id: u128 = rand::random();
+        from.disk.cosign.register(
+            user_channel_id,
+            Cosigned { cosigner, device_keys, opening_balance_sat: capacity_sat },
+        );
+        let mut config = user_config();
+        // Private: an announcement needs a synchronous funding-key signature.
+        config.channel_handshake_config.announce_for_forwarding = false;
+        from.connect(to.node_id(), to.listen_addr()).await?;
+        from.channel_manager
+            .create_channel(to.node_id(), capacity_sat, 0, user_channel_id, None, Some(config))
+            .map_err(|e| {
+                BackendError::Node(format!("opening a co-signed channel failed: {e:?}"))
+            })?;
+        self.wait("the funding transaction", || self.chain().mempool_len() > 0).await?;
+        self.mine(6).await;
+        self.wait("the co-signed channel to become usable", || {
+            from.channels().iter().any(|c| c.is_usable && c.user_channel_id == user_channel_id)
+        })
+        .await?;
+        from.channels()
+            .into_iter()
+            .find(|c| c.user_channel_id == user_channel_id)
+            .map(|c| c.channel_id)
+            .ok_or_else(|| BackendError::Node("the co-signed channel vanished".into()))
+    }
+}
+
+impl SandboxNode {
+    /// Starts a cooperative close of `channel_id` with `peer` (for a co-signed channel the
+    /// closing transaction needs the device).
+    pub fn close_channel(
+        &self,
+        channel_id: &ChannelId,
+        peer: &bitcoin::secp256k1::PublicKey,
+    ) -> Result<(), BackendError> {
+        self.channel_manager
+            .close_channel(channel_id, peer)
+            .map_err(|e| BackendError::Node(format!("closing the channel failed: {e:?}")))
+    }
+
+    /// Force-closes `channel_id` with `peer`: broadcasts the node's latest commitment, which for
+    /// a co-signed channel only the device can complete.
+    pub fn force_close(
+        &self,
+        channel_id: &ChannelId,
+        peer: &bitcoin::secp256k1::PublicKey,
+    ) -> Result<(), BackendError> {
+        self.channel_manager
+            .force_close_broadcasting_latest_txn(channel_id, peer, "force close".into())
+            .map_err(|e| BackendError::Node(format!("force-closing the channel failed: {e:?}")))
+    }
+
+    /// Tells LDK that signatures it was refused may be asked again (a device came back).
+    pub fn retry_signatures(&self) {
+        self.channel_manager.signer_unblocked(None);
+        self.chain_monitor.signer_unblocked(None);
+    }
+}

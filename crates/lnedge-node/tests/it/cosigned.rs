@@ -1,0 +1,228 @@
+//! Co-signed channels (the threshold device wallet, `docs/adr/0023`) on the sandbox network:
+//! a gateway node whose channel to an unmodified bridge node has a funding key shared 2-of-2
+//! with a device; the device approves what it pays and nothing else moves.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bitcoin::OutPoint;
+use lightning::ln::types::ChannelId;
+use lnedge_cosign::device::{DeviceKeys, DeviceWallet};
+use lnedge_cosign::gateway::{GatewayCosigner, LocalLink};
+use lnedge_cosign::keygen::{DeviceKeygen, GatewayKeygen};
+use lnedge_cosign::link::{DeviceLink, LinkError};
+use lnedge_cosign::policy::Policy;
+use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
+use lnedge_node::{InvoiceState, LightningBackend, PayRequest};
+
+use crate::conformance::{fresh_preimage, hash_of, params, pay_request};
+
+/// The device's link, which a test can cut.
+struct SwitchLink {
+    device: LocalLink,
+    up: AtomicBool,
+}
+
+impl DeviceLink for SwitchLink {
+    fn call(&self, request: &[u8]) -> Result<Vec<u8>, LinkError> {
+        if !self.up.load(Ordering::SeqCst) {
+            return Err(LinkError("the device is out of reach".into()));
+        }
+        self.device.call(request)
+    }
+}
+
+/// gateway ─(co-signed, private)→ bridge ─(announced)→ shop, and the device of the gateway's
+/// channel.
+struct TollRoad {
+    net: SandboxNetwork,
+    gateway: Arc<SandboxNode>,
+    bridge: Arc<SandboxNode>,
+    shop: Arc<SandboxNode>,
+    link: Arc<SwitchLink>,
+    cosigner: Arc<GatewayCosigner>,
+    channel: ChannelId,
+}
+
+const CAPACITY_SAT: u64 = 500_000;
+
+impl TollRoad {
+    async fn new() -> TollRoad {
+        let net = SandboxNetwork::new().await.expect("network");
+        let [bridge, shop] = net.line(["bridge", "shop"], 1_000_000).await.expect("line");
+        let gateway = net.add_node("gateway").await.expect("gateway");
+
+        let (device, start) = DeviceKeygen::start();
+        let (gw, reply) = GatewayKeygen::reply(start).expect("reply");
+        let (device, finish) = device.finish(reply).expect("device finish");
+        let (gateway_share, done) = gw.finish(finish).expect("gateway finish");
+        let device_share = device.done(done).expect("device done");
+        let policy = Policy {
+            max_payment_msat: 20_000_000,
+            daily_budget_msat: 100_000_000,
+            fee_cap_msat: 2_000_000,
+            payees: Some(vec![shop.node_id()]),
+        };
+        let wallet = DeviceWallet::new(DeviceKeys::new(rand::random()), device_share, policy);
+        let link =
+            Arc::new(SwitchLink { device: LocalLink::new(wallet), up: AtomicBool::new(true) });
+        let cosigner = Arc::new(GatewayCosigner::new(gateway_share, link.clone()));
+        let channel = net
+            .open_cosigned_channel(&gateway, &bridge, CAPACITY_SAT, cosigner.clone())
+            .await
+            .expect("co-signed channel");
+        net.wait_for_gossip().await.expect("gossip");
+        TollRoad { net, gateway, bridge, shop, link, cosigner, channel }
+    }
+
+    fn device<R>(&self, f: impl FnOnce(&mut DeviceWallet) -> R) -> R {
+        self.link.device.with_device(f)
+    }
+
+    fn device_balance_sat(&self) -> u64 {
+        self.device(|d| d.book().expect("terms pinned at open").balance_sat())
+    }
+
+    fn funding_outpoint(&self) -> OutPoint {
+        self.device(|d| d.book().expect("terms").terms().funding_outpoint)
+    }
+
+    /// The transaction of the chain (mined or not yet) that spends the channel's funding.
+    async fn wait_for_spend(&self) -> bitcoin::Transaction {
+        let funding = self.funding_outpoint();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            self.net.mine(1).await;
+            let chain = self.net.chain();
+            for height in (0..=chain.height()).rev() {
+                let block = chain.block(height).expect("block");
+                if let Some(tx) = block
+                    .txdata
+                    .iter()
+                    .find(|tx| tx.input.iter().any(|i| i.previous_output == funding))
+                {
+                    return tx.clone();
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "nothing spent the funding output");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn today() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 86_400
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_pays_through_its_co_signed_channel_and_the_gateway_alone_cannot() {
+    let road = TollRoad::new().await;
+    let opening_sat = road.device_balance_sat();
+    assert!(opening_sat < CAPACITY_SAT && opening_sat > CAPACITY_SAT - 2_000, "{opening_sat}");
+
+    // The device approves a 10,000 sat toll; the gateway pays it two hops away.
+    road.device(|d| d.approve_payment(10_000_000, &road.shop.node_id(), today()))
+        .expect("approved");
+    let preimage = fresh_preimage("toll");
+    let invoice =
+        road.shop.create_invoice(preimage, params(10_000_000, "toll")).await.expect("invoice");
+    let signatures_before = road.cosigner.stats().signatures;
+    let outcome = road.gateway.pay(pay_request(&invoice)).await.expect("the toll is paid");
+    assert_eq!(outcome.preimage, preimage);
+    let paid_sat = opening_sat - road.device_balance_sat();
+    let fee_sat = outcome.fee_paid_msat.unwrap_or(0) / 1000;
+    assert!(
+        paid_sat >= 10_000 && paid_sat <= 10_000 + fee_sat + 1,
+        "paid {paid_sat}, fee {fee_sat}"
+    );
+    let signatures = road.cosigner.stats().signatures - signatures_before;
+    assert!(
+        signatures >= 2,
+        "adding and settling the HTLC each need a joint signature: {signatures}"
+    );
+
+    // The gateway alone tries a second toll the device never approved: the device refuses the
+    // state, and nothing moves — not the device's balance, not the shop's invoice.
+    let refusals_before = road.device(|d| d.counts().0);
+    let balance_sat = road.device_balance_sat();
+    let preimage = fresh_preimage("stolen");
+    let invoice =
+        road.shop.create_invoice(preimage, params(10_000_000, "stolen")).await.expect("invoice");
+    let attempt = PayRequest { timeout: Duration::from_secs(5), ..pay_request(&invoice) };
+    road.gateway.pay(attempt).await.expect_err("the device refused: no payment");
+    assert!(road.device(|d| d.counts().0) > refusals_before, "the device logged a refusal");
+    assert_eq!(road.device_balance_sat(), balance_sat);
+    let state = road.shop.invoice_state(hash_of(&preimage)).await.expect("state");
+    assert_eq!(state, InvoiceState::Open, "the shop was not paid");
+    road.net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cooperative_close_pays_the_device_its_balance_on_chain() {
+    let road = TollRoad::new().await;
+    road.device(|d| d.approve_payment(15_000_000, &road.shop.node_id(), today()))
+        .expect("approved");
+    let invoice = road
+        .shop
+        .create_invoice(fresh_preimage("before-close"), params(15_000_000, "toll"))
+        .await
+        .expect("invoice");
+    road.gateway.pay(pay_request(&invoice)).await.expect("paid");
+    let balance_sat = road.device_balance_sat();
+
+    road.gateway.close_channel(&road.channel, &road.bridge.node_id()).expect("close");
+    let closing = road.wait_for_spend().await;
+    let close_script =
+        road.device(|d| d.book().expect("terms").terms().device_close_script.clone());
+    let paid: u64 = closing
+        .output
+        .iter()
+        .filter(|o| o.script_pubkey == close_script)
+        .map(|o| o.value.to_sat())
+        .sum();
+    // The device funded the channel, so it pays the closing fee (within its 2,000 sat cap).
+    assert!(paid <= balance_sat && paid + 2_000 >= balance_sat, "paid {paid} of {balance_sat}");
+    road.net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_force_close_needs_the_device() {
+    let road = TollRoad::new().await;
+    // The bridge is offline (else it would answer the force close by broadcasting its own
+    // commitment, which the device co-signed already), and so is the device.
+    road.bridge.stop().await;
+    road.link.up.store(false, Ordering::SeqCst);
+    let signatures_before = road.device(|d| d.counts().1);
+    road.gateway.force_close(&road.channel, &road.bridge.node_id()).expect("force close asked");
+    // Without the device the gateway cannot sign its commitment: nothing reaches the chain.
+    for _ in 0..20 {
+        road.net.mine(1).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let funding = road.funding_outpoint();
+    let chain = road.net.chain();
+    let spent = (0..=chain.height()).any(|h| {
+        chain
+            .block(h)
+            .expect("block")
+            .txdata
+            .iter()
+            .any(|tx| tx.input.iter().any(|i| i.previous_output == funding))
+    });
+    assert!(!spent, "the gateway broadcast a commitment without the device");
+
+    // The device is back: LDK asks again, the device co-signs the latest commitment, it confirms.
+    road.link.up.store(true, Ordering::SeqCst);
+    road.gateway.retry_signatures();
+    let commitment = road.wait_for_spend().await;
+    let terms = road.device(|d| d.book().expect("terms").terms().clone());
+    let number = terms.commitment_number(&commitment, true).expect("the gateway's own commitment");
+    let point = road.device(|d| d.book().expect("terms").per_commitment_point(number));
+    assert!(
+        commitment.output.iter().any(|o| o.script_pubkey == terms.own_to_local_script(&point)),
+        "its to_local pays the device's delayed key"
+    );
+    assert_eq!(road.device(|d| d.counts().1), signatures_before + 1, "one joint signature");
+    road.net.shutdown().await;
+}
