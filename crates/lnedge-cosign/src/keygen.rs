@@ -253,3 +253,13 @@ impl GatewayKeygen {
         Ok((share, KeygenDone { reveal, public_key }))
     }
 }
+
+/// Runs both sides of a key generation in this process (the sandbox, tests and benchmarks):
+/// `(device share, gateway share)`. A real device runs [`DeviceKeygen`] on its side of a link.
+pub fn in_process() -> Result<(KeyShare, KeyShare), CosignError> {
+    let (device, start) = DeviceKeygen::start();
+    let (gateway, reply) = GatewayKeygen::reply(start)?;
+    let (device, finish) = device.finish(reply)?;
+    let (gateway_share, done) = gateway.finish(finish)?;
+    Ok((device.done(done)?, gateway_share))
+}

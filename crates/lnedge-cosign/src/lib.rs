@@ -9,7 +9,7 @@
 //!   and the rules it checks before it signs.
 //!
 //! - [`link`], [`device`] and [`gateway`]: the device link's requests and answers, the device's
-//!   wallet that serves them, and the gateway's co-signer that asks.
+//!   wallet that serves them, and the gateway's co-signer that asks; [`tcp`] carries them.
 //!
 //! This crate is the one home of what the device and the gateway exchange: both sides' state
 //! machines and every message, encoded with [`encode`] / [`decode`].
@@ -24,6 +24,7 @@ pub mod policy;
 mod role;
 mod share;
 pub mod sign;
+pub mod tcp;
 mod wire;
 
 pub use error::CosignError;

@@ -98,7 +98,6 @@ mod tests {
     use bitcoin::secp256k1::{Message, Secp256k1, SecretKey};
     use k256::elliptic_curve::PrimeField;
 
-    use crate::keygen::{DeviceKeygen, GatewayKeygen};
     use crate::sign::{DeviceSigning, GatewaySigning};
 
     /// The public keys a BOLT 3 funding script (2 <key> <key> 2 CHECKMULTISIG) accepts.
@@ -112,11 +111,7 @@ mod tests {
 
     #[test]
     fn the_gateway_alone_cannot_sign_for_the_funding_output() {
-        let (device, start) = DeviceKeygen::start();
-        let (gateway, reply) = GatewayKeygen::reply(start).unwrap();
-        let (device, finish) = device.finish(reply).unwrap();
-        let (gateway, done) = gateway.finish(finish).unwrap();
-        let device = device.done(done).unwrap();
+        let (device, gateway) = crate::keygen::in_process().unwrap();
 
         let bridge = SecretKey::from_slice(&[5; 32]).unwrap().public_key(&Secp256k1::new());
         let script =

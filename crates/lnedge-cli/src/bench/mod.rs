@@ -1,7 +1,7 @@
 //! `lnedge bench`: the command and its flags; each measurement lives in its own module.
 //!
 //! Without a mode flag it measures payment latency on the sandbox network (`payment`); `--gateway`,
-//! `--relay`, `--relay-driver`, `--proofs`, `--deputy`, `--hostile`, `--payers`, `--report` and `--dashboard` pick another bench. Their shared figures are in `stats`.
+//! `--relay`, `--relay-driver`, `--proofs`, `--deputy`, `--hostile`, `--payers`, `--report`, `--dashboard` and `--toll` pick another bench. Their shared figures are in `stats`.
 
 mod dashboard;
 mod deputy;
@@ -14,6 +14,7 @@ mod relay;
 mod relay_driver;
 mod report;
 mod stats;
+mod toll;
 
 use anyhow::Result;
 use clap::Args;
@@ -114,6 +115,11 @@ pub(crate) struct BenchArgs {
     /// With --dashboard: loads of each page measured (after three warm-up loads).
     #[arg(long, default_value_t = 30, requires = "dashboard", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     page_loads: u32,
+    /// Measure the threshold device wallet instead: --payments tolls, each approved by the
+    /// device and co-signed 2-of-2 over a loopback TCP link, against plain payments over the
+    /// same path; plus key generation and one joint signature.
+    #[arg(long, conflicts_with_all = ["gateway", "relay", "deputy", "proofs", "hostile", "payers", "report", "dashboard"])]
+    toll: bool,
     /// With --deputy: measure nothing; serve the bench's gateway for an outside load generator
     /// and write each wallet's sale URLs and the target's settings into this directory
     /// (`scripts/bench-vs-lnbits.sh` uses it). Serves until killed.
@@ -186,6 +192,10 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
     }
     if args.payers {
         let f = payers::run(args.merchants as usize, args.payments_per_merchant as usize).await?;
+        return print_figures(&f, args.json);
+    }
+    if args.toll {
+        let f = toll::run(args.payments as usize).await?;
         return print_figures(&f, args.json);
     }
     if args.proofs {

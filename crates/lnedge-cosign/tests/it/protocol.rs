@@ -113,3 +113,38 @@ fn garbage_on_the_link_is_a_named_error() {
     };
     assert!(matches!(err, CosignError::Malformed { what: "keygen reply", .. }), "{err:?}");
 }
+
+#[test]
+fn the_tcp_link_carries_requests_and_refuses_oversized_frames() {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+
+    use lnedge_cosign::device::{DeviceKeys, DeviceWallet};
+    use lnedge_cosign::gateway::{GatewayCosigner, LocalLink};
+    use lnedge_cosign::policy::Policy;
+    use lnedge_cosign::tcp::{serve, TcpLink, MAX_FRAME};
+
+    let (device, gateway, _) = joint_key();
+    let policy = Policy { max_payment_msat: 1, daily_budget_msat: 1, fee_cap_msat: 0, payees: None };
+    let wallet = DeviceWallet::new(DeviceKeys::new([1; 32]), device, policy);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    serve(listener, Arc::new(LocalLink::new(wallet)));
+    let link = Arc::new(TcpLink::new(addr, std::time::Duration::from_secs(30)));
+    let cosigner = GatewayCosigner::new(gateway, link);
+    let points = cosigner.points(0, 3).unwrap();
+    assert_eq!(points.len(), 3);
+    assert_eq!(cosigner.points(1, 1).unwrap()[0], points[1], "points are the device's, stable");
+    // Without pinned terms the device refuses to revoke, and says why.
+    let err = cosigner.revoke(0).unwrap_err();
+    assert!(err.to_string().contains("no channel terms"), "{err}");
+    let stats = cosigner.stats();
+    assert_eq!(stats.requests, 3);
+    assert!(stats.bytes_in > 3 * 33);
+
+    // A frame announcing more than the limit closes the connection without an answer.
+    let mut raw = std::net::TcpStream::connect(addr).unwrap();
+    raw.write_all(&((MAX_FRAME as u32) + 1).to_be_bytes()).unwrap();
+    let mut buf = [0u8; 1];
+    assert_eq!(raw.read(&mut buf).unwrap_or(0), 0, "the device hung up");
+}

@@ -10,7 +10,6 @@ use bitcoin::OutPoint;
 use lightning::ln::types::ChannelId;
 use lnedge_cosign::device::{DeviceKeys, DeviceWallet};
 use lnedge_cosign::gateway::{GatewayCosigner, LocalLink};
-use lnedge_cosign::keygen::{DeviceKeygen, GatewayKeygen};
 use lnedge_cosign::link::{DeviceLink, LinkError};
 use lnedge_cosign::policy::Policy;
 use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
@@ -53,11 +52,7 @@ impl TollRoad {
         let [bridge, shop] = net.line(["bridge", "shop"], 1_000_000).await.expect("line");
         let gateway = net.add_node("gateway").await.expect("gateway");
 
-        let (device, start) = DeviceKeygen::start();
-        let (gw, reply) = GatewayKeygen::reply(start).expect("reply");
-        let (device, finish) = device.finish(reply).expect("device finish");
-        let (gateway_share, done) = gw.finish(finish).expect("gateway finish");
-        let device_share = device.done(done).expect("device done");
+        let (device_share, gateway_share) = lnedge_cosign::keygen::in_process().expect("keygen");
         let policy = Policy {
             max_payment_msat: 20_000_000,
             daily_budget_msat: 100_000_000,

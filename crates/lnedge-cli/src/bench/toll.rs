@@ -1,0 +1,173 @@
+//! `lnedge bench --toll`: the threshold device wallet (`docs/wallet.md`). A car's device holds
+//! its channel's funding key 2-of-2 with the gateway; every toll is approved by the device and
+//! every channel state co-signed over a TCP device link on loopback. Measured against a plain
+//! payment over the same path (an ordinary LDK channel to the same bridge, then the same shop),
+//! alternating, in the same run; plus key generation and one signature on their own.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use lnedge_node::bitcoin::secp256k1::PublicKey;
+use lnedge_cosign::device::{DeviceKeys, DeviceWallet};
+use lnedge_cosign::gateway::{GatewayCosigner, LocalLink};
+use lnedge_cosign::policy::Policy;
+use lnedge_cosign::sign::{DeviceSigning, GatewaySigning};
+use lnedge_cosign::tcp::{serve, TcpLink};
+use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
+use lnedge_node::LightningBackend;
+use serde::Serialize;
+
+use super::stats::{self, ms, Summary};
+use crate::util::{params, pay_request, random_preimage};
+
+/// One toll.
+const TOLL_MSAT: u64 = 10_000_000;
+
+/// The toll bench's figures.
+#[derive(Debug, Serialize)]
+pub(crate) struct Figures {
+    build: &'static str,
+    cores: usize,
+    payments: usize,
+    /// Device approval to preimage, 2 hops beyond the gateway, co-signed over TCP loopback.
+    toll_p50_ms: f64,
+    toll_p99_ms: f64,
+    /// The same path from an ordinary channel, alternating with the tolls.
+    plain_p50_ms: f64,
+    plain_p99_ms: f64,
+    /// toll p50 − plain p50.
+    overhead_p50_ms: f64,
+    overhead_p99_ms: f64,
+    joint_signatures_per_payment: f64,
+    link_round_trips_per_payment: f64,
+    link_bytes_per_payment: f64,
+    /// Both parties' CPU for one joint signature in this process (median of 50).
+    signature_ms: f64,
+    /// The device link's bytes for one signature (both directions, encoded).
+    signature_link_bytes: u64,
+    /// Key generation, both parties in this process (median of 5).
+    keygen_ms: f64,
+}
+
+fn today() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() / 86_400).unwrap_or(0)
+}
+
+/// Median of five key generations, and median of 50 signatures with the bytes one carries.
+fn crypto_costs() -> Result<(Duration, Duration, u64)> {
+    let mut keygens = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        lnedge_cosign::keygen::in_process()?;
+        keygens.push(t.elapsed());
+    }
+    let (device, gateway) = lnedge_cosign::keygen::in_process()?;
+    let mut signatures = Vec::new();
+    let mut bytes = 0;
+    for i in 0..50u8 {
+        let hash = [i.wrapping_add(1); 32];
+        let t = Instant::now();
+        let (g, open) = GatewaySigning::open(&gateway, (), hash)?;
+        let (d, accept) = DeviceSigning::accept(&device, &open, hash)?;
+        let (g, finish) = g.finish(&gateway, accept.clone())?;
+        let (done, _) = d.finish(&device, finish.clone())?;
+        g.done(&gateway, done.clone())?;
+        signatures.push(t.elapsed());
+        bytes = [lnedge_cosign::encode(&open), lnedge_cosign::encode(&accept)]
+            .iter()
+            .chain([lnedge_cosign::encode(&finish), lnedge_cosign::encode(&done)].iter())
+            .map(|b| b.len() as u64)
+            .sum();
+    }
+    Ok((Summary::of(&mut keygens).p50, Summary::of(&mut signatures).p50, bytes))
+}
+
+/// The device of the car, served on a loopback TCP port; the gateway's co-signer for it.
+fn car(shop: PublicKey) -> Result<(Arc<LocalLink>, Arc<GatewayCosigner>)> {
+    let (device_share, gateway_share) = lnedge_cosign::keygen::in_process()?;
+    let policy = Policy {
+        max_payment_msat: TOLL_MSAT,
+        daily_budget_msat: u64::MAX,
+        fee_cap_msat: 1_000_000,
+        payees: Some(vec![shop]),
+    };
+    let wallet = DeviceWallet::new(DeviceKeys::new(rand::random()), device_share, policy);
+    let device = Arc::new(LocalLink::new(wallet));
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let link = TcpLink::new(listener.local_addr()?, Duration::from_secs(30));
+    serve(listener, device.clone());
+    Ok((device, Arc::new(GatewayCosigner::new(gateway_share, Arc::new(link)))))
+}
+
+/// Pays one 10,000 sat invoice of `shop` from `payer`; returns its latency from `started`.
+async fn pay(payer: &SandboxNode, shop: &SandboxNode, i: usize, started: impl FnOnce() -> Instant) -> Result<Duration> {
+    let (preimage, _) = random_preimage();
+    let invoice = shop.create_invoice(preimage, params(TOLL_MSAT, &format!("toll {i}"))).await?;
+    let t = started();
+    let outcome = payer.pay(pay_request(&invoice)).await?;
+    if outcome.preimage != preimage {
+        bail!("payment {i} returned a wrong preimage");
+    }
+    Ok(t.elapsed())
+}
+
+/// Runs the bench with `payments` tolls and as many plain payments.
+pub(crate) async fn run(payments: usize) -> Result<Figures> {
+    let (keygen, signature, signature_link_bytes) =
+        tokio::task::spawn_blocking(crypto_costs).await??;
+
+    let net = SandboxNetwork::new().await?;
+    let [bridge, shop] = net.line(["bridge", "shop"], 10_000_000).await?;
+    let gateway = net.add_node("gateway").await?;
+    let plain = net.add_node("plain").await?;
+    let (device, cosigner) = car(shop.node_id())?;
+    net.open_cosigned_channel(&gateway, &bridge, 5_000_000, cosigner.clone()).await?;
+    net.open_channel(&plain, &bridge, 5_000_000, 0).await?;
+    net.wait_for_gossip().await?;
+
+    let approve = |i: usize| -> Result<Instant> {
+        let t = Instant::now();
+        device
+            .with_device(|d| d.approve_payment(TOLL_MSAT, &shop.node_id(), today()))
+            .with_context(|| format!("the device refused toll {i}"))?;
+        Ok(t)
+    };
+    // Warm-up, then alternate.
+    for i in 0..5 {
+        let t = approve(i)?;
+        pay(&gateway, &shop, i, || t).await?;
+        pay(&plain, &shop, i, Instant::now).await?;
+    }
+    let before = cosigner.stats();
+    let (mut tolls, mut plains) = (Vec::new(), Vec::new());
+    for i in 0..payments {
+        let t = approve(i)?;
+        tolls.push(pay(&gateway, &shop, i, || t).await?);
+        plains.push(pay(&plain, &shop, i, Instant::now).await?);
+    }
+    let after = cosigner.stats();
+    net.shutdown().await;
+
+    let per_payment = |a: u64, b: u64| ((a - b) as f64 / payments as f64 * 10.0).round() / 10.0;
+    let toll = Summary::of(&mut tolls);
+    let plain = Summary::of(&mut plains);
+    Ok(Figures {
+        build: stats::build(),
+        cores: stats::cores(),
+        payments,
+        toll_p50_ms: ms(toll.p50),
+        toll_p99_ms: ms(toll.p99),
+        plain_p50_ms: ms(plain.p50),
+        plain_p99_ms: ms(plain.p99),
+        overhead_p50_ms: ms(toll.p50.saturating_sub(plain.p50)),
+        overhead_p99_ms: ms(toll.p99.saturating_sub(plain.p99)),
+        joint_signatures_per_payment: per_payment(after.signatures, before.signatures),
+        link_round_trips_per_payment: per_payment(after.requests, before.requests),
+        link_bytes_per_payment: per_payment(after.bytes_in + after.bytes_out, before.bytes_in + before.bytes_out),
+        signature_ms: ms(signature),
+        signature_link_bytes,
+        keygen_ms: ms(keygen),
+    })
+}

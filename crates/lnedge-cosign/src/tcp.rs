@@ -1,0 +1,96 @@
+//! The device link over TCP: each message a frame (4-byte big-endian length, then the bytes).
+//!
+//! The device listens ([`serve`]), the gateway connects ([`TcpLink`]) and reconnects after any
+//! error. It carries key material (key generation's fragments): outside loopback it must run
+//! inside an encrypted, authenticated channel (TLS or a Noise session); see `docs/wallet.md`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::gateway::LocalLink;
+use crate::link::{DeviceLink, LinkError};
+
+/// The largest frame either side accepts (key generation's largest message is ~100 KB).
+pub const MAX_FRAME: usize = 1 << 20;
+
+fn write_frame(stream: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
+    let len = u32::try_from(bytes.len()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    stream.write_all(&len.to_be_bytes())?;
+    stream.write_all(bytes)?;
+    stream.flush()
+}
+
+fn read_frame(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len)?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a frame of {len} bytes is above the {MAX_FRAME} byte limit"),
+        ));
+    }
+    let mut bytes = vec![0u8; len];
+    stream.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The gateway's end: one connection to the device, opened on first use and after an error.
+pub struct TcpLink {
+    addr: SocketAddr,
+    timeout: Duration,
+    stream: Mutex<Option<TcpStream>>,
+}
+
+impl TcpLink {
+    /// A link to the device listening at `addr`; each call waits at most `timeout`.
+    pub fn new(addr: SocketAddr, timeout: Duration) -> TcpLink {
+        TcpLink { addr, timeout, stream: Mutex::new(None) }
+    }
+
+    fn exchange(&self, slot: &mut Option<TcpStream>, request: &[u8]) -> std::io::Result<Vec<u8>> {
+        if slot.is_none() {
+            let stream = TcpStream::connect_timeout(&self.addr, self.timeout)?;
+            stream.set_nodelay(true)?;
+            stream.set_read_timeout(Some(self.timeout))?;
+            stream.set_write_timeout(Some(self.timeout))?;
+            *slot = Some(stream);
+        }
+        let stream = slot.as_mut().expect("connected above");
+        write_frame(stream, request)?;
+        read_frame(stream)
+    }
+}
+
+impl DeviceLink for TcpLink {
+    fn call(&self, request: &[u8]) -> Result<Vec<u8>, LinkError> {
+        let mut slot = self.stream.lock().unwrap_or_else(|p| p.into_inner());
+        self.exchange(&mut slot, request).map_err(|e| {
+            *slot = None;
+            LinkError(format!("{}: {e}", self.addr))
+        })
+    }
+}
+
+/// The device's end: serves `device` to every connection on `listener`, one thread each, until
+/// the listener fails. A frame above [`MAX_FRAME`] or a broken connection ends that connection.
+pub fn serve(listener: TcpListener, device: Arc<LocalLink>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let device = device.clone();
+            std::thread::spawn(move || {
+                let _ = stream.set_nodelay(true);
+                while let Ok(request) = read_frame(&mut stream) {
+                    let answer = device.with_device(|d| d.serve(&request));
+                    if write_frame(&mut stream, &answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    })
+}
