@@ -163,25 +163,75 @@ impl GatewayCosigner {
     }
 }
 
-/// A link to a device in the same process (the sandbox, tests and benchmarks).
+/// A device in the same process (the sandbox, tests and benchmarks), optionally saving its
+/// wallet to a file after every answer, as a real device writes its flash before it replies.
 pub struct LocalLink {
     device: std::sync::Mutex<crate::device::DeviceWallet>,
+    saved_to: Option<(std::path::PathBuf, crate::device::DeviceKeys)>,
 }
 
 impl LocalLink {
-    /// A link to `device`.
+    /// A link to `device`, kept in memory only.
     pub fn new(device: crate::device::DeviceWallet) -> LocalLink {
-        LocalLink { device: std::sync::Mutex::new(device) }
+        LocalLink { device: std::sync::Mutex::new(device), saved_to: None }
     }
 
-    /// Runs `f` on the device (to approve a payment, read its book, or save it).
+    /// A link to `device` that saves it to `path` after every answer (atomically: a temporary
+    /// file, fsync, rename). `keys` are the device's (kept in memory, as a device keeps its
+    /// master secret apart from its data).
+    pub fn saved(
+        device: crate::device::DeviceWallet,
+        keys: crate::device::DeviceKeys,
+        path: std::path::PathBuf,
+    ) -> std::io::Result<LocalLink> {
+        let link =
+            LocalLink { device: std::sync::Mutex::new(device), saved_to: Some((path, keys)) };
+        link.save(&link.device.lock().unwrap_or_else(|p| p.into_inner()))?;
+        Ok(link)
+    }
+
+    fn save(&self, device: &crate::device::DeviceWallet) -> std::io::Result<()> {
+        let Some((path, _)) = &self.saved_to else { return Ok(()) };
+        let tmp = path.with_extension("tmp");
+        {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&device.save())?;
+            file.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)
+    }
+
+    /// Restarts the device: its wallet as last saved (signatures in flight are lost).
+    pub fn restart(&self) -> Result<(), CosignError> {
+        let Some((path, keys)) = &self.saved_to else {
+            return Err(CosignError::Unexpected("a device kept in memory only cannot restart"));
+        };
+        let bytes = std::fs::read(path)
+            .map_err(|e| CosignError::Link(format!("{}: {e}", path.display())))?;
+        let wallet = crate::device::DeviceWallet::restore(keys.clone(), &bytes)?;
+        *self.device.lock().unwrap_or_else(|p| p.into_inner()) = wallet;
+        Ok(())
+    }
+
+    /// Runs `f` on the device (to approve a payment or read its book), then saves it.
     pub fn with_device<R>(&self, f: impl FnOnce(&mut crate::device::DeviceWallet) -> R) -> R {
-        f(&mut self.device.lock().unwrap_or_else(|p| p.into_inner()))
+        let mut device = self.device.lock().unwrap_or_else(|p| p.into_inner());
+        let out = f(&mut device);
+        if let Err(e) = self.save(&device) {
+            tracing::error!(error = %e, "the device could not save its wallet");
+        }
+        out
     }
 }
 
 impl DeviceLink for LocalLink {
     fn call(&self, request: &[u8]) -> Result<Vec<u8>, crate::link::LinkError> {
-        Ok(self.with_device(|device| device.serve(request)))
+        let mut device = self.device.lock().unwrap_or_else(|p| p.into_inner());
+        let answer = device.serve(request);
+        // An answer leaves only once what it depends on is on the device's disk.
+        self.save(&device)
+            .map_err(|e| crate::link::LinkError(format!("saving the device: {e}")))?;
+        Ok(answer)
     }
 }

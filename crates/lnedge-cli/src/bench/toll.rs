@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
-use lnedge_node::bitcoin::secp256k1::PublicKey;
 use lnedge_cosign::device::{DeviceKeys, DeviceWallet};
 use lnedge_cosign::gateway::{GatewayCosigner, LocalLink};
 use lnedge_cosign::policy::Policy;
 use lnedge_cosign::sign::{DeviceSigning, GatewaySigning};
 use lnedge_cosign::tcp::{serve, TcpLink};
+use lnedge_node::bitcoin::secp256k1::PublicKey;
 use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
 use lnedge_node::LightningBackend;
 use serde::Serialize;
@@ -102,7 +102,12 @@ fn car(shop: PublicKey) -> Result<(Arc<LocalLink>, Arc<GatewayCosigner>)> {
 }
 
 /// Pays one 10,000 sat invoice of `shop` from `payer`; returns its latency from `started`.
-async fn pay(payer: &SandboxNode, shop: &SandboxNode, i: usize, started: impl FnOnce() -> Instant) -> Result<Duration> {
+async fn pay(
+    payer: &SandboxNode,
+    shop: &SandboxNode,
+    i: usize,
+    started: impl FnOnce() -> Instant,
+) -> Result<Duration> {
     let (preimage, _) = random_preimage();
     let invoice = shop.create_invoice(preimage, params(TOLL_MSAT, &format!("toll {i}"))).await?;
     let t = started();
@@ -165,7 +170,10 @@ pub(crate) async fn run(payments: usize) -> Result<Figures> {
         overhead_p99_ms: ms(toll.p99.saturating_sub(plain.p99)),
         joint_signatures_per_payment: per_payment(after.signatures, before.signatures),
         link_round_trips_per_payment: per_payment(after.requests, before.requests),
-        link_bytes_per_payment: per_payment(after.bytes_in + after.bytes_out, before.bytes_in + before.bytes_out),
+        link_bytes_per_payment: per_payment(
+            after.bytes_in + after.bytes_out,
+            before.bytes_in + before.bytes_out,
+        ),
         signature_ms: ms(signature),
         signature_link_bytes,
         keygen_ms: ms(keygen),

@@ -125,7 +125,8 @@ fn the_tcp_link_carries_requests_and_refuses_oversized_frames() {
     use lnedge_cosign::tcp::{serve, TcpLink, MAX_FRAME};
 
     let (device, gateway, _) = joint_key();
-    let policy = Policy { max_payment_msat: 1, daily_budget_msat: 1, fee_cap_msat: 0, payees: None };
+    let policy =
+        Policy { max_payment_msat: 1, daily_budget_msat: 1, fee_cap_msat: 0, payees: None };
     let wallet = DeviceWallet::new(DeviceKeys::new([1; 32]), device, policy);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();

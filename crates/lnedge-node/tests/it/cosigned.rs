@@ -10,23 +10,32 @@ use bitcoin::OutPoint;
 use lightning::ln::types::ChannelId;
 use lnedge_cosign::device::{DeviceKeys, DeviceWallet};
 use lnedge_cosign::gateway::{GatewayCosigner, LocalLink};
-use lnedge_cosign::link::{DeviceLink, LinkError};
+use lnedge_cosign::link::{DeviceLink, GatewayRequest, LinkError};
 use lnedge_cosign::policy::Policy;
 use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
 use lnedge_node::{InvoiceState, LightningBackend, PayRequest};
 
 use crate::conformance::{fresh_preimage, hash_of, params, pay_request};
 
-/// The device's link, which a test can cut.
+/// The device's link, which a test can cut, or arm to restart the device before it answers
+/// the second round of a signature (its signing session in memory is then lost).
 struct SwitchLink {
     device: LocalLink,
     up: AtomicBool,
+    restart_before_finish: AtomicBool,
 }
 
 impl DeviceLink for SwitchLink {
     fn call(&self, request: &[u8]) -> Result<Vec<u8>, LinkError> {
         if !self.up.load(Ordering::SeqCst) {
             return Err(LinkError("the device is out of reach".into()));
+        }
+        let finish = matches!(
+            lnedge_cosign::decode::<GatewayRequest>("request", request),
+            Ok(GatewayRequest::Finish { .. })
+        );
+        if finish && self.restart_before_finish.swap(false, Ordering::SeqCst) {
+            self.device.restart().expect("the device restarts from its saved wallet");
         }
         self.device.call(request)
     }
@@ -42,6 +51,7 @@ struct TollRoad {
     link: Arc<SwitchLink>,
     cosigner: Arc<GatewayCosigner>,
     channel: ChannelId,
+    _device_dir: tempfile::TempDir,
 }
 
 const CAPACITY_SAT: u64 = 500_000;
@@ -59,16 +69,37 @@ impl TollRoad {
             fee_cap_msat: 2_000_000,
             payees: Some(vec![shop.node_id()]),
         };
-        let wallet = DeviceWallet::new(DeviceKeys::new(rand::random()), device_share, policy);
-        let link =
-            Arc::new(SwitchLink { device: LocalLink::new(wallet), up: AtomicBool::new(true) });
+        let keys = DeviceKeys::new(rand::random());
+        let wallet = DeviceWallet::new(keys.clone(), device_share, policy);
+        let device_dir = tempfile::tempdir().expect("device dir");
+        let device =
+            LocalLink::saved(wallet, keys, device_dir.path().join("wallet")).expect("saved");
+        let link = Arc::new(SwitchLink {
+            device,
+            up: AtomicBool::new(true),
+            restart_before_finish: AtomicBool::new(false),
+        });
         let cosigner = Arc::new(GatewayCosigner::new(gateway_share, link.clone()));
         let channel = net
             .open_cosigned_channel(&gateway, &bridge, CAPACITY_SAT, cosigner.clone())
             .await
             .expect("co-signed channel");
         net.wait_for_gossip().await.expect("gossip");
-        TollRoad { net, gateway, bridge, shop, link, cosigner, channel }
+        TollRoad { net, gateway, bridge, shop, link, cosigner, channel, _device_dir: device_dir }
+    }
+
+    /// Waits until the shop's invoice `hash` is settled, asking the gateway to retry refused
+    /// signatures meanwhile (as a gateway does once its device is back).
+    async fn wait_settled(&self, gateway: &SandboxNode, hash: lnedge_node::PaymentHash) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if matches!(self.shop.invoice_state(hash).await, Ok(InvoiceState::Settled { .. })) {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the toll was never settled");
+            gateway.retry_signatures();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     fn device<R>(&self, f: impl FnOnce(&mut DeviceWallet) -> R) -> R {
@@ -219,5 +250,77 @@ async fn a_force_close_needs_the_device() {
         "its to_local pays the device's delayed key"
     );
     assert_eq!(road.device(|d| d.counts().1), signatures_before + 1, "one joint signature");
+    road.net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_restart_in_the_middle_of_a_signature_loses_nothing() {
+    let road = TollRoad::new().await;
+    let opening_sat = road.device_balance_sat();
+    road.device(|d| d.approve_payment(10_000_000, &road.shop.node_id(), today()))
+        .expect("approved");
+    let preimage = fresh_preimage("restart-device");
+    let invoice =
+        road.shop.create_invoice(preimage, params(10_000_000, "toll")).await.expect("invoice");
+    // The device restarts between the two rounds of the payment's first joint signature.
+    road.link.restart_before_finish.store(true, Ordering::SeqCst);
+    let gateway = road.gateway.clone();
+    let pay = tokio::spawn(async move { gateway.pay(pay_request(&invoice)).await });
+    road.wait_settled(&road.gateway, hash_of(&preimage)).await;
+    assert!(!road.link.restart_before_finish.load(Ordering::SeqCst), "the device did restart");
+    let outcome = pay.await.expect("join").expect("the toll completes after the restart");
+    assert_eq!(outcome.preimage, preimage);
+    let paid_sat = opening_sat - road.device_balance_sat();
+    let fee_sat = outcome.fee_paid_msat.unwrap_or(0) / 1000;
+    assert!(
+        paid_sat >= 10_000 && paid_sat <= 10_000 + fee_sat + 1,
+        "paid {paid_sat}, fee {fee_sat}"
+    );
+    road.net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_restart_in_the_middle_of_a_payment_loses_nothing() {
+    let road = TollRoad::new().await;
+    let opening_sat = road.device_balance_sat();
+    road.device(|d| d.approve_payment(10_000_000, &road.shop.node_id(), today()))
+        .expect("approved");
+    let preimage = fresh_preimage("restart-gateway");
+    let invoice =
+        road.shop.create_invoice(preimage, params(10_000_000, "toll")).await.expect("invoice");
+    let signed = road.device(|d| d.counts().1);
+    let gateway = road.gateway.clone();
+    let pay = tokio::spawn(async move { gateway.pay(pay_request(&invoice)).await });
+    // The gateway stops once the device has co-signed the HTLC's first state.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while road.device(|d| d.counts().1) == signed {
+        assert!(tokio::time::Instant::now() < deadline, "the device never co-signed");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let gateway = road.net.restart("gateway").await.expect("gateway restarts");
+    // The old node's call would only wait for its timeout: the restarted node finishes the payment.
+    pay.abort();
+    gateway.connect(road.bridge.node_id(), road.bridge.listen_addr()).await.expect("reconnect");
+    road.wait_settled(&gateway, hash_of(&preimage)).await;
+    // Balances add up: the device paid the toll and its fee once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let paid_sat = opening_sat - road.device_balance_sat();
+        if (10_000..=10_000 + 100).contains(&paid_sat) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the device's balance moved by {paid_sat}");
+        gateway.retry_signatures();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And the restarted gateway pays the next approved toll.
+    road.device(|d| d.approve_payment(10_000_000, &road.shop.node_id(), today()))
+        .expect("approved");
+    let invoice = road
+        .shop
+        .create_invoice(fresh_preimage("next"), params(10_000_000, "toll"))
+        .await
+        .expect("invoice");
+    gateway.pay(pay_request(&invoice)).await.expect("the next toll is paid");
     road.net.shutdown().await;
 }
