@@ -11,11 +11,12 @@ use bitcoin::{ScriptBuf, WPubkeyHash};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CosignError;
-use crate::link::{DeviceAnswer, GatewayRequest};
+use crate::link::{DeviceAnswer, DeviceRequest, GatewayRequest};
 use crate::policy::{commitment_point, ChannelBook, Policy, Refusal};
 use crate::share::KeyShare;
 use crate::sign::DeviceSigning;
 use crate::{decode, encode};
+use lightning::bolt11_invoice::Bolt11Invoice;
 
 /// How many co-signatures may wait for their second round at once (older ones are dropped).
 const MAX_PENDING: usize = 8;
@@ -154,6 +155,34 @@ impl DeviceWallet {
             tracing::warn!(%refusal, "device refused a payment");
         }
         approved
+    }
+
+    /// The device decides to pay a BOLT 11 invoice: checks it (readable, with an amount, not
+    /// expired) and approves its amount to its payee against the policy; returns the request to
+    /// send to the gateway. `day`: days since the epoch, UTC.
+    pub fn request_payment(
+        &mut self,
+        invoice: &str,
+        day: u64,
+    ) -> Result<(DeviceRequest, [u8; 32]), Refusal> {
+        let parsed: Bolt11Invoice =
+            invoice.trim().parse().map_err(|e| Refusal::BadInvoice(format!("{e}")))?;
+        let amount_msat = parsed
+            .amount_milli_satoshis()
+            .ok_or_else(|| Refusal::BadInvoice("it has no amount".into()))?;
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        if parsed.duration_since_epoch() + parsed.expiry_time() <= now {
+            return Err(Refusal::BadInvoice("it has expired".into()));
+        }
+        let payee = parsed.recover_payee_pub_key();
+        self.approve_payment(amount_msat, &payee, day)?;
+        let hash = *parsed.payment_hash().as_ref();
+        let request = DeviceRequest::SendPayment {
+            invoice: invoice.trim().to_owned(),
+            max_fee_msat: self.policy.fee_cap_msat,
+        };
+        Ok((request, hash))
     }
 
     /// Serves one request from the link: bytes in, bytes out.

@@ -36,6 +36,10 @@ pub enum CosignError {
     /// The device link did not carry the request, or the device could not serve it.
     #[error("device link: {0}")]
     Link(String),
+    /// The gateway did not pay what the device asked (its reason), or answered with a preimage
+    /// that is not the invoice's.
+    #[error("payment failed: {0}")]
+    PaymentFailed(String),
     /// A transaction or script given for signing is not what a channel signature can be for.
     #[error("invalid {what}: {detail}")]
     Invalid {

@@ -214,6 +214,35 @@ impl LocalLink {
         Ok(())
     }
 
+    /// The device pays a BOLT 11 invoice: approves it against its policy, sends the request to
+    /// its gateway over `gateway`, and checks the preimage it gets back against the invoice's
+    /// hash (the proof of payment). `day`: days since the epoch, UTC.
+    pub fn pay(
+        &self,
+        gateway: &dyn DeviceLink,
+        invoice: &str,
+        day: u64,
+    ) -> Result<[u8; 32], CosignError> {
+        let (request, hash) = self
+            .with_device(|d| d.request_payment(invoice, day))
+            .map_err(|refusal| CosignError::Refused(refusal.to_string()))?;
+        let answer = gateway.call(&encode(&request)).map_err(|e| CosignError::Link(e.0))?;
+        match decode::<crate::link::GatewayAnswer>("gateway answer", &answer)? {
+            crate::link::GatewayAnswer::PaymentSuccess { preimage, .. } => {
+                use bitcoin::hashes::{sha256, Hash};
+                if sha256::Hash::hash(&preimage).to_byte_array() != hash {
+                    return Err(CosignError::PaymentFailed(
+                        "the gateway's preimage is not the invoice's".into(),
+                    ));
+                }
+                Ok(preimage)
+            }
+            crate::link::GatewayAnswer::PaymentFailed(reason) => {
+                Err(CosignError::PaymentFailed(reason))
+            }
+        }
+    }
+
     /// Runs `f` on the device (to approve a payment or read its book), then saves it.
     pub fn with_device<R>(&self, f: impl FnOnce(&mut crate::device::DeviceWallet) -> R) -> R {
         let mut device = self.device.lock().unwrap_or_else(|p| p.into_inner());

@@ -75,6 +75,33 @@ pub enum DeviceAnswer {
     Failed(String),
 }
 
+/// Device → gateway: what the device itself asks (on its own connection to the gateway).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeviceRequest {
+    /// Pay this BOLT 11 invoice (which the device approved against its policy) from the
+    /// device's channel, with at most `max_fee_msat` in routing fees.
+    SendPayment {
+        /// The invoice, as text.
+        invoice: String,
+        /// The most the device lets the route cost.
+        max_fee_msat: u64,
+    },
+}
+
+/// Gateway → device: the outcome of a [`DeviceRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GatewayAnswer {
+    /// Paid: the preimage (the device checks it against the invoice's hash: its proof).
+    PaymentSuccess {
+        /// The payment's preimage.
+        preimage: [u8; 32],
+        /// What the route cost, if the node knows.
+        fee_msat: Option<u64>,
+    },
+    /// Not paid (no route, a refusal on the way, a timeout): the reason.
+    PaymentFailed(String),
+}
+
 /// Why the link did not carry a request.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[error("device link: {0}")]

@@ -129,6 +129,9 @@ pub enum Refusal {
         /// The policy's fee cap.
         fee_cap_msat: u64,
     },
+    /// An invoice the device cannot pay as it is (unreadable, no amount, expired…).
+    #[error("invoice refused: {0}")]
+    BadInvoice(String),
     /// The channel is closed (or closing): no new state is co-signed.
     #[error("the channel is closed; no new state is co-signed")]
     Closed,

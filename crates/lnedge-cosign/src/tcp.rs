@@ -16,14 +16,16 @@ use crate::link::{DeviceLink, LinkError};
 /// The largest frame either side accepts (key generation's largest message is ~100 KB).
 pub const MAX_FRAME: usize = 1 << 20;
 
-fn write_frame(stream: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes one frame: the length (4 bytes, big-endian), then the bytes.
+pub fn write_frame(stream: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
     let len = u32::try_from(bytes.len()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
     stream.write_all(&len.to_be_bytes())?;
     stream.write_all(bytes)?;
     stream.flush()
 }
 
-fn read_frame(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+/// Reads one frame; refuses one above [`MAX_FRAME`].
+pub fn read_frame(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     stream.read_exact(&mut len)?;
     let len = u32::from_be_bytes(len) as usize;
@@ -38,7 +40,8 @@ fn read_frame(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// The gateway's end: one connection to the device, opened on first use and after an error.
+/// The asking end of a connection (the gateway to its device, or a device to its gateway's
+/// payment service): opened on first use and after an error.
 pub struct TcpLink {
     addr: SocketAddr,
     timeout: Duration,

@@ -15,6 +15,7 @@ use lnedge_cosign::policy::Policy;
 use lnedge_cosign::sign::{DeviceSigning, GatewaySigning};
 use lnedge_cosign::tcp::{serve, TcpLink};
 use lnedge_node::bitcoin::secp256k1::PublicKey;
+use lnedge_node::sandbox::cosigned::serve_device_requests;
 use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
 use lnedge_node::LightningBackend;
 use serde::Serialize;
@@ -31,7 +32,8 @@ pub(crate) struct Figures {
     build: &'static str,
     cores: usize,
     payments: usize,
-    /// Device approval to preimage, 2 hops beyond the gateway, co-signed over TCP loopback.
+    /// The device's decision to the preimage in its hands: SendPayment to the gateway, 2 hops
+    /// beyond it, every state co-signed; both device links on loopback TCP.
     toll_p50_ms: f64,
     toll_p99_ms: f64,
     /// The same path from an ordinary channel, alternating with the tolls.
@@ -101,21 +103,39 @@ fn car(shop: PublicKey) -> Result<(Arc<LocalLink>, Arc<GatewayCosigner>)> {
     Ok((device, Arc::new(GatewayCosigner::new(gateway_share, Arc::new(link)))))
 }
 
-/// Pays one 10,000 sat invoice of `shop` from `payer`; returns its latency from `started`.
-async fn pay(
-    payer: &SandboxNode,
-    shop: &SandboxNode,
-    i: usize,
-    started: impl FnOnce() -> Instant,
-) -> Result<Duration> {
+/// A plain payment of one 10,000 sat invoice of `shop` from `payer`: its latency.
+async fn plain_payment(payer: &SandboxNode, shop: &SandboxNode, i: usize) -> Result<Duration> {
     let (preimage, _) = random_preimage();
-    let invoice = shop.create_invoice(preimage, params(TOLL_MSAT, &format!("toll {i}"))).await?;
-    let t = started();
+    let invoice = shop.create_invoice(preimage, params(TOLL_MSAT, &format!("plain {i}"))).await?;
+    let t = Instant::now();
     let outcome = payer.pay(pay_request(&invoice)).await?;
     if outcome.preimage != preimage {
         bail!("payment {i} returned a wrong preimage");
     }
     Ok(t.elapsed())
+}
+
+/// A toll: the device approves an invoice of `shop`, asks its gateway over `service` to pay it,
+/// and checks the preimage; its latency from the device's decision to the preimage in hand.
+async fn toll(
+    device: &Arc<LocalLink>,
+    service: &Arc<TcpLink>,
+    shop: &SandboxNode,
+    i: usize,
+) -> Result<Duration> {
+    let (preimage, _) = random_preimage();
+    let invoice = shop.create_invoice(preimage, params(TOLL_MSAT, &format!("toll {i}"))).await?;
+    let (device, service) = (device.clone(), service.clone());
+    let (paid, elapsed) = tokio::task::spawn_blocking(move || {
+        let t = Instant::now();
+        let paid = device.pay(&*service, &invoice.to_string(), today());
+        (paid, t.elapsed())
+    })
+    .await?;
+    if paid.with_context(|| format!("toll {i}"))? != preimage.0 {
+        bail!("toll {i} returned a wrong preimage");
+    }
+    Ok(elapsed)
 }
 
 /// Runs the bench with `payments` tolls and as many plain payments.
@@ -131,26 +151,20 @@ pub(crate) async fn run(payments: usize) -> Result<Figures> {
     net.open_cosigned_channel(&gateway, &bridge, 5_000_000, cosigner.clone()).await?;
     net.open_channel(&plain, &bridge, 5_000_000, 0).await?;
     net.wait_for_gossip().await?;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let service = Arc::new(TcpLink::new(listener.local_addr()?, Duration::from_secs(90)));
+    serve_device_requests(listener, gateway.clone(), tokio::runtime::Handle::current());
 
-    let approve = |i: usize| -> Result<Instant> {
-        let t = Instant::now();
-        device
-            .with_device(|d| d.approve_payment(TOLL_MSAT, &shop.node_id(), today()))
-            .with_context(|| format!("the device refused toll {i}"))?;
-        Ok(t)
-    };
     // Warm-up, then alternate.
     for i in 0..5 {
-        let t = approve(i)?;
-        pay(&gateway, &shop, i, || t).await?;
-        pay(&plain, &shop, i, Instant::now).await?;
+        toll(&device, &service, &shop, i).await?;
+        plain_payment(&plain, &shop, i).await?;
     }
     let before = cosigner.stats();
     let (mut tolls, mut plains) = (Vec::new(), Vec::new());
     for i in 0..payments {
-        let t = approve(i)?;
-        tolls.push(pay(&gateway, &shop, i, || t).await?);
-        plains.push(pay(&plain, &shop, i, Instant::now).await?);
+        tolls.push(toll(&device, &service, &shop, i).await?);
+        plains.push(plain_payment(&plain, &shop, i).await?);
     }
     let after = cosigner.stats();
     net.shutdown().await;

@@ -324,3 +324,48 @@ async fn a_gateway_restart_in_the_middle_of_a_payment_loses_nothing() {
     gateway.pay(pay_request(&invoice)).await.expect("the next toll is paid");
     road.net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_asks_its_gateway_to_pay_and_checks_the_preimage() {
+    let road = TollRoad::new().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let service = lnedge_cosign::tcp::TcpLink::new(
+        listener.local_addr().expect("addr"),
+        Duration::from_secs(90),
+    );
+    lnedge_node::sandbox::cosigned::serve_device_requests(
+        listener,
+        road.gateway.clone(),
+        tokio::runtime::Handle::current(),
+    );
+    let service = Arc::new(service);
+    let link = road.link.clone();
+    let pay = move |invoice: String| {
+        let (link, service) = (link.clone(), service.clone());
+        tokio::task::spawn_blocking(move || link.device.pay(&*service, &invoice, today()))
+    };
+
+    // SendPayment → the gateway pays two hops away, co-signing with the device → preimage.
+    let preimage = fresh_preimage("send-payment");
+    let invoice =
+        road.shop.create_invoice(preimage, params(12_000_000, "toll")).await.expect("invoice");
+    let got = pay(invoice.to_string()).await.expect("join").expect("paid");
+    assert_eq!(got, preimage.0);
+
+    // The device refuses before asking: above its per-payment limit, to a payee not on its
+    // list, or an invoice it cannot read. The gateway never sees these.
+    let big = road
+        .shop
+        .create_invoice(fresh_preimage("big"), params(20_000_001, "big"))
+        .await
+        .expect("invoice");
+    let err = pay(big.to_string()).await.expect("join").expect_err("over the limit");
+    assert!(err.to_string().contains("above the limit"), "{err}");
+    let stranger =
+        road.bridge.create_invoice(fresh_preimage("x"), params(1_000, "x")).await.expect("invoice");
+    let err = pay(stranger.to_string()).await.expect("join").expect_err("not allowed");
+    assert!(err.to_string().contains("allow-list"), "{err}");
+    let err = pay("lnbcrt1garbage".into()).await.expect("join").expect_err("unreadable");
+    assert!(err.to_string().contains("invoice refused"), "{err}");
+    road.net.shutdown().await;
+}

@@ -17,7 +17,9 @@
 
 mod keys;
 mod open;
+mod service;
 mod signer;
 
 pub use keys::{CosignRegistry, Cosigned, NodeKeys};
+pub use service::serve_device_requests;
 pub use signer::CosignedSigner;

@@ -1,0 +1,73 @@
+//! The gateway's service for devices' own requests: a device asks its gateway to pay an invoice
+//! it approved; the gateway pays from the device's channel (co-signing every state with the
+//! device on the other link) and answers with the preimage.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use lnedge_cosign::link::{DeviceRequest, GatewayAnswer};
+use lnedge_cosign::tcp::{read_frame, write_frame};
+use lnedge_cosign::{decode, encode};
+
+use crate::backend::{parse_invoice, LightningBackend, PayRequest};
+use crate::sandbox::SandboxNode;
+
+/// How long a device's payment may take before the gateway answers that it failed.
+const PAY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Serves devices' requests on `listener` (TCP frames, one thread per connection): each
+/// `SendPayment` is paid from `node` on `runtime` and answered with its outcome. In the sandbox
+/// the gateway's node for a device has that device's channel only, so the payment leaves
+/// through it; a gateway with several would pin the route's first hop to the device's channel.
+pub fn serve_device_requests(
+    listener: TcpListener,
+    node: Arc<SandboxNode>,
+    runtime: tokio::runtime::Handle,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let (node, runtime) = (node.clone(), runtime.clone());
+            std::thread::spawn(move || {
+                let _ = stream.set_nodelay(true);
+                while let Ok(request) = read_frame(&mut stream) {
+                    let answer = runtime.block_on(answer(&node, &request));
+                    if write_frame(&mut stream, &encode(&answer)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    })
+}
+
+async fn answer(node: &SandboxNode, request: &[u8]) -> GatewayAnswer {
+    let request = match decode::<DeviceRequest>("device request", request) {
+        Ok(request) => request,
+        Err(e) => return GatewayAnswer::PaymentFailed(e.to_string()),
+    };
+    let DeviceRequest::SendPayment { invoice, max_fee_msat } = request;
+    let invoice = match parse_invoice(&invoice) {
+        Ok(invoice) => invoice,
+        Err(e) => return GatewayAnswer::PaymentFailed(e.to_string()),
+    };
+    let pay = PayRequest {
+        invoice,
+        amount_msat: None,
+        max_fee_msat,
+        timeout: PAY_TIMEOUT,
+        max_total_cltv_expiry_delta: None,
+    };
+    match node.pay(pay).await {
+        Ok(outcome) => GatewayAnswer::PaymentSuccess {
+            preimage: outcome.preimage.0,
+            fee_msat: outcome.fee_paid_msat,
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "a device's payment failed");
+            GatewayAnswer::PaymentFailed(e.to_string())
+        }
+    }
+}
