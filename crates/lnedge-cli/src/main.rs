@@ -4,6 +4,7 @@
 //! crates. See the README for the two commands that matter.
 
 mod bench;
+mod car;
 mod card;
 mod demo;
 mod device;

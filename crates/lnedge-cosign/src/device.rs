@@ -86,6 +86,7 @@ pub struct DeviceWallet {
     book: Option<ChannelBook>,
     pending: VecDeque<([u8; 32], DeviceSigning)>,
     refusals: u64,
+    last_refusal: Option<String>,
     signatures: u64,
 }
 
@@ -108,6 +109,7 @@ impl DeviceWallet {
             book: None,
             pending: VecDeque::new(),
             refusals: 0,
+            last_refusal: None,
             signatures: 0,
         }
     }
@@ -141,6 +143,11 @@ impl DeviceWallet {
         (self.refusals, self.signatures)
     }
 
+    /// The reason of the device's latest refusal, if any.
+    pub fn last_refusal(&self) -> Option<&str> {
+        self.last_refusal.as_deref()
+    }
+
     /// The device decides to pay `amount_msat` to `payee` (`day`: days since the epoch, UTC).
     pub fn approve_payment(
         &mut self,
@@ -152,6 +159,7 @@ impl DeviceWallet {
         let approved = book.approve_payment(&self.policy, amount_msat, payee, day);
         if let Err(refusal) = &approved {
             self.refusals += 1;
+            self.last_refusal = Some(refusal.to_string());
             tracing::warn!(%refusal, "device refused a payment");
         }
         approved
@@ -293,6 +301,7 @@ impl DeviceWallet {
 
     fn refuse(&mut self, reason: String) -> DeviceAnswer {
         self.refusals += 1;
+        self.last_refusal = Some(reason.clone());
         tracing::warn!(%reason, "device refused the gateway");
         DeviceAnswer::Refused(reason)
     }

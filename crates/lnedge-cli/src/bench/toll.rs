@@ -4,23 +4,17 @@
 //! payment over the same path (an ordinary LDK channel to the same bridge, then the same shop),
 //! alternating, in the same run; plus key generation and one signature on their own.
 
-use std::net::TcpListener;
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use lnedge_cosign::device::{DeviceKeys, DeviceWallet};
-use lnedge_cosign::gateway::{GatewayCosigner, LocalLink};
 use lnedge_cosign::policy::Policy;
 use lnedge_cosign::sign::{DeviceSigning, GatewaySigning};
-use lnedge_cosign::tcp::{serve, TcpLink};
-use lnedge_node::bitcoin::secp256k1::PublicKey;
-use lnedge_node::sandbox::cosigned::serve_device_requests;
 use lnedge_node::sandbox::{SandboxNetwork, SandboxNode};
 use lnedge_node::LightningBackend;
 use serde::Serialize;
 
 use super::stats::{self, ms, Summary};
+use crate::car::Car;
 use crate::util::{params, pay_request, random_preimage};
 
 /// One toll.
@@ -53,10 +47,6 @@ pub(crate) struct Figures {
     keygen_ms: f64,
 }
 
-fn today() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() / 86_400).unwrap_or(0)
-}
-
 /// Median of five key generations, and median of 50 signatures with the bytes one carries.
 fn crypto_costs() -> Result<(Duration, Duration, u64)> {
     let mut keygens = Vec::new();
@@ -86,23 +76,6 @@ fn crypto_costs() -> Result<(Duration, Duration, u64)> {
     Ok((Summary::of(&mut keygens).p50, Summary::of(&mut signatures).p50, bytes))
 }
 
-/// The device of the car, served on a loopback TCP port; the gateway's co-signer for it.
-fn car(shop: PublicKey) -> Result<(Arc<LocalLink>, Arc<GatewayCosigner>)> {
-    let (device_share, gateway_share) = lnedge_cosign::keygen::in_process()?;
-    let policy = Policy {
-        max_payment_msat: TOLL_MSAT,
-        daily_budget_msat: u64::MAX,
-        fee_cap_msat: 1_000_000,
-        payees: Some(vec![shop]),
-    };
-    let wallet = DeviceWallet::new(DeviceKeys::new(rand::random()), device_share, policy);
-    let device = Arc::new(LocalLink::new(wallet));
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let link = TcpLink::new(listener.local_addr()?, Duration::from_secs(30));
-    serve(listener, device.clone());
-    Ok((device, Arc::new(GatewayCosigner::new(gateway_share, Arc::new(link)))))
-}
-
 /// A plain payment of one 10,000 sat invoice of `shop` from `payer`: its latency.
 async fn plain_payment(payer: &SandboxNode, shop: &SandboxNode, i: usize) -> Result<Duration> {
     let (preimage, _) = random_preimage();
@@ -115,29 +88,6 @@ async fn plain_payment(payer: &SandboxNode, shop: &SandboxNode, i: usize) -> Res
     Ok(t.elapsed())
 }
 
-/// A toll: the device approves an invoice of `shop`, asks its gateway over `service` to pay it,
-/// and checks the preimage; its latency from the device's decision to the preimage in hand.
-async fn toll(
-    device: &Arc<LocalLink>,
-    service: &Arc<TcpLink>,
-    shop: &SandboxNode,
-    i: usize,
-) -> Result<Duration> {
-    let (preimage, _) = random_preimage();
-    let invoice = shop.create_invoice(preimage, params(TOLL_MSAT, &format!("toll {i}"))).await?;
-    let (device, service) = (device.clone(), service.clone());
-    let (paid, elapsed) = tokio::task::spawn_blocking(move || {
-        let t = Instant::now();
-        let paid = device.pay(&*service, &invoice.to_string(), today());
-        (paid, t.elapsed())
-    })
-    .await?;
-    if paid.with_context(|| format!("toll {i}"))? != preimage.0 {
-        bail!("toll {i} returned a wrong preimage");
-    }
-    Ok(elapsed)
-}
-
 /// Runs the bench with `payments` tolls and as many plain payments.
 pub(crate) async fn run(payments: usize) -> Result<Figures> {
     let (keygen, signature, signature_link_bytes) =
@@ -147,23 +97,39 @@ pub(crate) async fn run(payments: usize) -> Result<Figures> {
     let [bridge, shop] = net.line(["bridge", "shop"], 10_000_000).await?;
     let gateway = net.add_node("gateway").await?;
     let plain = net.add_node("plain").await?;
-    let (device, cosigner) = car(shop.node_id())?;
-    net.open_cosigned_channel(&gateway, &bridge, 5_000_000, cosigner.clone()).await?;
+    let policy = Policy {
+        max_payment_msat: TOLL_MSAT,
+        daily_budget_msat: u64::MAX,
+        fee_cap_msat: 1_000_000,
+        payees: Some(vec![shop.node_id()]),
+    };
+    let car = Car::drive_onto(&net, &gateway, &bridge, 5_000_000, policy).await?;
     net.open_channel(&plain, &bridge, 5_000_000, 0).await?;
     net.wait_for_gossip().await?;
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let service = Arc::new(TcpLink::new(listener.local_addr()?, Duration::from_secs(90)));
-    serve_device_requests(listener, gateway.clone(), tokio::runtime::Handle::current());
+    let toll = |i: usize| {
+        let (car, shop) = (&car, &shop);
+        async move {
+            let (preimage, _) = random_preimage();
+            let invoice =
+                shop.create_invoice(preimage, params(TOLL_MSAT, &format!("toll {i}"))).await?;
+            let (paid, elapsed) = car.pay(&invoice).await.with_context(|| format!("toll {i}"))?;
+            if paid != preimage.0 {
+                bail!("toll {i} returned a wrong preimage");
+            }
+            Ok::<_, anyhow::Error>(elapsed)
+        }
+    };
+    let cosigner = car.cosigner.clone();
 
     // Warm-up, then alternate.
     for i in 0..5 {
-        toll(&device, &service, &shop, i).await?;
+        toll(i).await?;
         plain_payment(&plain, &shop, i).await?;
     }
     let before = cosigner.stats();
     let (mut tolls, mut plains) = (Vec::new(), Vec::new());
     for i in 0..payments {
-        tolls.push(toll(&device, &service, &shop, i).await?);
+        tolls.push(toll(i).await?);
         plains.push(plain_payment(&plain, &shop, i).await?);
     }
     let after = cosigner.stats();

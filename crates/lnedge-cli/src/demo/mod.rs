@@ -29,6 +29,7 @@ use crate::util::{group, params, pay_request, random_preimage, short_hex};
 
 mod refund;
 mod relay;
+mod toll;
 
 /// Options of `lnedge demo`.
 #[derive(Debug, Args)]
@@ -39,7 +40,7 @@ pub(crate) struct DemoArgs {
 }
 
 /// How many steps the demo has.
-const STEPS: u32 = 12;
+const STEPS: u32 = 13;
 
 /// Prints the next step's heading, numbered in order of appearance.
 fn step(text: &str) {
@@ -167,6 +168,11 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
 
     step("An offline car unit pays a parking meter with a token bound to the meter's invoice");
     payers.token_story(&merchant).await?;
+
+    step(
+        "A car with its own channel pays three toll booths; the gateway alone cannot pay a fourth",
+    );
+    toll::story(&net, &router, &merchant).await?;
 
     step("The merchant restarts; its durable state comes back with it");
     let merchant = net.restart("merchant").await?;
