@@ -45,10 +45,31 @@ pub(crate) struct Figures {
     signature_link_bytes: u64,
     /// Key generation, both parties in this process (median of 5).
     keygen_ms: f64,
+    /// The device link's bytes for one key generation (both directions, encoded).
+    keygen_link_bytes: usize,
+    /// The device's stored key share.
+    device_share_bytes: usize,
 }
 
-/// Median of five key generations, and median of 50 signatures with the bytes one carries.
-fn crypto_costs() -> Result<(Duration, Duration, u64)> {
+/// One key generation message by message: the bytes it puts on the link.
+fn keygen_link_bytes() -> Result<usize> {
+    use lnedge_cosign::encode;
+    use lnedge_cosign::keygen::{DeviceKeygen, GatewayKeygen};
+    let (device, start) = DeviceKeygen::start();
+    let mut bytes = encode(&start).len();
+    let (gateway, reply) = GatewayKeygen::reply(start)?;
+    bytes += encode(&reply).len();
+    let (device, finish) = device.finish(reply)?;
+    bytes += encode(&finish).len();
+    let (_, done) = gateway.finish(finish)?;
+    bytes += encode(&done).len();
+    device.done(done)?;
+    Ok(bytes)
+}
+
+/// Median of five key generations, median of 50 signatures with the bytes one carries, and the
+/// size of a stored device share.
+fn crypto_costs() -> Result<(Duration, Duration, u64, usize)> {
     let mut keygens = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
@@ -73,7 +94,8 @@ fn crypto_costs() -> Result<(Duration, Duration, u64)> {
             .map(|b| b.len() as u64)
             .sum();
     }
-    Ok((Summary::of(&mut keygens).p50, Summary::of(&mut signatures).p50, bytes))
+    let share_bytes = device.to_bytes().len();
+    Ok((Summary::of(&mut keygens).p50, Summary::of(&mut signatures).p50, bytes, share_bytes))
 }
 
 /// A plain payment of one 10,000 sat invoice of `shop` from `payer`: its latency.
@@ -90,7 +112,7 @@ async fn plain_payment(payer: &SandboxNode, shop: &SandboxNode, i: usize) -> Res
 
 /// Runs the bench with `payments` tolls and as many plain payments.
 pub(crate) async fn run(payments: usize) -> Result<Figures> {
-    let (keygen, signature, signature_link_bytes) =
+    let (keygen, signature, signature_link_bytes, device_share_bytes) =
         tokio::task::spawn_blocking(crypto_costs).await??;
 
     let net = SandboxNetwork::new().await?;
@@ -157,5 +179,7 @@ pub(crate) async fn run(payments: usize) -> Result<Figures> {
         signature_ms: ms(signature),
         signature_link_bytes,
         keygen_ms: ms(keygen),
+        keygen_link_bytes: tokio::task::spawn_blocking(keygen_link_bytes).await??,
+        device_share_bytes,
     })
 }
