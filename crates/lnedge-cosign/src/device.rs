@@ -214,14 +214,14 @@ impl DeviceWallet {
                 }
             }
             GatewayRequest::Terms { terms, opening_balance_sat } => match &self.book {
-                Some(book) if book.terms() == &terms => DeviceAnswer::TermsPinned,
+                Some(book) if book.terms() == &*terms => DeviceAnswer::TermsPinned,
                 Some(_) => self.refuse("the channel's terms are already pinned and differ".into()),
                 None => {
                     if let Err(refusal) = self.check_terms(&terms) {
                         return self.refuse(refusal);
                     }
                     let seed = self.keys.commitment_seed();
-                    self.book = Some(ChannelBook::new(terms, seed, opening_balance_sat));
+                    self.book = Some(ChannelBook::new(*terms, seed, opening_balance_sat));
                     DeviceAnswer::TermsPinned
                 }
             },

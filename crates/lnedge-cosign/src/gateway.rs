@@ -117,7 +117,7 @@ impl GatewayCosigner {
         terms: ChannelTerms,
         opening_balance_sat: u64,
     ) -> Result<(), CosignError> {
-        match self.call(&GatewayRequest::Terms { terms, opening_balance_sat })? {
+        match self.call(&GatewayRequest::Terms { terms: Box::new(terms), opening_balance_sat })? {
             DeviceAnswer::TermsPinned => Ok(()),
             _ => Err(CosignError::Unexpected("an answer that is not a pinning")),
         }

@@ -20,7 +20,7 @@ pub enum GatewayRequest {
     /// The terms of the channel, sent once before its first signature: the device pins them.
     Terms {
         /// The channel's terms.
-        terms: ChannelTerms,
+        terms: Box<ChannelTerms>,
         /// What the channel's funding gives the device.
         opening_balance_sat: u64,
     },
