@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use lnedge_cosign::device::{DeviceKeys, DeviceWallet};
+use lnedge_cosign::device::{Coin, DeviceKeys, DeviceWallet};
 use lnedge_cosign::gateway::{GatewayCosigner, LocalLink};
 use lnedge_cosign::policy::Policy;
 use lnedge_cosign::tcp::{serve, TcpLink};
@@ -47,7 +47,12 @@ impl Car {
         let (device_share, gateway_share) =
             tokio::task::spawn_blocking(lnedge_cosign::keygen::in_process).await??;
         let keygen = t.elapsed();
-        let wallet = DeviceWallet::new(DeviceKeys::new(rand::random()), device_share, policy);
+        let keys = DeviceKeys::new(rand::random());
+        let mut wallet = DeviceWallet::new(keys.clone(), device_share, policy);
+        // The car's own coins fund its channel.
+        let value_sat = capacity_sat + 10_000;
+        let outpoint = net.deposit(keys.deposit_script(), value_sat).await;
+        wallet.add_coin(Coin { outpoint, value_sat });
         let device = Arc::new(LocalLink::new(wallet));
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let link = TcpLink::new(listener.local_addr()?, Duration::from_secs(30));

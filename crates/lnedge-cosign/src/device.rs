@@ -6,8 +6,13 @@
 use std::collections::VecDeque;
 
 use bitcoin::hashes::{sha256, Hash, HashEngine, Hmac, HmacEngine};
-use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
-use bitcoin::{ScriptBuf, WPubkeyHash};
+use bitcoin::secp256k1::{Message, PublicKey, Secp256k1, SecretKey};
+use bitcoin::sighash::{EcdsaSighashType, SighashCache};
+use bitcoin::{
+    absolute, transaction, Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut,
+    WPubkeyHash, Witness,
+};
+use lightning::ln::chan_utils::make_funding_redeemscript;
 use serde::{Deserialize, Serialize};
 
 use crate::error::CosignError;
@@ -63,11 +68,42 @@ impl DeviceKeys {
         self.derive("commitment-seed")
     }
 
+    /// The key of the device's own coins (its on-chain wallet).
+    pub fn wallet_secret(&self) -> SecretKey {
+        self.secret("wallet")
+    }
+
+    /// Where the device's on-chain coins are paid (P2WPKH of its wallet key).
+    pub fn deposit_script(&self) -> ScriptBuf {
+        let key = PublicKey::from_secret_key(&Secp256k1::signing_only(), &self.wallet_secret());
+        ScriptBuf::new_p2wpkh(&WPubkeyHash::hash(&key.serialize()))
+    }
+
     /// Where a cooperative close pays the device (P2WPKH of its close key).
     pub fn close_script(&self) -> ScriptBuf {
         let key = PublicKey::from_secret_key(&Secp256k1::signing_only(), &self.secret("close"));
         ScriptBuf::new_p2wpkh(&WPubkeyHash::hash(&key.serialize()))
     }
+}
+
+/// The fee the device's funding transaction pays (the sandbox's chain takes any).
+const FUNDING_FEE_SAT: u64 = 500;
+
+/// A coin of the device's on-chain wallet (an output paying its deposit script).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coin {
+    /// Where it is.
+    pub outpoint: OutPoint,
+    /// What it holds.
+    pub value_sat: u64,
+}
+
+/// The channel the device funded: what the terms must say later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Funded {
+    outpoint: OutPoint,
+    value_sat: u64,
+    counterparty_key: PublicKey,
 }
 
 /// What the device keeps across restarts (besides its master secret).
@@ -76,6 +112,8 @@ struct Saved {
     share: Vec<u8>,
     policy: Policy,
     book: Option<ChannelBook>,
+    coins: Vec<Coin>,
+    funded: Option<Funded>,
 }
 
 /// The device's wallet: one channel co-signed with its gateway.
@@ -84,6 +122,8 @@ pub struct DeviceWallet {
     share: KeyShare,
     policy: Policy,
     book: Option<ChannelBook>,
+    coins: Vec<Coin>,
+    funded: Option<Funded>,
     pending: VecDeque<([u8; 32], DeviceSigning)>,
     refusals: u64,
     last_refusal: Option<String>,
@@ -107,6 +147,8 @@ impl DeviceWallet {
             share,
             policy,
             book: None,
+            coins: Vec::new(),
+            funded: None,
             pending: VecDeque::new(),
             refusals: 0,
             last_refusal: None,
@@ -120,6 +162,8 @@ impl DeviceWallet {
             share: self.share.to_bytes(),
             policy: self.policy.clone(),
             book: self.book.clone(),
+            coins: self.coins.clone(),
+            funded: self.funded.clone(),
         };
         encode(&saved)
     }
@@ -130,7 +174,19 @@ impl DeviceWallet {
         let saved: Saved = decode("saved device wallet", saved)?;
         let mut wallet = DeviceWallet::new(keys, KeyShare::from_bytes(&saved.share)?, saved.policy);
         wallet.book = saved.book;
+        wallet.coins = saved.coins;
+        wallet.funded = saved.funded;
         Ok(wallet)
+    }
+
+    /// A coin paid to the device's deposit script (a real device would watch the chain for it).
+    pub fn add_coin(&mut self, coin: Coin) {
+        self.coins.push(coin);
+    }
+
+    /// The device's on-chain coins.
+    pub fn coins(&self) -> &[Coin] {
+        &self.coins
     }
 
     /// The channel's book, once its terms are pinned.
@@ -213,6 +269,12 @@ impl DeviceWallet {
                     close_script: self.keys.close_script(),
                 }
             }
+            GatewayRequest::Fund { value_sat, redeem_script } => {
+                match self.fund(value_sat, &redeem_script) {
+                    Ok(tx) => DeviceAnswer::Funding(tx),
+                    Err(reason) => self.refuse(reason),
+                }
+            }
             GatewayRequest::Terms { terms, opening_balance_sat } => match &self.book {
                 Some(book) if book.terms() == &*terms => DeviceAnswer::TermsPinned,
                 Some(_) => self.refuse("the channel's terms are already pinned and differ".into()),
@@ -278,9 +340,96 @@ impl DeviceWallet {
         }
     }
 
-    /// The terms must name the device's own keys: its balance and its close pay the device.
+    /// Funds a channel: checks the funding script is a BOLT 3 2-of-2 with the device's joint
+    /// key, spends one of its coins to it (change back to its deposit script) and remembers the
+    /// outpoint, which the channel's terms must name later.
+    fn fund(&mut self, value_sat: u64, redeem_script: &ScriptBuf) -> Result<Transaction, String> {
+        if self.funded.is_some() {
+            return Err("the device already funded its channel".into());
+        }
+        let joint = self.share.public_key();
+        let keys: Vec<PublicKey> = redeem_script
+            .instructions()
+            .filter_map(|i| i.ok()?.push_bytes().map(|b| b.as_bytes().to_vec()))
+            .filter_map(|b| PublicKey::from_slice(&b).ok())
+            .collect();
+        let counterparty_key = match keys.as_slice() {
+            [a, b] if *a == joint => *b,
+            [a, b] if *b == joint => *a,
+            _ => {
+                return Err("the funding script is not a 2-of-2 with the device's joint key".into())
+            }
+        };
+        if *redeem_script != make_funding_redeemscript(&joint, &counterparty_key) {
+            return Err("the funding script is not BOLT 3's 2-of-2".into());
+        }
+        let needed = value_sat.checked_add(FUNDING_FEE_SAT).ok_or("the value overflows")?;
+        let at = self
+            .coins
+            .iter()
+            .position(|c| c.value_sat >= needed)
+            .ok_or_else(|| format!("no coin of the device holds {needed} sat"))?;
+        let coin = self.coins[at];
+        let mut tx = Transaction {
+            version: transaction::Version::TWO,
+            lock_time: absolute::LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: coin.outpoint,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+                witness: Witness::new(),
+            }],
+            output: vec![TxOut {
+                value: Amount::from_sat(value_sat),
+                script_pubkey: redeem_script.to_p2wsh(),
+            }],
+        };
+        let change = coin.value_sat - needed;
+        if change > 0 {
+            tx.output.push(TxOut {
+                value: Amount::from_sat(change),
+                script_pubkey: self.keys.deposit_script(),
+            });
+        }
+        let secret = self.keys.wallet_secret();
+        let ctx = Secp256k1::signing_only();
+        let sighash = SighashCache::new(&tx)
+            .p2wpkh_signature_hash(
+                0,
+                &self.keys.deposit_script(),
+                Amount::from_sat(coin.value_sat),
+                EcdsaSighashType::All,
+            )
+            .map_err(|e| e.to_string())?;
+        let signature = ctx.sign_ecdsa(&Message::from_digest(sighash.to_byte_array()), &secret);
+        tx.input[0].witness = Witness::p2wpkh(
+            &bitcoin::ecdsa::Signature::sighash_all(signature),
+            &secret.public_key(&ctx),
+        );
+        let txid = tx.compute_txid();
+        self.coins.remove(at);
+        if change > 0 {
+            self.coins.push(Coin { outpoint: OutPoint { txid, vout: 1 }, value_sat: change });
+        }
+        self.funded =
+            Some(Funded { outpoint: OutPoint { txid, vout: 0 }, value_sat, counterparty_key });
+        Ok(tx)
+    }
+
+    /// The terms must name the device's own keys (its balance and its close pay the device)
+    /// and the funding output the device itself created.
     fn check_terms(&self, terms: &crate::channel::ChannelTerms) -> Result<(), String> {
         let ctx = Secp256k1::signing_only();
+        match &self.funded {
+            Some(f)
+                if f.outpoint == terms.funding_outpoint
+                    && f.value_sat == terms.funding_sat
+                    && f.counterparty_key == terms.counterparty_funding_key => {}
+            Some(_) => {
+                return Err("the terms do not name the funding output the device created".into())
+            }
+            None => return Err("the device did not fund this channel".into()),
+        }
         if terms.joint_funding_key != self.share.public_key() {
             return Err("the terms' funding key is not the device's joint key".into());
         }

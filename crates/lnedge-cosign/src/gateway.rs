@@ -111,6 +111,18 @@ impl GatewayCosigner {
         }
     }
 
+    /// Asks the device to fund the channel: `value_sat` to the P2WSH of `redeem_script`.
+    pub fn fund(
+        &self,
+        value_sat: u64,
+        redeem_script: ScriptBuf,
+    ) -> Result<bitcoin::Transaction, CosignError> {
+        match self.call(&GatewayRequest::Fund { value_sat, redeem_script })? {
+            DeviceAnswer::Funding(tx) => Ok(tx),
+            _ => Err(CosignError::Unexpected("an answer that is not a funding transaction")),
+        }
+    }
+
     /// Sends the channel's terms for the device to pin.
     pub fn pin_terms(
         &self,

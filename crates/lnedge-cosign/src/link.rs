@@ -5,7 +5,7 @@
 //! ([`crate::encode`]), so what a payment costs on the link is the length of these bytes.
 
 use bitcoin::secp256k1::PublicKey;
-use bitcoin::ScriptBuf;
+use bitcoin::{ScriptBuf, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::channel::ChannelTerms;
@@ -17,6 +17,14 @@ use crate::sign::{SignAccept, SignDone, SignFinish, SignOpen};
 pub enum GatewayRequest {
     /// The device's keys for a new channel (its payment point, delayed basepoint, close script).
     ChannelKeys,
+    /// Fund the channel from the device's own coins: an output of `value_sat` to the P2WSH of
+    /// `redeem_script`, which must be a BOLT 3 funding script with the device's joint key.
+    Fund {
+        /// The channel's capacity.
+        value_sat: u64,
+        /// The funding output's witness script (2-of-2 of the joint key and the bridge's).
+        redeem_script: ScriptBuf,
+    },
     /// The terms of the channel, sent once before its first signature: the device pins them.
     Terms {
         /// The channel's terms.
@@ -59,6 +67,8 @@ pub enum DeviceAnswer {
         /// Where a cooperative close pays the device.
         close_script: ScriptBuf,
     },
+    /// The signed funding transaction (its first output is the channel's).
+    Funding(Transaction),
     /// The terms are pinned.
     TermsPinned,
     /// The device's first and second signing messages.

@@ -35,7 +35,10 @@ pub(crate) async fn story(
         "      the car's device and the gateway made a joint key in {} ms (neither holds it);",
         car.keygen.as_millis()
     );
-    println!("      the car's private channel to the router: 200 000 sat, every state co-signed");
+    println!(
+        "      the car funds its private channel to the router from its own coins: 200 000 sat;"
+    );
+    println!("      every channel state from now on is co-signed by the car's device");
     println!("      the car's policy: at most 5 000 sat a toll, 20 000 sat a day, the toll operator only");
     for booth in 1..=3 {
         let (preimage, _) = random_preimage();

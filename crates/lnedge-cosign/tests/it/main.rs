@@ -3,5 +3,6 @@
 //! transactions built by LDK.
 
 mod fixture;
+mod funding;
 mod policy;
 mod protocol;

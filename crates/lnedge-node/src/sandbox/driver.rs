@@ -145,9 +145,26 @@ fn handle_event(node: &SandboxNode, event: Event) -> Result<(), ReplayEvent> {
             counterparty_node_id,
             channel_value_satoshis,
             output_script,
+            user_channel_id,
             ..
         } => {
-            let tx = funding_transaction(channel_value_satoshis, output_script);
+            let tx = match node.disk.cosign.get(user_channel_id) {
+                // A co-signed channel is funded by its device, from its own coins.
+                Some(cosigned) => match super::cosigned::device_funding(
+                    node,
+                    &cosigned,
+                    temporary_channel_id,
+                    channel_value_satoshis,
+                    &output_script,
+                ) {
+                    Ok(tx) => tx,
+                    Err(e) => {
+                        tracing::error!(node = %node.name(), "the device did not fund its channel: {e}");
+                        return Ok(());
+                    }
+                },
+                None => funding_transaction(channel_value_satoshis, output_script),
+            };
             if let Err(e) = node.channel_manager.funding_transaction_generated(
                 temporary_channel_id,
                 counterparty_node_id,

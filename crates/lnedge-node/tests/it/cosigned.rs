@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bitcoin::OutPoint;
 use lightning::ln::types::ChannelId;
-use lnedge_cosign::device::{DeviceKeys, DeviceWallet};
+use lnedge_cosign::device::{Coin, DeviceKeys, DeviceWallet};
 use lnedge_cosign::gateway::{GatewayCosigner, LocalLink};
 use lnedge_cosign::link::{DeviceLink, GatewayRequest, LinkError};
 use lnedge_cosign::policy::Policy;
@@ -70,7 +70,10 @@ impl TollRoad {
             payees: Some(vec![shop.node_id()]),
         };
         let keys = DeviceKeys::new(rand::random());
-        let wallet = DeviceWallet::new(keys.clone(), device_share, policy);
+        let mut wallet = DeviceWallet::new(keys.clone(), device_share, policy);
+        // The device's own coins fund its channel.
+        let outpoint = net.deposit(keys.deposit_script(), 2 * CAPACITY_SAT).await;
+        wallet.add_coin(Coin { outpoint, value_sat: 2 * CAPACITY_SAT });
         let device_dir = tempfile::tempdir().expect("device dir");
         let device =
             LocalLink::saved(wallet, keys, device_dir.path().join("wallet")).expect("saved");
@@ -146,6 +149,13 @@ async fn a_device_pays_through_its_co_signed_channel_and_the_gateway_alone_canno
     let road = TollRoad::new().await;
     let opening_sat = road.device_balance_sat();
     assert!(opening_sat < CAPACITY_SAT && opening_sat > CAPACITY_SAT - 2_000, "{opening_sat}");
+    // The device funded the channel from its coin: the funding output is the one it created,
+    // and its change came back to it.
+    let funding = road.funding_outpoint();
+    let coins = road.device(|d| d.coins().to_vec());
+    assert_eq!(coins.len(), 1, "the change: {coins:?}");
+    assert_eq!(coins[0].outpoint.txid, funding.txid);
+    assert_eq!(coins[0].value_sat, CAPACITY_SAT - 500);
 
     // The device approves a 10,000 sat toll; the gateway pays it two hops away.
     road.device(|d| d.approve_payment(10_000_000, &road.shop.node_id(), today()))

@@ -21,5 +21,6 @@ mod service;
 mod signer;
 
 pub use keys::{CosignRegistry, Cosigned, NodeKeys};
+pub(crate) use open::device_funding;
 pub use service::serve_device_requests;
 pub use signer::CosignedSigner;

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use bitcoin::hashes::Hash;
+use bitcoin::{OutPoint, ScriptBuf, Transaction};
 use lightning::ln::types::ChannelId;
 use lnedge_cosign::gateway::GatewayCosigner;
 
@@ -13,8 +15,10 @@ use crate::sandbox::{SandboxNetwork, SandboxNode};
 impl SandboxNetwork {
     /// Opens a private channel of `capacity_sat` from `from` (the gateway's node) to `to` (the
     /// bridge) whose funding key is the joint key of `cosigner`'s device: the device's keys are
-    /// asked first, and every signature by the funding key needs the device from then on. The
-    /// whole capacity is the device's opening balance. Waits until the channel is usable.
+    /// asked first, the device funds the channel from its own coins (give it some with
+    /// [`SandboxNetwork::deposit`]), and every signature by the funding key needs the device
+    /// from then on. The whole capacity is the device's opening balance. Waits until the channel
+    /// is usable.
     pub async fn open_cosigned_channel(
         &self,
         from: &SandboxNode,
@@ -52,6 +56,70 @@ impl SandboxNetwork {
             .find(|c| c.user_channel_id == user_channel_id)
             .map(|c| c.channel_id)
             .ok_or_else(|| BackendError::Node("the co-signed channel vanished".into()))
+    }
+}
+
+/// Has the device of a co-signed channel fund it: the channel's funding script (which LDK knows
+/// once the bridge accepted) goes to the device, which checks it holds its joint key and signs a
+/// transaction from its own coins.
+pub(crate) fn device_funding(
+    node: &SandboxNode,
+    cosigned: &Cosigned,
+    temporary_channel_id: ChannelId,
+    value_sat: u64,
+    output_script: &ScriptBuf,
+) -> Result<Transaction, BackendError> {
+    let redeem_script = node
+        .channels()
+        .into_iter()
+        .find(|c| c.channel_id == temporary_channel_id)
+        .and_then(|c| c.funding_redeem_script)
+        .ok_or_else(|| {
+            BackendError::Node("the channel's funding script is not known yet".into())
+        })?;
+    if redeem_script.to_p2wsh() != *output_script {
+        return Err(BackendError::Node("LDK's funding script and output disagree".into()));
+    }
+    let tx = cosigned
+        .cosigner
+        .fund(value_sat, redeem_script)
+        .map_err(|e| BackendError::Node(e.to_string()))?;
+    if tx.output.first().map(|o| &o.script_pubkey) != Some(output_script) {
+        return Err(BackendError::Node(
+            "the device's transaction does not fund the channel".into(),
+        ));
+    }
+    Ok(tx)
+}
+
+impl SandboxNetwork {
+    /// Pays `value_sat` on chain to `script` (as if from an exchange: an input from nowhere),
+    /// mines it and returns the output: a device's coins for its channel.
+    pub async fn deposit(&self, script: ScriptBuf, value_sat: u64) -> OutPoint {
+        let tx = Transaction {
+            version: bitcoin::transaction::Version::TWO,
+            lock_time: bitcoin::absolute::LockTime::ZERO,
+            input: vec![bitcoin::TxIn {
+                previous_output: OutPoint {
+                    txid: bitcoin::Txid::from_byte_array(rand::random()),
+                    vout: 0,
+                },
+                script_sig: ScriptBuf::new(),
+                sequence: bitcoin::Sequence::MAX,
+                witness: bitcoin::Witness::from_slice(&[vec![1u8; 72], vec![2u8; 33]]),
+            }],
+            output: vec![bitcoin::TxOut {
+                value: bitcoin::Amount::from_sat(value_sat),
+                script_pubkey: script,
+            }],
+        };
+        let outpoint = OutPoint { txid: tx.compute_txid(), vout: 0 };
+        lightning::chain::chaininterface::BroadcasterInterface::broadcast_transactions(
+            &**self.chain(),
+            &[&tx],
+        );
+        self.mine(1).await;
+        outpoint
     }
 }
 
