@@ -105,6 +105,29 @@ impl TollRoad {
         }
     }
 
+    /// The device approves a 10,000 sat toll to the shop; the shop's invoice for it.
+    async fn approved_toll(
+        &self,
+        tag: &str,
+    ) -> (lnedge_node::PaymentPreimage, lnedge_node::lightning_invoice::Bolt11Invoice) {
+        self.device(|d| d.approve_payment(10_000_000, &self.shop.node_id(), today()))
+            .expect("approved");
+        let preimage = fresh_preimage(tag);
+        let invoice =
+            self.shop.create_invoice(preimage, params(10_000_000, "toll")).await.expect("invoice");
+        (preimage, invoice)
+    }
+
+    /// The device's balance fell from `opening_sat` by one 10,000 sat toll and its fee.
+    fn assert_paid_one_toll(&self, opening_sat: u64, outcome: &lnedge_node::PaymentOutcome) {
+        let paid_sat = opening_sat - self.device_balance_sat();
+        let fee_sat = outcome.fee_paid_msat.unwrap_or(0) / 1000;
+        assert!(
+            paid_sat >= 10_000 && paid_sat <= 10_000 + fee_sat + 1,
+            "paid {paid_sat}, fee {fee_sat}"
+        );
+    }
+
     fn device<R>(&self, f: impl FnOnce(&mut DeviceWallet) -> R) -> R {
         self.link.device.with_device(f)
     }
@@ -158,20 +181,11 @@ async fn a_device_pays_through_its_co_signed_channel_and_the_gateway_alone_canno
     assert_eq!(coins[0].value_sat, CAPACITY_SAT - 500);
 
     // The device approves a 10,000 sat toll; the gateway pays it two hops away.
-    road.device(|d| d.approve_payment(10_000_000, &road.shop.node_id(), today()))
-        .expect("approved");
-    let preimage = fresh_preimage("toll");
-    let invoice =
-        road.shop.create_invoice(preimage, params(10_000_000, "toll")).await.expect("invoice");
+    let (preimage, invoice) = road.approved_toll("toll").await;
     let signatures_before = road.cosigner.stats().signatures;
     let outcome = road.gateway.pay(pay_request(&invoice)).await.expect("the toll is paid");
     assert_eq!(outcome.preimage, preimage);
-    let paid_sat = opening_sat - road.device_balance_sat();
-    let fee_sat = outcome.fee_paid_msat.unwrap_or(0) / 1000;
-    assert!(
-        paid_sat >= 10_000 && paid_sat <= 10_000 + fee_sat + 1,
-        "paid {paid_sat}, fee {fee_sat}"
-    );
+    road.assert_paid_one_toll(opening_sat, &outcome);
     let signatures = road.cosigner.stats().signatures - signatures_before;
     assert!(
         signatures >= 2,
@@ -267,11 +281,7 @@ async fn a_force_close_needs_the_device() {
 async fn a_device_restart_in_the_middle_of_a_signature_loses_nothing() {
     let road = TollRoad::new().await;
     let opening_sat = road.device_balance_sat();
-    road.device(|d| d.approve_payment(10_000_000, &road.shop.node_id(), today()))
-        .expect("approved");
-    let preimage = fresh_preimage("restart-device");
-    let invoice =
-        road.shop.create_invoice(preimage, params(10_000_000, "toll")).await.expect("invoice");
+    let (preimage, invoice) = road.approved_toll("restart-device").await;
     // The device restarts between the two rounds of the payment's first joint signature.
     road.link.restart_before_finish.store(true, Ordering::SeqCst);
     let gateway = road.gateway.clone();
@@ -280,12 +290,7 @@ async fn a_device_restart_in_the_middle_of_a_signature_loses_nothing() {
     assert!(!road.link.restart_before_finish.load(Ordering::SeqCst), "the device did restart");
     let outcome = pay.await.expect("join").expect("the toll completes after the restart");
     assert_eq!(outcome.preimage, preimage);
-    let paid_sat = opening_sat - road.device_balance_sat();
-    let fee_sat = outcome.fee_paid_msat.unwrap_or(0) / 1000;
-    assert!(
-        paid_sat >= 10_000 && paid_sat <= 10_000 + fee_sat + 1,
-        "paid {paid_sat}, fee {fee_sat}"
-    );
+    road.assert_paid_one_toll(opening_sat, &outcome);
     road.net.shutdown().await;
 }
 
@@ -293,11 +298,7 @@ async fn a_device_restart_in_the_middle_of_a_signature_loses_nothing() {
 async fn a_gateway_restart_in_the_middle_of_a_payment_loses_nothing() {
     let road = TollRoad::new().await;
     let opening_sat = road.device_balance_sat();
-    road.device(|d| d.approve_payment(10_000_000, &road.shop.node_id(), today()))
-        .expect("approved");
-    let preimage = fresh_preimage("restart-gateway");
-    let invoice =
-        road.shop.create_invoice(preimage, params(10_000_000, "toll")).await.expect("invoice");
+    let (preimage, invoice) = road.approved_toll("restart-gateway").await;
     let signed = road.device(|d| d.counts().1);
     let gateway = road.gateway.clone();
     let pay = tokio::spawn(async move { gateway.pay(pay_request(&invoice)).await });
@@ -324,13 +325,7 @@ async fn a_gateway_restart_in_the_middle_of_a_payment_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // And the restarted gateway pays the next approved toll.
-    road.device(|d| d.approve_payment(10_000_000, &road.shop.node_id(), today()))
-        .expect("approved");
-    let invoice = road
-        .shop
-        .create_invoice(fresh_preimage("next"), params(10_000_000, "toll"))
-        .await
-        .expect("invoice");
+    let (_, invoice) = road.approved_toll("next").await;
     gateway.pay(pay_request(&invoice)).await.expect("the next toll is paid");
     road.net.shutdown().await;
 }
