@@ -81,6 +81,17 @@ impl Car {
         Ok((paid?, elapsed))
     }
 
+    /// Waits (10 s at most) until the gateway has made `signatures` joint signatures in all:
+    /// the last co-signature of a payment may finish just after its preimage is in hand.
+    pub(crate) async fn settle(&self, signatures: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.cosigner.stats().signatures < signatures
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// The device's balance in the last state it co-signed.
     pub(crate) fn balance_sat(&self) -> u64 {
         self.device.with_device(|d| d.book().map_or(0, |b| b.balance_sat()))

@@ -154,6 +154,7 @@ pub(crate) async fn run(payments: usize) -> Result<Figures> {
         tolls.push(toll(i).await?);
         plains.push(plain_payment(&plain, &shop, i).await?);
     }
+    car.settle(before.signatures + 2 * payments as u64).await;
     let after = cosigner.stats();
     net.shutdown().await;
 

@@ -326,6 +326,13 @@ impl SandboxNode {
                 tasks: Mutex::new(Vec::new()),
                 dialing: Mutex::new(HashSet::new()),
             });
+            // A co-signature finished on its own thread: LDK asks the signer again.
+            let weak = Arc::downgrade(&node);
+            disk.cosign.set_wake(Arc::new(move || {
+                if let Some(node) = weak.upgrade() {
+                    node.retry_signatures();
+                }
+            }));
             let sink: Arc<dyn BlockSink> = node.clone();
             chain.register(Arc::downgrade(&sink));
             Ok(node)

@@ -118,14 +118,19 @@ impl TollRoad {
         (preimage, invoice)
     }
 
-    /// The device's balance fell from `opening_sat` by one 10,000 sat toll and its fee.
-    fn assert_paid_one_toll(&self, opening_sat: u64, outcome: &lnedge_node::PaymentOutcome) {
-        let paid_sat = opening_sat - self.device_balance_sat();
+    /// Waits until the device's balance has fallen from `opening_sat` by one 10,000 sat toll and
+    /// its fee: the settled state (no HTLC, whose output's commitment fee came back) is signed.
+    async fn wait_paid_one_toll(&self, opening_sat: u64, outcome: &lnedge_node::PaymentOutcome) {
         let fee_sat = outcome.fee_paid_msat.unwrap_or(0) / 1000;
-        assert!(
-            paid_sat >= 10_000 && paid_sat <= 10_000 + fee_sat + 1,
-            "paid {paid_sat}, fee {fee_sat}"
-        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let paid_sat = opening_sat - self.device_balance_sat();
+            if (10_000..=10_000 + fee_sat + 1).contains(&paid_sat) {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "paid {paid_sat}, fee {fee_sat}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     fn device<R>(&self, f: impl FnOnce(&mut DeviceWallet) -> R) -> R {
@@ -185,12 +190,14 @@ async fn a_device_pays_through_its_co_signed_channel_and_the_gateway_alone_canno
     let signatures_before = road.cosigner.stats().signatures;
     let outcome = road.gateway.pay(pay_request(&invoice)).await.expect("the toll is paid");
     assert_eq!(outcome.preimage, preimage);
-    road.assert_paid_one_toll(opening_sat, &outcome);
-    let signatures = road.cosigner.stats().signatures - signatures_before;
-    assert!(
-        signatures >= 2,
-        "adding and settling the HTLC each need a joint signature: {signatures}"
-    );
+    road.wait_paid_one_toll(opening_sat, &outcome).await;
+    // Adding and settling the HTLC each need a joint signature (the second one may finish just
+    // after the preimage is in hand).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while road.cosigner.stats().signatures - signatures_before < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the settled state was never co-signed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     // The gateway alone tries a second toll the device never approved: the device refuses the
     // state, and nothing moves — not the device's balance, not the shop's invoice.
@@ -290,7 +297,7 @@ async fn a_device_restart_in_the_middle_of_a_signature_loses_nothing() {
     assert!(!road.link.restart_before_finish.load(Ordering::SeqCst), "the device did restart");
     let outcome = pay.await.expect("join").expect("the toll completes after the restart");
     assert_eq!(outcome.preimage, preimage);
-    road.assert_paid_one_toll(opening_sat, &outcome);
+    road.wait_paid_one_toll(opening_sat, &outcome).await;
     road.net.shutdown().await;
 }
 

@@ -12,8 +12,8 @@ use lnedge_cosign::gateway::{DeviceChannelKeys, GatewayCosigner};
 use super::signer::CosignedSigner;
 
 /// One co-signed channel's gateway side: the co-signer (share + device link), the device's keys,
-/// and what the device's funding contribution gives it.
-#[derive(Debug)]
+/// what the device's funding gives it, and the signing state every signer instance of the
+/// channel shares (LDK derives one for the channel manager and one for the monitor).
 pub struct Cosigned {
     /// The gateway's share and the link to the device.
     pub cosigner: Arc<GatewayCosigner>,
@@ -21,19 +21,49 @@ pub struct Cosigned {
     pub device_keys: DeviceChannelKeys,
     /// What the channel's funding gives the device (its opening balance).
     pub opening_balance_sat: u64,
+    pub(super) state: super::signer::SigningState,
 }
+
+impl std::fmt::Debug for Cosigned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cosigned").field("cosigner", &self.cosigner).finish_non_exhaustive()
+    }
+}
+
+/// Tells LDK that a signature it asked for is ready (`signer_unblocked`); set by the node.
+pub(super) type Wake = Arc<dyn Fn() + Send + Sync>;
 
 /// The co-signed channels of a node, by LDK `user_channel_id`. It survives node restarts (it
 /// lives with the node's disk); a production gateway keeps it in its store.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct CosignRegistry {
     channels: Mutex<HashMap<u128, Arc<Cosigned>>>,
+    wake: Arc<std::sync::RwLock<Option<Wake>>>,
+}
+
+impl std::fmt::Debug for CosignRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CosignRegistry").field("channels", &self.lock().len()).finish()
+    }
 }
 
 impl CosignRegistry {
     /// Registers a channel about to be opened with `user_channel_id`.
-    pub fn register(&self, user_channel_id: u128, cosigned: Cosigned) {
+    pub fn register(
+        &self,
+        user_channel_id: u128,
+        cosigner: Arc<GatewayCosigner>,
+        device_keys: DeviceChannelKeys,
+        opening_balance_sat: u64,
+    ) {
+        let state = super::signer::SigningState::new(self.wake.clone());
+        let cosigned = Cosigned { cosigner, device_keys, opening_balance_sat, state };
         self.lock().insert(user_channel_id, Arc::new(cosigned));
+    }
+
+    /// Sets what tells the running node that a co-signature is ready (the node does at start).
+    pub(crate) fn set_wake(&self, wake: Wake) {
+        *self.wake.write().unwrap_or_else(|p| p.into_inner()) = Some(wake);
     }
 
     /// The co-signed channel opened with `user_channel_id`, if it is one.

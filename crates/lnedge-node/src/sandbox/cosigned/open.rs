@@ -32,10 +32,7 @@ impl SandboxNetwork {
             .map_err(|e| BackendError::Node(format!("asking the device's keys panicked: {e}")))?
             .map_err(|e| BackendError::Node(format!("the device's keys: {e}")))?;
         let user_channel_id: u128 = rand::random();
-        from.disk.cosign.register(
-            user_channel_id,
-            Cosigned { cosigner, device_keys, opening_balance_sat: capacity_sat },
-        );
+        from.disk.cosign.register(user_channel_id, cosigner, device_keys, capacity_sat);
         let mut config = user_config();
         // Private: an announcement needs a synchronous funding-key signature.
         config.channel_handshake_config.announce_for_forwarding = false;

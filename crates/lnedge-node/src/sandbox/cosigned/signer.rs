@@ -1,8 +1,8 @@
 //! The channel signer: LDK's `InMemorySigner`, with the funding key's signatures, the
 //! per-commitment points and the revocations of co-signed channels done with the device.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bitcoin::secp256k1::{ecdsa::Signature, PublicKey, Secp256k1, SecretKey};
 use bitcoin::{Transaction, Txid};
@@ -18,7 +18,7 @@ use lightning::types::payment::PaymentPreimage;
 use lnedge_cosign::channel::ChannelTerms;
 use lnedge_cosign::policy::ChannelSignature;
 
-use super::keys::Cosigned;
+use super::keys::{Cosigned, Wake};
 
 /// BOLT 3 counts commitments up from 0; LDK's index counts down from 2⁴⁸ − 1.
 const INITIAL_COMMITMENT_INDEX: u64 = (1 << 48) - 1;
@@ -27,23 +27,48 @@ const POINTS_AHEAD: u8 = 8;
 
 type All = bitcoin::secp256k1::All;
 
+/// What every signer instance of one co-signed channel shares: the device's points, whether the
+/// terms are pinned, and the joint signatures being made or ready for LDK to take.
+pub(crate) struct SigningState {
+    points: Mutex<BTreeMap<u64, PublicKey>>,
+    pinned: Mutex<bool>,
+    in_flight: Mutex<HashSet<[u8; 32]>>,
+    ready: Mutex<HashMap<[u8; 32], Signature>>,
+    wake: Arc<RwLock<Option<Wake>>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl SigningState {
+    pub(super) fn new(wake: Arc<RwLock<Option<Wake>>>) -> SigningState {
+        SigningState {
+            points: Mutex::new(BTreeMap::new()),
+            pinned: Mutex::new(false),
+            in_flight: Mutex::new(HashSet::new()),
+            ready: Mutex::new(HashMap::new()),
+            wake,
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(wake) = self.wake.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            wake();
+        }
+    }
+}
+
 /// A channel's signer: plain `InMemorySigner` for ordinary channels; for a co-signed one, every
 /// funding-key signature, per-commitment point and revocation comes through the device.
 pub struct CosignedSigner {
     inner: InMemorySigner,
     cosigned: Option<Arc<Cosigned>>,
-    points: Mutex<BTreeMap<u64, PublicKey>>,
-    pinned: Mutex<bool>,
 }
 
 impl CosignedSigner {
     pub(super) fn new(inner: InMemorySigner, cosigned: Option<Arc<Cosigned>>) -> CosignedSigner {
-        CosignedSigner {
-            inner,
-            cosigned,
-            points: Mutex::new(BTreeMap::new()),
-            pinned: Mutex::new(false),
-        }
+        CosignedSigner { inner, cosigned }
     }
 
     /// Whether this channel is co-signed with a device.
@@ -51,34 +76,62 @@ impl CosignedSigner {
         self.cosigned.is_some()
     }
 
-    /// Sends the channel's terms to the device once (it pins them), then asks for a joint
-    /// signature of `request`. Any failure (a refusal, a link down) is LDK's `Err(())`: the
-    /// channel waits, nothing is signed.
+    /// The joint signature of `tx`, asynchronously (LDK 0.2's asynchronous signing): the first
+    /// call starts the co-signature with the device on its own thread and answers `Err(())` —
+    /// "not yet" to LDK, which holds the channel's update; once the device has answered, the
+    /// node is told (`signer_unblocked`), LDK asks again and gets the signature. A refusal or
+    /// an unreachable device leaves LDK waiting: nothing is signed, nothing moves, and
+    /// [`SandboxNode::retry_signatures`](crate::sandbox::SandboxNode::retry_signatures) asks
+    /// again. The terms go to the device once, before the channel's first signature.
     fn cosign(
         &self,
-        cosigned: &Cosigned,
+        cosigned: &Arc<Cosigned>,
         params: &ChannelTransactionParameters,
         request: fn(Transaction) -> ChannelSignature,
         tx: &Transaction,
     ) -> Result<Signature, ()> {
         let terms = terms(cosigned, params).ok_or(())?;
-        {
-            let mut pinned = self.pinned.lock().unwrap_or_else(|p| p.into_inner());
-            if !*pinned {
-                cosigned.cosigner.pin_terms(terms.clone(), cosigned.opening_balance_sat).map_err(
-                    |e| tracing::warn!(error = %e, "the device did not pin the channel's terms"),
-                )?;
-                *pinned = true;
-            }
-        }
         let sighash = terms
             .sighash(tx)
             .map_err(|e| tracing::error!(error = %e, "not a channel transaction"))?;
-        cosigned
-            .cosigner
-            .sign(request(tx.clone()), sighash)
-            .map_err(|e| tracing::warn!(error = %e, "co-signature failed"))
+        let state = &cosigned.state;
+        if let Some(signature) = lock(&state.ready).remove(&sighash) {
+            return Ok(signature);
+        }
+        if !lock(&state.in_flight).insert(sighash) {
+            return Err(());
+        }
+        let (cosigned, tx) = (cosigned.clone(), tx.clone());
+        std::thread::spawn(move || {
+            let state = &cosigned.state;
+            let signed = pin(&cosigned, terms).and_then(|()| {
+                cosigned
+                    .cosigner
+                    .sign(request(tx), sighash)
+                    .map_err(|e| tracing::warn!(error = %e, "co-signature failed"))
+            });
+            if let Ok(signature) = signed {
+                lock(&state.ready).insert(sighash, signature);
+            }
+            lock(&state.in_flight).remove(&sighash);
+            if signed.is_ok() {
+                state.wake();
+            }
+        });
+        Err(())
     }
+}
+
+/// Sends the channel's terms to the device once (it pins them).
+fn pin(cosigned: &Cosigned, terms: ChannelTerms) -> Result<(), ()> {
+    let mut pinned = lock(&cosigned.state.pinned);
+    if !*pinned {
+        cosigned.cosigner.pin_terms(terms, cosigned.opening_balance_sat).map_err(
+            |e| tracing::warn!(error = %e, "the device did not pin the channel's terms"),
+        )?;
+        *pinned = true;
+    }
+    Ok(())
 }
 
 /// The device's view of the channel, from LDK's parameters (complete once funding is known).
@@ -110,7 +163,7 @@ impl ChannelSigner for CosignedSigner {
             return self.inner.get_per_commitment_point(idx, secp_ctx);
         };
         let number = INITIAL_COMMITMENT_INDEX - idx;
-        let mut points = self.points.lock().unwrap_or_else(|p| p.into_inner());
+        let mut points = lock(&cosigned.state.points);
         if let Some(point) = points.get(&number) {
             return Ok(*point);
         }
