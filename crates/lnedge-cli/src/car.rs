@@ -9,7 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use lnedge_cosign::device::{Coin, DeviceKeys, DeviceWallet};
-use lnedge_cosign::gateway::{GatewayCosigner, LocalLink};
+use lnedge_cosign::gateway::GatewayCosigner;
+use lnedge_cosign::host::LocalLink;
 use lnedge_cosign::policy::Policy;
 use lnedge_cosign::tcp::{serve, TcpLink};
 use lnedge_node::lightning_invoice::Bolt11Invoice;

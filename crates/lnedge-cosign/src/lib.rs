@@ -9,7 +9,8 @@
 //!   and the rules it checks before it signs.
 //!
 //! - [`link`], [`device`] and [`gateway`]: the device link's requests and answers, the device's
-//!   wallet that serves them, and the gateway's co-signer that asks; [`tcp`] carries them.
+//!   wallet that serves them, and the gateway's co-signer that asks; [`tcp`] carries them and
+//!   [`host`] runs a device in this process.
 //!
 //! This crate is the one home of what the device and the gateway exchange: both sides' state
 //! machines and every message, encoded with [`encode`] / [`decode`].
@@ -18,6 +19,7 @@ pub mod channel;
 pub mod device;
 pub mod error;
 pub mod gateway;
+pub mod host;
 pub mod keygen;
 pub mod link;
 pub mod policy;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::gateway::LocalLink;
+use crate::host::LocalLink;
 use crate::link::{DeviceLink, LinkError};
 
 /// The largest frame either side accepts (key generation's largest message is ~100 KB).

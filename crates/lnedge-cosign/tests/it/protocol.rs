@@ -120,7 +120,8 @@ fn the_tcp_link_carries_requests_and_refuses_oversized_frames() {
     use std::sync::Arc;
 
     use lnedge_cosign::device::{DeviceKeys, DeviceWallet};
-    use lnedge_cosign::gateway::{GatewayCosigner, LocalLink};
+    use lnedge_cosign::gateway::GatewayCosigner;
+    use lnedge_cosign::host::LocalLink;
     use lnedge_cosign::policy::Policy;
     use lnedge_cosign::tcp::{serve, TcpLink, MAX_FRAME};
 
