@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::CosignError;
 use crate::link::{DeviceAnswer, DeviceRequest, GatewayRequest};
 use crate::policy::{commitment_point, ChannelBook, Policy, Refusal};
+use crate::refresh::DeviceRefresh;
 use crate::share::KeyShare;
 use crate::sign::DeviceSigning;
 use crate::{decode, encode};
@@ -114,6 +115,7 @@ struct Saved {
     book: Option<ChannelBook>,
     coins: Vec<Coin>,
     funded: Option<Funded>,
+    next_share: Option<Vec<u8>>,
 }
 
 /// The device's wallet: one channel co-signed with its gateway.
@@ -124,6 +126,8 @@ pub struct DeviceWallet {
     book: Option<ChannelBook>,
     coins: Vec<Coin>,
     funded: Option<Funded>,
+    next_share: Option<KeyShare>,
+    refreshing: Option<DeviceRefresh>,
     pending: VecDeque<([u8; 32], DeviceSigning)>,
     refusals: u64,
     last_refusal: Option<String>,
@@ -149,6 +153,8 @@ impl DeviceWallet {
             book: None,
             coins: Vec::new(),
             funded: None,
+            next_share: None,
+            refreshing: None,
             pending: VecDeque::new(),
             refusals: 0,
             last_refusal: None,
@@ -164,6 +170,7 @@ impl DeviceWallet {
             book: self.book.clone(),
             coins: self.coins.clone(),
             funded: self.funded.clone(),
+            next_share: self.next_share.as_ref().map(KeyShare::to_bytes),
         };
         encode(&saved)
     }
@@ -176,6 +183,7 @@ impl DeviceWallet {
         wallet.book = saved.book;
         wallet.coins = saved.coins;
         wallet.funded = saved.funded;
+        wallet.next_share = saved.next_share.as_deref().map(KeyShare::from_bytes).transpose()?;
         Ok(wallet)
     }
 
@@ -287,7 +295,10 @@ impl DeviceWallet {
                     DeviceAnswer::TermsPinned
                 }
             },
-            GatewayRequest::Sign(open) => {
+            GatewayRequest::Sign { epoch, open } => {
+                if let Err(reason) = self.use_epoch(epoch) {
+                    return self.refuse(reason);
+                }
                 let Some(book) = self.book.as_mut() else {
                     return self.refuse("no channel terms are pinned yet".into());
                 };
@@ -315,6 +326,25 @@ impl DeviceWallet {
                     Ok((done, _signature)) => {
                         self.signatures += 1;
                         DeviceAnswer::Done(done)
+                    }
+                    Err(e) => DeviceAnswer::Failed(e.to_string()),
+                }
+            }
+            GatewayRequest::RefreshOpen(open) => {
+                let (session, reply) = DeviceRefresh::reply(&self.share, open);
+                self.refreshing = Some(session);
+                DeviceAnswer::RefreshReply(reply)
+            }
+            GatewayRequest::RefreshFinish(finish) => {
+                let Some(session) = self.refreshing.take() else {
+                    return DeviceAnswer::Failed(
+                        "no refresh is waiting for its second round".into(),
+                    );
+                };
+                match session.finish(&self.share, finish) {
+                    Ok((next, done)) => {
+                        self.next_share = Some(next);
+                        DeviceAnswer::RefreshDone(done)
                     }
                     Err(e) => DeviceAnswer::Failed(e.to_string()),
                 }
@@ -414,6 +444,30 @@ impl DeviceWallet {
         self.funded =
             Some(Funded { outpoint: OutPoint { txid, vout: 0 }, value_sat, counterparty_key });
         Ok(tx)
+    }
+
+    /// Signs with the shares of `epoch`: the current one, or the refreshed one, which the
+    /// gateway's first use makes current (the old share is then dropped for good).
+    fn use_epoch(&mut self, epoch: u32) -> Result<(), String> {
+        if epoch == self.share.epoch() {
+            return Ok(());
+        }
+        match self.next_share.take() {
+            Some(next) if next.epoch() == epoch => {
+                self.share = next;
+                self.pending.clear();
+                Ok(())
+            }
+            next => {
+                self.next_share = next;
+                Err(format!("the device has no key share of epoch {epoch}"))
+            }
+        }
+    }
+
+    /// The epoch of the share the device signs with now.
+    pub fn epoch(&self) -> u32 {
+        self.share.epoch()
     }
 
     /// The terms must name the device's own keys (its balance and its close pay the device)

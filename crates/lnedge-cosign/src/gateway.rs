@@ -41,7 +41,7 @@ pub struct LinkStats {
 
 /// The gateway's co-signer for one device's channel.
 pub struct GatewayCosigner {
-    share: KeyShare,
+    share: std::sync::RwLock<Arc<KeyShare>>,
     link: Arc<dyn DeviceLink>,
     requests: AtomicU64,
     bytes_out: AtomicU64,
@@ -52,7 +52,7 @@ pub struct GatewayCosigner {
 impl std::fmt::Debug for GatewayCosigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GatewayCosigner")
-            .field("joint_key", &self.share.public_key())
+            .field("joint_key", &self.share().public_key())
             .finish_non_exhaustive()
     }
 }
@@ -61,7 +61,7 @@ impl GatewayCosigner {
     /// The gateway's share of a joint key and the link to the device holding the other.
     pub fn new(share: KeyShare, link: Arc<dyn DeviceLink>) -> GatewayCosigner {
         GatewayCosigner {
-            share,
+            share: std::sync::RwLock::new(Arc::new(share)),
             link,
             requests: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
@@ -70,9 +70,38 @@ impl GatewayCosigner {
         }
     }
 
+    /// The share the gateway signs with now.
+    fn share(&self) -> Arc<KeyShare> {
+        self.share.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// The joint funding key.
     pub fn joint_key(&self) -> PublicKey {
-        self.share.public_key()
+        self.share().public_key()
+    }
+
+    /// The epoch of the shares the gateway signs with.
+    pub fn epoch(&self) -> u32 {
+        self.share().epoch()
+    }
+
+    /// Refreshes both shares with the device (two round trips); the joint key stays. The gateway
+    /// signs with its new share from now on, which tells the device to switch too.
+    pub fn refresh(&self) -> Result<(), CosignError> {
+        let share = self.share();
+        let (session, open) = crate::refresh::GatewayRefresh::open(&share);
+        let reply = match self.call(&GatewayRequest::RefreshOpen(open))? {
+            DeviceAnswer::RefreshReply(reply) => reply,
+            _ => return Err(CosignError::Unexpected("an answer that is not a refresh reply")),
+        };
+        let (session, finish) = session.finish(&share, reply)?;
+        let done = match self.call(&GatewayRequest::RefreshFinish(finish))? {
+            DeviceAnswer::RefreshDone(done) => done,
+            _ => return Err(CosignError::Unexpected("an answer that is not a refresh's end")),
+        };
+        let refreshed = session.done(&share, done)?;
+        *self.share.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(refreshed);
+        Ok(())
     }
 
     /// What the link carried so far.
@@ -142,18 +171,19 @@ impl GatewayCosigner {
         request: ChannelSignature,
         sighash: [u8; 32],
     ) -> Result<Signature, CosignError> {
-        let (session, open) = GatewaySigning::open(&self.share, request, sighash)?;
+        let share = self.share();
+        let (session, open) = GatewaySigning::open(&share, request, sighash)?;
         let sign_id = open.sign_id;
-        let accept = match self.call(&GatewayRequest::Sign(open))? {
+        let accept = match self.call(&GatewayRequest::Sign { epoch: share.epoch(), open })? {
             DeviceAnswer::Accept(accept) => accept,
             _ => return Err(CosignError::Unexpected("an answer that is not a signing acceptance")),
         };
-        let (session, finish) = session.finish(&self.share, accept)?;
+        let (session, finish) = session.finish(&share, accept)?;
         let done = match self.call(&GatewayRequest::Finish { sign_id, finish })? {
             DeviceAnswer::Done(done) => done,
             _ => return Err(CosignError::Unexpected("an answer that is not a signature share")),
         };
-        let signature = session.done(&self.share, done)?;
+        let signature = session.done(&share, done)?;
         self.signatures.fetch_add(1, Ordering::Relaxed);
         Ok(signature)
     }

@@ -23,6 +23,7 @@ pub mod host;
 pub mod keygen;
 pub mod link;
 pub mod policy;
+pub mod refresh;
 mod role;
 mod share;
 pub mod sign;

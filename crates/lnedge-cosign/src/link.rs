@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::channel::ChannelTerms;
 use crate::policy::ChannelSignature;
+use crate::refresh::{RefreshDone, RefreshFinish, RefreshOpen, RefreshReply};
 use crate::sign::{SignAccept, SignDone, SignFinish, SignOpen};
 
 /// Gateway → device.
@@ -32,8 +33,18 @@ pub enum GatewayRequest {
         /// What the channel's funding gives the device.
         opening_balance_sat: u64,
     },
-    /// Opens a co-signature of a channel transaction; the device checks it against its policy.
-    Sign(SignOpen<ChannelSignature>),
+    /// Opens a co-signature of a channel transaction with the shares of `epoch`; the device
+    /// checks it against its policy.
+    Sign {
+        /// The key shares' epoch (see [`crate::refresh`]).
+        epoch: u32,
+        /// The request and the gateway's first message.
+        open: SignOpen<ChannelSignature>,
+    },
+    /// Opens a refresh of the joint key's shares.
+    RefreshOpen(RefreshOpen),
+    /// The second round of the refresh.
+    RefreshFinish(RefreshFinish),
     /// The second round of the co-signature `sign_id`.
     Finish {
         /// Which signature.
@@ -75,6 +86,10 @@ pub enum DeviceAnswer {
     Accept(SignAccept),
     /// The device's share of the signature.
     Done(SignDone),
+    /// The device's first refresh message.
+    RefreshReply(RefreshReply),
+    /// The device's last refresh message (its new share waits for the gateway's first use).
+    RefreshDone(RefreshDone),
     /// Per-commitment points, in order.
     Points(Vec<PublicKey>),
     /// A released per-commitment secret.

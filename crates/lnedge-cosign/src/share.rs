@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::CosignError;
 use crate::Role;
 
-/// The first byte of an encoded share: the encoding's version.
-const SHARE_VERSION: u8 = 1;
+/// The first byte of an encoded share: the encoding's version (2 added the epoch).
+const SHARE_VERSION: u8 = 2;
 
 /// One party's share of a joint 2-of-2 key. It signs only together with the other party's
 /// share. Its `Debug` shows the role and the joint key, never the secret.
@@ -20,18 +20,34 @@ pub struct KeyShare {
     role: Role,
     party: Party<Secp256k1>,
     public_key: PublicKey,
+    epoch: u32,
 }
 
 #[derive(Serialize, Deserialize)]
 struct Stored {
     role: Role,
     party: Party<Secp256k1>,
+    epoch: u32,
 }
 
 impl KeyShare {
     pub(crate) fn new(role: Role, party: Party<Secp256k1>) -> Result<KeyShare, CosignError> {
+        KeyShare::at_epoch(role, party, 0)
+    }
+
+    pub(crate) fn at_epoch(
+        role: Role,
+        party: Party<Secp256k1>,
+        epoch: u32,
+    ) -> Result<KeyShare, CosignError> {
         let public_key = to_public_key(&party.pk)?;
-        Ok(KeyShare { role, party, public_key })
+        Ok(KeyShare { role, party, public_key, epoch })
+    }
+
+    /// How many refreshes made this share (0 for key generation's): both parties' shares of one
+    /// epoch sign together, and no others.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
     }
 
     /// Which party holds this share.
@@ -50,7 +66,7 @@ impl KeyShare {
 
     /// Encodes the share for storage (secret: keep it where the device keeps keys).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let stored = StoredRef { role: self.role, party: &self.party };
+        let stored = StoredRef { role: self.role, party: &self.party, epoch: self.epoch };
         postcard::to_extend(&stored, vec![SHARE_VERSION]).expect("a key share always serializes")
     }
 
@@ -60,7 +76,7 @@ impl KeyShare {
             Some((&SHARE_VERSION, body)) => {
                 let stored: Stored = postcard::from_bytes(body)
                     .map_err(|e| CosignError::malformed("key share", e))?;
-                KeyShare::new(stored.role, stored.party)
+                KeyShare::at_epoch(stored.role, stored.party, stored.epoch)
             }
             Some((version, _)) => Err(CosignError::malformed(
                 "key share",
@@ -75,6 +91,7 @@ impl KeyShare {
 struct StoredRef<'a> {
     role: Role,
     party: &'a Party<Secp256k1>,
+    epoch: u32,
 }
 
 impl fmt::Debug for KeyShare {
@@ -82,6 +99,7 @@ impl fmt::Debug for KeyShare {
         f.debug_struct("KeyShare")
             .field("role", &self.role)
             .field("public_key", &self.public_key)
+            .field("epoch", &self.epoch)
             .finish_non_exhaustive()
     }
 }

@@ -150,3 +150,31 @@ fn the_tcp_link_carries_requests_and_refuses_oversized_frames() {
     let mut buf = [0u8; 1];
     assert_eq!(raw.read(&mut buf).unwrap_or(0), 0, "the device hung up");
 }
+
+#[test]
+fn a_refresh_changes_both_shares_and_keeps_the_joint_key() {
+    use lnedge_cosign::refresh::{DeviceRefresh, GatewayRefresh};
+
+    let (device, gateway, _) = joint_key();
+    let mut bytes = 0;
+    let (g, open) = GatewayRefresh::open(&gateway);
+    let open = carry("refresh open", &open, &mut bytes);
+    let (d, reply) = DeviceRefresh::reply(&device, open);
+    let reply = carry("refresh reply", &reply, &mut bytes);
+    let (g, finish) = g.finish(&gateway, reply).unwrap();
+    let finish = carry("refresh finish", &finish, &mut bytes);
+    let (new_device, done) = d.finish(&device, finish).unwrap();
+    let done = carry("refresh done", &done, &mut bytes);
+    let new_gateway = g.done(&gateway, done).unwrap();
+
+    assert_eq!(new_device.public_key(), device.public_key(), "the joint key stays");
+    assert_eq!(new_gateway.public_key(), gateway.public_key());
+    assert_eq!((new_device.epoch(), new_gateway.epoch()), (1, 1));
+    assert_ne!(new_device.to_bytes(), device.to_bytes(), "the device's share changed");
+    // The new pair signs under the same key; an old share with a new one does not.
+    sign(&new_device, &new_gateway, [4; 32], [4; 32]).expect("the refreshed pair signs");
+    assert!(sign(&device, &new_gateway, [5; 32], [5; 32]).is_err(), "an old share is useless");
+    assert!(sign(&new_device, &gateway, [6; 32], [6; 32]).is_err());
+    // A stored refreshed share keeps its epoch.
+    assert_eq!(KeyShare::from_bytes(&new_device.to_bytes()).unwrap().epoch(), 1);
+}

@@ -382,3 +382,27 @@ async fn the_device_asks_its_gateway_to_pay_and_checks_the_preimage() {
     assert!(err.to_string().contains("invoice refused"), "{err}");
     road.net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refreshed_key_keeps_the_channel_paying() {
+    let road = TollRoad::new().await;
+    let opening_sat = road.device_balance_sat();
+    let (_, invoice) = road.approved_toll("before-refresh").await;
+    let outcome = road.gateway.pay(pay_request(&invoice)).await.expect("paid before");
+    road.wait_paid_one_toll(opening_sat, &outcome).await;
+
+    // Both shares are refreshed (the joint key, so the channel, stays); the device restarts
+    // before the gateway uses the new shares, and keeps its new share across the restart.
+    let cosigner = road.cosigner.clone();
+    tokio::task::spawn_blocking(move || cosigner.refresh()).await.expect("join").expect("refresh");
+    assert_eq!(road.cosigner.epoch(), 1);
+    assert_eq!(road.device(|d| d.epoch()), 0, "the device switches on the gateway's first use");
+    road.link.device.restart().expect("device restart");
+
+    let balance_sat = road.device_balance_sat();
+    let (_, invoice) = road.approved_toll("after-refresh").await;
+    let outcome = road.gateway.pay(pay_request(&invoice)).await.expect("paid after the refresh");
+    road.wait_paid_one_toll(balance_sat, &outcome).await;
+    assert_eq!(road.device(|d| d.epoch()), 1, "the device signs with its new share now");
+    road.net.shutdown().await;
+}
