@@ -28,6 +28,13 @@ use crate::error::CosignError;
 /// BOLT 3 counts commitments up from 0; LDK's secret index counts down from 2⁴⁸ − 1.
 const INITIAL_COMMITMENT_INDEX: u64 = (1 << 48) - 1;
 
+/// Converts between BOLT 3's commitment number (counting up from 0, as in the transactions and
+/// everywhere in this crate) and LDK's commitment index (counting down from 2⁴⁸ − 1, as LDK's
+/// signer API takes it). The map is its own inverse.
+pub fn ldk_index(number: u64) -> u64 {
+    INITIAL_COMMITMENT_INDEX - (number & INITIAL_COMMITMENT_INDEX)
+}
+
 /// The device's spending rules, set by its owner (the gateway cannot change them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
@@ -336,10 +343,7 @@ impl ChannelBook {
 
 /// The secret of own commitment `number` (BOLT 3's per-commitment secret from a seed).
 fn commitment_secret(seed: &[u8; 32], number: u64) -> SecretKey {
-    let raw = chan_utils::build_commitment_secret(
-        seed,
-        INITIAL_COMMITMENT_INDEX - (number & INITIAL_COMMITMENT_INDEX),
-    );
+    let raw = chan_utils::build_commitment_secret(seed, ldk_index(number));
     SecretKey::from_slice(&raw).expect("a SHA-256 output is a valid key but with negligible odds")
 }
 

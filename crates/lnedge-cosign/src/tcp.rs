@@ -78,22 +78,31 @@ impl DeviceLink for TcpLink {
     }
 }
 
-/// The device's end: serves `device` to every connection on `listener`, one thread each, until
-/// the listener fails. A frame above [`MAX_FRAME`] or a broken connection ends that connection.
-pub fn serve(listener: TcpListener, device: Arc<LocalLink>) -> JoinHandle<()> {
+/// Serves framed requests on `listener` until it fails, one thread per connection: each
+/// request's answer is `answer(request)`. A frame above [`MAX_FRAME`] or a broken connection
+/// ends that connection.
+pub fn serve_frames(
+    listener: TcpListener,
+    answer: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static,
+) -> JoinHandle<()> {
+    let answer = Arc::new(answer);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
-            let device = device.clone();
+            let answer = answer.clone();
             std::thread::spawn(move || {
                 let _ = stream.set_nodelay(true);
                 while let Ok(request) = read_frame(&mut stream) {
-                    let answer = device.with_device(|d| d.serve(&request));
-                    if write_frame(&mut stream, &answer).is_err() {
+                    if write_frame(&mut stream, &answer(&request)).is_err() {
                         return;
                     }
                 }
             });
         }
     })
+}
+
+/// The device's end: serves `device` to every connection on `listener`.
+pub fn serve(listener: TcpListener, device: Arc<LocalLink>) -> JoinHandle<()> {
+    serve_frames(listener, move |request| device.with_device(|d| d.serve(request)))
 }

@@ -104,9 +104,10 @@ fn reconnect_channel_peers(node: &Arc<SandboxNode>) {
     }
 }
 
-/// A funding transaction with one made-up input: the sandbox chain checks no UTXOs, and LDK
-/// only needs a non-empty witness on a non-coinbase input.
-fn funding_transaction(value_sat: u64, script: bitcoin::ScriptBuf) -> Transaction {
+/// A transaction paying `value_sat` to `script` from one made-up input (a funding transaction,
+/// a device's deposit): the sandbox chain checks no UTXOs, and LDK only needs a non-empty
+/// witness on a non-coinbase input.
+pub(crate) fn funding_transaction(value_sat: u64, script: bitcoin::ScriptBuf) -> Transaction {
     let mut fake_prev = [0u8; 32];
     fake_prev.copy_from_slice(&rand::random::<[u8; 32]>());
     Transaction {

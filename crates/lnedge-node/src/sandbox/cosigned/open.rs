@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use bitcoin::hashes::Hash;
 use bitcoin::{OutPoint, ScriptBuf, Transaction};
 use lightning::ln::types::ChannelId;
 use lnedge_cosign::gateway::GatewayCosigner;
@@ -93,23 +92,7 @@ impl SandboxNetwork {
     /// Pays `value_sat` on chain to `script` (as if from an exchange: an input from nowhere),
     /// mines it and returns the output: a device's coins for its channel.
     pub async fn deposit(&self, script: ScriptBuf, value_sat: u64) -> OutPoint {
-        let tx = Transaction {
-            version: bitcoin::transaction::Version::TWO,
-            lock_time: bitcoin::absolute::LockTime::ZERO,
-            input: vec![bitcoin::TxIn {
-                previous_output: OutPoint {
-                    txid: bitcoin::Txid::from_byte_array(rand::random()),
-                    vout: 0,
-                },
-                script_sig: ScriptBuf::new(),
-                sequence: bitcoin::Sequence::MAX,
-                witness: bitcoin::Witness::from_slice(&[vec![1u8; 72], vec![2u8; 33]]),
-            }],
-            output: vec![bitcoin::TxOut {
-                value: bitcoin::Amount::from_sat(value_sat),
-                script_pubkey: script,
-            }],
-        };
+        let tx = crate::sandbox::driver::funding_transaction(value_sat, script);
         let outpoint = OutPoint { txid: tx.compute_txid(), vout: 0 };
         lightning::chain::chaininterface::BroadcasterInterface::broadcast_transactions(
             &**self.chain(),

@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use lnedge_cosign::link::{DeviceRequest, GatewayAnswer};
-use lnedge_cosign::tcp::{read_frame, write_frame};
+use lnedge_cosign::tcp::serve_frames;
 use lnedge_cosign::{decode, encode};
 
 use crate::backend::{parse_invoice, LightningBackend, PayRequest};
@@ -26,21 +26,7 @@ pub fn serve_device_requests(
     node: Arc<SandboxNode>,
     runtime: tokio::runtime::Handle,
 ) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let (node, runtime) = (node.clone(), runtime.clone());
-            std::thread::spawn(move || {
-                let _ = stream.set_nodelay(true);
-                while let Ok(request) = read_frame(&mut stream) {
-                    let answer = runtime.block_on(answer(&node, &request));
-                    if write_frame(&mut stream, &encode(&answer)).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    })
+    serve_frames(listener, move |request| encode(&runtime.block_on(answer(&node, request))))
 }
 
 async fn answer(node: &SandboxNode, request: &[u8]) -> GatewayAnswer {

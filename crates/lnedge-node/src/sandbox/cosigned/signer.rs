@@ -16,12 +16,10 @@ use lightning::sign::ecdsa::EcdsaChannelSigner;
 use lightning::sign::{ChannelSigner, HTLCDescriptor, InMemorySigner};
 use lightning::types::payment::PaymentPreimage;
 use lnedge_cosign::channel::ChannelTerms;
-use lnedge_cosign::policy::ChannelSignature;
+use lnedge_cosign::policy::{ldk_index, ChannelSignature};
 
 use super::keys::{Cosigned, Wake};
 
-/// BOLT 3 counts commitments up from 0; LDK's index counts down from 2⁴⁸ − 1.
-const INITIAL_COMMITMENT_INDEX: u64 = (1 << 48) - 1;
 /// How many points to fetch from the device at once (they are public; LDK asks one by one).
 const POINTS_AHEAD: u8 = 8;
 
@@ -162,7 +160,7 @@ impl ChannelSigner for CosignedSigner {
         let Some(cosigned) = &self.cosigned else {
             return self.inner.get_per_commitment_point(idx, secp_ctx);
         };
-        let number = INITIAL_COMMITMENT_INDEX - idx;
+        let number = ldk_index(idx);
         let mut points = lock(&cosigned.state.points);
         if let Some(point) = points.get(&number) {
             return Ok(*point);
@@ -181,7 +179,7 @@ impl ChannelSigner for CosignedSigner {
             None => self.inner.release_commitment_secret(idx),
             Some(cosigned) => cosigned
                 .cosigner
-                .revoke(INITIAL_COMMITMENT_INDEX - idx)
+                .revoke(ldk_index(idx))
                 .map_err(|e| tracing::warn!(error = %e, "the device did not revoke")),
         }
     }
