@@ -1,7 +1,7 @@
 //! The channel signer: LDK's `InMemorySigner`, with the funding key's signatures, the
 //! per-commitment points and the revocations of co-signed channels done with the device.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bitcoin::secp256k1::{ecdsa::Signature, PublicKey, Secp256k1, SecretKey};
@@ -23,6 +23,11 @@ use super::keys::{Cosigned, Wake};
 /// How many points to fetch from the device at once (they are public; LDK asks one by one).
 const POINTS_AHEAD: u8 = 8;
 
+/// How many finished joint signatures a channel keeps. LDK may ask for the same transaction's
+/// signature more than once (a force-closed channel's commitment is signed again for each
+/// rebroadcast); the same hash gets the same signature without asking the device again.
+const SIGNATURES_KEPT: usize = 16;
+
 type All = bitcoin::secp256k1::All;
 
 /// What every signer instance of one co-signed channel shares: the device's points, whether the
@@ -31,7 +36,7 @@ pub(crate) struct SigningState {
     points: Mutex<BTreeMap<u64, PublicKey>>,
     pinned: Mutex<bool>,
     in_flight: Mutex<HashSet<[u8; 32]>>,
-    ready: Mutex<HashMap<[u8; 32], Signature>>,
+    ready: Mutex<VecDeque<([u8; 32], Signature)>>,
     wake: Arc<RwLock<Option<Wake>>>,
 }
 
@@ -45,8 +50,22 @@ impl SigningState {
             points: Mutex::new(BTreeMap::new()),
             pinned: Mutex::new(false),
             in_flight: Mutex::new(HashSet::new()),
-            ready: Mutex::new(HashMap::new()),
+            ready: Mutex::new(VecDeque::new()),
             wake,
+        }
+    }
+
+    /// The joint signature of `sighash`, if one was made.
+    fn signed(&self, sighash: &[u8; 32]) -> Option<Signature> {
+        lock(&self.ready).iter().find(|(hash, _)| hash == sighash).map(|(_, s)| *s)
+    }
+
+    /// Keeps a finished joint signature (the oldest beyond [`SIGNATURES_KEPT`] goes).
+    fn keep(&self, sighash: [u8; 32], signature: Signature) {
+        let mut ready = lock(&self.ready);
+        ready.push_back((sighash, signature));
+        while ready.len() > SIGNATURES_KEPT {
+            ready.pop_front();
         }
     }
 
@@ -93,11 +112,17 @@ impl CosignedSigner {
             .sighash(tx)
             .map_err(|e| tracing::error!(error = %e, "not a channel transaction"))?;
         let state = &cosigned.state;
-        if let Some(signature) = lock(&state.ready).remove(&sighash) {
+        if let Some(signature) = state.signed(&sighash) {
             return Ok(signature);
         }
         if !lock(&state.in_flight).insert(sighash) {
             return Err(());
+        }
+        // A signing thread keeps its signature before it leaves `in_flight`: one that finished
+        // since the look above is found now.
+        if let Some(signature) = state.signed(&sighash) {
+            lock(&state.in_flight).remove(&sighash);
+            return Ok(signature);
         }
         let (cosigned, tx) = (cosigned.clone(), tx.clone());
         std::thread::spawn(move || {
@@ -109,7 +134,7 @@ impl CosignedSigner {
                     .map_err(|e| tracing::warn!(error = %e, "co-signature failed"))
             });
             if let Ok(signature) = signed {
-                lock(&state.ready).insert(sighash, signature);
+                state.keep(sighash, signature);
             }
             lock(&state.in_flight).remove(&sighash);
             if signed.is_ok() {
