@@ -187,6 +187,21 @@ impl DeviceWallet {
         Ok(wallet)
     }
 
+    /// Replaces the owner's spending policy (what is spent today stays spent).
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+    }
+
+    /// The owner's spending policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The joint key the device holds a share of.
+    pub fn joint_key(&self) -> PublicKey {
+        self.share.public_key()
+    }
+
     /// A coin paid to the device's deposit script (a real device would watch the chain for it).
     pub fn add_coin(&mut self, coin: Coin) {
         self.coins.push(coin);
@@ -269,6 +284,12 @@ impl DeviceWallet {
     /// Serves one decoded request.
     pub fn handle(&mut self, request: GatewayRequest) -> DeviceAnswer {
         match request {
+            GatewayRequest::KeygenBegin
+            | GatewayRequest::KeygenReply(_)
+            | GatewayRequest::KeygenDone(_) => DeviceAnswer::Failed(format!(
+                "this device is enrolled already (joint key {})",
+                self.share.public_key()
+            )),
             GatewayRequest::ChannelKeys => {
                 let ctx = Secp256k1::signing_only();
                 DeviceAnswer::ChannelKeys {

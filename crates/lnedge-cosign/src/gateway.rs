@@ -43,10 +43,38 @@ pub struct LinkStats {
 pub struct GatewayCosigner {
     share: std::sync::RwLock<Arc<KeyShare>>,
     link: Arc<dyn DeviceLink>,
+    meter: Meter,
+}
+
+/// Counts what the link carries, and asks.
+#[derive(Default)]
+struct Meter {
     requests: AtomicU64,
     bytes_out: AtomicU64,
     bytes_in: AtomicU64,
     signatures: AtomicU64,
+}
+
+impl Meter {
+    fn call(
+        &self,
+        link: &dyn DeviceLink,
+        request: &GatewayRequest,
+    ) -> Result<DeviceAnswer, CosignError> {
+        let bytes = encode(request);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let answer = link.call(&bytes).map_err(|e| CosignError::Link(e.0))?;
+        self.bytes_in.fetch_add(answer.len() as u64, Ordering::Relaxed);
+        match decode::<DeviceAnswer>("device answer", &answer)? {
+            DeviceAnswer::Refused(reason) => {
+                tracing::warn!(%reason, "the device refused");
+                Err(CosignError::Refused(reason))
+            }
+            DeviceAnswer::Failed(reason) => Err(CosignError::Link(reason)),
+            answer => Ok(answer),
+        }
+    }
 }
 
 impl std::fmt::Debug for GatewayCosigner {
@@ -63,11 +91,38 @@ impl GatewayCosigner {
         GatewayCosigner {
             share: std::sync::RwLock::new(Arc::new(share)),
             link,
-            requests: AtomicU64::new(0),
-            bytes_out: AtomicU64::new(0),
-            bytes_in: AtomicU64::new(0),
-            signatures: AtomicU64::new(0),
+            meter: Meter::default(),
         }
+    }
+
+    /// Enrols the device at the other end of `link`: generates its joint key with it (three
+    /// round trips, see [`crate::enrol`]) and returns the gateway's co-signer, whose
+    /// [`GatewayCosigner::stats`] count the enrolment's bytes. Keep [`GatewayCosigner::share_bytes`]
+    /// (secret) to sign again after a restart.
+    pub fn enrol(link: Arc<dyn DeviceLink>) -> Result<GatewayCosigner, CosignError> {
+        let meter = Meter::default();
+        let start = match meter.call(&*link, &GatewayRequest::KeygenBegin)? {
+            DeviceAnswer::KeygenStart(start) => *start,
+            _ => return Err(CosignError::Unexpected("an answer that does not start a key")),
+        };
+        let (keygen, reply) = crate::keygen::GatewayKeygen::reply(start)?;
+        let finish = match meter.call(&*link, &GatewayRequest::KeygenReply(Box::new(reply)))? {
+            DeviceAnswer::KeygenFinish(finish) => *finish,
+            _ => return Err(CosignError::Unexpected("an answer that does not finish a key")),
+        };
+        let (share, done) = keygen.finish(finish)?;
+        match meter.call(&*link, &GatewayRequest::KeygenDone(Box::new(done)))? {
+            DeviceAnswer::KeyStored { joint_key } if joint_key == share.public_key() => {}
+            DeviceAnswer::KeyStored { .. } => return Err(CosignError::KeyMismatch),
+            _ => return Err(CosignError::Unexpected("an answer that does not store the key")),
+        }
+        Ok(GatewayCosigner { share: std::sync::RwLock::new(Arc::new(share)), link, meter })
+    }
+
+    /// The gateway's share as bytes, to store (secret) and give back to
+    /// [`GatewayCosigner::new`] after a restart.
+    pub fn share_bytes(&self) -> Vec<u8> {
+        self.share().to_bytes()
     }
 
     /// The share the gateway signs with now.
@@ -107,27 +162,15 @@ impl GatewayCosigner {
     /// What the link carried so far.
     pub fn stats(&self) -> LinkStats {
         LinkStats {
-            requests: self.requests.load(Ordering::Relaxed),
-            bytes_out: self.bytes_out.load(Ordering::Relaxed),
-            bytes_in: self.bytes_in.load(Ordering::Relaxed),
-            signatures: self.signatures.load(Ordering::Relaxed),
+            requests: self.meter.requests.load(Ordering::Relaxed),
+            bytes_out: self.meter.bytes_out.load(Ordering::Relaxed),
+            bytes_in: self.meter.bytes_in.load(Ordering::Relaxed),
+            signatures: self.meter.signatures.load(Ordering::Relaxed),
         }
     }
 
     fn call(&self, request: &GatewayRequest) -> Result<DeviceAnswer, CosignError> {
-        let bytes = encode(request);
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        self.bytes_out.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        let answer = self.link.call(&bytes).map_err(|e| CosignError::Link(e.0))?;
-        self.bytes_in.fetch_add(answer.len() as u64, Ordering::Relaxed);
-        match decode::<DeviceAnswer>("device answer", &answer)? {
-            DeviceAnswer::Refused(reason) => {
-                tracing::warn!(%reason, "the device refused");
-                Err(CosignError::Refused(reason))
-            }
-            DeviceAnswer::Failed(reason) => Err(CosignError::Link(reason)),
-            answer => Ok(answer),
-        }
+        self.meter.call(&*self.link, request)
     }
 
     /// Asks the device for its keys for the channel.
@@ -184,7 +227,7 @@ impl GatewayCosigner {
             _ => return Err(CosignError::Unexpected("an answer that is not a signature share")),
         };
         let signature = session.done(&share, done)?;
-        self.signatures.fetch_add(1, Ordering::Relaxed);
+        self.meter.signatures.fetch_add(1, Ordering::Relaxed);
         Ok(signature)
     }
 

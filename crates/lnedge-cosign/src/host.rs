@@ -32,12 +32,28 @@ impl LocalLink {
         Ok(link)
     }
 
+    /// The device an earlier run saved to `path` (with [`LocalLink::saved`]), saving there again.
+    pub fn load(
+        keys: crate::device::DeviceKeys,
+        path: std::path::PathBuf,
+    ) -> Result<LocalLink, CosignError> {
+        let bytes = std::fs::read(&path)
+            .map_err(|e| CosignError::Link(format!("{}: {e}", path.display())))?;
+        let wallet = crate::device::DeviceWallet::restore(keys.clone(), &bytes)?;
+        Ok(LocalLink { device: std::sync::Mutex::new(wallet), saved_to: Some((path, keys)) })
+    }
+
     fn save(&self, device: &crate::device::DeviceWallet) -> std::io::Result<()> {
         let Some((path, _)) = &self.saved_to else { return Ok(()) };
         let tmp = path.with_extension("tmp");
         {
             use std::io::Write;
-            let mut file = std::fs::File::create(&tmp)?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            // It holds the device's key share: readable by its owner only.
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&tmp)?;
             file.write_all(&device.save())?;
             file.sync_all()?;
         }

@@ -8,6 +8,7 @@
 //! - [`channel`] and [`policy`]: what the device reads from a transaction it is asked to sign,
 //!   and the rules it checks before it signs.
 //!
+//! - [`enrol`]: a new device and its gateway make the joint key over the device link.
 //! - [`link`], [`device`] and [`gateway`]: the device link's requests and answers, the device's
 //!   wallet that serves them, and the gateway's co-signer that asks; [`tcp`] carries them and
 //!   [`host`] runs a device in this process.
@@ -17,6 +18,7 @@
 
 pub mod channel;
 pub mod device;
+pub mod enrol;
 pub mod error;
 pub mod gateway;
 pub mod host;

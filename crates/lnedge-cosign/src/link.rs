@@ -9,6 +9,7 @@ use bitcoin::{ScriptBuf, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::channel::ChannelTerms;
+use crate::keygen::{KeygenDone, KeygenFinish, KeygenReply, KeygenStart};
 use crate::policy::ChannelSignature;
 use crate::refresh::{RefreshDone, RefreshFinish, RefreshOpen, RefreshReply};
 use crate::sign::{SignAccept, SignDone, SignFinish, SignOpen};
@@ -16,6 +17,14 @@ use crate::sign::{SignAccept, SignDone, SignFinish, SignOpen};
 /// Gateway → device.
 #[derive(Clone, Serialize, Deserialize)]
 pub enum GatewayRequest {
+    /// Enrolment, first round trip: the device starts a key generation of its joint key
+    /// (see [`crate::enrol`]).
+    KeygenBegin,
+    /// Enrolment, second round trip: the gateway's fragment and commitments.
+    KeygenReply(Box<KeygenReply>),
+    /// Enrolment, third round trip: the gateway's revealed proof and the joint key; the device
+    /// stores its share before it answers.
+    KeygenDone(Box<KeygenDone>),
     /// The device's keys for a new channel (its payment point, delayed basepoint, close script).
     ChannelKeys,
     /// Fund the channel from the device's own coins: an output of `value_sat` to the P2WSH of
@@ -69,6 +78,15 @@ pub enum GatewayRequest {
 /// Device → gateway.
 #[derive(Clone, Serialize, Deserialize)]
 pub enum DeviceAnswer {
+    /// The device's first key generation message.
+    KeygenStart(Box<KeygenStart>),
+    /// The device's commitments and revealed proof.
+    KeygenFinish(Box<KeygenFinish>),
+    /// The device stored its share of this joint key: it is enrolled.
+    KeyStored {
+        /// The joint key, as the device computed it.
+        joint_key: PublicKey,
+    },
     /// The device's keys for its channel.
     ChannelKeys {
         /// The key the bridge's commitments pay the device's balance to.

@@ -54,7 +54,25 @@ impl TcpLink {
         TcpLink { addr, timeout, stream: Mutex::new(None) }
     }
 
+    /// One request and its answer, on the open connection or a new one. A connection the other
+    /// end closed since its last use (a device that restarted) is opened again once: the
+    /// request never reached a live peer. A timeout is no such case and is not repeated.
     fn exchange(&self, slot: &mut Option<TcpStream>, request: &[u8]) -> std::io::Result<Vec<u8>> {
+        let reused = slot.is_some();
+        match self.exchange_once(slot, request) {
+            Err(e) if reused && closed_by_peer(&e) => {
+                *slot = None;
+                self.exchange_once(slot, request)
+            }
+            result => result,
+        }
+    }
+
+    fn exchange_once(
+        &self,
+        slot: &mut Option<TcpStream>,
+        request: &[u8],
+    ) -> std::io::Result<Vec<u8>> {
         if slot.is_none() {
             let stream = TcpStream::connect_timeout(&self.addr, self.timeout)?;
             stream.set_nodelay(true)?;
@@ -66,6 +84,12 @@ impl TcpLink {
         write_frame(stream, request)?;
         read_frame(stream)
     }
+}
+
+/// Whether `e` says the other end closed the connection (rather than being slow).
+fn closed_by_peer(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe)
 }
 
 impl DeviceLink for TcpLink {

@@ -20,8 +20,12 @@
 //!   terminal driven by text commands from any `BufRead`, answering on any `Write`
 //!   ([`simulator::run`]), with a typed [`simulator::SimulatorError`].
 //!
-//! A device never opens a network socket. See `docs/protocols/ledger.md` for the encoding and
-//! the crash rules.
+//! * [`wallet`] — [`wallet::WalletDevice`]: the threshold wallet's device, which holds its
+//!   channel's funding key 2-of-2 with its gateway and co-signs only what its owner's policy
+//!   allows (`docs/wallet.md`).
+//!
+//! A device never opens a network socket, except the wallet device, whose gateway asks it to
+//! co-sign over one. See `docs/protocols/ledger.md` for the encoding and the crash rules.
 
 pub mod card;
 pub use lnedge_device_core::claim;
@@ -32,6 +36,7 @@ pub mod machine;
 pub mod payer;
 pub mod simulator;
 pub mod voucher;
+pub mod wallet;
 
 pub use flash::{BitOrder, Flash, FlashError, FlashImage, MemFlash, PowerCut};
 pub use ledger::{PersistentLedger, PersistentLedgerError};

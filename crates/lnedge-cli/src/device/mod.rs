@@ -2,7 +2,9 @@
 //! invoice goes out as a QR code, the payment proof comes back as typed or scanned text, an NFC
 //! NDEF file, or keypad digits. `--mode deputy` runs a deputy point of sale instead: any amount,
 //! an LNURL QR, and the claim the customer's wallet decrypts after paying. `--mode payer` runs a
-//! device that pays ([`payer`]): a merchant's invoice in, a token bound to it out.
+//! device that pays ([`payer`]): a merchant's invoice in, a token bound to it out. `--mode wallet`
+//! runs the threshold wallet's device ([`wallet`]): it listens for its gateway's co-signature
+//! requests and pays invoices through it.
 //!
 //! The simulators and their command loop are `lnedge_device::simulator`; this module parses the
 //! arguments, opens the device's state directory, wires stdin/stdout, draws QR codes in the
@@ -25,13 +27,14 @@ use lnedge_proto::DeviceId;
 use crate::util::msat_from;
 
 pub(crate) mod payer;
+mod wallet;
 
 /// `lnedge device …`
 #[derive(Debug, Subcommand)]
 pub(crate) enum DeviceCommand {
     /// Run a vending machine, a deputy point of sale or a payer device in the terminal
     /// (interactive, or scripted through stdin).
-    Simulate(SimulateArgs),
+    Simulate(Box<SimulateArgs>),
     /// Upload a simulated vending machine's ledger to its gateway, signed with the device's
     /// sync key (`GET /v1/devices/{id}/sync-key`); with --install, install the new pools the
     /// gateway answers (a top-up in the same exchange).
@@ -104,6 +107,24 @@ pub(crate) struct SimulateArgs {
     /// expiry; the gateway refuses tokens valid longer than its `token_max_lifetime_secs`).
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     token_lifetime_secs: u64,
+    /// With --mode wallet: where the device listens for its gateway's requests.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: std::net::SocketAddr,
+    /// With --mode wallet: the gateway's payment service (`host:port`), where `pay` goes.
+    #[arg(long)]
+    gateway: Option<std::net::SocketAddr>,
+    /// With --mode wallet: the most all payments of a day (UTC) may send, in sat (first run:
+    /// 100 000; a value given later replaces the stored one, as do the other policy flags).
+    #[arg(long)]
+    daily_budget_sat: Option<u64>,
+    /// With --mode wallet: the most a payment may cost beyond its amount, and a cooperative
+    /// close take from the device's balance, in sat (first run: 2 000).
+    #[arg(long)]
+    fee_cap_sat: Option<u64>,
+    /// With --mode wallet: the only payees (node ids, 66 hex characters; repeat the flag); any
+    /// payee when absent.
+    #[arg(long)]
+    payee: Vec<String>,
 }
 
 /// The kinds of simulated device.
@@ -115,6 +136,9 @@ pub(crate) enum Mode {
     Deputy,
     /// A device that pays: signs a token bound to a merchant's invoice (holds a token key).
     Payer,
+    /// A device with its own channel, its funding key shared 2-of-2 with its gateway: it
+    /// co-signs every channel state and pays invoices through its gateway (`docs/wallet.md`).
+    Wallet,
 }
 
 fn parse_id<const N: usize>(text: &str, what: &str) -> Result<[u8; N]> {
@@ -142,7 +166,7 @@ pub(crate) fn draw_qr(text: &str) -> std::result::Result<String, BoxError> {
 pub(crate) async fn run(command: DeviceCommand) -> Result<()> {
     match command {
         // The simulator reads stdin line by line: off the async workers.
-        DeviceCommand::Simulate(args) => tokio::task::block_in_place(|| simulate(args)),
+        DeviceCommand::Simulate(args) => tokio::task::block_in_place(|| simulate(*args)),
         DeviceCommand::Sync(args) => sync(args).await,
     }
 }
@@ -206,6 +230,7 @@ fn simulate(args: SimulateArgs) -> Result<()> {
     match args.mode {
         Mode::Deputy => return run_repl(&mut open_deputy(&args, qr)?),
         Mode::Payer => return simulate_payer(&args, qr),
+        Mode::Wallet => return wallet::simulate(&args),
         Mode::Vending => {}
     }
     if args.device.is_some() && args.owner.is_none() {

@@ -8,3 +8,4 @@ mod docs;
 mod payer_sim;
 mod support;
 mod wallet;
+mod wallet_device;

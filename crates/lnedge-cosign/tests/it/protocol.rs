@@ -178,3 +178,76 @@ fn a_refresh_changes_both_shares_and_keeps_the_joint_key() {
     // A stored refreshed share keeps its epoch.
     assert_eq!(KeyShare::from_bytes(&new_device.to_bytes()).unwrap().epoch(), 1);
 }
+
+/// A device in memory that enrols over the link: an enrolment first, then its wallet.
+struct Enrolling {
+    enrolment: std::sync::Mutex<lnedge_cosign::enrol::DeviceEnrolment>,
+    share: std::sync::Mutex<Option<KeyShare>>,
+}
+
+impl lnedge_cosign::link::DeviceLink for Enrolling {
+    fn call(&self, request: &[u8]) -> Result<Vec<u8>, lnedge_cosign::link::LinkError> {
+        let (answer, share) = self.enrolment.lock().unwrap().serve(request);
+        if share.is_some() {
+            *self.share.lock().unwrap() = share;
+        }
+        Ok(answer)
+    }
+}
+
+#[test]
+fn a_gateway_enrols_a_device_over_the_link_and_both_sign_with_the_key() {
+    use lnedge_cosign::enrol::DeviceEnrolment;
+    use lnedge_cosign::gateway::GatewayCosigner;
+    use lnedge_cosign::link::{DeviceAnswer, DeviceLink, GatewayRequest};
+    use std::sync::{Arc, Mutex};
+
+    let device = Arc::new(Enrolling {
+        enrolment: Mutex::new(DeviceEnrolment::new()),
+        share: Mutex::new(None),
+    });
+    // Out of order: named, and the enrolment can still begin.
+    let answer = device.call(&encode(&GatewayRequest::ChannelKeys)).unwrap();
+    assert!(
+        matches!(decode("answer", &answer), Ok(DeviceAnswer::Failed(r)) if r.contains("not enrolled"))
+    );
+
+    let cosigner = GatewayCosigner::enrol(device.clone()).expect("enrolled");
+    let stats = cosigner.stats();
+    assert_eq!(stats.requests, 3, "three round trips");
+    assert!(stats.bytes_out + stats.bytes_in > 10_000, "key generation's messages: {stats:?}");
+    let device_share = device.share.lock().unwrap().take().expect("the device stored its share");
+    assert_eq!(device_share.public_key(), cosigner.joint_key());
+    // The gateway's share survives storage, and the two shares sign together.
+    let gateway_share = KeyShare::from_bytes(&cosigner.share_bytes()).expect("share");
+    let hash = [7u8; 32];
+    let (signature, _) = sign(&device_share, &gateway_share, hash, hash).expect("joint signature");
+    let message = Message::from_digest(hash);
+    Secp256k1::verification_only()
+        .verify_ecdsa(&message, &signature, &cosigner.joint_key())
+        .expect("verifies under the joint key");
+
+    // A gateway that skips a step is told so.
+    let fresh = Arc::new(Enrolling {
+        enrolment: Mutex::new(DeviceEnrolment::new()),
+        share: Mutex::new(None),
+    });
+    let (_, reply) = lnedge_cosign::keygen::GatewayKeygen::reply(
+        match decode::<DeviceAnswer>(
+            "answer",
+            &fresh.call(&encode(&GatewayRequest::KeygenBegin)).unwrap(),
+        ) {
+            Ok(DeviceAnswer::KeygenStart(start)) => *start,
+            _ => panic!("no start"),
+        },
+    )
+    .expect("reply");
+    let again = Arc::new(Enrolling {
+        enrolment: Mutex::new(DeviceEnrolment::new()),
+        share: Mutex::new(None),
+    });
+    let answer = again.call(&encode(&GatewayRequest::KeygenReply(Box::new(reply)))).unwrap();
+    assert!(
+        matches!(decode("answer", &answer), Ok(DeviceAnswer::Failed(r)) if r.contains("begin the enrolment again"))
+    );
+}

@@ -77,7 +77,12 @@ pub(crate) async fn drive(
             _ = tokio::time::sleep(FORWARDS_RECHECK), if recheck_forwards => {}
             _ = manager_ticks.tick() => node.channel_manager.timer_tick_occurred(),
             _ = peer_ticks.tick() => node.peer_manager.timer_tick_occurred(),
-            _ = reconnect_checks.tick() => reconnect_channel_peers(&node),
+            _ = reconnect_checks.tick() => {
+                reconnect_channel_peers(&node);
+                if node.disk.cosign.take_unreachable() {
+                    node.retry_signatures();
+                }
+            }
         }
     }
 }

@@ -339,6 +339,26 @@ async fn a_gateway_restart_in_the_middle_of_a_payment_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_out_of_reach_is_asked_again_when_it_is_back() {
+    let road = TollRoad::new().await;
+    let (preimage, invoice) = road.approved_toll("out-of-reach").await;
+    road.link.up.store(false, Ordering::SeqCst);
+    let gateway = road.gateway.clone();
+    let pay = tokio::spawn(async move { gateway.pay(pay_request(&invoice)).await });
+    // The payment waits on the device's signature (nothing moves without it)...
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!matches!(
+        road.shop.invoice_state(hash_of(&preimage)).await,
+        Ok(InvoiceState::Settled { .. })
+    ));
+    // ...and completes once the device is back, without anyone asking the node to retry.
+    road.link.up.store(true, Ordering::SeqCst);
+    let outcome = pay.await.expect("join").expect("the toll completes once the device is back");
+    assert_eq!(outcome.preimage, preimage);
+    road.net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_device_asks_its_gateway_to_pay_and_checks_the_preimage() {
     let road = TollRoad::new().await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bitcoin::ScriptBuf;
@@ -39,6 +40,7 @@ pub(super) type Wake = Arc<dyn Fn() + Send + Sync>;
 pub struct CosignRegistry {
     channels: Mutex<HashMap<u128, Arc<Cosigned>>>,
     wake: Arc<std::sync::RwLock<Option<Wake>>>,
+    unreachable: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for CosignRegistry {
@@ -56,7 +58,7 @@ impl CosignRegistry {
         device_keys: DeviceChannelKeys,
         opening_balance_sat: u64,
     ) {
-        let state = super::signer::SigningState::new(self.wake.clone());
+        let state = super::signer::SigningState::new(self.wake.clone(), self.unreachable.clone());
         let cosigned = Cosigned { cosigner, device_keys, opening_balance_sat, state };
         self.lock().insert(user_channel_id, Arc::new(cosigned));
     }
@@ -64,6 +66,14 @@ impl CosignRegistry {
     /// Sets what tells the running node that a co-signature is ready (the node does at start).
     pub(crate) fn set_wake(&self, wake: Wake) {
         *self.wake.write().unwrap_or_else(|p| p.into_inner()) = Some(wake);
+    }
+
+    /// Whether a co-signature failed because a device was out of reach (or its link broke)
+    /// since the last call: the node then asks LDK to retry its signatures (every second, see
+    /// the driver), so a device that comes back is asked again without anyone's help. A device
+    /// that refused is not asked again until something changes (a retry is asked explicitly).
+    pub(crate) fn take_unreachable(&self) -> bool {
+        self.unreachable.swap(false, Ordering::SeqCst)
     }
 
     /// The co-signed channel opened with `user_channel_id`, if it is one.

@@ -2,6 +2,7 @@
 //! per-commitment points and the revocations of co-signed channels done with the device.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bitcoin::secp256k1::{ecdsa::Signature, PublicKey, Secp256k1, SecretKey};
@@ -17,6 +18,7 @@ use lightning::sign::{ChannelSigner, HTLCDescriptor, InMemorySigner};
 use lightning::types::payment::PaymentPreimage;
 use lnedge_cosign::channel::ChannelTerms;
 use lnedge_cosign::policy::{ldk_index, ChannelSignature};
+use lnedge_cosign::CosignError;
 
 use super::keys::{Cosigned, Wake};
 
@@ -38,6 +40,7 @@ pub(crate) struct SigningState {
     in_flight: Mutex<HashSet<[u8; 32]>>,
     ready: Mutex<VecDeque<([u8; 32], Signature)>>,
     wake: Arc<RwLock<Option<Wake>>>,
+    unreachable: Arc<AtomicBool>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -45,13 +48,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SigningState {
-    pub(super) fn new(wake: Arc<RwLock<Option<Wake>>>) -> SigningState {
+    pub(super) fn new(
+        wake: Arc<RwLock<Option<Wake>>>,
+        unreachable: Arc<AtomicBool>,
+    ) -> SigningState {
         SigningState {
             points: Mutex::new(BTreeMap::new()),
             pinned: Mutex::new(false),
             in_flight: Mutex::new(HashSet::new()),
             ready: Mutex::new(VecDeque::new()),
             wake,
+            unreachable,
         }
     }
 
@@ -127,14 +134,15 @@ impl CosignedSigner {
         let (cosigned, tx) = (cosigned.clone(), tx.clone());
         std::thread::spawn(move || {
             let state = &cosigned.state;
-            let signed = pin(&cosigned, terms).and_then(|()| {
-                cosigned
-                    .cosigner
-                    .sign(request(tx), sighash)
-                    .map_err(|e| tracing::warn!(error = %e, "co-signature failed"))
-            });
-            if let Ok(signature) = signed {
-                state.keep(sighash, signature);
+            let signed =
+                pin(&cosigned, terms).and_then(|()| cosigned.cosigner.sign(request(tx), sighash));
+            match &signed {
+                Ok(signature) => state.keep(sighash, *signature),
+                Err(CosignError::Refused(_)) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "co-signature failed; asked again once the device answers");
+                    state.unreachable.store(true, Ordering::SeqCst);
+                }
             }
             lock(&state.in_flight).remove(&sighash);
             if signed.is_ok() {
@@ -146,10 +154,10 @@ impl CosignedSigner {
 }
 
 /// Sends the channel's terms to the device once (it pins them).
-fn pin(cosigned: &Cosigned, terms: ChannelTerms) -> Result<(), ()> {
+fn pin(cosigned: &Cosigned, terms: ChannelTerms) -> Result<(), CosignError> {
     let mut pinned = lock(&cosigned.state.pinned);
     if !*pinned {
-        cosigned.cosigner.pin_terms(terms, cosigned.opening_balance_sat).map_err(
+        cosigned.cosigner.pin_terms(terms, cosigned.opening_balance_sat).inspect_err(
             |e| tracing::warn!(error = %e, "the device did not pin the channel's terms"),
         )?;
         *pinned = true;

@@ -1,0 +1,75 @@
+//! `lnedge device simulate --mode wallet`: the threshold wallet's device as its own process
+//! (`lnedge_device::wallet`). It listens for its gateway on `--listen` and prints
+//! `listening <addr>` and `deposit-script <hex>`, then takes its owner's commands on stdin
+//! (`status`, `deposit`, `coin`, `pay`; see `lnedge_device::wallet::repl`).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use lnedge_cosign::link::DeviceLink;
+use lnedge_cosign::tcp::TcpLink;
+use lnedge_device::wallet::{repl, WalletDevice};
+use lnedge_node::bitcoin::secp256k1::PublicKey;
+
+use super::SimulateArgs;
+use crate::car::today;
+
+/// How long the device waits for its gateway to pay (routing included).
+const PAY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs the wallet device in `args.dir` on stdin and stdout.
+pub(super) fn simulate(args: &SimulateArgs) -> Result<()> {
+    if args.owner.is_some() || args.pool.is_some() || args.keys.is_some() || args.device.is_some() {
+        bail!("--device, --owner, --pool and --keys are not for --mode wallet");
+    }
+    if args.per_payment_msat.is_some() || args.budget_sat.is_some() || args.budget_msat.is_some() {
+        bail!("--mode wallet takes --per-payment-sat, --daily-budget-sat and --fee-cap-sat");
+    }
+    let device = Arc::new(
+        WalletDevice::open(&args.dir)
+            .with_context(|| format!("opening the wallet device in {}", args.dir.display()))?,
+    );
+    let mut policy = device.policy();
+    if let Some(sat) = args.per_payment_sat {
+        policy.max_payment_msat = sat_to_msat(sat, "--per-payment-sat")?;
+    }
+    if let Some(sat) = args.daily_budget_sat {
+        policy.daily_budget_msat = sat_to_msat(sat, "--daily-budget-sat")?;
+    }
+    if let Some(sat) = args.fee_cap_sat {
+        policy.fee_cap_msat = sat_to_msat(sat, "--fee-cap-sat")?;
+    }
+    if !args.payee.is_empty() {
+        let payees = args
+            .payee
+            .iter()
+            .map(|p| {
+                p.parse::<PublicKey>().with_context(|| format!("--payee {p:?} is not a node id"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        policy.payees = Some(payees);
+    }
+    device.set_policy(policy);
+
+    let listener =
+        TcpListener::bind(args.listen).with_context(|| format!("listening on {}", args.listen))?;
+    println!("listening {}", listener.local_addr()?);
+    println!("deposit-script {}", hex::encode(device.deposit_script()));
+    device.serve(listener);
+    let gateway = args.gateway.map(|addr| TcpLink::new(addr, PAY_TIMEOUT));
+    let stdin = std::io::stdin();
+    repl::run(
+        &device,
+        gateway.as_ref().map(|g| g as &dyn DeviceLink),
+        today,
+        stdin.lock(),
+        std::io::stdout().lock(),
+    )?;
+    Ok(())
+}
+
+fn sat_to_msat(sat: u64, flag: &str) -> Result<u64> {
+    sat.checked_mul(1000).with_context(|| format!("{flag} {sat} is too large"))
+}
