@@ -24,7 +24,7 @@ pub(crate) fn today() -> u64 {
 
 /// The car's device and its two links.
 pub(crate) struct Car {
-    /// The device (its wallet, saved nowhere: the demo and the bench are in memory).
+    /// The device (its wallet in memory, or saved to a file before every answer).
     pub(crate) device: Arc<LocalLink>,
     /// The gateway's co-signer for the car's channel.
     pub(crate) cosigner: Arc<GatewayCosigner>,
@@ -37,12 +37,15 @@ pub(crate) struct Car {
 impl Car {
     /// Generates the car's joint key with `gateway`, serves its device on loopback, opens its
     /// co-signed channel of `capacity_sat` to `bridge` and starts the gateway's payment service.
+    /// With `saved_to`, the device writes its wallet there before every answer (as a real
+    /// device does); in memory otherwise.
     pub(crate) async fn drive_onto(
         net: &SandboxNetwork,
         gateway: &Arc<SandboxNode>,
         bridge: &SandboxNode,
         capacity_sat: u64,
         policy: Policy,
+        saved_to: Option<std::path::PathBuf>,
     ) -> Result<Car> {
         let t = Instant::now();
         let (device_share, gateway_share) =
@@ -54,7 +57,10 @@ impl Car {
         let value_sat = capacity_sat + 10_000;
         let outpoint = net.deposit(keys.deposit_script(), value_sat).await;
         wallet.add_coin(Coin { outpoint, value_sat });
-        let device = Arc::new(LocalLink::new(wallet));
+        let device = Arc::new(match saved_to {
+            Some(path) => LocalLink::saved(wallet, keys, path)?,
+            None => LocalLink::new(wallet),
+        });
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let link = TcpLink::new(listener.local_addr()?, Duration::from_secs(30));
         serve(listener, device.clone());

@@ -120,6 +120,10 @@ pub(crate) struct BenchArgs {
     /// same path; plus key generation and one joint signature.
     #[arg(long, conflicts_with_all = ["gateway", "relay", "deputy", "proofs", "hostile", "payers", "report", "dashboard"])]
     toll: bool,
+    /// With --toll: the car's device writes its wallet to a file (fsync, rename) before every
+    /// answer, as a real device and `device simulate --mode wallet` do (in memory otherwise).
+    #[arg(long, requires = "toll")]
+    device_on_disk: bool,
     /// With --deputy: measure nothing; serve the bench's gateway for an outside load generator
     /// and write each wallet's sale URLs and the target's settings into this directory
     /// (`scripts/bench-vs-lnbits.sh` uses it). Serves until killed.
@@ -195,7 +199,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
         return print_figures(&f, args.json);
     }
     if args.toll {
-        let f = toll::run(args.payments as usize).await?;
+        let f = toll::run(args.payments as usize, args.device_on_disk).await?;
         return print_figures(&f, args.json);
     }
     if args.proofs {

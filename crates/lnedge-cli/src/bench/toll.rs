@@ -26,6 +26,8 @@ pub(crate) struct Figures {
     build: &'static str,
     cores: usize,
     payments: usize,
+    /// Whether the device wrote its wallet to disk before every answer.
+    device_on_disk: bool,
     /// The device's decision to the preimage in its hands: SendPayment to the gateway, 2 hops
     /// beyond it, every state co-signed; both device links on loopback TCP.
     toll_p50_ms: f64,
@@ -111,7 +113,7 @@ async fn plain_payment(payer: &SandboxNode, shop: &SandboxNode, i: usize) -> Res
 }
 
 /// Runs the bench with `payments` tolls and as many plain payments.
-pub(crate) async fn run(payments: usize) -> Result<Figures> {
+pub(crate) async fn run(payments: usize, device_on_disk: bool) -> Result<Figures> {
     let (keygen, signature, signature_link_bytes, device_share_bytes) =
         tokio::task::spawn_blocking(crypto_costs).await??;
 
@@ -125,7 +127,9 @@ pub(crate) async fn run(payments: usize) -> Result<Figures> {
         fee_cap_msat: 1_000_000,
         payees: Some(vec![shop.node_id()]),
     };
-    let car = Car::drive_onto(&net, &gateway, &bridge, 5_000_000, policy).await?;
+    let device_dir = tempfile::tempdir()?;
+    let saved_to = device_on_disk.then(|| device_dir.path().join("wallet.bin"));
+    let car = Car::drive_onto(&net, &gateway, &bridge, 5_000_000, policy, saved_to).await?;
     net.open_channel(&plain, &bridge, 5_000_000, 0).await?;
     net.wait_for_gossip().await?;
     let toll = |i: usize| {
@@ -165,6 +169,7 @@ pub(crate) async fn run(payments: usize) -> Result<Figures> {
         build: stats::build(),
         cores: stats::cores(),
         payments,
+        device_on_disk,
         toll_p50_ms: ms(toll.p50),
         toll_p99_ms: ms(toll.p99),
         plain_p50_ms: ms(plain.p50),

@@ -29,7 +29,7 @@ pub(crate) async fn story(
         fee_cap_msat: 200_000,
         payees: Some(vec![operator.node_id()]),
     };
-    let car = Car::drive_onto(net, &gateway, bridge, 200_000, policy).await?;
+    let car = Car::drive_onto(net, &gateway, bridge, 200_000, policy, None).await?;
     net.wait_for_gossip().await?;
     println!(
         "      the car's device and the gateway made a joint key in {} ms (neither holds it);",

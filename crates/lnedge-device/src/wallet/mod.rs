@@ -270,3 +270,51 @@ fn master_secret(path: &Path) -> Result<[u8; 32], WalletDeviceError> {
         Err(e) => Err(io(path)(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoGateway;
+
+    impl DeviceLink for NoGateway {
+        fn call(&self, _: &[u8]) -> Result<Vec<u8>, lnedge_cosign::link::LinkError> {
+            panic!("nothing may reach the gateway before the device is enrolled")
+        }
+    }
+
+    #[test]
+    fn a_device_not_enrolled_pays_nothing_and_keeps_its_key_across_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = WalletDevice::open(dir.path()).unwrap();
+        let script = device.deposit_script();
+        assert!(matches!(
+            device.pay(&NoGateway, "lnbcrt1", 0),
+            Err(WalletDeviceError::NotEnrolled)
+        ));
+        assert!(matches!(
+            device.add_coin(OutPoint::null(), 1_000),
+            Err(WalletDeviceError::NotEnrolled)
+        ));
+        assert_eq!(device.status().joint_key, None);
+        drop(device);
+        // The master secret is kept (owner-only): the same deposit script after a restart.
+        let again = WalletDevice::open(dir.path()).unwrap();
+        assert_eq!(again.deposit_script(), script);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "the key file is private: {mode:o}");
+        }
+    }
+
+    #[test]
+    fn a_damaged_key_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(KEY_FILE), "not hex").unwrap();
+        let err = WalletDevice::open(dir.path()).unwrap_err();
+        assert!(matches!(err, WalletDeviceError::BadKeyFile(_)), "{err}");
+        assert!(err.to_string().contains("wallet.key"), "{err}");
+    }
+}
