@@ -266,6 +266,7 @@ impl DeviceWallet {
         self.approve_payment(amount_msat, &payee, day)?;
         let hash = *parsed.payment_hash().as_ref();
         let request = DeviceRequest::SendPayment {
+            joint_key: self.share.public_key(),
             invoice: invoice.trim().to_owned(),
             max_fee_msat: self.policy.fee_cap_msat,
         };

@@ -124,6 +124,9 @@ pub enum DeviceRequest {
     /// Pay this BOLT 11 invoice (which the device approved against its policy) from the
     /// device's channel, with at most `max_fee_msat` in routing fees.
     SendPayment {
+        /// The joint key of the device's channel: the gateway pays from that channel only (a
+        /// gateway with several devices finds the device's channel by it).
+        joint_key: PublicKey,
         /// The invoice, as text.
         invoice: String,
         /// The most the device lets the route cost.

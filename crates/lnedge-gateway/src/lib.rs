@@ -14,6 +14,7 @@
 //! * [`refunds`] — refunds, proofs of payment, sessions and LNURL-auth.
 //! * [`deputy`] — deputy sales over LNURL-pay.
 //! * [`relay`] — the async relay for offline payees.
+//! * `cosigned` (sandbox builds) — co-signed channels of the threshold device wallet.
 
 pub mod accounting;
 pub mod api;
@@ -21,6 +22,8 @@ pub mod books;
 pub mod bounds;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "sandbox")]
+pub mod cosigned;
 pub mod deputy;
 pub mod engine;
 pub mod expiry;

@@ -18,10 +18,12 @@
 //! * [`reports`]: the sales report;
 //! * [`payers`]: Bolt Cards (issuing, the programmer app's JSON, wipe) and payer devices
 //!   (enrolment, invoice-bound token payments);
-//! * [`sandbox_wallet`]: the sandbox wallet's routes (`lnedge wallet pay|withdraw|login`).
+//! * [`sandbox_wallet`]: the sandbox wallet's routes (`lnedge wallet pay|withdraw|login`);
+//! * [`cosigned`]: the threshold device wallet's routes on a sandbox gateway.
 //!
 //! Nothing here does I/O: bodies are bytes, times are arguments.
 
+pub mod cosigned;
 pub mod deputy;
 pub mod error;
 pub mod keys;

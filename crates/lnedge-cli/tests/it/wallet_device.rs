@@ -197,3 +197,85 @@ async fn a_wallet_device_process_enrols_funds_its_channel_pays_and_survives_a_po
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o077, 0);
     net.shutdown().await;
 }
+
+/// `lnedge gateway serve` (sandbox) and a wallet device process: the operator enrols the device
+/// over the admin API, funds it on the sandbox chain, opens its co-signed channel; the device
+/// pays an invoice two hops away (its own node → the owner's node → the sandbox wallet's node)
+/// through the gateway's payment service; bad requests are named.
+#[test]
+fn a_sandbox_gateway_enrols_a_wallet_device_opens_its_channel_and_pays_for_it() {
+    use serde_json::{json, Value};
+
+    const TOKEN: &str = "cosigned-test-token";
+    let dir = tempfile::tempdir().expect("dir");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let gateway = crate::support::serve(dir.path(), TOKEN, &runtime);
+    let http = reqwest::Client::builder().timeout(ANSWER).build().expect("http");
+    let call = |method: &str, path: &str, body: Value| -> (u16, Value) {
+        runtime.block_on(async {
+            let url = format!("{}{path}", gateway.base);
+            let request = match method {
+                "GET" => http.get(url),
+                _ => http.post(url).json(&body),
+            };
+            let response = request.bearer_auth(TOKEN).send().await.expect("request");
+            let status = response.status().as_u16();
+            (status, response.json().await.unwrap_or(Value::Null))
+        })
+    };
+
+    let (status, list) = call("GET", "/v1/sandbox/cosigned", Value::Null);
+    assert_eq!(status, 200, "{list}");
+    let service: SocketAddr =
+        list["payment_service"].as_str().expect("payment_service").parse().expect("address");
+    let device_dir = dir.path().join("car");
+    let mut device = DeviceProcess::start(&device_dir, "127.0.0.1:0", service, &[]);
+    let device_addr = device.expect("listening ");
+    let script = device.expect("deposit-script ");
+
+    // Bad requests are named.
+    let (status, error) = call("POST", "/v1/sandbox/cosigned", json!({"device": "car"}));
+    assert_eq!(status, 400, "{error}");
+    assert!(error.to_string().contains("device"), "{error}");
+    let (status, error) =
+        call("POST", "/v1/sandbox/cosigned/9/channel", json!({"capacity_sat": 100_000}));
+    assert_eq!(status, 404, "{error}");
+    let (status, error) =
+        call("POST", "/v1/sandbox/deposit", json!({"script": "zz", "amount_sat": 1}));
+    assert_eq!(status, 400, "{error}");
+    assert!(error.to_string().contains("script"), "{error}");
+
+    // Enrol, fund, open.
+    let (status, wallet) = call("POST", "/v1/sandbox/cosigned", json!({"device": device_addr}));
+    assert_eq!(status, 201, "{wallet}");
+    let joint_key = wallet["joint_key"].as_str().expect("joint key").to_owned();
+    assert_eq!(status_value(&device.status(), "joint-key"), joint_key);
+    let (status, deposited) =
+        call("POST", "/v1/sandbox/deposit", json!({"script": script, "amount_sat": 300_000}));
+    assert_eq!(status, 200, "{deposited}");
+    let outpoint = deposited["outpoint"].as_str().expect("outpoint");
+    assert_eq!(device.ask(&format!("coin {outpoint} 300000")), format!("ok coin {outpoint}"));
+    let id = wallet["id"].as_u64().expect("id");
+    let path = format!("/v1/sandbox/cosigned/{id}/channel");
+    let (status, opened) = call("POST", &path, json!({"capacity_sat": 250_000}));
+    assert_eq!(status, 200, "{opened}");
+    assert_eq!(opened["channel"]["capacity_sat"], 250_000);
+    let (status, again) = call("POST", &path, json!({"capacity_sat": 250_000}));
+    assert_eq!(status, 409, "one channel per device: {again}");
+
+    // The device pays an invoice of the sandbox wallet's node, two hops beyond its own node.
+    let preimage = [0x5cu8; 32];
+    let body =
+        json!({"preimage": hex::encode(preimage), "amount_msat": 5_000_000, "description": "toll"});
+    let (status, invoiced) = call("POST", "/v1/sandbox/wallet/invoice", body);
+    assert_eq!(status, 200, "{invoiced}");
+    let invoice = invoiced["invoice"].as_str().expect("invoice");
+    assert_eq!(device.ask(&format!("pay {invoice}")), format!("paid {}", hex::encode(preimage)));
+    let (_, list) = call("GET", "/v1/sandbox/cosigned", Value::Null);
+    let listed = &list["wallets"][0];
+    assert!(listed["signatures"].as_u64().expect("signatures") >= 2, "{list}");
+    assert!(
+        listed["channel"]["outbound_msat"].as_u64().expect("outbound") < 245_000_000,
+        "the device's balance paid the toll: {list}"
+    );
+}

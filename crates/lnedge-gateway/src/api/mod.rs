@@ -27,6 +27,7 @@
 //! | `GET /v1/reports/sales` | → `{rows: [...], totals: {amount_msat, rows, by_status, by_device: {id: {…}}, by_product: {"id/product" or "id/deputy": {…}}}}`; rows are pool entries and deputy sales (`kind`) |
 //! | `GET /v1/reports/sales.csv` | → [`sales_csv`](crate::accounting::sales_csv) (`text/csv`) |
 //! | `POST /v1/sandbox/wallet/pay`, `/withdraw`, `/login` | sandbox only (see [`sandbox_wallet_routes`]): the sandbox wallet pays, withdraws, logs in |
+//! | `POST`/`GET /v1/sandbox/cosigned`, `POST /v1/sandbox/cosigned/{id}/channel`, `POST /v1/sandbox/deposit` | sandbox only: the threshold device wallet's co-signed channels (`crate::cosigned`) |
 //! | `GET /healthz`, `/metrics`, `/openapi.json` | → `{status, store}` (503 if the store fails), Prometheus text, OpenAPI 3.1 |
 
 use std::sync::Arc;
@@ -44,6 +45,8 @@ use crate::store::GatewayStore;
 
 pub mod auth;
 pub(crate) mod client;
+#[cfg(feature = "sandbox")]
+mod cosigned;
 mod deputy;
 pub(crate) mod devices;
 pub mod error;
@@ -91,6 +94,10 @@ pub struct AppState {
     /// The sandbox wallet (`node.kind = "sandbox"` only): when present, [`app`] also routes
     /// `/v1/sandbox/wallet/…` ([`sandbox_wallet_routes`]).
     pub sandbox_wallet: Option<Arc<crate::sandbox_wallet::SandboxWallet>>,
+    /// The threshold device wallet's co-signed channels (`node.kind = "sandbox"` only): when
+    /// present, [`app`] also routes `/v1/sandbox/cosigned…` and `/v1/sandbox/deposit`.
+    #[cfg(feature = "sandbox")]
+    pub cosigned: Option<Arc<crate::cosigned::CosignedWallets>>,
 }
 
 impl AppState {
@@ -104,6 +111,8 @@ impl AppState {
             jobs,
             trusted_proxies: Arc::new([]),
             sandbox_wallet: None,
+            #[cfg(feature = "sandbox")]
+            cosigned: None,
         }
     }
 
@@ -143,6 +152,10 @@ pub fn app(state: AppState) -> Router {
     let mut endpoints = ops::all_endpoints();
     if state.sandbox_wallet.is_some() {
         endpoints.extend(sandbox_wallet::endpoints());
+    }
+    #[cfg(feature = "sandbox")]
+    if state.cosigned.is_some() {
+        endpoints.extend(cosigned::endpoints());
     }
     for e in endpoints {
         let handler = match e.route.access {

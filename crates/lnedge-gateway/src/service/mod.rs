@@ -127,7 +127,7 @@ impl Role {
 /// The sandbox network the gateway's sandbox nodes share (it must outlive the server); a unit
 /// type when the `sandbox` feature is off.
 #[cfg(feature = "sandbox")]
-type SandboxSlot = Option<lnedge_node::sandbox::SandboxNetwork>;
+type SandboxSlot = Option<Arc<lnedge_node::sandbox::SandboxNetwork>>;
 #[cfg(not(feature = "sandbox"))]
 type SandboxSlot = ();
 
@@ -145,7 +145,8 @@ async fn start_node(
             use lnedge_node::sandbox::SandboxNetwork;
             if sandbox.is_none() {
                 tracing::warn!("node.kind = sandbox: an in-process test network; nothing it signs can be paid from outside this process (the sandbox wallet can: `lnedge wallet`)");
-                *sandbox = Some(SandboxNetwork::in_dir(&config.data_dir.join("sandbox")).await?);
+                *sandbox =
+                    Some(Arc::new(SandboxNetwork::in_dir(&config.data_dir.join("sandbox")).await?));
             }
             let net = sandbox.as_ref().expect("just set");
             Ok(net.add_node(name).await?)
@@ -233,6 +234,25 @@ async fn start_sandbox_wallet(
          /login (admin token; `lnedge wallet …`); these routes exist only in sandbox mode"
     );
     Ok(Arc::new(crate::sandbox_wallet::SandboxWallet::new(wallet, seed)))
+}
+
+/// Starts the threshold device wallet's co-signed channels on the sandbox network (their
+/// devices' payment service on a loopback port, printed and in `GET /v1/sandbox/cosigned`).
+#[cfg(feature = "sandbox")]
+fn start_cosigned(
+    sandbox: &SandboxSlot,
+) -> Result<Option<Arc<crate::cosigned::CosignedWallets>>, ServeError> {
+    let Some(net) = sandbox else { return Ok(None) };
+    let owner = net.node(Role::Owner.names().1)?;
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let wallets =
+        crate::cosigned::CosignedWallets::start(net.clone(), owner, listen).map_err(|e| {
+            ServeError::Node(lnedge_node::BackendError::Node(format!(
+                "the devices' payment service: {e}"
+            )))
+        })?;
+    println!("co-signed wallets: devices pay through {}", wallets.payment_service());
+    Ok(Some(Arc::new(wallets)))
 }
 
 /// Prints where the dashboard is, and how to make its first account when there is none.
@@ -324,6 +344,8 @@ pub async fn serve(
     let state = AppState {
         trusted_proxies: trusted_proxies.into(),
         sandbox_wallet,
+        #[cfg(feature = "sandbox")]
+        cosigned: start_cosigned(&sandbox)?,
         ..AppState::with_gateway(gateway.clone(), config.admin_token.clone().unwrap_or_default())
     };
 

@@ -76,6 +76,11 @@ impl CosignRegistry {
         self.unreachable.swap(false, Ordering::SeqCst)
     }
 
+    /// Whether a co-signed channel of this node has the joint key `joint_key`.
+    pub fn holds(&self, joint_key: &bitcoin::secp256k1::PublicKey) -> bool {
+        self.lock().values().any(|c| c.cosigner.joint_key() == *joint_key)
+    }
+
     /// The co-signed channel opened with `user_channel_id`, if it is one.
     pub fn get(&self, user_channel_id: u128) -> Option<Arc<Cosigned>> {
         self.lock().get(&user_channel_id).cloned()

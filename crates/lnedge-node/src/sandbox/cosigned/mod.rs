@@ -22,5 +22,5 @@ mod signer;
 
 pub use keys::{CosignRegistry, Cosigned, NodeKeys};
 pub(crate) use open::device_funding;
-pub use service::serve_device_requests;
+pub use service::{serve_device_requests, serve_device_requests_for, DeviceRoute};
 pub use signer::CosignedSigner;

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use bitcoin::secp256k1::PublicKey;
+
 use lnedge_cosign::link::{DeviceRequest, GatewayAnswer};
 use lnedge_cosign::tcp::serve_frames;
 use lnedge_cosign::{decode, encode};
@@ -17,24 +19,46 @@ use crate::sandbox::SandboxNode;
 /// How long a device's payment may take before the gateway answers that it failed.
 const PAY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Finds the node that pays for the device whose channel has this joint key (`None`: no such
+/// device here).
+pub type DeviceRoute = Arc<dyn Fn(&PublicKey) -> Option<Arc<SandboxNode>> + Send + Sync>;
+
 /// Serves devices' requests on `listener` (TCP frames, one thread per connection): each
-/// `SendPayment` is paid from `node` on `runtime` and answered with its outcome. In the sandbox
-/// the gateway's node for a device has that device's channel only, so the payment leaves
-/// through it; a gateway with several would pin the route's first hop to the device's channel.
+/// `SendPayment` is paid from `node` on `runtime` and answered with its outcome, if `node` has
+/// the co-signed channel the request names. In the sandbox the gateway's node for a device has
+/// that device's channel only, so the payment leaves through it; a gateway with several would
+/// pin the route's first hop to the device's channel.
 pub fn serve_device_requests(
     listener: TcpListener,
     node: Arc<SandboxNode>,
     runtime: tokio::runtime::Handle,
 ) -> JoinHandle<()> {
-    serve_frames(listener, move |request| encode(&runtime.block_on(answer(&node, request))))
+    let route: DeviceRoute =
+        Arc::new(move |joint_key| node.disk.cosign.holds(joint_key).then(|| node.clone()));
+    serve_device_requests_for(listener, route, runtime)
 }
 
-async fn answer(node: &SandboxNode, request: &[u8]) -> GatewayAnswer {
+/// [`serve_device_requests`] for several devices, each paid from the node `route` finds by the
+/// joint key the request names.
+pub fn serve_device_requests_for(
+    listener: TcpListener,
+    route: DeviceRoute,
+    runtime: tokio::runtime::Handle,
+) -> JoinHandle<()> {
+    serve_frames(listener, move |request| encode(&runtime.block_on(answer(&route, request))))
+}
+
+async fn answer(route: &DeviceRoute, request: &[u8]) -> GatewayAnswer {
     let request = match decode::<DeviceRequest>("device request", request) {
         Ok(request) => request,
         Err(e) => return GatewayAnswer::PaymentFailed(e.to_string()),
     };
-    let DeviceRequest::SendPayment { invoice, max_fee_msat } = request;
+    let DeviceRequest::SendPayment { joint_key, invoice, max_fee_msat } = request;
+    let Some(node) = route(&joint_key) else {
+        return GatewayAnswer::PaymentFailed(format!(
+            "no co-signed channel with the joint key {joint_key} here"
+        ));
+    };
     let invoice = match parse_invoice(&invoice) {
         Ok(invoice) => invoice,
         Err(e) => return GatewayAnswer::PaymentFailed(e.to_string()),
