@@ -7,7 +7,7 @@
 //! each request routed by the joint key it names. Each device's channel lives on **its own
 //! sandbox node** of the gateway, whose only channel it is, to the owner's node as the bridge
 //! (an unmodified LDK node): a device's payment can then leave through its own channel only,
-//! and the operator's money and each device's never mix (ADR 0023 decision 10).
+//! and the operator's money and each device's never mix (ADR 0023 decision 9).
 //!
 //! Like the rest of the sandbox, all of it lives as long as the process: the sandbox network
 //! keeps nothing across a restart. Only the sandbox node lets lnedge replace LDK's signer;
