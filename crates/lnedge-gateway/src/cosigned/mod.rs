@@ -196,8 +196,8 @@ impl CosignedWallets {
                 Ok(view(wallet, &self.bridge))
             }
             Err(e) => {
-                // Nothing was funded (the device funds only a channel it can co-sign, and the
-                // node is new): the device may try again.
+                // The open may be asked again: a device that did not fund yet funds then, one
+                // that did refuses a second funding (its coins went to a channel it co-signs).
                 wallet.channel = ChannelState::None;
                 Err(e)
             }
