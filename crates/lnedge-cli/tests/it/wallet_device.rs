@@ -279,3 +279,27 @@ fn a_sandbox_gateway_enrols_a_wallet_device_opens_its_channel_and_pays_for_it() 
         "the device's balance paid the toll: {list}"
     );
 }
+
+#[test]
+fn bad_wallet_flags_are_named_before_anything_starts() {
+    let dir = tempfile::tempdir().expect("dir");
+    let dir_arg = dir.path().to_str().expect("utf-8");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["device", "simulate", "--mode", "wallet", "--dir", dir_arg];
+        args.extend_from_slice(extra);
+        crate::cli::lnedge(&args, "quit\n")
+    };
+    let out = run(&["--payee", "not-a-node"]);
+    assert!(!out.status.success());
+    assert!(crate::cli::text(&out.stderr).contains("--payee"), "{}", crate::cli::text(&out.stderr));
+    let out = run(&["--budget-sat", "5"]);
+    assert!(!out.status.success());
+    assert!(crate::cli::text(&out.stderr).contains("--daily-budget-sat"));
+    let out = run(&["--per-payment-sat", "18446744073709551615"]);
+    assert!(!out.status.success());
+    assert!(crate::cli::text(&out.stderr).contains("too large"));
+    // A good start answers its owner and quits cleanly.
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", crate::cli::text(&out.stderr));
+    assert!(crate::cli::text(&out.stdout).contains("deposit-script "));
+}
