@@ -101,6 +101,6 @@ impl Car {
 
     /// The device's balance in the last state it co-signed.
     pub(crate) fn balance_sat(&self) -> u64 {
-        self.device.with_device(|d| d.book().map_or(0, |b| b.balance_sat()))
+        self.device.read(|d| d.book().map_or(0, |b| b.balance_sat()))
     }
 }

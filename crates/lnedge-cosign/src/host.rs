@@ -37,9 +37,7 @@ impl LocalLink {
         keys: crate::device::DeviceKeys,
         path: std::path::PathBuf,
     ) -> Result<LocalLink, CosignError> {
-        let bytes = std::fs::read(&path)
-            .map_err(|e| CosignError::Link(format!("{}: {e}", path.display())))?;
-        let wallet = crate::device::DeviceWallet::restore(keys.clone(), &bytes)?;
+        let wallet = read_saved(&keys, &path)?;
         Ok(LocalLink { device: std::sync::Mutex::new(wallet), saved_to: Some((path, keys)) })
     }
 
@@ -65,9 +63,7 @@ impl LocalLink {
         let Some((path, keys)) = &self.saved_to else {
             return Err(CosignError::Unexpected("a device kept in memory only cannot restart"));
         };
-        let bytes = std::fs::read(path)
-            .map_err(|e| CosignError::Link(format!("{}: {e}", path.display())))?;
-        let wallet = crate::device::DeviceWallet::restore(keys.clone(), &bytes)?;
+        let wallet = read_saved(keys, path)?;
         *self.device.lock().unwrap_or_else(|p| p.into_inner()) = wallet;
         Ok(())
     }
@@ -101,6 +97,11 @@ impl LocalLink {
         }
     }
 
+    /// Reads the device (its book, policy, counts) without changing it: nothing to save.
+    pub fn read<R>(&self, f: impl FnOnce(&crate::device::DeviceWallet) -> R) -> R {
+        f(&self.device.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     /// Runs `f` on the device (to approve a payment or read its book), then saves it.
     pub fn with_device<R>(&self, f: impl FnOnce(&mut crate::device::DeviceWallet) -> R) -> R {
         let mut device = self.device.lock().unwrap_or_else(|p| p.into_inner());
@@ -110,6 +111,16 @@ impl LocalLink {
         }
         out
     }
+}
+
+/// The wallet saved at `path`.
+fn read_saved(
+    keys: &crate::device::DeviceKeys,
+    path: &std::path::Path,
+) -> Result<crate::device::DeviceWallet, CosignError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| CosignError::Link(format!("{}: {e}", path.display())))?;
+    crate::device::DeviceWallet::restore(keys.clone(), &bytes)
 }
 
 impl DeviceLink for LocalLink {

@@ -73,7 +73,7 @@ pub(crate) async fn story(
     if gateway.pay(alone).await.is_ok() {
         bail!("the gateway paid booth 4 without the car");
     }
-    let reason = car.device.with_device(|d| d.last_refusal().unwrap_or("-").to_owned());
+    let reason = car.device.read(|d| d.last_refusal().unwrap_or("-").to_owned());
     let state = operator.invoice_state(hash).await?;
     if !matches!(state, InvoiceState::Open) || car.balance_sat() < balance_sat {
         bail!("something moved without the car: booth 4 is {}", state.name());

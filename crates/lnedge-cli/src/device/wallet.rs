@@ -15,6 +15,7 @@ use lnedge_node::bitcoin::secp256k1::PublicKey;
 
 use super::SimulateArgs;
 use crate::car::today;
+use crate::util::msat_from;
 
 /// How long the device waits for its gateway to pay (routing included).
 const PAY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -32,14 +33,14 @@ pub(super) fn simulate(args: &SimulateArgs) -> Result<()> {
             .with_context(|| format!("opening the wallet device in {}", args.dir.display()))?,
     );
     let mut policy = device.policy();
-    if let Some(sat) = args.per_payment_sat {
-        policy.max_payment_msat = sat_to_msat(sat, "--per-payment-sat")?;
+    if let Some(msat) = msat_from(args.per_payment_sat, None, "--per-payment-sat")? {
+        policy.max_payment_msat = msat;
     }
-    if let Some(sat) = args.daily_budget_sat {
-        policy.daily_budget_msat = sat_to_msat(sat, "--daily-budget-sat")?;
+    if let Some(msat) = msat_from(args.daily_budget_sat, None, "--daily-budget-sat")? {
+        policy.daily_budget_msat = msat;
     }
-    if let Some(sat) = args.fee_cap_sat {
-        policy.fee_cap_msat = sat_to_msat(sat, "--fee-cap-sat")?;
+    if let Some(msat) = msat_from(args.fee_cap_sat, None, "--fee-cap-sat")? {
+        policy.fee_cap_msat = msat;
     }
     if !args.payee.is_empty() {
         let payees = args
@@ -68,8 +69,4 @@ pub(super) fn simulate(args: &SimulateArgs) -> Result<()> {
         std::io::stdout().lock(),
     )?;
     Ok(())
-}
-
-fn sat_to_msat(sat: u64, flag: &str) -> Result<u64> {
-    sat.checked_mul(1000).with_context(|| format!("{flag} {sat} is too large"))
 }

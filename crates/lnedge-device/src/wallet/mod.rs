@@ -59,8 +59,8 @@ pub enum WalletDeviceError {
     Cosign(#[from] CosignError),
 }
 
-/// What the device shows its owner.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the device shows its owner (all empty before it is enrolled).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WalletStatus {
     /// The joint key, once enrolled.
     pub joint_key: Option<PublicKey>,
@@ -120,7 +120,7 @@ impl WalletDevice {
     pub fn policy(&self) -> Policy {
         match &*self.state() {
             State::Enrolling { policy, .. } => policy.clone(),
-            State::Enrolled(link) => link.with_device(|d| d.policy().clone()),
+            State::Enrolled(link) => link.read(|d| d.policy().clone()),
         }
     }
 
@@ -204,16 +204,8 @@ impl WalletDevice {
     /// What the device shows its owner.
     pub fn status(&self) -> WalletStatus {
         match &*self.state() {
-            State::Enrolling { .. } => WalletStatus {
-                joint_key: None,
-                epoch: 0,
-                channel_balance_sat: None,
-                coins_sat: 0,
-                signatures: 0,
-                refusals: 0,
-                last_refusal: None,
-            },
-            State::Enrolled(link) => link.with_device(|d| WalletStatus {
+            State::Enrolling { .. } => WalletStatus::default(),
+            State::Enrolled(link) => link.read(|d| WalletStatus {
                 joint_key: Some(d.joint_key()),
                 epoch: d.epoch(),
                 channel_balance_sat: d.book().map(|b| b.balance_sat()),
